@@ -1,0 +1,44 @@
+# Every target starts from `setup`, which is idempotent: it installs what is missing and
+# does nothing (quickly) when everything is already there.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+SYSTEM_PACKAGES := python3 python3-venv iproute2 nftables bird2
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-packages demo test unit lint bench clean
+
+setup: system-packages $(STAMP)
+
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing system packages:" $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || /usr/bin/python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup
+	./demo/walkthrough.sh
+
+test: setup
+	$(VENV)/bin/ruff check pycalico tests bench
+	$(VENV)/bin/pytest -q tests
+
+unit: setup
+	$(VENV)/bin/pytest -q tests/unit
+
+lint: setup
+	$(VENV)/bin/ruff check pycalico tests bench
+
+bench: setup
+	$(PY) bench/calicoctl_bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
