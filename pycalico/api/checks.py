@@ -1,0 +1,255 @@
+"""Value checks shared by resource schemas: names, labels, CIDRs, ports, protocols...
+
+Every check returns None for a good value or a short reason (Calico's wording where it
+has one) for a bad one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_SUBDOMAIN = rf"{DNS1123_LABEL}(\.{DNS1123_LABEL})*"
+_SUBDOMAIN_RE = re.compile(DNS1123_SUBDOMAIN)
+_LABEL_RE = re.compile(DNS1123_LABEL)
+_QUALIFIED_NAME_RE = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_INTERFACE_RE = re.compile(r"[a-zA-Z0-9_.\-]{1,15}")
+_MAC_RE = re.compile(r"[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}")
+_DURATION_RE = re.compile(r"[-+]?(0|(\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+")
+_PORT_NAME_RE = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9_-]*[a-zA-Z0-9])?")
+_DURATION_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+PROTOCOL_NAMES = ("TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "UDPLite")
+PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132, "udplite": 136}
+
+
+def dns1123_subdomain(name: str) -> str | None:
+    if len(name) > 253:
+        return "name is too long (max 253 characters)"
+    if not _SUBDOMAIN_RE.fullmatch(name):
+        return (
+            "name must consist of lower case alphanumeric characters, '-' or '.' "
+            f"(regex: {DNS1123_SUBDOMAIN})"
+        )
+    return None
+
+
+def dns1123_label(name: str) -> str | None:
+    if len(name) > 63:
+        return "name is too long (max 63 characters)"
+    if not _LABEL_RE.fullmatch(name):
+        return (
+            "name must consist of lower case alphanumeric characters or '-' "
+            f"(regex: {DNS1123_LABEL})"
+        )
+    return None
+
+
+def label_key(key: str) -> str | None:
+    """A Kubernetes qualified name: optional DNS subdomain prefix, '/', name of ≤63."""
+    prefix, slash, name = key.rpartition("/")
+    if slash:
+        if not prefix or dns1123_subdomain(prefix):
+            return f"invalid label key prefix '{prefix}': must be a DNS subdomain"
+    if not name or len(name) > 63 or not _QUALIFIED_NAME_RE.fullmatch(name):
+        return (
+            f"invalid label key '{key}': name part must be 63 characters or less, "
+            "alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric"
+        )
+    return None
+
+
+def label_value(value: str) -> str | None:
+    if value == "":
+        return None
+    if len(value) > 63 or not _QUALIFIED_NAME_RE.fullmatch(value):
+        return (
+            f"invalid label value '{value}': must be 63 characters or less, alphanumerics, "
+            "'-', '_' or '.', starting and ending with an alphanumeric"
+        )
+    return None
+
+
+def annotation_key(key: str) -> str | None:
+    return label_key(key)
+
+
+def interface_name(name: str) -> str | None:
+    if not _INTERFACE_RE.fullmatch(name):
+        return "interface name must be 1-15 characters of [a-zA-Z0-9_.-]"
+    return None
+
+
+def mac_address(value: str) -> str | None:
+    if not _MAC_RE.fullmatch(value):
+        return "invalid MAC address"
+    return None
+
+
+def ip_address(value: str) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return "invalid IP address"
+    return None
+
+
+def ipv4_address(value: str) -> str | None:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return "invalid IPv4 address"
+    return None
+
+
+def cidr(value: str) -> str | None:
+    """An IP network in CIDR notation; host bits may be set (Calico masks these)."""
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return "invalid CIDR"
+    if "/" not in value:
+        return "invalid CIDR: a prefix length is required"
+    return None
+
+
+def ip_or_cidr(value: str) -> str | None:
+    try:
+        ipaddress.ip_interface(value)
+    except ValueError:
+        return "invalid IP address or CIDR"
+    return None
+
+
+def ip_with_prefix(value: str) -> str | None:
+    """`ip/len` as used by Node spec.bgp.ipv4Address (the host bits are the address)."""
+    if "/" not in value:
+        return "must be an address with prefix length (e.g. 192.0.2.10/24)"
+    return ip_or_cidr(value)
+
+
+def ipv4_with_prefix(value: str) -> str | None:
+    reason = ip_with_prefix(value)
+    if reason is None and ipaddress.ip_interface(value).version != 4:
+        return "must be an IPv4 address"
+    return reason
+
+
+def ipv6_with_prefix(value: str) -> str | None:
+    reason = ip_with_prefix(value)
+    if reason is None and ipaddress.ip_interface(value).version != 6:
+        return "must be an IPv6 address"
+    return reason
+
+
+def selector(value: str) -> str | None:
+    from pycalico.selector import SelectorError, parse
+
+    try:
+        parse(value)
+    except SelectorError as exc:
+        return f"invalid selector: {exc}"
+    return None
+
+
+def duration(value: str) -> str | None:
+    if not _DURATION_RE.fullmatch(value):
+        return "invalid duration (use Go syntax such as 90s, 1m30s, 500ms)"
+    return None
+
+
+def duration_seconds(value: str) -> float:
+    """The length of a Go duration string that already passed `duration`."""
+    sign = -1.0 if value.startswith("-") else 1.0
+    total = 0.0
+    for number, unit in re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)", value):
+        total += float(number) * _DURATION_UNITS[unit]
+    return sign * total
+
+
+def as_number(value: Any) -> Any:
+    """A BGP AS number: 0-4294967295 as an integer, or asdot `a.b` (converted)."""
+    if isinstance(value, bool):
+        raise ValueError("invalid AS number")
+    if isinstance(value, str):
+        high, dot, low = value.partition(".")
+        try:
+            if dot:
+                h, lo = int(high), int(low)
+                if not (0 <= h <= 65535 and 0 <= lo <= 65535):
+                    raise ValueError
+                return h * 65536 + lo
+            value = int(value)
+        except ValueError:
+            raise ValueError("invalid AS number") from None
+    if not isinstance(value, int) or not 0 <= value <= 4294967295:
+        raise ValueError("invalid AS number: must be 0-4294967295 or asdot a.b")
+    return value
+
+
+def port(value: Any) -> Any:
+    """numorstring.Port: a number, a `min:max` range, or a named port."""
+    if isinstance(value, bool):
+        raise ValueError("invalid port")
+    if isinstance(value, int):
+        if not 0 <= value <= 65535:
+            raise ValueError("port must be 0-65535")
+        return value
+    if not isinstance(value, str) or not value:
+        raise ValueError("invalid port: must be a number, a range 'min:max' or a port name")
+    low, colon, high = value.partition(":")
+    if colon:
+        try:
+            lo, hi = int(low), int(high)
+        except ValueError:
+            raise ValueError("invalid port range: must be 'min:max'") from None
+        if not (0 <= lo <= 65535 and 0 <= hi <= 65535) or lo > hi:
+            raise ValueError("invalid port range: need 0 <= min <= max <= 65535")
+        return value
+    if value.isdigit():
+        number = int(value)
+        if number > 65535:
+            raise ValueError("port must be 0-65535")
+        return number
+    if len(value) > 15 or not _PORT_NAME_RE.fullmatch(value):
+        raise ValueError("invalid port name")
+    return value
+
+
+def protocol(value: Any) -> Any:
+    """numorstring.Protocol: a known name (case as written) or a number 1-255."""
+    if isinstance(value, bool):
+        raise ValueError("invalid protocol")
+    if isinstance(value, int):
+        if not 1 <= value <= 255:
+            raise ValueError("protocol number must be 1-255")
+        return value
+    if isinstance(value, str):
+        if value.lower() in PROTOCOL_NUMBERS:
+            return value
+        if value.isdigit() and 1 <= int(value) <= 255:
+            return int(value)
+    raise ValueError("protocol must be one of " + ", ".join(PROTOCOL_NAMES) + " or 1-255")
+
+
+def protocol_number(value: int | str) -> int:
+    return value if isinstance(value, int) else PROTOCOL_NUMBERS[value.lower()]
+
+
+def port_range_or_number(value: Any) -> Any:
+    """A number or `min:max`, with no named ports (host ports, failsafe ports)."""
+    result = port(value)
+    if isinstance(result, str) and ":" not in result:
+        raise ValueError("named ports are not allowed here")
+    return result

@@ -1,0 +1,166 @@
+"""IPPool and IPReservation."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from pycalico.api import checks
+from pycalico.api.kind import Kind
+from pycalico.api.schema import Bool, Custom, Enum, Field, FieldError, Int, ListOf, Str, Struct
+
+ENCAP_MODES = ("Never", "Always", "CrossSubnet")
+ALLOWED_USES = ("Workload", "Tunnel", "LoadBalancer")
+LINK_LOCAL_V4 = ipaddress.ip_network("169.254.0.0/16")
+LINK_LOCAL_V6 = ipaddress.ip_network("fe80::/10")
+
+
+def _pool_cidr(value: Any) -> str:
+    if not isinstance(value, str) or checks.cidr(value):
+        raise ValueError("invalid CIDR")
+    net = ipaddress.ip_network(value, strict=False)
+    if str(net.network_address) != str(ipaddress.ip_interface(value).ip):
+        raise ValueError("IP pool CIDR is not strictly masked")
+    return str(net)
+
+
+def _default_block_size(spec: dict[str, Any]) -> int | None:
+    cidr = spec.get("cidr")
+    if cidr is None:
+        return None
+    return 26 if ipaddress.ip_network(cidr).version == 4 else 122
+
+
+def _check_spec(spec: dict[str, Any], path: str) -> list[FieldError]:
+    errors: list[FieldError] = []
+    net = ipaddress.ip_network(spec["cidr"])
+    block = spec["blockSize"]
+    low, high = (20, 32) if net.version == 4 else (116, 128)
+    if not low <= block <= high:
+        errors.append(
+            FieldError(
+                f"{path}.blockSize",
+                block,
+                f"IPv{net.version} block size must be between {low} and {high}",
+            )
+        )
+    elif not spec.get("disabled") and net.prefixlen > block:
+        errors.append(
+            FieldError(
+                f"{path}.cidr",
+                spec["cidr"],
+                f"IP pool size is too small (min /{block}) for use with Calico IPAM",
+            )
+        )
+    link_local = LINK_LOCAL_V4 if net.version == 4 else LINK_LOCAL_V6
+    if net.overlaps(link_local):
+        errors.append(
+            FieldError(
+                f"{path}.cidr",
+                spec["cidr"],
+                f"IP pool range overlaps with reserved link local range {link_local}",
+            )
+        )
+    ipip, vxlan = spec["ipipMode"], spec["vxlanMode"]
+    if ipip != "Never" and vxlan != "Never":
+        errors.append(
+            FieldError(
+                f"{path}.ipipMode", ipip, "Cannot enable both VXLAN and IPIP on the same IPPool"
+            )
+        )
+    if net.version == 6 and ipip != "Never":
+        errors.append(
+            FieldError(f"{path}.ipipMode", ipip, "IPIP is not supported on an IPv6 IP pool")
+        )
+    uses = spec["allowedUses"]
+    if "LoadBalancer" in uses:
+        if len(uses) > 1:
+            errors.append(
+                FieldError(
+                    f"{path}.allowedUses",
+                    ",".join(uses),
+                    "LoadBalancer cannot be combined with other uses",
+                )
+            )
+        if ipip != "Never" or vxlan != "Never":
+            errors.append(
+                FieldError(
+                    f"{path}.allowedUses",
+                    "LoadBalancer",
+                    "LoadBalancer pools cannot enable IPIP or VXLAN",
+                )
+            )
+        if not spec.get("disableBGPExport"):
+            errors.append(
+                FieldError(
+                    f"{path}.disableBGPExport",
+                    False,
+                    "LoadBalancer pools must set disableBGPExport to true",
+                )
+            )
+        if spec["nodeSelector"] != "all()":
+            errors.append(
+                FieldError(
+                    f"{path}.nodeSelector",
+                    spec["nodeSelector"],
+                    "LoadBalancer pools must use nodeSelector all()",
+                )
+            )
+    return errors
+
+
+def _must_not_be_set(value: Any) -> Any:
+    raise ValueError("deprecated v1 field; must not be set")
+
+
+def _unique(values: list[Any]) -> str | None:
+    return "duplicate entries" if len(set(values)) != len(values) else None
+
+
+IPPOOL_SPEC = Struct(
+    (
+        Field("cidr", Custom(_pool_cidr), required=True),
+        Field("vxlanMode", Enum(ENCAP_MODES), default="Never"),
+        Field("ipipMode", Enum(ENCAP_MODES), default="Never"),
+        Field("natOutgoing", Bool()),
+        Field("disabled", Bool()),
+        Field("disableBGPExport", Bool()),
+        Field("blockSize", Int(), default=_default_block_size),
+        Field("nodeSelector", Str((checks.selector,)), default="all()"),
+        Field("namespaceSelector", Str((checks.selector,))),
+        Field("ipip", Custom(_must_not_be_set)),
+        Field("nat-outgoing", Custom(_must_not_be_set)),
+        Field(
+            "allowedUses", ListOf(Enum(ALLOWED_USES), (_unique,)), default=["Workload", "Tunnel"]
+        ),
+        Field("assignmentMode", Enum(("Automatic", "Manual")), default="Automatic"),
+    ),
+    checks=(_check_spec,),
+)
+
+IPPOOL = Kind(
+    "IPPool",
+    "ippools",
+    ("ippool", "ippools", "ipp", "ipps", "pool", "pools"),
+    namespaced=False,
+    spec=IPPOOL_SPEC,
+)
+
+
+def _reserved_cidr(value: Any) -> str:
+    if not isinstance(value, str) or checks.ip_or_cidr(value):
+        raise ValueError("invalid CIDR")
+    return str(ipaddress.ip_network(value, strict=False)) if "/" in value else value
+
+
+IPRESERVATION = Kind(
+    "IPReservation",
+    "ipreservations",
+    ("ipreservation", "ipreservations", "reservation", "reservations"),
+    namespaced=False,
+    spec=Struct((Field("reservedCIDRs", ListOf(Custom(_reserved_cidr))),)),
+)
+
+
+def pools_overlap(cidr_a: str, cidr_b: str) -> bool:
+    return ipaddress.ip_network(cidr_a).overlaps(ipaddress.ip_network(cidr_b))
