@@ -59,9 +59,8 @@ def dns1123_label(name: str) -> str | None:
 def label_key(key: str) -> str | None:
     """A Kubernetes qualified name: optional DNS subdomain prefix, '/', name of ≤63."""
     prefix, slash, name = key.rpartition("/")
-    if slash:
-        if not prefix or dns1123_subdomain(prefix):
-            return f"invalid label key prefix '{prefix}': must be a DNS subdomain"
+    if slash and (not prefix or dns1123_subdomain(prefix)):
+        return f"invalid label key prefix '{prefix}': must be a DNS subdomain"
     if not name or len(name) > 63 or not _QUALIFIED_NAME_RE.fullmatch(name):
         return (
             f"invalid label key '{key}': name part must be 63 characters or less, "
