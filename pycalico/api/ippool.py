@@ -141,7 +141,6 @@ IPPOOL_SPEC = Struct(
 IPPOOL = Kind(
     "IPPool",
     "ippools",
-    ("ippool", "ippools", "ipp", "ipps", "pool", "pools"),
     namespaced=False,
     spec=IPPOOL_SPEC,
 )
@@ -156,7 +155,6 @@ def _reserved_cidr(value: Any) -> str:
 IPRESERVATION = Kind(
     "IPReservation",
     "ipreservations",
-    ("ipreservation", "ipreservations", "reservation", "reservations"),
     namespaced=False,
     spec=Struct((Field("reservedCIDRs", ListOf(Custom(_reserved_cidr))),)),
 )

@@ -17,13 +17,12 @@ ResourceCheck = Callable[[dict[str, Any]], list[FieldError]]
 class Kind:
     name: str
     plural: str
-    aliases: tuple[str, ...]
     namespaced: bool
     spec: Struct
     status: Struct | None = None
     name_check: Check = checks.dns1123_subdomain
     checks: tuple[ResourceCheck, ...] = ()
-    # IPAM internals are stored by IPAM itself and not listed by `calicoctl get` aliases.
+    # IPAM's own records: written by the allocator, not by `calicoctl create/apply`.
     internal: bool = False
 
 

@@ -127,8 +127,11 @@ class Float(Type):
     def normalize(self, value: Any, path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise FieldError(path, value, f"must be a number, not a {type_name(value)}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise FieldError(path, value, "must be a finite number")
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise FieldError(path, value, "must be a finite number")
+            if value.is_integer() and abs(value) < 2**53:
+                return int(value)  # Go prints float64 100.0 as 100
         return value
 
 

@@ -1,0 +1,286 @@
+"""Policy kinds: NetworkPolicy, GlobalNetworkPolicy, Profile, Tier, and the rule model."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from pycalico.api import checks
+from pycalico.api.kind import Kind
+from pycalico.api.schema import (
+    Bool,
+    Custom,
+    Enum,
+    Field,
+    FieldError,
+    Float,
+    Int,
+    ListOf,
+    MapOf,
+    Str,
+    Struct,
+)
+
+ACTIONS = ("Allow", "Deny", "Log", "Pass")
+PORT_PROTOCOLS = {"tcp", "udp", "sctp", 6, 17, 132}
+ICMP_PROTOCOLS = {"icmp", "icmpv6", 1, 58}
+DEFAULT_TIER = "default"
+
+
+def _protocol_key(value: int | str | None) -> int | str | None:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _net_versions(nets: list[str]) -> set[int]:
+    return {ipaddress.ip_network(n, strict=False).version for n in nets}
+
+
+def _check_entity(entity: dict[str, Any], path: str) -> list[FieldError]:
+    errors = []
+    for key in ("nets", "notNets"):
+        nets = entity.get(key, [])
+        if len(_net_versions(nets)) > 1:
+            errors.append(FieldError(f"{path}.{key}", ",".join(nets),
+                                     "rule contains both IPv4 and IPv6 CIDRs"))
+    for net in entity.get("notNets", []):
+        if ipaddress.ip_network(net, strict=False).prefixlen == 0:
+            errors.append(FieldError(f"{path}.notNets", net,
+                                     "notNets may not contain a match-all CIDR"))
+    for key in ("selector", "notSelector"):
+        if "global()" in entity.get(key, "").replace(" ", ""):
+            errors.append(FieldError(f"{path}.{key}", entity[key],
+                                     "global() can only be used in an EntityRule namespaceSelector"))
+    if "services" in entity:
+        clashes = [k for k in ("selector", "notSelector", "namespaceSelector", "nets", "notNets",
+                               "serviceAccounts") if k in entity]
+        if clashes:
+            errors.append(FieldError(f"{path}.services", entity["services"].get("name", ""),
+                                     f"cannot specify {clashes[0]} and services on the same rule"))
+        if not entity["services"].get("name"):
+            errors.append(FieldError(f"{path}.services.name", "", "services must specify a name"))
+    return errors
+
+
+def _rule_cidr(value: Any) -> str:
+    if not isinstance(value, str) or checks.ip_or_cidr(value):
+        raise ValueError("invalid CIDR")
+    return value
+
+
+ENTITY_RULE = Struct(
+    (
+        Field("nets", ListOf(Custom(_rule_cidr))),
+        Field("selector", Str((checks.selector,))),
+        Field("namespaceSelector", Str((checks.selector,))),
+        Field("services", Struct((Field("name", Str((checks.dns1123_subdomain,))),
+                                  Field("namespace", Str((checks.dns1123_label,)))))),
+        Field("ports", ListOf(Custom(checks.port))),
+        Field("notNets", ListOf(Custom(_rule_cidr))),
+        Field("notSelector", Str((checks.selector,))),
+        Field("notPorts", ListOf(Custom(checks.port))),
+        Field("serviceAccounts", Struct((Field("names", ListOf(Str())),
+                                         Field("selector", Str((checks.selector,)))))),
+    ),
+    checks=(_check_entity,),
+)
+
+ICMP_FIELDS = Struct(
+    (
+        Field("type", Int(0, 254), omitempty=False),
+        Field("code", Int(0, 255), omitempty=False),
+    ),
+    checks=(
+        lambda icmp, path: [FieldError(f"{path}.code", icmp["code"],
+                                       "ICMP code specified without an ICMP type")]
+        if "code" in icmp and "type" not in icmp else [],
+    ),
+)
+
+
+def _check_rule(rule: dict[str, Any], path: str) -> list[FieldError]:
+    errors = []
+    proto = _protocol_key(rule.get("protocol"))
+    for side in ("source", "destination"):
+        entity = rule.get(side, {})
+        for key in ("ports", "notPorts"):
+            if entity.get(key) and proto not in PORT_PROTOCOLS:
+                errors.append(FieldError(f"{path}.protocol", rule.get("protocol", ""),
+                                         "rules that specify ports must set protocol to TCP or UDP or SCTP"))
+        version = rule.get("ipVersion")
+        for key in ("nets", "notNets"):
+            versions = _net_versions(entity.get(key, []))
+            if version is not None and versions and versions != {version}:
+                errors.append(FieldError(f"{path}.{side}.{key}", ",".join(entity[key]),
+                                         f"rule IP version {version} does not match the CIDR version"))
+    for icmp_key, proto_key in (("icmp", "protocol"), ("notICMP", "notProtocol")):
+        if icmp_key in rule and _protocol_key(rule.get(proto_key)) not in ICMP_PROTOCOLS:
+            errors.append(FieldError(f"{path}.{icmp_key}", rule[icmp_key],
+                                     "ICMP fields require protocol to be ICMP or ICMPv6"))
+    for proto_key in ("protocol", "notProtocol"):
+        p = _protocol_key(rule.get(proto_key))
+        if p in ("icmp", 1) and rule.get("ipVersion", 4) != 4:
+            errors.append(FieldError(f"{path}.{proto_key}", rule[proto_key],
+                                     "protocol ICMP requires ipVersion 4"))
+        if p in ("icmpv6", 58) and rule.get("ipVersion", 6) != 6:
+            errors.append(FieldError(f"{path}.{proto_key}", rule[proto_key],
+                                     "protocol ICMPv6 requires ipVersion 6"))
+    if "http" in rule:
+        if rule["action"] != "Allow":
+            errors.append(FieldError(f"{path}.http", rule["http"],
+                                     "HTTP match is only valid on Allow rules"))
+        if proto not in (None, "tcp", 6):
+            errors.append(FieldError(f"{path}.http", rule["http"],
+                                     "rules with HTTP match must have protocol TCP or unset"))
+    return errors
+
+
+def _check_http_path(p: dict[str, Any], path: str) -> list[FieldError]:
+    if ("exact" in p) == ("prefix" in p):
+        return [FieldError(path, p, "an HTTP path must specify exactly one of exact or prefix")]
+    return []
+
+
+RULE = Struct(
+    (
+        Field("action", Enum(ACTIONS), required=True),
+        Field("ipVersion", Custom(lambda v: _enum_int(v, (4, 6), "ipVersion must be 4 or 6"))),
+        Field("protocol", Custom(checks.protocol)),
+        Field("icmp", ICMP_FIELDS),
+        Field("notProtocol", Custom(checks.protocol)),
+        Field("notICMP", ICMP_FIELDS),
+        # Go's omitempty never drops a struct value, so calicoctl always prints these two.
+        Field("source", ENTITY_RULE, default={}),
+        Field("destination", ENTITY_RULE, default={}),
+        Field("http", Struct((
+            Field("methods", ListOf(Str())),
+            Field("paths", ListOf(Struct((Field("exact", Str()), Field("prefix", Str())),
+                                         checks=(_check_http_path,)))),
+        ))),
+        Field("metadata", Struct((Field("annotations", MapOf(Str())),))),
+    ),
+    checks=(_check_rule,),
+)
+
+
+def _enum_int(value: Any, allowed: tuple[int, ...], reason: str) -> int:
+    if isinstance(value, bool) or value not in allowed:
+        raise ValueError(reason)
+    return int(value)
+
+
+def default_policy_types(spec: dict[str, Any]) -> list[str]:
+    """Calico's defaulting: egress rules alone mean [Egress]; both mean both."""
+    has_egress = bool(spec.get("egress"))
+    has_ingress = bool(spec.get("ingress"))
+    if has_egress and not has_ingress:
+        return ["Egress"]
+    if has_egress:
+        return ["Ingress", "Egress"]
+    return ["Ingress"]
+
+
+def _unique_types(types: list[str]) -> str | None:
+    return "duplicate policy type" if len(set(types)) != len(types) else None
+
+
+def _policy_fields(global_policy: bool) -> tuple[Field, ...]:
+    common_head = (
+        Field("tier", Str((checks.dns1123_label,)), default=DEFAULT_TIER),
+        Field("order", Float()),
+        Field("ingress", ListOf(RULE)),
+        Field("egress", ListOf(RULE)),
+        Field("selector", Str((checks.selector,))),
+        Field("types", ListOf(Enum(("Ingress", "Egress")), (_unique_types,)),
+              default=default_policy_types),
+    )
+    tail = (
+        Field("serviceAccountSelector", Str((checks.selector,))),
+        Field("performanceHints", ListOf(Enum(("AssumeNeededOnEveryNode",)))),
+    )
+    if not global_policy:
+        return common_head + tail
+    return common_head + (
+        Field("doNotTrack", Bool()),
+        Field("preDNAT", Bool()),
+        Field("applyOnForward", Bool()),
+        tail[0],
+        Field("namespaceSelector", Str((checks.selector,))),
+        tail[1],
+    )
+
+
+def _check_global_policy(spec: dict[str, Any], path: str) -> list[FieldError]:
+    errors = []
+    if spec.get("doNotTrack") and spec.get("preDNAT"):
+        errors.append(FieldError(f"{path}.preDNAT", True,
+                                 "PreDNAT and DoNotTrack cannot both be true"))
+    if spec.get("preDNAT") and spec.get("egress"):
+        errors.append(FieldError(f"{path}.egress", "", "PreDNAT policy cannot have any egress rules"))
+    if (spec.get("doNotTrack") or spec.get("preDNAT")) and not spec.get("applyOnForward"):
+        errors.append(FieldError(f"{path}.applyOnForward", False,
+                                 "ApplyOnForward must be true if either PreDNAT or DoNotTrack is true"))
+    return errors
+
+
+def _policy_name_check(kind: str) -> Any:
+    def check(resource: dict[str, Any]) -> list[FieldError]:
+        name = resource["metadata"]["name"]
+        tier = resource["spec"].get("tier", DEFAULT_TIER)
+        if tier != DEFAULT_TIER and not name.startswith(tier + "."):
+            return [FieldError("metadata.name", name,
+                               f"{kind} name must be prefixed with its tier: '{tier}.<name>'")]
+        return []
+
+    return check
+
+
+def _policy_name(name: str) -> str | None:
+    reason = checks.dns1123_subdomain(name)
+    if reason:
+        return reason
+    if name.startswith("knp.default.") or name.startswith("ossg.default."):
+        return None
+    if name.count(".") > 1:
+        return "policy name must be a label or '<tier>.<label>'"
+    return None
+
+
+NETWORK_POLICY = Kind(
+    "NetworkPolicy",
+    "networkpolicies",
+    namespaced=True,
+    spec=Struct(_policy_fields(global_policy=False)),
+    name_check=_policy_name,
+    checks=(_policy_name_check("NetworkPolicy"),),
+)
+
+GLOBAL_NETWORK_POLICY = Kind(
+    "GlobalNetworkPolicy",
+    "globalnetworkpolicies",
+    namespaced=False,
+    spec=Struct(_policy_fields(global_policy=True), checks=(_check_global_policy,)),
+    name_check=_policy_name,
+    checks=(_policy_name_check("GlobalNetworkPolicy"),),
+)
+
+PROFILE = Kind(
+    "Profile",
+    "profiles",
+    namespaced=False,
+    spec=Struct((
+        Field("ingress", ListOf(RULE)),
+        Field("egress", ListOf(RULE)),
+        Field("labelsToApply", MapOf(Str((checks.label_value,)), key_check=checks.label_key)),
+    )),
+)
+
+TIER = Kind(
+    "Tier",
+    "tiers",
+    namespaced=False,
+    spec=Struct((
+        Field("order", Float(), omitempty=False),
+        Field("defaultAction", Enum(("Deny", "Pass"))),
+    )),
+    name_check=checks.dns1123_label,
+)

@@ -1,0 +1,176 @@
+"""v3 resources on top of a Backend: keys, storage encoding, CAS updates, watches.
+
+Keys follow Calico's etcd layout (`/calico/resources/v3/projectcalico.org/<plural>/[<ns>/]<name>`)
+and values are the resource JSON without `resourceVersion`, which is the key's mod revision.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from pycalico.api.kind import Kind
+from pycalico.api.meta import OBJECT_META
+from pycalico.api.resource import identity
+from pycalico.datastore.backend import Backend, EventType, KeyExists, KeyNotFound, RevisionConflict
+
+PREFIX = "/calico/resources/v3/projectcalico.org/"
+_META_ORDER = tuple(OBJECT_META.by_name)
+
+
+class ResourceError(Exception):
+    """A datastore-level failure for one resource, worded as libcalico-go words it."""
+
+
+class ResourceNotFound(ResourceError):
+    def __init__(self, ident: str) -> None:
+        super().__init__(f"resource does not exist: {ident} with error: not found")
+
+
+class ResourceExists(ResourceError):
+    def __init__(self, ident: str) -> None:
+        super().__init__(f"resource already exists: {ident}")
+
+
+class UpdateConflict(ResourceError):
+    def __init__(self, ident: str) -> None:
+        super().__init__(f"update conflict: {ident}")
+
+
+def kind_prefix(kind: Kind, namespace: str | None = None) -> str:
+    if kind.namespaced and namespace:
+        return f"{PREFIX}{kind.plural}/{namespace}/"
+    return f"{PREFIX}{kind.plural}/"
+
+
+def resource_key(kind: Kind, name: str, namespace: str | None = None) -> str:
+    if kind.namespaced:
+        return f"{PREFIX}{kind.plural}/{namespace or 'default'}/{name}"
+    return f"{PREFIX}{kind.plural}/{name}"
+
+
+def _ident(kind: Kind, name: str, namespace: str | None) -> str:
+    return f"{kind.name}({namespace}/{name})" if kind.namespaced else f"{kind.name}({name})"
+
+
+def _encode(resource: dict[str, Any]) -> str:
+    stored = dict(resource)
+    stored["metadata"] = {k: v for k, v in resource["metadata"].items() if k != "resourceVersion"}
+    return json.dumps(stored, separators=(",", ":"), ensure_ascii=False)
+
+
+def _decode(value: str, mod_revision: int) -> dict[str, Any]:
+    resource: dict[str, Any] = json.loads(value)
+    meta = resource["metadata"]
+    meta["resourceVersion"] = str(mod_revision)
+    resource["metadata"] = {k: meta[k] for k in _META_ORDER if k in meta}
+    return resource
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class ResourceClient:
+    """Create/read/update/delete/watch canonical resources (already validated)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        kv = self.backend.get(resource_key(kind, name, namespace))
+        return None if kv is None else _decode(kv.value, kv.mod_revision)
+
+    def list(self, kind: Kind, namespace: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        """Every resource of `kind` (in `namespace`, or all namespaces if None), by key."""
+        kvs, revision = self.backend.list(kind_prefix(kind, namespace))
+        return [_decode(kv.value, kv.mod_revision) for kv in kvs], revision
+
+    def create(self, kind: Kind, resource: dict[str, Any]) -> dict[str, Any]:
+        meta = resource["metadata"]
+        if meta.get("resourceVersion"):
+            raise ResourceError(
+                f"error with field Metadata.ResourceVersion = '{meta['resourceVersion']}' "
+                "(field must not be set for a Create request)"
+            )
+        stored = _with_meta(resource, uid=meta.get("uid") or str(uuid.uuid4()),
+                            creationTimestamp=meta.get("creationTimestamp") or _now())
+        key = resource_key(kind, meta["name"], meta.get("namespace"))
+        try:
+            revision = self.backend.create(key, _encode(stored))
+        except KeyExists:
+            raise ResourceExists(identity(resource)) from None
+        return _with_meta(stored, resourceVersion=str(revision))
+
+    def update(self, kind: Kind, resource: dict[str, Any]) -> dict[str, Any]:
+        """Replace a resource; its `resourceVersion` must be the one last read."""
+        meta = resource["metadata"]
+        if not meta.get("resourceVersion", "").isdigit():
+            raise ResourceError(
+                f"error with field Metadata.ResourceVersion = '{meta.get('resourceVersion', '')}' "
+                "(field must be set for an Update request)"
+            )
+        key = resource_key(kind, meta["name"], meta.get("namespace"))
+        current = self.backend.get(key)
+        if current is None:
+            raise ResourceNotFound(identity(resource))
+        old = json.loads(current.value)["metadata"]
+        stored = _with_meta(resource, uid=old.get("uid"), creationTimestamp=old.get("creationTimestamp"))
+        try:
+            revision = self.backend.update(key, _encode(stored), int(meta["resourceVersion"]))
+        except KeyNotFound:
+            raise ResourceNotFound(identity(resource)) from None
+        except RevisionConflict:
+            raise UpdateConflict(identity(resource)) from None
+        return _with_meta(stored, resourceVersion=str(revision))
+
+    def apply(self, kind: Kind, resource: dict[str, Any]) -> dict[str, Any]:
+        """Create, or replace the current object (at the given or the current revision)."""
+        meta = resource["metadata"]
+        while True:
+            current = self.get(kind, meta["name"], meta.get("namespace"))
+            if current is None:
+                if meta.get("resourceVersion"):
+                    raise ResourceNotFound(identity(resource))
+                try:
+                    return self.create(kind, resource)
+                except ResourceExists:
+                    continue  # created concurrently: replace it instead
+            version = meta.get("resourceVersion") or current["metadata"]["resourceVersion"]
+            try:
+                return self.update(kind, _with_meta(resource, resourceVersion=version))
+            except (UpdateConflict, ResourceNotFound):
+                if meta.get("resourceVersion"):
+                    raise
+                # Someone wrote in between; apply means "make it so", so retry on fresh state.
+
+    def delete(self, kind: Kind, name: str, namespace: str | None = None,
+               resource_version: str | None = None) -> dict[str, Any]:
+        key = resource_key(kind, name, namespace)
+        ident = _ident(kind, name, namespace)
+        try:
+            expected = int(resource_version) if resource_version else None
+            old = self.backend.delete(key, expected)
+        except KeyNotFound:
+            raise ResourceNotFound(ident) from None
+        except RevisionConflict:
+            raise UpdateConflict(ident) from None
+        except ValueError:
+            raise ResourceError(f"invalid resourceVersion '{resource_version}'") from None
+        return _decode(old.value, old.mod_revision)
+
+    def watch(self, kind: Kind, after_revision: int,
+              namespace: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """("put"|"delete", resource) for every change after `after_revision`, in order."""
+        with self.backend.watch(kind_prefix(kind, namespace), after_revision) as stream:
+            for event in stream:
+                kind_of_event = "delete" if event.type is EventType.DELETE else "put"
+                yield kind_of_event, _decode(event.value, event.revision)
+
+
+def _with_meta(resource: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    meta = {**resource["metadata"], **{k: v for k, v in fields.items() if v is not None}}
+    return {**resource, "metadata": {k: meta[k] for k in _META_ORDER if k in meta}}
