@@ -28,11 +28,18 @@ def _cidr_list() -> ListOf:
 
 
 SECRET_KEY_REF = Struct(
-    (Field("secretKeyRef", Struct((
-        Field("name", Str(), required=True),
-        Field("key", Str(), required=True),
-        Field("optional", Bool(), omitempty=False),
-    ))),)
+    (
+        Field(
+            "secretKeyRef",
+            Struct(
+                (
+                    Field("name", Str(), required=True),
+                    Field("key", Str(), required=True),
+                    Field("optional", Bool(), omitempty=False),
+                )
+            ),
+        ),
+    )
 )
 
 BGPCONFIG_SPEC = Struct(
@@ -43,14 +50,28 @@ BGPCONFIG_SPEC = Struct(
         Field("serviceLoadBalancerIPs", _cidr_list()),
         Field("serviceExternalIPs", _cidr_list()),
         Field("serviceClusterIPs", _cidr_list()),
-        Field("communities", ListOf(Struct((
-            Field("name", Str((checks.dns1123_label,)), required=True),
-            Field("value", Str((_community_value,)), required=True),
-        )))),
-        Field("prefixAdvertisements", ListOf(Struct((
-            Field("cidr", Str((checks.cidr,)), required=True),
-            Field("communities", ListOf(Str())),
-        )))),
+        Field(
+            "communities",
+            ListOf(
+                Struct(
+                    (
+                        Field("name", Str((checks.dns1123_label,)), required=True),
+                        Field("value", Str((_community_value,)), required=True),
+                    )
+                )
+            ),
+        ),
+        Field(
+            "prefixAdvertisements",
+            ListOf(
+                Struct(
+                    (
+                        Field("cidr", Str((checks.cidr,)), required=True),
+                        Field("communities", ListOf(Str())),
+                    )
+                )
+            ),
+        ),
         Field("listenPort", Int(1, 65535)),
         Field("nodeMeshPassword", SECRET_KEY_REF),
         Field("nodeMeshMaxRestartTime", Str((checks.duration,))),
@@ -64,7 +85,8 @@ BGPCONFIG_SPEC = Struct(
 BGP_CONFIGURATION = Kind(
     "BGPConfiguration",
     "bgpconfigurations",
-    namespaced=False, spec=BGPCONFIG_SPEC,
+    namespaced=False,
+    spec=BGPCONFIG_SPEC,
     name_check=checks.dns1123_subdomain,
 )
 
@@ -93,13 +115,19 @@ def _peer_ip(value: Any) -> str:
 def _check_peer(spec: dict[str, Any], path: str) -> list[FieldError]:
     errors = []
     if spec.get("node") and spec.get("nodeSelector"):
-        errors.append(FieldError(f"{path}.node", spec["node"],
-                                 "node field must be empty when nodeSelector is set"))
+        errors.append(
+            FieldError(
+                f"{path}.node", spec["node"], "node field must be empty when nodeSelector is set"
+            )
+        )
     if spec.get("peerSelector"):
         for key in ("peerIP", "asNumber"):
             if key in spec:
-                errors.append(FieldError(f"{path}.{key}", spec[key],
-                                         f"{key} must be empty when peerSelector is set"))
+                errors.append(
+                    FieldError(
+                        f"{path}.{key}", spec[key], f"{key} must be empty when peerSelector is set"
+                    )
+                )
     elif "peerIP" not in spec and "localWorkloadSelector" not in spec:
         errors.append(FieldError(f"{path}.peerIP", "", "peerIP or peerSelector must be set"))
     elif "peerIP" in spec and "asNumber" not in spec:
@@ -134,10 +162,7 @@ BGPPEER_SPEC = Struct(
     checks=(_check_peer,),
 )
 
-BGP_PEER = Kind(
-    "BGPPeer",
-    "bgppeers",
-    namespaced=False, spec=BGPPEER_SPEC)
+BGP_PEER = Kind("BGPPeer", "bgppeers", namespaced=False, spec=BGPPEER_SPEC)
 
 
 def _check_filter_rule(rule: dict[str, Any], path: str) -> list[FieldError]:
@@ -149,28 +174,33 @@ def _check_filter_rule(rule: dict[str, Any], path: str) -> list[FieldError]:
 
 
 def _filter_rules() -> ListOf:
-    return ListOf(Struct(
-        (
-            Field("cidr", Str((checks.cidr,))),
-            Field("prefixLength", Struct((Field("min", Int(0, 128)), Field("max", Int(0, 128))))),
-            Field("source", Enum(("RemotePeers",))),
-            Field("interface", Str()),
-            Field("matchOperator", Enum(("Equal", "NotEqual", "In", "NotIn"))),
-            Field("action", Enum(("Accept", "Reject")), required=True),
-        ),
-        checks=(_check_filter_rule,),
-    ))
+    return ListOf(
+        Struct(
+            (
+                Field("cidr", Str((checks.cidr,))),
+                Field(
+                    "prefixLength", Struct((Field("min", Int(0, 128)), Field("max", Int(0, 128))))
+                ),
+                Field("source", Enum(("RemotePeers",))),
+                Field("interface", Str()),
+                Field("matchOperator", Enum(("Equal", "NotEqual", "In", "NotIn"))),
+                Field("action", Enum(("Accept", "Reject")), required=True),
+            ),
+            checks=(_check_filter_rule,),
+        )
+    )
 
 
 BGP_FILTER = Kind(
     "BGPFilter",
     "bgpfilters",
     namespaced=False,
-    spec=Struct((
-        Field("exportV4", _filter_rules()),
-        Field("importV4", _filter_rules()),
-        Field("exportV6", _filter_rules()),
-        Field("importV6", _filter_rules()),
-    )),
+    spec=Struct(
+        (
+            Field("exportV4", _filter_rules()),
+            Field("importV4", _filter_rules()),
+            Field("exportV6", _filter_rules()),
+            Field("importV6", _filter_rules()),
+        )
+    ),
 )
-

@@ -9,12 +9,14 @@ CLUSTER_INFORMATION = Kind(
     "ClusterInformation",
     "clusterinformations",
     namespaced=False,
-    spec=Struct((
-        Field("clusterGUID", Str()),
-        Field("clusterType", Str()),
-        Field("calicoVersion", Str()),
-        Field("datastoreReady", Bool(), omitempty=False),
-        Field("variant", Str()),
-    )),
+    spec=Struct(
+        (
+            Field("clusterGUID", Str()),
+            Field("clusterType", Str()),
+            Field("calicoVersion", Str()),
+            Field("datastoreReady", Bool(), omitempty=False),
+            Field("variant", Str()),
+        )
+    ),
     name_check=singleton_name("default"),
 )

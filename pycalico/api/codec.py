@@ -42,7 +42,8 @@ def _loader() -> Any:
                 if key in result:
                     mark = key_node.start_mark
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r}", mark)
+                        None, None, f"duplicate key {key!r}", mark
+                    )
                 result[key] = loader.construct_object(value_node, deep=True)
             return result
 
@@ -103,8 +104,11 @@ def dump_json(obj: Any) -> str:
     text = json.dumps(obj, indent=2, ensure_ascii=False)
     # encoding/json escapes these for HTML safety; calicoctl output carries the escapes.
     return (
-        text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        text.replace("&", "\\u0026")
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
     )
 
 
@@ -135,5 +139,11 @@ def _dumper() -> Any:
 def dump_yaml(obj: Any) -> str:
     import yaml
 
-    return yaml.dump(obj, Dumper=_dumper(), sort_keys=True, default_flow_style=False,
-                     allow_unicode=True, width=1 << 20)
+    return yaml.dump(
+        obj,
+        Dumper=_dumper(),
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1 << 20,
+    )

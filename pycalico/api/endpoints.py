@@ -36,8 +36,11 @@ def _port_protocol(value: Any) -> str:
 def _check_ipnats(spec: dict[str, Any], path: str) -> list[FieldError]:
     networks = {str(ipaddress.ip_interface(n).ip) for n in spec.get("ipNetworks", [])}
     return [
-        FieldError(f"{path}.ipNATs[{i}].internalIP", nat["internalIP"],
-                   "internal IP must be one of the endpoint's ipNetworks")
+        FieldError(
+            f"{path}.ipNATs[{i}].internalIP",
+            nat["internalIP"],
+            "internal IP must be one of the endpoint's ipNetworks",
+        )
         for i, nat in enumerate(spec.get("ipNATs", []))
         if nat.get("internalIP") not in networks
     ]
@@ -53,33 +56,52 @@ WEP_SPEC = Struct(
         Field("endpoint", Str()),
         Field("serviceAccountName", Str()),
         Field("ipNetworks", ListOf(Custom(_single_address))),
-        Field("ipNATs", ListOf(Struct((
-            Field("internalIP", Str((checks.ip_address,)), required=True),
-            Field("externalIP", Str((checks.ip_address,)), required=True),
-        )))),
+        Field(
+            "ipNATs",
+            ListOf(
+                Struct(
+                    (
+                        Field("internalIP", Str((checks.ip_address,)), required=True),
+                        Field("externalIP", Str((checks.ip_address,)), required=True),
+                    )
+                )
+            ),
+        ),
         Field("ipv4Gateway", Str((checks.ipv4_address,))),
         Field("ipv6Gateway", Str((checks.ip_address,))),
         Field("profiles", ListOf(Str())),
         Field("interfaceName", Str((checks.interface_name,))),
         Field("mac", Str((checks.mac_address,))),
-        Field("ports", ListOf(Struct((
-            Field("name", Str(), required=True),
-            Field("protocol", Custom(_port_protocol), required=True),
-            Field("port", Custom(_port_number), required=True),
-            Field("hostPort", Custom(_port_number)),
-            Field("hostIP", Str((checks.ip_address,))),
-        )))),
+        Field(
+            "ports",
+            ListOf(
+                Struct(
+                    (
+                        Field("name", Str(), required=True),
+                        Field("protocol", Custom(_port_protocol), required=True),
+                        Field("port", Custom(_port_number), required=True),
+                        Field("hostPort", Custom(_port_number)),
+                        Field("hostIP", Str((checks.ip_address,))),
+                    )
+                )
+            ),
+        ),
         Field("allowSpoofedSourcePrefixes", ListOf(Str((checks.cidr,)))),
-        Field("qosControls", Struct((
-            Field("ingressBandwidth", Int(minimum=0)),
-            Field("egressBandwidth", Int(minimum=0)),
-            Field("ingressBurst", Int(minimum=0)),
-            Field("egressBurst", Int(minimum=0)),
-            Field("ingressPacketRate", Int(minimum=0)),
-            Field("egressPacketRate", Int(minimum=0)),
-            Field("ingressMaxConnections", Int(minimum=0)),
-            Field("egressMaxConnections", Int(minimum=0)),
-        ))),
+        Field(
+            "qosControls",
+            Struct(
+                (
+                    Field("ingressBandwidth", Int(minimum=0)),
+                    Field("egressBandwidth", Int(minimum=0)),
+                    Field("ingressBurst", Int(minimum=0)),
+                    Field("egressBurst", Int(minimum=0)),
+                    Field("ingressPacketRate", Int(minimum=0)),
+                    Field("egressPacketRate", Int(minimum=0)),
+                    Field("ingressMaxConnections", Int(minimum=0)),
+                    Field("egressMaxConnections", Int(minimum=0)),
+                )
+            ),
+        ),
     ),
     checks=(_check_ipnats,),
 )
@@ -87,14 +109,18 @@ WEP_SPEC = Struct(
 WORKLOAD_ENDPOINT = Kind(
     "WorkloadEndpoint",
     "workloadendpoints",
-    namespaced=True, spec=WEP_SPEC,
+    namespaced=True,
+    spec=WEP_SPEC,
 )
 
 
 def _check_hep(spec: dict[str, Any], path: str) -> list[FieldError]:
     if not spec.get("interfaceName") and not spec.get("expectedIPs"):
-        return [FieldError(f"{path}.interfaceName", "",
-                           "no interface or expected IPs have been specified")]
+        return [
+            FieldError(
+                f"{path}.interfaceName", "", "no interface or expected IPs have been specified"
+            )
+        ]
     return []
 
 
@@ -108,17 +134,20 @@ HEP_SPEC = Struct(
         Field("interfaceName", Str((_hep_interface,))),
         Field("expectedIPs", ListOf(Str((checks.ip_address,)))),
         Field("profiles", ListOf(Str())),
-        Field("ports", ListOf(Struct((
-            Field("name", Str(), required=True),
-            Field("protocol", Custom(_port_protocol), required=True),
-            Field("port", Custom(_port_number), required=True),
-        )))),
+        Field(
+            "ports",
+            ListOf(
+                Struct(
+                    (
+                        Field("name", Str(), required=True),
+                        Field("protocol", Custom(_port_protocol), required=True),
+                        Field("port", Custom(_port_number), required=True),
+                    )
+                )
+            ),
+        ),
     ),
     checks=(_check_hep,),
 )
 
-HOST_ENDPOINT = Kind(
-    "HostEndpoint",
-    "hostendpoints",
-    namespaced=False, spec=HEP_SPEC)
-
+HOST_ENDPOINT = Kind("HostEndpoint", "hostendpoints", namespaced=False, spec=HEP_SPEC)

@@ -6,17 +6,38 @@ from typing import Any
 
 from pycalico.api import checks
 from pycalico.api.kind import Kind, singleton_name
-from pycalico.api.schema import Bool, Custom, Enum, Field, FieldError, Int, ListOf, MapOf, Str, Struct
+from pycalico.api.schema import (
+    Bool,
+    Custom,
+    Enum,
+    Field,
+    FieldError,
+    Int,
+    ListOf,
+    MapOf,
+    Str,
+    Struct,
+)
 
 
 def _check_ipam_config(spec: dict[str, Any], path: str) -> list[FieldError]:
     errors = []
     if not spec["strictAffinity"] and not spec["autoAllocateBlocks"]:
-        errors.append(FieldError(f"{path}.autoAllocateBlocks", False,
-                                 "Cannot disable 'StrictAffinity' and 'AutoAllocateBlocks' at the same time"))
+        errors.append(
+            FieldError(
+                f"{path}.autoAllocateBlocks",
+                False,
+                "Cannot disable 'StrictAffinity' and 'AutoAllocateBlocks' at the same time",
+            )
+        )
     if spec.get("maxBlocksPerHost", 0) > 0 and not spec["strictAffinity"]:
-        errors.append(FieldError(f"{path}.maxBlocksPerHost", spec["maxBlocksPerHost"],
-                                 "MaxBlocksPerHost requires StrictAffinity to be enabled"))
+        errors.append(
+            FieldError(
+                f"{path}.maxBlocksPerHost",
+                spec["maxBlocksPerHost"],
+                "MaxBlocksPerHost requires StrictAffinity to be enabled",
+            )
+        )
     return errors
 
 
@@ -47,13 +68,15 @@ BLOCK_AFFINITY = Kind(
     "BlockAffinity",
     "blockaffinities",
     namespaced=False,
-    spec=Struct((
-        Field("state", Enum(("pending", "confirmed", "pendingDeletion"))),
-        Field("node", Str(), required=True),
-        Field("type", Enum(("host", "virtual"))),
-        Field("cidr", Str((checks.cidr,)), required=True),
-        Field("deleted", Str()),
-    )),
+    spec=Struct(
+        (
+            Field("state", Enum(("pending", "confirmed", "pendingDeletion"))),
+            Field("node", Str(), required=True),
+            Field("type", Enum(("host", "virtual"))),
+            Field("cidr", Str((checks.cidr,)), required=True),
+            Field("deleted", Str()),
+        )
+    ),
     internal=True,
 )
 
@@ -61,20 +84,31 @@ IPAM_BLOCK = Kind(
     "IPAMBlock",
     "ipamblocks",
     namespaced=False,
-    spec=Struct((
-        Field("cidr", Str((checks.cidr,)), required=True),
-        Field("affinity", Str()),
-        Field("strictAffinity", Bool(), default=False, omitempty=False),
-        Field("allocations", ListOf(Custom(_allocation)), omitempty=False, default=[]),
-        Field("unallocated", ListOf(Int(minimum=0)), omitempty=False, default=[]),
-        Field("attributes", ListOf(Struct((
-            Field("handle_id", Str()),
-            Field("secondary", MapOf(Str())),
-        ))), omitempty=False, default=[]),
-        Field("sequenceNumber", Int(minimum=0), omitempty=False, default=0),
-        Field("sequenceNumberForAllocation", MapOf(Int(minimum=0))),
-        Field("deleted", Bool(), omitempty=False, default=False),
-    )),
+    spec=Struct(
+        (
+            Field("cidr", Str((checks.cidr,)), required=True),
+            Field("affinity", Str()),
+            Field("strictAffinity", Bool(), default=False, omitempty=False),
+            Field("allocations", ListOf(Custom(_allocation)), omitempty=False, default=[]),
+            Field("unallocated", ListOf(Int(minimum=0)), omitempty=False, default=[]),
+            Field(
+                "attributes",
+                ListOf(
+                    Struct(
+                        (
+                            Field("handle_id", Str()),
+                            Field("secondary", MapOf(Str())),
+                        )
+                    )
+                ),
+                omitempty=False,
+                default=[],
+            ),
+            Field("sequenceNumber", Int(minimum=0), omitempty=False, default=0),
+            Field("sequenceNumberForAllocation", MapOf(Int(minimum=0))),
+            Field("deleted", Bool(), omitempty=False, default=False),
+        )
+    ),
     internal=True,
 )
 
@@ -82,11 +116,13 @@ IPAM_HANDLE = Kind(
     "IPAMHandle",
     "ipamhandles",
     namespaced=False,
-    spec=Struct((
-        Field("handleID", Str(), required=True),
-        Field("block", MapOf(Int(minimum=0)), omitempty=False, default={}),
-        Field("deleted", Bool(), omitempty=False, default=False),
-    )),
+    spec=Struct(
+        (
+            Field("handleID", Str(), required=True),
+            Field("block", MapOf(Int(minimum=0)), omitempty=False, default={}),
+            Field("deleted", Bool(), omitempty=False, default=False),
+        )
+    ),
     name_check=lambda name: None if name else "name is required",
     internal=True,
 )

@@ -8,13 +8,11 @@ from pycalico.api.schema import Field, ListOf, Str, Struct
 
 NETS_SPEC = Struct((Field("nets", ListOf(Str((checks.ip_or_cidr,)))),))
 
-NETWORK_SET = Kind(
-    "NetworkSet",
-    "networksets",
-    namespaced=True, spec=NETS_SPEC)
+NETWORK_SET = Kind("NetworkSet", "networksets", namespaced=True, spec=NETS_SPEC)
 
 GLOBAL_NETWORK_SET = Kind(
     "GlobalNetworkSet",
     "globalnetworksets",
-    namespaced=False, spec=NETS_SPEC,
+    namespaced=False,
+    spec=NETS_SPEC,
 )

@@ -33,18 +33,37 @@ NODE_SPEC = Struct(
         Field("vxlanTunnelMACAddr", Str((checks.mac_address,))),
         Field("ipv6VXLANTunnelAddr", Str((checks.ip_address,))),
         Field("vxlanTunnelMACAddrV6", Str((checks.mac_address,))),
-        Field("orchRefs", ListOf(Struct((
-            Field("nodeName", Str()),
-            Field("orchestrator", Str(), required=True),
-        )))),
-        Field("wireguard", Struct((
-            Field("interfaceIPv4Address", Str((checks.ipv4_address,))),
-            Field("interfaceIPv6Address", Str((checks.ip_address,))),
-        ))),
-        Field("addresses", ListOf(Struct((
-            Field("address", Str((checks.ip_or_cidr,)), required=True),
-            Field("type", Enum(("CalicoNodeIP", "InternalIP", "ExternalIP"))),
-        )))),
+        Field(
+            "orchRefs",
+            ListOf(
+                Struct(
+                    (
+                        Field("nodeName", Str()),
+                        Field("orchestrator", Str(), required=True),
+                    )
+                )
+            ),
+        ),
+        Field(
+            "wireguard",
+            Struct(
+                (
+                    Field("interfaceIPv4Address", Str((checks.ipv4_address,))),
+                    Field("interfaceIPv6Address", Str((checks.ip_address,))),
+                )
+            ),
+        ),
+        Field(
+            "addresses",
+            ListOf(
+                Struct(
+                    (
+                        Field("address", Str((checks.ip_or_cidr,)), required=True),
+                        Field("type", Enum(("CalicoNodeIP", "InternalIP", "ExternalIP"))),
+                    )
+                )
+            ),
+        ),
     )
 )
 
@@ -56,8 +75,4 @@ NODE_STATUS = Struct(
     )
 )
 
-NODE = Kind(
-    "Node",
-    "nodes",
-    namespaced=False,
-            spec=NODE_SPEC, status=NODE_STATUS)
+NODE = Kind("Node", "nodes", namespaced=False, spec=NODE_SPEC, status=NODE_STATUS)

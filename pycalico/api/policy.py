@@ -40,22 +40,46 @@ def _check_entity(entity: dict[str, Any], path: str) -> list[FieldError]:
     for key in ("nets", "notNets"):
         nets = entity.get(key, [])
         if len(_net_versions(nets)) > 1:
-            errors.append(FieldError(f"{path}.{key}", ",".join(nets),
-                                     "rule contains both IPv4 and IPv6 CIDRs"))
+            errors.append(
+                FieldError(
+                    f"{path}.{key}", ",".join(nets), "rule contains both IPv4 and IPv6 CIDRs"
+                )
+            )
     for net in entity.get("notNets", []):
         if ipaddress.ip_network(net, strict=False).prefixlen == 0:
-            errors.append(FieldError(f"{path}.notNets", net,
-                                     "notNets may not contain a match-all CIDR"))
+            errors.append(
+                FieldError(f"{path}.notNets", net, "notNets may not contain a match-all CIDR")
+            )
     for key in ("selector", "notSelector"):
         if "global()" in entity.get(key, "").replace(" ", ""):
-            errors.append(FieldError(f"{path}.{key}", entity[key],
-                                     "global() can only be used in an EntityRule namespaceSelector"))
+            errors.append(
+                FieldError(
+                    f"{path}.{key}",
+                    entity[key],
+                    "global() can only be used in an EntityRule namespaceSelector",
+                )
+            )
     if "services" in entity:
-        clashes = [k for k in ("selector", "notSelector", "namespaceSelector", "nets", "notNets",
-                               "serviceAccounts") if k in entity]
+        clashes = [
+            k
+            for k in (
+                "selector",
+                "notSelector",
+                "namespaceSelector",
+                "nets",
+                "notNets",
+                "serviceAccounts",
+            )
+            if k in entity
+        ]
         if clashes:
-            errors.append(FieldError(f"{path}.services", entity["services"].get("name", ""),
-                                     f"cannot specify {clashes[0]} and services on the same rule"))
+            errors.append(
+                FieldError(
+                    f"{path}.services",
+                    entity["services"].get("name", ""),
+                    f"cannot specify {clashes[0]} and services on the same rule",
+                )
+            )
         if not entity["services"].get("name"):
             errors.append(FieldError(f"{path}.services.name", "", "services must specify a name"))
     return errors
@@ -72,14 +96,23 @@ ENTITY_RULE = Struct(
         Field("nets", ListOf(Custom(_rule_cidr))),
         Field("selector", Str((checks.selector,))),
         Field("namespaceSelector", Str((checks.selector,))),
-        Field("services", Struct((Field("name", Str((checks.dns1123_subdomain,))),
-                                  Field("namespace", Str((checks.dns1123_label,)))))),
+        Field(
+            "services",
+            Struct(
+                (
+                    Field("name", Str((checks.dns1123_subdomain,))),
+                    Field("namespace", Str((checks.dns1123_label,))),
+                )
+            ),
+        ),
         Field("ports", ListOf(Custom(checks.port))),
         Field("notNets", ListOf(Custom(_rule_cidr))),
         Field("notSelector", Str((checks.selector,))),
         Field("notPorts", ListOf(Custom(checks.port))),
-        Field("serviceAccounts", Struct((Field("names", ListOf(Str())),
-                                         Field("selector", Str((checks.selector,)))))),
+        Field(
+            "serviceAccounts",
+            Struct((Field("names", ListOf(Str())), Field("selector", Str((checks.selector,))))),
+        ),
     ),
     checks=(_check_entity,),
 )
@@ -90,9 +123,11 @@ ICMP_FIELDS = Struct(
         Field("code", Int(0, 255), omitempty=False),
     ),
     checks=(
-        lambda icmp, path: [FieldError(f"{path}.code", icmp["code"],
-                                       "ICMP code specified without an ICMP type")]
-        if "code" in icmp and "type" not in icmp else [],
+        lambda icmp, path: (
+            [FieldError(f"{path}.code", icmp["code"], "ICMP code specified without an ICMP type")]
+            if "code" in icmp and "type" not in icmp
+            else []
+        ),
     ),
 )
 
@@ -104,33 +139,60 @@ def _check_rule(rule: dict[str, Any], path: str) -> list[FieldError]:
         entity = rule.get(side, {})
         for key in ("ports", "notPorts"):
             if entity.get(key) and proto not in PORT_PROTOCOLS:
-                errors.append(FieldError(f"{path}.protocol", rule.get("protocol", ""),
-                                         "rules that specify ports must set protocol to TCP or UDP or SCTP"))
+                errors.append(
+                    FieldError(
+                        f"{path}.protocol",
+                        rule.get("protocol", ""),
+                        "rules that specify ports must set protocol to TCP or UDP or SCTP",
+                    )
+                )
         version = rule.get("ipVersion")
         for key in ("nets", "notNets"):
             versions = _net_versions(entity.get(key, []))
             if version is not None and versions and versions != {version}:
-                errors.append(FieldError(f"{path}.{side}.{key}", ",".join(entity[key]),
-                                         f"rule IP version {version} does not match the CIDR version"))
+                errors.append(
+                    FieldError(
+                        f"{path}.{side}.{key}",
+                        ",".join(entity[key]),
+                        f"rule IP version {version} does not match the CIDR version",
+                    )
+                )
     for icmp_key, proto_key in (("icmp", "protocol"), ("notICMP", "notProtocol")):
         if icmp_key in rule and _protocol_key(rule.get(proto_key)) not in ICMP_PROTOCOLS:
-            errors.append(FieldError(f"{path}.{icmp_key}", rule[icmp_key],
-                                     "ICMP fields require protocol to be ICMP or ICMPv6"))
+            errors.append(
+                FieldError(
+                    f"{path}.{icmp_key}",
+                    rule[icmp_key],
+                    "ICMP fields require protocol to be ICMP or ICMPv6",
+                )
+            )
     for proto_key in ("protocol", "notProtocol"):
         p = _protocol_key(rule.get(proto_key))
         if p in ("icmp", 1) and rule.get("ipVersion", 4) != 4:
-            errors.append(FieldError(f"{path}.{proto_key}", rule[proto_key],
-                                     "protocol ICMP requires ipVersion 4"))
+            errors.append(
+                FieldError(
+                    f"{path}.{proto_key}", rule[proto_key], "protocol ICMP requires ipVersion 4"
+                )
+            )
         if p in ("icmpv6", 58) and rule.get("ipVersion", 6) != 6:
-            errors.append(FieldError(f"{path}.{proto_key}", rule[proto_key],
-                                     "protocol ICMPv6 requires ipVersion 6"))
+            errors.append(
+                FieldError(
+                    f"{path}.{proto_key}", rule[proto_key], "protocol ICMPv6 requires ipVersion 6"
+                )
+            )
     if "http" in rule:
         if rule["action"] != "Allow":
-            errors.append(FieldError(f"{path}.http", rule["http"],
-                                     "HTTP match is only valid on Allow rules"))
+            errors.append(
+                FieldError(f"{path}.http", rule["http"], "HTTP match is only valid on Allow rules")
+            )
         if proto not in (None, "tcp", 6):
-            errors.append(FieldError(f"{path}.http", rule["http"],
-                                     "rules with HTTP match must have protocol TCP or unset"))
+            errors.append(
+                FieldError(
+                    f"{path}.http",
+                    rule["http"],
+                    "rules with HTTP match must have protocol TCP or unset",
+                )
+            )
     return errors
 
 
@@ -151,11 +213,23 @@ RULE = Struct(
         # Go's omitempty never drops a struct value, so calicoctl always prints these two.
         Field("source", ENTITY_RULE, default={}),
         Field("destination", ENTITY_RULE, default={}),
-        Field("http", Struct((
-            Field("methods", ListOf(Str())),
-            Field("paths", ListOf(Struct((Field("exact", Str()), Field("prefix", Str())),
-                                         checks=(_check_http_path,)))),
-        ))),
+        Field(
+            "http",
+            Struct(
+                (
+                    Field("methods", ListOf(Str())),
+                    Field(
+                        "paths",
+                        ListOf(
+                            Struct(
+                                (Field("exact", Str()), Field("prefix", Str())),
+                                checks=(_check_http_path,),
+                            )
+                        ),
+                    ),
+                )
+            ),
+        ),
         Field("metadata", Struct((Field("annotations", MapOf(Str())),))),
     ),
     checks=(_check_rule,),
@@ -190,8 +264,11 @@ def _policy_fields(global_policy: bool) -> tuple[Field, ...]:
         Field("ingress", ListOf(RULE)),
         Field("egress", ListOf(RULE)),
         Field("selector", Str((checks.selector,))),
-        Field("types", ListOf(Enum(("Ingress", "Egress")), (_unique_types,)),
-              default=default_policy_types),
+        Field(
+            "types",
+            ListOf(Enum(("Ingress", "Egress")), (_unique_types,)),
+            default=default_policy_types,
+        ),
     )
     tail = (
         Field("serviceAccountSelector", Str((checks.selector,))),
@@ -199,7 +276,8 @@ def _policy_fields(global_policy: bool) -> tuple[Field, ...]:
     )
     if not global_policy:
         return common_head + tail
-    return common_head + (
+    return (
+        *common_head,
         Field("doNotTrack", Bool()),
         Field("preDNAT", Bool()),
         Field("applyOnForward", Bool()),
@@ -212,13 +290,21 @@ def _policy_fields(global_policy: bool) -> tuple[Field, ...]:
 def _check_global_policy(spec: dict[str, Any], path: str) -> list[FieldError]:
     errors = []
     if spec.get("doNotTrack") and spec.get("preDNAT"):
-        errors.append(FieldError(f"{path}.preDNAT", True,
-                                 "PreDNAT and DoNotTrack cannot both be true"))
+        errors.append(
+            FieldError(f"{path}.preDNAT", True, "PreDNAT and DoNotTrack cannot both be true")
+        )
     if spec.get("preDNAT") and spec.get("egress"):
-        errors.append(FieldError(f"{path}.egress", "", "PreDNAT policy cannot have any egress rules"))
+        errors.append(
+            FieldError(f"{path}.egress", "", "PreDNAT policy cannot have any egress rules")
+        )
     if (spec.get("doNotTrack") or spec.get("preDNAT")) and not spec.get("applyOnForward"):
-        errors.append(FieldError(f"{path}.applyOnForward", False,
-                                 "ApplyOnForward must be true if either PreDNAT or DoNotTrack is true"))
+        errors.append(
+            FieldError(
+                f"{path}.applyOnForward",
+                False,
+                "ApplyOnForward must be true if either PreDNAT or DoNotTrack is true",
+            )
+        )
     return errors
 
 
@@ -227,8 +313,13 @@ def _policy_name_check(kind: str) -> Any:
         name = resource["metadata"]["name"]
         tier = resource["spec"].get("tier", DEFAULT_TIER)
         if tier != DEFAULT_TIER and not name.startswith(tier + "."):
-            return [FieldError("metadata.name", name,
-                               f"{kind} name must be prefixed with its tier: '{tier}.<name>'")]
+            return [
+                FieldError(
+                    "metadata.name",
+                    name,
+                    f"{kind} name must be prefixed with its tier: '{tier}.<name>'",
+                )
+            ]
         return []
 
     return check
@@ -267,20 +358,24 @@ PROFILE = Kind(
     "Profile",
     "profiles",
     namespaced=False,
-    spec=Struct((
-        Field("ingress", ListOf(RULE)),
-        Field("egress", ListOf(RULE)),
-        Field("labelsToApply", MapOf(Str((checks.label_value,)), key_check=checks.label_key)),
-    )),
+    spec=Struct(
+        (
+            Field("ingress", ListOf(RULE)),
+            Field("egress", ListOf(RULE)),
+            Field("labelsToApply", MapOf(Str((checks.label_value,)), key_check=checks.label_key)),
+        )
+    ),
 )
 
 TIER = Kind(
     "Tier",
     "tiers",
     namespaced=False,
-    spec=Struct((
-        Field("order", Float(), omitempty=False),
-        Field("defaultAction", Enum(("Deny", "Pass"))),
-    )),
+    spec=Struct(
+        (
+            Field("order", Float(), omitempty=False),
+            Field("defaultAction", Enum(("Deny", "Pass"))),
+        )
+    ),
     name_check=checks.dns1123_label,
 )

@@ -69,8 +69,11 @@ def normalize(doc: Any, default_namespace: str = "default") -> dict[str, Any]:
         metadata.setdefault("namespace", default_namespace)
         metadata = {k: metadata[k] for k in OBJECT_META.by_name if k in metadata}
     elif "namespace" in metadata:
-        errors.append(FieldError("metadata.namespace", metadata["namespace"],
-                                 f"{kind.name} is not namespaced"))
+        errors.append(
+            FieldError(
+                "metadata.namespace", metadata["namespace"], f"{kind.name} is not namespaced"
+            )
+        )
     resource: dict[str, Any] = {"kind": kind.name, "apiVersion": API_VERSION, "metadata": metadata}
     try:
         resource["spec"] = kind.spec.normalize(doc.get("spec"), "spec")
@@ -90,4 +93,6 @@ def identity(resource: dict[str, Any]) -> str:
     """How Calico names a resource in messages: `Kind(name)` or `Kind(ns/name)`."""
     meta = resource["metadata"]
     ns = meta.get("namespace")
-    return f"{resource['kind']}({ns}/{meta['name']})" if ns else f"{resource['kind']}({meta['name']})"
+    return (
+        f"{resource['kind']}({ns}/{meta['name']})" if ns else f"{resource['kind']}({meta['name']})"
+    )

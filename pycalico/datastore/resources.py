@@ -12,9 +12,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from pycalico.api import consistency
 from pycalico.api.kind import Kind
 from pycalico.api.meta import OBJECT_META
 from pycalico.api.resource import identity
+from pycalico.api.schema import ValidationErrors
 from pycalico.datastore.backend import Backend, EventType, KeyExists, KeyNotFound, RevisionConflict
 
 PREFIX = "/calico/resources/v3/projectcalico.org/"
@@ -96,8 +98,16 @@ class ResourceClient:
                 f"error with field Metadata.ResourceVersion = '{meta['resourceVersion']}' "
                 "(field must not be set for a Create request)"
             )
-        stored = _with_meta(resource, uid=meta.get("uid") or str(uuid.uuid4()),
-                            creationTimestamp=meta.get("creationTimestamp") or _now())
+        if kind.name in consistency.NEEDS_EXISTING_ON_CREATE:
+            existing, _ = self.list(kind)
+            errors = consistency.check_create(resource, existing)
+            if errors:
+                raise ValidationErrors(errors)
+        stored = _with_meta(
+            resource,
+            uid=meta.get("uid") or str(uuid.uuid4()),
+            creationTimestamp=meta.get("creationTimestamp") or _now(),
+        )
         key = resource_key(kind, meta["name"], meta.get("namespace"))
         try:
             revision = self.backend.create(key, _encode(stored))
@@ -117,8 +127,15 @@ class ResourceClient:
         current = self.backend.get(key)
         if current is None:
             raise ResourceNotFound(identity(resource))
-        old = json.loads(current.value)["metadata"]
-        stored = _with_meta(resource, uid=old.get("uid"), creationTimestamp=old.get("creationTimestamp"))
+        old = json.loads(current.value)
+        errors = consistency.check_update(resource, old)
+        if errors:
+            raise ValidationErrors(errors)
+        stored = _with_meta(
+            resource,
+            uid=old["metadata"].get("uid"),
+            creationTimestamp=old["metadata"].get("creationTimestamp"),
+        )
         try:
             revision = self.backend.update(key, _encode(stored), int(meta["resourceVersion"]))
         except KeyNotFound:
@@ -147,8 +164,13 @@ class ResourceClient:
                     raise
                 # Someone wrote in between; apply means "make it so", so retry on fresh state.
 
-    def delete(self, kind: Kind, name: str, namespace: str | None = None,
-               resource_version: str | None = None) -> dict[str, Any]:
+    def delete(
+        self,
+        kind: Kind,
+        name: str,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
         key = resource_key(kind, name, namespace)
         ident = _ident(kind, name, namespace)
         try:
@@ -162,8 +184,9 @@ class ResourceClient:
             raise ResourceError(f"invalid resourceVersion '{resource_version}'") from None
         return _decode(old.value, old.mod_revision)
 
-    def watch(self, kind: Kind, after_revision: int,
-              namespace: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    def watch(
+        self, kind: Kind, after_revision: int, namespace: str | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
         """("put"|"delete", resource) for every change after `after_revision`, in order."""
         with self.backend.watch(kind_prefix(kind, namespace), after_revision) as stream:
             for event in stream:
