@@ -1,0 +1,339 @@
+"""create, replace, apply, delete and get."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pycalico.api.kind import Kind
+from pycalico.ctl.errors import CtlError, UsageError
+from pycalico.ctl.session import connect
+from pycalico.datastore.resources import (
+    ResourceClient,
+    ResourceError,
+    ResourceExists,
+    ResourceNotFound,
+)
+
+Resource = dict[str, Any]
+PAST = {"create": "created", "replace": "replaced", "apply": "applied", "delete": "deleted"}
+OUTPUT_FORMATS = ("ps", "wide", "yaml", "yml", "json", "name")
+
+
+def run(command: str, args: Sequence[str], allow_version_mismatch: bool) -> int:
+    from pycalico.ctl.main import ArgParser
+
+    parser = ArgParser(prog=f"calicoctl {command}", add_help=False)
+    parser.add_argument("-c", "--config")
+    parser.add_argument("-n", "--namespace")
+    parser.add_argument("-f", "--filename")
+    parser.add_argument("-R", "--recursive", action="store_true")
+    if command in ("create", "replace", "apply"):
+        parser.add_argument("--skip-empty", action="store_true")
+        if command == "create":
+            parser.add_argument("--skip-exists", action="store_true")
+    if command == "delete":
+        parser.add_argument("-s", "--skip-not-exists", action="store_true")
+    if command in ("delete", "get"):
+        parser.add_argument("kind", nargs="?")
+        parser.add_argument("names", nargs="*")
+    if command == "get":
+        parser.add_argument("-o", "--output", default="ps")
+        parser.add_argument("-A", "--all-namespaces", action="store_true")
+        parser.add_argument("-l", "--selector")
+        parser.add_argument("--export", action="store_true")
+    opts = parser.parse_args(list(args))
+    if command == "get":
+        return _get(opts, allow_version_mismatch)
+    if command == "delete" and opts.filename is None:
+        return _delete_by_name(opts, allow_version_mismatch)
+    if opts.filename is None:
+        raise UsageError("-f/--filename is required")
+    if command == "delete" and opts.kind:
+        raise UsageError("give either -f or a resource type and name, not both")
+    resources = _load(opts.filename, opts.recursive, opts.namespace)
+    if not resources:
+        if getattr(opts, "skip_empty", False):
+            return 0
+        raise CtlError("No resources specified")
+    client = connect(opts.config, allow_version_mismatch)
+    return _write_all(command, client, resources, opts)
+
+
+def _load(filename: str, recursive: bool, namespace: str | None) -> list[Resource]:
+    from pycalico.ctl.inputs import InputError, normalize_all, read_documents
+
+    try:
+        return normalize_all(read_documents(filename, recursive), namespace)
+    except InputError as exc:
+        raise CtlError(str(exc)) from None
+
+
+def _kind_phrase(resources: Sequence[Resource]) -> str:
+    kinds = {r["kind"] for r in resources}
+    return f"'{kinds.pop()}' resource(s)" if len(kinds) == 1 else "resource(s)"
+
+
+def _write_all(command: str, client: ResourceClient, resources: list[Resource], opts: Any) -> int:
+    """Write in order and stop at the first failure, reporting as calicoctl does."""
+    from pycalico.api.registry import by_kind_name
+    from pycalico.api.schema import ValidationErrors
+
+    done = 0
+    for resource in resources:
+        kind = by_kind_name(resource["kind"])
+        try:
+            _write_one(command, client, kind, resource, opts)
+        except ResourceExists:
+            if command == "create" and opts.skip_exists:
+                done += 1
+                continue
+            return _report_failure(command, resources, done, sys.exc_info()[1])
+        except ResourceNotFound as exc:
+            if command == "delete" and opts.skip_not_exists:
+                done += 1
+                continue
+            return _report_failure(command, resources, done, exc)
+        except (ResourceError, ValidationErrors) as exc:
+            return _report_failure(command, resources, done, exc)
+        done += 1
+    print(f"Successfully {PAST[command]} {done} {_kind_phrase(resources)}")
+    return 0
+
+
+def _write_one(
+    command: str, client: ResourceClient, kind: Kind, resource: Resource, opts: Any
+) -> None:
+    meta = resource["metadata"]
+    if command == "create":
+        client.create(kind, resource)
+    elif command == "apply":
+        client.apply(kind, resource)
+    elif command == "replace":
+        if not meta.get("resourceVersion"):
+            current = client.get(kind, meta["name"], meta.get("namespace"))
+            if current is None:
+                raise ResourceNotFound(_identity(resource))
+            resource = {
+                **resource,
+                "metadata": {**meta, "resourceVersion": current["metadata"]["resourceVersion"]},
+            }
+        client.update(kind, resource)
+    else:
+        client.delete(kind, meta["name"], meta.get("namespace"), meta.get("resourceVersion"))
+
+
+def _identity(resource: Resource) -> str:
+    from pycalico.api.resource import identity
+
+    return identity(resource)
+
+
+def _report_failure(
+    command: str, resources: list[Resource], done: int, exc: BaseException | None
+) -> int:
+    kind_word = {r["kind"] for r in resources}
+    kind_name = f"'{kind_word.pop()}' " if len(kind_word) == 1 else ""
+    if command == "delete":
+        sys.stderr.write(f"Failed to delete {kind_name}resource: {exc}\n")
+        if done:
+            print(f"Successfully deleted {done} {_kind_phrase(resources)}")
+        return 1
+    if done:
+        print(
+            f"Partial success: {PAST[command]} the first {done} out of {len(resources)} "
+            f"{kind_name}resources:"
+        )
+        word = "Hit error(s)" if command == "apply" else "Hit error"
+        sys.stderr.write(f"{word}: [{exc}]\n")
+    elif len(resources) == 1:
+        sys.stderr.write(f"Failed to {command} {kind_name}resource: [{exc}]\n")
+    else:
+        sys.stderr.write(f"Failed to {command} any {kind_name}resources: [{exc}]\n")
+    return 1
+
+
+def _resolve_kind(name: str) -> Kind:
+    from pycalico.api.registry import UnknownKind, resolve
+
+    try:
+        return resolve(name)
+    except UnknownKind:
+        raise CtlError(
+            f"Failed to get resources: resource type '{name}' is not supported"
+        ) from None
+
+
+def _delete_by_name(opts: Any, allow_version_mismatch: bool) -> int:
+    if not opts.kind or not opts.names:
+        raise UsageError("delete needs a resource type and at least one name, or -f")
+    kind = _resolve_kind(opts.kind)
+    namespace = (opts.namespace or "default") if kind.namespaced else None
+    client = connect(opts.config, allow_version_mismatch)
+    deleted, failed = 0, False
+    for name in opts.names:
+        try:
+            client.delete(kind, name, namespace)
+            deleted += 1
+        except ResourceNotFound as exc:
+            if opts.skip_not_exists:
+                continue
+            sys.stderr.write(f"Failed to delete '{kind.name}' resource: {exc}\n")
+            failed = True
+        except ResourceError as exc:
+            sys.stderr.write(f"Failed to delete '{kind.name}' resource: {exc}\n")
+            failed = True
+    if deleted or not failed:
+        print(f"Successfully deleted {deleted} '{kind.name}' resource(s)")
+    return 1 if failed else 0
+
+
+def _get(opts: Any, allow_version_mismatch: bool) -> int:
+    output = opts.output
+    columns_spec: list[str] | None = None
+    if output.startswith("custom-columns="):
+        columns_spec = [c for c in output[len("custom-columns=") :].split(",") if c.strip()]
+        if not columns_spec:
+            raise CtlError("custom-columns needs at least one column name")
+    elif output.startswith(("go-template", "jsonpath")):
+        raise CtlError(f"output format '{output.split('=', 1)[0]}' is not supported by pycalico")
+    elif output not in OUTPUT_FORMATS:
+        raise CtlError(f"unrecognized output format '{output}'")
+    if opts.all_namespaces and opts.namespace:
+        raise UsageError("-A and -n cannot be used together")
+    match: Callable[[Resource], bool] = lambda r: True  # noqa: E731
+    if opts.selector is not None:
+        from pycalico.selector import SelectorError, parse
+
+        try:
+            sel = parse(opts.selector)
+        except SelectorError as exc:
+            raise CtlError(f"invalid selector '{opts.selector}': {exc}") from None
+        match = lambda r: sel.evaluate(r["metadata"].get("labels", {}))  # noqa: E731
+
+    if opts.filename is not None:
+        if opts.kind:
+            raise UsageError("give either -f or a resource type, not both")
+        wanted = [
+            (r["kind"], r["metadata"]["name"], r["metadata"].get("namespace"))
+            for r in _load(opts.filename, opts.recursive, opts.namespace)
+        ]
+        if not wanted:
+            raise CtlError("No resources specified")
+        client = connect(opts.config, allow_version_mismatch)
+        return _get_by_identity(client, wanted, output, columns_spec, opts)
+    if not opts.kind:
+        raise UsageError("get needs a resource type (e.g. calicoctl get ippools)")
+    kind = _resolve_kind(opts.kind)
+    namespace = None
+    if kind.namespaced and not opts.all_namespaces:
+        namespace = opts.namespace or "default"
+    client = connect(opts.config, allow_version_mismatch)
+    if opts.names:
+        wanted = [(kind.name, n, namespace) for n in opts.names]
+        return _get_by_identity(client, wanted, output, columns_spec, opts)
+    items, revision = client.list(kind, namespace)
+    items = [r for r in items if match(r)]
+    _print(client, kind, items, revision, output, columns_spec, opts, single=False)
+    return 0
+
+
+def _get_by_identity(
+    client: ResourceClient,
+    wanted: list[tuple[str, str, str | None]],
+    output: str,
+    columns_spec: list[str] | None,
+    opts: Any,
+) -> int:
+    from pycalico.api.registry import by_kind_name
+
+    found: list[Resource] = []
+    failed = False
+    for kind_name, name, namespace in wanted:
+        kind = by_kind_name(kind_name)
+        resource = client.get(kind, name, namespace if kind.namespaced else None)
+        if resource is None:
+            ident = (
+                f"{kind.name}({namespace}/{name})" if kind.namespaced else f"{kind.name}({name})"
+            )
+            sys.stderr.write(f"{ResourceNotFound(ident)}\n")
+            failed = True
+        else:
+            found.append(resource)
+    if found:
+        kind = by_kind_name(found[0]["kind"])
+        _print(
+            client,
+            kind,
+            found,
+            client.backend.revision(),
+            output,
+            columns_spec,
+            opts,
+            single=len(wanted) == 1,
+        )
+    return 1 if failed else 0
+
+
+def _print(
+    client: ResourceClient,
+    kind: Kind,
+    items: list[Resource],
+    revision: int,
+    output: str,
+    columns_spec: list[str] | None,
+    opts: Any,
+    single: bool,
+) -> None:
+    if opts.export:
+        items = [_exported(r) for r in items]
+    if output in ("yaml", "yml", "json"):
+        from pycalico.api.codec import dump_json, dump_yaml
+
+        doc: Any = (
+            items[0]
+            if single and len(items) == 1
+            else {
+                "kind": f"{kind.name}List",
+                "apiVersion": "projectcalico.org/v3",
+                "metadata": {"resourceVersion": str(revision)},
+                "items": items,
+            }
+        )
+        sys.stdout.write(dump_json(doc) + "\n" if output == "json" else dump_yaml(doc))
+        return
+    if output == "name":
+        for r in items:
+            sys.stdout.write(f"{r['kind'].lower()}.projectcalico.org/{r['metadata']['name']}\n")
+        return
+    from pycalico.ctl import tables
+
+    with_ns = kind.namespaced and (opts.all_namespaces or opts.namespace is not None)
+    if columns_spec is not None:
+        try:
+            cols = tables.custom_columns(kind.name, columns_spec, with_ns)
+        except ValueError as exc:
+            raise CtlError(str(exc)) from None
+    else:
+        cols = tables.columns_for(kind.name, output == "wide", with_ns)
+    ctx = tables.TableContext()
+    if kind.name == "Node" and any(h == "ASN" for h, _ in cols):
+        ctx.global_asn = _global_asn(client)
+    sys.stdout.write(tables.table(items, cols, ctx))
+
+
+def _global_asn(client: ResourceClient) -> str:
+    from pycalico.api.registry import resolve
+
+    config = client.get(resolve("BGPConfiguration"), "default")
+    return str((config or {}).get("spec", {}).get("asNumber", 64512))
+
+
+def _exported(resource: Resource) -> Resource:
+    meta = {
+        k: v
+        for k, v in resource["metadata"].items()
+        if k not in ("uid", "resourceVersion", "creationTimestamp", "generation")
+    }
+    return {**resource, "metadata": meta}
