@@ -158,13 +158,18 @@ class Backend(abc.ABC):
         """Apply `ops` atomically if every compare holds; return the new revision.
 
         All ops share one new revision. Raises RevisionConflict (naming the first failing
-        compare) and writes nothing if any compare fails. Deleting a missing key is a no-op
-        inside a transaction. A transaction with no ops returns the current revision.
+        compare) and writes nothing if any compare fails, even with no ops. Deleting a missing
+        key is a no-op inside a transaction; a transaction that changes nothing returns the
+        current revision without using up a new one. Naming one key in two ops is a ValueError.
         """
 
     @abc.abstractmethod
     def watch(self, prefix: str, after_revision: int) -> Watch:
-        """Events under `prefix` with revision > `after_revision`, in revision order."""
+        """Events under `prefix` with revision > `after_revision`, in revision order.
+
+        Raises WatchCompacted, here or from `next()`, when that history is gone; its
+        `oldest` is the smallest `after_revision` that can still be watched from.
+        """
 
     @abc.abstractmethod
     def close(self) -> None: ...
@@ -197,7 +202,9 @@ class Backend(abc.ABC):
                 raise RevisionConflict(key, expected_revision, current.mod_revision)
             try:
                 self.txn([Compare(key, current.mod_revision)], [Delete(key)])
-            except RevisionConflict:
+            except RevisionConflict as exc:
+                if exc.actual == 0:
+                    raise KeyNotFound(key) from exc
                 if expected_revision is not None:
                     raise
                 continue  # changed between read and delete; an unconditional delete retries

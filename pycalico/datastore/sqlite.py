@@ -1,0 +1,413 @@
+"""The embedded datastore: the Backend contract on one SQLite file.
+
+Many processes on one machine share the file. SQLite serialises writers, so every write
+runs in a `BEGIN IMMEDIATE` transaction: the write lock is taken before the compares are
+read, which makes read-check-write atomic across processes (no lost update). WAL mode lets
+readers and watchers run while a writer holds that lock.
+
+Layout:
+
+* `kv` holds the keys with their create and mod revisions;
+* `meta` is one row: the store revision (never reused, not even after deletes) and
+  `compacted`, the newest revision whose events have been pruned;
+* `events` records one row per applied op, keyed by (revision, seq), for watches. Writers
+  prune it so that the events of the last `history` revisions are kept.
+
+Watches poll `events`; each has its own connection so it never contends with the backend's
+lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterator, Sequence
+
+from pycalico.datastore.backend import (
+    Backend,
+    Compare,
+    DatastoreUnavailable,
+    Delete,
+    Event,
+    EventType,
+    KeyValue,
+    Op,
+    Put,
+    RevisionConflict,
+    Watch,
+    WatchCompacted,
+)
+
+_SCHEMA_VERSION = 1
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS kv (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        create_revision INTEGER NOT NULL,
+        mod_revision INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS meta (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        revision INTEGER NOT NULL,
+        compacted INTEGER NOT NULL
+    )""",
+    "INSERT OR IGNORE INTO meta (id, revision, compacted) VALUES (1, 0, 0)",
+    """CREATE TABLE IF NOT EXISTS events (
+        revision INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        type TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (revision, seq)
+    ) WITHOUT ROWID""",
+    f"PRAGMA user_version = {_SCHEMA_VERSION}",
+)
+
+# Writers wait this long for another process's write lock before giving up.
+_BUSY_TIMEOUT_SECONDS = 30.0
+
+# A watch cursor whose seq is this has delivered every event of its revision.
+_WHOLE_REVISION = 2**63 - 1
+
+_WATCH_BATCH = 500
+
+# Connections inherited through fork() are never touched again, not even closed: closing
+# would run SQLite's cleanup on file locks and shared memory that belong to the parent.
+# Holding them here keeps garbage collection from closing them.
+_inherited_connections: list[sqlite3.Connection] = []
+
+
+def _prefix_end(prefix: str) -> str | None:
+    """The smallest string above every string that starts with `prefix`; None if unbounded.
+
+    SQLite compares TEXT as UTF-8 bytes, which orders like code points, so incrementing
+    the last code point that can be incremented gives the exclusive end of the range.
+    """
+    chars = list(prefix)
+    while chars:
+        last = ord(chars.pop())
+        if last < 0x10FFFF:
+            following = last + 1
+            if 0xD800 <= following <= 0xDFFF:
+                # Surrogates cannot be encoded in UTF-8; the next encodable one follows them.
+                following = 0xE000
+            return "".join(chars) + chr(following)
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    # Autocommit (isolation_level=None) so that every transaction is begun explicitly, with
+    # the locking mode chosen here rather than by the sqlite3 module.
+    return sqlite3.connect(
+        path,
+        timeout=_BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,
+        check_same_thread=False,
+    )
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode, which persists, so only the creator of a store does this.
+
+    The switch cannot happen inside a transaction, and it upgrades a read lock to a write
+    lock, where SQLite reports contention at once instead of calling the busy handler (it
+    could deadlock). Processes opening a fresh file together do contend, so retry here.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(0.005)
+
+
+def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == _SCHEMA_VERSION:
+        return
+    if version > _SCHEMA_VERSION:
+        raise DatastoreUnavailable(
+            f"cannot open datastore {path}: schema version {version} is newer than "
+            f"this pycalico supports ({_SCHEMA_VERSION})"
+        )
+    _switch_to_wal(conn)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have created the schema while this one waited for the lock.
+        if conn.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _check_retained(compacted: int, cursor: tuple[int, int]) -> None:
+    """Raise WatchCompacted unless every event after `cursor` is still in the table."""
+    revision, seq = cursor
+    if seq == _WHOLE_REVISION:
+        if compacted > revision:
+            raise WatchCompacted(revision, compacted)
+    elif compacted >= revision:
+        raise WatchCompacted(revision - 1, compacted)
+
+
+class SqliteBackend(Backend):
+    """The Backend contract on one SQLite file, shared by any number of processes.
+
+    `history` is how many of the latest revisions keep their events for watches; a watch
+    starting further back raises WatchCompacted. Each writer prunes with its own setting.
+    `poll_interval` is how often watches look for new events, in seconds.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        history: int = 100_000,
+        poll_interval: float = 0.02,
+    ) -> None:
+        if history < 1:
+            raise ValueError("history must keep at least one revision")
+        if poll_interval <= 0:
+            raise ValueError("poll_interval must be positive")
+        self.path = os.fspath(path)
+        self._history = history
+        self._poll_interval = poll_interval
+        self._lock = threading.Lock()
+        self._closed = False
+        self._watches: weakref.WeakSet[SqliteWatch] = weakref.WeakSet()
+        parent = os.path.dirname(self.path)
+        if parent and not os.path.isdir(parent):
+            try:
+                os.makedirs(parent, mode=0o755, exist_ok=True)
+            except OSError as exc:
+                raise DatastoreUnavailable(
+                    f"cannot open datastore {self.path}: cannot create directory {parent}: "
+                    f"{exc.strerror or _one_line(exc)}"
+                ) from exc
+        # Opened now so that an unusable file is reported by the constructor.
+        self._conn, self._pid = self._open(), os.getpid()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = _connect(self.path)
+        except sqlite3.Error as exc:
+            raise DatastoreUnavailable(
+                f"cannot open datastore {self.path}: {_one_line(exc)}"
+            ) from exc
+        try:
+            _ensure_schema(conn, self.path)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise DatastoreUnavailable(
+                    f"cannot open datastore {self.path}: {_one_line(exc)}"
+                ) from exc
+            raise
+        return conn
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._closed:
+                raise DatastoreUnavailable(f"datastore {self.path} is closed")
+            if self._pid != os.getpid():
+                _inherited_connections.append(self._conn)
+                self._conn, self._pid = self._open(), os.getpid()
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise DatastoreUnavailable(f"datastore {self.path}: {_one_line(exc)}") from exc
+
+    @contextlib.contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        with self._connection() as conn:
+            conn.execute(begin)
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def get(self, key: str) -> KeyValue | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT value, create_revision, mod_revision FROM kv WHERE key = ?", (key,)
+            ).fetchone()
+        return None if row is None else KeyValue(key, *row)
+
+    def list(self, prefix: str) -> tuple[list[KeyValue], int]:
+        end = _prefix_end(prefix)
+        query = "SELECT key, value, create_revision, mod_revision FROM kv WHERE key >= ?"
+        params: tuple[str, ...] = (prefix,)
+        if end is not None:
+            query += " AND key < ?"
+            params += (end,)
+        # A deferred transaction is one read snapshot: the keys and the revision agree.
+        with self._transaction("BEGIN") as conn:
+            revision = conn.execute("SELECT revision FROM meta").fetchone()[0]
+            rows = conn.execute(query + " ORDER BY key", params).fetchall()
+        return [KeyValue(*row) for row in rows], revision
+
+    def revision(self) -> int:
+        with self._connection() as conn:
+            return conn.execute("SELECT revision FROM meta").fetchone()[0]
+
+    def txn(self, compares: Sequence[Compare], ops: Sequence[Op]) -> int:
+        keys = [op.key for op in ops]
+        if len(set(keys)) != len(keys):
+            # etcd refuses this too; accepting it here would let the backends disagree.
+            raise ValueError("a transaction may name each key in at most one op")
+        with self._transaction("BEGIN IMMEDIATE") as conn:
+            for compare in compares:
+                row = conn.execute(
+                    "SELECT mod_revision FROM kv WHERE key = ?", (compare.key,)
+                ).fetchone()
+                actual = 0 if row is None else row[0]
+                if actual != compare.mod_revision:
+                    raise RevisionConflict(compare.key, compare.mod_revision, actual)
+            current = conn.execute("SELECT revision FROM meta").fetchone()[0]
+            revision = current + 1
+            events: list[tuple[int, int, str, str, str]] = []
+            for op in ops:
+                if isinstance(op, Put):
+                    conn.execute(
+                        "INSERT INTO kv (key, value, create_revision, mod_revision)"
+                        " VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE"
+                        " SET value = excluded.value, mod_revision = excluded.mod_revision",
+                        (op.key, op.value, revision, revision),
+                    )
+                    events.append((revision, len(events), op.key, EventType.PUT.value, op.value))
+                elif isinstance(op, Delete):
+                    row = conn.execute(
+                        "DELETE FROM kv WHERE key = ? RETURNING value", (op.key,)
+                    ).fetchone()
+                    if row is not None:
+                        events.append(
+                            (revision, len(events), op.key, EventType.DELETE.value, row[0])
+                        )
+                else:
+                    raise TypeError(f"not a transaction op: {op!r}")
+            if not events:
+                # Like etcd, a transaction that changed nothing does not consume a revision.
+                return current
+            conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", events)
+            compacted = max(0, revision - self._history)
+            conn.execute("DELETE FROM events WHERE revision <= ?", (compacted,))
+            conn.execute(
+                "UPDATE meta SET revision = ?, compacted = max(compacted, ?)",
+                (revision, compacted),
+            )
+        return revision
+
+    def watch(self, prefix: str, after_revision: int) -> SqliteWatch:
+        if after_revision < 0:
+            raise ValueError("after_revision cannot be negative")
+        with self._connection() as conn:
+            compacted = conn.execute("SELECT compacted FROM meta").fetchone()[0]
+        _check_retained(compacted, (after_revision, _WHOLE_REVISION))
+        watch = SqliteWatch(self.path, prefix, after_revision, self._poll_interval)
+        self._watches.add(watch)
+        return watch
+
+    def close(self) -> None:
+        for watch in list(self._watches):
+            watch.close()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._pid == os.getpid():
+                self._conn.close()
+            else:
+                _inherited_connections.append(self._conn)
+
+
+class SqliteWatch(Watch):
+    """Polls the events table; `close()` may be called from any thread."""
+
+    def __init__(self, path: str, prefix: str, after_revision: int, poll_interval: float) -> None:
+        self._path = path
+        self._poll_interval = poll_interval
+        end = _prefix_end(prefix)
+        self._range: tuple[str, ...] = (prefix,) if end is None else (prefix, end)
+        self._query = (
+            "SELECT revision, seq, key, type, value FROM events"
+            " WHERE (revision, seq) > (?, ?) AND key >= ?"
+            + ("" if end is None else " AND key < ?")
+            + f" ORDER BY revision, seq LIMIT {_WATCH_BATCH}"
+        )
+        # (revision, seq) of the last event delivered, or (revision, _WHOLE_REVISION) once
+        # every event up to that revision has been seen.
+        self._cursor = (after_revision, _WHOLE_REVISION)
+        self._buffer: deque[Event] = deque()
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def next(self, timeout: float | None = None) -> Event | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._closed.is_set():
+            if not self._buffer:
+                self._poll()
+            if self._buffer:
+                return self._buffer.popleft()
+            wait = self._poll_interval
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                wait = min(wait, remaining)
+            self._closed.wait(wait)
+        return None
+
+    def _poll(self) -> None:
+        with self._lock:
+            if self._closed.is_set():
+                return
+            try:
+                if self._conn is None:
+                    self._conn = _connect(self._path)
+                self._conn.execute("BEGIN")
+                try:
+                    revision, compacted = self._conn.execute(
+                        "SELECT revision, compacted FROM meta"
+                    ).fetchone()
+                    _check_retained(compacted, self._cursor)
+                    rows = self._conn.execute(self._query, (*self._cursor, *self._range)).fetchall()
+                finally:
+                    self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise DatastoreUnavailable(f"datastore {self._path}: {_one_line(exc)}") from exc
+        self._buffer.extend(
+            Event(EventType(kind), key, value, event_revision)
+            for event_revision, _, key, kind, value in rows
+        )
+        if len(rows) < _WATCH_BATCH:
+            self._cursor = (revision, _WHOLE_REVISION)
+        else:
+            self._cursor = (rows[-1][0], rows[-1][1])
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
