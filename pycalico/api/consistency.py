@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from typing import Any
@@ -49,22 +50,20 @@ def check_update(new: Resource, old: Resource) -> list[FieldError]:
     return []
 
 
+@functools.lru_cache(maxsize=65536)
+def _span(cidr: str) -> tuple[int, int, int]:
+    """(IP version, first address, last address) as integers: overlap is two comparisons."""
+    net = ipaddress.ip_network(cidr)
+    return net.version, int(net.network_address), int(net.broadcast_address)
+
+
 def _pool_overlaps(new: Resource, existing: Sequence[Resource]) -> list[FieldError]:
-    net = ipaddress.ip_network(new["spec"]["cidr"])
+    version, first, last = _span(new["spec"]["cidr"])
     name = new["metadata"]["name"]
     for pool in existing:
-        other = ipaddress.ip_network(pool["spec"]["cidr"])
-        if (
-            pool["metadata"]["name"] != name
-            and net.version == other.version
-            and net.overlaps(other)
-        ):
-            return [
-                FieldError(
-                    "spec.cidr",
-                    new["spec"]["cidr"],
-                    f"IPPool({name}) CIDR overlaps with IPPool({pool['metadata']['name']}) "
-                    f"CIDR {pool['spec']['cidr']}",
-                )
-            ]
+        v, lo, hi = _span(pool["spec"]["cidr"])
+        if v == version and lo <= last and first <= hi and pool["metadata"]["name"] != name:
+            other = f"IPPool({pool['metadata']['name']}) CIDR {pool['spec']['cidr']}"
+            reason = f"IPPool({name}) CIDR overlaps with {other}"
+            return [FieldError("spec.cidr", new["spec"]["cidr"], reason)]
     return []
