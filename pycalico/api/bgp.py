@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from pycalico.api import checks
+from pycalico.api.duration import go_duration
 from pycalico.api.kind import Kind
 from pycalico.api.schema import Bool, Custom, Enum, Field, FieldError, Int, ListOf, Str, Struct
 
@@ -74,7 +75,7 @@ BGPCONFIG_SPEC = Struct(
         ),
         Field("listenPort", Int(1, 65535)),
         Field("nodeMeshPassword", SECRET_KEY_REF),
-        Field("nodeMeshMaxRestartTime", Str((checks.duration,))),
+        Field("nodeMeshMaxRestartTime", Custom(go_duration)),
         Field("bindMode", Enum(("None", "NodeIP"))),
         Field("ignoredInterfaces", ListOf(Str())),
         Field("localWorkloadPeeringIPV4", Str((checks.ipv4_address,))),
@@ -148,7 +149,7 @@ BGPPEER_SPEC = Struct(
         Field("sourceAddress", Enum(("UseNodeIP", "None"))),
         Field("failureDetectionMode", Enum(("None", "BFDIfDirectlyConnected"))),
         Field("restartMode", Enum(("GracefulRestart", "LongLivedGracefulRestart"))),
-        Field("maxRestartTime", Str((checks.duration,))),
+        Field("maxRestartTime", Custom(go_duration)),
         Field("birdGatewayMode", Enum(("Recursive", "DirectIfDirectlyConnected"))),
         Field("numAllowedLocalASNumbers", Int(0, 10), omitempty=False),
         Field("ttlSecurity", Int(0, 255), omitempty=False),
@@ -156,7 +157,7 @@ BGPPEER_SPEC = Struct(
         Field("filters", ListOf(Str((checks.dns1123_subdomain,)))),
         Field("localWorkloadSelector", Str((checks.selector,))),
         Field("reversePeering", Enum(("Auto", "Manual"))),
-        Field("keepaliveTime", Str((checks.duration,))),
+        Field("keepaliveTime", Custom(go_duration)),
         Field("localASNumber", Custom(checks.as_number)),
     ),
     checks=(_check_peer,),

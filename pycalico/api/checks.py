@@ -17,18 +17,7 @@ _LABEL_RE = re.compile(DNS1123_LABEL)
 _QUALIFIED_NAME_RE = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _INTERFACE_RE = re.compile(r"[a-zA-Z0-9_.\-]{1,15}")
 _MAC_RE = re.compile(r"[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}")
-_DURATION_RE = re.compile(r"[-+]?(0|(\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+")
 _PORT_NAME_RE = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9_-]*[a-zA-Z0-9])?")
-_DURATION_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
 
 PROTOCOL_NAMES = ("TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "UDPLite")
 PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132, "udplite": 136}
@@ -163,18 +152,13 @@ def selector(value: str) -> str | None:
 
 
 def duration(value: str) -> str | None:
-    if not _DURATION_RE.fullmatch(value):
-        return "invalid duration (use Go syntax such as 90s, 1m30s, 500ms)"
+    from pycalico.api.duration import parse_go_duration
+
+    try:
+        parse_go_duration(value)
+    except ValueError as exc:
+        return str(exc)
     return None
-
-
-def duration_seconds(value: str) -> float:
-    """The length of a Go duration string that already passed `duration`."""
-    sign = -1.0 if value.startswith("-") else 1.0
-    total = 0.0
-    for number, unit in re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)", value):
-        total += float(number) * _DURATION_UNITS[unit]
-    return sign * total
 
 
 def as_number(value: Any) -> Any:
