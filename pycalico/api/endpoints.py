@@ -33,6 +33,16 @@ def _port_protocol(value: Any) -> str:
     return value
 
 
+def _named_ports(*extra: Field) -> Field:
+    """`ports`: the named ports policy rules can refer to."""
+    base = (
+        Field("name", Str(), required=True),
+        Field("protocol", Custom(_port_protocol), required=True),
+        Field("port", Custom(_port_number), required=True),
+    )
+    return Field("ports", ListOf(Struct(base + extra)))
+
+
 def _check_ipnats(spec: dict[str, Any], path: str) -> list[FieldError]:
     networks = {str(ipaddress.ip_interface(n).ip) for n in spec.get("ipNetworks", [])}
     return [
@@ -72,19 +82,9 @@ WEP_SPEC = Struct(
         Field("profiles", ListOf(Str())),
         Field("interfaceName", Str((checks.interface_name,))),
         Field("mac", Str((checks.mac_address,))),
-        Field(
-            "ports",
-            ListOf(
-                Struct(
-                    (
-                        Field("name", Str(), required=True),
-                        Field("protocol", Custom(_port_protocol), required=True),
-                        Field("port", Custom(_port_number), required=True),
-                        Field("hostPort", Custom(_port_number)),
-                        Field("hostIP", Str((checks.ip_address,))),
-                    )
-                )
-            ),
+        _named_ports(
+            Field("hostPort", Custom(_port_number)),
+            Field("hostIP", Str((checks.ip_address,))),
         ),
         Field("allowSpoofedSourcePrefixes", ListOf(Str((checks.cidr,)))),
         Field(
@@ -134,18 +134,7 @@ HEP_SPEC = Struct(
         Field("interfaceName", Str((_hep_interface,))),
         Field("expectedIPs", ListOf(Str((checks.ip_address,)))),
         Field("profiles", ListOf(Str())),
-        Field(
-            "ports",
-            ListOf(
-                Struct(
-                    (
-                        Field("name", Str(), required=True),
-                        Field("protocol", Custom(_port_protocol), required=True),
-                        Field("port", Custom(_port_number), required=True),
-                    )
-                )
-            ),
-        ),
+        _named_ports(),
     ),
     checks=(_check_hep,),
 )
