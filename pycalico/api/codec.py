@@ -39,6 +39,10 @@ def _loader() -> Any:
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 key = loader.construct_object(key_node, deep=True)
+                if isinstance(key, list | dict):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "a mapping key must be a scalar", key_node.start_mark
+                    )
                 if key in result:
                     mark = key_node.start_mark
                     raise yaml.constructor.ConstructorError(
@@ -129,6 +133,8 @@ def _dumper() -> Any:
         def represent_str(dumper: Any, data: str) -> Any:
             plain_tag = dumper.resolve(yaml.ScalarNode, data, (True, False))
             style = '"' if plain_tag != "tag:yaml.org,2002:str" else None
+            if "\n" in data:
+                style = "|"  # go-yaml writes multi-line strings as literal blocks
             return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
         GoStyleDumper.add_representer(str, represent_str)

@@ -11,6 +11,19 @@ from pycalico.api.schema import FieldError
 
 Resource = dict[str, Any]
 
+POLICY_KINDS = frozenset({"NetworkPolicy", "GlobalNetworkPolicy"})
+
+
+def tier_to_check(resource: Resource) -> str | None:
+    """The Tier that must exist before this policy may be written (None: nothing to check)."""
+    from pycalico.api.policy import BUILTIN_TIERS
+
+    if resource["kind"] not in POLICY_KINDS:
+        return None
+    tier: str = resource["spec"]["tier"]
+    return None if tier in BUILTIN_TIERS else tier
+
+
 # Kinds whose create must be checked against every existing object of the kind.
 NEEDS_EXISTING_ON_CREATE = frozenset({"IPPool"})
 

@@ -22,6 +22,8 @@ class Kind:
     status: Struct | None = None
     name_check: Check = checks.dns1123_subdomain
     checks: tuple[ResourceCheck, ...] = ()
+    # Labels Calico adds to every object of the kind, computed from the object.
+    derived_labels: Callable[[dict[str, Any]], dict[str, str]] | None = None
     # IPAM's own records: written by the allocator, not by `calicoctl create/apply`.
     internal: bool = False
 

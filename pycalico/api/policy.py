@@ -25,6 +25,8 @@ ACTIONS = ("Allow", "Deny", "Log", "Pass")
 PORT_PROTOCOLS = {"tcp", "udp", "sctp", 6, 17, 132}
 ICMP_PROTOCOLS = {"icmp", "icmpv6", 1, 58}
 DEFAULT_TIER = "default"
+BUILTIN_TIERS = frozenset({DEFAULT_TIER, "adminnetworkpolicy", "baselineadminnetworkpolicy"})
+TIER_LABEL = "projectcalico.org/tier"
 
 
 def _protocol_key(value: int | str | None) -> int | str | None:
@@ -325,6 +327,10 @@ def _policy_name_check(kind: str) -> Any:
     return check
 
 
+def _tier_label(resource: dict[str, Any]) -> dict[str, str]:
+    return {TIER_LABEL: resource["spec"]["tier"]}
+
+
 def _policy_name(name: str) -> str | None:
     reason = checks.dns1123_subdomain(name)
     if reason:
@@ -343,6 +349,7 @@ NETWORK_POLICY = Kind(
     spec=Struct(_policy_fields(global_policy=False)),
     name_check=_policy_name,
     checks=(_policy_name_check("NetworkPolicy"),),
+    derived_labels=_tier_label,
 )
 
 GLOBAL_NETWORK_POLICY = Kind(
@@ -352,6 +359,7 @@ GLOBAL_NETWORK_POLICY = Kind(
     spec=Struct(_policy_fields(global_policy=True), checks=(_check_global_policy,)),
     name_check=_policy_name,
     checks=(_policy_name_check("GlobalNetworkPolicy"),),
+    derived_labels=_tier_label,
 )
 
 PROFILE = Kind(

@@ -55,6 +55,9 @@ def normalize(doc: Any, default_namespace: str = "default") -> dict[str, Any]:
         metadata = OBJECT_META.normalize(doc.get("metadata"), "metadata")
     except ValidationErrors as exc:
         errors.extend(exc.errors)
+        raw_meta = doc.get("metadata")
+        if isinstance(raw_meta, dict) and isinstance(raw_meta.get("name"), str):
+            metadata = {"name": raw_meta["name"]}  # still check the name on its own
     if doc["apiVersion"] == CRD_API_VERSION:
         for key in _K8S_ONLY_META:
             metadata.pop(key, None)
@@ -84,6 +87,10 @@ def normalize(doc: Any, default_namespace: str = "default") -> dict[str, Any]:
     if not errors:
         for check in kind.checks:
             errors.extend(check(resource))
+    if not errors and kind.derived_labels is not None:
+        labels = {**metadata.get("labels", {}), **kind.derived_labels(resource)}
+        metadata["labels"] = dict(sorted(labels.items()))
+        resource["metadata"] = {k: metadata[k] for k in OBJECT_META.by_name if k in metadata}
     if errors:
         raise ValidationErrors(errors)
     return resource

@@ -194,7 +194,8 @@ class MapOf(Type):
                 if reason:
                     raise FieldError(f"{path}[{k}]", k, reason)
             out[k] = self.value_type.normalize(v, f"{path}[{k}]")
-        return out
+        # encoding/json writes map keys sorted; so does pycalico, for identical bytes.
+        return dict(sorted(out.items()))
 
     def is_empty(self, value: Any) -> bool:
         return not value

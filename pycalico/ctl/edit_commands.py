@@ -83,8 +83,10 @@ def _label(kind: Any, opts: Any, namespace: str | None, allow_version_mismatch: 
     if opts.remove:
         if eq:
             raise UsageError("--remove takes a label key, not key=value")
-    elif not eq:
-        raise UsageError("label must be key=value (or key with --remove)")
+    elif opts.label.count("=") != 1:
+        raise CtlError(f"invalid label {opts.label}")
+    # calicoctl names the resource by the type exactly as typed (`ipp`, `IPPools`, ...).
+    what = f"{opts.kind} {opts.name}"
     outcome = ""
 
     def change(current: Resource) -> Resource:
@@ -92,22 +94,17 @@ def _label(kind: Any, opts: Any, namespace: str | None, allow_version_mismatch: 
         labels = dict(current["metadata"].get("labels", {}))
         if opts.remove:
             if key not in labels:
-                raise CtlError(
-                    f"error removing label: label {key} is not present on "
-                    f"{kind.name.lower()} {opts.name}"
-                )
+                raise CtlError(f"cannot remove label of {what}, key {key} does not exist")
             del labels[key]
-            outcome = f"Successfully removed label {key} from {kind.name.lower()} {opts.name}"
+            outcome = f"Successfully removed label {key} from {what}"
         else:
-            if key in labels and not opts.overwrite:
+            # Setting the value a label already has is not a conflict (calicoctl).
+            if key in labels and not opts.overwrite and labels[key] != value:
                 raise CtlError(
-                    f"failed to update label of resource: key {key} is already present; "
-                    "use --overwrite to change it"
+                    f"failed to update label of {what}, key {key} is already present. "
+                    "please use '--overwrite' to set a new value."
                 )
-            outcome = (
-                f"Successfully {'updated' if key in labels else 'set'} label {key} "
-                f"on {kind.name.lower()} {opts.name}"
-            )
+            outcome = f"Successfully {'updated' if key in labels else 'set'} label {key} on {what}"
             labels[key] = value
         meta = {**current["metadata"], "labels": labels}
         if not labels:
@@ -130,21 +127,30 @@ def _modify(
     from pycalico.api.resource import normalize
     from pycalico.api.schema import ValidationErrors
 
+    def failure(reason: Any) -> CtlError:
+        # calicoctl's wording: patch reports "Hit error: <err>"; label says the label was
+        # not changed (pycalico adds the reason, which calicoctl drops).
+        if verb == "patch":
+            return CtlError(f"Hit error: {reason}")
+        return CtlError(f"failed to update {opts.kind} {opts.name}, label not changed: {reason}")
+
     client = connect(opts.config, allow_version_mismatch)
     for _ in range(MAX_ATTEMPTS):
         current = client.get(kind, opts.name, namespace)
         if current is None:
+            if verb == "label":
+                raise CtlError(f"{opts.kind} {opts.name} not found")
             ident = (
                 f"{kind.name}({namespace}/{opts.name})"
                 if namespace
                 else f"{kind.name}({opts.name})"
             )
-            raise CtlError(str(ResourceNotFound(ident)))
+            raise failure(ResourceNotFound(ident))
         version = current["metadata"]["resourceVersion"]
         try:
             updated = normalize(change(current), default_namespace=namespace or "default")
         except ValueError as exc:
-            raise CtlError(f"Failed to {verb} '{kind.name}' resource: [{exc}]") from None
+            raise failure(exc) from None
         updated["metadata"]["resourceVersion"] = version
         try:
             client.update(kind, updated)
@@ -152,5 +158,5 @@ def _modify(
         except UpdateConflict:
             continue
         except (ResourceError, ValidationErrors) as exc:
-            raise CtlError(f"Failed to {verb} '{kind.name}' resource: [{exc}]") from None
+            raise failure(exc) from None
     raise CtlError(f"gave up after {MAX_ATTEMPTS} conflicting concurrent updates")

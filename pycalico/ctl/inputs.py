@@ -26,7 +26,7 @@ class Document:
 def read_documents(filename: str, recursive: bool = False) -> list[Document]:
     """Every document in a file, a directory of files, or stdin (`-`)."""
     if filename == "-":
-        return _documents(sys.stdin.read(), "stdin")
+        return _documents(_read_stdin(), "stdin")
     if os.path.isdir(filename):
         docs: list[Document] = []
         for path in _directory_files(filename, recursive):
@@ -54,11 +54,24 @@ def _read(path: str) -> str:
         raise InputError(f"cannot read {path}: {reason}") from None
 
 
+def _read_stdin() -> str:
+    # Decoded here, strictly, as files are: the text layer's surrogateescape would let
+    # undecodable bytes through to the YAML parser, which then fails with no clear message.
+    try:
+        return sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"cannot read stdin: {exc}") from None
+
+
 def _documents(text: str, source: str) -> list[Document]:
     try:
-        docs = expand_lists(parse_documents(text, source))
+        docs = parse_documents(text, source)
     except DocumentError as exc:
         raise InputError(str(exc)) from None
+    try:
+        docs = expand_lists(docs)
+    except DocumentError as exc:
+        raise InputError(f"{source}: {exc}") from None
     return [Document(source, i, doc) for i, doc in enumerate(docs, start=1)]
 
 
@@ -90,10 +103,11 @@ def normalize_all(docs: list[Document], namespace: str | None) -> list[dict[str,
 def _where(doc: Document) -> str:
     name = ""
     if isinstance(doc.raw, dict):
-        kind = doc.raw.get("kind", "")
+        kind = doc.raw.get("kind") or ""
         meta = doc.raw.get("metadata")
         if isinstance(meta, dict) and meta.get("name"):
-            name = f" ({kind} {meta['name']})"
+            # Without a kind, just the name: "(x)", not "( x)".
+            name = " (" + " ".join(str(p) for p in (kind, meta["name"]) if p) + ")"
         elif kind:
             name = f" ({kind})"
     return f"{doc.source} document {doc.index}{name}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -55,10 +56,16 @@ def run(command: str, args: Sequence[str], allow_version_mismatch: bool) -> int:
     resources = _load(opts.filename, opts.recursive, opts.namespace)
     if not resources:
         if getattr(opts, "skip_empty", False):
+            print("No resources specified")
             return 0
-        raise CtlError("No resources specified")
+        raise CtlError(_nothing_in(opts.filename))
     client = connect(opts.config, allow_version_mismatch)
     return _write_all(command, client, resources, opts)
+
+
+def _nothing_in(filename: str) -> str:
+    where = "directory" if filename != "-" and os.path.isdir(filename) else "file"
+    return f"No resources specified in {where} {filename}"
 
 
 def _load(filename: str, recursive: bool, namespace: str | None) -> list[Resource]:
@@ -80,6 +87,11 @@ def _write_all(command: str, client: ResourceClient, resources: list[Resource], 
     from pycalico.api.registry import by_kind_name
     from pycalico.api.schema import ValidationErrors
 
+    if command != "delete":
+        try:
+            _check_against_store(command, client, resources)
+        except ValidationErrors as exc:
+            return _report_failure(command, resources, 0, exc)
     done = 0
     for resource in resources:
         kind = by_kind_name(resource["kind"])
@@ -102,14 +114,47 @@ def _write_all(command: str, client: ResourceClient, resources: list[Resource], 
     return 0
 
 
+def _check_against_store(command: str, client: ResourceClient, resources: list[Resource]) -> None:
+    """Run the rules that compare a write with stored state (IPPool overlap, immutable
+    fields) for the whole batch before writing any of it, each document seeing the ones
+    before it, so that a batch that would fail part-way through writes nothing.
+
+    Existence errors (create of an existing, replace of a missing resource) are left to the
+    write itself, which reports them as calicoctl does.
+    """
+    from pycalico.api import consistency
+    from pycalico.api.registry import by_kind_name
+    from pycalico.api.resource import identity
+    from pycalico.api.schema import ValidationErrors
+
+    stored: dict[str, dict[str, Resource]] = {}
+    for resource in resources:
+        kind = by_kind_name(resource["kind"])
+        if kind.name not in stored:
+            stored[kind.name] = {identity(r): r for r in client.list(kind)[0]}
+        view = stored[kind.name]
+        ident = identity(resource)
+        current = view.get(ident)
+        if current is not None:
+            errors = consistency.check_update(resource, current) if command != "create" else []
+        elif command != "replace":
+            errors = consistency.check_create(resource, list(view.values()))
+        else:
+            errors = []
+        if errors:
+            raise ValidationErrors(errors)
+        if current is None or command != "create":
+            view[ident] = resource
+
+
 def _write_one(
     command: str, client: ResourceClient, kind: Kind, resource: Resource, opts: Any
 ) -> None:
     meta = resource["metadata"]
     if command == "create":
-        client.create(kind, resource)
+        client.create(kind, _for_create(resource, keep_version=True))
     elif command == "apply":
-        client.apply(kind, resource)
+        client.apply(kind, _for_create(resource, keep_version=True))
     elif command == "replace":
         if not meta.get("resourceVersion"):
             current = client.get(kind, meta["name"], meta.get("namespace"))
@@ -122,6 +167,20 @@ def _write_one(
         client.update(kind, resource)
     else:
         client.delete(kind, meta["name"], meta.get("namespace"), meta.get("resourceVersion"))
+
+
+# What calicoctl keeps of the input's metadata on create (prepareMetadataForCreate): uid,
+# creationTimestamp and the like always come from the datastore, never from a file.
+_CREATE_METADATA = ("name", "namespace", "resourceVersion", "labels", "annotations")
+
+
+def _for_create(resource: Resource, keep_version: bool) -> Resource:
+    meta = {
+        k: v
+        for k, v in resource["metadata"].items()
+        if k in _CREATE_METADATA and (keep_version or k != "resourceVersion")
+    }
+    return {**resource, "metadata": meta}
 
 
 def _identity(resource: Resource) -> str:
@@ -178,6 +237,7 @@ def _delete_by_name(opts: Any, allow_version_mismatch: bool) -> int:
             deleted += 1
         except ResourceNotFound as exc:
             if opts.skip_not_exists:
+                deleted += 1  # calicoctl counts a skipped resource as handled
                 continue
             sys.stderr.write(f"Failed to delete '{kind.name}' resource: {exc}\n")
             failed = True
@@ -220,7 +280,7 @@ def _get(opts: Any, allow_version_mismatch: bool) -> int:
             for r in _load(opts.filename, opts.recursive, opts.namespace)
         ]
         if not wanted:
-            raise CtlError("No resources specified")
+            raise CtlError(_nothing_in(opts.filename))
         client = connect(opts.config, allow_version_mismatch)
         return _get_by_identity(client, wanted, output, columns_spec, opts)
     if not opts.kind:
@@ -231,6 +291,8 @@ def _get(opts: Any, allow_version_mismatch: bool) -> int:
         namespace = opts.namespace or "default"
     client = connect(opts.config, allow_version_mismatch)
     if opts.names:
+        if kind.namespaced and opts.all_namespaces:
+            raise CtlError("cannot use --all-namespace flag for getting a single resource")
         wanted = [(kind.name, n, namespace) for n in opts.names]
         return _get_by_identity(client, wanted, output, columns_spec, opts)
     items, revision = client.list(kind, namespace)

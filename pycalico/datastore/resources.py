@@ -72,6 +72,12 @@ def _decode(value: str, mod_revision: int) -> dict[str, Any]:
     return resource
 
 
+def _tier_kind() -> Kind:
+    from pycalico.api.registry import resolve
+
+    return resolve("Tier")
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -94,6 +100,14 @@ class ResourceClient:
         self._existing[kind.name] = (revision, items)
         return items
 
+    def _check_tier(self, resource: dict[str, Any]) -> None:
+        tier = consistency.tier_to_check(resource)
+        if tier is not None and self.backend.get(resource_key(_tier_kind(), tier)) is None:
+            raise ResourceError(
+                f"resource does not exist: Tier({tier}) with error: "
+                f"the tier of {identity(resource)} must be created first"
+            )
+
     def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         kv = self.backend.get(resource_key(kind, name, namespace))
         return None if kv is None else _decode(kv.value, kv.mod_revision)
@@ -110,6 +124,7 @@ class ResourceClient:
                 f"error with field Metadata.ResourceVersion = '{meta['resourceVersion']}' "
                 "(field must not be set for a Create request)"
             )
+        self._check_tier(resource)
         existing: list[dict[str, Any]] | None = None
         if kind.name in consistency.NEEDS_EXISTING_ON_CREATE:
             existing = self._all_existing(kind)
@@ -144,6 +159,7 @@ class ResourceClient:
         current = self.backend.get(key)
         if current is None:
             raise ResourceNotFound(identity(resource))
+        self._check_tier(resource)
         old = json.loads(current.value)
         errors = consistency.check_update(resource, old)
         if errors:
@@ -162,15 +178,17 @@ class ResourceClient:
         return _with_meta(stored, resourceVersion=str(revision))
 
     def apply(self, kind: Kind, resource: dict[str, Any]) -> dict[str, Any]:
-        """Create, or replace the current object (at the given or the current revision)."""
+        """Create, or replace the current object (at the given or the current revision).
+
+        As calicoctl's apply, a missing object is created whatever resourceVersion the input
+        carries, so a dump taken from another store applies cleanly.
+        """
         meta = resource["metadata"]
         while True:
             current = self.get(kind, meta["name"], meta.get("namespace"))
             if current is None:
-                if meta.get("resourceVersion"):
-                    raise ResourceNotFound(identity(resource))
                 try:
-                    return self.create(kind, resource)
+                    return self.create(kind, _with_meta(resource, drop=("resourceVersion",)))
                 except ResourceExists:
                     continue  # created concurrently: replace it instead
             version = meta.get("resourceVersion") or current["metadata"]["resourceVersion"]
@@ -211,6 +229,10 @@ class ResourceClient:
                 yield kind_of_event, _decode(event.value, event.revision)
 
 
-def _with_meta(resource: dict[str, Any], **fields: Any) -> dict[str, Any]:
+def _with_meta(
+    resource: dict[str, Any], drop: tuple[str, ...] = (), **fields: Any
+) -> dict[str, Any]:
     meta = {**resource["metadata"], **{k: v for k, v in fields.items() if v is not None}}
+    for key in drop:
+        meta.pop(key, None)
     return {**resource, "metadata": {k: meta[k] for k in _META_ORDER if k in meta}}

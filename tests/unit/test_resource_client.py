@@ -179,3 +179,32 @@ def test_watch_streams_puts_and_deletes_after_a_list(client: ResourceClient) -> 
     reader.join(timeout=10)
     assert not reader.is_alive()
     assert seen == [("put", "p1"), ("put", "p1"), ("delete", "p1")]
+
+
+def gnp(name: str, tier: str) -> dict[str, Any]:
+    return normalize(
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "GlobalNetworkPolicy",
+            "metadata": {"name": name},
+            "spec": {"tier": tier},
+        }
+    )
+
+
+def test_policy_in_a_created_tier_is_stored_with_its_tier_label(client: ResourceClient) -> None:
+    with pytest.raises(ResourceError, match=r"Tier\(security\)"):
+        client.create(resolve("GlobalNetworkPolicy"), gnp("security.p", "security"))
+    client.create(
+        resolve("Tier"),
+        normalize(
+            {
+                "apiVersion": "projectcalico.org/v3",
+                "kind": "Tier",
+                "metadata": {"name": "security"},
+                "spec": {"order": 100},
+            }
+        ),
+    )
+    stored = client.create(resolve("GlobalNetworkPolicy"), gnp("security.p", "security"))
+    assert stored["metadata"]["labels"] == {"projectcalico.org/tier": "security"}

@@ -1,0 +1,442 @@
+"""Bad input of every sort: one line on stderr naming what is wrong, exit 1, nothing written.
+
+Each case runs against a store that already holds one pool (`existing`, 10.200.0.0/16) so
+that patch/label have a target and "nothing written" is checked against real content:
+the store revision and the full `get ippools -o json` must be identical afterwards, and
+every file the case wrote (a corrupt store, a config) must be left byte for byte as it was.
+
+`{dir}` in a case is the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from calicoctl_harness import (
+    InProcess,
+    multi,
+    one_error_line,
+    pool_yaml,
+    resource_yaml,
+    snapshot,
+)
+
+V3 = "apiVersion: projectcalico.org/v3\n"
+EXISTING = pool_yaml("existing", "10.200.0.0/16")
+# Random-looking bytes without a valid SQLite header.
+GARBAGE = bytes((i * 151 + 7) % 256 for i in range(8192))
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    args: tuple[str, ...]
+    expect: tuple[str, ...]
+    stdin: str | bytes | None = None
+    files: dict[str, str | bytes] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def apply_file(case_id: str, text: str | bytes, *expect: str) -> Case:
+    """`calicoctl apply -f {dir}/in.yaml`; the message must name the file."""
+    return Case(
+        case_id,
+        ("apply", "-f", "{dir}/in.yaml"),
+        ("{dir}/in.yaml", *expect),
+        files={"in.yaml": text},
+    )
+
+
+def apply_batch(case_id: str, text: str, *expect: str) -> Case:
+    """A batch that fails against stored state: reported as calicoctl reports a failed write
+    (by resource, not by file), before any document of the batch is written."""
+    return Case(
+        case_id,
+        ("apply", "-f", "{dir}/in.yaml"),
+        ("Failed to apply any 'IPPool' resources: [error with field spec.cidr", *expect),
+        files={"in.yaml": text},
+    )
+
+
+def pool_doc(spec: str, meta: str = "{name: p}") -> str:
+    return f"{V3}kind: IPPool\nmetadata: {meta}\nspec: {spec}\n"
+
+
+def gnp_rule(rule: str) -> str:
+    return f"{V3}kind: GlobalNetworkPolicy\nmetadata: {{name: p}}\nspec:\n  ingress:\n  - {rule}\n"
+
+
+CASES: list[Case] = [
+    # --- documents that do not parse --------------------------------------------------------
+    apply_file(
+        "yaml-syntax",
+        f"{V3}kind: IPPool\nmetadata: {{name: x\n",
+        "cannot parse YAML",
+        "line 4",
+    ),
+    apply_file(
+        "yaml-tab-indent",
+        f"{V3}kind: IPPool\nmetadata:\n\tname: x\n",
+        "cannot parse YAML",
+        "line 4",
+    ),
+    apply_file("yaml-duplicate-key", f"{V3}kind: IPPool\nkind: IPPool\n", "duplicate key 'kind'"),
+    apply_file("not-utf8-file", b"\xff\xfe\x00", "cannot read", "utf-8"),
+    Case("not-utf8-stdin", ("apply", "-f", "-"), ("cannot read stdin",), stdin=b"\xff\xfe\x00"),
+    apply_file("list-items-not-a-list", f"{V3}kind: List\nitems: 5\n", "items must be a list"),
+    apply_file("document-not-a-mapping", "- 1\n- 2\n", "document 1", "mapping"),
+    apply_file("empty-file", "# only a comment\n", "No resources specified in file"),
+    # --- type metadata ------------------------------------------------------------------------
+    apply_file(
+        "unknown-kind",
+        f"{V3}kind: IPPoool\nmetadata: {{name: x}}\n",
+        "document 1",
+        "Unknown resource type (IPPoool) and/or version (projectcalico.org/v3)",
+    ),
+    apply_file(
+        "wrong-apiversion",
+        "apiVersion: projectcalico.org/v2\nkind: IPPool\nmetadata: {name: x}\n",
+        "(IPPool x)",
+        "Unknown resource type (IPPool) and/or version (projectcalico.org/v2)",
+    ),
+    apply_file(
+        "missing-apiversion", "kind: IPPool\nmetadata: {name: x}\n", "(IPPool x)", "'apiVersion'"
+    ),
+    apply_file("missing-kind", f"{V3}metadata: {{name: x}}\n", "document 1 (x)", "'kind'"),
+    # --- metadata -------------------------------------------------------------------------------
+    apply_file("missing-name", pool_doc("{cidr: 10.1.0.0/16}", "{}"), "metadata.name"),
+    apply_file(
+        "name-uppercase",
+        pool_doc("{cidr: 10.1.0.0/16}", "{name: Pool-A}"),
+        "metadata.name = 'Pool-A'",
+        "lower case",
+    ),
+    apply_file(
+        "name-underscore",
+        pool_doc("{cidr: 10.1.0.0/16}", "{name: pool_a}"),
+        "metadata.name = 'pool_a'",
+    ),
+    apply_file(
+        "name-too-long",
+        pool_doc("{cidr: 10.1.0.0/16}", "{name: " + "a" * 254 + "}"),
+        "metadata.name",
+        "253",
+    ),
+    apply_file(
+        "cluster-scoped-with-namespace",
+        pool_doc("{cidr: 10.1.0.0/16}", "{name: p, namespace: prod}"),
+        "metadata.namespace = 'prod'",
+        "IPPool is not namespaced",
+    ),
+    apply_file(
+        "invalid-label-key",
+        pool_doc("{cidr: 10.1.0.0/16}", '{name: p, labels: {"bad key!": v}}'),
+        "metadata.labels",
+        "bad key!",
+    ),
+    Case(
+        "create-with-resourceversion",
+        ("create", "-f", "-"),
+        ("Failed to create 'IPPool' resource: [error with field Metadata.ResourceVersion = '7'",),
+        stdin=pool_doc("{cidr: 10.1.0.0/16}", '{name: p, resourceVersion: "7"}'),
+    ),
+    Case(
+        "namespace-mismatch",
+        ("apply", "-f", "{dir}/in.yaml", "-n", "dev"),
+        ("{dir}/in.yaml", "namespace 'prod' does not match", "'dev'"),
+        files={"in.yaml": resource_yaml("NetworkSet", "s", {}, namespace="prod")},
+    ),
+    # --- spec fields ----------------------------------------------------------------------------
+    apply_file(
+        "unknown-spec-field", pool_doc("{cidr: 10.1.0.0/16, cidrr: x}"), "spec.cidrr", "unknown"
+    ),
+    apply_file(
+        "unknown-top-level-field",
+        f"{V3}kind: IPPool\nmetadata: {{name: p}}\nspecs: {{}}\n",
+        "specs",
+        "unknown field",
+    ),
+    apply_file(
+        "blocksize-not-int",
+        pool_doc("{cidr: 10.1.0.0/16, blockSize: abc}"),
+        "spec.blockSize = 'abc'",
+    ),
+    apply_file(
+        "natoutgoing-not-bool",
+        pool_doc("{cidr: 10.1.0.0/16, natOutgoing: yes-please}"),
+        "spec.natOutgoing = 'yes-please'",
+    ),
+    apply_file("cidr-not-ip", pool_doc("{cidr: ten.one/16}"), "spec.cidr = 'ten.one/16'"),
+    apply_file(
+        "cidr-host-bits", pool_doc("{cidr: 10.1.0.1/16}"), "spec.cidr = '10.1.0.1/16'", "masked"
+    ),
+    apply_file(
+        "blocksize-19", pool_doc("{cidr: 10.1.0.0/16, blockSize: 19}"), "spec.blockSize = '19'"
+    ),
+    apply_file(
+        "blocksize-33", pool_doc("{cidr: 10.1.0.0/16, blockSize: 33}"), "spec.blockSize = '33'"
+    ),
+    apply_file(
+        "pool-smaller-than-block",
+        pool_doc("{cidr: 10.1.0.0/30}"),
+        "spec.cidr",
+        "too small",
+    ),
+    apply_file(
+        "ipip-and-vxlan",
+        pool_doc("{cidr: 10.1.0.0/16, ipipMode: Always, vxlanMode: CrossSubnet}"),
+        "Cannot enable both VXLAN and IPIP",
+    ),
+    apply_file(
+        "ipv6-with-ipip",
+        pool_doc('{cidr: "fd00:1::/64", ipipMode: Always}'),
+        "spec.ipipMode",
+        "IPv6",
+    ),
+    apply_file("link-local-pool", pool_doc("{cidr: 169.254.0.0/16}"), "spec.cidr", "link local"),
+    apply_file(
+        "bad-node-selector",
+        pool_doc('{cidr: 10.1.0.0/16, nodeSelector: "zone == "}'),
+        "spec.nodeSelector",
+        "selector",
+    ),
+    apply_file(
+        "policy-port-out-of-range",
+        gnp_rule("{action: Allow, protocol: TCP, destination: {ports: [70000]}}"),
+        "spec.ingress[0].destination.ports[0] = '70000'",
+    ),
+    apply_file(
+        "policy-ports-without-protocol",
+        gnp_rule("{action: Allow, destination: {ports: [80]}}"),
+        "spec.ingress[0]",
+        "must set protocol to TCP or UDP or SCTP",
+    ),
+    apply_file(
+        "policy-icmp-without-icmp-protocol",
+        gnp_rule("{action: Allow, protocol: TCP, icmp: {type: 8}}"),
+        "spec.ingress[0].icmp",
+        "ICMP",
+    ),
+    apply_file(
+        "policy-in-other-tier-without-prefix",
+        f"{V3}kind: GlobalNetworkPolicy\nmetadata: {{name: p}}\nspec: {{tier: security}}\n",
+        "metadata.name = 'p'",
+        "security.",
+    ),
+    apply_file(
+        "node-empty-bgp",
+        f"{V3}kind: Node\nmetadata: {{name: n}}\nspec: {{bgp: {{}}}}\n",
+        "spec.bgp",
+    ),
+    # --- whole batches: one bad document means nothing is written ------------------------------
+    apply_batch(
+        "overlap-within-batch",
+        multi(pool_yaml("a", "10.1.0.0/16"), pool_yaml("b", "10.1.128.0/24")),
+        "IPPool(b) CIDR overlaps with IPPool(a) CIDR 10.1.0.0/16",
+    ),
+    apply_batch(
+        "overlap-with-stored-pool",
+        multi(pool_yaml("a", "10.1.0.0/16"), pool_yaml("b", "10.200.1.0/24")),
+        "IPPool(b) CIDR overlaps with IPPool(existing)",
+    ),
+    apply_batch(
+        "cidr-change-within-batch",
+        multi(pool_yaml("a", "10.1.0.0/16"), pool_yaml("existing", "10.201.0.0/16")),
+        "IPPool CIDR cannot be modified",
+    ),
+    apply_file(
+        "third-document-invalid",
+        multi(pool_yaml("a", "10.1.0.0/16"), pool_yaml("b", "10.2.0.0/16"), pool_doc("{}")),
+        "document 3",
+        "spec.cidr",
+    ),
+    apply_file(
+        "two-invalid-documents",
+        multi(pool_doc("{cidr: x}", "{name: a}"), pool_doc("{cidr: y}", "{name: b}")),
+        "document 1 (IPPool a)",
+        "and 1 more invalid documents",
+    ),
+    # --- command line -------------------------------------------------------------------------
+    Case(
+        "unknown-flag",
+        ("get", "ippool", "--bogus"),
+        ("Invalid option: 'calicoctl get ippool --bogus'", "--help"),
+    ),
+    Case("unknown-command", ("frobnicate",), ("Invalid option: 'calicoctl frobnicate'",)),
+    Case("bad-log-level", ("-l", "loud", "get", "ippools"), ("Invalid option", "loud")),
+    Case(
+        "output-format-xml", ("get", "ippools", "-o", "xml"), ("unrecognized output format 'xml'",)
+    ),
+    Case(
+        "unknown-custom-column",
+        ("get", "ippools", "-o", "custom-columns=NAME,COLOUR"),
+        ("unknown column 'COLOUR'",),
+    ),
+    Case("bad-get-selector", ("get", "ippools", "-l", "team =="), ("invalid selector 'team =='",)),
+    Case("all-and-one-namespace", ("get", "np", "-A", "-n", "x"), ("Invalid option", "-A")),
+    Case(
+        "all-namespaces-with-name",
+        ("get", "np", "x", "-A"),
+        ("cannot use --all-namespace flag for getting a single resource",),
+    ),
+    Case(
+        "missing-input-file",
+        ("apply", "-f", "{dir}/nope.yaml"),
+        ("file does not exist: {dir}/nope.yaml",),
+    ),
+    Case("create-without-file", ("create",), ("Invalid option: 'calicoctl create'",)),
+    # --- patch and label ----------------------------------------------------------------------
+    Case(
+        "patch-invalid-json",
+        ("patch", "ippool", "existing", "-p", '{"spec": '),
+        ("invalid patch", "JSON"),
+    ),
+    Case("patch-not-an-object", ("patch", "ippool", "existing", "-p", "[1]"), ("JSON object",)),
+    Case(
+        "patch-makes-resource-invalid",
+        ("patch", "ippool", "existing", "-p", '{"spec":{"cidr":"bad"}}'),
+        ("Hit error", "spec.cidr = 'bad'"),
+    ),
+    Case(
+        "patch-changes-pool-cidr",
+        ("patch", "ippool", "existing", "-p", '{"spec":{"cidr":"10.9.0.0/16"}}'),
+        ("spec.cidr", "IPPool CIDR cannot be modified"),
+    ),
+    Case("patch-kind", ("patch", "ippool", "existing", "-p", '{"kind":"BGPPeer"}'), ("'kind'",)),
+    Case(
+        "patch-missing-resource",
+        ("patch", "ippool", "nope", "-p", "{}"),
+        ("Hit error: resource does not exist: IPPool(nope)",),
+    ),
+    Case("label-without-equals", ("label", "ippool", "existing", "team"), ("invalid label team",)),
+    Case(
+        "label-invalid-value",
+        ("label", "ippool", "existing", "team=not ok!"),
+        ("failed to update ippool existing, label not changed", "metadata.labels[team]"),
+    ),
+    # --- datastore and configuration ------------------------------------------------------------
+    Case(
+        "corrupt-store",
+        ("get", "ippools"),
+        ("{dir}/corrupt.db",),
+        files={"corrupt.db": GARBAGE},
+        env={"SQLITE_PATH": "{dir}/corrupt.db"},
+    ),
+    Case(
+        "corrupt-store-on-apply",
+        ("apply", "-f", "{dir}/in.yaml"),
+        ("{dir}/corrupt.db",),
+        files={"corrupt.db": GARBAGE, "in.yaml": pool_yaml("a", "10.1.0.0/16")},
+        env={"SQLITE_PATH": "{dir}/corrupt.db"},
+    ),
+    Case(
+        "store-parent-is-a-file",
+        ("get", "ippools"),
+        ("{dir}/plain-file/store.db",),
+        files={"plain-file": "x\n"},
+        env={"SQLITE_PATH": "{dir}/plain-file/store.db"},
+    ),
+    Case(
+        "config-wrong-kind",
+        ("get", "ippools", "-c", "{dir}/calicoctl.cfg"),
+        ("invalid config file: expected kind 'CalicoAPIConfig', got 'IPPool'",),
+        files={"calicoctl.cfg": f"{V3}kind: IPPool\nspec: {{}}\n"},
+    ),
+    Case(
+        "config-wrong-apiversion",
+        ("get", "ippools", "-c", "{dir}/calicoctl.cfg"),
+        ("invalid config file: unknown APIVersion 'projectcalico.org/v1'",),
+        files={"calicoctl.cfg": "apiVersion: projectcalico.org/v1\nkind: CalicoAPIConfig\n"},
+    ),
+    Case(
+        "config-unknown-field",
+        ("get", "ippools", "-c", "{dir}/calicoctl.cfg"),
+        ("invalid config file", "spec.datastore"),
+        files={"calicoctl.cfg": f"{V3}kind: CalicoAPIConfig\nspec: {{datastore: sqlite}}\n"},
+    ),
+    Case(
+        "config-bad-yaml",
+        ("get", "ippools", "-c", "{dir}/calicoctl.cfg"),
+        ("invalid config file", "{dir}/calicoctl.cfg", "cannot parse YAML"),
+        files={"calicoctl.cfg": f"{V3}kind: CalicoAPIConfig\nspec: {{datastoreType: [}}\n"},
+    ),
+    Case(
+        "config-missing",
+        ("get", "ippools", "-c", "{dir}/missing.cfg"),
+        ("Error reading config file: {dir}/missing.cfg",),
+    ),
+    Case(
+        "datastore-kubernetes",
+        ("get", "ippools"),
+        ("unsupported datastoreType 'kubernetes'",),
+        env={"DATASTORE_TYPE": "kubernetes"},
+    ),
+    Case(
+        "datastore-kubernetes-prefixed-env",
+        ("apply", "-f", "{dir}/in.yaml"),
+        ("unsupported datastoreType 'kubernetes'",),
+        files={"in.yaml": pool_yaml("a", "10.1.0.0/16")},
+        env={"DATASTORE_TYPE": "", "CALICO_DATASTORE_TYPE": "kubernetes"},
+    ),
+    Case(
+        "datastore-etcd-unavailable",
+        ("get", "ippools"),
+        ("etcdv3",),
+        env={"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": "http://127.0.0.1:1"},
+    ),
+]
+
+
+def _format(text: str, directory: Path) -> str:
+    return text.replace("{dir}", str(directory))
+
+
+@pytest.fixture
+def ctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> InProcess:
+    ctl = InProcess(tmp_path, monkeypatch)
+    ctl.ok("apply", "-f", "-", stdin=EXISTING)
+    return ctl
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_line_and_writes_nothing(ctl: InProcess, case: Case) -> None:
+    directory = ctl.dir
+    written: dict[Path, bytes] = {}
+    for name, content in case.files.items():
+        path = directory / name
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        written[path] = path.read_bytes()
+    before = snapshot(ctl)
+
+    args = [_format(a, directory) for a in case.args]
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in case.env.items():
+            mp.setenv(name, _format(value, directory))
+        result = ctl.run(*args, stdin=case.stdin)
+
+    line = one_error_line(result)
+    for expected in case.expect:
+        assert _format(expected, directory) in line, (expected, line)
+    assert result.out == ""
+    assert snapshot(ctl) == before
+    for path, content in written.items():
+        assert path.read_bytes() == content, f"{path} was modified"
+    # No stray store next to a bad SQLITE_PATH either.
+    assert not os.path.exists(directory / "plain-file" / "store.db")
+
+
+def test_bad_label_does_not_also_report_a_missing_name(ctl: InProcess) -> None:
+    doc = pool_doc("{cidr: 10.1.0.0/16}", '{name: p, labels: {"bad key!": v}}')
+    line = one_error_line(ctl.run("apply", "-f", "-", stdin=doc))
+    assert "name is required" not in line
+
+
+@pytest.mark.parametrize(
+    "text", ["? [1]\n: 2\n", "a:\n  ? {b: 1}\n  : 2\n"], ids=["list-key", "map-key"]
+)
+def test_unhashable_yaml_key_is_a_parse_error(ctl: InProcess, text: str) -> None:
+    line = one_error_line(ctl.run("apply", "-f", "-", stdin=text))
+    assert line.startswith("stdin: cannot parse YAML")
