@@ -1,0 +1,466 @@
+"""Calico's block allocator over the datastore contract.
+
+Every change is one datastore transaction guarded by the revisions it read, so concurrent
+allocators (many CNI calls, many nodes) never hand out an address twice. Where Calico
+writes the block and the handle in two steps (and can leak a count between them), pycalico
+writes both in one transaction; a block and its affinity are also claimed together, so
+there is no pending-affinity window to clean up after a crash.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycalico.datastore.backend import Backend, Compare, Delete, KeyValue, Op, Put, RevisionConflict
+from pycalico.ipam import keys
+from pycalico.ipam.block import Address, Block, Network
+from pycalico.ipam.errors import IpamError, PoolsExhausted
+from pycalico.ipam.pools import NoPools, Pool, candidate_blocks, pool_network, select_pools
+
+MAX_RETRIES = 100
+DEFAULT_BLOCK_LIMIT = 20
+
+
+@dataclass
+class IpamConfig:
+    strict_affinity: bool = False
+    auto_allocate_blocks: bool = True
+    max_blocks_per_host: int = 0
+
+
+@dataclass
+class Reserved:
+    """IPReservation CIDRs: addresses auto-assign never hands out."""
+
+    networks: list[Network] = field(default_factory=list)
+
+    def __contains__(self, ip: object) -> bool:
+        return any(ip in n for n in self.networks)
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def covers(self, block: Network) -> bool:
+        return any(
+            n.version == block.version and block.subnet_of(n)  # type: ignore[arg-type]
+            for n in self.networks
+        )
+
+
+@dataclass
+class ClusterState:
+    """What one allocation reads once: pools, node labels, reservations, IPAM config."""
+
+    pools: list[Pool]
+    node_labels: dict[str, str]
+    reserved: Reserved
+    config: IpamConfig
+
+
+class Allocator:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    # --- cluster state -------------------------------------------------------------------
+
+    def read_state(self, host: str) -> ClusterState:
+        from pycalico.api.registry import resolve
+        from pycalico.datastore.resources import ResourceClient
+
+        client = ResourceClient(self.backend)
+        pools, _ = client.list(resolve("IPPool"))
+        node = client.get(resolve("Node"), host)
+        reservations, _ = client.list(resolve("IPReservation"))
+        reserved = Reserved(
+            [
+                ipaddress.ip_network(c, strict=False)
+                for r in reservations
+                for c in r["spec"].get("reservedCIDRs", [])
+            ]
+        )
+        config_res = client.get(resolve("IPAMConfiguration"), "default")
+        spec = (config_res or {}).get("spec", {})
+        config = IpamConfig(
+            spec.get("strictAffinity", False),
+            spec.get("autoAllocateBlocks", True),
+            spec.get("maxBlocksPerHost", 0),
+        )
+        labels = (node or {}).get("metadata", {}).get("labels", {})
+        return ClusterState(pools, labels, reserved, config)
+
+    # --- auto-assign ---------------------------------------------------------------------
+
+    def auto_assign(
+        self,
+        count: int,
+        version: int,
+        handle: str,
+        attrs: Mapping[str, str],
+        host: str,
+        pools: Sequence[str] = (),
+        use: str = "Workload",
+        state: ClusterState | None = None,
+    ) -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
+        """`count` addresses of IP `version` for `handle`, as block-masked interfaces."""
+        if count <= 0:
+            return []
+        state = state or self.read_state(host)
+        try:
+            usable = select_pools(state.pools, version, host, state.node_labels, pools, use)
+        except NoPools as exc:
+            raise IpamError(str(exc)) from None
+        nets = [pool_network(p) for p in usable]
+        got: list[Address] = []
+        limit = state.config.max_blocks_per_host or DEFAULT_BLOCK_LIMIT
+        while len(got) < count:
+            affine = [
+                b for b in self._affine_blocks(host, version) if any(b.subnet_of(n) for n in nets)
+            ]  # type: ignore[arg-type]
+            progress = self._assign_from_affine(affine, count, handle, attrs, host, state, got)
+            if len(got) >= count:
+                break
+            if progress:
+                continue
+            if len(affine) >= limit:
+                self._release_addresses(got)
+                raise IpamError(
+                    "Need to allocate an IPAM block but could not - limit of "
+                    f"{limit} blocks reached for this node"
+                )
+            if not state.config.auto_allocate_blocks:
+                raise IpamError("failed to find or claim a block")
+            if not self._claim_block(usable, host, state.reserved):
+                break
+        if len(got) < count and not state.config.strict_affinity:
+            self._borrow(usable, count - len(got), handle, attrs, host, state, got)
+        if len(got) < count:
+            assigned = len(got)
+            self._release_addresses(got)  # all or nothing: a short result is no result
+            pool_list = ", ".join(p["spec"]["cidr"] for p in usable)
+            raise PoolsExhausted(
+                f"Assigned {assigned} out of {count} requested IPv{version} addresses; "
+                f"No IPs available in pools: [{pool_list}]"
+            )
+        return [self._with_block_prefix(ip, usable) for ip in got]
+
+    def _with_block_prefix(self, ip: Address, pools: Sequence[Pool]) -> Any:
+        for p in pools:
+            if ip in pool_network(p):
+                return ipaddress.ip_interface(f"{ip}/{p['spec']['blockSize']}")
+        return ipaddress.ip_interface(ip)
+
+    def _affine_blocks(self, host: str, version: int) -> list[Network]:
+        kvs, _ = self.backend.list(keys.host_affinity_prefix(host, version))
+        blocks = []
+        for kv in kvs:
+            state = json.loads(kv.value).get("state", "")
+            # Pending affinities belong to an unfinished claim: not ours yet.
+            if state in ("", "confirmed"):
+                blocks.append(keys.parse_affinity_key(kv.key)[1])
+        return blocks
+
+    def _assign_from_affine(
+        self,
+        affine: Sequence[Network],
+        count: int,
+        handle: str,
+        attrs: Mapping[str, str],
+        host: str,
+        state: ClusterState,
+        got: list[Address],
+    ) -> bool:
+        progress = False
+        for cidr in affine:
+            ips = self._assign_in_block(
+                cidr, count - len(got), handle, attrs, host, state, affinity_check=True
+            )
+            got.extend(ips)
+            progress = progress or bool(ips)
+            if len(got) >= count:
+                break
+        return progress
+
+    def _claim_block(self, pools: Sequence[Pool], host: str, reserved: Reserved) -> bool:
+        """Claim the first free block-sized subnet (for this host) in pool order."""
+        for pool in pools:
+            version = pool_network(pool).version
+            existing = {kv.key for kv in self.backend.list(keys.block_prefix(version))[0]}
+            for cidr in candidate_blocks(pool, host):
+                key = keys.block_key(cidr)
+                if key in existing or (reserved and reserved.covers(cidr)):
+                    continue
+                block = Block.new(cidr, f"host:{host}")
+                affinity = json.dumps(
+                    {"state": "confirmed", "deleted": False}, separators=(",", ":")
+                )
+                try:
+                    self.backend.txn(
+                        [Compare(key, 0), Compare(keys.affinity_key(host, cidr), 0)],
+                        [Put(key, block.to_json()), Put(keys.affinity_key(host, cidr), affinity)],
+                    )
+                except RevisionConflict:
+                    existing.add(key)  # another host won this one: try the next
+                    continue
+                return True
+        return False
+
+    def _borrow(
+        self,
+        pools: Sequence[Pool],
+        count: int,
+        handle: str,
+        attrs: Mapping[str, str],
+        host: str,
+        state: ClusterState,
+        got: list[Address],
+    ) -> None:
+        for pool in pools:
+            version = pool_network(pool).version
+            existing = {kv.key for kv in self.backend.list(keys.block_prefix(version))[0]}
+            for cidr in candidate_blocks(pool, host):
+                if keys.block_key(cidr) not in existing:
+                    continue
+                got.extend(
+                    self._assign_in_block(
+                        cidr, count - len(got), handle, attrs, host, state, affinity_check=False
+                    )
+                )
+                if len(got) >= count:
+                    return
+
+    def _assign_in_block(
+        self,
+        cidr: Network,
+        count: int,
+        handle: str,
+        attrs: Mapping[str, str],
+        host: str,
+        state: ClusterState,
+        affinity_check: bool,
+    ) -> list[Address]:
+        key = keys.block_key(cidr)
+        for _ in range(MAX_RETRIES):
+            kv = self.backend.get(key)
+            if kv is None:
+                return []
+            block = Block.from_json(kv.value)
+            if affinity_check and block.host != host:
+                return []
+            if state.config.strict_affinity and block.host != host:
+                return []
+            ips = block.assign(count, handle, dict(attrs), state.reserved)
+            if not ips:
+                return []
+            block.sequence_number += 1
+            compares, ops = self._handle_change(handle, {str(cidr): len(ips)})
+            try:
+                self.backend.txn(
+                    [Compare(key, kv.mod_revision), *compares], [Put(key, block.to_json()), *ops]
+                )
+            except RevisionConflict:
+                continue
+            return ips
+        raise IpamError("Max retries hit - excessive concurrent IPAM requests")
+
+    # --- specific addresses --------------------------------------------------------------
+
+    def assign_ip(
+        self,
+        ip: Address,
+        handle: str,
+        attrs: Mapping[str, str],
+        host: str,
+        state: ClusterState | None = None,
+    ) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+        state = state or self.read_state(host)
+        pool = next(
+            (p for p in state.pools if ip in pool_network(p) and not p["spec"].get("disabled")),
+            None,
+        )
+        if pool is None:
+            raise IpamError(f"The provided IP address {ip} is not in a configured pool")
+        cidr = ipaddress.ip_network(f"{ip}/{pool['spec']['blockSize']}", strict=False)
+        key = keys.block_key(cidr)
+        for _ in range(MAX_RETRIES):
+            kv = self.backend.get(key)
+            claim: list[Op] = []
+            block_compare = Compare(key, 0 if kv is None else kv.mod_revision)
+            if kv is None:
+                block = Block.new(cidr, f"host:{host}")
+                affinity_key = keys.affinity_key(host, cidr)
+                claim = [Put(affinity_key, json.dumps({"state": "confirmed", "deleted": False}))]
+            else:
+                block = Block.from_json(kv.value)
+                if state.config.strict_affinity and block.host != host:
+                    raise IpamError("Block host affinity does not match")
+                block.sequence_number += 1
+            block.assign_ordinal(block.ordinal(ip), handle, dict(attrs))
+            compares, ops = self._handle_change(handle, {str(cidr): 1})
+            try:
+                self.backend.txn(
+                    [block_compare, *compares], [Put(key, block.to_json()), *claim, *ops]
+                )
+            except RevisionConflict:
+                continue
+            return ipaddress.ip_interface(f"{ip}/{cidr.prefixlen}")
+        raise IpamError("Max retries hit - excessive concurrent IPAM requests")
+
+    # --- release -------------------------------------------------------------------------
+
+    def release_ips(self, ips: Iterable[Address]) -> list[Address]:
+        """Free these addresses; return those that were not allocated."""
+        return self._release_addresses(list(ips))
+
+    def _release_addresses(self, ips: list[Address]) -> list[Address]:
+        by_block: dict[str, list[Address]] = {}
+        unallocated: list[Address] = []
+        for ip in ips:
+            kv = self._block_holding(ip)
+            if kv is None:
+                unallocated.append(ip)
+            else:
+                by_block.setdefault(kv.key, []).append(ip)
+        for key, block_ips in by_block.items():
+            unallocated.extend(
+                self._release_in_block(key, lambda b, i=block_ips: [b.ordinal(x) for x in i])
+            )
+        return unallocated
+
+    def release_by_handle(self, handle: str) -> int:
+        """Free every address of `handle`; return how many were freed."""
+        kv = self.backend.get(keys.handle_key(handle))
+        if kv is None:
+            return 0
+        freed = 0
+        for cidr in json.loads(kv.value).get("block", {}):
+            key = keys.block_key(ipaddress.ip_network(cidr))
+            before = self.backend.get(key)
+            if before is None:
+                continue
+            owned = len(Block.from_json(before.value).ordinals_of_handle(handle))
+            self._release_in_block(key, lambda b: b.ordinals_of_handle(handle))
+            freed += owned
+        # Counts for blocks that vanished would otherwise keep the handle alive forever.
+        self._forget_missing_blocks(handle)
+        return freed
+
+    def _forget_missing_blocks(self, handle: str) -> None:
+        for _ in range(MAX_RETRIES):
+            kv = self.backend.get(keys.handle_key(handle))
+            if kv is None:
+                return
+            stale = {
+                cidr: -count
+                for cidr, count in json.loads(kv.value).get("block", {}).items()
+                if self.backend.get(keys.block_key(ipaddress.ip_network(cidr))) is None
+            }
+            if not stale:
+                return
+            _, ops = self._handle_change(handle, stale)
+            try:
+                self.backend.txn([Compare(kv.key, kv.mod_revision)], ops)
+                return
+            except RevisionConflict:
+                continue
+
+    def _release_in_block(self, key: str, pick: Any) -> list[Address]:
+        for _ in range(MAX_RETRIES):
+            kv = self.backend.get(key)
+            if kv is None:
+                return []
+            block = Block.from_json(kv.value)
+            wanted = pick(block)
+            handles: dict[str, int] = {}
+            for o in wanted:
+                h = block.handle_of(o)
+                if h is not None:
+                    handles[h] = handles.get(h, 0) - 1
+            freed = block.release(wanted)
+            not_allocated = [block.address(o) for o in wanted if o not in set(freed)]
+            if not freed:
+                return not_allocated
+            compares = [Compare(key, kv.mod_revision)]
+            ops: list[Op] = []
+            if block.is_empty() and block.affinity is None:
+                ops.append(Delete(key))
+            else:
+                block.sequence_number += 1
+                ops.append(Put(key, block.to_json()))
+            for h, delta in handles.items():
+                c, o = self._handle_change(h, {str(block.cidr): delta})
+                compares += c
+                ops += o
+            try:
+                self.backend.txn(compares, ops)
+            except RevisionConflict:
+                continue
+            return not_allocated
+        raise IpamError("Max retries hit - excessive concurrent IPAM requests")
+
+    def _block_holding(self, ip: Address) -> KeyValue | None:
+        from pycalico.api.registry import resolve
+        from pycalico.datastore.resources import ResourceClient
+
+        pools, _ = ResourceClient(self.backend).list(resolve("IPPool"))
+        for p in pools:
+            if ip in pool_network(p):
+                cidr = ipaddress.ip_network(f"{ip}/{p['spec']['blockSize']}", strict=False)
+                return self.backend.get(keys.block_key(cidr))
+        for kv in self.backend.list(keys.block_prefix(ip.version))[0]:
+            if ip in Block.from_json(kv.value).cidr:
+                return kv
+        return None
+
+    # --- handles -------------------------------------------------------------------------
+
+    def _handle_change(
+        self, handle: str, deltas: Mapping[str, int]
+    ) -> tuple[list[Compare], list[Op]]:
+        """The compare and write that apply `deltas` (per block CIDR) to a handle's counts."""
+        key = keys.handle_key(handle)
+        kv = self.backend.get(key)
+        counts: dict[str, int] = {} if kv is None else json.loads(kv.value).get("block", {})
+        for cidr, delta in deltas.items():
+            value = counts.get(cidr, 0) + delta
+            if value > 0:
+                counts[cidr] = value
+            else:
+                counts.pop(cidr, None)
+        compare = Compare(key, 0 if kv is None else kv.mod_revision)
+        if not counts:
+            return [compare], ([Delete(key)] if kv is not None else [])
+        value = json.dumps(
+            {"handleID": handle, "block": counts, "deleted": False}, separators=(",", ":")
+        )
+        return [compare], [Put(key, value)]
+
+    def addresses_of_handle(
+        self, handle: str
+    ) -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
+        kv = self.backend.get(keys.handle_key(handle))
+        if kv is None:
+            return []
+        out = []
+        for cidr in json.loads(kv.value).get("block", {}):
+            network = ipaddress.ip_network(cidr)
+            block_kv = self.backend.get(keys.block_key(network))
+            if block_kv is None:
+                continue
+            block = Block.from_json(block_kv.value)
+            out += [
+                ipaddress.ip_interface(f"{block.address(o)}/{network.prefixlen}")
+                for o in block.ordinals_of_handle(handle)
+            ]
+        return out
+
+    def blocks(self, version: int | None = None) -> list[Block]:
+        versions = (4, 6) if version is None else (version,)
+        return [
+            Block.from_json(kv.value)
+            for v in versions
+            for kv in self.backend.list(keys.block_prefix(v))[0]
+        ]

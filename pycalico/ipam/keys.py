@@ -1,0 +1,45 @@
+"""Where IPAM keeps its records: Calico's etcd layout under /calico/ipam/v2/."""
+
+from __future__ import annotations
+
+import ipaddress
+
+PREFIX = "/calico/ipam/v2/"
+HANDLE_PREFIX = PREFIX + "handle/"
+
+
+def _cidr_name(cidr: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    return str(cidr).replace("/", "-")
+
+
+def block_prefix(version: int) -> str:
+    return f"{PREFIX}assignment/ipv{version}/block/"
+
+
+def block_key(cidr: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    return block_prefix(cidr.version) + _cidr_name(cidr)
+
+
+def host_affinity_prefix(host: str, version: int) -> str:
+    return f"{PREFIX}host/{host}/ipv{version}/block/"
+
+
+def affinity_key(host: str, cidr: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    return host_affinity_prefix(host, cidr.version) + _cidr_name(cidr)
+
+
+def all_affinities_prefix() -> str:
+    return f"{PREFIX}host/"
+
+
+def parse_affinity_key(key: str) -> tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """(host, block CIDR) from an affinity key."""
+    rest = key[len(all_affinities_prefix()) :]
+    host, _, tail = rest.partition("/")
+    name = tail.rsplit("/", 1)[-1]
+    address, _, length = name.rpartition("-")
+    return host, ipaddress.ip_network(f"{address}/{length}")
+
+
+def handle_key(handle_id: str) -> str:
+    return HANDLE_PREFIX + handle_id
