@@ -51,18 +51,18 @@ def normalize(doc: Any, default_namespace: str = "default") -> dict[str, Any]:
     if "status" in doc and kind.status is None:
         errors.append(FieldError("status", doc["status"], "unknown field"))
     metadata: dict[str, Any] = {}
+    raw_meta = doc.get("metadata")
     try:
-        metadata = OBJECT_META.normalize(doc.get("metadata"), "metadata")
+        metadata = OBJECT_META.normalize(raw_meta, "metadata")
     except ValidationErrors as exc:
         errors.extend(exc.errors)
-        raw_meta = doc.get("metadata")
         if isinstance(raw_meta, dict) and isinstance(raw_meta.get("name"), str):
             metadata = {"name": raw_meta["name"]}  # still check the name on its own
     if doc["apiVersion"] == CRD_API_VERSION:
         for key in _K8S_ONLY_META:
             metadata.pop(key, None)
     name = metadata.get("name")
-    if not name:
+    if not name and not (isinstance(raw_meta, dict) and raw_meta.get("name") not in (None, "")):
         errors.append(FieldError("metadata.name", "", "name is required"))
     else:
         reason = kind.name_check(name)

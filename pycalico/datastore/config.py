@@ -47,13 +47,20 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
     if path is None and os.path.exists(DEFAULT_CONFIG_PATH):
         path = DEFAULT_CONFIG_PATH
     if path is not None:
-        spec = _read_file(path)
-    else:
-        spec = {}
-        for field, var in _SPEC_ENV.items():
-            value = env.get(var) or env.get("CALICO_" + var)
-            if value:
-                spec[field] = value
+        return _from_spec(_read_file(path))
+    return config_from_env(env)
+
+
+def config_from_env(env: Mapping[str, str]) -> DatastoreConfig:
+    spec = {}
+    for field, var in _SPEC_ENV.items():
+        value = env.get(var) or env.get("CALICO_" + var)
+        if value:
+            spec[field] = value
+    return _from_spec(spec)
+
+
+def _from_spec(spec: Mapping[str, str]) -> DatastoreConfig:
     kwargs = {
         "datastore_type": spec.get("datastoreType") or "sqlite",
         "sqlite_path": spec.get("sqlitePath") or DEFAULT_SQLITE_PATH,

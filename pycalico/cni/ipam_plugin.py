@@ -1,0 +1,210 @@
+"""calico-ipam: ADD assigns addresses for a container, DEL releases them."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import ipaddress
+import os
+import signal
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pycalico.cni import node_identity
+from pycalico.cni.protocol import (
+    INVALID_CONFIG,
+    IO_FAILURE,
+    TRY_AGAIN_LATER,
+    CniError,
+    IpConfig,
+    Request,
+    Result,
+)
+
+DEFAULT_LOCK_FILE = "/var/run/calico/ipam.lock"
+OPERATION_TIMEOUT = 90  # seconds, counted from when the host lock is held
+IPAM_FAILURE = 100  # plugin-specific range starts at 100
+
+
+@dataclass(frozen=True)
+class IpamSettings:
+    assign_ipv4: bool
+    assign_ipv6: bool
+    ipv4_pools: tuple[str, ...]
+    ipv6_pools: tuple[str, ...]
+
+
+def ipam_settings(config: Mapping[str, Any], args: Mapping[str, str]) -> IpamSettings:
+    ipam = config.get("ipam") or {}
+    if not isinstance(ipam, dict):
+        raise CniError(INVALID_CONFIG, "ipam must be a JSON object")
+
+    def pools(key: str) -> tuple[str, ...]:
+        value = ipam.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise CniError(INVALID_CONFIG, f"ipam.{key} must be a list of pool CIDRs or names")
+        return tuple(value)
+
+    # Calico's string flags: v4 unless exactly "false", v6 only when exactly "true".
+    v4 = str(ipam.get("assign_ipv4", "true")).lower() != "false"
+    v6 = str(ipam.get("assign_ipv6", "false")).lower() == "true"
+    v4_pools, v6_pools = pools("ipv4_pools"), pools("ipv6_pools")
+    if args.get("IPV4POOLS"):
+        v4_pools = tuple(p for p in args["IPV4POOLS"].split(",") if p)
+    if args.get("IPV6POOLS"):
+        v6_pools = tuple(p for p in args["IPV6POOLS"].split(",") if p)
+    return IpamSettings(v4, v6, v4_pools, v6_pools)
+
+
+def handle_id(req: Request) -> str:
+    return f"{req.network_name}.{req.container_id}"
+
+
+@contextlib.contextmanager
+def host_lock(path: str) -> Iterator[None]:
+    """One IPAM operation per node at a time; the timeout clock starts once we hold it."""
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise CniError(IO_FAILURE, f"cannot open IPAM lock {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+        def expired(*_: object) -> None:
+            raise CniError(TRY_AGAIN_LATER, f"IPAM operation took longer than {OPERATION_TIMEOUT}s")
+
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.alarm(OPERATION_TIMEOUT)
+        try:
+            yield
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+    finally:
+        os.close(fd)
+
+
+def _allocator(config: Mapping[str, Any]) -> Any:
+    from pycalico.datastore.backend import DatastoreError
+    from pycalico.datastore.config import ConfigError, config_from_env, open_backend
+    from pycalico.ipam.allocator import Allocator
+
+    try:
+        return Allocator(open_backend(config_from_env(node_identity.datastore_env(config))))
+    except (ConfigError, DatastoreError) as exc:
+        raise CniError(IO_FAILURE, "data store connection failed", str(exc)) from None
+
+
+def _attributes(req: Request, node: str) -> dict[str, str]:
+    attrs = {
+        "node": node,
+        "timestamp": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f %z UTC"),
+    }
+    if req.args.get("K8S_POD_NAME") and req.args.get("K8S_POD_NAMESPACE"):
+        attrs["namespace"] = req.args["K8S_POD_NAMESPACE"]
+        attrs["pod"] = req.args["K8S_POD_NAME"]
+    return attrs
+
+
+def ipam_add(req: Request) -> Result:
+    from pycalico.datastore.backend import DatastoreError
+    from pycalico.ipam.errors import IpamError
+
+    settings = ipam_settings(req.config, req.args)
+    node = node_identity.node_name(req.config)
+    handle = handle_id(req)
+    lock = str(req.config.get("ipam_lock_file") or DEFAULT_LOCK_FILE)
+    alloc = _allocator(req.config)
+    try:
+        with host_lock(lock):
+            existing = alloc.addresses_of_handle(handle)
+            if existing:
+                # A retried ADD for the same container gets what it was given before.
+                return Result(ips=[IpConfig(str(i)) for i in existing])
+            return Result(
+                ips=[IpConfig(str(i)) for i in _assign(alloc, req, settings, node, handle)]
+            )
+    except IpamError as exc:
+        raise CniError(IPAM_FAILURE, str(exc)) from None
+    except DatastoreError as exc:
+        raise CniError(IO_FAILURE, "data store connection failed", str(exc)) from None
+    finally:
+        alloc.backend.close()
+
+
+def _assign(alloc: Any, req: Request, settings: IpamSettings, node: str, handle: str) -> list[Any]:
+    from pycalico.ipam.errors import IpamError
+
+    attrs = _attributes(req, node)
+    state = alloc.read_state(node)
+    if req.args.get("IP"):
+        got = []
+        try:
+            for text in req.args["IP"].split(","):
+                try:
+                    ip = ipaddress.ip_address(text.strip())
+                except ValueError:
+                    raise CniError(
+                        INVALID_CONFIG, f"invalid IP address in CNI_ARGS: {text!r}"
+                    ) from None
+                assigned = alloc.assign_ip(ip, handle, attrs, node, state)
+                got.append(ipaddress.ip_interface(f"{assigned.ip}/{assigned.max_prefixlen}"))
+        except (IpamError, CniError):
+            alloc.release_by_handle(handle)
+            raise
+        return got
+    got = []
+    try:
+        if settings.assign_ipv4:
+            got += _family(alloc, 4, settings.ipv4_pools, handle, attrs, node, state)
+        if settings.assign_ipv6:
+            got += _family(alloc, 6, settings.ipv6_pools, handle, attrs, node, state)
+    except IpamError:
+        alloc.release_by_handle(handle)  # one family alone is not a success
+        raise
+    if not got:
+        raise CniError(
+            INVALID_CONFIG, "no addresses requested: assign_ipv4 and assign_ipv6 are both off"
+        )
+    return got
+
+
+def _family(
+    alloc: Any,
+    version: int,
+    pools: tuple[str, ...],
+    handle: str,
+    attrs: dict[str, str],
+    node: str,
+    state: Any,
+) -> list[Any]:
+    from pycalico.ipam.errors import IpamError
+
+    try:
+        return list(alloc.auto_assign(1, version, handle, attrs, node, pools, state=state))
+    except IpamError as exc:
+        raise type(exc)(f"failed to request IPv{version} addresses: {exc}") from None
+
+
+def ipam_del(req: Request) -> None:
+    from pycalico.datastore.backend import DatastoreError
+
+    lock = str(req.config.get("ipam_lock_file") or DEFAULT_LOCK_FILE)
+    alloc = _allocator(req.config)
+    try:
+        with host_lock(lock):
+            alloc.release_by_handle(handle_id(req))
+            # Allocations made before handles carried the network name.
+            legacy = (
+                f"{req.args['K8S_POD_NAMESPACE']}.{req.args['K8S_POD_NAME']}"
+                if req.args.get("K8S_POD_NAME") and req.args.get("K8S_POD_NAMESPACE")
+                else req.container_id
+            )
+            alloc.release_by_handle(legacy)
+    except DatastoreError as exc:
+        raise CniError(IO_FAILURE, "data store connection failed", str(exc)) from None
+    finally:
+        alloc.backend.close()

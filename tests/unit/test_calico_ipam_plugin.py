@@ -1,0 +1,198 @@
+"""The calico-ipam executable as a runtime calls it: env + stdin in, JSON out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pycalico.datastore.sqlite import SqliteBackend
+from pycalico.ipam import keys
+
+BIN = os.path.join(os.path.dirname(sys.executable), "calico-ipam")
+CALICOCTL = os.path.join(os.path.dirname(sys.executable), "calicoctl")
+
+
+class Plugin:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.store = tmp / "store.db"
+
+    def conf(self, **extra: Any) -> dict[str, Any]:
+        ipam = {"type": "calico-ipam", **extra.pop("ipam", {})}
+        return {
+            "cniVersion": "1.0.0",
+            "name": "k8s-pod-network",
+            "type": "calico",
+            "nodename": "node1",
+            "sqlite_path": str(self.store),
+            "ipam_lock_file": str(self.tmp / "ipam.lock"),
+            "ipam": ipam,
+            **extra,
+        }
+
+    def call(
+        self,
+        command: str,
+        container: str = "c1",
+        conf: dict[str, Any] | None = None,
+        args: str = "",
+        stdin: bytes | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        env = {
+            "PATH": os.environ["PATH"],
+            "CNI_COMMAND": command,
+            "CNI_CONTAINERID": container,
+            "CNI_NETNS": "/run/netns/test",
+            "CNI_IFNAME": "eth0",
+            "CNI_PATH": "/opt/cni/bin",
+            "CNI_ARGS": args,
+        }
+        body = stdin if stdin is not None else json.dumps(conf or self.conf()).encode()
+        out = subprocess.run([BIN], env=env, input=body, capture_output=True, check=False)
+        assert b"Traceback" not in out.stderr + out.stdout
+        return out.returncode, (json.loads(out.stdout) if out.stdout.strip() else {})
+
+    def pools(self, *docs: str) -> None:
+        env = {**os.environ, "DATASTORE_TYPE": "sqlite", "SQLITE_PATH": str(self.store)}
+        text = "\n---\n".join(docs)
+        subprocess.run(
+            [CALICOCTL, "apply", "-f", "-"],
+            env=env,
+            input=text.encode(),
+            check=True,
+            capture_output=True,
+        )
+
+    def in_use(self) -> int:
+        with SqliteBackend(self.store) as backend:
+            return len(backend.list(keys.HANDLE_PREFIX)[0])
+
+
+def pool(name: str, cidr: str, extra: str = "") -> str:
+    return (
+        f"apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {{name: {name}}}\n"
+        f"spec: {{cidr: {cidr}{extra}}}\n"
+    )
+
+
+@pytest.fixture
+def plugin(tmp_path: Path) -> Plugin:
+    p = Plugin(tmp_path)
+    p.pools(pool("v4", "10.244.0.0/16"))
+    return p
+
+
+def test_add_returns_a_block_masked_address_and_del_releases_it(plugin: Plugin) -> None:
+    rc, out = plugin.call("ADD")
+    assert rc == 0 and out["cniVersion"] == "1.0.0"
+    [entry] = out["ips"]
+    assert entry["address"].endswith("/26") and entry["address"].startswith("10.244.")
+    assert plugin.in_use() == 1
+    assert plugin.call("DEL")[0] == 0
+    assert plugin.in_use() == 0
+
+
+def test_a_retried_add_returns_the_same_address(plugin: Plugin) -> None:
+    first = plugin.call("ADD")[1]
+    assert plugin.call("ADD")[1] == first
+    assert plugin.in_use() == 1
+
+
+def test_del_is_idempotent(plugin: Plugin) -> None:
+    plugin.call("ADD")
+    assert plugin.call("DEL")[0] == 0
+    assert plugin.call("DEL")[0] == 0
+
+
+def test_dual_stack_gets_one_address_per_family(plugin: Plugin) -> None:
+    plugin.pools(pool("v6", "fd00:10::/64"))
+    rc, out = plugin.call("ADD", conf=plugin.conf(ipam={"assign_ipv6": "true"}))
+    assert rc == 0
+    assert [":" in i["address"] for i in out["ips"]] == [False, True]
+
+
+def test_a_failed_v6_family_releases_the_v4_address(plugin: Plugin) -> None:
+    rc, out = plugin.call("ADD", conf=plugin.conf(ipam={"assign_ipv6": "true"}))
+    assert rc == 1 and out["code"] == 100
+    assert "failed to request IPv6 addresses" in out["msg"]
+    assert plugin.in_use() == 0
+
+
+def test_requested_pools_are_honoured_by_name_or_cidr(plugin: Plugin) -> None:
+    plugin.pools(pool("other", "10.99.0.0/16"))
+    for wanted in ("other", "10.99.0.0/16"):
+        rc, out = plugin.call(
+            "ADD", container=f"c-{wanted[:2]}", conf=plugin.conf(ipam={"ipv4_pools": [wanted]})
+        )
+        assert rc == 0 and out["ips"][0]["address"].startswith("10.99.")
+
+
+def test_a_specific_ip_from_cni_args_is_assigned_as_a_host_route(plugin: Plugin) -> None:
+    rc, out = plugin.call("ADD", args="IgnoreUnknown=1;IP=10.244.3.7")
+    assert rc == 0 and out["ips"] == [{"address": "10.244.3.7/32"}]
+    rc, out = plugin.call("ADD", container="c2", args="IP=10.244.3.7")
+    assert rc == 1 and "already" in out["msg"]
+
+
+@pytest.mark.parametrize(
+    ("conf_change", "args", "stdin", "code", "fragment"),
+    [
+        ({}, "IP=192.0.2.9", None, 100, "not in a configured pool"),
+        ({}, "IP=not-an-ip", None, 7, "invalid IP address"),
+        ({"ipam": {"ipv4_pools": ["nope"]}}, "", None, 100, "does not exist, or is not enabled"),
+        ({"ipam": {"ipv4_pools": "10.0.0.0/8"}}, "", None, 7, "must be a list"),
+        ({"ipam": {"assign_ipv4": "false"}}, "", None, 7, "no addresses requested"),
+        (
+            {"nodename": None, "nodename_file": "/nonexistent/nodename"},
+            "",
+            None,
+            7,
+            "no such file or directory",
+        ),
+        ({"datastore_type": "kubernetes"}, "", None, 7, "not supported"),
+        ({"cniVersion": "2.0.0"}, "", None, 1, "unsupported CNI version"),
+        ({}, "", b"not json", 6, "error parsing network configuration"),
+    ],
+)
+def test_bad_input_is_a_cni_error_and_allocates_nothing(
+    plugin: Plugin,
+    conf_change: dict[str, Any],
+    args: str,
+    stdin: bytes | None,
+    code: int,
+    fragment: str,
+) -> None:
+    conf = plugin.conf()
+    for key, value in conf_change.items():
+        if key == "ipam":
+            conf["ipam"] = {**conf["ipam"], **value}
+        elif value is None:
+            conf.pop(key)
+        else:
+            conf[key] = value
+    rc, out = plugin.call("ADD", conf=conf, args=args, stdin=stdin)
+    assert rc == 1 and out["code"] == code and fragment in out["msg"]
+    assert plugin.in_use() == 0
+
+
+def test_a_full_pool_is_reported_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    p = Plugin(tmp_path)
+    p.pools(pool("tiny", "10.250.0.0/30", ", blockSize: 30"))
+    for i in range(4):
+        assert p.call("ADD", container=f"c{i}")[0] == 0
+    rc, out = p.call("ADD", container="c-last")
+    assert rc == 1 and "No IPs available in pools" in out["msg"]
+    assert p.in_use() == 4
+
+
+def test_a_disabled_pool_is_not_used(tmp_path: Path) -> None:
+    p = Plugin(tmp_path)
+    p.pools(pool("disabled-pool", "10.251.0.0/16", ", disabled: true"))
+    rc, out = p.call("ADD")
+    assert rc == 1 and "no configured Calico pools" in out["msg"]

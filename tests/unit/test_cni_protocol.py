@@ -1,0 +1,147 @@
+"""CNI protocol handling: environment and config validation, versioned results, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pycalico.cni.protocol import (
+    DECODE_FAILURE,
+    INCOMPATIBLE_VERSION,
+    INVALID_CONFIG,
+    INVALID_ENV,
+    CniError,
+    IpConfig,
+    Result,
+    parse_cni_args,
+    read_request,
+    version_result,
+)
+
+CONF = b'{"cniVersion": "1.0.0", "name": "k8s-pod-network", "type": "calico"}'
+ENV = {
+    "CNI_COMMAND": "ADD",
+    "CNI_CONTAINERID": "abc123",
+    "CNI_NETNS": "/run/netns/x",
+    "CNI_IFNAME": "eth0",
+    "CNI_PATH": "/opt/cni/bin",
+    "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web",
+}
+
+
+def test_a_complete_add_request_is_read() -> None:
+    req = read_request(ENV, CONF)
+    assert (req.command, req.container_id, req.ifname, req.version) == (
+        "ADD",
+        "abc123",
+        "eth0",
+        "1.0.0",
+    )
+    assert req.args["K8S_POD_NAME"] == "web" and req.network_name == "k8s-pod-network"
+
+
+def test_missing_cni_version_means_0_2_0() -> None:
+    assert read_request(ENV, b'{"name": "n"}').version == "0.2.0"
+
+
+@pytest.mark.parametrize(
+    ("env", "stdin", "code", "fragment"),
+    [
+        ({**ENV, "CNI_COMMAND": ""}, CONF, INVALID_ENV, "CNI_COMMAND is missing"),
+        ({**ENV, "CNI_COMMAND": "ATTACH"}, CONF, INVALID_ENV, "unknown or missing CNI_COMMAND"),
+        (
+            {k: v for k, v in ENV.items() if k != "CNI_CONTAINERID"},
+            CONF,
+            INVALID_ENV,
+            "CNI_CONTAINERID",
+        ),
+        ({k: v for k, v in ENV.items() if k != "CNI_NETNS"}, CONF, INVALID_ENV, "CNI_NETNS"),
+        ({**ENV, "CNI_IFNAME": "a-very-long-ifname"}, CONF, INVALID_ENV, "at most 15"),
+        ({**ENV, "CNI_IFNAME": "et/h0"}, CONF, INVALID_ENV, "without '/'"),
+        ({**ENV, "CNI_CONTAINERID": "../etc"}, CONF, INVALID_ENV, "invalid CNI_CONTAINERID"),
+        ({**ENV, "CNI_ARGS": "novalue"}, CONF, INVALID_ENV, "KEY=VALUE"),
+        (ENV, b"{not json", DECODE_FAILURE, "error parsing network configuration"),
+        (ENV, b"[1, 2]", DECODE_FAILURE, "must be a JSON object"),
+        (
+            ENV,
+            b'{"cniVersion": "9.9.9", "name": "n"}',
+            INCOMPATIBLE_VERSION,
+            "unsupported CNI version 9.9.9",
+        ),
+        (
+            ENV,
+            b'{"cniVersion": "1.0.0", "name": "bad name!"}',
+            INVALID_CONFIG,
+            "invalid characters",
+        ),
+        (ENV, b'{"cniVersion": "1.0.0"}', INVALID_CONFIG, "network name"),
+        (ENV, b"\xff\xfe", DECODE_FAILURE, "error parsing"),
+    ],
+)
+def test_bad_requests_are_cni_errors_with_spec_codes(
+    env: dict[str, str], stdin: bytes, code: int, fragment: str
+) -> None:
+    with pytest.raises(CniError) as info:
+        read_request(env, stdin)
+    assert info.value.code == code
+    assert fragment in info.value.msg
+
+
+def test_del_does_not_need_a_netns() -> None:
+    env = {k: v for k, v in ENV.items() if k != "CNI_NETNS"}
+    assert read_request({**env, "CNI_COMMAND": "DEL"}, CONF).netns == ""
+
+
+def test_version_works_without_config_and_lists_supported_versions() -> None:
+    req = read_request({"CNI_COMMAND": "VERSION"}, b"")
+    data = json.loads(version_result(req.version))
+    assert "1.1.0" in data["supportedVersions"] and "0.3.1" in data["supportedVersions"]
+
+
+def test_error_json_has_the_spec_fields() -> None:
+    text = CniError(7, "bad", "why").to_json("1.0.0")
+    assert json.loads(text) == {"cniVersion": "1.0.0", "code": 7, "msg": "bad", "details": "why"}
+
+
+def result() -> Result:
+    return Result(
+        ips=[IpConfig("10.0.0.5/32", interface=1), IpConfig("fd00::5/128", interface=1)],
+        interfaces=[
+            {"name": "cali123"},
+            {"name": "eth0", "mac": "aa:bb:cc:dd:ee:ff", "mtu": 1450, "sandbox": "/run/netns/x"},
+        ],
+        routes=[{"dst": "0.0.0.0/0"}],
+    )
+
+
+def test_result_1_0_has_no_ip_version_and_no_mtu() -> None:
+    data = result().to_dict("1.0.0")
+    assert data["ips"][0] == {"interface": 1, "address": "10.0.0.5/32"}
+    assert "mtu" not in data["interfaces"][1]
+
+
+def test_result_1_1_carries_the_interface_mtu() -> None:
+    assert result().to_dict("1.1.0")["interfaces"][1]["mtu"] == 1450
+
+
+def test_result_0_3_and_0_4_carry_the_ip_version() -> None:
+    for version in ("0.3.0", "0.3.1", "0.4.0"):
+        ips = result().to_dict(version)["ips"]
+        assert [i["version"] for i in ips] == ["4", "6"]
+
+
+def test_result_0_2_uses_ip4_and_ip6_objects() -> None:
+    data = result().to_dict("0.2.0")
+    assert data["ip4"] == {"ip": "10.0.0.5/32", "routes": [{"dst": "0.0.0.0/0"}]}
+    assert data["ip6"] == {"ip": "fd00::5/128"}
+
+
+def test_results_of_any_version_read_back_the_same_addresses() -> None:
+    for version in ("0.2.0", "0.3.1", "1.0.0", "1.1.0"):
+        back = Result.from_dict(result().to_dict(version))
+        assert [i.address for i in back.ips] == ["10.0.0.5/32", "fd00::5/128"]
+
+
+def test_cni_args_parse_pairs_and_ignore_empty_segments() -> None:
+    assert parse_cni_args("A=1;;B=x=y") == {"A": "1", "B": "x=y"}
