@@ -24,6 +24,7 @@ USAGE = """Usage:
     get          Get a resource identified by file, directory, stdin or resource type and
                  name.
     label        Add or update labels of resources.
+    ipam         IP address management.
     version      Display the version of this binary.
 
 Options:
@@ -42,7 +43,7 @@ Description:
 """
 
 LOG_LEVELS = ("panic", "fatal", "error", "warn", "warning", "info", "debug", "trace")
-COMMANDS = ("create", "replace", "apply", "patch", "delete", "get", "label", "version")
+COMMANDS = ("create", "replace", "apply", "patch", "delete", "get", "label", "ipam", "version")
 
 
 class ArgParser(argparse.ArgumentParser):
@@ -82,6 +83,10 @@ def run(argv: Sequence[str]) -> int:
         from pycalico.ctl.version import version_command
 
         return version_command(rest)
+    if opts.command == "ipam":
+        from pycalico.ctl import ipam_commands
+
+        return ipam_commands.run(rest, opts.allow_version_mismatch)
     if opts.command in ("patch", "label"):
         from pycalico.ctl import edit_commands
 
