@@ -166,7 +166,7 @@ def _write_one(
             }
         client.update(kind, resource)
     else:
-        client.delete(kind, meta["name"], meta.get("namespace"), meta.get("resourceVersion"))
+        _delete(client, kind, meta["name"], meta.get("namespace"), meta.get("resourceVersion"))
 
 
 # What calicoctl keeps of the input's metadata on create (prepareMetadataForCreate): uid,
@@ -181,6 +181,21 @@ def _for_create(resource: Resource, keep_version: bool) -> Resource:
         if k in _CREATE_METADATA and (keep_version or k != "resourceVersion")
     }
     return {**resource, "metadata": meta}
+
+
+def _delete(
+    client: ResourceClient,
+    kind: Kind,
+    name: str,
+    namespace: str | None,
+    resource_version: str | None = None,
+) -> None:
+    if kind.name == "IPPool":
+        from pycalico.ipam.pool_lifecycle import delete_pool
+
+        delete_pool(client, name, resource_version)
+    else:
+        client.delete(kind, name, namespace, resource_version)
 
 
 def _identity(resource: Resource) -> str:
@@ -233,7 +248,7 @@ def _delete_by_name(opts: Any, allow_version_mismatch: bool) -> int:
     deleted, failed = 0, False
     for name in opts.names:
         try:
-            client.delete(kind, name, namespace)
+            _delete(client, kind, name, namespace)
             deleted += 1
         except ResourceNotFound as exc:
             if opts.skip_not_exists:

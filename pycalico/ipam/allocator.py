@@ -464,3 +464,42 @@ class Allocator:
             for v in versions
             for kv in self.backend.list(keys.block_prefix(v))[0]
         ]
+
+    def release_pool_affinities(self, pool_cidr: Network) -> None:
+        """Give up every host's claim on blocks of a pool being deleted.
+
+        Empty blocks go away with their affinity; blocks still holding addresses lose
+        their owner but keep the addresses until those are released.
+        """
+        for kv in self.backend.list(keys.all_affinities_prefix())[0]:
+            host, cidr = keys.parse_affinity_key(kv.key)
+            if cidr.version != pool_cidr.version or not cidr.subnet_of(pool_cidr):  # type: ignore[arg-type]
+                continue
+            self._release_affinity(host, cidr)
+
+    def _release_affinity(self, host: str, cidr: Network) -> None:
+        affinity_key = keys.affinity_key(host, cidr)
+        block_key = keys.block_key(cidr)
+        for _ in range(MAX_RETRIES):
+            affinity = self.backend.get(affinity_key)
+            if affinity is None:
+                return
+            compares = [Compare(affinity_key, affinity.mod_revision)]
+            ops: list[Op] = [Delete(affinity_key)]
+            block_kv = self.backend.get(block_key)
+            if block_kv is not None:
+                block = Block.from_json(block_kv.value)
+                compares.append(Compare(block_key, block_kv.mod_revision))
+                if block.host == host:
+                    if block.is_empty():
+                        ops.append(Delete(block_key))
+                    else:
+                        block.affinity = None
+                        block.sequence_number += 1
+                        ops.append(Put(block_key, block.to_json()))
+            try:
+                self.backend.txn(compares, ops)
+                return
+            except RevisionConflict:
+                continue
+        raise IpamError("Max retries hit - excessive concurrent IPAM requests")

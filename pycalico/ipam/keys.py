@@ -32,13 +32,20 @@ def all_affinities_prefix() -> str:
     return f"{PREFIX}host/"
 
 
+def _cidr_from_name(name: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    address, _, length = name.rpartition("-")
+    return ipaddress.ip_network(f"{address}/{length}")
+
+
+def parse_block_key(key: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return _cidr_from_name(key.rsplit("/", 1)[-1])
+
+
 def parse_affinity_key(key: str) -> tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """(host, block CIDR) from an affinity key."""
     rest = key[len(all_affinities_prefix()) :]
     host, _, tail = rest.partition("/")
-    name = tail.rsplit("/", 1)[-1]
-    address, _, length = name.rpartition("-")
-    return host, ipaddress.ip_network(f"{address}/{length}")
+    return host, _cidr_from_name(tail.rsplit("/", 1)[-1])
 
 
 def handle_key(handle_id: str) -> str:

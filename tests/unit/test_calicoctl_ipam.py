@@ -128,3 +128,14 @@ def test_bad_ipam_usage_is_one_line(ctl: Any, args: tuple[str, ...]) -> None:
 def test_percentages_use_go_formatting(ctl: Any, alloc: Allocator) -> None:
     alloc.assign_ip(ipaddress.ip_address("10.244.0.1"), "h", {}, "n1")
     assert "| 1 (2%)" in ctl("ipam", "show", "--show-blocks")[1]
+
+
+def test_deleting_a_pool_releases_its_block_affinities(ctl: Any, alloc: Allocator) -> None:
+    [kept] = alloc.auto_assign(1, 4, "kept", {}, "n1")
+    alloc.auto_assign(1, 4, "gone", {}, "n2")
+    alloc.release_by_handle("gone")
+    assert ctl("delete", "ippool", "p")[1] == "Successfully deleted 1 'IPPool' resource(s)\n"
+    blocks = alloc.blocks()
+    # The empty block went away; the one still holding an address lost its owner only.
+    assert [(str(b.cidr), b.affinity, b.in_use()) for b in blocks] == [(str(kept.network), None, 1)]
+    assert alloc.backend.list("/calico/ipam/v2/host/")[0] == []
