@@ -226,10 +226,6 @@ def protocol(value: Any) -> Any:
     raise ValueError("protocol must be one of " + ", ".join(PROTOCOL_NAMES) + " or 1-255")
 
 
-def protocol_number(value: int | str) -> int:
-    return value if isinstance(value, int) else PROTOCOL_NUMBERS[value.lower()]
-
-
 def port_range_or_number(value: Any) -> Any:
     """A number or `min:max`, with no named ports (host ports, failsafe ports)."""
     result = port(value)

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pycalico.api import checks
 from pycalico.api.kind import Kind, singleton_name
 from pycalico.api.schema import (
     Bool,
-    Custom,
     Enum,
     Field,
     FieldError,
     Int,
-    ListOf,
-    MapOf,
-    Str,
     Struct,
 )
 
@@ -55,74 +50,4 @@ IPAM_CONFIGURATION = Kind(
         checks=(_check_ipam_config,),
     ),
     name_check=singleton_name("default"),
-)
-
-
-def _allocation(value: Any) -> Any:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-        return value
-    raise ValueError("allocation must be null or an attribute index")
-
-
-BLOCK_AFFINITY = Kind(
-    "BlockAffinity",
-    "blockaffinities",
-    namespaced=False,
-    spec=Struct(
-        (
-            Field("state", Enum(("pending", "confirmed", "pendingDeletion"))),
-            Field("node", Str(), required=True),
-            Field("type", Enum(("host", "virtual"))),
-            Field("cidr", Str((checks.cidr,)), required=True),
-            Field("deleted", Str()),
-        )
-    ),
-    internal=True,
-)
-
-IPAM_BLOCK = Kind(
-    "IPAMBlock",
-    "ipamblocks",
-    namespaced=False,
-    spec=Struct(
-        (
-            Field("cidr", Str((checks.cidr,)), required=True),
-            Field("affinity", Str()),
-            Field("strictAffinity", Bool(), default=False, omitempty=False),
-            Field("allocations", ListOf(Custom(_allocation)), omitempty=False, default=[]),
-            Field("unallocated", ListOf(Int(minimum=0)), omitempty=False, default=[]),
-            Field(
-                "attributes",
-                ListOf(
-                    Struct(
-                        (
-                            Field("handle_id", Str()),
-                            Field("secondary", MapOf(Str())),
-                        )
-                    )
-                ),
-                omitempty=False,
-                default=[],
-            ),
-            Field("sequenceNumber", Int(minimum=0), omitempty=False, default=0),
-            Field("sequenceNumberForAllocation", MapOf(Int(minimum=0))),
-            Field("deleted", Bool(), omitempty=False, default=False),
-        )
-    ),
-    internal=True,
-)
-
-IPAM_HANDLE = Kind(
-    "IPAMHandle",
-    "ipamhandles",
-    namespaced=False,
-    spec=Struct(
-        (
-            Field("handleID", Str(), required=True),
-            Field("block", MapOf(Int(minimum=0)), omitempty=False, default={}),
-            Field("deleted", Bool(), omitempty=False, default=False),
-        )
-    ),
-    name_check=lambda name: None if name else "name is required",
-    internal=True,
 )

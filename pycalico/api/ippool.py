@@ -24,11 +24,8 @@ def _pool_cidr(value: Any) -> str:
     return str(net)
 
 
-def _default_block_size(spec: dict[str, Any]) -> int | None:
-    cidr = spec.get("cidr")
-    if cidr is None:
-        return None
-    return 26 if ipaddress.ip_network(cidr).version == 4 else 122
+def _default_block_size(spec: dict[str, Any]) -> int:
+    return 26 if ipaddress.ip_network(spec["cidr"]).version == 4 else 122
 
 
 def _check_spec(spec: dict[str, Any], path: str) -> list[FieldError]:
@@ -158,7 +155,3 @@ IPRESERVATION = Kind(
     namespaced=False,
     spec=Struct((Field("reservedCIDRs", ListOf(Custom(_reserved_cidr))),)),
 )
-
-
-def pools_overlap(cidr_a: str, cidr_b: str) -> bool:
-    return ipaddress.ip_network(cidr_a).overlaps(ipaddress.ip_network(cidr_b))

@@ -24,8 +24,6 @@ class Kind:
     checks: tuple[ResourceCheck, ...] = ()
     # Labels Calico adds to every object of the kind, computed from the object.
     derived_labels: Callable[[dict[str, Any]], dict[str, str]] | None = None
-    # IPAM's own records: written by the allocator, not by `calicoctl create/apply`.
-    internal: bool = False
 
 
 def singleton_name(*allowed: str, node_prefix: bool = False) -> Check:

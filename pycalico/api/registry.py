@@ -79,13 +79,6 @@ _TABLE: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "IPAM_CONFIGURATION",
         ("ipamconfiguration", "ipamconfigurations", "ipamconfig", "ipamconfigs"),
     ),
-    "BlockAffinity": (
-        "ipam",
-        "BLOCK_AFFINITY",
-        ("blockaffinity", "blockaffinities", "blockaffinitys"),
-    ),
-    "IPAMBlock": ("ipam", "IPAM_BLOCK", ("ipamblock", "ipamblocks")),
-    "IPAMHandle": ("ipam", "IPAM_HANDLE", ("ipamhandle", "ipamhandles")),
 }
 
 _BY_ALIAS = {alias: name for name, (_, _, aliases) in _TABLE.items() for alias in aliases}

@@ -96,10 +96,11 @@ def normalize(doc: Any, default_namespace: str = "default") -> dict[str, Any]:
     return resource
 
 
-def identity(resource: dict[str, Any]) -> str:
+def identity_of(kind: str, name: str, namespace: str | None = None) -> str:
     """How Calico names a resource in messages: `Kind(name)` or `Kind(ns/name)`."""
+    return f"{kind}({namespace}/{name})" if namespace else f"{kind}({name})"
+
+
+def identity(resource: dict[str, Any]) -> str:
     meta = resource["metadata"]
-    ns = meta.get("namespace")
-    return (
-        f"{resource['kind']}({ns}/{meta['name']})" if ns else f"{resource['kind']}({meta['name']})"
-    )
+    return identity_of(resource["kind"], meta["name"], meta.get("namespace"))

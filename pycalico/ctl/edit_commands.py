@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pycalico.api.resource import identity_of
 from pycalico.ctl.errors import CtlError, UsageError
 from pycalico.ctl.session import connect
 from pycalico.datastore.resources import ResourceError, ResourceNotFound, UpdateConflict
@@ -140,12 +141,7 @@ def _modify(
         if current is None:
             if verb == "label":
                 raise CtlError(f"{opts.kind} {opts.name} not found")
-            ident = (
-                f"{kind.name}({namespace}/{opts.name})"
-                if namespace
-                else f"{kind.name}({opts.name})"
-            )
-            raise failure(ResourceNotFound(ident))
+            raise failure(ResourceNotFound(identity_of(kind.name, opts.name, namespace)))
         version = current["metadata"]["resourceVersion"]
         try:
             updated = normalize(change(current), default_namespace=namespace or "default")

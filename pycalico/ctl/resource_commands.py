@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pycalico.api.kind import Kind
+from pycalico.api.resource import identity, identity_of
 from pycalico.ctl.errors import CtlError, UsageError
 from pycalico.ctl.session import connect
 from pycalico.datastore.resources import (
@@ -124,7 +125,6 @@ def _check_against_store(command: str, client: ResourceClient, resources: list[R
     """
     from pycalico.api import consistency
     from pycalico.api.registry import by_kind_name
-    from pycalico.api.resource import identity
     from pycalico.api.schema import ValidationErrors
 
     stored: dict[str, dict[str, Resource]] = {}
@@ -159,7 +159,7 @@ def _write_one(
         if not meta.get("resourceVersion"):
             current = client.get(kind, meta["name"], meta.get("namespace"))
             if current is None:
-                raise ResourceNotFound(_identity(resource))
+                raise ResourceNotFound(identity(resource))
             resource = {
                 **resource,
                 "metadata": {**meta, "resourceVersion": current["metadata"]["resourceVersion"]},
@@ -196,12 +196,6 @@ def _delete(
         delete_pool(client, name, resource_version)
     else:
         client.delete(kind, name, namespace, resource_version)
-
-
-def _identity(resource: Resource) -> str:
-    from pycalico.api.resource import identity
-
-    return identity(resource)
 
 
 def _report_failure(
@@ -331,9 +325,7 @@ def _get_by_identity(
         kind = by_kind_name(kind_name)
         resource = client.get(kind, name, namespace if kind.namespaced else None)
         if resource is None:
-            ident = (
-                f"{kind.name}({namespace}/{name})" if kind.namespaced else f"{kind.name}({name})"
-            )
+            ident = identity_of(kind.name, name, namespace if kind.namespaced else None)
             sys.stderr.write(f"{ResourceNotFound(ident)}\n")
             failed = True
         else:

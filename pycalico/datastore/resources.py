@@ -15,7 +15,7 @@ from typing import Any
 from pycalico.api import consistency
 from pycalico.api.kind import Kind
 from pycalico.api.meta import OBJECT_META
-from pycalico.api.resource import identity
+from pycalico.api.resource import identity, identity_of
 from pycalico.api.schema import ValidationErrors
 from pycalico.datastore.backend import Backend, EventType, KeyExists, KeyNotFound, RevisionConflict
 
@@ -52,10 +52,6 @@ def resource_key(kind: Kind, name: str, namespace: str | None = None) -> str:
     if kind.namespaced:
         return f"{PREFIX}{kind.plural}/{namespace or 'default'}/{name}"
     return f"{PREFIX}{kind.plural}/{name}"
-
-
-def _ident(kind: Kind, name: str, namespace: str | None) -> str:
-    return f"{kind.name}({namespace}/{name})" if kind.namespaced else f"{kind.name}({name})"
 
 
 def _encode(resource: dict[str, Any]) -> str:
@@ -207,7 +203,7 @@ class ResourceClient:
         resource_version: str | None = None,
     ) -> dict[str, Any]:
         key = resource_key(kind, name, namespace)
-        ident = _ident(kind, name, namespace)
+        ident = identity_of(kind.name, name, namespace if kind.namespaced else None)
         try:
             expected = int(resource_version) if resource_version else None
             old = self.backend.delete(key, expected)
