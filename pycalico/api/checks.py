@@ -186,8 +186,8 @@ def port(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("invalid port")
     if isinstance(value, int):
-        if not 0 <= value <= 65535:
-            raise ValueError("port must be 0-65535")
+        if not 1 <= value <= 65535:
+            raise ValueError("port must be between 1 and 65535")
         return value
     if not isinstance(value, str) or not value:
         raise ValueError("invalid port: must be a number, a range 'min:max' or a port name")
@@ -197,14 +197,11 @@ def port(value: Any) -> Any:
             lo, hi = int(low), int(high)
         except ValueError:
             raise ValueError("invalid port range: must be 'min:max'") from None
-        if not (0 <= lo <= 65535 and 0 <= hi <= 65535) or lo > hi:
-            raise ValueError("invalid port range: need 0 <= min <= max <= 65535")
+        if not (1 <= lo <= 65535 and 1 <= hi <= 65535) or lo > hi:
+            raise ValueError("invalid port range: need 1 <= min <= max <= 65535")
         return value
     if value.isdigit():
-        number = int(value)
-        if number > 65535:
-            raise ValueError("port must be 0-65535")
-        return number
+        return port(int(value))
     if len(value) > 15 or not _PORT_NAME_RE.fullmatch(value):
         raise ValueError("invalid port name")
     return value

@@ -22,8 +22,8 @@ def _single_address(value: Any) -> str:
 
 
 def _port_number(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
-        raise ValueError("port must be a number 0-65535")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValueError("port must be a number between 1 and 65535")
     return value
 
 

@@ -207,10 +207,14 @@ def _check_http_path(p: dict[str, Any], path: str) -> list[FieldError]:
 RULE = Struct(
     (
         Field("action", Enum(ACTIONS), required=True),
-        Field("ipVersion", Custom(lambda v: _enum_int(v, (4, 6), "ipVersion must be 4 or 6"))),
-        Field("protocol", Custom(checks.protocol)),
+        Field(
+            "ipVersion",
+            Custom(lambda v: _enum_int(v, (4, 6), "ipVersion must be 4 or 6")),
+            omitempty=False,
+        ),
+        Field("protocol", Custom(checks.protocol), omitempty=False),
         Field("icmp", ICMP_FIELDS),
-        Field("notProtocol", Custom(checks.protocol)),
+        Field("notProtocol", Custom(checks.protocol), omitempty=False),
         Field("notICMP", ICMP_FIELDS),
         # Go's omitempty never drops a struct value, so calicoctl always prints these two.
         Field("source", ENTITY_RULE, default={}),

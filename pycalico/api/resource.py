@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pycalico.api import checks
 from pycalico.api.kind import Kind
 from pycalico.api.meta import OBJECT_META
 from pycalico.api.registry import UnknownKind, by_kind_name
@@ -62,14 +63,18 @@ def normalize(doc: Any, default_namespace: str = "default") -> dict[str, Any]:
         for key in _K8S_ONLY_META:
             metadata.pop(key, None)
     name = metadata.get("name")
-    if not name and not (isinstance(raw_meta, dict) and raw_meta.get("name") not in (None, "")):
-        errors.append(FieldError("metadata.name", "", "name is required"))
-    else:
+    raw_name = raw_meta.get("name") if isinstance(raw_meta, dict) else None
+    if isinstance(name, str) and name:
         reason = kind.name_check(name)
         if reason:
             errors.append(FieldError("metadata.name", name, reason))
+    elif raw_name in (None, ""):  # a name of the wrong type was reported already
+        errors.append(FieldError("metadata.name", "", "name is required"))
     if kind.namespaced:
         metadata.setdefault("namespace", default_namespace)
+        reason = checks.dns1123_label(metadata["namespace"])
+        if reason:
+            errors.append(FieldError("metadata.namespace", metadata["namespace"], reason))
         metadata = {k: metadata[k] for k in OBJECT_META.by_name if k in metadata}
     elif "namespace" in metadata:
         errors.append(

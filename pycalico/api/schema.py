@@ -235,16 +235,20 @@ class Struct(Type):
         out: dict[str, Any] = {}
         for f in self.fields:
             sub = _join(path, f.name)
-            if f.name in value and value[f.name] is not None:
+            if f.name in value and value[f.name] is not None and not _unset(f, value[f.name]):
                 try:
                     v = f.type.normalize(value[f.name], sub)
-                    # A zero value in an omitempty field is "unset" in Go: it gets the default.
-                    if not (f.omitempty and f.type.is_empty(v)):
-                        out[f.name] = v
                 except ValidationErrors as exc:
                     errors.extend(exc.errors)
+                    continue
                 except FieldError as exc:
                     errors.append(exc)
+                    continue
+                # A zero value in an omitempty field is "unset" in Go: it gets the default.
+                if not (f.omitempty and f.type.is_empty(v)):
+                    out[f.name] = v
+                elif f.required:
+                    errors.append(FieldError(sub, "", "required field is missing"))
             elif f.required:
                 errors.append(FieldError(sub, "", "required field is missing"))
         if errors:
@@ -262,6 +266,17 @@ class Struct(Type):
     def is_empty(self, value: Any) -> bool:
         # Go never omits a struct value; only pointers-to-struct that are nil.
         return False
+
+
+def _unset(f: Field, raw: Any) -> bool:
+    """Go's omitempty: a zero value means "not given", so it is neither checked nor kept."""
+    if not f.omitempty:
+        return False
+    if isinstance(raw, str):
+        return raw == ""
+    if isinstance(raw, bool):
+        return raw is False and isinstance(f.type, Bool)
+    return isinstance(raw, int) and raw == 0 and not isinstance(f.type, Bool)
 
 
 def _join(path: str, name: str) -> str:

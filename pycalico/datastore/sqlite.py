@@ -240,11 +240,13 @@ class SqliteBackend(Backend):
             conn.execute(begin)
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
+                # Also after a failed COMMIT: a long-running process must not be left inside
+                # a transaction that every later BEGIN would trip over.
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def get(self, key: str) -> KeyValue | None:
         with self._connection() as conn:

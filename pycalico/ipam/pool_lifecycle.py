@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 from pycalico.api.registry import resolve
-from pycalico.datastore.resources import ResourceClient, ResourceNotFound
+from pycalico.api.resource import identity_of
+from pycalico.datastore.resources import ResourceClient, ResourceNotFound, UpdateConflict
 from pycalico.ipam import keys
 from pycalico.ipam.allocator import Allocator
 
@@ -21,22 +22,15 @@ def delete_pool(
     kind = resolve("IPPool")
     pool = client.get(kind, name)
     if pool is None:
-        raise ResourceNotFound(f"IPPool({name})")
+        raise ResourceNotFound(identity_of("IPPool", name))
+    if resource_version and pool["metadata"]["resourceVersion"] != resource_version:
+        raise UpdateConflict(identity_of("IPPool", name))
     cidr = ipaddress.ip_network(pool["spec"]["cidr"])
-    has_blocks = any(
-        ipaddress.ip_network(kv.key.rsplit("/", 1)[1].replace("-", "/")).subnet_of(cidr)  # type: ignore[arg-type]
-        for kv in client.backend.list(keys.block_prefix(cidr.version))[0]
-    )
-    if has_blocks:
-        if not pool["spec"].get("disabled"):
-            if resource_version:
-                pool["metadata"]["resourceVersion"] = resource_version
-            pool = client.update(kind, {**pool, "spec": {**pool["spec"], "disabled": True}})
-            time.sleep(SETTLE_SECONDS)
-        Allocator(client.backend).release_pool_affinities(cidr)
-    return client.delete(
-        kind,
-        name,
-        None,
-        pool["metadata"]["resourceVersion"] if has_blocks or resource_version else None,
-    )
+    blocks = client.backend.list(keys.block_prefix(cidr.version))[0]
+    if not any(keys.parse_block_key(kv.key).subnet_of(cidr) for kv in blocks):  # type: ignore[arg-type]
+        return client.delete(kind, name, None, pool["metadata"]["resourceVersion"])
+    if not pool["spec"].get("disabled"):
+        pool = client.update(kind, {**pool, "spec": {**pool["spec"], "disabled": True}})
+        time.sleep(SETTLE_SECONDS)
+    Allocator(client.backend).release_pool_affinities(cidr)
+    return client.delete(kind, name, None, pool["metadata"]["resourceVersion"])

@@ -231,7 +231,10 @@ def test_rules_always_carry_source_and_destination_like_calicoctl_prints_them() 
             {"action": "Allow", "destination": {"ports": [80]}},
             "must set protocol to TCP or UDP or SCTP",
         ),
-        ({"action": "Allow", "protocol": "TCP", "destination": {"ports": [70000]}}, "0-65535"),
+        (
+            {"action": "Allow", "protocol": "TCP", "destination": {"ports": [70000]}},
+            "between 1 and 65535",
+        ),
         ({"action": "Allow", "protocol": "TCP", "destination": {"ports": ["90:80"]}}, "port range"),
         ({"action": "Allow", "icmp": {"type": 8}}, "ICMP fields require protocol"),
         ({"action": "Allow", "protocol": "ICMP", "icmp": {"code": 0}}, "without an ICMP type"),
