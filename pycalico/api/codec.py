@@ -61,12 +61,21 @@ def parse_documents(text: str, source: str) -> list[Any]:
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         try:
-            return _json_documents(stripped)
+            json_docs: list[Any] | None = _json_documents(stripped)
+        except RecursionError:
+            raise DocumentError(f"{source}: cannot parse JSON: nested too deeply") from None
         except ValueError:
-            pass  # not pure JSON: YAML is a superset, let its parser report the problem
+            json_docs = None  # not pure JSON: YAML is a superset, let its parser report it
+        if json_docs is not None:
+            return _checked_text(json_docs, source)
     import yaml
 
     try:
+        if "&" in text and any(
+            isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=_loader())
+        ):
+            # Resources never need them, and they let a tiny file expand without bound.
+            raise DocumentError(f"{source}: YAML anchors and aliases are not supported")
         docs = list(yaml.load_all(text, Loader=_loader()))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -75,7 +84,24 @@ def parse_documents(text: str, source: str) -> list[Any]:
         raise DocumentError(f"{source}: cannot parse YAML: {problem}{where}") from None
     except yaml.YAMLError as exc:
         raise DocumentError(f"{source}: cannot parse YAML: {exc}") from None
-    return [d for d in docs if d is not None]
+    except DocumentError:
+        raise
+    except (ValueError, RecursionError) as exc:  # e.g. an integer too long to convert
+        raise DocumentError(f"{source}: cannot parse YAML: {_one_line(exc)}") from None
+    return _checked_text([d for d in docs if d is not None], source)
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _checked_text(docs: list[Any], source: str) -> list[Any]:
+    """Reject text that cannot be stored or printed (lone UTF-16 surrogates from JSON escapes)."""
+    try:
+        json.dumps(docs, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise DocumentError(f"{source}: invalid text: lone surrogate character") from None
+    return docs
 
 
 def _json_documents(text: str) -> list[Any]:

@@ -6,7 +6,14 @@ from pycalico.api import checks
 from pycalico.api.schema import Custom, Field, Int, ListOf, MapOf, Str, Struct
 
 
-def _any(value: object) -> object:
+def _json_value(value: object) -> object:
+    """Free-form metadata (owner references...): anything JSON can carry, and nothing else."""
+    import json
+
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise ValueError("must be plain JSON data") from None
     return value
 
 
@@ -28,8 +35,8 @@ OBJECT_META = Struct(
         Field("deletionGracePeriodSeconds", Int(minimum=0)),
         Field("labels", _label_map()),
         Field("annotations", MapOf(Str(), key_check=checks.annotation_key)),
-        Field("ownerReferences", ListOf(Custom(_any))),
+        Field("ownerReferences", ListOf(Custom(_json_value))),
         Field("finalizers", ListOf(Str())),
-        Field("managedFields", ListOf(Custom(_any))),
+        Field("managedFields", ListOf(Custom(_json_value))),
     )
 )

@@ -45,6 +45,9 @@ class ValidationErrors(ValueError):
         super().__init__(text)
 
 
+MAX_VALUE_IN_MESSAGE = 100
+
+
 def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -53,8 +56,12 @@ def format_value(value: Any) -> str:
     if isinstance(value, dict | list):
         import json
 
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
+        text = json.dumps(value, separators=(",", ":"), default=repr)
+    else:
+        text = str(value)
+    if len(text) > MAX_VALUE_IN_MESSAGE:
+        return text[: MAX_VALUE_IN_MESSAGE - 3] + "..."
+    return text
 
 
 def type_name(value: Any) -> str:

@@ -112,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as exc:  # e.g. output to a full disk
+        sys.stderr.write(f"{exc.strerror or exc}\n")
     except Exception as exc:  # the promise is one line, never a traceback
         from pycalico.datastore.backend import DatastoreError
 

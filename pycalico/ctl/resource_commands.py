@@ -152,9 +152,9 @@ def _write_one(
 ) -> None:
     meta = resource["metadata"]
     if command == "create":
-        client.create(kind, _for_create(resource, keep_version=True))
+        client.create(kind, _without_store_metadata(resource))
     elif command == "apply":
-        client.apply(kind, _for_create(resource, keep_version=True))
+        client.apply(kind, _without_store_metadata(resource))
     elif command == "replace":
         if not meta.get("resourceVersion"):
             current = client.get(kind, meta["name"], meta.get("namespace"))
@@ -169,17 +169,21 @@ def _write_one(
         _delete(client, kind, meta["name"], meta.get("namespace"), meta.get("resourceVersion"))
 
 
-# What calicoctl keeps of the input's metadata on create (prepareMetadataForCreate): uid,
-# creationTimestamp and the like always come from the datastore, never from a file.
-_CREATE_METADATA = ("name", "namespace", "resourceVersion", "labels", "annotations")
+# Metadata the datastore owns: a file's copy (e.g. a dump from another cluster) is ignored,
+# as calicoctl's prepareMetadataForCreate ignores it.
+_STORE_OWNED_METADATA = (
+    "uid",
+    "creationTimestamp",
+    "selfLink",
+    "generation",
+    "managedFields",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
 
 
-def _for_create(resource: Resource, keep_version: bool) -> Resource:
-    meta = {
-        k: v
-        for k, v in resource["metadata"].items()
-        if k in _CREATE_METADATA and (keep_version or k != "resourceVersion")
-    }
+def _without_store_metadata(resource: Resource) -> Resource:
+    meta = {k: v for k, v in resource["metadata"].items() if k not in _STORE_OWNED_METADATA}
     return {**resource, "metadata": meta}
 
 

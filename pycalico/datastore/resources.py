@@ -17,7 +17,17 @@ from pycalico.api.kind import Kind
 from pycalico.api.meta import OBJECT_META
 from pycalico.api.resource import identity, identity_of
 from pycalico.api.schema import ValidationErrors
-from pycalico.datastore.backend import Backend, EventType, KeyExists, KeyNotFound, RevisionConflict
+from pycalico.datastore.backend import (
+    Backend,
+    Compare,
+    Delete,
+    EventType,
+    KeyExists,
+    KeyNotFound,
+    KeyValue,
+    Put,
+    RevisionConflict,
+)
 
 PREFIX = "/calico/resources/v3/projectcalico.org/"
 _META_ORDER = tuple(OBJECT_META.by_name)
@@ -68,6 +78,11 @@ def _decode(value: str, mod_revision: int) -> dict[str, Any]:
     return resource
 
 
+def _guard_key(kind: Kind) -> str:
+    """Outside the kind's prefix, so listing the kind never sees it."""
+    return f"{PREFIX}{kind.plural}-guard"
+
+
 def _tier_kind() -> Kind:
     from pycalico.api.registry import resolve
 
@@ -83,18 +98,21 @@ class ResourceClient:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        # kind -> (store revision, every object of the kind at that revision). Creates that
-        # are checked against all existing objects reuse it while nobody else has written,
-        # which keeps a 1000-pool apply linear instead of quadratic.
+        # kind -> (guard revision, every object of the kind). Creates checked against all
+        # existing objects reuse it while the guard is unchanged (nobody else created or
+        # deleted one), which keeps a 1000-pool apply linear instead of quadratic.
         self._existing: dict[str, tuple[int, list[dict[str, Any]]]] = {}
 
-    def _all_existing(self, kind: Kind) -> list[dict[str, Any]]:
+    def _all_existing(self, kind: Kind) -> tuple[int, list[dict[str, Any]]]:
+        """Every object of `kind` and the guard revision they were read under."""
+        guard = self.backend.get(_guard_key(kind))
+        guard_revision = 0 if guard is None else guard.mod_revision
         cached = self._existing.get(kind.name)
-        if cached is not None and cached[0] == self.backend.revision():
-            return cached[1]
-        items, revision = self.list(kind)
-        self._existing[kind.name] = (revision, items)
-        return items
+        if cached is not None and cached[0] == guard_revision:
+            return cached
+        items, _ = self.list(kind)
+        self._existing[kind.name] = (guard_revision, items)
+        return guard_revision, items
 
     def _check_tier(self, resource: dict[str, Any]) -> None:
         tier = consistency.tier_to_check(resource)
@@ -121,35 +139,58 @@ class ResourceClient:
                 "(field must not be set for a Create request)"
             )
         self._check_tier(resource)
-        existing: list[dict[str, Any]] | None = None
-        if kind.name in consistency.NEEDS_EXISTING_ON_CREATE:
-            existing = self._all_existing(kind)
-            errors = consistency.check_create(resource, existing)
-            if errors:
-                raise ValidationErrors(errors)
         stored = _with_meta(
             resource,
             uid=meta.get("uid") or str(uuid.uuid4()),
             creationTimestamp=meta.get("creationTimestamp") or _now(),
         )
         key = resource_key(kind, meta["name"], meta.get("namespace"))
+        if kind.name in consistency.NEEDS_EXISTING_ON_CREATE:
+            return self._create_guarded(kind, key, stored)
         try:
             revision = self.backend.create(key, _encode(stored))
         except KeyExists:
             raise ResourceExists(identity(resource)) from None
-        created = _with_meta(stored, resourceVersion=str(revision))
-        cached = self._existing.get(kind.name)
-        if existing is not None and cached is not None and cached[0] == revision - 1:
+        return _with_meta(stored, resourceVersion=str(revision))
+
+    def _create_guarded(self, kind: Kind, key: str, stored: dict[str, Any]) -> dict[str, Any]:
+        """Create, checked against every existing object in the same transaction.
+
+        The kind's guard key changes with every create and delete, so two concurrent
+        creates of overlapping pools cannot both pass the check.
+        """
+        guard = _guard_key(kind)
+        while True:
+            guard_revision, existing = self._all_existing(kind)
+            errors = consistency.check_create(stored, existing)
+            if errors:
+                raise ValidationErrors(errors)
+            try:
+                revision = self.backend.txn(
+                    [Compare(key, 0), Compare(guard, guard_revision)],
+                    [Put(key, _encode(stored)), Put(guard, "")],
+                )
+            except RevisionConflict as exc:
+                if exc.key == key:
+                    raise ResourceExists(identity(stored)) from None
+                continue  # someone else created or deleted one: check again
+            created = _with_meta(stored, resourceVersion=str(revision))
             self._existing[kind.name] = (revision, [*existing, created])
-        return created
+            return created
 
     def update(self, kind: Kind, resource: dict[str, Any]) -> dict[str, Any]:
         """Replace a resource; its `resourceVersion` must be the one last read."""
         meta = resource["metadata"]
-        if not meta.get("resourceVersion", "").isdigit():
+        version = meta.get("resourceVersion", "")
+        if not version:
             raise ResourceError(
-                f"error with field Metadata.ResourceVersion = '{meta.get('resourceVersion', '')}' "
+                "error with field Metadata.ResourceVersion = '' "
                 "(field must be set for an Update request)"
+            )
+        if not (version.isascii() and version.isdigit() and int(version) > 0):
+            raise ResourceError(
+                f"error with field Metadata.ResourceVersion = '{version}' "
+                "(must be a revision number this datastore returned)"
             )
         key = resource_key(kind, meta["name"], meta.get("namespace"))
         current = self.backend.get(key)
@@ -206,7 +247,10 @@ class ResourceClient:
         ident = identity_of(kind.name, name, namespace if kind.namespaced else None)
         try:
             expected = int(resource_version) if resource_version else None
-            old = self.backend.delete(key, expected)
+            if kind.name in consistency.NEEDS_EXISTING_ON_CREATE:
+                old = self._delete_guarded(kind, key, expected)
+            else:
+                old = self.backend.delete(key, expected)
         except KeyNotFound:
             raise ResourceNotFound(ident) from None
         except RevisionConflict:
@@ -214,6 +258,21 @@ class ResourceClient:
         except ValueError:
             raise ResourceError(f"invalid resourceVersion '{resource_version}'") from None
         return _decode(old.value, old.mod_revision)
+
+    def _delete_guarded(self, kind: Kind, key: str, expected: int | None) -> KeyValue:
+        while True:
+            current = self.backend.get(key)
+            if current is None:
+                raise KeyNotFound(key)
+            if expected is not None and current.mod_revision != expected:
+                raise RevisionConflict(key, expected, current.mod_revision)
+            try:
+                self.backend.txn(
+                    [Compare(key, current.mod_revision)], [Delete(key), Put(_guard_key(kind), "")]
+                )
+            except RevisionConflict:
+                continue
+            return current
 
     def watch(
         self, kind: Kind, after_revision: int, namespace: str | None = None

@@ -208,3 +208,38 @@ def test_policy_in_a_created_tier_is_stored_with_its_tier_label(client: Resource
     )
     stored = client.create(resolve("GlobalNetworkPolicy"), gnp("security.p", "security"))
     assert stored["metadata"]["labels"] == {"projectcalico.org/tier": "security"}
+
+
+def _create_pool(path: str, name: str, cidr: str, start: Any, results: Any) -> None:
+    start.wait()
+    with SqliteBackend(path) as backend:
+        try:
+            ResourceClient(backend).create(IPPOOL, pool(name, cidr))
+            results.put(name)
+        except ValidationErrors:
+            results.put("")
+
+
+def test_concurrent_overlapping_pool_creates_never_both_succeed(tmp_path: Path) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    path = str(tmp_path / "store.db")
+    SqliteBackend(path).close()
+    for i in range(10):
+        start, results = ctx.Event(), ctx.Queue()
+        procs = [
+            ctx.Process(
+                target=_create_pool, args=(path, f"a{i}", f"10.{i}.0.0/16", start, results)
+            ),
+            ctx.Process(
+                target=_create_pool, args=(path, f"b{i}", f"10.{i}.0.0/17", start, results)
+            ),
+        ]
+        for p in procs:
+            p.start()
+        start.set()
+        winners = [results.get(timeout=30) for _ in procs]
+        for p in procs:
+            p.join(timeout=30)
+        assert sorted(w != "" for w in winners) == [False, True], winners
