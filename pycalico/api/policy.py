@@ -293,8 +293,20 @@ def _policy_fields(global_policy: bool) -> tuple[Field, ...]:
     )
 
 
+def _check_policy_selectors(spec: dict[str, Any], path: str) -> list[FieldError]:
+    return [
+        FieldError(
+            f"{path}.{key}",
+            spec[key],
+            "global() can only be used in an EntityRule namespaceSelector",
+        )
+        for key in ("selector", "serviceAccountSelector")
+        if "global()" in spec.get(key, "").replace(" ", "")
+    ]
+
+
 def _check_global_policy(spec: dict[str, Any], path: str) -> list[FieldError]:
-    errors = []
+    errors = _check_policy_selectors(spec, path)
     if spec.get("doNotTrack") and spec.get("preDNAT"):
         errors.append(
             FieldError(f"{path}.preDNAT", True, "PreDNAT and DoNotTrack cannot both be true")
@@ -350,7 +362,7 @@ NETWORK_POLICY = Kind(
     "NetworkPolicy",
     "networkpolicies",
     namespaced=True,
-    spec=Struct(_policy_fields(global_policy=False)),
+    spec=Struct(_policy_fields(global_policy=False), checks=(_check_policy_selectors,)),
     name_check=_policy_name,
     checks=(_policy_name_check("NetworkPolicy"),),
     derived_labels=_tier_label,
@@ -386,7 +398,7 @@ TIER = Kind(
     spec=Struct(
         (
             Field("order", Float(), omitempty=False),
-            Field("defaultAction", Enum(("Deny", "Pass"))),
+            Field("defaultAction", Enum(("Deny", "Pass")), default="Deny"),
         )
     ),
     name_check=checks.dns1123_label,

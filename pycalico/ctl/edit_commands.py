@@ -8,6 +8,7 @@ from typing import Any
 
 from pycalico.api.resource import identity_of
 from pycalico.ctl.errors import CtlError, UsageError
+from pycalico.ctl.lookup import can_exist, check_namespace
 from pycalico.ctl.session import connect
 from pycalico.datastore.resources import ResourceError, ResourceNotFound, UpdateConflict
 
@@ -37,6 +38,9 @@ def run(command: str, args: Sequence[str], allow_version_mismatch: bool) -> int:
         kind = resolve(opts.kind)
     except UnknownKind:
         raise CtlError(f"resource type '{opts.kind}' is not supported") from None
+    check_namespace(opts.namespace)
+    if not can_exist(kind, opts.name):
+        raise CtlError(str(ResourceNotFound(identity_of(kind.name, repr(opts.name)[1:-1]))))
     namespace = (opts.namespace or "default") if kind.namespaced else None
     if command == "patch":
         return _patch(kind, opts, namespace, allow_version_mismatch)

@@ -10,6 +10,7 @@ from typing import Any
 from pycalico.api.kind import Kind
 from pycalico.api.resource import identity, identity_of
 from pycalico.ctl.errors import CtlError, UsageError
+from pycalico.ctl.lookup import can_exist, check_namespace
 from pycalico.ctl.session import connect
 from pycalico.datastore.resources import (
     ResourceClient,
@@ -46,6 +47,7 @@ def run(command: str, args: Sequence[str], allow_version_mismatch: bool) -> int:
         parser.add_argument("-l", "--selector")
         parser.add_argument("--export", action="store_true")
     opts = parser.parse_args(list(args))
+    check_namespace(opts.namespace)
     if command == "get":
         return _get(opts, allow_version_mismatch)
     if command == "delete" and opts.filename is None:
@@ -246,6 +248,8 @@ def _delete_by_name(opts: Any, allow_version_mismatch: bool) -> int:
     deleted, failed = 0, False
     for name in opts.names:
         try:
+            if not can_exist(kind, name):
+                raise ResourceNotFound(identity_of(kind.name, repr(name)[1:-1], namespace))
             _delete(client, kind, name, namespace)
             deleted += 1
         except ResourceNotFound as exc:
@@ -327,31 +331,41 @@ def _get_by_identity(
     failed = False
     for kind_name, name, namespace in wanted:
         kind = by_kind_name(kind_name)
-        resource = client.get(kind, name, namespace if kind.namespaced else None)
+        resource = (
+            client.get(kind, name, namespace if kind.namespaced else None)
+            if can_exist(kind, name)
+            else None
+        )
         if resource is None:
             ident = identity_of(kind.name, name, namespace if kind.namespaced else None)
             sys.stderr.write(f"{ResourceNotFound(ident)}\n")
             failed = True
         else:
             found.append(resource)
-    if found:
-        kind = by_kind_name(found[0]["kind"])
-        _print(
-            client,
-            kind,
-            found,
-            client.backend.revision(),
-            output,
-            columns_spec,
-            opts,
-            single=len(wanted) == 1,
-        )
+    revision = client.backend.revision()
+    kinds = list(dict.fromkeys(r["kind"] for r in found))
+    if len(kinds) > 1 and output in ("yaml", "yml", "json"):
+        # One document for resources of several kinds, as a plain List.
+        _print(client, None, found, revision, output, columns_spec, opts, single=False)
+    else:
+        for kind_name in kinds:  # a table per kind
+            items = [r for r in found if r["kind"] == kind_name]
+            _print(
+                client,
+                by_kind_name(kind_name),
+                items,
+                revision,
+                output,
+                columns_spec,
+                opts,
+                single=len(wanted) == 1,
+            )
     return 1 if failed else 0
 
 
 def _print(
     client: ResourceClient,
-    kind: Kind,
+    kind: Kind | None,
     items: list[Resource],
     revision: int,
     output: str,
@@ -368,7 +382,7 @@ def _print(
             items[0]
             if single and len(items) == 1
             else {
-                "kind": f"{kind.name}List",
+                "kind": f"{kind.name}List" if kind else "List",
                 "apiVersion": "projectcalico.org/v3",
                 "metadata": {"resourceVersion": str(revision)},
                 "items": items,

@@ -114,6 +114,22 @@ class ResourceClient:
         self._existing[kind.name] = (guard_revision, items)
         return guard_revision, items
 
+    def _check_tier_deletable(self, name: str) -> None:
+        from pycalico.api.policy import BUILTIN_TIERS
+        from pycalico.api.registry import resolve
+
+        if name in BUILTIN_TIERS:
+            raise ResourceError(
+                f"operation Delete is not supported on Tier({name}): "
+                "the built-in tiers cannot be deleted"
+            )
+        for kind_name in consistency.POLICY_KINDS:
+            policies, _ = self.list(resolve(kind_name))
+            if any(p["spec"].get("tier") == name for p in policies):
+                raise ResourceError(
+                    f"Cannot delete a non-empty tier: Tier({name}) still has {kind_name} resources"
+                )
+
     def _check_tier(self, resource: dict[str, Any]) -> None:
         tier = consistency.tier_to_check(resource)
         if tier is not None and self.backend.get(resource_key(_tier_kind(), tier)) is None:
@@ -245,6 +261,8 @@ class ResourceClient:
     ) -> dict[str, Any]:
         key = resource_key(kind, name, namespace)
         ident = identity_of(kind.name, name, namespace if kind.namespaced else None)
+        if kind.name == "Tier":
+            self._check_tier_deletable(name)
         try:
             expected = int(resource_version) if resource_version else None
             if kind.name in consistency.NEEDS_EXISTING_ON_CREATE:

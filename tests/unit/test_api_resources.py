@@ -477,3 +477,34 @@ def test_validation_errors_keep_each_field_error() -> None:
     with pytest.raises(ValidationErrors) as info:
         normalize(doc("IPPool", spec={"cidr": "x", "vxlanMode": "x"}))
     assert [e.path for e in info.value.errors] == ["spec.cidr", "spec.vxlanMode"]
+
+
+def test_global_selector_is_only_for_rule_namespace_selectors() -> None:
+    for kind in ("NetworkPolicy", "GlobalNetworkPolicy"):
+        assert "global() can only be used" in error_of(doc(kind, spec={"selector": "global()"}))
+
+
+def test_namespace_must_be_a_dns_label() -> None:
+    assert "metadata.namespace" in error_of(doc("NetworkSet", namespace="Bad/NS"))
+
+
+def test_zero_port_and_empty_required_values_are_rejected() -> None:
+    assert "required field is missing" in error_of(
+        doc(
+            "HostEndpoint",
+            spec={
+                "node": "n",
+                "interfaceName": "eth0",
+                "ports": [{"name": "p", "protocol": "TCP", "port": 0}],
+            },
+        )
+    )
+
+
+def test_empty_string_in_an_optional_enum_means_unset_as_in_go() -> None:
+    spec = normalize(doc("IPPool", spec={"cidr": "10.0.0.0/8", "ipipMode": ""}))["spec"]
+    assert spec["ipipMode"] == "Never"
+
+
+def test_owner_references_must_be_plain_json() -> None:
+    assert "plain JSON" in error_of(doc("Profile", ownerReferences=[float("nan")]))

@@ -139,3 +139,23 @@ def test_deleting_a_pool_releases_its_block_affinities(ctl: Any, alloc: Allocato
     # The empty block went away; the one still holding an address lost its owner only.
     assert [(str(b.cidr), b.affinity, b.in_use()) for b in blocks] == [(str(kept.network), None, 1)]
     assert alloc.backend.list("/calico/ipam/v2/host/")[0] == []
+
+
+def test_get_f_with_several_kinds_prints_a_table_per_kind_and_a_plain_list(
+    ctl: Any, tmp_path: Path
+) -> None:
+    both = (
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\n"
+        "spec: {cidr: 10.9.0.0/16}\n---\napiVersion: projectcalico.org/v3\n"
+        "kind: GlobalNetworkSet\nmetadata: {name: s}\nspec: {nets: [192.0.2.0/24]}\n"
+    )
+    path = tmp_path / "both.yaml"
+    path.write_text(both)
+    assert ctl("apply", "-f", str(path))[0] == 0
+    out = ctl("get", "-f", str(path))[1]
+    assert "CIDR" in out.splitlines()[0] and "10.9.0.0/16" in out
+    assert out.count("NAME") == 2
+    listed = ctl("get", "-f", str(path), "-o", "yaml")[1]
+    assert (
+        "kind: List" in listed and "kind: IPPool" in listed and "kind: GlobalNetworkSet" in listed
+    )

@@ -243,3 +243,27 @@ def test_concurrent_overlapping_pool_creates_never_both_succeed(tmp_path: Path) 
         for p in procs:
             p.join(timeout=30)
         assert sorted(w != "" for w in winners) == [False, True], winners
+
+
+def test_a_tier_with_policies_and_the_builtin_tiers_cannot_be_deleted(
+    client: ResourceClient,
+) -> None:
+    tier = resolve("Tier")
+    client.create(
+        tier,
+        normalize(
+            {
+                "apiVersion": "projectcalico.org/v3",
+                "kind": "Tier",
+                "metadata": {"name": "security"},
+                "spec": {},
+            }
+        ),
+    )
+    client.create(resolve("GlobalNetworkPolicy"), gnp("security.p", "security"))
+    with pytest.raises(ResourceError, match="non-empty tier"):
+        client.delete(tier, "security")
+    with pytest.raises(ResourceError, match="built-in tiers"):
+        client.delete(tier, "default")
+    client.delete(resolve("GlobalNetworkPolicy"), "security.p")
+    assert client.delete(tier, "security")["spec"] == {"defaultAction": "Deny"}
