@@ -126,11 +126,21 @@ def _check_against_store(command: str, client: ResourceClient, resources: list[R
     write itself, which reports them as calicoctl does.
     """
     from pycalico.api import consistency
-    from pycalico.api.registry import by_kind_name
-    from pycalico.api.schema import ValidationErrors
+    from pycalico.api.registry import by_kind_name, resolve
+    from pycalico.api.schema import FieldError, ValidationErrors
 
     stored: dict[str, dict[str, Resource]] = {}
+    tiers_in_batch = {r["metadata"]["name"] for r in resources if r["kind"] == "Tier"}
     for resource in resources:
+        tier = consistency.tier_to_check(resource)
+        if (
+            tier is not None
+            and tier not in tiers_in_batch
+            and client.get(resolve("Tier"), tier) is None
+        ):
+            raise ValidationErrors([FieldError("spec.tier", tier, "tier does not exist")])
+        if resource["kind"] not in consistency.NEEDS_EXISTING_ON_CREATE:
+            continue  # no other kind has rules that compare with stored objects
         kind = by_kind_name(resource["kind"])
         if kind.name not in stored:
             stored[kind.name] = {identity(r): r for r in client.list(kind)[0]}
