@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-SYSTEM_PACKAGES := python3 python3-venv iproute2 nftables bird2
+SYSTEM_PACKAGES := python3 python3-venv iproute2 iputils-ping nftables bird2
 STAMP := $(VENV)/.installed
 
 .PHONY: setup system-packages demo test unit lint bench clean

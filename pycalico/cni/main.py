@@ -25,7 +25,7 @@ def _run(plugin: str) -> int:
             return 0
         if plugin == "calico-ipam":
             return _ipam(req)
-        raise CniError(GENERIC, "the calico network plugin is not implemented yet")
+        return _network(req)
     except CniError as exc:
         sys.stdout.write(exc.to_json(version))
         return 1
@@ -45,6 +45,18 @@ def _ipam(req: Request) -> int:
         ipam_del(req)
     else:
         raise CniError(GENERIC, f"calico-ipam does not support {req.command} yet")
+    return 0
+
+
+def _network(req: Request) -> int:
+    from pycalico.cni.plugin import cmd_add, cmd_del
+
+    if req.command == "ADD":
+        sys.stdout.write(cmd_add(req).to_json(req.version))
+    elif req.command == "DEL":
+        cmd_del(req)
+    elif req.command != "CHECK":  # Calico answers CHECK with success
+        raise CniError(GENERIC, f"calico does not support {req.command} yet")
     return 0
 
 

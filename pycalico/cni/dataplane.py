@@ -1,0 +1,212 @@
+"""The pod interface, wired exactly as Calico wires it.
+
+Host side: `caliXXXXXXXXXXX` with MAC ee:ee:ee:ee:ee:ee, proxy ARP, forwarding, and a
+`<ip>/32 dev caliX scope link` route per address. Pod side: `eth0` with the addresses as
+/32 (/128), `169.254.1.1 dev eth0 scope link` and `default via 169.254.1.1` (IPv6: via the
+host end's link-local address).
+
+The veth is created in the host namespace with its peer placed straight into the pod's
+namespace (one netlink request); pod-side configuration runs on a thread that has joined
+the pod's namespace, so no process is forked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import ipaddress
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from pycalico.cni.protocol import IO_FAILURE, UNKNOWN_CONTAINER, CniError
+
+HOST_MAC = "ee:ee:ee:ee:ee:ee"
+GATEWAY_V4 = "169.254.1.1"
+HOST_LINK_LOCAL_V6 = "fe80::ecee:eeff:feee:eeee"
+SCOPE_LINK = 253
+PROTO_BOOT = 3  # what `ip route add` uses: Calico's workload routes carry no `proto` word
+CLONE_NEWNET = 0x40000000
+
+Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+T = TypeVar("T")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def in_netns(netns: str, work: Callable[[], T]) -> T:
+    """Run `work` on a thread that has joined the network namespace at `netns`."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            fd = os.open(netns, os.O_RDONLY)
+        except OSError as exc:
+            box["error"] = exc
+            return
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns {netns}: {os.strerror(err)}")
+            box["result"] = work()
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            os.close(fd)
+
+    # The thread ends with it: its namespace never leaks into the caller.
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]  # type: ignore[no-any-return]
+
+
+def _sysctl(path: str, value: str) -> None:
+    with open(f"/proc/sys/net/{path}", "w") as f:
+        f.write(value)
+
+
+def _host_sysctls(host_ifname: str, v4: bool, v6: bool) -> None:
+    if v4:
+        _sysctl(f"ipv4/conf/{host_ifname}/route_localnet", "1")
+        _sysctl(f"ipv4/conf/{host_ifname}/proxy_arp", "1")
+        _sysctl(f"ipv4/conf/{host_ifname}/forwarding", "1")
+        with contextlib.suppress(OSError):  # Calico only warns when this knob is missing
+            _sysctl(f"ipv4/neigh/{host_ifname}/proxy_delay", "0")
+    if v6:
+        _sysctl(f"ipv6/conf/{host_ifname}/accept_dad", "0")
+        _sysctl(f"ipv6/conf/{host_ifname}/disable_ipv6", "0")
+        _sysctl(f"ipv6/conf/{host_ifname}/proxy_ndp", "1")
+        _sysctl(f"ipv6/conf/{host_ifname}/forwarding", "1")
+    with contextlib.suppress(OSError):  # no IPv6 on this host
+        _sysctl(f"ipv6/conf/{host_ifname}/accept_ra", "0")
+
+
+def wire(
+    netns: str,
+    ifname: str,
+    host_ifname: str,
+    addresses: Sequence[Interface],
+    mtu: int,
+    allow_ip_forwarding: bool = False,
+) -> str:
+    """Create and configure the pod interface; return the pod-side MAC.
+
+    On any failure everything made so far is removed before the error is raised.
+    """
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    if not os.path.exists(netns):
+        raise CniError(UNKNOWN_CONTAINER, f"network namespace {netns} does not exist")
+    v4 = [a for a in addresses if a.version == 4]
+    v6 = [a for a in addresses if a.version == 6]
+    with IPRoute() as host:
+        stale = host.link_lookup(ifname=host_ifname)
+        if stale:
+            host.link("del", index=stale[0])  # a leftover from an earlier ADD of this pod
+        fd = os.open(netns, os.O_RDONLY)
+        try:
+            peer: dict[str, Any] = {"ifname": ifname, "net_ns_fd": fd}
+            link: dict[str, Any] = {"ifname": host_ifname, "kind": "veth", "peer": peer}
+            if mtu:
+                peer["mtu"] = link["mtu"] = mtu
+            try:
+                host.link("add", **link)
+            except NetlinkError as exc:
+                raise CniError(
+                    IO_FAILURE,
+                    f"failed to create veth {host_ifname}/{ifname}: {os.strerror(exc.code)}",
+                ) from None
+        finally:
+            os.close(fd)
+        index = host.link_lookup(ifname=host_ifname)[0]
+        try:
+            host.link("set", index=index, address=HOST_MAC)
+            _host_sysctls(host_ifname, bool(v4), bool(v6))
+            host.link("set", index=index, state="up")
+            mac = in_netns(netns, lambda: _configure_pod(ifname, v4, v6, allow_ip_forwarding))
+            for addr in addresses:
+                _add_host_route(host, index, host_ifname, addr)
+        except BaseException:
+            host.link("del", index=index)
+            raise
+    return mac
+
+
+def _configure_pod(
+    ifname: str, v4: Sequence[Interface], v6: Sequence[Interface], allow_ip_forwarding: bool
+) -> str:
+    from pyroute2 import IPRoute
+
+    forwarding = "1" if allow_ip_forwarding else "0"
+    with IPRoute() as pod:
+        index = pod.link_lookup(ifname=ifname)[0]
+        if v6:
+            for name in ("all", "default", "lo"):
+                _sysctl(f"ipv6/conf/{name}/disable_ipv6", "0")
+            _sysctl(f"ipv6/conf/{ifname}/accept_dad", "0")
+        pod.link("set", index=index, state="up")
+        lo = pod.link_lookup(ifname="lo")
+        if lo:
+            pod.link("set", index=lo[0], state="up")
+        for addr in [*v4, *v6]:
+            pod.addr("add", index=index, address=str(addr.ip), prefixlen=addr.max_prefixlen)
+        if v4:
+            pod.route("add", dst=f"{GATEWAY_V4}/32", oif=index, scope=SCOPE_LINK, proto=PROTO_BOOT)
+            pod.route("add", dst="0.0.0.0/0", gateway=GATEWAY_V4, oif=index, proto=PROTO_BOOT)
+            _sysctl("ipv4/ip_forward", forwarding)
+        if v6:
+            pod.route(
+                "add",
+                dst="::/0",
+                gateway=HOST_LINK_LOCAL_V6,
+                oif=index,
+                proto=PROTO_BOOT,
+                family=10,
+            )
+            _sysctl("ipv6/conf/all/forwarding", forwarding)
+        return str(pod.get_links(index)[0].get_attr("IFLA_ADDRESS"))
+
+
+def _add_host_route(host: Any, index: int, host_ifname: str, addr: Interface) -> None:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    dst = f"{addr.ip}/{addr.max_prefixlen}"
+    family = 2 if addr.version == 4 else 10
+    try:
+        host.route("add", dst=dst, oif=index, scope=SCOPE_LINK, proto=PROTO_BOOT, family=family)
+    except NetlinkError as exc:
+        if exc.code != errno.EEXIST:
+            raise
+        existing = host.route("get", dst=str(addr.ip), family=family)
+        oif = existing[0].get_attr("RTA_OIF") if existing else None
+        if oif != index:
+            raise CniError(
+                IO_FAILURE,
+                f"route {dst} already exists for an interface other than '{host_ifname}'",
+            ) from None
+
+
+def unwire(netns: str, ifname: str, host_ifname: str) -> None:
+    """Remove the pod interface. A netns or link that is already gone is success."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as host:
+        found = host.link_lookup(ifname=host_ifname)
+        if found:
+            host.link("del", index=found[0])  # takes the pod end (and both sides' routes) with it
+            return
+    if netns and os.path.exists(netns):
+
+        def remove() -> None:
+            with IPRoute() as pod:
+                found = pod.link_lookup(ifname=ifname)
+                if found:
+                    pod.link("del", index=found[0])
+
+        in_netns(netns, remove)

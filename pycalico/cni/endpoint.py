@@ -1,0 +1,44 @@
+"""Workload identity: orchestrator, WorkloadEndpoint name, host-side interface name."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "cali"
+
+
+@dataclass(frozen=True)
+class Workload:
+    node: str
+    orchestrator: str  # "k8s" or "cni"
+    namespace: str
+    pod: str  # empty for the cni orchestrator
+    container_id: str
+    endpoint: str  # CNI_IFNAME
+
+    @property
+    def wep_name(self) -> str:
+        workload = self.pod if self.orchestrator == "k8s" else self.container_id
+        return "-".join(
+            s.replace("-", "--") for s in (self.node, self.orchestrator, workload, self.endpoint)
+        )
+
+    @property
+    def host_ifname(self) -> str:
+        prefix = os.environ.get("FELIX_INTERFACEPREFIX", DEFAULT_PREFIX).split(",")[0]
+        if self.orchestrator == "k8s":
+            digest = hashlib.sha1(f"{self.namespace}.{self.pod}".encode()).hexdigest()
+            return prefix + digest[:11]
+        return prefix + self.container_id[:11]
+
+
+def workload(node: str, container_id: str, ifname: str, args: Mapping[str, str]) -> Workload:
+    """Calico's orchestrator detection: both K8S_POD_* args mean Kubernetes."""
+    if args.get("K8S_POD_NAMESPACE") and args.get("K8S_POD_NAME"):
+        return Workload(
+            node, "k8s", args["K8S_POD_NAMESPACE"], args["K8S_POD_NAME"], container_id, ifname
+        )
+    return Workload(node, "cni", "default", "", container_id, ifname)

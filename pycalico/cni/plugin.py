@@ -1,0 +1,242 @@
+"""The `calico` network plugin: ADD wires a pod and records its WorkloadEndpoint; DEL undoes it.
+
+ADD is all or nothing: if any step after the address assignment fails, the interface, the
+routes, the endpoint and the addresses are removed again before the error is returned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+from typing import Any
+
+from pycalico.cni import node_identity
+from pycalico.cni.endpoint import Workload, workload
+from pycalico.cni.protocol import (
+    GENERIC,
+    INVALID_CONFIG,
+    IO_FAILURE,
+    CniError,
+    IpConfig,
+    Request,
+    Result,
+)
+
+NOT_READY = 100
+
+
+def _client(config: Mapping[str, Any]) -> Any:
+    from pycalico.datastore.backend import DatastoreError
+    from pycalico.datastore.config import ConfigError, config_from_env, open_backend
+    from pycalico.datastore.resources import ResourceClient
+
+    try:
+        return ResourceClient(open_backend(config_from_env(node_identity.datastore_env(config))))
+    except (ConfigError, DatastoreError) as exc:
+        raise CniError(IO_FAILURE, "data store connection failed", str(exc)) from None
+
+
+def _check_ready(client: Any) -> None:
+    from pycalico.api.registry import resolve
+
+    info = client.get(resolve("ClusterInformation"), "default")
+    if info is not None and info["spec"].get("datastoreReady") is False:
+        raise CniError(NOT_READY, "Calico is currently not ready to process requests")
+
+
+def _ipam_type(config: Mapping[str, Any]) -> str:
+    ipam = config.get("ipam")
+    if not isinstance(ipam, dict) or not isinstance(ipam.get("type"), str) or not ipam["type"]:
+        raise CniError(INVALID_CONFIG, "ipam.type is required (e.g. calico-ipam)")
+    return str(ipam["type"])
+
+
+def _run_ipam(req: Request, command: str) -> Result | None:
+    """calico-ipam runs in this process; any other IPAM plugin is executed from CNI_PATH."""
+    ipam_type = _ipam_type(req.config)
+    if ipam_type == "calico-ipam":
+        from pycalico.cni.ipam_plugin import ipam_add, ipam_del
+
+        if command == "ADD":
+            return ipam_add(req)
+        ipam_del(req)
+        return None
+    plugin = next(
+        (
+            os.path.join(d, ipam_type)
+            for d in req.path.split(":")
+            if d and os.access(os.path.join(d, ipam_type), os.X_OK)
+        ),
+        None,
+    )
+    if plugin is None:
+        raise CniError(INVALID_CONFIG, f"failed to find plugin {ipam_type!r} in path {req.path}")
+    env = {**os.environ, "CNI_COMMAND": command}
+    out = subprocess.run([plugin], input=req.raw_config, env=env, capture_output=True, check=False)
+    body = json.loads(out.stdout) if out.stdout.strip() else {}
+    if out.returncode != 0:
+        raise CniError(
+            int(body.get("code", GENERIC)),
+            str(body.get("msg", "IPAM plugin failed")),
+            str(body.get("details", "")),
+        )
+    return Result.from_dict(body) if command == "ADD" else None
+
+
+def _labels(req: Request, wl: Workload) -> dict[str, str]:
+    """Labels from the CNI `args.cni.labels` convention, plus Calico's own."""
+    labels: dict[str, str] = {}
+    args = req.config.get("args")
+    if isinstance(args, dict) and isinstance(args.get("cni"), dict):
+        for item in args["cni"].get("labels") or []:
+            if isinstance(item, dict) and isinstance(item.get("key"), str):
+                labels[item["key"]] = str(item.get("value", ""))
+    labels["projectcalico.org/namespace"] = wl.namespace
+    labels["projectcalico.org/orchestrator"] = wl.orchestrator
+    return labels
+
+
+def _endpoint_resource(
+    req: Request, wl: Workload, addresses: list[Any], mac: str
+) -> dict[str, Any]:
+    from pycalico.api.resource import normalize
+
+    spec: dict[str, Any] = {
+        "orchestrator": wl.orchestrator,
+        "workload": "" if wl.orchestrator == "k8s" else wl.container_id,
+        "node": wl.node,
+        "containerID": wl.container_id,
+        "pod": wl.pod,
+        "endpoint": wl.endpoint,
+        "ipNetworks": [f"{a.ip}/{a.max_prefixlen}" for a in addresses],
+        "profiles": _profiles(req, wl),
+        "interfaceName": wl.host_ifname,
+        "mac": mac,
+    }
+    try:
+        return normalize(
+            {
+                "apiVersion": "projectcalico.org/v3",
+                "kind": "WorkloadEndpoint",
+                "metadata": {
+                    "name": wl.wep_name,
+                    "namespace": wl.namespace,
+                    "labels": _labels(req, wl),
+                },
+                "spec": spec,
+            }
+        )
+    except ValueError as exc:
+        raise CniError(INVALID_CONFIG, f"invalid workload endpoint: {exc}") from None
+
+
+def _profiles(req: Request, wl: Workload) -> list[str]:
+    policy = req.config.get("policy")
+    if isinstance(policy, dict) and policy.get("type") == "k8s":
+        return [f"kns.{wl.namespace}"]
+    return [req.network_name]
+
+
+def _ensure_network_profile(client: Any, req: Request, wl: Workload) -> None:
+    """Without k8s policy, a Profile named after the network lets its members talk (Calico)."""
+    from pycalico.api.registry import resolve
+    from pycalico.api.resource import normalize
+    from pycalico.datastore.resources import ResourceExists
+
+    if _profiles(req, wl) != [req.network_name]:
+        return
+    kind = resolve("Profile")
+    if client.get(kind, req.network_name) is not None:
+        return
+    name = req.network_name
+    spec: dict[str, Any] = {"egress": [{"action": "Allow"}]}
+    if wl.orchestrator == "k8s":
+        spec["ingress"] = [{"action": "Allow"}]
+    else:
+        spec["ingress"] = [{"action": "Allow", "source": {"selector": f"has({name})"}}]
+        spec["labelsToApply"] = {name: ""}
+    profile = {
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "Profile",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    # Created concurrently, or a network name that cannot be a label key: nothing to add.
+    with contextlib.suppress(ResourceExists, ValueError):
+        client.create(kind, normalize(profile))
+
+
+def cmd_add(req: Request) -> Result:
+    from pycalico.api.registry import resolve
+    from pycalico.cni import dataplane
+
+    node = node_identity.node_name(req.config)
+    mtu = node_identity.mtu(req.config)
+    wl = workload(node, req.container_id, req.ifname, req.args)
+    client = _client(req.config)
+    try:
+        _check_ready(client)
+        ipam_result = _run_ipam(req, "ADD")
+        assert ipam_result is not None
+        if not ipam_result.ips:
+            raise CniError(GENERIC, "IPAM plugin returned missing IP config")
+        try:
+            addresses = [ipaddress.ip_interface(ip.address) for ip in ipam_result.ips]
+            settings = req.config.get("container_settings") or {}
+            mac = dataplane.wire(
+                req.netns,
+                req.ifname,
+                wl.host_ifname,
+                addresses,
+                mtu,
+                bool(settings.get("allow_ip_forwarding")),
+            )
+            try:
+                client.apply(
+                    resolve("WorkloadEndpoint"), _endpoint_resource(req, wl, addresses, mac)
+                )
+                _ensure_network_profile(client, req, wl)
+            except BaseException:
+                dataplane.unwire(req.netns, req.ifname, wl.host_ifname)
+                raise
+        except BaseException:
+            _run_ipam(req, "DEL")  # give the addresses back: ADD is all or nothing
+            raise
+    finally:
+        client.backend.close()
+    interfaces = [{"name": wl.host_ifname}, {"name": req.ifname, "mac": mac, "sandbox": req.netns}]
+    if mtu:
+        interfaces[1]["mtu"] = mtu
+    return Result(
+        ips=[IpConfig(f"{a.ip}/{a.max_prefixlen}", interface=1) for a in addresses],
+        interfaces=interfaces,
+        dns=ipam_result.dns,
+    )
+
+
+def cmd_del(req: Request) -> None:
+    from pycalico.api.registry import resolve
+    from pycalico.cni import dataplane
+    from pycalico.datastore.resources import ResourceNotFound, UpdateConflict
+
+    node = node_identity.node_name(req.config)
+    wl = workload(node, req.container_id, req.ifname, req.args)
+    client = _client(req.config)
+    kind = resolve("WorkloadEndpoint")
+    try:
+        current = client.get(kind, wl.wep_name, wl.namespace)
+        # A WEP of a newer sandbox for the same pod is not ours to delete.
+        if current is not None and current["spec"].get("containerID") in ("", req.container_id):
+            # Gone already, or replaced by a newer ADD meanwhile: nothing of ours to delete.
+            with contextlib.suppress(ResourceNotFound, UpdateConflict):
+                client.delete(
+                    kind, wl.wep_name, wl.namespace, current["metadata"]["resourceVersion"]
+                )
+    finally:
+        client.backend.close()
+    dataplane.unwire(req.netns, req.ifname, wl.host_ifname)
+    _run_ipam(req, "DEL")

@@ -1,0 +1,209 @@
+"""The `calico` CNI plugin against the real kernel: pod namespaces made by the test.
+
+Every namespace, link and route a test creates is removed by its fixture, even on failure.
+Traffic only flows between the host and namespaces these tests created.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+BIN_DIR = os.path.dirname(sys.executable)
+
+
+def sh(*cmd: str, check: bool = True) -> str:
+    return subprocess.run(cmd, check=check, capture_output=True, text=True).stdout
+
+
+class Cluster:
+    """One node's worth of CNI state: a store, pools, and the pod namespaces made so far."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.store = tmp / "store.db"
+        self.tag = uuid.uuid4().hex[:6]
+        self.namespaces: list[str] = []
+
+    def conf(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "cniVersion": "1.0.0",
+            "name": "k8s-pod-network",
+            "type": "calico",
+            "nodename": "node1",
+            "sqlite_path": str(self.store),
+            "mtu": 1450,
+            "ipam_lock_file": str(self.tmp / "ipam.lock"),
+            "ipam": {"type": "calico-ipam"},
+            **extra,
+        }
+
+    def calicoctl(self, *args: str, stdin: str | None = None) -> str:
+        env = {**os.environ, "DATASTORE_TYPE": "sqlite", "SQLITE_PATH": str(self.store)}
+        out = subprocess.run(
+            [os.path.join(BIN_DIR, "calicoctl"), *args],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout
+
+    def netns(self) -> str:
+        name = f"citest-{self.tag}-{len(self.namespaces)}"
+        sh("ip", "netns", "add", name)
+        self.namespaces.append(name)
+        return name
+
+    def cni(
+        self,
+        command: str,
+        container: str,
+        netns: str,
+        pod: str = "",
+        conf: Any = None,
+        ifname: str = "eth0",
+    ) -> tuple[int, dict[str, Any]]:
+        env = {
+            "PATH": os.environ["PATH"],
+            "CNI_COMMAND": command,
+            "CNI_CONTAINERID": container,
+            "CNI_NETNS": f"/run/netns/{netns}" if netns else "",
+            "CNI_IFNAME": ifname,
+            "CNI_PATH": BIN_DIR,
+            "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod}"
+            if pod
+            else "",
+        }
+        out = subprocess.run(
+            [os.path.join(BIN_DIR, "calico")],
+            env=env,
+            input=json.dumps(conf or self.conf()).encode(),
+            capture_output=True,
+            check=False,
+        )
+        assert b"Traceback" not in out.stdout + out.stderr
+        return out.returncode, json.loads(out.stdout) if out.stdout.strip() else {}
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(tmp_path)
+    c.calicoctl(
+        "apply",
+        "-f",
+        "-",
+        stdin="apiVersion: projectcalico.org/v3\nkind: IPPool\n"
+        "metadata: {name: pods}\nspec: {cidr: 10.247.0.0/16}\n",
+    )
+    links_before = set(sh("ip", "-o", "link", "show").split())
+    try:
+        yield c
+    finally:
+        for name in c.namespaces:
+            sh("ip", "netns", "del", name, check=False)
+        for line in sh("ip", "-o", "link", "show").splitlines():
+            ifname = line.split(": ")[1].split("@")[0]
+            if ifname.startswith("cali") and ifname not in links_before:
+                sh("ip", "link", "del", ifname, check=False)
+
+
+def test_add_wires_the_pod_exactly_as_calico(cluster: Cluster) -> None:
+    ns = cluster.netns()
+    rc, result = cluster.cni("ADD", "ctr-aaaa1111", ns, pod="web-1")
+    assert rc == 0, result
+    host_if = result["interfaces"][0]["name"]
+    assert host_if.startswith("cali") and len(host_if) == 15
+    ip = result["ips"][0]["address"].split("/")[0]
+    assert result["ips"][0]["address"].endswith("/32") and result["ips"][0]["interface"] == 1
+    link = json.loads(sh("ip", "-j", "-d", "link", "show", host_if))[0]
+    assert link["address"] == "ee:ee:ee:ee:ee:ee" and link["mtu"] == 1450
+    assert Path(f"/proc/sys/net/ipv4/conf/{host_if}/proxy_arp").read_text().strip() == "1"
+    assert Path(f"/proc/sys/net/ipv4/conf/{host_if}/forwarding").read_text().strip() == "1"
+    assert sh("ip", "route", "show", ip).strip() == f"{ip} dev {host_if} scope link"
+    pod_routes = sh("ip", "netns", "exec", ns, "ip", "route").splitlines()
+    assert pod_routes == ["default via 169.254.1.1 dev eth0 ", "169.254.1.1 dev eth0 scope link "]
+    pod_addr = json.loads(sh("ip", "netns", "exec", ns, "ip", "-j", "addr", "show", "eth0"))[0]
+    assert [
+        (a["local"], a["prefixlen"]) for a in pod_addr["addr_info"] if a["family"] == "inet"
+    ] == [(ip, 32)]
+    wep = json.loads(cluster.calicoctl("get", "wep", "node1-k8s-web--1-eth0", "-o", "json"))
+    assert wep["spec"]["interfaceName"] == host_if and wep["spec"]["ipNetworks"] == [f"{ip}/32"]
+    assert wep["metadata"]["labels"]["projectcalico.org/orchestrator"] == "k8s"
+
+
+def test_two_pods_on_the_node_reach_each_other_and_the_host_reaches_both(cluster: Cluster) -> None:
+    a, b = cluster.netns(), cluster.netns()
+    ip_a = cluster.cni("ADD", "ctr-a", a, pod="a")[1]["ips"][0]["address"].split("/")[0]
+    ip_b = cluster.cni("ADD", "ctr-b", b, pod="b")[1]["ips"][0]["address"].split("/")[0]
+    sh("ip", "netns", "exec", a, "ping", "-c1", "-W2", ip_b)
+    sh("ip", "netns", "exec", b, "ping", "-c1", "-W2", ip_a)
+    sh("ping", "-c1", "-W2", ip_a)
+
+
+def test_del_removes_interface_routes_endpoint_and_address(cluster: Cluster) -> None:
+    ns = cluster.netns()
+    result = cluster.cni("ADD", "ctr-d", ns, pod="d")[1]
+    host_if = result["interfaces"][0]["name"]
+    assert cluster.cni("DEL", "ctr-d", ns, pod="d")[0] == 0
+    assert sh("ip", "link", "show", host_if, check=False) == ""
+    assert cluster.calicoctl("get", "wep", "-o", "name") == ""
+    assert "found 0 problems" in cluster.calicoctl("ipam", "check")
+    assert "| 0 (0%)" in cluster.calicoctl("ipam", "show")
+
+
+def test_del_succeeds_when_the_netns_is_gone_or_empty_and_when_repeated(cluster: Cluster) -> None:
+    ns = cluster.netns()
+    cluster.cni("ADD", "ctr-g", ns, pod="g")
+    sh("ip", "netns", "del", ns)
+    assert cluster.cni("DEL", "ctr-g", ns, pod="g")[0] == 0
+    assert cluster.cni("DEL", "ctr-g", "", pod="g")[0] == 0
+    assert "| 0 (0%)" in cluster.calicoctl("ipam", "show")
+
+
+def test_a_failed_add_leaves_no_veth_no_endpoint_and_no_address(cluster: Cluster) -> None:
+    ns = cluster.netns()
+    # The pod's netns already has an eth0, so the veth peer cannot be created there.
+    sh("ip", "netns", "exec", ns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
+    links_before = sh("ip", "-o", "link", "show")
+    rc, err = cluster.cni("ADD", "ctr-f", ns, pod="f")
+    assert rc == 1 and err["code"] == 5 and "failed to create veth" in err["msg"]
+    assert sh("ip", "-o", "link", "show") == links_before
+    assert cluster.calicoctl("get", "wep", "-o", "name") == ""
+    assert "| 0 (0%)" in cluster.calicoctl("ipam", "show")
+
+
+def test_add_into_a_missing_netns_is_an_error_that_allocates_nothing(cluster: Cluster) -> None:
+    rc, err = cluster.cni("ADD", "ctr-m", "citest-does-not-exist", pod="m")
+    assert rc == 1 and err["code"] == 3 and "does not exist" in err["msg"]
+    assert "| 0 (0%)" in cluster.calicoctl("ipam", "show")
+
+
+def test_a_retried_add_keeps_the_address_and_rewires(cluster: Cluster) -> None:
+    ns = cluster.netns()
+    first = cluster.cni("ADD", "ctr-r", ns, pod="r")[1]
+    rc, second = cluster.cni("ADD", "ctr-r", ns, pod="r")
+    assert rc == 0 and second["ips"] == first["ips"]
+    assert "| 1 (0%)" in cluster.calicoctl("ipam", "show")
+    sh("ping", "-c1", "-W2", first["ips"][0]["address"].split("/")[0])
+
+
+def test_non_kubernetes_containers_get_cni_names_and_a_network_profile(cluster: Cluster) -> None:
+    ns = cluster.netns()
+    rc, result = cluster.cni("ADD", "0123456789abcdef", ns)
+    assert rc == 0
+    assert result["interfaces"][0]["name"] == "cali0123456789a"
+    assert "node1-cni-0123456789abcdef-eth0" in cluster.calicoctl("get", "wep", "-o", "name")
+    profile = json.loads(cluster.calicoctl("get", "profile", "k8s-pod-network", "-o", "json"))
+    assert profile["spec"]["labelsToApply"] == {"k8s-pod-network": ""}
