@@ -3,10 +3,11 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-SYSTEM_PACKAGES := python3 python3-venv iproute2 iputils-ping nftables bird2
+SYSTEM_PACKAGES := python3 python3-venv iproute2 iputils-ping nftables bird2 \
+	containernetworking-plugins
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-packages demo test unit lint bench clean
+.PHONY: setup system-packages demo test unit lint bench bench-cni clean
 
 setup: system-packages $(STAMP)
 
@@ -39,6 +40,9 @@ lint: setup
 
 bench: setup
 	$(PY) bench/calicoctl_bench.py
+
+bench-cni: setup
+	$(PY) bench/cni_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

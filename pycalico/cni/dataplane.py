@@ -129,7 +129,12 @@ def wire(
             host.link("set", index=index, address=HOST_MAC)
             _host_sysctls(host_ifname, bool(v4), bool(v6))
             host.link("set", index=index, state="up")
-            mac = in_netns(netns, lambda: _configure_pod(ifname, v4, v6, allow_ip_forwarding))
+            try:
+                mac = in_netns(netns, lambda: _configure_pod(ifname, v4, v6, allow_ip_forwarding))
+            except NetlinkError as exc:
+                raise CniError(
+                    IO_FAILURE, f"failed to configure {ifname} in {netns}: {os.strerror(exc.code)}"
+                ) from None
             for addr in addresses:
                 _add_host_route(host, index, host_ifname, addr)
         except BaseException:

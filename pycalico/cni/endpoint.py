@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ class Workload:
     pod: str  # empty for the cni orchestrator
     container_id: str
     endpoint: str  # CNI_IFNAME
+    interface_prefix: str = DEFAULT_PREFIX
 
     @property
     def wep_name(self) -> str:
@@ -28,17 +28,28 @@ class Workload:
 
     @property
     def host_ifname(self) -> str:
-        prefix = os.environ.get("FELIX_INTERFACEPREFIX", DEFAULT_PREFIX).split(",")[0]
         if self.orchestrator == "k8s":
             digest = hashlib.sha1(f"{self.namespace}.{self.pod}".encode()).hexdigest()
-            return prefix + digest[:11]
-        return prefix + self.container_id[:11]
+            return self.interface_prefix + digest[:11]
+        return self.interface_prefix + self.container_id[:11]
 
 
-def workload(node: str, container_id: str, ifname: str, args: Mapping[str, str]) -> Workload:
-    """Calico's orchestrator detection: both K8S_POD_* args mean Kubernetes."""
+def workload(
+    node: str, container_id: str, ifname: str, args: Mapping[str, str], env: Mapping[str, str]
+) -> Workload:
+    """Calico's orchestrator detection: both K8S_POD_* args mean Kubernetes.
+
+    The host-side name prefix is the first of FELIX_INTERFACEPREFIX, as Felix sees it.
+    """
+    prefix = (env.get("FELIX_INTERFACEPREFIX") or DEFAULT_PREFIX).split(",")[0]
     if args.get("K8S_POD_NAMESPACE") and args.get("K8S_POD_NAME"):
         return Workload(
-            node, "k8s", args["K8S_POD_NAMESPACE"], args["K8S_POD_NAME"], container_id, ifname
+            node,
+            "k8s",
+            args["K8S_POD_NAMESPACE"],
+            args["K8S_POD_NAME"],
+            container_id,
+            ifname,
+            prefix,
         )
-    return Workload(node, "cni", "default", "", container_id, ifname)
+    return Workload(node, "cni", "default", "", container_id, ifname, prefix)

@@ -8,6 +8,7 @@ import fcntl
 import ipaddress
 import os
 import signal
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +65,11 @@ def handle_id(req: Request) -> str:
 
 @contextlib.contextmanager
 def host_lock(path: str) -> Iterator[None]:
-    """One IPAM operation per node at a time; the timeout clock starts once we hold it."""
+    """One IPAM operation per node at a time (flock: also between threads of one agent).
+
+    The operation timeout starts once the lock is held: on the main thread it is a SIGALRM;
+    an agent serving requests on threads relies on its caller's deadline instead.
+    """
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -72,6 +77,9 @@ def host_lock(path: str) -> Iterator[None]:
         raise CniError(IO_FAILURE, f"cannot open IPAM lock {path}: {exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
 
         def expired(*_: object) -> None:
             raise CniError(TRY_AGAIN_LATER, f"IPAM operation took longer than {OPERATION_TIMEOUT}s")
@@ -87,15 +95,11 @@ def host_lock(path: str) -> Iterator[None]:
         os.close(fd)
 
 
-def _allocator(config: Mapping[str, Any]) -> Any:
-    from pycalico.datastore.backend import DatastoreError
-    from pycalico.datastore.config import ConfigError, config_from_env, open_backend
+def _allocator(config: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    from pycalico.cni.datastore_access import backend_for
     from pycalico.ipam.allocator import Allocator
 
-    try:
-        return Allocator(open_backend(config_from_env(node_identity.datastore_env(config))))
-    except (ConfigError, DatastoreError) as exc:
-        raise CniError(IO_FAILURE, "data store connection failed", str(exc)) from None
+    return Allocator(backend_for(config, env))
 
 
 def _attributes(req: Request, node: str) -> dict[str, str]:
@@ -117,7 +121,7 @@ def ipam_add(req: Request) -> Result:
     node = node_identity.node_name(req.config)
     handle = handle_id(req)
     lock = str(req.config.get("ipam_lock_file") or DEFAULT_LOCK_FILE)
-    alloc = _allocator(req.config)
+    alloc = _allocator(req.config, req.env)
     try:
         with host_lock(lock):
             existing = alloc.addresses_of_handle(handle)
@@ -131,8 +135,6 @@ def ipam_add(req: Request) -> Result:
         raise CniError(IPAM_FAILURE, str(exc)) from None
     except DatastoreError as exc:
         raise CniError(IO_FAILURE, "data store connection failed", str(exc)) from None
-    finally:
-        alloc.backend.close()
 
 
 def _assign(alloc: Any, req: Request, settings: IpamSettings, node: str, handle: str) -> list[Any]:
@@ -193,7 +195,7 @@ def ipam_del(req: Request) -> None:
     from pycalico.datastore.backend import DatastoreError
 
     lock = str(req.config.get("ipam_lock_file") or DEFAULT_LOCK_FILE)
-    alloc = _allocator(req.config)
+    alloc = _allocator(req.config, req.env)
     try:
         with host_lock(lock):
             alloc.release_by_handle(handle_id(req))
@@ -206,5 +208,3 @@ def ipam_del(req: Request) -> None:
             alloc.release_by_handle(legacy)
     except DatastoreError as exc:
         raise CniError(IO_FAILURE, "data store connection failed", str(exc)) from None
-    finally:
-        alloc.backend.close()

@@ -1,63 +1,71 @@
 """Entry points of the `calico` and `calico-ipam` CNI executables.
 
-A failure is a CNI error JSON on stdout and exit code 1, never a traceback.
+`handle()` answers one CNI call from its environment and stdin; the executables and the
+node agent (which serves the fast shim) both go through it. A failure is a CNI error JSON
+on stdout and exit code 1, never a traceback.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 
 from pycalico import __version__
 from pycalico.cni.protocol import GENERIC, CniError, Request, read_request, version_result
+
+PLUGINS = ("calico", "calico-ipam")
+
+
+def handle(plugin: str, env: Mapping[str, str], stdin: bytes) -> tuple[str, int]:
+    """(stdout, exit code) of one call of `plugin`."""
+    version = "1.1.0"
+    try:
+        req = read_request(env, stdin)
+        version = req.version
+        if req.command == "VERSION":
+            return version_result(req.version), 0
+        if plugin == "calico-ipam":
+            return _ipam(req), 0
+        return _network(req), 0
+    except CniError as exc:
+        return exc.to_json(version), 1
+    except Exception as exc:  # the promise is a CNI error, never a traceback
+        return CniError(GENERIC, f"{plugin} failed: {type(exc).__name__}: {exc}").to_json(
+            version
+        ), 1
+
+
+def _ipam(req: Request) -> str:
+    from pycalico.cni.ipam_plugin import ipam_add, ipam_del
+
+    if req.command == "ADD":
+        return ipam_add(req).to_json(req.version)
+    if req.command == "DEL":
+        ipam_del(req)
+        return ""
+    raise CniError(GENERIC, f"calico-ipam does not support {req.command} yet")
+
+
+def _network(req: Request) -> str:
+    from pycalico.cni.plugin import cmd_add, cmd_del
+
+    if req.command == "ADD":
+        return cmd_add(req).to_json(req.version)
+    if req.command == "DEL":
+        cmd_del(req)
+    elif req.command != "CHECK":  # Calico answers CHECK with success
+        raise CniError(GENERIC, f"calico does not support {req.command} yet")
+    return ""
 
 
 def _run(plugin: str) -> int:
     if len(sys.argv) > 1 and sys.argv[1] in ("-v", "--version"):
         print(f"v{__version__}")
         return 0
-    version = "1.1.0"
-    try:
-        req = read_request(os.environ, sys.stdin.buffer.read())
-        version = req.version
-        if req.command == "VERSION":
-            sys.stdout.write(version_result(req.version))
-            return 0
-        if plugin == "calico-ipam":
-            return _ipam(req)
-        return _network(req)
-    except CniError as exc:
-        sys.stdout.write(exc.to_json(version))
-        return 1
-    except Exception as exc:  # the promise is a CNI error, never a traceback
-        sys.stdout.write(
-            CniError(GENERIC, f"{plugin} failed: {type(exc).__name__}: {exc}").to_json(version)
-        )
-        return 1
-
-
-def _ipam(req: Request) -> int:
-    from pycalico.cni.ipam_plugin import ipam_add, ipam_del
-
-    if req.command == "ADD":
-        sys.stdout.write(ipam_add(req).to_json(req.version))
-    elif req.command == "DEL":
-        ipam_del(req)
-    else:
-        raise CniError(GENERIC, f"calico-ipam does not support {req.command} yet")
-    return 0
-
-
-def _network(req: Request) -> int:
-    from pycalico.cni.plugin import cmd_add, cmd_del
-
-    if req.command == "ADD":
-        sys.stdout.write(cmd_add(req).to_json(req.version))
-    elif req.command == "DEL":
-        cmd_del(req)
-    elif req.command != "CHECK":  # Calico answers CHECK with success
-        raise CniError(GENERIC, f"calico does not support {req.command} yet")
-    return 0
+    out, code = handle(plugin, os.environ, sys.stdin.buffer.read())
+    sys.stdout.write(out)
+    return code
 
 
 def main() -> int:
@@ -66,3 +74,12 @@ def main() -> int:
 
 def ipam_main() -> int:
     return _run("calico-ipam")
+
+
+if __name__ == "__main__":
+    # The shim's fallback runs `python -m pycalico.cni.main <plugin>`.
+    if len(sys.argv) < 2 or sys.argv[1] not in PLUGINS:
+        sys.stderr.write(f"usage: python -m pycalico.cni.main {{{','.join(PLUGINS)}}}\n")
+        sys.exit(2)
+    plugin_name = sys.argv.pop(1)
+    sys.exit(_run(plugin_name))

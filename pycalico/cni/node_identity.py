@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Mapping
 from typing import Any
@@ -49,7 +48,7 @@ def mtu(config: Mapping[str, Any]) -> int:
         return 0
 
 
-def datastore_env(config: Mapping[str, Any]) -> dict[str, str]:
+def datastore_env(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, str]:
     """The datastore settings a netconf carries, as the environment calicoctl would read."""
     mapping = {
         "datastore_type": "DATASTORE_TYPE",
@@ -59,10 +58,10 @@ def datastore_env(config: Mapping[str, Any]) -> dict[str, str]:
         "etcd_cert_file": "ETCD_CERT_FILE",
         "etcd_ca_cert_file": "ETCD_CA_CERT_FILE",
     }
-    env = {var: str(config[key]) for key, var in mapping.items() if config.get(key)}
-    if env.get("DATASTORE_TYPE") == "kubernetes":
+    chosen = {var: str(config[key]) for key, var in mapping.items() if config.get(key)}
+    if chosen.get("DATASTORE_TYPE") == "kubernetes":
         raise CniError(
             INVALID_CONFIG,
             "datastore_type kubernetes is not supported by pycalico; use sqlite or etcdv3",
         )
-    return {**{k: v for k, v in os.environ.items() if k in mapping.values()}, **env}
+    return {**{k: v for k, v in env.items() if k in mapping.values()}, **chosen}

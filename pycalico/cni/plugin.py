@@ -19,7 +19,6 @@ from pycalico.cni.endpoint import Workload, workload
 from pycalico.cni.protocol import (
     GENERIC,
     INVALID_CONFIG,
-    IO_FAILURE,
     CniError,
     IpConfig,
     Request,
@@ -29,15 +28,11 @@ from pycalico.cni.protocol import (
 NOT_READY = 100
 
 
-def _client(config: Mapping[str, Any]) -> Any:
-    from pycalico.datastore.backend import DatastoreError
-    from pycalico.datastore.config import ConfigError, config_from_env, open_backend
+def _client(config: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    from pycalico.cni.datastore_access import backend_for
     from pycalico.datastore.resources import ResourceClient
 
-    try:
-        return ResourceClient(open_backend(config_from_env(node_identity.datastore_env(config))))
-    except (ConfigError, DatastoreError) as exc:
-        raise CniError(IO_FAILURE, "data store connection failed", str(exc)) from None
+    return ResourceClient(backend_for(config, env))
 
 
 def _check_ready(client: Any) -> None:
@@ -75,7 +70,7 @@ def _run_ipam(req: Request, command: str) -> Result | None:
     )
     if plugin is None:
         raise CniError(INVALID_CONFIG, f"failed to find plugin {ipam_type!r} in path {req.path}")
-    env = {**os.environ, "CNI_COMMAND": command}
+    env = {**req.env, "CNI_COMMAND": command}
     out = subprocess.run([plugin], input=req.raw_config, env=env, capture_output=True, check=False)
     body = json.loads(out.stdout) if out.stdout.strip() else {}
     if out.returncode != 0:
@@ -176,38 +171,33 @@ def cmd_add(req: Request) -> Result:
 
     node = node_identity.node_name(req.config)
     mtu = node_identity.mtu(req.config)
-    wl = workload(node, req.container_id, req.ifname, req.args)
-    client = _client(req.config)
+    wl = workload(node, req.container_id, req.ifname, req.args, req.env)
+    client = _client(req.config, req.env)
+    _check_ready(client)
+    ipam_result = _run_ipam(req, "ADD")
+    if ipam_result is None or not ipam_result.ips:
+        raise CniError(GENERIC, "IPAM plugin returned missing IP config")
     try:
-        _check_ready(client)
-        ipam_result = _run_ipam(req, "ADD")
-        assert ipam_result is not None
-        if not ipam_result.ips:
-            raise CniError(GENERIC, "IPAM plugin returned missing IP config")
+        addresses = [ipaddress.ip_interface(ip.address) for ip in ipam_result.ips]
+        settings = req.config.get("container_settings") or {}
+        mac = dataplane.wire(
+            req.netns,
+            req.ifname,
+            wl.host_ifname,
+            addresses,
+            mtu,
+            bool(settings.get("allow_ip_forwarding")),
+        )
         try:
-            addresses = [ipaddress.ip_interface(ip.address) for ip in ipam_result.ips]
-            settings = req.config.get("container_settings") or {}
-            mac = dataplane.wire(
-                req.netns,
-                req.ifname,
-                wl.host_ifname,
-                addresses,
-                mtu,
-                bool(settings.get("allow_ip_forwarding")),
-            )
-            try:
-                client.apply(
-                    resolve("WorkloadEndpoint"), _endpoint_resource(req, wl, addresses, mac)
-                )
-                _ensure_network_profile(client, req, wl)
-            except BaseException:
-                dataplane.unwire(req.netns, req.ifname, wl.host_ifname)
-                raise
+            endpoint = _endpoint_resource(req, wl, addresses, mac)
+            client.apply(resolve("WorkloadEndpoint"), endpoint)
+            _ensure_network_profile(client, req, wl)
         except BaseException:
-            _run_ipam(req, "DEL")  # give the addresses back: ADD is all or nothing
+            dataplane.unwire(req.netns, req.ifname, wl.host_ifname)
             raise
-    finally:
-        client.backend.close()
+    except BaseException:
+        _run_ipam(req, "DEL")  # give the addresses back: ADD is all or nothing
+        raise
     interfaces = [{"name": wl.host_ifname}, {"name": req.ifname, "mac": mac, "sandbox": req.netns}]
     if mtu:
         interfaces[1]["mtu"] = mtu
@@ -224,19 +214,14 @@ def cmd_del(req: Request) -> None:
     from pycalico.datastore.resources import ResourceNotFound, UpdateConflict
 
     node = node_identity.node_name(req.config)
-    wl = workload(node, req.container_id, req.ifname, req.args)
-    client = _client(req.config)
+    wl = workload(node, req.container_id, req.ifname, req.args, req.env)
+    client = _client(req.config, req.env)
     kind = resolve("WorkloadEndpoint")
-    try:
-        current = client.get(kind, wl.wep_name, wl.namespace)
-        # A WEP of a newer sandbox for the same pod is not ours to delete.
-        if current is not None and current["spec"].get("containerID") in ("", req.container_id):
-            # Gone already, or replaced by a newer ADD meanwhile: nothing of ours to delete.
-            with contextlib.suppress(ResourceNotFound, UpdateConflict):
-                client.delete(
-                    kind, wl.wep_name, wl.namespace, current["metadata"]["resourceVersion"]
-                )
-    finally:
-        client.backend.close()
+    current = client.get(kind, wl.wep_name, wl.namespace)
+    # A WEP of a newer sandbox for the same pod is not ours to delete.
+    if current is not None and current["spec"].get("containerID") in ("", req.container_id):
+        # Gone already, or replaced by a newer ADD meanwhile: nothing of ours to delete.
+        with contextlib.suppress(ResourceNotFound, UpdateConflict):
+            client.delete(kind, wl.wep_name, wl.namespace, current["metadata"]["resourceVersion"])
     dataplane.unwire(req.netns, req.ifname, wl.host_ifname)
     _run_ipam(req, "DEL")

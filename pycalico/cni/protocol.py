@@ -56,6 +56,8 @@ class Request:
     config: dict[str, Any]
     version: str
     raw_config: bytes = field(repr=False, default=b"")
+    # The caller's whole environment: delegated plugins and datastore settings read it.
+    env: Mapping[str, str] = field(repr=False, default_factory=dict)
 
     @property
     def network_name(self) -> str:
@@ -95,7 +97,7 @@ def read_request(env: Mapping[str, str], stdin: bytes) -> Request:
         config = _decode_config(stdin)
         version = _config_version(config)
     if command == "VERSION":
-        return Request(command, "", "", "", {}, "", config, version, stdin)
+        return Request(command, "", "", "", {}, "", config, version, stdin, env)
     required = (
         ["CNI_PATH"]
         if command in ("STATUS", "GC")

@@ -1,0 +1,193 @@
+"""CNI speed: pycalico's `calico` (shim + node agent) against Debian's Go ptp + host-local.
+
+One run measures, on fresh network namespaces made (and removed) by the benchmark:
+  * N sequential ADD and DEL per plugin (p50/p90/p99 of each),
+  * 100 parallel pycalico ADDs (wall time, and that the addresses are all distinct).
+The last line is `cni add p50 ratio vs ptp: <x>`. Needs root. Run: make bench-cni
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+VENV_BIN = os.path.dirname(sys.executable)
+REFERENCE_DIR = "/usr/lib/cni"
+RUNS = int(os.environ.get("BENCH_CNI_RUNS", "200"))
+PARALLEL = 100
+
+
+def sh(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+class Plugin:
+    def __init__(self, name: str, binary: str, conf: dict[str, Any], path: str) -> None:
+        self.name, self.binary, self.conf, self.path = name, binary, conf, path
+
+    def call(self, command: str, container: str, netns: str) -> tuple[float, dict[str, Any]]:
+        env = {
+            "PATH": os.environ["PATH"],
+            "CNI_COMMAND": command,
+            "CNI_CONTAINERID": container,
+            "CNI_NETNS": f"/run/netns/{netns}",
+            "CNI_IFNAME": "eth0",
+            "CNI_PATH": self.path,
+        }
+        start = time.perf_counter()
+        out = subprocess.run(
+            [self.binary],
+            env=env,
+            input=json.dumps(self.conf).encode(),
+            capture_output=True,
+            check=False,
+        )
+        elapsed = time.perf_counter() - start
+        if out.returncode != 0:
+            raise RuntimeError(f"{self.name} {command} failed: {out.stdout!r} {out.stderr!r}")
+        return elapsed, (json.loads(out.stdout) if out.stdout.strip() else {})
+
+
+def sequential(plugin: Plugin, tag: str) -> tuple[list[float], list[float]]:
+    adds, dels = [], []
+    for i in range(RUNS):
+        ns = f"bench-{tag}-{i}"
+        sh("ip", "netns", "add", ns)
+        try:
+            container = uuid.uuid4().hex
+            adds.append(plugin.call("ADD", container, ns)[0])
+            dels.append(plugin.call("DEL", container, ns)[0])
+        finally:
+            sh("ip", "netns", "del", ns)
+    return adds, dels
+
+
+def parallel_adds(plugin: Plugin, tag: str) -> tuple[float, int]:
+    names = [f"bench-{tag}-p{i}" for i in range(PARALLEL)]
+    # Container IDs as runtimes make them: the host veth name comes from their first 11 chars.
+    ids = {n: uuid.uuid4().hex for n in names}
+    for ns in names:
+        sh("ip", "netns", "add", ns)
+    try:
+        start = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(PARALLEL) as pool:
+            results = list(pool.map(lambda n: plugin.call("ADD", ids[n], n)[1], names))
+        wall = time.perf_counter() - start
+        addresses = {r["ips"][0]["address"] for r in results}
+        for ns in names:
+            plugin.call("DEL", ids[ns], ns)
+        return wall, len(addresses)
+    finally:
+        for ns in names:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+
+
+def with_agent(tmp: str, work: Callable[[Plugin], Any]) -> Any:
+    from pycalico.cni.install import install
+
+    bin_dir = os.path.join(tmp, "bin")
+    store, sock = os.path.join(tmp, "store.db"), os.path.join(tmp, "agent.sock")
+    install(bin_dir, sock)
+    env = {**os.environ, "DATASTORE_TYPE": "sqlite", "SQLITE_PATH": store}
+    subprocess.run(
+        [os.path.join(VENV_BIN, "calicoctl"), "apply", "-f", "-"],
+        env=env,
+        check=True,
+        capture_output=True,
+        input=b"apiVersion: projectcalico.org/v3\nkind: IPPool\n"
+        b"metadata: {name: bench}\nspec: {cidr: 10.251.0.0/16}\n",
+    )
+    agent = subprocess.Popen([sys.executable, "-m", "pycalico.cni.agent", "--socket", sock])
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        conf = {
+            "cniVersion": "1.0.0",
+            "name": "k8s-pod-network",
+            "type": "calico",
+            "nodename": "bench-node",
+            "sqlite_path": store,
+            "agent_socket": sock,
+            "ipam_lock_file": os.path.join(tmp, "ipam.lock"),
+            "ipam": {"type": "calico-ipam"},
+        }
+        return work(
+            Plugin("pycalico calico (shim+agent)", os.path.join(bin_dir, "calico"), conf, bin_dir)
+        )
+    finally:
+        agent.send_signal(signal.SIGINT)
+        agent.wait(timeout=10)
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        sys.stderr.write("bench-cni needs root (it creates network namespaces)\n")
+        return 1
+    tag = uuid.uuid4().hex[:4]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pycalico-cni-bench-") as tmp:
+        ref_conf = {
+            "cniVersion": "1.0.0",
+            "name": "bench",
+            "type": "ptp",
+            "ipMasq": False,
+            "ipam": {
+                "type": "host-local",
+                "subnet": "10.252.0.0/16",
+                "dataDir": os.path.join(tmp, "host-local"),
+            },
+        }
+        ref = Plugin(
+            "Debian ptp + host-local (Go)",
+            os.path.join(REFERENCE_DIR, "ptp"),
+            ref_conf,
+            REFERENCE_DIR,
+        )
+        print(f"running {RUNS} sequential ADD+DEL per plugin ...", file=sys.stderr)
+        ref_add, ref_del = sequential(ref, f"r{tag}")
+        ours_add, ours_del = with_agent(tmp, lambda p: sequential(p, f"c{tag}"))
+        print(f"running {PARALLEL} parallel pycalico ADDs ...", file=sys.stderr)
+        wall, distinct = with_agent(
+            tempfile.mkdtemp(dir=tmp), lambda p: parallel_adds(p, f"q{tag}")
+        )
+    for name, adds, dels in (
+        ("Debian ptp + host-local (Go)", ref_add, ref_del),
+        ("pycalico calico (shim+agent)", ours_add, ours_del),
+    ):
+        rows.append(
+            (
+                name,
+                *(f"{pct(adds, q):.1f}" for q in (0.5, 0.9, 0.99)),
+                *(f"{pct(dels, q):.1f}" for q in (0.5, 0.9, 0.99)),
+            )
+        )
+    header = ("plugin", "ADD p50", "ADD p90", "ADD p99", "DEL p50", "DEL p90", "DEL p99")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print(f"{RUNS} sequential ADD+DEL on fresh netns (milliseconds)")
+    for row in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    print(f"{PARALLEL} parallel pycalico ADDs: {wall:.2f} s, {distinct} distinct addresses")
+    ratio = statistics.median(ours_add) / statistics.median(ref_add)
+    print(f"cni add p50 ratio vs ptp: {ratio:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+#!/usr/bin/python3 -IS
+"""pycalico CNI shim: hand this call to the node's CNI agent, or run the plugin in-process.
+
+Installed into the CNI bin directory as `calico` and `calico-ipam` by pycalico.cni.install,
+which fills in PLUGIN, PYTHON and SOCKET below. It is started with `-IS` and imports only
+built-in modules (no json, no enum-laden socket module), so it costs little more than the
+interpreter's own start-up. The wire format is in pycalico.cni.agent.
+"""
+
+import _socket
+import os
+import sys
+
+PLUGIN = "calico"
+PYTHON = sys.executable
+SOCKET = "/var/run/calico/cni-agent.sock"
+TIMEOUT = 120.0  # longer than the plugin's own 90 s IPAM deadline
+
+
+def _run_here(stdin: bytes) -> None:
+    """No agent: run the full plugin in a fresh interpreter, with the same stdin."""
+    read_end, write_end = os.pipe()
+    if len(stdin) > 60000:  # more than a pipe holds: hand over a temporary file instead
+        import tempfile
+
+        with tempfile.TemporaryFile() as spill:
+            spill.write(stdin)
+            spill.seek(0)
+            os.dup2(spill.fileno(), 0)
+    else:
+        os.write(write_end, stdin)
+        os.dup2(read_end, 0)
+    os.close(write_end)
+    os.execv(PYTHON, [PYTHON, "-m", "pycalico.cni.main", PLUGIN, *sys.argv[1:]])
+
+
+def _read_exactly(conn: "_socket.socket", size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = conn.recv(min(left, 1 << 16))
+        if not chunk:
+            raise OSError("short reply")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def main() -> int:
+    if sys.argv[1:]:
+        _run_here(b"")  # -v and friends: nothing to forward
+    stdin = sys.stdin.buffer.read()
+    env = b"\0".join(k + b"=" + v for k, v in os.environb.items())
+    header = f"{PLUGIN} {len(env)} {len(stdin)}\n".encode()
+    try:
+        conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        conn.settimeout(TIMEOUT)
+        conn.connect(SOCKET)
+    except OSError:
+        _run_here(stdin)
+    try:
+        conn.sendall(header + env + stdin)
+        reply = b""
+        while b"\n" not in reply:
+            chunk = conn.recv(64)
+            if not chunk:
+                raise OSError("no reply")
+            reply += chunk
+        head, _, rest = reply.partition(b"\n")
+        code_text, size_text = head.split()
+        size = int(size_text)
+        out = rest + _read_exactly(conn, size - len(rest)) if size > len(rest) else rest[:size]
+        code = int(code_text)
+    except (OSError, ValueError):
+        out = (
+            b'{"cniVersion": "1.1.0", "code": 999, '
+            b'"msg": "the CNI agent closed the connection without an answer"}'
+        )
+        code = 1
+    finally:
+        conn.close()
+    sys.stdout.buffer.write(out)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
