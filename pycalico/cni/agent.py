@@ -12,6 +12,7 @@ pairs, then the plugin's stdin. Reply: `<exit code> <stdout bytes>\n`, then stdo
 from __future__ import annotations
 
 import os
+import signal
 import socketserver
 import sys
 from collections.abc import Sequence
@@ -94,9 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         sys.stderr.write(f"calico-cni-agent: cannot listen on {opts.socket}: {exc.strerror}\n")
         return 1
+    def stop(*_: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)  # leave no socket behind when stopped
     try:
         agent.serve_forever()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         agent.server_close()

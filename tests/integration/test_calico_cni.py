@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,3 +208,67 @@ def test_non_kubernetes_containers_get_cni_names_and_a_network_profile(cluster: 
     assert "node1-cni-0123456789abcdef-eth0" in cluster.calicoctl("get", "wep", "-o", "name")
     profile = json.loads(cluster.calicoctl("get", "profile", "k8s-pod-network", "-o", "json"))
     assert profile["spec"]["labelsToApply"] == {"k8s-pod-network": ""}
+
+
+def _shim_call(
+    cluster: Cluster, bin_dir: Path, command: str, container: str, netns: str
+) -> tuple[int, dict[str, Any]]:
+    env = {
+        "PATH": os.environ["PATH"],
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": container,
+        "CNI_NETNS": f"/run/netns/{netns}",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": str(bin_dir),
+    }
+    out = subprocess.run(
+        [str(bin_dir / "calico")],
+        env=env,
+        capture_output=True,
+        check=False,
+        input=json.dumps(cluster.conf()).encode(),
+    )
+    return out.returncode, json.loads(out.stdout) if out.stdout.strip() else {}
+
+
+def test_the_installed_shim_goes_through_the_agent_and_works_without_it(cluster: Cluster) -> None:
+    from pycalico.cni.install import install
+
+    bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "agent.sock"
+    install(str(bin_dir), str(sock))
+    first, second = cluster.netns(), cluster.netns()
+    # No agent listening: the shim runs the plugin itself.
+    rc, alone = _shim_call(cluster, bin_dir, "ADD", uuid.uuid4().hex, first)
+    assert rc == 0 and alone["ips"]
+    agent = subprocess.Popen([sys.executable, "-m", "pycalico.cni.agent", "--socket", str(sock)])
+    try:
+        for _ in range(200):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        container = uuid.uuid4().hex
+        rc, via_agent = _shim_call(cluster, bin_dir, "ADD", container, second)
+        assert rc == 0 and via_agent["ips"] != alone["ips"]
+        sh(
+            "ip",
+            "netns",
+            "exec",
+            second,
+            "ping",
+            "-c1",
+            "-W2",
+            alone["ips"][0]["address"].split("/")[0],
+        )
+        assert _shim_call(cluster, bin_dir, "DEL", container, second)[0] == 0
+        bad = subprocess.run(
+            [str(bin_dir / "calico")],
+            input=b"{not json",
+            env={"CNI_COMMAND": "ADD"},
+            capture_output=True,
+            check=False,
+        )
+        assert bad.returncode == 1 and json.loads(bad.stdout)["code"] == 6
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
+    assert not sock.exists()
