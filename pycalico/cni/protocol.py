@@ -91,13 +91,12 @@ def read_request(env: Mapping[str, str], stdin: bytes) -> Request:
             if command
             else "required env variable CNI_COMMAND is missing",
         )
-    config: dict[str, Any] = {}
-    version = "0.2.0"
-    if command != "VERSION" or stdin.strip():
-        config = _decode_config(stdin)
-        version = _config_version(config)
     if command == "VERSION":
-        return Request(command, "", "", "", {}, "", config, version, stdin, env)
+        # Runtimes probe with whatever they have (podman sends a bare {"cniVersion": ...}):
+        # only the version matters here.
+        return Request(command, "", "", "", {}, "", {}, _probe_version(stdin), stdin, env)
+    config = _decode_config(stdin)
+    version = _config_version(config)
     required = (
         ["CNI_PATH"]
         if command in ("STATUS", "GC")
@@ -134,6 +133,15 @@ def read_request(env: Mapping[str, str], stdin: bytes) -> Request:
         version,
         stdin,
     )
+
+
+def _probe_version(stdin: bytes) -> str:
+    try:
+        config = json.loads(stdin) if stdin.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        config = {}
+    version = config.get("cniVersion") if isinstance(config, dict) else None
+    return version if isinstance(version, str) and version in SUPPORTED_VERSIONS else LATEST
 
 
 def _decode_config(stdin: bytes) -> dict[str, Any]:
