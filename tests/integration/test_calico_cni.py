@@ -75,7 +75,9 @@ class Cluster:
         pod: str = "",
         conf: Any = None,
         ifname: str = "eth0",
+        node_netns: str = "",
     ) -> tuple[int, dict[str, Any]]:
+        """Run the plugin as a runtime would; in `node_netns` when the test plays a node there."""
         env = {
             "PATH": os.environ["PATH"],
             "CNI_COMMAND": command,
@@ -87,8 +89,9 @@ class Cluster:
             if pod
             else "",
         }
+        node = ["ip", "netns", "exec", node_netns] if node_netns else []
         out = subprocess.run(
-            [os.path.join(BIN_DIR, "calico")],
+            [*node, os.path.join(BIN_DIR, "calico")],
             env=env,
             input=json.dumps(conf or self.conf()).encode(),
             capture_output=True,
@@ -272,3 +275,67 @@ def test_the_installed_shim_goes_through_the_agent_and_works_without_it(cluster:
         agent.terminate()
         agent.wait(timeout=10)
     assert not sock.exists()
+
+
+def test_dual_stack_pods_get_a_v6_address_and_default_route_via_the_host_link_local(
+    cluster: Cluster,
+) -> None:
+    cluster.calicoctl(
+        "apply",
+        "-f",
+        "-",
+        stdin="apiVersion: projectcalico.org/v3\n"
+        "kind: IPPool\nmetadata: {name: pods6}\nspec: {cidr: 'fd00:247::/64'}\n",
+    )
+    conf = cluster.conf(ipam={"type": "calico-ipam", "assign_ipv6": "true"})
+    # The node is a namespace of its own, so IPv6 forwarding (Felix's job) can be switched on
+    # without touching the host's.
+    node, a, b = cluster.netns(), cluster.netns(), cluster.netns()
+    sh("ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+    sh("ip", "netns", "exec", node, "ip", "link", "set", "lo", "up")
+    rc, result = cluster.cni("ADD", "ctr-v6a", a, pod="v6a", conf=conf, node_netns=node)
+    assert rc == 0, result
+    [v4, v6] = [i["address"] for i in result["ips"]]
+    assert v4.endswith("/32") and v6.endswith("/128") and v6.startswith("fd00:247:")
+    routes = sh("ip", "netns", "exec", a, "ip", "-6", "route", "show", "default")
+    assert routes.startswith("default via fe80::ecee:eeff:feee:eeee dev eth0")
+    host_if = result["interfaces"][0]["name"]
+    proxy_ndp = sh(
+        "ip", "netns", "exec", node, "sysctl", "-n", f"net.ipv6.conf.{host_if}.proxy_ndp"
+    )
+    assert proxy_ndp.strip() == "1"
+    other = cluster.cni("ADD", "ctr-v6b", b, pod="v6b", conf=conf, node_netns=node)[1]
+    v6_b = other["ips"][1]["address"].split("/")[0]
+    sh("ip", "netns", "exec", a, "ping", "-6", "-c1", "-W3", v6_b)
+
+
+def test_a_hundred_concurrent_adds_through_the_agent_get_distinct_addresses(
+    cluster: Cluster,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pycalico.cni.install import install
+
+    bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "agent.sock"
+    install(str(bin_dir), str(sock))
+    agent = subprocess.Popen([sys.executable, "-m", "pycalico.cni.agent", "--socket", str(sock)])
+    try:
+        for _ in range(200):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        names = [cluster.netns() for _ in range(100)]
+        ids = {n: uuid.uuid4().hex for n in names}
+        with ThreadPoolExecutor(100) as pool:
+            results = list(
+                pool.map(lambda n: _shim_call(cluster, bin_dir, "ADD", ids[n], n), names)
+            )
+        assert all(rc == 0 for rc, _ in results), [r for r in results if r[0] != 0][:2]
+        assert len({r["ips"][0]["address"] for _, r in results}) == 100
+        with ThreadPoolExecutor(20) as pool:
+            dels = list(pool.map(lambda n: _shim_call(cluster, bin_dir, "DEL", ids[n], n), names))
+        assert all(rc == 0 for rc, _ in dels)
+        assert "IPAM blocks record 0 allocations." in cluster.calicoctl("ipam", "check")
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
