@@ -95,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         sys.stderr.write(f"calico-cni-agent: cannot listen on {opts.socket}: {exc.strerror}\n")
         return 1
+
     def stop(*_: object) -> None:
         raise SystemExit(0)
 

@@ -208,3 +208,29 @@ def ipam_del(req: Request) -> None:
             alloc.release_by_handle(legacy)
     except DatastoreError as exc:
         raise CniError(IO_FAILURE, "data store connection failed", str(exc)) from None
+
+
+def ipam_status(req: Request) -> None:
+    """Ready when the datastore answers and some enabled pool exists (CNI 1.1 STATUS)."""
+    from pycalico.cni.protocol import PLUGIN_NOT_AVAILABLE
+    from pycalico.datastore.backend import DatastoreError
+
+    alloc = _allocator(req.config, req.env)
+    try:
+        state = alloc.read_state(node_identity.node_name(req.config))
+    except DatastoreError as exc:
+        raise CniError(PLUGIN_NOT_AVAILABLE, "data store connection failed", str(exc)) from None
+    if not any(not p["spec"].get("disabled") for p in state.pools):
+        raise CniError(PLUGIN_NOT_AVAILABLE, "no enabled IP pool is configured")
+
+
+def ipam_gc(req: Request) -> None:
+    """Release this node's addresses of this network whose containers the runtime forgot."""
+    valid = req.valid_attachments()
+    prefix = f"{req.network_name}."
+    lock = str(req.config.get("ipam_lock_file") or DEFAULT_LOCK_FILE)
+    alloc = _allocator(req.config, req.env)
+    with host_lock(lock):
+        for handle in alloc.handles_on_node(node_identity.node_name(req.config), prefix):
+            if handle[len(prefix) :] not in valid:
+                alloc.release_by_handle(handle)

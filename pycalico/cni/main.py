@@ -37,25 +37,33 @@ def handle(plugin: str, env: Mapping[str, str], stdin: bytes) -> tuple[str, int]
 
 
 def _ipam(req: Request) -> str:
-    from pycalico.cni.ipam_plugin import ipam_add, ipam_del
+    from pycalico.cni.ipam_plugin import ipam_add, ipam_del, ipam_gc, ipam_status
 
     if req.command == "ADD":
         return ipam_add(req).to_json(req.version)
     if req.command == "DEL":
         ipam_del(req)
-        return ""
-    raise CniError(GENERIC, f"calico-ipam does not support {req.command} yet")
+    elif req.command == "STATUS":
+        ipam_status(req)
+    elif req.command == "GC":
+        ipam_gc(req)
+    else:
+        raise CniError(GENERIC, f"calico-ipam does not support {req.command}")
+    return ""
 
 
 def _network(req: Request) -> str:
-    from pycalico.cni.plugin import cmd_add, cmd_del
+    from pycalico.cni.plugin import cmd_add, cmd_del, cmd_gc, cmd_status
 
     if req.command == "ADD":
         return cmd_add(req).to_json(req.version)
     if req.command == "DEL":
         cmd_del(req)
-    elif req.command != "CHECK":  # Calico answers CHECK with success
-        raise CniError(GENERIC, f"calico does not support {req.command} yet")
+    elif req.command == "STATUS":
+        cmd_status(req)
+    elif req.command == "GC":
+        cmd_gc(req)
+    # CHECK: Calico answers it with success.
     return ""
 
 

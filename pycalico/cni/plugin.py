@@ -225,3 +225,52 @@ def cmd_del(req: Request) -> None:
             client.delete(kind, wl.wep_name, wl.namespace, current["metadata"]["resourceVersion"])
     dataplane.unwire(req.netns, req.ifname, wl.host_ifname)
     _run_ipam(req, "DEL")
+
+
+def cmd_status(req: Request) -> None:
+    from pycalico.cni.protocol import PLUGIN_NOT_AVAILABLE
+
+    client = _client(req.config, req.env)
+    try:
+        _check_ready(client)
+    except CniError as exc:
+        raise CniError(PLUGIN_NOT_AVAILABLE, exc.msg) from None
+    if _ipam_type(req.config) == "calico-ipam":
+        from pycalico.cni.ipam_plugin import ipam_status
+
+        ipam_status(req)
+
+
+def cmd_gc(req: Request) -> None:
+    """Remove this node's endpoints (and interfaces) for containers the runtime forgot."""
+    from pycalico.api.registry import resolve
+    from pycalico.cni import dataplane
+    from pycalico.datastore.resources import ResourceNotFound
+
+    valid = req.valid_attachments()
+    node = node_identity.node_name(req.config)
+    client = _client(req.config, req.env)
+    kind = resolve("WorkloadEndpoint")
+    alloc_handles = _network_handles(req, node)
+    endpoints, _ = client.list(kind)
+    for wep in endpoints:
+        spec = wep["spec"]
+        container = spec.get("containerID", "")
+        if spec.get("node") != node or not container or container in valid:
+            continue
+        if f"{req.network_name}.{container}" not in alloc_handles:
+            continue  # another network's endpoint
+        with contextlib.suppress(ResourceNotFound):
+            client.delete(kind, wep["metadata"]["name"], wep["metadata"]["namespace"])
+        if spec.get("interfaceName"):
+            dataplane.unwire("", spec.get("endpoint", "eth0"), spec["interfaceName"])
+    if _ipam_type(req.config) == "calico-ipam":
+        from pycalico.cni.ipam_plugin import ipam_gc
+
+        ipam_gc(req)
+
+
+def _network_handles(req: Request, node: str) -> set[str]:
+    from pycalico.cni.ipam_plugin import _allocator
+
+    return _allocator(req.config, req.env).handles_on_node(node, f"{req.network_name}.")

@@ -63,6 +63,15 @@ class Request:
     def network_name(self) -> str:
         return str(self.config["name"])
 
+    def valid_attachments(self) -> set[str]:
+        """GC: container IDs the runtime still uses (`cni.dev/valid-attachments`)."""
+        entries = self.config.get("cni.dev/valid-attachments") or []
+        if not isinstance(entries, list):
+            raise CniError(INVALID_CONFIG, "cni.dev/valid-attachments must be a list")
+        return {
+            str(e["containerID"]) for e in entries if isinstance(e, dict) and e.get("containerID")
+        }
+
 
 def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
@@ -97,10 +106,8 @@ def read_request(env: Mapping[str, str], stdin: bytes) -> Request:
         return Request(command, "", "", "", {}, "", {}, _probe_version(stdin), stdin, env)
     config = _decode_config(stdin)
     version = _config_version(config)
-    required = (
-        ["CNI_PATH"]
-        if command in ("STATUS", "GC")
-        else ["CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"]
+    required = {"STATUS": [], "GC": ["CNI_PATH"]}.get(
+        command, ["CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"]
     )
     if command in ("ADD", "CHECK"):
         required.insert(1, "CNI_NETNS")

@@ -465,6 +465,16 @@ class Allocator:
             for kv in self.backend.list(keys.block_prefix(v))[0]
         ]
 
+    def handles_on_node(self, node: str, prefix: str = "") -> set[str]:
+        """Handles (starting with `prefix`) holding addresses allocated for `node`."""
+        found = set()
+        for block in self.blocks():
+            for attr in block.attributes:
+                handle = attr.handle_id
+                if handle and handle.startswith(prefix) and attr.secondary.get("node") == node:
+                    found.add(handle)
+        return found
+
     def release_pool_affinities(self, pool_cidr: Network) -> None:
         """Give up every host's claim on blocks of a pool being deleted.
 

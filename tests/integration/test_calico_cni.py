@@ -339,3 +339,30 @@ def test_a_hundred_concurrent_adds_through_the_agent_get_distinct_addresses(
     finally:
         agent.terminate()
         agent.wait(timeout=10)
+
+
+def test_gc_removes_endpoints_interfaces_and_addresses_of_forgotten_containers(
+    cluster: Cluster,
+) -> None:
+    kept, gone = cluster.netns(), cluster.netns()
+    cluster.cni("ADD", "ctr-kept", kept, pod="kept")
+    gone_if = cluster.cni("ADD", "ctr-gone", gone, pod="gone")[1]["interfaces"][0]["name"]
+    conf = {
+        **cluster.conf(),
+        "cniVersion": "1.1.0",
+        "cni.dev/valid-attachments": [{"containerID": "ctr-kept", "ifname": "eth0"}],
+    }
+    env = {"PATH": os.environ["PATH"], "CNI_COMMAND": "GC", "CNI_PATH": BIN_DIR}
+    out = subprocess.run(
+        [os.path.join(BIN_DIR, "calico")],
+        env=env,
+        capture_output=True,
+        input=json.dumps(conf).encode(),
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout
+    assert cluster.calicoctl("get", "wep", "-o", "name").split() == [
+        "workloadendpoint.projectcalico.org/node1-k8s-kept-eth0"
+    ]
+    assert sh("ip", "link", "show", gone_if, check=False) == ""
+    assert "| 1 (0%)" in cluster.calicoctl("ipam", "show")

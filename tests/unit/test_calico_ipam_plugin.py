@@ -196,3 +196,28 @@ def test_a_disabled_pool_is_not_used(tmp_path: Path) -> None:
     p.pools(pool("disabled-pool", "10.251.0.0/16", ", disabled: true"))
     rc, out = p.call("ADD")
     assert rc == 1 and "no configured Calico pools" in out["msg"]
+
+
+def test_gc_releases_addresses_of_containers_the_runtime_no_longer_has(plugin: Plugin) -> None:
+    plugin.call("ADD", container="keep")
+    plugin.call("ADD", container="forgotten")
+    conf = {
+        **plugin.conf(),
+        "cniVersion": "1.1.0",
+        "cni.dev/valid-attachments": [{"containerID": "keep", "ifname": "eth0"}],
+    }
+    assert plugin.call("GC", conf=conf)[0] == 0
+    with SqliteBackend(plugin.store) as backend:
+        handles = [kv.key.rsplit("/", 1)[1] for kv in backend.list(keys.HANDLE_PREFIX)[0]]
+    assert handles == ["k8s-pod-network.keep"]
+
+
+def test_status_is_ready_with_a_pool_and_unavailable_without(
+    plugin: Plugin, tmp_path: Path
+) -> None:
+    conf = {**plugin.conf(), "cniVersion": "1.1.0"}
+    assert plugin.call("STATUS", conf=conf) == (0, {})
+    empty = Plugin(tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
+    rc, out = empty.call("STATUS", conf={**empty.conf(), "cniVersion": "1.1.0"})
+    assert rc == 1 and out["code"] == 50 and "no enabled IP pool" in out["msg"]
