@@ -234,11 +234,15 @@ def _shim_call(
     return out.returncode, json.loads(out.stdout) if out.stdout.strip() else {}
 
 
-def test_the_installed_shim_goes_through_the_agent_and_works_without_it(cluster: Cluster) -> None:
+@pytest.mark.parametrize("compiled", [True, False], ids=["c-shim", "python-shim"])
+def test_the_installed_shim_goes_through_the_agent_and_works_without_it(
+    cluster: Cluster, compiled: bool
+) -> None:
     from pycalico.cni.install import install
 
     bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "agent.sock"
-    install(str(bin_dir), str(sock))
+    install(str(bin_dir), str(sock), compiled=compiled)
+    assert (bin_dir / "calico").read_bytes().startswith(b"\x7fELF") == compiled
     first, second = cluster.netns(), cluster.netns()
     # No agent listening: the shim runs the plugin itself.
     rc, alone = _shim_call(cluster, bin_dir, "ADD", uuid.uuid4().hex, first)

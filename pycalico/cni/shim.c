@@ -1,0 +1,104 @@
+/*
+ * pycalico CNI shim, compiled: the same job as shim.py without an interpreter to start.
+ *
+ * A runtime runs the CNI plugin once per pod and waits for it; a Python interpreter alone
+ * takes longer to start than the Go reference plugins take to finish. This forwards the
+ * call to the node's CNI agent (wire format in pycalico/cni/agent.py) and, when no agent
+ * listens, runs the Python plugin in-process instead. It has no logic of its own.
+ *
+ * Built by pycalico.cni.install with -DPLUGIN, -DPYTHON and -DSOCKET_PATH string macros.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+extern char **environ;
+
+struct buf { char *data; size_t len, cap; };
+
+static void put(struct buf *b, const void *src, size_t n) {
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2 + 4096;
+        b->data = realloc(b->data, b->cap);
+        if (!b->data) { perror("calico shim"); exit(1); }
+    }
+    memcpy(b->data + b->len, src, n);
+    b->len += n;
+}
+
+static void read_all(int fd, struct buf *b) {
+    char chunk[65536];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof chunk)) != 0) {
+        if (n < 0) { if (errno == EINTR) continue; perror("calico shim: read"); exit(1); }
+        put(b, chunk, (size_t)n);
+    }
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) { if (errno == EINTR) continue; return -1; }
+        p += w; n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* No agent: hand stdin to the Python plugin through a pipe (or a file if it is large). */
+static void run_here(struct buf *in, char **argv) {
+    FILE *spill = tmpfile();
+    if (!spill || fwrite(in->data, 1, in->len, spill) != in->len || fflush(spill) != 0) {
+        perror("calico shim: temporary file");
+        exit(1);
+    }
+    rewind(spill);
+    dup2(fileno(spill), 0);
+    char *args[64] = {PYTHON, "-m", "pycalico.cni.main", PLUGIN};
+    int i = 4;
+    for (int a = 1; argv[a] && i < 63; a++) args[i++] = argv[a];
+    args[i] = NULL;
+    execv(PYTHON, args);
+    perror("calico shim: exec " PYTHON);
+    exit(1);
+}
+
+static const char NO_ANSWER[] =
+    "{\"cniVersion\": \"1.1.0\", \"code\": 999, "
+    "\"msg\": \"the CNI agent closed the connection without an answer\"}";
+
+int main(int argc, char **argv) {
+    struct buf in = {0}, env = {0}, reply = {0};
+    if (argc > 1) run_here(&in, argv);  /* -v and friends: nothing to forward */
+    read_all(0, &in);
+    for (char **e = environ; *e; e++) {
+        if (env.len) put(&env, "", 1);
+        put(&env, *e, strlen(*e));
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    strncpy(addr.sun_path, SOCKET_PATH, sizeof addr.sun_path - 1);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) run_here(&in, argv);
+    char header[128];
+    int hl = snprintf(header, sizeof header, "%s %zu %zu\n", PLUGIN, env.len, in.len);
+    if (write_all(fd, header, (size_t)hl) || write_all(fd, env.data ? env.data : "", env.len) ||
+        write_all(fd, in.data ? in.data : "", in.len)) {
+        fputs(NO_ANSWER, stdout);
+        return 1;
+    }
+    read_all(fd, &reply);
+    close(fd);
+    char *nl = reply.data ? memchr(reply.data, '\n', reply.len) : NULL;
+    int code;
+    size_t size;
+    if (!nl || sscanf(reply.data, "%d %zu", &code, &size) != 2 ||
+        size != reply.len - (size_t)(nl + 1 - reply.data)) {
+        fputs(NO_ANSWER, stdout);
+        return 1;
+    }
+    if (write_all(1, nl + 1, size)) return 1;
+    return code;
+}
