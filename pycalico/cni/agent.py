@@ -16,6 +16,8 @@ import signal
 import socketserver
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from pycalico.cni.main import PLUGINS, handle
 from pycalico.cni.protocol import GENERIC, CniError
@@ -53,8 +55,14 @@ class _Handler(socketserver.StreamRequestHandler):
         self.wfile.write(f"{code} {len(body)}\n".encode() + body)
 
 
-class Agent(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+class Agent(socketserver.UnixStreamServer):
+    """Serves each connection on one of a few long-lived worker threads.
+
+    Long-lived because each worker keeps its own netlink handle (see dataplane.host_netlink);
+    a few because the work is CPU- and lock-bound, so more threads only add switching.
+    """
+
+    workers = 8
 
     def __init__(self, path: str) -> None:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -63,10 +71,23 @@ class Agent(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         super().__init__(path, _Handler)
         os.chmod(path, 0o600)
         self.path = path
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="cni")
         _warm_up()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.pool.submit(self._serve_one, request, client_address)
+
+    def _serve_one(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
 
     def server_close(self) -> None:
         super().server_close()
+        self.pool.shutdown(wait=True)
         if os.path.exists(self.path):
             os.unlink(self.path)
 

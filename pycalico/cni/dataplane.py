@@ -18,7 +18,7 @@ import errno
 import ipaddress
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from pycalico.cni.protocol import IO_FAILURE, UNKNOWN_CONTAINER, CniError
@@ -36,33 +36,60 @@ T = TypeVar("T")
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def _setns(fd: int, what: str) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns {what}: {os.strerror(err)}")
+
+
 def in_netns(netns: str, work: Callable[[], T]) -> T:
-    """Run `work` on a thread that has joined the network namespace at `netns`."""
-    box: dict[str, Any] = {}
+    """Run `work` with this thread inside the network namespace at `netns`, then come back.
 
-    def run() -> None:
+    setns() moves only the calling thread, so the rest of the process stays where it is.
+    Returning is checked: a thread that could not come back must not go on working for the
+    host, so the process exits rather than continue in the wrong namespace.
+    """
+    target = os.open(netns, os.O_RDONLY)
+    try:
+        home = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
         try:
-            fd = os.open(netns, os.O_RDONLY)
-        except OSError as exc:
-            box["error"] = exc
-            return
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"setns {netns}: {os.strerror(err)}")
-            box["result"] = work()
-        except BaseException as exc:
-            box["error"] = exc
+            _setns(target, netns)
+            try:
+                return work()
+            finally:
+                try:
+                    _setns(home, "back to the node's namespace")
+                except OSError as exc:
+                    os.write(2, f"fatal: {exc}\n".encode())
+                    os._exit(70)
         finally:
-            os.close(fd)
+            os.close(home)
+    finally:
+        os.close(target)
 
-    # The thread ends with it: its namespace never leaks into the caller.
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]  # type: ignore[no-any-return]
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def host_netlink() -> Iterator[Any]:
+    """A netlink handle in this process's namespace, kept per thread and reused.
+
+    Opening one costs about as much as the rest of a pod's host-side wiring; the agent's
+    worker threads serve many calls each. (pyroute2 handles are slower when shared across
+    threads, hence per thread rather than a shared pool.)
+    """
+    from pyroute2 import IPRoute
+
+    handle = getattr(_local, "host", None)
+    if handle is None:
+        handle = _local.host = IPRoute()
+    try:
+        yield handle
+    except BaseException:
+        _local.host = None
+        handle.close()  # its socket may hold a half-read reply: do not reuse it
+        raise
 
 
 def _sysctl(path: str, value: str) -> None:
@@ -98,21 +125,28 @@ def wire(
 
     On any failure everything made so far is removed before the error is raised.
     """
-    from pyroute2 import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
 
     if not os.path.exists(netns):
         raise CniError(UNKNOWN_CONTAINER, f"network namespace {netns} does not exist")
     v4 = [a for a in addresses if a.version == 4]
     v6 = [a for a in addresses if a.version == 6]
-    with IPRoute() as host:
+    with host_netlink() as host:
         stale = host.link_lookup(ifname=host_ifname)
         if stale:
             host.link("del", index=stale[0])  # a leftover from an earlier ADD of this pod
         fd = os.open(netns, os.O_RDONLY)
         try:
             peer: dict[str, Any] = {"ifname": ifname, "net_ns_fd": fd}
-            link: dict[str, Any] = {"ifname": host_ifname, "kind": "veth", "peer": peer}
+            # MAC and up in the same request: one netlink round trip instead of three. The
+            # pod end is still down, so nothing flows before the sysctls below are set.
+            link: dict[str, Any] = {
+                "ifname": host_ifname,
+                "kind": "veth",
+                "peer": peer,
+                "address": HOST_MAC,
+                "state": "up",
+            }
             if mtu:
                 peer["mtu"] = link["mtu"] = mtu
             try:
@@ -126,9 +160,7 @@ def wire(
             os.close(fd)
         index = host.link_lookup(ifname=host_ifname)[0]
         try:
-            host.link("set", index=index, address=HOST_MAC)
             _host_sysctls(host_ifname, bool(v4), bool(v6))
-            host.link("set", index=index, state="up")
             try:
                 mac = in_netns(netns, lambda: _configure_pod(ifname, v4, v6, allow_ip_forwarding))
             except NetlinkError as exc:
@@ -201,7 +233,7 @@ def unwire(netns: str, ifname: str, host_ifname: str) -> None:
     """Remove the pod interface. A netns or link that is already gone is success."""
     from pyroute2 import IPRoute
 
-    with IPRoute() as host:
+    with host_netlink() as host:
         found = host.link_lookup(ifname=host_ifname)
         if found:
             host.link("del", index=found[0])  # takes the pod end (and both sides' routes) with it
