@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import fcntl
 import ipaddress
+import json
 import os
 import signal
 import threading
@@ -35,28 +36,64 @@ class IpamSettings:
     assign_ipv6: bool
     ipv4_pools: tuple[str, ...]
     ipv6_pools: tuple[str, ...]
+    requested_ips: tuple[str, ...]  # specific addresses instead of auto-assignment
+
+
+ANNOTATION_V4_POOLS = "cni.projectcalico.org/ipv4pools"
+ANNOTATION_V6_POOLS = "cni.projectcalico.org/ipv6pools"
+ANNOTATION_IP_ADDRS = "cni.projectcalico.org/ipAddrs"
+
+
+def _string_list(value: Any, where: str, json_text: bool = False) -> tuple[str, ...]:
+    if json_text and isinstance(value, str):  # annotations hold JSON, as on a Kubernetes pod
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise CniError(INVALID_CONFIG, f"{where} must be a JSON list of strings") from None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CniError(INVALID_CONFIG, f"{where} must be a list of strings")
+    return tuple(value)
+
+
+def _pod_metadata(config: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    """Annotations and IPs a non-Kubernetes runtime passes in `args.cni` (CNI conventions)."""
+    args = config.get("args")
+    cni = args.get("cni") if isinstance(args, dict) else None
+    if not isinstance(cni, dict):
+        return {}, []
+    annotations = cni.get("annotations") or {}
+    if not isinstance(annotations, dict):
+        raise CniError(INVALID_CONFIG, "args.cni.annotations must be an object")
+    return annotations, list(cni.get("ips") or [])
 
 
 def ipam_settings(config: Mapping[str, Any], args: Mapping[str, str]) -> IpamSettings:
+    """What to assign, with Calico's precedence: pod annotations over the network config."""
     ipam = config.get("ipam") or {}
     if not isinstance(ipam, dict):
         raise CniError(INVALID_CONFIG, "ipam must be a JSON object")
-
-    def pools(key: str) -> tuple[str, ...]:
-        value = ipam.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise CniError(INVALID_CONFIG, f"ipam.{key} must be a list of pool CIDRs or names")
-        return tuple(value)
-
+    annotations, ips = _pod_metadata(config)
     # Calico's string flags: v4 unless exactly "false", v6 only when exactly "true".
     v4 = str(ipam.get("assign_ipv4", "true")).lower() != "false"
     v6 = str(ipam.get("assign_ipv6", "false")).lower() == "true"
-    v4_pools, v6_pools = pools("ipv4_pools"), pools("ipv6_pools")
+    v4_pools = _string_list(ipam.get("ipv4_pools") or [], "ipam.ipv4_pools")
+    v6_pools = _string_list(ipam.get("ipv6_pools") or [], "ipam.ipv6_pools")
+    if ANNOTATION_V4_POOLS in annotations:
+        v4_pools = _string_list(annotations[ANNOTATION_V4_POOLS], ANNOTATION_V4_POOLS, True)
+    if ANNOTATION_V6_POOLS in annotations:
+        v6_pools = _string_list(annotations[ANNOTATION_V6_POOLS], ANNOTATION_V6_POOLS, True)
     if args.get("IPV4POOLS"):
         v4_pools = tuple(p for p in args["IPV4POOLS"].split(",") if p)
     if args.get("IPV6POOLS"):
         v6_pools = tuple(p for p in args["IPV6POOLS"].split(",") if p)
-    return IpamSettings(v4, v6, v4_pools, v6_pools)
+    requested: tuple[str, ...] = ()
+    if ANNOTATION_IP_ADDRS in annotations:
+        requested = _string_list(annotations[ANNOTATION_IP_ADDRS], ANNOTATION_IP_ADDRS, True)
+    elif ips:
+        requested = _string_list(ips, "args.cni.ips")
+    if args.get("IP"):
+        requested = tuple(p.strip() for p in args["IP"].split(",") if p.strip())
+    return IpamSettings(v4, v6, v4_pools, v6_pools, requested)
 
 
 def handle_id(req: Request) -> str:
@@ -142,15 +179,15 @@ def _assign(alloc: Any, req: Request, settings: IpamSettings, node: str, handle:
 
     attrs = _attributes(req, node)
     state = alloc.read_state(node)
-    if req.args.get("IP"):
+    if settings.requested_ips:
         got = []
         try:
-            for text in req.args["IP"].split(","):
+            for text in settings.requested_ips:
                 try:
-                    ip = ipaddress.ip_address(text.strip())
+                    ip = ipaddress.ip_address(text.strip().split("/")[0])
                 except ValueError:
                     raise CniError(
-                        INVALID_CONFIG, f"invalid IP address in CNI_ARGS: {text!r}"
+                        INVALID_CONFIG, f"invalid requested IP address {text!r}"
                     ) from None
                 assigned = alloc.assign_ip(ip, handle, attrs, node, state)
                 got.append(ipaddress.ip_interface(f"{assigned.ip}/{assigned.max_prefixlen}"))

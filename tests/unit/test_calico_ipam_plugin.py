@@ -144,7 +144,7 @@ def test_a_specific_ip_from_cni_args_is_assigned_as_a_host_route(plugin: Plugin)
     ("conf_change", "args", "stdin", "code", "fragment"),
     [
         ({}, "IP=192.0.2.9", None, 100, "not in a configured pool"),
-        ({}, "IP=not-an-ip", None, 7, "invalid IP address"),
+        ({}, "IP=not-an-ip", None, 7, "invalid requested IP address"),
         ({"ipam": {"ipv4_pools": ["nope"]}}, "", None, 100, "does not exist, or is not enabled"),
         ({"ipam": {"ipv4_pools": "10.0.0.0/8"}}, "", None, 7, "must be a list"),
         ({"ipam": {"assign_ipv4": "false"}}, "", None, 7, "no addresses requested"),
@@ -221,3 +221,26 @@ def test_status_is_ready_with_a_pool_and_unavailable_without(
     (tmp_path / "empty").mkdir()
     rc, out = empty.call("STATUS", conf={**empty.conf(), "cniVersion": "1.1.0"})
     assert rc == 1 and out["code"] == 50 and "no enabled IP pool" in out["msg"]
+
+
+def test_pod_annotations_in_cni_args_choose_pools_and_specific_addresses(plugin: Plugin) -> None:
+    plugin.pools(pool("other", "10.99.0.0/16"))
+    annotated = plugin.conf(
+        args={"cni": {"annotations": {"cni.projectcalico.org/ipv4pools": '["other"]'}}}
+    )
+    assert plugin.call("ADD", container="a1", conf=annotated)[1]["ips"][0]["address"].startswith(
+        "10.99."
+    )
+    fixed = plugin.conf(
+        args={"cni": {"annotations": {"cni.projectcalico.org/ipAddrs": '["10.244.9.9"]'}}}
+    )
+    assert plugin.call("ADD", container="a2", conf=fixed)[1]["ips"] == [
+        {"address": "10.244.9.9/32"}
+    ]
+    conventions = plugin.conf(args={"cni": {"ips": ["10.244.9.10"]}})
+    assert plugin.call("ADD", container="a3", conf=conventions)[1]["ips"] == [
+        {"address": "10.244.9.10/32"}
+    ]
+    bad = plugin.conf(args={"cni": {"annotations": {"cni.projectcalico.org/ipv4pools": "[oops"}}})
+    rc, out = plugin.call("ADD", container="a4", conf=bad)
+    assert rc == 1 and out["code"] == 7 and "JSON list" in out["msg"]
