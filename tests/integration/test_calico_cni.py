@@ -370,3 +370,57 @@ def test_gc_removes_endpoints_interfaces_and_addresses_of_forgotten_containers(
     ]
     assert sh("ip", "link", "show", gone_if, check=False) == ""
     assert "| 1 (0%)" in cluster.calicoctl("ipam", "show")
+
+
+def _ifb_links() -> set[str]:
+    return {
+        line.split(": ")[1] for line in sh("ip", "-o", "link", "show", "type", "ifb").splitlines()
+    }
+
+
+def test_chained_bandwidth_plugin_shapes_the_calico_interface(cluster: Cluster) -> None:
+    """A conflist run the way libcni runs it: calico, then Debian's bandwidth with prevResult."""
+    ns = cluster.netns()
+    rc, result = cluster.cni("ADD", "ctr-bw", ns, pod="bw")
+    assert rc == 0, result
+    host_if = result["interfaces"][0]["name"]
+    bandwidth = {
+        "cniVersion": "1.0.0",
+        "name": "k8s-pod-network",
+        "type": "bandwidth",
+        "ingressRate": 8_000_000,
+        "ingressBurst": 1_000_000,
+        "egressRate": 8_000_000,
+        "egressBurst": 1_000_000,
+        "prevResult": result,
+    }
+    env = {
+        "PATH": os.environ["PATH"],
+        "CNI_CONTAINERID": "ctr-bw",
+        "CNI_NETNS": f"/run/netns/{ns}",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": "/usr/lib/cni",
+    }
+    # Loading the ifb module on first use also adds ifb0/ifb1: the test removes those too.
+    ifbs_before = _ifb_links()
+
+    def bandwidth_call(command: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            ["/usr/lib/cni/bandwidth"],
+            env={**env, "CNI_COMMAND": command},
+            input=json.dumps(bandwidth).encode(),
+            capture_output=True,
+            check=False,
+        )
+
+    try:
+        out = bandwidth_call("ADD")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "tbf" in sh("tc", "qdisc", "show", "dev", host_if)
+        assert bandwidth_call("DEL").returncode == 0
+        assert not any(n.startswith("bwp") for n in _ifb_links())
+    finally:
+        bandwidth_call("DEL")
+        for name in _ifb_links() - ifbs_before:
+            sh("ip", "link", "del", name, check=False)
+    assert cluster.cni("DEL", "ctr-bw", ns, pod="bw")[0] == 0
