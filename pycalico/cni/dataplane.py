@@ -18,6 +18,7 @@ import errno
 import ipaddress
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -25,7 +26,7 @@ from pycalico.cni.protocol import IO_FAILURE, UNKNOWN_CONTAINER, CniError
 
 HOST_MAC = "ee:ee:ee:ee:ee:ee"
 GATEWAY_V4 = "169.254.1.1"
-HOST_LINK_LOCAL_V6 = "fe80::ecee:eeff:feee:eeee"
+EUI64_LINK_LOCAL_V6 = "fe80::ecee:eeff:feee:eeee"  # of ee:ee:ee:ee:ee:ee
 SCOPE_LINK = 253
 PROTO_BOOT = 3  # what `ip route add` uses: Calico's workload routes carry no `proto` word
 CLONE_NEWNET = 0x40000000
@@ -51,7 +52,7 @@ def in_netns(netns: str, work: Callable[[], T]) -> T:
     """
     target = os.open(netns, os.O_RDONLY)
     try:
-        home = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         try:
             _setns(target, netns)
             try:
@@ -80,15 +81,18 @@ def host_netlink() -> Iterator[Any]:
     threads, hence per thread rather than a shared pool.)
     """
     from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
 
     handle = getattr(_local, "host", None)
     if handle is None:
         handle = _local.host = IPRoute()
     try:
         yield handle
+    except (CniError, NetlinkError):
+        raise  # a refusal, answered in full: the handle is fine
     except BaseException:
         _local.host = None
-        handle.close()  # its socket may hold a half-read reply: do not reuse it
+        handle.close()  # interrupted mid-exchange: its socket may hold half a reply
         raise
 
 
@@ -163,6 +167,11 @@ def wire(
             _host_sysctls(host_ifname, bool(v4), bool(v6))
             try:
                 mac = in_netns(netns, lambda: _configure_pod(ifname, v4, v6, allow_ip_forwarding))
+                if v6:
+                    # The pod's IPv6 default goes via the host end's link-local address,
+                    # which exists only once both ends are up: read it, as Calico does.
+                    gateway = _link_local(host, index)
+                    in_netns(netns, lambda: _add_v6_default(ifname, gateway))
             except NetlinkError as exc:
                 raise CniError(
                     IO_FAILURE, f"failed to configure {ifname} in {netns}: {os.strerror(exc.code)}"
@@ -198,16 +207,34 @@ def _configure_pod(
             pod.route("add", dst="0.0.0.0/0", gateway=GATEWAY_V4, oif=index, proto=PROTO_BOOT)
             _sysctl("ipv4/ip_forward", forwarding)
         if v6:
-            pod.route(
-                "add",
-                dst="::/0",
-                gateway=HOST_LINK_LOCAL_V6,
-                oif=index,
-                proto=PROTO_BOOT,
-                family=10,
-            )
             _sysctl("ipv6/conf/all/forwarding", forwarding)
         return str(pod.get_links(index)[0].get_attr("IFLA_ADDRESS"))
+
+
+def _link_local(host: Any, index: int, attempts: int = 10) -> str:
+    """The host end's IPv6 link-local address, waiting briefly for the kernel to assign it.
+
+    Normally the EUI-64 address of ee:ee:ee:ee:ee:ee; another address-generation mode gives
+    another address, so it is read rather than assumed.
+    """
+    for _ in range(attempts):
+        found = [
+            a.get_attr("IFA_ADDRESS")
+            for a in host.get_addr(index=index, family=10)
+            if a["scope"] == SCOPE_LINK
+        ]
+        if found:
+            return str(found[0])
+        time.sleep(0.05)
+    return EUI64_LINK_LOCAL_V6
+
+
+def _add_v6_default(ifname: str, gateway: str) -> None:
+    from pyroute2 import IPRoute
+
+    with IPRoute() as pod:
+        index = pod.link_lookup(ifname=ifname)[0]
+        pod.route("add", dst="::/0", gateway=gateway, oif=index, proto=PROTO_BOOT, family=10)
 
 
 def _add_host_route(host: Any, index: int, host_ifname: str, addr: Interface) -> None:
@@ -229,21 +256,30 @@ def _add_host_route(host: Any, index: int, host_ifname: str, addr: Interface) ->
             ) from None
 
 
-def unwire(netns: str, ifname: str, host_ifname: str) -> None:
-    """Remove the pod interface. A netns or link that is already gone is success."""
+def unwire(netns: str, ifname: str) -> None:
+    """DEL: remove `ifname` inside the pod's namespace (its host end goes with it).
+
+    As Calico, nothing is removed by host-side name: a newer sandbox of the same pod has
+    the same host interface name, and a late DEL for the old one must not touch it. An
+    empty, missing or already emptied namespace is success.
+    """
     from pyroute2 import IPRoute
 
+    if not netns or not os.path.exists(netns):
+        return
+
+    def remove() -> None:
+        with IPRoute() as pod:
+            found = pod.link_lookup(ifname=ifname)
+            if found:
+                pod.link("del", index=found[0])
+
+    in_netns(netns, remove)
+
+
+def remove_host_interface(host_ifname: str) -> None:
+    """GC: remove a host-side interface whose container the runtime no longer knows."""
     with host_netlink() as host:
         found = host.link_lookup(ifname=host_ifname)
         if found:
-            host.link("del", index=found[0])  # takes the pod end (and both sides' routes) with it
-            return
-    if netns and os.path.exists(netns):
-
-        def remove() -> None:
-            with IPRoute() as pod:
-                found = pod.link_lookup(ifname=ifname)
-                if found:
-                    pod.link("del", index=found[0])
-
-        in_netns(netns, remove)
+            host.link("del", index=found[0])

@@ -27,7 +27,7 @@ from pycalico.cni.protocol import (
 
 DEFAULT_LOCK_FILE = "/var/run/calico/ipam.lock"
 OPERATION_TIMEOUT = 90  # seconds, counted from when the host lock is held
-IPAM_FAILURE = 100  # plugin-specific range starts at 100
+IPAM_FAILURE = 999  # Calico returns IPAM failures as generic CNI errors
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,7 @@ def _allocator(config: Mapping[str, Any], env: Mapping[str, str]) -> Any:
 def _attributes(req: Request, node: str) -> dict[str, str]:
     attrs = {
         "node": node,
+        "network": req.network_name,
         "timestamp": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f %z UTC"),
     }
     if req.args.get("K8S_POD_NAME") and req.args.get("K8S_POD_NAMESPACE"):
@@ -164,10 +165,17 @@ def ipam_add(req: Request) -> Result:
             existing = alloc.addresses_of_handle(handle)
             if existing:
                 # A retried ADD for the same container gets what it was given before.
+                if settings.requested_ips:  # specific addresses are host routes (/32, /128)
+                    existing = [ipaddress.ip_interface(i.ip) for i in existing]
                 return Result(ips=[IpConfig(str(i)) for i in existing])
-            return Result(
-                ips=[IpConfig(str(i)) for i in _assign(alloc, req, settings, node, handle)]
-            )
+            try:
+                got = _assign(alloc, req, settings, node, handle)
+            except BaseException:
+                # All or nothing, whatever failed (IPAM, the datastore, the deadline).
+                with contextlib.suppress(Exception):
+                    alloc.release_by_handle(handle)
+                raise
+            return Result(ips=[IpConfig(str(i)) for i in got])
     except IpamError as exc:
         raise CniError(IPAM_FAILURE, str(exc)) from None
     except DatastoreError as exc:
@@ -175,35 +183,23 @@ def ipam_add(req: Request) -> Result:
 
 
 def _assign(alloc: Any, req: Request, settings: IpamSettings, node: str, handle: str) -> list[Any]:
-    from pycalico.ipam.errors import IpamError
-
     attrs = _attributes(req, node)
     state = alloc.read_state(node)
     if settings.requested_ips:
         got = []
-        try:
-            for text in settings.requested_ips:
-                try:
-                    ip = ipaddress.ip_address(text.strip().split("/")[0])
-                except ValueError:
-                    raise CniError(
-                        INVALID_CONFIG, f"invalid requested IP address {text!r}"
-                    ) from None
-                assigned = alloc.assign_ip(ip, handle, attrs, node, state)
-                got.append(ipaddress.ip_interface(f"{assigned.ip}/{assigned.max_prefixlen}"))
-        except (IpamError, CniError):
-            alloc.release_by_handle(handle)
-            raise
+        for text in settings.requested_ips:
+            try:
+                ip = ipaddress.ip_address(text.strip().split("/")[0])
+            except ValueError:
+                raise CniError(INVALID_CONFIG, f"invalid requested IP address {text!r}") from None
+            assigned = alloc.assign_ip(ip, handle, attrs, node, state)
+            got.append(ipaddress.ip_interface(f"{assigned.ip}/{assigned.max_prefixlen}"))
         return got
     got = []
-    try:
-        if settings.assign_ipv4:
-            got += _family(alloc, 4, settings.ipv4_pools, handle, attrs, node, state)
-        if settings.assign_ipv6:
-            got += _family(alloc, 6, settings.ipv6_pools, handle, attrs, node, state)
-    except IpamError:
-        alloc.release_by_handle(handle)  # one family alone is not a success
-        raise
+    if settings.assign_ipv4:
+        got += _family(alloc, 4, settings.ipv4_pools, handle, attrs, node, state)
+    if settings.assign_ipv6:  # a failure here releases the v4 address too (ipam_add)
+        got += _family(alloc, 6, settings.ipv6_pools, handle, attrs, node, state)
     if not got:
         raise CniError(
             INVALID_CONFIG, "no addresses requested: assign_ipv4 and assign_ipv6 are both off"
@@ -261,13 +257,31 @@ def ipam_status(req: Request) -> None:
         raise CniError(PLUGIN_NOT_AVAILABLE, "no enabled IP pool is configured")
 
 
+def network_handles(req: Request, node: str) -> dict[str, str]:
+    """Container ID -> IPAM handle, for this network's allocations on `node`.
+
+    A handle is `<network>.<containerID>` and both may contain dots, so pycalico records
+    the network in the allocation's attributes and trusts that. For allocations without
+    it (written by another tool), a remainder with a dot could be another network's
+    (`net.v2.c2` is network `net.v2`) and is left alone.
+    """
+    prefix = f"{req.network_name}."
+    handles = _allocator(req.config, req.env).handles_on_node(node, prefix)
+    return {
+        handle[len(prefix) :]: handle
+        for handle, attrs in handles.items()
+        if attrs.get("network") == req.network_name
+        or ("network" not in attrs and "." not in handle[len(prefix) :])
+    }
+
+
 def ipam_gc(req: Request) -> None:
     """Release this node's addresses of this network whose containers the runtime forgot."""
     valid = req.valid_attachments()
-    prefix = f"{req.network_name}."
+    node = node_identity.node_name(req.config)
     lock = str(req.config.get("ipam_lock_file") or DEFAULT_LOCK_FILE)
     alloc = _allocator(req.config, req.env)
     with host_lock(lock):
-        for handle in alloc.handles_on_node(node_identity.node_name(req.config), prefix):
-            if handle[len(prefix) :] not in valid:
+        for container, handle in network_handles(req, node).items():
+            if container not in valid:
                 alloc.release_by_handle(handle)

@@ -25,7 +25,7 @@ from pycalico.cni.protocol import (
     Result,
 )
 
-NOT_READY = 100
+NOT_READY = 999  # a generic CNI error, as Calico reports it
 
 
 def _client(config: Mapping[str, Any], env: Mapping[str, str]) -> Any:
@@ -190,10 +190,12 @@ def cmd_add(req: Request) -> Result:
         )
         try:
             endpoint = _endpoint_resource(req, wl, addresses, mac)
-            client.apply(resolve("WorkloadEndpoint"), endpoint)
             _ensure_network_profile(client, req, wl)
+            # The endpoint is written last: once it exists, nothing else can fail, so a
+            # failed ADD never leaves an endpoint advertising a released address.
+            client.apply(resolve("WorkloadEndpoint"), endpoint)
         except BaseException:
-            dataplane.unwire(req.netns, req.ifname, wl.host_ifname)
+            dataplane.unwire(req.netns, req.ifname)
             raise
     except BaseException:
         _run_ipam(req, "DEL")  # give the addresses back: ADD is all or nothing
@@ -223,7 +225,7 @@ def cmd_del(req: Request) -> None:
         # Gone already, or replaced by a newer ADD meanwhile: nothing of ours to delete.
         with contextlib.suppress(ResourceNotFound, UpdateConflict):
             client.delete(kind, wl.wep_name, wl.namespace, current["metadata"]["resourceVersion"])
-    dataplane.unwire(req.netns, req.ifname, wl.host_ifname)
+    dataplane.unwire(req.netns, req.ifname)
     _run_ipam(req, "DEL")
 
 
@@ -245,32 +247,25 @@ def cmd_gc(req: Request) -> None:
     """Remove this node's endpoints (and interfaces) for containers the runtime forgot."""
     from pycalico.api.registry import resolve
     from pycalico.cni import dataplane
+    from pycalico.cni.ipam_plugin import network_handles
     from pycalico.datastore.resources import ResourceNotFound
 
     valid = req.valid_attachments()
     node = node_identity.node_name(req.config)
     client = _client(req.config, req.env)
     kind = resolve("WorkloadEndpoint")
-    alloc_handles = _network_handles(req, node)
+    ours = network_handles(req, node)  # container ID -> handle, for this network only
     endpoints, _ = client.list(kind)
     for wep in endpoints:
         spec = wep["spec"]
         container = spec.get("containerID", "")
-        if spec.get("node") != node or not container or container in valid:
+        if spec.get("node") != node or container in valid or container not in ours:
             continue
-        if f"{req.network_name}.{container}" not in alloc_handles:
-            continue  # another network's endpoint
         with contextlib.suppress(ResourceNotFound):
             client.delete(kind, wep["metadata"]["name"], wep["metadata"]["namespace"])
         if spec.get("interfaceName"):
-            dataplane.unwire("", spec.get("endpoint", "eth0"), spec["interfaceName"])
+            dataplane.remove_host_interface(spec["interfaceName"])
     if _ipam_type(req.config) == "calico-ipam":
         from pycalico.cni.ipam_plugin import ipam_gc
 
         ipam_gc(req)
-
-
-def _network_handles(req: Request, node: str) -> set[str]:
-    from pycalico.cni.ipam_plugin import _allocator
-
-    return _allocator(req.config, req.env).handles_on_node(node, f"{req.network_name}.")

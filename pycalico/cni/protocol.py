@@ -139,6 +139,7 @@ def read_request(env: Mapping[str, str], stdin: bytes) -> Request:
         config,
         version,
         stdin,
+        env,
     )
 
 

@@ -79,7 +79,7 @@ def _show(client: Any, alloc: Any, opts: Any) -> int:
     placed: set[str] = set()
     for pool in pools:
         net = ipaddress.ip_network(pool["spec"]["cidr"])
-        mine = [b for b in blocks if b.cidr.subnet_of(net) if b.cidr.version == net.version]
+        mine = [b for b in blocks if b.cidr.version == net.version and b.cidr.subnet_of(net)]
         placed |= {str(b.cidr) for b in mine}
         total = net.num_addresses
         used = sum(b.in_use() for b in mine)
@@ -207,6 +207,7 @@ def _in_use_addresses(client: Any) -> tuple[dict[str, str], int, int]:
             spec.get("ipv4VXLANTunnelAddr"),
             spec.get("ipv6VXLANTunnelAddr"),
             spec.get("wireguard", {}).get("interfaceIPv4Address"),
+            spec.get("wireguard", {}).get("interfaceIPv6Address"),
         ):
             if addr:
                 users[str(ipaddress.ip_address(addr))] = f"node {name}"

@@ -9,6 +9,7 @@ there is no pending-affinity window to clean up after a crash.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +23,8 @@ from pycalico.ipam.errors import IpamError, PoolsExhausted
 from pycalico.ipam.pools import NoPools, Pool, candidate_blocks, pool_network, select_pools
 
 MAX_RETRIES = 100
+# A BlockAffinity value as Calico's etcd model writes it.
+CONFIRMED_AFFINITY = json.dumps({"state": "confirmed", "deleted": False}, separators=(",", ":"))
 DEFAULT_BLOCK_LIMIT = 20
 
 
@@ -113,8 +116,28 @@ class Allocator:
             usable = select_pools(state.pools, version, host, state.node_labels, pools, use)
         except NoPools as exc:
             raise IpamError(str(exc)) from None
-        nets = [pool_network(p) for p in usable]
         got: list[Address] = []
+        try:
+            self._fill(count, version, usable, handle, attrs, host, state, got)
+        except BaseException:
+            # All or nothing: whatever went wrong, give back what this call took.
+            with contextlib.suppress(Exception):
+                self._release_addresses(got)
+            raise
+        return [self._with_block_prefix(ip, usable) for ip in got]
+
+    def _fill(
+        self,
+        count: int,
+        version: int,
+        usable: Sequence[Pool],
+        handle: str,
+        attrs: Mapping[str, str],
+        host: str,
+        state: ClusterState,
+        got: list[Address],
+    ) -> None:
+        nets = [pool_network(p) for p in usable]
         limit = state.config.max_blocks_per_host or DEFAULT_BLOCK_LIMIT
         while len(got) < count:
             affine = [
@@ -122,11 +145,10 @@ class Allocator:
             ]  # type: ignore[arg-type]
             progress = self._assign_from_affine(affine, count, handle, attrs, host, state, got)
             if len(got) >= count:
-                break
+                return
             if progress:
                 continue
             if len(affine) >= limit:
-                self._release_addresses(got)
                 raise IpamError(
                     "Need to allocate an IPAM block but could not - limit of "
                     f"{limit} blocks reached for this node"
@@ -135,17 +157,14 @@ class Allocator:
                 raise IpamError("failed to find or claim a block")
             if not self._claim_block(usable, host, state.reserved):
                 break
-        if len(got) < count and not state.config.strict_affinity:
-            self._borrow(usable, count - len(got), handle, attrs, host, state, got)
+        if not state.config.strict_affinity:
+            self._borrow(usable, count, handle, attrs, host, state, got)
         if len(got) < count:
-            assigned = len(got)
-            self._release_addresses(got)  # all or nothing: a short result is no result
             pool_list = ", ".join(p["spec"]["cidr"] for p in usable)
             raise PoolsExhausted(
-                f"Assigned {assigned} out of {count} requested IPv{version} addresses; "
+                f"Assigned {len(got)} out of {count} requested IPv{version} addresses; "
                 f"No IPs available in pools: [{pool_list}]"
             )
-        return [self._with_block_prefix(ip, usable) for ip in got]
 
     def _with_block_prefix(self, ip: Address, pools: Sequence[Pool]) -> Any:
         for p in pools:
@@ -157,10 +176,10 @@ class Allocator:
         kvs, _ = self.backend.list(keys.host_affinity_prefix(host, version))
         blocks = []
         for kv in kvs:
-            state = json.loads(kv.value).get("state", "")
+            parsed = keys.parse_affinity_key(kv.key)
             # Pending affinities belong to an unfinished claim: not ours yet.
-            if state in ("", "confirmed"):
-                blocks.append(keys.parse_affinity_key(kv.key)[1])
+            if parsed and json.loads(kv.value).get("state", "") in ("", "confirmed"):
+                blocks.append(parsed[1])
         return blocks
 
     def _assign_from_affine(
@@ -194,13 +213,11 @@ class Allocator:
                 if key in existing or (reserved and reserved.covers(cidr)):
                     continue
                 block = Block.new(cidr, f"host:{host}")
-                affinity = json.dumps(
-                    {"state": "confirmed", "deleted": False}, separators=(",", ":")
-                )
+                affinity_key = keys.affinity_key(host, cidr)
                 try:
                     self.backend.txn(
-                        [Compare(key, 0), Compare(keys.affinity_key(host, cidr), 0)],
-                        [Put(key, block.to_json()), Put(keys.affinity_key(host, cidr), affinity)],
+                        [Compare(key, 0), Compare(affinity_key, 0)],
+                        [Put(key, block.to_json()), Put(affinity_key, CONFIRMED_AFFINITY)],
                     )
                 except RevisionConflict:
                     existing.add(key)  # another host won this one: try the next
@@ -250,8 +267,6 @@ class Allocator:
             block = Block.from_json(kv.value)
             if affinity_check and block.host != host:
                 return []
-            if state.config.strict_affinity and block.host != host:
-                return []
             ips = block.assign(count, handle, dict(attrs), state.reserved)
             if not ips:
                 return []
@@ -292,13 +307,14 @@ class Allocator:
             if kv is None:
                 block = Block.new(cidr, f"host:{host}")
                 affinity_key = keys.affinity_key(host, cidr)
-                claim = [Put(affinity_key, json.dumps({"state": "confirmed", "deleted": False}))]
+                claim = [Put(affinity_key, CONFIRMED_AFFINITY)]
             else:
                 block = Block.from_json(kv.value)
                 if state.config.strict_affinity and block.host != host:
                     raise IpamError("Block host affinity does not match")
-                block.sequence_number += 1
             block.assign_ordinal(block.ordinal(ip), handle, dict(attrs))
+            if kv is not None:
+                block.sequence_number += 1  # every write of an existing block moves it on
             compares, ops = self._handle_change(handle, {str(cidr): 1})
             try:
                 self.backend.txn(
@@ -316,18 +332,25 @@ class Allocator:
         return self._release_addresses(list(ips))
 
     def _release_addresses(self, ips: list[Address]) -> list[Address]:
+        if not ips:
+            return []
+        from pycalico.api.registry import resolve
+        from pycalico.datastore.resources import ResourceClient
+
+        pools, _ = ResourceClient(self.backend).list(resolve("IPPool"))
         by_block: dict[str, list[Address]] = {}
         unallocated: list[Address] = []
         for ip in ips:
-            kv = self._block_holding(ip)
+            kv = self._block_holding(ip, pools)
             if kv is None:
                 unallocated.append(ip)
             else:
                 by_block.setdefault(kv.key, []).append(ip)
         for key, block_ips in by_block.items():
-            unallocated.extend(
-                self._release_in_block(key, lambda b, i=block_ips: [b.ordinal(x) for x in i])
+            _, missing = self._release_in_block(
+                key, lambda b, i=block_ips: [b.ordinal(x) for x in i]
             )
+            unallocated.extend(missing)
         return unallocated
 
     def release_by_handle(self, handle: str) -> int:
@@ -338,12 +361,7 @@ class Allocator:
         freed = 0
         for cidr in json.loads(kv.value).get("block", {}):
             key = keys.block_key(ipaddress.ip_network(cidr))
-            before = self.backend.get(key)
-            if before is None:
-                continue
-            owned = len(Block.from_json(before.value).ordinals_of_handle(handle))
-            self._release_in_block(key, lambda b: b.ordinals_of_handle(handle))
-            freed += owned
+            freed += self._release_in_block(key, lambda b: b.ordinals_of_handle(handle))[0]
         # Counts for blocks that vanished would otherwise keep the handle alive forever.
         self._forget_missing_blocks(handle)
         return freed
@@ -367,11 +385,12 @@ class Allocator:
             except RevisionConflict:
                 continue
 
-    def _release_in_block(self, key: str, pick: Any) -> list[Address]:
+    def _release_in_block(self, key: str, pick: Any) -> tuple[int, list[Address]]:
+        """Free the ordinals `pick(block)` chooses: (how many were freed, those not allocated)."""
         for _ in range(MAX_RETRIES):
             kv = self.backend.get(key)
             if kv is None:
-                return []
+                return 0, []
             block = Block.from_json(kv.value)
             wanted = pick(block)
             handles: dict[str, int] = {}
@@ -382,7 +401,7 @@ class Allocator:
             freed = block.release(wanted)
             not_allocated = [block.address(o) for o in wanted if o not in set(freed)]
             if not freed:
-                return not_allocated
+                return 0, not_allocated
             compares = [Compare(key, kv.mod_revision)]
             ops: list[Op] = []
             if block.is_empty() and block.affinity is None:
@@ -398,14 +417,10 @@ class Allocator:
                 self.backend.txn(compares, ops)
             except RevisionConflict:
                 continue
-            return not_allocated
+            return len(freed), not_allocated
         raise IpamError("Max retries hit - excessive concurrent IPAM requests")
 
-    def _block_holding(self, ip: Address) -> KeyValue | None:
-        from pycalico.api.registry import resolve
-        from pycalico.datastore.resources import ResourceClient
-
-        pools, _ = ResourceClient(self.backend).list(resolve("IPPool"))
+    def _block_holding(self, ip: Address, pools: Sequence[Pool]) -> KeyValue | None:
         for p in pools:
             if ip in pool_network(p):
                 cidr = ipaddress.ip_network(f"{ip}/{p['spec']['blockSize']}", strict=False)
@@ -465,14 +480,14 @@ class Allocator:
             for kv in self.backend.list(keys.block_prefix(v))[0]
         ]
 
-    def handles_on_node(self, node: str, prefix: str = "") -> set[str]:
-        """Handles (starting with `prefix`) holding addresses allocated for `node`."""
-        found = set()
+    def handles_on_node(self, node: str, prefix: str = "") -> dict[str, dict[str, str]]:
+        """Handles (starting with `prefix`) holding addresses for `node`, with their attributes."""
+        found: dict[str, dict[str, str]] = {}
         for block in self.blocks():
             for attr in block.attributes:
                 handle = attr.handle_id
                 if handle and handle.startswith(prefix) and attr.secondary.get("node") == node:
-                    found.add(handle)
+                    found[handle] = attr.secondary
         return found
 
     def release_pool_affinities(self, pool_cidr: Network) -> None:
@@ -482,7 +497,10 @@ class Allocator:
         their owner but keep the addresses until those are released.
         """
         for kv in self.backend.list(keys.all_affinities_prefix())[0]:
-            host, cidr = keys.parse_affinity_key(kv.key)
+            parsed = keys.parse_affinity_key(kv.key)
+            if parsed is None:
+                continue  # e.g. Calico's host marker /calico/ipam/v2/host/<node>
+            host, cidr = parsed
             if cidr.version != pool_cidr.version or not cidr.subnet_of(pool_cidr):  # type: ignore[arg-type]
                 continue
             self._release_affinity(host, cidr)

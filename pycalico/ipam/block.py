@@ -81,11 +81,6 @@ class Block:
             for a in self.allocations
         )
 
-    def free_count(self, reserved: Collection[Address] = ()) -> int:
-        if not reserved:
-            return len(self.unallocated)
-        return sum(1 for o in self.unallocated if self.address(o) not in reserved)
-
     # --- changes (callers write the block back with CAS) ---------------------------------
 
     def assign(

@@ -41,11 +41,17 @@ def parse_block_key(key: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     return _cidr_from_name(key.rsplit("/", 1)[-1])
 
 
-def parse_affinity_key(key: str) -> tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """(host, block CIDR) from an affinity key."""
-    rest = key[len(all_affinities_prefix()) :]
-    host, _, tail = rest.partition("/")
-    return host, _cidr_from_name(tail.rsplit("/", 1)[-1])
+def parse_affinity_key(
+    key: str,
+) -> tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
+    """(host, block CIDR) from an affinity key; None for other keys under the host prefix."""
+    parts = key[len(all_affinities_prefix()) :].split("/")
+    if len(parts) != 4 or parts[1] not in ("ipv4", "ipv6") or parts[2] != "block":
+        return None
+    try:
+        return parts[0], _cidr_from_name(parts[3])
+    except ValueError:
+        return None
 
 
 def handle_key(handle_id: str) -> str:

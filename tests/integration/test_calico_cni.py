@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -213,6 +214,16 @@ def test_non_kubernetes_containers_get_cni_names_and_a_network_profile(cluster: 
     assert profile["spec"]["labelsToApply"] == {"k8s-pod-network": ""}
 
 
+def _start_agent(sock: Path) -> subprocess.Popen[bytes]:
+    agent = subprocess.Popen([sys.executable, "-m", "pycalico.cni.agent", "--socket", str(sock)])
+    for _ in range(200):
+        if sock.exists():
+            return agent
+        time.sleep(0.05)
+    agent.terminate()
+    raise AssertionError("the CNI agent did not start listening")
+
+
 def _shim_call(
     cluster: Cluster, bin_dir: Path, command: str, container: str, netns: str
 ) -> tuple[int, dict[str, Any]]:
@@ -247,12 +258,16 @@ def test_the_installed_shim_goes_through_the_agent_and_works_without_it(
     # No agent listening: the shim runs the plugin itself.
     rc, alone = _shim_call(cluster, bin_dir, "ADD", uuid.uuid4().hex, first)
     assert rc == 0 and alone["ips"]
-    agent = subprocess.Popen([sys.executable, "-m", "pycalico.cni.agent", "--socket", str(sock)])
+    agent = _start_agent(sock)
+    # From here on the shim's in-process fallback cannot run: every answer is the agent's.
+    if compiled:
+        install(str(bin_dir), str(sock), python="/nonexistent/python")
+    else:
+        shim = bin_dir / "calico"
+        shim.write_text(
+            re.sub(r"(?m)^PYTHON = .*$", "PYTHON = '/nonexistent/python'", shim.read_text())
+        )
     try:
-        for _ in range(200):
-            if sock.exists():
-                break
-            time.sleep(0.05)
         container = uuid.uuid4().hex
         rc, via_agent = _shim_call(cluster, bin_dir, "ADD", container, second)
         assert rc == 0 and via_agent["ips"] != alone["ips"]
@@ -321,13 +336,10 @@ def test_a_hundred_concurrent_adds_through_the_agent_get_distinct_addresses(
     from pycalico.cni.install import install
 
     bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "agent.sock"
-    install(str(bin_dir), str(sock))
-    agent = subprocess.Popen([sys.executable, "-m", "pycalico.cni.agent", "--socket", str(sock)])
+    # A shim whose in-process fallback cannot run: every answer is the agent's.
+    install(str(bin_dir), str(sock), python="/nonexistent/python")
+    agent = _start_agent(sock)
     try:
-        for _ in range(200):
-            if sock.exists():
-                break
-            time.sleep(0.05)
         names = [cluster.netns() for _ in range(100)]
         ids = {n: uuid.uuid4().hex for n in names}
         with ThreadPoolExecutor(100) as pool:
@@ -424,3 +436,53 @@ def test_chained_bandwidth_plugin_shapes_the_calico_interface(cluster: Cluster) 
         for name in _ifb_links() - ifbs_before:
             sh("ip", "link", "del", name, check=False)
     assert cluster.cni("DEL", "ctr-bw", ns, pod="bw")[0] == 0
+
+
+def test_a_late_del_for_an_old_sandbox_leaves_the_new_sandbox_wired(cluster: Cluster) -> None:
+    """containerd sends a second DEL with an empty netns after the pod was re-created."""
+    old_ns, new_ns = cluster.netns(), cluster.netns()
+    assert cluster.cni("ADD", "ctr-old", old_ns, pod="same")[0] == 0
+    assert cluster.cni("DEL", "ctr-old", old_ns, pod="same")[0] == 0
+    rc, new = cluster.cni("ADD", "ctr-new", new_ns, pod="same")
+    assert rc == 0
+    assert cluster.cni("DEL", "ctr-old", "", pod="same")[0] == 0
+    assert sh("ip", "netns", "exec", new_ns, "ip", "-br", "link", "show", "eth0").strip()
+    sh("ping", "-c1", "-W2", new["ips"][0]["address"].split("/")[0])
+    assert "node1-k8s-same-eth0" in cluster.calicoctl("get", "wep", "-o", "name")
+
+
+def test_a_delegated_ipam_plugin_gets_the_runtime_environment(cluster: Cluster) -> None:
+    conf = cluster.conf(
+        ipam={
+            "type": "host-local",
+            "subnet": "10.240.7.0/24",
+            "dataDir": str(cluster.tmp / "host-local"),
+        }
+    )
+    ns = cluster.netns()
+    env_path = f"{BIN_DIR}:/usr/lib/cni"
+    base = {
+        "PATH": os.environ["PATH"],
+        "CNI_CONTAINERID": "ctr-hl",
+        "CNI_IFNAME": "eth0",
+        "CNI_NETNS": f"/run/netns/{ns}",
+        "CNI_PATH": env_path,
+    }
+    out = subprocess.run(
+        [os.path.join(BIN_DIR, "calico")],
+        env={**base, "CNI_COMMAND": "ADD"},
+        input=json.dumps(conf).encode(),
+        capture_output=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout
+    assert json.loads(out.stdout)["ips"][0]["address"].startswith("10.240.7.")
+    out = subprocess.run(
+        [os.path.join(BIN_DIR, "calico")],
+        env={**base, "CNI_COMMAND": "DEL"},
+        input=json.dumps(conf).encode(),
+        capture_output=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout
+    assert not list((cluster.tmp / "host-local").rglob("10.240.7.*"))

@@ -119,7 +119,7 @@ def test_dual_stack_gets_one_address_per_family(plugin: Plugin) -> None:
 
 def test_a_failed_v6_family_releases_the_v4_address(plugin: Plugin) -> None:
     rc, out = plugin.call("ADD", conf=plugin.conf(ipam={"assign_ipv6": "true"}))
-    assert rc == 1 and out["code"] == 100
+    assert rc == 1 and out["code"] == 999
     assert "failed to request IPv6 addresses" in out["msg"]
     assert plugin.in_use() == 0
 
@@ -143,9 +143,9 @@ def test_a_specific_ip_from_cni_args_is_assigned_as_a_host_route(plugin: Plugin)
 @pytest.mark.parametrize(
     ("conf_change", "args", "stdin", "code", "fragment"),
     [
-        ({}, "IP=192.0.2.9", None, 100, "not in a configured pool"),
+        ({}, "IP=192.0.2.9", None, 999, "not in a configured pool"),
         ({}, "IP=not-an-ip", None, 7, "invalid requested IP address"),
-        ({"ipam": {"ipv4_pools": ["nope"]}}, "", None, 100, "does not exist, or is not enabled"),
+        ({"ipam": {"ipv4_pools": ["nope"]}}, "", None, 999, "does not exist, or is not enabled"),
         ({"ipam": {"ipv4_pools": "10.0.0.0/8"}}, "", None, 7, "must be a list"),
         ({"ipam": {"assign_ipv4": "false"}}, "", None, 7, "no addresses requested"),
         (
@@ -244,3 +244,17 @@ def test_pod_annotations_in_cni_args_choose_pools_and_specific_addresses(plugin:
     bad = plugin.conf(args={"cni": {"annotations": {"cni.projectcalico.org/ipv4pools": "[oops"}}})
     rc, out = plugin.call("ADD", container="a4", conf=bad)
     assert rc == 1 and out["code"] == 7 and "JSON list" in out["msg"]
+
+
+def test_gc_of_one_network_leaves_a_dotted_sibling_network_alone(plugin: Plugin) -> None:
+    plugin.call("ADD", container="c1", conf=plugin.conf(name="net"))
+    plugin.call("ADD", container="c2", conf=plugin.conf(name="net.v2"))
+    conf = {
+        **plugin.conf(name="net"),
+        "cniVersion": "1.1.0",
+        "cni.dev/valid-attachments": [{"containerID": "c1", "ifname": "eth0"}],
+    }
+    assert plugin.call("GC", conf=conf)[0] == 0
+    with SqliteBackend(plugin.store) as backend:
+        handles = sorted(kv.key.rsplit("/", 1)[1] for kv in backend.list(keys.HANDLE_PREFIX)[0])
+    assert handles == ["net.c1", "net.v2.c2"]

@@ -159,3 +159,17 @@ def test_get_f_with_several_kinds_prints_a_table_per_kind_and_a_plain_list(
     assert (
         "kind: List" in listed and "kind: IPPool" in listed and "kind: GlobalNetworkSet" in listed
     )
+
+
+def test_show_handles_dual_stack_pools(ctl: Any, alloc: Allocator) -> None:
+    ctl(
+        "apply",
+        "-f",
+        "-",
+        stdin="apiVersion: projectcalico.org/v3\nkind: IPPool\n"
+        "metadata: {name: v6}\nspec: {cidr: 'fd00:9::/64'}\n",
+    )
+    alloc.auto_assign(1, 6, "h6", {}, "n1")
+    rc, out, err = ctl("ipam", "show", "--show-blocks")
+    assert rc == 0, err
+    assert "fd00:9::/64" in out and "| 1 (0%)" in out

@@ -39,6 +39,7 @@ def test_a_complete_add_request_is_read() -> None:
         "1.0.0",
     )
     assert req.args["K8S_POD_NAME"] == "web" and req.network_name == "k8s-pod-network"
+    assert req.env == ENV  # delegated plugins and datastore settings need the caller's env
 
 
 def test_missing_cni_version_means_0_2_0() -> None:

@@ -212,3 +212,36 @@ def test_three_nodes_exhaust_a_small_pool_without_duplicates(store: Any, tmp_pat
     assert all("No IPs available in pools" in error for _, error in results)
     handles = backend.list(keys.HANDLE_PREFIX)[0]
     assert len(handles) == 64
+
+
+def test_borrowing_completes_a_request_partly_served_by_the_own_block(store: Any) -> None:
+    backend, alloc = store
+    apply(backend, "IPPool", "p", {"cidr": "10.244.0.0/27", "blockSize": 28})
+    alloc.auto_assign(15, 4, "n1-fill", {}, "n1")  # n1's block keeps one free address
+    alloc.auto_assign(1, 4, "n2-first", {}, "n2")  # the last block, for n2
+    got = alloc.auto_assign(2, 4, "n1-two", {}, "n1")  # one own, one borrowed from n2
+    assert len(got) == 2 and len({g.network for g in got}) == 2
+
+
+def test_a_failed_auto_assign_gives_back_what_it_already_took(store: Any) -> None:
+    backend, alloc = store
+    apply(backend, "IPPool", "p", {"cidr": "10.244.0.0/24", "blockSize": 28})
+    alloc.auto_assign(15, 4, "fill", {}, "n1")
+    apply(
+        backend,
+        "IPAMConfiguration",
+        "default",
+        {"strictAffinity": True, "autoAllocateBlocks": False},
+    )
+    with pytest.raises(IpamError, match="failed to find or claim a block"):
+        alloc.auto_assign(2, 4, "two", {}, "n1")
+    assert alloc.addresses_of_handle("two") == []
+
+
+def test_pool_deletion_ignores_calicos_host_marker_keys(store: Any) -> None:
+    backend, alloc = store
+    apply(backend, "IPPool", "p", {"cidr": "10.244.0.0/24"})
+    alloc.auto_assign(1, 4, "a", {}, "n1")
+    backend.create("/calico/ipam/v2/host/n1", "{}")
+    alloc.release_pool_affinities(ipaddress.ip_network("10.244.0.0/24"))
+    assert backend.list(keys.host_affinity_prefix("n1", 4))[0] == []

@@ -61,7 +61,6 @@ def test_reserved_addresses_are_skipped_but_stay_free() -> None:
     reserved = {ipaddress.ip_address("10.244.166.128"), ipaddress.ip_address("10.244.166.129")}
     assert block.assign(1, "h", {}, reserved) == [ipaddress.ip_address("10.244.166.130")]
     assert block.unallocated[:2] == [0, 1]
-    assert block.free_count(reserved) == 61
 
 
 def test_assigning_a_taken_ordinal_is_address_in_use() -> None:
