@@ -42,8 +42,10 @@ class _Handler(socketserver.StreamRequestHandler):
             sizes = int(env_size), int(stdin_size)
             if plugin not in PLUGINS or not all(0 <= n <= MAX_REQUEST for n in sizes):
                 raise ValueError(f"bad request header for plugin {plugin!r}")
-            env = parse_env(self.rfile.read(sizes[0]))
-            stdin = self.rfile.read(sizes[1])
+            env_blob, stdin = self.rfile.read(sizes[0]), self.rfile.read(sizes[1])
+            if (len(env_blob), len(stdin)) != sizes:
+                raise ValueError("the request ended early")
+            env = parse_env(env_blob)
         except (ValueError, UnicodeDecodeError) as exc:
             out, code = (
                 CniError(GENERIC, f"bad request to the CNI agent: {exc}").to_json("1.1.0"),

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -104,8 +105,10 @@ def handle_id(req: Request) -> str:
 def host_lock(path: str) -> Iterator[None]:
     """One IPAM operation per node at a time (flock: also between threads of one agent).
 
-    The operation timeout starts once the lock is held: on the main thread it is a SIGALRM;
-    an agent serving requests on threads relies on its caller's deadline instead.
+    On the main thread (a plugin process) the lock is waited for as long as it takes and
+    the operation timeout, a SIGALRM, starts once it is held. Signals cannot interrupt an
+    agent's worker threads, so there the wait itself is bounded: a stuck holder makes the
+    call fail with "try again later" instead of parking every worker behind it.
     """
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -113,10 +116,11 @@ def host_lock(path: str) -> Iterator[None]:
     except OSError as exc:
         raise CniError(IO_FAILURE, f"cannot open IPAM lock {path}: {exc.strerror}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         if threading.current_thread() is not threading.main_thread():
+            _flock_until(fd, time.monotonic() + OPERATION_TIMEOUT, path)
             yield
             return
+        fcntl.flock(fd, fcntl.LOCK_EX)
 
         def expired(*_: object) -> None:
             raise CniError(TRY_AGAIN_LATER, f"IPAM operation took longer than {OPERATION_TIMEOUT}s")
@@ -130,6 +134,20 @@ def host_lock(path: str) -> Iterator[None]:
             signal.signal(signal.SIGALRM, previous)
     finally:
         os.close(fd)
+
+
+def _flock_until(fd: int, deadline: float, path: str) -> None:
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise CniError(
+                    TRY_AGAIN_LATER,
+                    f"IPAM lock {path} held for over {OPERATION_TIMEOUT}s by another operation",
+                ) from None
+            time.sleep(0.002)
 
 
 def _allocator(config: Mapping[str, Any], env: Mapping[str, str]) -> Any:

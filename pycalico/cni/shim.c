@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -30,13 +31,25 @@ static void put(struct buf *b, const void *src, size_t n) {
     b->len += n;
 }
 
-static void read_all(int fd, struct buf *b) {
+/* Read until end of file; -1 on an error (a reset connection, a timeout). */
+static int read_all(int fd, struct buf *b) {
     char chunk[65536];
     ssize_t n;
     while ((n = read(fd, chunk, sizeof chunk)) != 0) {
-        if (n < 0) { if (errno == EINTR) continue; perror("calico shim: read"); exit(1); }
+        if (n < 0) { if (errno == EINTR) continue; return -1; }
         put(b, chunk, (size_t)n);
     }
+    return 0;
+}
+
+/* send() rather than write(): MSG_NOSIGNAL, so an agent that hung up is an error, not SIGPIPE. */
+static int send_all(int fd, const char *p, size_t n) {
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0) { if (errno == EINTR) continue; return -1; }
+        p += w; n -= (size_t)w;
+    }
+    return 0;
 }
 
 static int write_all(int fd, const char *p, size_t n) {
@@ -73,7 +86,7 @@ static const char NO_ANSWER[] =
 int main(int argc, char **argv) {
     struct buf in = {0}, env = {0}, reply = {0};
     if (argc > 1) run_here(&in, argv);  /* -v and friends: nothing to forward */
-    read_all(0, &in);
+    if (read_all(0, &in) != 0) { perror("calico shim: stdin"); return 1; }
     for (char **e = environ; *e; e++) {
         if (env.len) put(&env, "", 1);
         put(&env, *e, strlen(*e));
@@ -82,16 +95,21 @@ int main(int argc, char **argv) {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     strncpy(addr.sun_path, SOCKET_PATH, sizeof addr.sun_path - 1);
     if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) run_here(&in, argv);
+    /* Longer than the plugin's own 90 s IPAM deadline: a hung agent must not hang the runtime. */
+    struct timeval timeout = {.tv_sec = 120};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
     char header[128];
     int hl = snprintf(header, sizeof header, "%s %zu %zu\n", PLUGIN, env.len, in.len);
-    if (write_all(fd, header, (size_t)hl) || write_all(fd, env.data ? env.data : "", env.len) ||
-        write_all(fd, in.data ? in.data : "", in.len)) {
+    if (send_all(fd, header, (size_t)hl) || send_all(fd, env.data ? env.data : "", env.len) ||
+        send_all(fd, in.data ? in.data : "", in.len) || read_all(fd, &reply) != 0) {
         fputs(NO_ANSWER, stdout);
         return 1;
     }
-    read_all(fd, &reply);
     close(fd);
-    char *nl = reply.data ? memchr(reply.data, '\n', reply.len) : NULL;
+    put(&reply, "", 1); /* NUL-terminate for sscanf; not part of the reply */
+    reply.len--;
+    char *nl = memchr(reply.data, '\n', reply.len);
     int code;
     size_t size;
     if (!nl || sscanf(reply.data, "%d %zu", &code, &size) != 2 ||

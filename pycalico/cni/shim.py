@@ -19,18 +19,12 @@ TIMEOUT = 120.0  # longer than the plugin's own 90 s IPAM deadline
 
 def _run_here(stdin: bytes) -> None:
     """No agent: run the full plugin in a fresh interpreter, with the same stdin."""
-    read_end, write_end = os.pipe()
-    if len(stdin) > 60000:  # more than a pipe holds: hand over a temporary file instead
-        import tempfile
+    import tempfile
 
-        with tempfile.TemporaryFile() as spill:
-            spill.write(stdin)
-            spill.seek(0)
-            os.dup2(spill.fileno(), 0)
-    else:
-        os.write(write_end, stdin)
-        os.dup2(read_end, 0)
-    os.close(write_end)
+    with tempfile.TemporaryFile() as spill:  # any size, no pipe that could fill up
+        spill.write(stdin)
+        spill.seek(0)
+        os.dup2(spill.fileno(), 0)
     os.execv(PYTHON, [PYTHON, "-m", "pycalico.cni.main", PLUGIN, *sys.argv[1:]])
 
 
