@@ -28,6 +28,7 @@ HOST_MAC = "ee:ee:ee:ee:ee:ee"
 GATEWAY_V4 = "169.254.1.1"
 EUI64_LINK_LOCAL_V6 = "fe80::ecee:eeff:feee:eeee"  # of ee:ee:ee:ee:ee:ee
 SCOPE_LINK = 253
+LOOPBACK_INDEX = 1  # the loopback device has this index in every network namespace
 PROTO_BOOT = 3  # what `ip route add` uses: Calico's workload routes carry no `proto` word
 CLONE_NEWNET = 0x40000000
 
@@ -140,8 +141,11 @@ def wire(
         if stale:
             host.link("del", index=stale[0])  # a leftover from an earlier ADD of this pod
         fd = os.open(netns, os.O_RDONLY)
+        # The pod's MAC is chosen here (random, locally administered, as the kernel would)
+        # so that it need not be read back from inside the pod.
+        mac = _random_mac()
         try:
-            peer: dict[str, Any] = {"ifname": ifname, "net_ns_fd": fd}
+            peer: dict[str, Any] = {"ifname": ifname, "net_ns_fd": fd, "address": mac}
             # MAC and up in the same request: one netlink round trip instead of three. The
             # pod end is still down, so nothing flows before the sysctls below are set.
             link: dict[str, Any] = {
@@ -162,11 +166,15 @@ def wire(
                 ) from None
         finally:
             os.close(fd)
-        index = host.link_lookup(ifname=host_ifname)[0]
+        created = host.link("get", ifname=host_ifname)[0]
+        index = created["index"]
+        pod_index = created.get_attr("IFLA_LINK")  # the peer's index in the pod's namespace
         try:
             _host_sysctls(host_ifname, bool(v4), bool(v6))
             try:
-                mac = in_netns(netns, lambda: _configure_pod(ifname, v4, v6, allow_ip_forwarding))
+                in_netns(
+                    netns, lambda: _configure_pod(pod_index, ifname, v4, v6, allow_ip_forwarding)
+                )
                 if v6:
                     # The pod's IPv6 default goes via the host end's link-local address,
                     # which exists only once both ends are up: read it, as Calico does.
@@ -185,21 +193,22 @@ def wire(
 
 
 def _configure_pod(
-    ifname: str, v4: Sequence[Interface], v6: Sequence[Interface], allow_ip_forwarding: bool
-) -> str:
+    index: int,
+    ifname: str,
+    v4: Sequence[Interface],
+    v6: Sequence[Interface],
+    allow_ip_forwarding: bool,
+) -> None:
     from pyroute2 import IPRoute
 
     forwarding = "1" if allow_ip_forwarding else "0"
     with IPRoute() as pod:
-        index = pod.link_lookup(ifname=ifname)[0]
         if v6:
             for name in ("all", "default", "lo"):
                 _sysctl(f"ipv6/conf/{name}/disable_ipv6", "0")
             _sysctl(f"ipv6/conf/{ifname}/accept_dad", "0")
         pod.link("set", index=index, state="up")
-        lo = pod.link_lookup(ifname="lo")
-        if lo:
-            pod.link("set", index=lo[0], state="up")
+        pod.link("set", index=LOOPBACK_INDEX, state="up")
         for addr in [*v4, *v6]:
             pod.addr("add", index=index, address=str(addr.ip), prefixlen=addr.max_prefixlen)
         if v4:
@@ -208,7 +217,12 @@ def _configure_pod(
             _sysctl("ipv4/ip_forward", forwarding)
         if v6:
             _sysctl("ipv6/conf/all/forwarding", forwarding)
-        return str(pod.get_links(index)[0].get_attr("IFLA_ADDRESS"))
+
+
+def _random_mac() -> str:
+    octets = bytearray(os.urandom(6))
+    octets[0] = (octets[0] & 0xFE) | 0x02  # unicast, locally administered
+    return ":".join(f"{b:02x}" for b in octets)
 
 
 def _link_local(host: Any, index: int, attempts: int = 10) -> str:
