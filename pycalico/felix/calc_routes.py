@@ -1,0 +1,172 @@
+"""Felix's route calculation: datastore facts in, the kernel state this node should have out.
+
+Pure. The dataplane managers compare the result with the kernel and apply the difference.
+
+What a node gets (Calico's rules, reference routing-and-encap.md §1-§4):
+* every local workload address: `<ip>/32 dev caliX scope link`;
+* every block affine to this node: `blackhole <block>`;
+* every block affine to another node, by the pool's mode:
+    VXLAN Always, or CrossSubnet with the node in another subnet:
+        `<block> via <remote VTEP IP> dev vxlan.calico onlink`, plus a permanent neighbour
+        (VTEP IP -> VTEP MAC) and an FDB entry (VTEP MAC -> node IP);
+    IPIP Always, or CrossSubnet with the node in another subnet:
+        `<block> via <node IP> dev tunl0 onlink`;
+    CrossSubnet with the node in this node's subnet:
+        `<block> via <node IP> dev <underlay>`;
+    no encapsulation: left to BGP (BIRD learns and programs those routes);
+* every address borrowed by another node from any block, routed the same way, as a /32.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+VXLAN_DEVICE = "vxlan.calico"
+IPIP_DEVICE = "tunl0"
+PROTO_FELIX = 80  # Felix's own route protocol: how it recognises the routes it owns
+PROTO_BOOT = 3  # what the CNI (and `ip route add`) uses for workload routes
+
+
+@dataclass(frozen=True, order=True)
+class Route:
+    dst: str
+    kind: str = "unicast"  # or "blackhole"
+    dev: str = ""
+    via: str = ""
+    onlink: bool = False
+    proto: int = PROTO_FELIX
+    scope: str = "universe"  # or "link"
+
+
+@dataclass(frozen=True, order=True)
+class Neighbour:
+    ip: str
+    mac: str
+    dev: str = VXLAN_DEVICE
+
+
+@dataclass(frozen=True, order=True)
+class FdbEntry:
+    mac: str
+    dst: str  # the remote node's underlay address
+    dev: str = VXLAN_DEVICE
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    address: ipaddress.IPv4Interface | None  # spec.bgp.ipv4Address, with its prefix
+    vxlan_address: str = ""
+    vxlan_mac: str = ""
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    cidr: Network
+    ipip_mode: str = "Never"
+    vxlan_mode: str = "Never"
+
+
+@dataclass(frozen=True)
+class Workload:
+    address: str  # "10.244.1.5/32"
+    interface: str
+
+
+@dataclass
+class RouteState:
+    routes: set[Route] = field(default_factory=set)
+    neighbours: set[Neighbour] = field(default_factory=set)
+    fdb: set[FdbEntry] = field(default_factory=set)
+
+
+def _pool_of(net: Network, pools: Sequence[PoolInfo]) -> PoolInfo | None:
+    for pool in pools:
+        if net.version == pool.cidr.version and net.subnet_of(pool.cidr):  # type: ignore[arg-type]
+            return pool
+    return None
+
+
+def _same_subnet(local: NodeInfo, remote: NodeInfo) -> bool:
+    """CrossSubnet's test: the remote node's IP inside this node's address prefix."""
+    return (
+        local.address is not None
+        and remote.address is not None
+        and remote.address.ip in local.address.network
+    )
+
+
+def calculate(
+    node: str,
+    nodes: Mapping[str, NodeInfo],
+    pools: Sequence[PoolInfo],
+    block_owners: Mapping[Network, str],
+    borrowed: Mapping[str, str],
+    workloads: Iterable[Workload],
+    underlay_device: str,
+) -> RouteState:
+    """The routes, neighbours and FDB entries `node` should have.
+
+    `block_owners` maps each block to the node it is affine to; `borrowed` maps each
+    address allocated by a node other than its block's owner to the allocating node.
+    """
+    state = RouteState()
+    local = nodes.get(node, NodeInfo(node, None))
+    for wl in workloads:
+        state.routes.add(Route(wl.address, dev=wl.interface, proto=PROTO_BOOT, scope="link"))
+    vteps_used: set[str] = set()
+    for block, owner in block_owners.items():
+        if owner == node:
+            state.routes.add(Route(str(block), kind="blackhole"))
+            continue
+        vteps_used |= _remote(
+            state, str(block), block, nodes.get(owner), local, pools, underlay_device
+        )
+    for ip, owner in borrowed.items():
+        if owner == node:
+            continue  # our own workloads' routes come from their endpoints
+        host = ipaddress.ip_network(ip)
+        vteps_used |= _remote(
+            state, str(host), host, nodes.get(owner), local, pools, underlay_device
+        )
+    for name in vteps_used:
+        remote = nodes[name]
+        assert remote.address is not None
+        state.neighbours.add(Neighbour(remote.vxlan_address, remote.vxlan_mac))
+        state.fdb.add(FdbEntry(remote.vxlan_mac, str(remote.address.ip)))
+    return state
+
+
+def _remote(
+    state: RouteState,
+    dst: str,
+    net: Network,
+    remote: NodeInfo | None,
+    local: NodeInfo,
+    pools: Sequence[PoolInfo],
+    underlay_device: str,
+) -> set[str]:
+    """Add the route to `dst` on node `remote`; return the VTEPs it needs."""
+    pool = _pool_of(net, pools)
+    if pool is None or remote is None or remote.address is None:
+        return set()  # outside every pool, or a node we cannot reach yet
+    same_subnet = _same_subnet(local, remote)
+    node_ip = str(remote.address.ip)
+    if pool.vxlan_mode != "Never":
+        if pool.vxlan_mode == "CrossSubnet" and same_subnet:
+            state.routes.add(Route(dst, dev=underlay_device, via=node_ip, onlink=True))
+            return set()
+        if not remote.vxlan_address or not remote.vxlan_mac:
+            return set()  # the remote VTEP is not known yet
+        state.routes.add(Route(dst, dev=VXLAN_DEVICE, via=remote.vxlan_address, onlink=True))
+        return {remote.name}
+    if pool.ipip_mode != "Never":
+        if pool.ipip_mode == "CrossSubnet" and same_subnet:
+            state.routes.add(Route(dst, dev=underlay_device, via=node_ip))
+        else:
+            state.routes.add(Route(dst, dev=IPIP_DEVICE, via=node_ip, onlink=True))
+    return set()  # no encapsulation: BGP's job

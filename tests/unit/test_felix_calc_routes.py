@@ -1,0 +1,124 @@
+"""Felix's route calculation for every pool mode (pure; the kernel is not involved)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pycalico.felix.calc_routes import (
+    PROTO_BOOT,
+    FdbEntry,
+    Neighbour,
+    NodeInfo,
+    PoolInfo,
+    Route,
+    RouteState,
+    Workload,
+    calculate,
+)
+
+NET = ipaddress.ip_network
+NODES = {
+    "node1": NodeInfo(
+        "node1", ipaddress.ip_interface("192.0.2.11/24"), "10.244.1.0", "66:00:00:00:00:01"
+    ),
+    "node2": NodeInfo(
+        "node2", ipaddress.ip_interface("192.0.2.12/24"), "10.244.2.0", "66:00:00:00:00:02"
+    ),
+    "node3": NodeInfo(
+        "node3", ipaddress.ip_interface("198.51.100.13/24"), "10.244.3.0", "66:00:00:00:00:03"
+    ),
+}
+BLOCKS = {
+    NET("10.244.1.0/26"): "node1",
+    NET("10.244.2.0/26"): "node2",
+    NET("10.244.3.0/26"): "node3",
+}
+
+
+def calc(
+    pool: PoolInfo, borrowed: dict[str, str] | None = None, workloads: list[Workload] | None = None
+) -> RouteState:
+    return calculate("node1", NODES, [pool], BLOCKS, borrowed or {}, workloads or [], "eth0")
+
+
+def test_local_workloads_get_host_routes_and_local_blocks_a_blackhole() -> None:
+    state = calc(
+        PoolInfo(NET("10.244.0.0/16"), vxlan_mode="Always"),
+        workloads=[Workload("10.244.1.5/32", "cali1234567890a")],
+    )
+    assert (
+        Route("10.244.1.5/32", dev="cali1234567890a", proto=PROTO_BOOT, scope="link")
+        in state.routes
+    )
+    assert Route("10.244.1.0/26", kind="blackhole") in state.routes
+
+
+def test_vxlan_always_routes_remote_blocks_via_their_vtep_with_neighbour_and_fdb() -> None:
+    state = calc(PoolInfo(NET("10.244.0.0/16"), vxlan_mode="Always"))
+    assert Route("10.244.2.0/26", dev="vxlan.calico", via="10.244.2.0", onlink=True) in state.routes
+    assert Route("10.244.3.0/26", dev="vxlan.calico", via="10.244.3.0", onlink=True) in state.routes
+    assert state.neighbours == {
+        Neighbour("10.244.2.0", "66:00:00:00:00:02"),
+        Neighbour("10.244.3.0", "66:00:00:00:00:03"),
+    }
+    assert state.fdb == {
+        FdbEntry("66:00:00:00:00:02", "192.0.2.12"),
+        FdbEntry("66:00:00:00:00:03", "198.51.100.13"),
+    }
+
+
+def test_vxlan_cross_subnet_routes_same_subnet_nodes_directly() -> None:
+    state = calc(PoolInfo(NET("10.244.0.0/16"), vxlan_mode="CrossSubnet"))
+    assert Route("10.244.2.0/26", dev="eth0", via="192.0.2.12", onlink=True) in state.routes
+    assert Route("10.244.3.0/26", dev="vxlan.calico", via="10.244.3.0", onlink=True) in state.routes
+    assert state.fdb == {FdbEntry("66:00:00:00:00:03", "198.51.100.13")}
+
+
+def test_ipip_always_and_cross_subnet_use_tunl0_onlink_via_the_node_ip() -> None:
+    always = calc(PoolInfo(NET("10.244.0.0/16"), ipip_mode="Always"))
+    assert Route("10.244.2.0/26", dev="tunl0", via="192.0.2.12", onlink=True) in always.routes
+    cross = calc(PoolInfo(NET("10.244.0.0/16"), ipip_mode="CrossSubnet"))
+    assert Route("10.244.2.0/26", dev="eth0", via="192.0.2.12") in cross.routes
+    assert Route("10.244.3.0/26", dev="tunl0", via="198.51.100.13", onlink=True) in cross.routes
+    assert not always.neighbours and not always.fdb
+
+
+def test_no_encapsulation_leaves_remote_blocks_to_bgp() -> None:
+    state = calc(PoolInfo(NET("10.244.0.0/16")))
+    assert {r.dst for r in state.routes} == {"10.244.1.0/26"}
+
+
+def test_addresses_borrowed_by_another_node_are_routed_to_it_individually() -> None:
+    state = calc(
+        PoolInfo(NET("10.244.0.0/16"), vxlan_mode="Always"),
+        borrowed={"10.244.1.9": "node2", "10.244.2.7": "node1"},
+    )
+    assert Route("10.244.1.9/32", dev="vxlan.calico", via="10.244.2.0", onlink=True) in state.routes
+    assert not any(r.dst == "10.244.2.7/32" for r in state.routes)
+
+
+def test_nodes_without_a_known_vtep_or_address_get_no_route_yet() -> None:
+    nodes = {**NODES, "node2": NodeInfo("node2", ipaddress.ip_interface("192.0.2.12/24"))}
+    state = calculate(
+        "node1",
+        nodes,
+        [PoolInfo(NET("10.244.0.0/16"), vxlan_mode="Always")],
+        {NET("10.244.2.0/26"): "node2", NET("10.244.9.0/26"): "ghost"},
+        {},
+        [],
+        "eth0",
+    )
+    assert state.routes == set() and state.fdb == set()
+
+
+def test_blocks_outside_every_pool_are_ignored() -> None:
+    state = calculate(
+        "node1",
+        NODES,
+        [PoolInfo(NET("10.244.0.0/16"), vxlan_mode="Always")],
+        {NET("172.16.0.0/26"): "node2"},
+        {},
+        [],
+        "eth0",
+    )
+    assert state.routes == set()
