@@ -1,0 +1,51 @@
+"""natOutgoing: traffic from a natOutgoing pool to anywhere outside all pools is masqueraded.
+
+Rendered as one nftables script for pycalico's own table (`ip calico`), applied as a single
+transaction. The script is idempotent: it creates what is missing and replaces the
+contents of the sets and the chain, so applying it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+TABLE = "ip calico"
+ALL_POOLS = "all-ipam-pools"
+MASQ_POOLS = "masq-ipam-pools"
+CHAIN = "nat-outgoing"
+HOOK = "type nat hook postrouting priority srcnat; policy accept;"
+
+
+@dataclass(frozen=True)
+class NatPool:
+    cidr: str
+    nat_outgoing: bool
+    disabled: bool = False
+
+
+def render(pools: Iterable[NatPool]) -> str:
+    """The nft script for IPv4 natOutgoing over these pools."""
+    v4 = [p for p in pools if ipaddress.ip_network(p.cidr).version == 4]
+    all_cidrs = sorted({p.cidr for p in v4})
+    # Disabled pools still hold addresses in use: their traffic is still masqueraded.
+    masq_cidrs = sorted({p.cidr for p in v4 if p.nat_outgoing})
+    lines = [f"add table {TABLE}"]
+    for name, cidrs in ((ALL_POOLS, all_cidrs), (MASQ_POOLS, masq_cidrs)):
+        lines += [
+            f"add set {TABLE} {name} {{ type ipv4_addr; flags interval; auto-merge; }}",
+            f"flush set {TABLE} {name}",
+        ]
+        if cidrs:
+            lines.append(f"add element {TABLE} {name} {{ {', '.join(cidrs)} }}")
+    lines += [
+        f"add chain {TABLE} {CHAIN} {{ {HOOK} }}",
+        f"flush chain {TABLE} {CHAIN}",
+    ]
+    if masq_cidrs:
+        lines.append(
+            f"add rule {TABLE} {CHAIN} ip saddr @{MASQ_POOLS} ip daddr != @{ALL_POOLS} "
+            'masquerade fully-random comment "natOutgoing"'
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,35 @@
+"""The natOutgoing nftables script (pure rendering)."""
+
+from __future__ import annotations
+
+from pycalico.felix.nat import NatPool, render
+
+
+def test_nat_pools_masquerade_traffic_leaving_all_pools() -> None:
+    script = render([NatPool("10.244.0.0/16", True), NatPool("10.245.0.0/16", False)])
+    assert "add element ip calico all-ipam-pools { 10.244.0.0/16, 10.245.0.0/16 }" in script
+    assert "add element ip calico masq-ipam-pools { 10.244.0.0/16 }" in script
+    assert (
+        "add rule ip calico nat-outgoing ip saddr @masq-ipam-pools "
+        "ip daddr != @all-ipam-pools masquerade fully-random"
+    ) in script
+
+
+def test_without_nat_pools_the_chain_is_emptied_and_no_rule_is_added() -> None:
+    script = render([NatPool("10.244.0.0/16", False)])
+    assert "flush chain ip calico nat-outgoing" in script
+    assert "masquerade" not in script
+    assert "add element ip calico masq-ipam-pools" not in script
+
+
+def test_the_script_replaces_contents_so_it_is_idempotent() -> None:
+    script = render([NatPool("10.244.0.0/16", True)])
+    lines = script.splitlines()
+    assert lines.index("flush set ip calico all-ipam-pools") < next(
+        i for i, line in enumerate(lines) if line.startswith("add element ip calico all-ipam-pools")
+    )
+    assert render([NatPool("10.244.0.0/16", True)]) == script
+
+
+def test_ipv6_pools_are_left_out_of_the_ipv4_table() -> None:
+    assert "fd00" not in render([NatPool("fd00::/48", True)])
