@@ -1,0 +1,151 @@
+"""Reconciles the kernel's routes, VXLAN neighbours and FDB entries with Felix's calculation.
+
+Only what is pycalico's is touched: routes with Felix's protocol (80), workload routes on
+`cali*` interfaces, and permanent neighbour/FDB entries on `vxlan.calico`. Everything is
+compared first and only differences are written, so a restarted Felix that finds the
+kernel already right changes nothing (established pod traffic never notices).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycalico.felix.calc_routes import (
+    PROTO_FELIX,
+    VXLAN_DEVICE,
+    FdbEntry,
+    Neighbour,
+    Route,
+    RouteState,
+)
+
+MAIN_TABLE = 254
+RTN_UNICAST, RTN_BLACKHOLE = 1, 6
+RTNH_F_ONLINK = 4
+SCOPE_LINK, SCOPE_UNIVERSE = 253, 0
+NUD_PERMANENT = 0x80
+AF_INET, AF_BRIDGE = 2, 7
+WORKLOAD_PREFIX = "cali"
+# A workload route the CNI just added may be seen before its endpoint: leave it this long.
+WORKLOAD_ROUTE_GRACE = 10.0
+
+
+@dataclass
+class ApplyStats:
+    added: int = 0
+    removed: int = 0
+
+
+@dataclass
+class RouteManager:
+    ipr: Any  # a pyroute2 IPRoute in the node's namespace
+    clock: Callable[[], float] = time.monotonic
+    # Unexpected workload routes, with when they were first seen (for the grace period).
+    _strays: dict[str, float] = field(default_factory=dict)
+
+    def apply(self, desired: RouteState) -> ApplyStats:
+        stats = ApplyStats()
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links()}
+        indexes = {name: index for index, name in names.items()}
+        self._routes(desired.routes, names, indexes, stats)
+        vxlan = indexes.get(VXLAN_DEVICE)
+        if vxlan is not None:
+            self._neighbours(desired.neighbours, vxlan, stats)
+            self._fdb(desired.fdb, vxlan, stats)
+        return stats
+
+    # --- routes ---------------------------------------------------------------------------
+
+    def _current_routes(self, names: dict[int, str]) -> dict[str, Route]:
+        current = {}
+        for msg in self.ipr.get_routes(family=AF_INET, table=MAIN_TABLE):
+            proto, kind = msg["proto"], msg["type"]
+            dev = names.get(msg.get_attr("RTA_OIF"), "")
+            ours = proto == PROTO_FELIX or (kind == RTN_UNICAST and dev.startswith(WORKLOAD_PREFIX))
+            if not ours:
+                continue
+            dst = f"{msg.get_attr('RTA_DST') or '0.0.0.0'}/{msg['dst_len']}"
+            current[dst] = Route(
+                dst,
+                kind="blackhole" if kind == RTN_BLACKHOLE else "unicast",
+                dev=dev if kind == RTN_UNICAST else "",
+                via=msg.get_attr("RTA_GATEWAY") or "",
+                onlink=bool(msg["flags"] & RTNH_F_ONLINK),
+                proto=proto,
+                scope="link" if msg["scope"] == SCOPE_LINK else "universe",
+            )
+        return current
+
+    def _routes(
+        self, desired: set[Route], names: dict[int, str], indexes: dict[str, int], stats: ApplyStats
+    ) -> None:
+        current = self._current_routes(names)
+        wanted = {r.dst: r for r in desired}
+        now = self.clock()
+        for dst, route in current.items():
+            if dst in wanted:
+                continue
+            if route.dev.startswith(WORKLOAD_PREFIX) and route.proto != PROTO_FELIX:
+                first_seen = self._strays.setdefault(dst, now)
+                if now - first_seen < WORKLOAD_ROUTE_GRACE:
+                    continue
+            self._strays.pop(dst, None)
+            self.ipr.route("del", **self._route_args(route, indexes))
+            stats.removed += 1
+        for dst, route in wanted.items():
+            self._strays.pop(dst, None)
+            if current.get(dst) == route:
+                continue
+            if route.dev and route.dev not in indexes:
+                continue  # its device is not there (yet): the next sync retries
+            self.ipr.route("replace", **self._route_args(route, indexes))
+            stats.added += 1
+
+    @staticmethod
+    def _route_args(route: Route, indexes: dict[str, int]) -> dict[str, Any]:
+        args: dict[str, Any] = {"dst": route.dst, "table": MAIN_TABLE, "proto": route.proto}
+        if route.kind == "blackhole":
+            args["type"] = "blackhole"
+            return args
+        args["oif"] = indexes.get(route.dev, 0)
+        args["scope"] = SCOPE_LINK if route.scope == "link" else SCOPE_UNIVERSE
+        if route.via:
+            args["gateway"] = route.via
+        if route.onlink:
+            args["flags"] = RTNH_F_ONLINK
+        return args
+
+    # --- VXLAN neighbours and FDB ---------------------------------------------------------
+
+    def _neighbours(self, desired: set[Neighbour], index: int, stats: ApplyStats) -> None:
+        current = {
+            Neighbour(msg.get_attr("NDA_DST"), str(msg.get_attr("NDA_LLADDR")).lower())
+            for msg in self.ipr.get_neighbours(family=AF_INET, ifindex=index)
+            if msg["state"] & NUD_PERMANENT
+        }
+        for entry in current - desired:
+            self.ipr.neigh("del", dst=entry.ip, lladdr=entry.mac, ifindex=index)
+            stats.removed += 1
+        for entry in desired - current:
+            self.ipr.neigh(
+                "replace", dst=entry.ip, lladdr=entry.mac, ifindex=index, state=NUD_PERMANENT
+            )
+            stats.added += 1
+
+    def _fdb(self, desired: set[FdbEntry], index: int, stats: ApplyStats) -> None:
+        current = set()
+        for msg in self.ipr.fdb("dump", ifindex=index):
+            dst = msg.get_attr("NDA_DST")
+            if msg["ifindex"] == index and dst:
+                current.add(FdbEntry(str(msg.get_attr("NDA_LLADDR")).lower(), dst))
+        for entry in current - desired:
+            self.ipr.fdb("del", ifindex=index, lladdr=entry.mac, dst=entry.dst)
+            stats.removed += 1
+        for entry in desired - current:
+            self.ipr.fdb(
+                "append", ifindex=index, lladdr=entry.mac, dst=entry.dst, state=NUD_PERMANENT
+            )
+            stats.added += 1

@@ -1,0 +1,146 @@
+"""Felix's route manager against the real kernel, inside a node namespace the test owns."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pycalico.cni.dataplane import in_netns
+from pycalico.felix.calc_routes import PROTO_BOOT, FdbEntry, Neighbour, Route, RouteState
+from pycalico.felix.route_manager import WORKLOAD_ROUTE_GRACE, RouteManager
+
+pytestmark = pytest.mark.integration
+
+
+def sh(ns: str, *cmd: str) -> str:
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.fixture
+def node() -> Iterator[tuple[str, Any]]:
+    from pyroute2 import IPRoute
+
+    tag = uuid.uuid4().hex[:6]
+    ns, peer = f"rmnode-{tag}", f"rmpeer-{tag}"
+    for name in (ns, peer):
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(
+            [
+                "ip",
+                "link",
+                "add",
+                "eth0",
+                "netns",
+                ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                peer,
+            ],
+            check=True,
+        )
+        sh(ns, "ip", "addr", "add", "192.0.2.11/24", "dev", "eth0")
+        sh(ns, "ip", "link", "set", "eth0", "up")
+        sh(peer, "ip", "link", "set", "eth0", "up")
+        sh(
+            ns,
+            "ip",
+            "link",
+            "add",
+            "vxlan.calico",
+            "type",
+            "vxlan",
+            "id",
+            "4096",
+            "dstport",
+            "4789",
+            "local",
+            "192.0.2.11",
+            "dev",
+            "eth0",
+            "nolearning",
+        )
+        sh(ns, "ip", "link", "set", "vxlan.calico", "up")
+        sh(ns, "ip", "link", "add", "cali0123456789a", "type", "veth", "peer", "name", "pod0")
+        sh(ns, "ip", "link", "set", "cali0123456789a", "up")
+        sh(ns, "ip", "link", "set", "pod0", "up")
+        ipr = in_netns(f"/run/netns/{ns}", IPRoute)  # its socket stays in the node namespace
+        try:
+            yield ns, ipr
+        finally:
+            ipr.close()
+    finally:
+        for name in (ns, peer):
+            subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+DESIRED = RouteState(
+    routes={
+        Route("10.244.1.0/26", kind="blackhole"),
+        Route("10.244.1.5/32", dev="cali0123456789a", proto=PROTO_BOOT, scope="link"),
+        Route("10.244.2.0/26", dev="vxlan.calico", via="10.244.2.0", onlink=True),
+        Route("10.244.3.0/26", dev="eth0", via="192.0.2.13", onlink=True),
+    },
+    neighbours={Neighbour("10.244.2.0", "66:00:00:00:00:02")},
+    fdb={FdbEntry("66:00:00:00:00:02", "192.0.2.12")},
+)
+
+
+def test_the_kernel_gets_exactly_the_calculated_state(node: tuple[str, Any]) -> None:
+    ns, ipr = node
+    RouteManager(ipr).apply(DESIRED)
+    routes = sh(ns, "ip", "route").splitlines()
+    assert "blackhole 10.244.1.0/26 proto 80 " in routes
+    assert "10.244.1.5 dev cali0123456789a scope link " in routes
+    assert "10.244.2.0/26 via 10.244.2.0 dev vxlan.calico proto 80 onlink " in routes
+    assert "10.244.3.0/26 via 192.0.2.13 dev eth0 proto 80 onlink " in routes
+    assert "10.244.2.0 lladdr 66:00:00:00:00:02 PERMANENT" in sh(
+        ns, "ip", "neigh", "show", "dev", "vxlan.calico"
+    )
+    assert "66:00:00:00:00:02 dst 192.0.2.12 self permanent" in sh(
+        ns, "bridge", "fdb", "show", "dev", "vxlan.calico"
+    )
+
+
+def test_a_second_apply_of_the_same_state_writes_nothing(node: tuple[str, Any]) -> None:
+    _, ipr = node
+    RouteManager(ipr).apply(DESIRED)
+    again = RouteManager(ipr).apply(DESIRED)  # a restarted Felix: fresh manager, same kernel
+    assert (again.added, again.removed) == (0, 0)
+
+
+def test_what_is_no_longer_wanted_goes_and_foreign_routes_stay(node: tuple[str, Any]) -> None:
+    ns, ipr = node
+    sh(ns, "ip", "route", "add", "198.51.100.0/24", "via", "192.0.2.1")  # not ours
+    manager = RouteManager(ipr)
+    manager.apply(DESIRED)
+    smaller = RouteState(routes={Route("10.244.1.0/26", kind="blackhole")})
+    manager.apply(smaller)
+    routes = sh(ns, "ip", "route")
+    assert "10.244.2.0/26" not in routes and "10.244.3.0/26" not in routes
+    assert "198.51.100.0/24 via 192.0.2.1" in routes
+    assert sh(ns, "ip", "neigh", "show", "dev", "vxlan.calico").strip() == ""
+    assert "192.0.2.12" not in sh(ns, "bridge", "fdb", "show", "dev", "vxlan.calico")
+
+
+def test_an_unknown_workload_route_survives_the_grace_period_only(node: tuple[str, Any]) -> None:
+    ns, ipr = node
+    sh(ns, "ip", "route", "add", "10.244.1.9", "dev", "cali0123456789a", "scope", "link")
+    now = [1000.0]
+    manager = RouteManager(ipr, clock=lambda: now[0])
+    empty = RouteState()
+    manager.apply(empty)
+    assert "10.244.1.9" in sh(ns, "ip", "route")  # the CNI just added it
+    now[0] += WORKLOAD_ROUTE_GRACE + 1
+    manager.apply(empty)
+    assert "10.244.1.9" not in sh(ns, "ip", "route")
