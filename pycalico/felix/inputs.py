@@ -1,0 +1,91 @@
+"""From datastore objects to the inputs of Felix's calculations (pure).
+
+Felix reads Nodes, IPPools, this node's WorkloadEndpoints and IPAM's blocks and
+affinities; these functions turn them into the plain values `calc_routes` and `nat` take.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pycalico.felix.calc_routes import NodeInfo, PoolInfo, Workload
+from pycalico.felix.nat import NatPool
+from pycalico.felix.vxlan_mac import vtep_mac
+from pycalico.ipam import keys
+from pycalico.ipam.block import Block
+
+Resource = Mapping[str, Any]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def node_info(node: Resource) -> NodeInfo:
+    spec = node["spec"]
+    name = node["metadata"]["name"]
+    address = spec.get("bgp", {}).get("ipv4Address")
+    return NodeInfo(
+        name,
+        ipaddress.IPv4Interface(address) if address else None,
+        spec.get("ipv4VXLANTunnelAddr", ""),
+        # Calico does not write the derived MAC back, so every node derives it the same way.
+        vtep_mac(name, spec.get("vxlanTunnelMACAddr", "")),
+    )
+
+
+def pool_info(pool: Resource) -> PoolInfo:
+    spec = pool["spec"]
+    return PoolInfo(
+        ipaddress.ip_network(spec["cidr"]),
+        spec.get("ipipMode", "Never"),
+        spec.get("vxlanMode", "Never"),
+    )
+
+
+def nat_pool(pool: Resource) -> NatPool:
+    spec = pool["spec"]
+    return NatPool(spec["cidr"], bool(spec.get("natOutgoing")), bool(spec.get("disabled")))
+
+
+def local_workloads(endpoints: Iterable[Resource], node: str) -> list[Workload]:
+    out = []
+    for wep in endpoints:
+        spec = wep["spec"]
+        if spec.get("node") != node or not spec.get("interfaceName"):
+            continue
+        out += [
+            Workload(net, spec["interfaceName"])
+            for net in spec.get("ipNetworks", [])
+            if ipaddress.ip_network(net).version == 4
+        ]
+    return out
+
+
+def block_owners(affinity_kvs: Iterable[tuple[str, str]]) -> dict[Network, str]:
+    """Block -> owning node, from `(key, value)` pairs under /calico/ipam/v2/host/.
+
+    Confirmed affinities only: a pending one belongs to a claim that has not finished.
+    """
+    owners: dict[Network, str] = {}
+    for key, value in affinity_kvs:
+        parsed = keys.parse_affinity_key(key)
+        if parsed is None or parsed[1].version != 4:
+            continue
+        if json.loads(value).get("state", "") in ("", "confirmed"):
+            owners[parsed[1]] = parsed[0]
+    return owners
+
+
+def borrowed_addresses(block_values: Iterable[str]) -> dict[str, str]:
+    """Address -> allocating node, for addresses a node took from another node's block."""
+    borrowed = {}
+    for value in block_values:
+        block = Block.from_json(value)
+        for ordinal, index in enumerate(block.allocations):
+            if index is None:
+                continue
+            node = block.attributes[index].secondary.get("node")
+            if node and node != block.host:
+                borrowed[str(block.address(ordinal))] = node
+    return borrowed
