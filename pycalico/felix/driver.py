@@ -1,0 +1,128 @@
+"""Felix's dataplane driver: one snapshot in, the node's kernel state made to match.
+
+Order matters for traffic already flowing: devices first (so routes have somewhere to
+point), then routes/neighbours/FDB by diff, then NAT, then the MTU file for the CNI.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycalico.felix import calc_routes, mtu, nat, vxlan_device
+from pycalico.felix.route_manager import RouteManager
+from pycalico.felix.snapshot import Snapshot
+
+DEFAULT_VXLAN_VNI = 4096
+DEFAULT_VXLAN_PORT = 4789
+
+
+class DataplaneError(RuntimeError):
+    pass
+
+
+@dataclass
+class Driver:
+    node: str
+    ipr: Any  # pyroute2 IPRoute in the node's namespace
+    mtu_file: str = "/var/lib/calico/mtu"
+    env: dict[str, str] = field(default_factory=dict)  # FELIX_* overrides
+    routes: RouteManager = field(init=False)
+    _applied_nat: str = field(default="", init=False)
+    _written_mtu: int = field(default=0, init=False)
+    applies: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.routes = RouteManager(self.ipr)
+
+    def _setting(self, snap: Snapshot, field_name: str, default: Any) -> Any:
+        """FELIX_<NAME> env beats the node's and the global FelixConfiguration (Calico's order)."""
+        env_value = self.env.get("FELIX_" + field_name.upper())
+        if env_value is not None:
+            return (
+                type(default)(env_value)
+                if not isinstance(default, bool)
+                else env_value.lower() in ("true", "1", "yes")
+            )
+        return snap.felix_config.get(field_name, default)
+
+    def underlay(self, address: ipaddress.IPv4Interface) -> str:
+        for msg in self.ipr.get_addr(family=2):
+            if msg.get_attr("IFA_ADDRESS") == str(address.ip):
+                link = self.ipr.get_links(msg["index"])[0]
+                return str(link.get_attr("IFLA_IFNAME"))
+        raise DataplaneError(f"no interface holds this node's address {address.ip}")
+
+    def apply(self, snap: Snapshot) -> None:
+        local = snap.nodes.get(self.node)
+        if local is None or local.address is None:
+            raise DataplaneError(f"Node {self.node} has no IPv4 address yet")
+        underlay = self.underlay(local.address)
+        links = [
+            mtu.Link(
+                str(link.get_attr("IFLA_IFNAME")),
+                int(link.get_attr("IFLA_MTU")),
+                bool(link["flags"] & 1),
+            )
+            for link in self.ipr.get_links()
+        ]
+        host_mtu = mtu.host_mtu(
+            links, self._setting(snap, "mtuIfacePattern", mtu.DEFAULT_IFACE_PATTERN)
+        )
+        vxlan_on = any(p.vxlan_mode != "Never" for p in snap.pools if p.cidr.version == 4)
+        ipip_on = any(p.ipip_mode != "Never" for p in snap.pools if p.cidr.version == 4)
+        enabled: dict[str, int] = {}
+        if vxlan_on:
+            enabled["vxlan"] = int(self._setting(snap, "vxlanMTU", 0))
+        if ipip_on:
+            enabled["ipip"] = int(self._setting(snap, "ipipMTU", 0))
+        if vxlan_on and local.vxlan_address:
+            vxlan_device.ensure(
+                self.ipr,
+                vxlan_device.VxlanSpec(
+                    vni=int(self._setting(snap, "vxlanVNI", DEFAULT_VXLAN_VNI)),
+                    port=int(self._setting(snap, "vxlanPort", DEFAULT_VXLAN_PORT)),
+                    local_ip=str(local.address.ip),
+                    parent=underlay,
+                    mac=local.vxlan_mac,
+                    mtu=mtu.tunnel_mtu(host_mtu, "vxlan", enabled.get("vxlan", 0)),
+                    address=local.vxlan_address,
+                ),
+            )
+        state = calc_routes.calculate(
+            self.node,
+            snap.nodes,
+            snap.pools,
+            snap.block_owners,
+            snap.borrowed,
+            snap.workloads,
+            underlay,
+        )
+        self.routes.apply(state)
+        self._apply_nat(nat.render(snap.nat_pools))
+        self._write_mtu(mtu.pod_mtu(host_mtu, enabled))
+        self.applies += 1
+
+    def _apply_nat(self, script: str) -> None:
+        if script == self._applied_nat:
+            return
+        out = subprocess.run(
+            ["nft", "-f", "-"], input=script, capture_output=True, text=True, check=False
+        )
+        if out.returncode != 0:
+            raise DataplaneError(f"nft rejected the NAT rules: {out.stderr.strip()}")
+        self._applied_nat = script
+
+    def _write_mtu(self, value: int) -> None:
+        if value == self._written_mtu:
+            return
+        os.makedirs(os.path.dirname(self.mtu_file) or ".", exist_ok=True)
+        tmp = f"{self.mtu_file}.tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{value}\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.mtu_file)
+        self._written_mtu = value

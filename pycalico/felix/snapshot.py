@@ -1,0 +1,62 @@
+"""One consistent read of everything Felix's calculations need, with the revision it is at."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycalico.api.registry import resolve
+from pycalico.datastore.backend import Backend
+from pycalico.datastore.resources import ResourceClient
+from pycalico.felix import inputs
+from pycalico.felix.calc_routes import NodeInfo, PoolInfo, Workload
+from pycalico.felix.nat import NatPool
+from pycalico.ipam import keys
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass
+class Snapshot:
+    revision: int
+    nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    pools: list[PoolInfo] = field(default_factory=list)
+    nat_pools: list[NatPool] = field(default_factory=list)
+    workloads: list[Workload] = field(default_factory=list)
+    block_owners: dict[Network, str] = field(default_factory=dict)
+    borrowed: dict[str, str] = field(default_factory=dict)
+    felix_config: dict[str, Any] = field(default_factory=dict)
+
+
+def read(backend: Backend, node: str) -> Snapshot:
+    """Every input, read at (or after) one revision; later changes arrive by watch."""
+    client = ResourceClient(backend)
+    revision = backend.revision()
+    nodes, _ = client.list(resolve("Node"))
+    pools, _ = client.list(resolve("IPPool"))
+    weps, _ = client.list(resolve("WorkloadEndpoint"))
+    affinities, _ = backend.list(keys.all_affinities_prefix())
+    blocks, _ = backend.list(keys.block_prefix(4))
+    config = _felix_config(client, node)
+    return Snapshot(
+        revision=revision,
+        nodes={n["metadata"]["name"]: inputs.node_info(n) for n in nodes},
+        pools=[inputs.pool_info(p) for p in pools],
+        nat_pools=[inputs.nat_pool(p) for p in pools],
+        workloads=inputs.local_workloads(weps, node),
+        block_owners=inputs.block_owners((kv.key, kv.value) for kv in affinities),
+        borrowed=inputs.borrowed_addresses(kv.value for kv in blocks),
+        felix_config=config,
+    )
+
+
+def _felix_config(client: ResourceClient, node: str) -> dict[str, Any]:
+    """The global FelixConfiguration overlaid with this node's `node.<name>` one."""
+    kind = resolve("FelixConfiguration")
+    merged: dict[str, Any] = {}
+    for name in ("default", f"node.{node}"):
+        found = client.get(kind, name)
+        if found is not None:
+            merged.update(found["spec"])
+    return merged

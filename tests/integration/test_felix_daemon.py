@@ -1,0 +1,140 @@
+"""Felix end to end on one node namespace: datastore in, VXLAN device, routes, NAT, MTU out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pycalico.api.registry import resolve
+from pycalico.api.resource import normalize
+from pycalico.cni.dataplane import in_netns
+from pycalico.datastore.resources import ResourceClient
+from pycalico.datastore.sqlite import SqliteBackend
+from pycalico.felix import daemon
+from pycalico.felix.driver import Driver
+
+pytestmark = pytest.mark.integration
+
+
+def sh(ns: str, *cmd: str) -> str:
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def apply(client: ResourceClient, kind: str, name: str, spec: dict[str, Any]) -> None:
+    client.apply(
+        resolve(kind),
+        normalize(
+            {
+                "apiVersion": "projectcalico.org/v3",
+                "kind": kind,
+                "metadata": {"name": name},
+                "spec": spec,
+            }
+        ),
+    )
+
+
+def affinity(client: ResourceClient, node: str, block: str) -> None:
+    key = f"/calico/ipam/v2/host/{node}/ipv4/block/{block.replace('/', '-')}"
+    client.backend.create(key, '{"state":"confirmed","deleted":false}')
+
+
+def eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def felix(tmp_path: Path) -> Iterator[tuple[str, ResourceClient, Path]]:
+    from pyroute2 import IPRoute
+
+    ns = f"fxnode-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    backend = SqliteBackend(tmp_path / "store.db")
+    client = ResourceClient(backend)
+    stop = threading.Event()
+    thread: threading.Thread | None = None
+    try:
+        sh(ns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
+        sh(ns, "ip", "addr", "add", "192.0.2.11/24", "dev", "eth0")
+        for dev in ("eth0", "peer0", "lo"):
+            sh(ns, "ip", "link", "set", dev, "up")
+        apply(
+            client,
+            "IPPool",
+            "pods",
+            {"cidr": "10.244.0.0/16", "vxlanMode": "Always", "natOutgoing": True},
+        )
+        apply(
+            client,
+            "Node",
+            "node1",
+            {"bgp": {"ipv4Address": "192.0.2.11/24"}, "ipv4VXLANTunnelAddr": "10.244.1.0"},
+        )
+        apply(
+            client,
+            "Node",
+            "node2",
+            {"bgp": {"ipv4Address": "192.0.2.12/24"}, "ipv4VXLANTunnelAddr": "10.244.2.0"},
+        )
+        affinity(client, "node1", "10.244.1.0/26")
+        affinity(client, "node2", "10.244.2.0/26")
+        mtu_file = tmp_path / "mtu"
+
+        def serve() -> None:
+            def inside() -> None:
+                with IPRoute() as ipr:
+                    driver = Driver("node1", ipr, mtu_file=str(mtu_file))
+                    daemon.run(SqliteBackend(tmp_path / "store.db"), driver, stop, resync_seconds=5)
+
+            in_netns(f"/run/netns/{ns}", inside)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        yield ns, client, mtu_file
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=10)
+        backend.close()
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def test_felix_programs_the_node_and_follows_datastore_changes(
+    felix: tuple[str, ResourceClient, Path],
+) -> None:
+    ns, client, mtu_file = felix
+    eventually(lambda: "10.244.2.0/26 via 10.244.2.0 dev vxlan.calico" in sh(ns, "ip", "route"))
+    routes = sh(ns, "ip", "route")
+    assert "blackhole 10.244.1.0/26 proto 80" in routes
+    link = json.loads(sh(ns, "ip", "-j", "-d", "link", "show", "vxlan.calico"))[0]
+    assert link["linkinfo"]["info_data"]["id"] == 4096 and link["mtu"] == 1450
+    assert "masquerade" in sh(ns, "nft", "list", "table", "ip", "calico")
+    eventually(lambda: mtu_file.exists() and mtu_file.read_text() == "1450\n")
+    # A node joins: its block is routed without restarting anything.
+    apply(
+        client,
+        "Node",
+        "node3",
+        {"bgp": {"ipv4Address": "198.51.100.13/24"}, "ipv4VXLANTunnelAddr": "10.244.3.0"},
+    )
+    affinity(client, "node3", "10.244.3.0/26")
+    eventually(lambda: "10.244.3.0/26 via 10.244.3.0 dev vxlan.calico" in sh(ns, "ip", "route"))
+    assert "66:" in sh(ns, "bridge", "fdb", "show", "dev", "vxlan.calico")
+    # The pool stops masquerading: the NAT rule goes.
+    apply(client, "IPPool", "pods", {"cidr": "10.244.0.0/16", "vxlanMode": "Always"})
+    eventually(lambda: "masquerade" not in sh(ns, "nft", "list", "table", "ip", "calico"))
