@@ -1,0 +1,92 @@
+"""calico-node startup decisions and the objects it ensures, against a real SQLite store."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pycalico.api.registry import resolve
+from pycalico.datastore.resources import ResourceClient
+from pycalico.datastore.sqlite import SqliteBackend
+from pycalico.node.autodetect import HostInterface
+from pycalico.node.startup import (
+    StartupError,
+    ensure_cluster,
+    node_address,
+    node_name,
+    register_node,
+    write_nodename,
+)
+
+IFACES = [
+    HostInterface(1, "lo", (ipaddress.ip_interface("127.0.0.1/8"),)),
+    HostInterface(2, "eth0", (ipaddress.ip_interface("192.0.2.11/24"),)),
+]
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[ResourceClient]:
+    backend = SqliteBackend(tmp_path / "store.db")
+    yield ResourceClient(backend)
+    backend.close()
+
+
+def test_node_name_prefers_env_then_the_nodename_file_then_hostname(tmp_path: Path) -> None:
+    path = tmp_path / "nodename"
+    assert node_name({"NODENAME": "n1", "HOSTNAME": "h"}, str(path)) == "n1"
+    write_nodename(str(path), "from-file")
+    assert node_name({"HOSTNAME": "Upper"}, str(path)) == "from-file"
+    assert node_name({"HOSTNAME": "Upper"}, str(tmp_path / "missing")) == "upper"
+
+
+def test_ip_rules_explicit_autodetect_none_and_kept() -> None:
+    assert str(node_address({"IP": "192.0.2.11"}, "", IFACES)) == "192.0.2.11/24"
+    assert str(node_address({"IP": "203.0.113.5/28"}, "", IFACES)) == "203.0.113.5/28"
+    assert str(node_address({}, "", IFACES)) == "192.0.2.11/24"
+    assert str(node_address({}, "198.51.100.1/24", IFACES)) == "198.51.100.1/24"
+    assert str(node_address({"IP": "autodetect"}, "198.51.100.1/24", IFACES)) == "192.0.2.11/24"
+    assert node_address({"IP": "none"}, "", IFACES) is None
+    with pytest.raises(StartupError, match="not an IPv4"):
+        node_address({"IP": "fd00::1"}, "", IFACES)
+    with pytest.raises(StartupError, match="Failed to autodetect"):
+        node_address({"IP_AUTODETECTION_METHOD": "interface=wlan0"}, "", IFACES)
+
+
+def test_startup_ensures_cluster_objects_and_the_default_pool_once(client: ResourceClient) -> None:
+    env = {"CALICO_IPV4POOL_CIDR": "10.244.0.0/16", "CALICO_IPV4POOL_VXLAN": "Always"}
+    ensure_cluster(client, env, [])
+    info = client.get(resolve("ClusterInformation"), "default")
+    assert info is not None and info["spec"]["datastoreReady"] is True
+    assert len(info["spec"]["clusterGUID"]) == 32
+    assert client.get(resolve("Tier"), "default") is not None
+    assert client.get(resolve("FelixConfiguration"), "default") is not None
+    pools, _ = client.list(resolve("IPPool"))
+    assert [(p["metadata"]["name"], p["spec"]["vxlanMode"]) for p in pools] == [
+        ("default-ipv4-ippool", "Always")
+    ]
+    ensure_cluster(client, {"CALICO_IPV4POOL_CIDR": "10.99.0.0/16"}, [])  # a second node
+    assert len(client.list(resolve("IPPool"))[0]) == 1
+    guid = info["spec"]["clusterGUID"]
+    again = client.get(resolve("ClusterInformation"), "default")
+    assert again is not None and again["spec"]["clusterGUID"] == guid
+
+
+def test_register_node_writes_the_address_and_a_restart_writes_nothing(
+    client: ResourceClient,
+) -> None:
+    identity = register_node(client, "node1", {"AS": "64513"}, IFACES)
+    assert str(identity.address) == "192.0.2.11/24"
+    node = client.get(resolve("Node"), "node1")
+    assert node is not None
+    assert node["spec"]["bgp"] == {"asNumber": 64513, "ipv4Address": "192.0.2.11/24"}
+    revision = client.backend.revision()
+    register_node(client, "node1", {"AS": "64513"}, IFACES)
+    assert client.backend.revision() == revision
+
+
+def test_backend_none_registers_no_address(client: ResourceClient) -> None:
+    identity = register_node(client, "node1", {"CALICO_NETWORKING_BACKEND": "none"}, IFACES)
+    assert identity.address is None
