@@ -34,6 +34,8 @@ class Driver:
     _applied_nat: str = field(default="", init=False)
     _written_mtu: int = field(default=0, init=False)
     applies: int = field(default=0, init=False)
+    route_count: int = field(default=0, init=False)
+    endpoint_count: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.routes = RouteManager(self.ipr)
@@ -102,6 +104,7 @@ class Driver:
             underlay,
         )
         self.routes.apply(state)
+        self.route_count, self.endpoint_count = len(state.routes), len(snap.workloads)
         self._apply_nat(nat.render(snap.nat_pools))
         self._write_mtu(mtu.pod_mtu(host_mtu, enabled))
         self.applies += 1

@@ -1,8 +1,188 @@
-"""Entry point for calico-node (lands with its own issue)."""
+"""calico-node: one process per node — startup, then Felix, the CNI agent, health, metrics.
 
+Run it in the node's network namespace (the lab does, with `ip netns exec`). Configured by
+environment, as Calico's container is: NODENAME, IP, IP_AUTODETECTION_METHOD, AS,
+CALICO_NETWORKING_BACKEND, CALICO_IPV4POOL_*, FELIX_*, and the datastore variables
+(DATASTORE_TYPE, SQLITE_PATH, ETCD_ENDPOINTS). pycalico adds CALICO_STATE_DIR (default
+/var/lib/calico: nodename and mtu files) and CALICO_RUN_DIR (default /var/run/calico: the
+CNI agent socket).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
 import sys
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pycalico.cni.agent import Agent
+    from pycalico.datastore.backend import Backend
+    from pycalico.datastore.resources import ResourceClient
+    from pycalico.node.autodetect import HostInterface
+    from pycalico.node.health import Status
+
+log = logging.getLogger("pycalico.node")
+BACKENDS = ("bird", "vxlan", "none")
+
+
+def _setup_logging(env: Mapping[str, str]) -> None:
+    level = (
+        env.get("CALICO_STARTUP_LOGLEVEL") or env.get("FELIX_LOGSEVERITYSCREEN") or "info"
+    ).upper()
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(
+            logging, {"WARNING": "WARNING", "FATAL": "CRITICAL"}.get(level, level), logging.INFO
+        ),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def _interfaces() -> list[HostInterface]:
+    import ipaddress
+
+    from pyroute2 import IPRoute
+
+    from pycalico.node.autodetect import HostInterface
+
+    with IPRoute() as ipr:
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        addrs: dict[int, list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]] = {}
+        for msg in ipr.get_addr():
+            addrs.setdefault(msg["index"], []).append(
+                ipaddress.ip_interface(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}")
+            )
+    return [HostInterface(i, n, tuple(addrs.get(i, []))) for i, n in names.items()]
+
+
+def _source_towards(dest: str) -> str:
+    """`can-reach`: the kernel's source address for a UDP 'connection' (no packet is sent)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in dest else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.connect((dest, 80))
+        return str(s.getsockname()[0])
+
+
+def run(env: Mapping[str, str], stop: threading.Event) -> int:
+    from pycalico.datastore.config import config_from_env, open_backend
+    from pycalico.datastore.resources import ResourceClient
+    from pycalico.node import health, startup
+
+    backend_kind = env.get("CALICO_NETWORKING_BACKEND", "bird")
+    if backend_kind not in BACKENDS:
+        raise startup.StartupError(
+            f"CALICO_NETWORKING_BACKEND={backend_kind} is not one of {', '.join(BACKENDS)}"
+        )
+    state_dir = env.get("CALICO_STATE_DIR", "/var/lib/calico")
+    run_dir = env.get("CALICO_RUN_DIR", "/var/run/calico")
+    backend = open_backend(config_from_env(env))
+    client = ResourceClient(backend)
+    interfaces = _interfaces()
+    name = startup.node_name(env, os.path.join(state_dir, "nodename"))
+    v4 = [a for i in interfaces for a in i.addresses if a.version == 4]
+    startup.ensure_cluster(client, env, v4)
+    identity = startup.register_node(client, name, env, interfaces, _source_towards)
+    startup.write_nodename(os.path.join(state_dir, "nodename"), name)
+    log.info("node %s registered with address %s", name, identity.address)
+
+    status = health.Status()
+    resync = float(env.get("FELIX_ROUTEREFRESHINTERVAL", "90") or 90)
+    health_host = env.get("FELIX_HEALTHHOST", "127.0.0.1")
+    servers = [
+        health.serve(health_host, int(env.get("FELIX_HEALTHPORT", "9099")), status, 3 * resync),
+        health.serve(
+            env.get("FELIX_PROMETHEUSMETRICSHOST", health_host),
+            int(env.get("FELIX_PROMETHEUSMETRICSPORT", "9091")),
+            status,
+            3 * resync,
+            metrics=True,
+        ),
+    ]
+    agent = _start_cni_agent(os.path.join(run_dir, "cni-agent.sock"))
+    try:
+        return _felix(env, backend, client, name, backend_kind, state_dir, status, stop, resync)
+    finally:
+        agent.shutdown()
+        agent.server_close()
+        for server in servers:
+            server.shutdown()
+        backend.close()
+
+
+def _start_cni_agent(path: str) -> Agent:
+    from pycalico.cni.agent import Agent
+
+    agent = Agent(path)
+    threading.Thread(target=agent.serve_forever, daemon=True, name="cni-agent").start()
+    return agent
+
+
+def _felix(
+    env: Mapping[str, str],
+    backend: Backend,
+    client: ResourceClient,
+    name: str,
+    backend_kind: str,
+    state_dir: str,
+    status: Status,
+    stop: threading.Event,
+    resync: float,
+) -> int:
+    from pyroute2 import IPRoute
+
+    from pycalico.felix import daemon
+    from pycalico.felix.driver import Driver
+    from pycalico.node import tunnel_addrs
+
+    def before_apply() -> None:
+        if backend_kind != "none":
+            tunnel_addrs.reconcile(client, name, tunnel_addrs.VXLAN)
+            tunnel_addrs.reconcile(client, name, tunnel_addrs.IPIP)
+
+    with IPRoute() as ipr:
+        felix_env = {k: v for k, v in env.items() if k.startswith("FELIX_")}
+        driver = Driver(name, ipr, mtu_file=os.path.join(state_dir, "mtu"), env=felix_env)
+
+        def observe(ok: bool | None, seconds: float) -> None:
+            with status.lock:
+                status.last_loop = time.monotonic()
+                if ok is None:
+                    return
+                status.applies += 1
+                status.apply_seconds_total += seconds
+                if ok:
+                    status.ready = True
+                    status.routes, status.endpoints = driver.route_count, driver.endpoint_count
+                else:
+                    status.apply_failures += 1
+
+        log.info("Calico node started successfully")
+        daemon.run(backend, driver, stop, resync, before_apply, observe)
+    return 0
 
 
 def main() -> int:
-    sys.stderr.write("calico-node: not implemented yet\n")
-    return 1
+    from pycalico.datastore.backend import DatastoreError
+    from pycalico.node.startup import StartupError
+
+    env = dict(os.environ)
+    _setup_logging(env)
+    stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        return run(env, stop)
+    except (StartupError, DatastoreError, ValueError, OSError) as exc:
+        sys.stderr.write(f"calico-node: {exc}\n")
+        return 1

@@ -1,0 +1,91 @@
+"""calico-node's health (`/liveness`, `/readiness`) and Prometheus metrics endpoints."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Status:
+    """What the health and metrics endpoints report; updated by the node's components."""
+
+    started: float = field(default_factory=time.monotonic)
+    ready: bool = False
+    last_loop: float = field(default_factory=time.monotonic)
+    applies: int = 0
+    apply_failures: int = 0
+    apply_seconds_total: float = 0.0
+    routes: int = 0
+    endpoints: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # Felix's loop wakes at least every resync period; three missed periods means it is stuck.
+    def live(self, stall_seconds: float) -> bool:
+        return time.monotonic() - self.last_loop < stall_seconds
+
+    def metrics(self) -> str:
+        with self.lock:
+            rows = [
+                ("felix_int_dataplane_apply_total", "counter", "Dataplane applies.", self.applies),
+                (
+                    "felix_int_dataplane_failures_total",
+                    "counter",
+                    "Dataplane applies that failed.",
+                    self.apply_failures,
+                ),
+                (
+                    "felix_int_dataplane_apply_time_seconds_total",
+                    "counter",
+                    "Time spent applying the dataplane.",
+                    round(self.apply_seconds_total, 6),
+                ),
+                ("felix_route_table_routes", "gauge", "Routes Felix programs.", self.routes),
+                (
+                    "felix_active_local_endpoints",
+                    "gauge",
+                    "Local workload endpoints.",
+                    self.endpoints,
+                ),
+            ]
+        out = []
+        for name, kind, help_text, value in rows:
+            out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+        return "\n".join(out) + "\n"
+
+
+def serve(
+    host: str, port: int, status: Status, stall_seconds: float, metrics: bool = False
+) -> ThreadingHTTPServer:
+    """Start a server (daemon thread) for health, or for metrics when `metrics`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if metrics and self.path == "/metrics":
+                self._reply(200, status.metrics(), "text/plain; version=0.0.4")
+            elif not metrics and self.path == "/liveness":
+                ok = status.live(stall_seconds)
+                self._reply(200 if ok else 503, "ok\n" if ok else "stalled\n")
+            elif not metrics and self.path == "/readiness":
+                self._reply(200 if status.ready else 503, "ok\n" if status.ready else "not ready\n")
+            else:
+                self._reply(404, "not found\n")
+
+        def _reply(self, code: int, body: str, ctype: str = "text/plain") -> None:
+            data = body.encode()
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_: Any) -> None:
+            pass  # quiet by default: probes every few seconds would flood the log
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True, name=f"http-{port}").start()
+    return server

@@ -1,0 +1,215 @@
+"""calico-node in a node namespace: startup, health, the CNI agent, Felix, and a kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+BIN = os.path.dirname(sys.executable)
+
+
+def sh(ns: str, *cmd: str, check: bool = True) -> str:
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, check=check
+    ).stdout
+
+
+def eventually(check: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def http_status(ns: str, port: int, path: str) -> int:
+    code = (
+        "import urllib.request,sys\n"
+        "try:\n"
+        f"  print(urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=2).status)\n"
+        "except Exception as e:\n"
+        "  print(getattr(e, 'code', 0))\n"
+    )
+    out = sh(ns, sys.executable, "-c", code, check=False).strip()
+    return int(out or 0)
+
+
+class Node:
+    def __init__(self, tmp: Path) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.ns, self.peer = f"cnode-{tag}", f"cpeer-{tag}"
+        self.tmp = tmp
+        self.env = {
+            **os.environ,
+            "DATASTORE_TYPE": "sqlite",
+            "SQLITE_PATH": str(tmp / "store.db"),
+            "NODENAME": "node1",
+            "CALICO_NETWORKING_BACKEND": "vxlan",
+            "CALICO_IPV4POOL_CIDR": "10.244.0.0/16",
+            "CALICO_IPV4POOL_VXLAN": "Always",
+            "CALICO_STATE_DIR": str(tmp / "lib"),
+            "CALICO_RUN_DIR": str(tmp / "run"),
+            "IP_AUTODETECTION_METHOD": "interface=eth0",
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.tmp / "node.log", "ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns, os.path.join(BIN, "calico-node")],
+                env=self.env,
+                stderr=log,
+            )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=15)
+        self.proc = None
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    n = Node(tmp_path)
+    for name in (n.ns, n.peer):
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(
+            [
+                "ip",
+                "link",
+                "add",
+                "eth0",
+                "netns",
+                n.ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                n.peer,
+            ],
+            check=True,
+        )
+        sh(n.ns, "ip", "addr", "add", "192.0.2.11/24", "dev", "eth0")
+        # As on any real node: proxy ARP answers for 169.254.1.1 only when the node has a
+        # route for it through another interface, which the default route provides.
+        sh(n.ns, "ip", "link", "set", "eth0", "up")
+        sh(n.ns, "ip", "route", "add", "default", "via", "192.0.2.1", "dev", "eth0")
+        for ns in (n.ns, n.peer):
+            sh(ns, "ip", "link", "set", "eth0", "up")
+            sh(ns, "ip", "link", "set", "lo", "up")
+        yield n
+    finally:
+        n.stop(signal.SIGKILL)
+        for name in (n.ns, n.peer):
+            subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def calicoctl(node: Node, *args: str) -> Any:
+    out = subprocess.run(
+        [os.path.join(BIN, "calicoctl"), *args],
+        env=node.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out) if "-o" in args and "json" in args else out
+
+
+def test_calico_node_starts_registers_serves_health_and_wires_pods(node: Node) -> None:
+    from pycalico.cni.install import install
+
+    node.start()
+    eventually(lambda: http_status(node.ns, 9099, "/readiness") == 200)
+    assert http_status(node.ns, 9099, "/liveness") == 200
+    me = calicoctl(node, "get", "node", "node1", "-o", "json")
+    assert me["spec"]["bgp"]["ipv4Address"] == "192.0.2.11/24"
+    assert me["spec"]["ipv4VXLANTunnelAddr"].startswith("10.244.")
+    assert (node.tmp / "lib" / "nodename").read_text() == "node1"
+    assert (node.tmp / "lib" / "mtu").read_text() == "1450\n"
+    assert "default-ipv4-ippool" in calicoctl(node, "get", "ippools")
+    link = json.loads(sh(node.ns, "ip", "-j", "-d", "link", "show", "vxlan.calico"))[0]
+    assert link["address"] == "66:f9:37:c3:7e:94"  # derived from the node name
+
+    # A pod through the installed CNI shim, answered by this node's agent.
+    install(str(node.tmp / "bin"), str(node.tmp / "run" / "cni-agent.sock"))
+    pod = f"{node.ns}-pod"
+    subprocess.run(["ip", "netns", "add", pod], check=True)
+    try:
+        conf = {
+            "cniVersion": "1.0.0",
+            "name": "k8s-pod-network",
+            "type": "calico",
+            "nodename_file": str(node.tmp / "lib" / "nodename"),
+            "mtu": 1450,
+            "sqlite_path": str(node.tmp / "store.db"),
+            "ipam_lock_file": str(node.tmp / "run" / "ipam.lock"),
+            "ipam": {"type": "calico-ipam"},
+        }
+        env = {
+            "PATH": os.environ["PATH"],
+            "CNI_COMMAND": "ADD",
+            "CNI_CONTAINERID": "c" * 64,
+            "CNI_NETNS": f"/run/netns/{pod}",
+            "CNI_IFNAME": "eth0",
+            "CNI_PATH": str(node.tmp / "bin"),
+        }
+        out = subprocess.run(
+            ["ip", "netns", "exec", node.ns, str(node.tmp / "bin" / "calico")],
+            env=env,
+            input=json.dumps(conf).encode(),
+            capture_output=True,
+            check=False,
+        )
+        assert out.returncode == 0, out.stdout
+        ip = json.loads(out.stdout)["ips"][0]["address"].split("/")[0]
+        sh(node.ns, "ping", "-c1", "-W2", ip)
+        eventually(
+            lambda: (
+                b"felix_active_local_endpoints 1"
+                in subprocess.run(
+                    [
+                        "ip",
+                        "netns",
+                        "exec",
+                        node.ns,
+                        sys.executable,
+                        "-c",
+                        "import urllib.request;print(urllib.request.urlopen("
+                        "'http://127.0.0.1:9091/metrics').read().decode())",
+                    ],
+                    capture_output=True,
+                    check=False,
+                ).stdout
+            )
+        )
+
+        # kill -9 and restart: the kernel state is found right, nothing is rebuilt.
+        routes_before = sh(node.ns, "ip", "route")
+        index_before = link["ifindex"]
+        node.stop(signal.SIGKILL)
+        node.start()
+        eventually(lambda: http_status(node.ns, 9099, "/readiness") == 200)
+        assert sh(node.ns, "ip", "route") == routes_before
+        after = json.loads(sh(node.ns, "ip", "-j", "link", "show", "vxlan.calico"))[0]
+        assert after["ifindex"] == index_before
+        sh(node.ns, "ping", "-c1", "-W2", ip)
+    finally:
+        subprocess.run(["ip", "netns", "del", pod], check=False)
+    node.stop()
+    assert not (node.tmp / "run" / "cni-agent.sock").exists()
