@@ -1,8 +1,216 @@
-"""Entry point for calico-lab (lands with its own issue)."""
+"""calico-lab: a multi-node Calico cluster made of network namespaces on one host."""
 
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
 import sys
+import time
+from collections.abc import Sequence
+
+from pycalico.lab.state import LabError, LabState, choose, existing_labs
+
+ENCAPS = ("vxlan", "ipip", "none")
+TOPOLOGIES = ("flat", "two-subnet", "tor")
+_NAME_OK = "abcdefghijklmnopqrstuvwxyz0123456789-"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise LabError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="calico-lab", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    up = sub.add_parser("up", help="build a lab and start calico-node on every node")
+    up.add_argument("--name", default="lab")
+    up.add_argument("--nodes", type=int, default=3)
+    up.add_argument("--topology", choices=TOPOLOGIES, default="flat")
+    up.add_argument("--encap", choices=ENCAPS, default="vxlan")
+    up.add_argument("--cross-subnet", action="store_true")
+    up.add_argument("--datastore", choices=("sqlite", "etcd"), default="sqlite")
+    up.add_argument("--pool", default="10.244.0.0/16")
+    for name in ("down", "status"):
+        s = sub.add_parser(name)
+        s.add_argument("--name")
+    pod = sub.add_parser("pod", help="add, delete or list pods")
+    pod_sub = pod.add_subparsers(dest="pod_command", required=True, parser_class=_Parser)
+    add = pod_sub.add_parser("add")
+    add.add_argument("pod")
+    add.add_argument("--node", required=True)
+    add.add_argument("--namespace")
+    add.add_argument("--labels", default="")
+    add.add_argument("--serve", default="")
+    add.add_argument("--name", dest="lab")
+    delete = pod_sub.add_parser("del")
+    delete.add_argument("pod")
+    delete.add_argument("--name", dest="lab")
+    listing = pod_sub.add_parser("list")
+    listing.add_argument("--name", dest="lab")
+    ex = sub.add_parser("exec", help="run a command in a node or pod namespace")
+    ex.add_argument("--name")
+    ex.add_argument("target")
+    ex.add_argument("cmd", nargs=argparse.REMAINDER)
+    probe = sub.add_parser("probe", help="pod × pod connectivity matrix")
+    probe.add_argument("--name")
+    probe.add_argument("--port", type=int, default=80)
+    probe.add_argument("--proto", choices=("tcp", "udp", "icmp"), default="tcp")
+    return p
+
+
+def _labels(text: str) -> dict[str, str]:
+    labels = {}
+    for item in filter(None, text.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise LabError(f"bad label {item!r}: use key=value[,key=value]")
+        labels[key] = value
+    return labels
+
+
+def _progress(message: str) -> None:
+    sys.stderr.write(f"  {message}\n")
+    sys.stderr.flush()
+
+
+def up(opts: argparse.Namespace) -> int:
+    from pycalico.lab import cluster
+    from pycalico.lab.echo import parse as parse_ports
+
+    if not opts.name or any(c not in _NAME_OK for c in opts.name) or len(opts.name) > 8:
+        raise LabError("--name must be 1-8 characters of a-z, 0-9 and '-'")
+    if not 1 <= opts.nodes <= 20:
+        raise LabError("--nodes must be between 1 and 20")
+    try:
+        pool = str(ipaddress.ip_network(opts.pool))
+    except ValueError:
+        raise LabError(f"--pool {opts.pool} is not a network CIDR") from None
+    if opts.datastore == "etcd":
+        raise LabError("--datastore etcd needs the etcd backend, which is not in this build yet")
+    if opts.topology == "tor" or opts.encap == "none":
+        raise LabError(
+            "routing without encapsulation (and the ToR topology) needs BGP, which "
+            "is not in this build yet: use --encap vxlan"
+        )
+    if opts.encap == "ipip" and not os.path.exists("/sys/module/ipip"):
+        raise LabError(
+            "--encap ipip needs the kernel's ipip module, which this kernel lacks "
+            "(IPIP is proven in the VM suite); use --encap vxlan"
+        )
+    if opts.name in existing_labs():
+        raise LabError(f"lab {opts.name!r} already exists (calico-lab down --name {opts.name})")
+    started = time.monotonic()
+    state = LabState(
+        opts.name,
+        [f"node{i + 1}" for i in range(opts.nodes)],
+        opts.topology,
+        opts.encap,
+        opts.cross_subnet,
+        pool,
+    )
+    try:
+        _progress(f"building {opts.topology} underlay")
+        cluster.build_underlay(state)
+        for i in range(opts.nodes):
+            cluster.build_node(state, i)
+        state.pids["echo:external"] = _external_server(state, parse_ports("80,53/udp"))
+        _progress(f"starting calico-node on {opts.nodes} nodes")
+        for node in state.nodes:
+            cluster.start_node(state, node)
+        cluster.wait_ready(state, _progress)
+    except BaseException:
+        _progress("failed: removing what was built")
+        cluster.down(state)
+        raise
+    print(f"lab {state.name} is up in {time.monotonic() - started:.1f}s")
+    print(cluster.describe(state))
+    return 0
+
+
+def _external_server(state: LabState, ports: list[tuple[int, str]]) -> int:
+    import subprocess
+
+    from pycalico.lab.cluster import ns_name
+
+    spec = ",".join(f"{p}/{proto}" for p, proto in ports)
+    with open(state.path("external.log"), "ab") as log:
+        proc = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns_name(state.name, "ext"),
+                sys.executable,
+                "-m",
+                "pycalico.lab.echo",
+                spec,
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    return proc.pid
+
+
+def run(argv: Sequence[str]) -> int:
+    from pycalico.lab import cluster, pods, probe
+
+    opts = _parser().parse_args(list(argv))
+    if opts.command == "up":
+        return up(opts)
+    if opts.command == "status":
+        names = [opts.name] if opts.name else existing_labs()
+        if not names:
+            print("no labs")
+        for name in names:
+            print(cluster.describe(LabState.load(name)))
+        return 0
+    if opts.command == "pod":
+        state = LabState.load(choose(opts.lab))
+        if opts.pod_command == "add":
+            if opts.serve:
+                from pycalico.lab.echo import parse
+
+                try:
+                    parse(opts.serve)
+                except ValueError as exc:
+                    raise LabError(f"--serve: {exc}") from None
+            pod = pods.add(
+                state, opts.pod, opts.node, opts.namespace, _labels(opts.labels), opts.serve
+            )
+            print(pod.ip)
+        elif opts.pod_command == "del":
+            pods.remove(state, opts.pod)
+        else:
+            sys.stdout.write(pods.listing(state))
+        return 0
+    state = LabState.load(choose(opts.name))
+    if opts.command == "down":
+        problems = cluster.down(state)
+        for problem in problems:
+            sys.stderr.write(f"calico-lab: {problem}\n")
+        print(f"lab {state.name} removed")
+        return 1 if problems else 0
+    if opts.command == "exec":
+        cmd = opts.cmd[1:] if opts.cmd[:1] == ["--"] else opts.cmd
+        if not cmd:
+            raise LabError("exec needs a command: calico-lab exec NODE -- CMD ...")
+        return pods.exec_in(state, opts.target, cmd)
+    sys.stdout.write(probe.render(probe.matrix(state, opts.proto, opts.port)))
+    return 0
 
 
 def main() -> int:
-    sys.stderr.write("calico-lab: not implemented yet\n")
-    return 1
+    if os.geteuid() != 0:
+        sys.stderr.write("calico-lab: needs root (it creates network namespaces)\n")
+        return 1
+    try:
+        return run(sys.argv[1:])
+    except LabError as exc:
+        sys.stderr.write(f"calico-lab: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("calico-lab: interrupted\n")
+        return 130

@@ -1,0 +1,265 @@
+"""Building and tearing down a lab: namespaces, the underlay, and one calico-node per node.
+
+Layout (all namespaces, nothing touches the host's own interfaces):
+  <lab>-net      holds the underlay bridges (br0, and br1 for two-subnet)
+  <lab>-router   the lab router: .1 on each underlay subnet, 203.0.113.254 towards external
+  <lab>-ext      "the internet": 203.0.113.1
+  <lab>-nodeN    the nodes: eth0 on an underlay bridge, default route via the router
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+
+from pycalico.lab.state import LabError, LabState
+
+SUBNETS = ("192.168.56.0/24", "192.168.57.0/24")
+EXTERNAL_IP = "203.0.113.1"
+EXTERNAL_ROUTER_IP = "203.0.113.254"
+DEFAULT_POOL = "10.244.0.0/16"
+READY_TIMEOUT = 60.0
+
+
+def sh(*cmd: str) -> str:
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise LabError(f"`{' '.join(cmd)}` failed: {out.stderr.strip()}")
+    return out.stdout
+
+
+def in_ns(ns: str, *cmd: str) -> str:
+    return sh("ip", "netns", "exec", ns, *cmd)
+
+
+def ns_name(lab: str, role: str) -> str:
+    return f"{lab}-{role}"
+
+
+def _add_ns(state: LabState, name: str) -> None:
+    state.namespaces.append(name)
+    state.save()  # recorded before it exists: `down` removes it even if `up` dies here
+    sh("ip", "netns", "add", name)
+    in_ns(name, "ip", "link", "set", "lo", "up")
+
+
+def _link(a_ns: str, a_if: str, b_ns: str, b_if: str) -> None:
+    sh(
+        "ip",
+        "link",
+        "add",
+        a_if,
+        "netns",
+        a_ns,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b_if,
+        "netns",
+        b_ns,
+    )
+    in_ns(a_ns, "ip", "link", "set", a_if, "up")
+    in_ns(b_ns, "ip", "link", "set", b_if, "up")
+
+
+def node_subnet(index: int, nodes: int, topology: str) -> int:
+    """Which underlay subnet node `index` (0-based) sits on: two-subnet splits them."""
+    if topology != "two-subnet":
+        return 0
+    return 0 if index < (nodes + 1) // 2 else 1
+
+
+def build_underlay(state: LabState) -> None:
+    lab = state.name
+    net, router, ext = ns_name(lab, "net"), ns_name(lab, "router"), ns_name(lab, "ext")
+    for ns in (net, router, ext):
+        _add_ns(state, ns)
+    subnets = SUBNETS[:2] if state.topology == "two-subnet" else SUBNETS[:1]
+    for i, cidr in enumerate(subnets):
+        bridge = f"br{i}"
+        in_ns(net, "ip", "link", "add", bridge, "type", "bridge")
+        in_ns(net, "ip", "link", "set", bridge, "up")
+        _link(router, f"eth{i}", net, f"r{i}")
+        in_ns(net, "ip", "link", "set", f"r{i}", "master", bridge)
+        gateway = ipaddress.ip_network(cidr).network_address + 1
+        in_ns(router, "ip", "addr", "add", f"{gateway}/24", "dev", f"eth{i}")
+    _link(router, "ext0", ext, "eth0")
+    in_ns(router, "ip", "addr", "add", f"{EXTERNAL_ROUTER_IP}/24", "dev", "ext0")
+    in_ns(router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    in_ns(ext, "ip", "addr", "add", f"{EXTERNAL_IP}/24", "dev", "eth0")
+    # Replies to masqueraded pod traffic go back to the node addresses through the router.
+    in_ns(ext, "ip", "route", "add", "192.168.56.0/23", "via", EXTERNAL_ROUTER_IP)
+
+
+def build_node(state: LabState, index: int) -> str:
+    lab = state.name
+    name = f"node{index + 1}"
+    ns = ns_name(lab, name)
+    _add_ns(state, ns)
+    subnet = node_subnet(index, len(state.nodes), state.topology)
+    net = ipaddress.ip_network(SUBNETS[subnet])
+    address = f"{net.network_address + 10 + index}/24"
+    _link(ns, "eth0", ns_name(lab, "net"), f"n{index + 1}")
+    in_ns(ns_name(lab, "net"), "ip", "link", "set", f"n{index + 1}", "master", f"br{subnet}")
+    in_ns(ns, "ip", "addr", "add", address, "dev", "eth0")
+    in_ns(ns, "ip", "route", "add", "default", "via", str(net.network_address + 1))
+    state.node_ips[name] = address
+    state.save()
+    return name
+
+
+def node_env(state: LabState, node: str) -> dict[str, str]:
+    """The environment calico-node (and commands run on the node) get."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALICO_", "FELIX_"))}
+    encap = {"vxlan": "CALICO_IPV4POOL_VXLAN", "ipip": "CALICO_IPV4POOL_IPIP"}
+    mode = "CrossSubnet" if state.cross_subnet else "Always"
+    env.update(
+        {
+            "DATASTORE_TYPE": "sqlite",
+            "SQLITE_PATH": state.path("datastore.db"),
+            "NODENAME": node,
+            "IP_AUTODETECTION_METHOD": "interface=eth0",
+            "CALICO_NETWORKING_BACKEND": "vxlan" if state.encap == "vxlan" else "bird",
+            "CALICO_IPV4POOL_CIDR": state.pool,
+            "CALICO_STATE_DIR": state.path("nodes", node, "lib"),
+            "CALICO_RUN_DIR": state.path("nodes", node, "run"),
+            "PATH": f"{os.path.dirname(sys.executable)}:{env.get('PATH', '/usr/bin:/bin')}",
+        }
+    )
+    if state.encap in encap:
+        env[encap[state.encap]] = mode
+    return env
+
+
+def start_node(state: LabState, node: str) -> None:
+    from pycalico.cni.install import install
+
+    os.makedirs(state.path("nodes", node, "lib"), exist_ok=True)
+    install(state.path("nodes", node, "bin"), state.path("nodes", node, "run", "cni-agent.sock"))
+    with open(state.path("nodes", node, "calico-node.log"), "ab") as log:
+        proc = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns_name(state.name, node),
+                os.path.join(os.path.dirname(sys.executable), "calico-node"),
+            ],
+            env=node_env(state, node),
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    # `ip netns exec` execs calico-node in place, so this is calico-node's own pid.
+    state.pids[f"calico-node:{node}"] = proc.pid
+    state.save()
+
+
+def node_ready(state: LabState, node: str) -> bool:
+    from pycalico.cni.dataplane import in_netns
+
+    def ask() -> bool:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:9099/readiness", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    return in_netns(f"/run/netns/{ns_name(state.name, node)}", ask)
+
+
+def wait_ready(state: LabState, progress: Callable[[str], None]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    pending = list(state.nodes)
+    while pending:
+        for node in list(pending):
+            pid = state.pids[f"calico-node:{node}"]
+            if not _alive(pid):
+                log = state.path("nodes", node, "calico-node.log")
+                raise LabError(f"calico-node on {node} exited; see {log}")
+            if node_ready(state, node):
+                pending.remove(node)
+                progress(f"{node} ready")
+        if pending and time.monotonic() > deadline:
+            raise LabError(f"nodes not ready after {READY_TIMEOUT:.0f}s: {', '.join(pending)}")
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child is not alive for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_pid(pid: int) -> None:
+    stop_pids([pid])
+
+
+def stop_pids(pids: list[int]) -> None:
+    """Stop processes this lab started (by pid only): TERM all, then KILL what is left."""
+    running = [pid for pid in pids if _alive(pid)]
+    for pid in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while running and time.monotonic() < deadline:
+        for pid in running:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reap our own children as they go
+        running = [pid for pid in running if _alive(pid)]
+        time.sleep(0.05)
+    for pid in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def down(state: LabState) -> list[str]:
+    """Stop every process and remove every namespace the lab recorded; what failed, if any."""
+    problems = []
+    stop_pids(
+        [p.server_pid for p in state.pods.values() if p.server_pid] + list(state.pids.values())
+    )
+    for ns in reversed(state.namespaces + [p.netns for p in state.pods.values()]):
+        out = subprocess.run(
+            ["ip", "netns", "del", ns], capture_output=True, text=True, check=False
+        )
+        if out.returncode != 0 and "No such file" not in out.stderr:
+            problems.append(f"netns {ns}: {out.stderr.strip()}")
+    shutil.rmtree(state.dir, ignore_errors=True)
+    return problems
+
+
+def summary(state: LabState) -> dict[str, object]:
+    return {
+        "name": state.name,
+        "topology": state.topology,
+        "encap": state.encap,
+        "cross_subnet": state.cross_subnet,
+        "pool": state.pool,
+        "nodes": state.node_ips,
+        "pods": {k: {"node": p.node, "ip": p.ip} for k, p in state.pods.items()},
+        "external": EXTERNAL_IP,
+    }
+
+
+def describe(state: LabState) -> str:
+    return json.dumps(summary(state), indent=2)

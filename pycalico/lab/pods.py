@@ -1,0 +1,195 @@
+"""Lab pods: network namespaces wired by the CNI executables exactly as a runtime does."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from pycalico.lab.cluster import in_ns, ns_name, sh
+from pycalico.lab.state import LabError, LabState, Pod
+
+NETWORK = "k8s-pod-network"
+
+
+def pod_key(name: str, namespace: str | None = None) -> str:
+    """`NS/POD` everywhere; a bare POD means namespace `default`."""
+    if "/" in name:
+        ns, _, pod = name.partition("/")
+        if namespace and namespace != ns:
+            raise LabError(f"pod {name} is in namespace {ns}, not {namespace}")
+        return f"{ns}/{pod}"
+    return f"{namespace or 'default'}/{name}"
+
+
+def conflist(state: LabState, node: str) -> dict[str, Any]:
+    """The node's CNI configuration: calico + portmap, as Calico's installer writes it."""
+    mtu = 0
+    try:
+        with open(state.path("nodes", node, "lib", "mtu"), encoding="ascii") as f:
+            mtu = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        pass
+    return {
+        "cniVersion": "1.0.0",
+        "name": NETWORK,
+        "plugins": [
+            {
+                "type": "calico",
+                "log_level": "info",
+                "datastore_type": "sqlite",
+                "sqlite_path": state.path("datastore.db"),
+                "nodename_file": state.path("nodes", node, "lib", "nodename"),
+                "mtu": mtu,
+                "ipam_lock_file": state.path("nodes", node, "run", "ipam.lock"),
+                "ipam": {"type": "calico-ipam"},
+            },
+            {"type": "portmap", "snat": True, "capabilities": {"portMappings": True}},
+        ],
+    }
+
+
+def _cni(
+    state: LabState,
+    node: str,
+    command: str,
+    pod: Pod,
+    netconf: dict[str, Any],
+    prev: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    plugin_conf = {**netconf, "cniVersion": "1.0.0", "name": NETWORK}
+    if prev is not None:
+        plugin_conf["prevResult"] = prev
+    namespace, _, name = pod.name.partition("/")
+    bin_dir = state.path("nodes", node, "bin")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": pod.container_id,
+        "CNI_NETNS": f"/run/netns/{pod.netns}",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": f"{bin_dir}:/usr/lib/cni",
+        "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={name}",
+    }
+    plugin = (
+        os.path.join(bin_dir, netconf["type"])
+        if netconf["type"].startswith("calico")
+        else os.path.join("/usr/lib/cni", netconf["type"])
+    )
+    out = subprocess.run(
+        ["ip", "netns", "exec", ns_name(state.name, node), plugin],
+        env=env,
+        input=json.dumps(plugin_conf).encode(),
+        capture_output=True,
+        check=False,
+    )
+    body = json.loads(out.stdout) if out.stdout.strip() else {}
+    if out.returncode != 0:
+        raise LabError(
+            f"CNI {command} ({netconf['type']}) failed for {pod.name}: "
+            f"{body.get('msg', out.stderr.decode().strip())}"
+        )
+    return body
+
+
+def add(
+    state: LabState,
+    name: str,
+    node: str,
+    namespace: str | None = None,
+    labels: dict[str, str] | None = None,
+    serve: str = "",
+) -> Pod:
+    key = pod_key(name, namespace)
+    if key in state.pods:
+        raise LabError(f"pod {key} already exists")
+    if node not in state.nodes:
+        raise LabError(f"no node {node} in lab {state.name} (nodes: {', '.join(state.nodes)})")
+    digest = hashlib.sha256(f"{state.name}/{key}".encode()).hexdigest()
+    pod = Pod(key, node, f"{state.name}-pod-{digest[:10]}", digest, labels=labels or {})
+    state.pods[key] = pod
+    state.save()  # recorded before the namespace exists, so `down` always finds it
+    sh("ip", "netns", "add", pod.netns)
+    netconf = conflist(state, node)
+    labelled = [{"key": k, "value": v} for k, v in pod.labels.items()]
+    result: dict[str, Any] | None = None
+    try:
+        for plugin in netconf["plugins"]:
+            conf = {**plugin, "args": {"cni": {"labels": labelled}}} if labelled else plugin
+            result = _cni(state, node, "ADD", pod, conf, result)
+    except LabError:
+        remove(state, key)
+        raise
+    assert result is not None
+    pod.ip = result["ips"][0]["address"].split("/")[0]
+    if serve:
+        pod.server_pid = _start_server(pod, serve, state.path("pods", digest[:10] + ".log"))
+    state.save()
+    return pod
+
+
+def _start_server(pod: Pod, serve: str, log_path: str) -> int:
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", pod.netns, sys.executable, "-m", "pycalico.lab.echo", serve],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    return proc.pid
+
+
+def remove(state: LabState, name: str) -> None:
+    from pycalico.lab.cluster import stop_pid
+
+    key = pod_key(name)
+    pod = state.pods.get(key)
+    if pod is None:
+        raise LabError(f"no pod {key}")
+    if pod.server_pid:
+        stop_pid(pod.server_pid)
+    netconf = conflist(state, pod.node)
+    for plugin in reversed(netconf["plugins"]):
+        with contextlib.suppress(LabError):  # best effort: the namespace goes regardless
+            _cni(state, pod.node, "DEL", pod, plugin)
+    subprocess.run(["ip", "netns", "del", pod.netns], capture_output=True, check=False)
+    del state.pods[key]
+    state.save()
+
+
+def listing(state: LabState) -> str:
+    rows = [("POD", "NODE", "IP", "LABELS")]
+    for key, pod in sorted(state.pods.items()):
+        rows.append(
+            (key, pod.node, pod.ip, ",".join(f"{k}={v}" for k, v in sorted(pod.labels.items())))
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return (
+        "\n".join(
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        )
+        + "\n"
+    )
+
+
+def exec_in(state: LabState, target: str, command: list[str]) -> int:
+    from pycalico.lab.cluster import node_env
+
+    if target in state.nodes:
+        ns, node = ns_name(state.name, target), target
+    else:
+        pod = state.pods.get(pod_key(target))
+        if pod is None:
+            raise LabError(f"no node or pod {target!r} in lab {state.name}")
+        ns, node = pod.netns, pod.node
+    env = node_env(state, node)
+    return subprocess.run(["ip", "netns", "exec", ns, *command], env=env, check=False).returncode
+
+
+def in_pod(pod: Pod, *cmd: str) -> str:
+    return in_ns(pod.netns, *cmd)

@@ -1,0 +1,92 @@
+"""What a lab created, recorded under /run/calico-lab/<name>/ so `down` can remove all of it.
+
+Everything is written to the record before (or as) it is created, so even a lab whose
+`up` failed half-way can be taken down completely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ROOT = os.environ.get("CALICO_LAB_ROOT", "/run/calico-lab")
+
+
+class LabError(RuntimeError):
+    pass
+
+
+@dataclass
+class Pod:
+    name: str  # NS/POD
+    node: str
+    netns: str
+    container_id: str
+    ip: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    server_pid: int = 0
+
+
+@dataclass
+class LabState:
+    name: str
+    nodes: list[str] = field(default_factory=list)
+    topology: str = "flat"
+    encap: str = "vxlan"
+    cross_subnet: bool = False
+    pool: str = ""
+    namespaces: list[str] = field(default_factory=list)  # in creation order
+    pids: dict[str, int] = field(default_factory=dict)  # what -> pid
+    node_ips: dict[str, str] = field(default_factory=dict)
+    pods: dict[str, Pod] = field(default_factory=dict)
+
+    @property
+    def dir(self) -> str:
+        return os.path.join(ROOT, self.name)
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.dir, *parts)
+
+    def save(self) -> None:
+        os.makedirs(self.dir, exist_ok=True)
+        tmp = self.path("state.json.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(asdict(self), f, indent=2)
+        os.replace(tmp, self.path("state.json"))
+
+    @classmethod
+    def load(cls, name: str) -> LabState:
+        try:
+            with open(os.path.join(ROOT, name, "state.json"), encoding="utf-8") as f:
+                data: dict[str, Any] = json.load(f)
+        except FileNotFoundError:
+            raise LabError(f"no lab named {name!r} (see `calico-lab status`)") from None
+        except (OSError, ValueError) as exc:
+            raise LabError(f"cannot read the record of lab {name!r}: {exc}") from None
+        data["pods"] = {k: Pod(**v) for k, v in data.get("pods", {}).items()}
+        return cls(**data)
+
+
+def existing_labs() -> list[str]:
+    try:
+        return sorted(
+            d for d in os.listdir(ROOT) if os.path.exists(os.path.join(ROOT, d, "state.json"))
+        )
+    except FileNotFoundError:
+        return []
+
+
+def choose(name: str | None) -> str:
+    """The lab a command means: --name, else $CALICO_LAB, else the only one that exists."""
+    if name:
+        return name
+    if os.environ.get("CALICO_LAB"):
+        return os.environ["CALICO_LAB"]
+    labs = existing_labs()
+    if len(labs) == 1:
+        return labs[0]
+    if not labs:
+        raise LabError("no lab is running (start one with `calico-lab up`)")
+    raise LabError(f"several labs exist ({', '.join(labs)}): say which with --name or CALICO_LAB")
