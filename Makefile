@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	./demo/walkthrough.sh
+	./demo/lab.sh
 
 test: setup
 	$(VENV)/bin/ruff check pycalico tests bench
