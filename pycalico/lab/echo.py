@@ -36,13 +36,20 @@ def serve(ports: list[tuple[int, str]]) -> None:
         for key, _ in sel.select():
             sock = key.fileobj
             assert isinstance(sock, socket.socket)
-            if key.data == "tcp":
-                conn, (peer, _) = sock.accept()
-                with conn:
-                    conn.sendall(f"{peer}\n".encode())
-            else:
-                _, (peer, port) = sock.recvfrom(2048)
-                sock.sendto(f"{peer}\n".encode(), (peer, port))
+            try:
+                if key.data == "tcp":
+                    conn, (peer, _) = sock.accept()
+                    with conn:
+                        conn.sendall(f"{peer}\n".encode())
+                else:
+                    _, (peer, port) = sock.recvfrom(2048)
+                    # Logged before replying: a source with no way back is still seen.
+                    print(f"udp {peer}", flush=True)
+                    sock.sendto(f"{peer}\n".encode(), (peer, port))
+                    continue
+                print(f"tcp {peer}", flush=True)
+            except OSError as exc:
+                print(f"error {exc}", flush=True)  # one bad peer must not stop the server
 
 
 def main() -> int:

@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--namespace")
     add.add_argument("--labels", default="")
     add.add_argument("--serve", default="")
+    add.add_argument(
+        "--annotation",
+        action="append",
+        default=[],
+        help="a pod annotation KEY=VALUE (e.g. cni.projectcalico.org/ipv4pools="
+        "'[\"pool\"]'); may be repeated",
+    )
     add.add_argument("--name", dest="lab")
     delete = pod_sub.add_parser("del")
     delete.add_argument("pod")
@@ -157,7 +164,13 @@ def _external_server(state: LabState, ports: list[tuple[int, str]]) -> int:
 def run(argv: Sequence[str]) -> int:
     from pycalico.lab import cluster, pods, probe
 
-    opts = _parser().parse_args(list(argv))
+    argv = list(argv)
+    command: list[str] = []
+    if argv[:1] == ["exec"] and "--" in argv:
+        # Everything after `--` is the command, whatever options it carries.
+        split = argv.index("--")
+        argv, command = argv[:split], argv[split + 1 :]
+    opts = _parser().parse_args(argv)
     if opts.command == "up":
         return up(opts)
     if opts.command == "status":
@@ -177,8 +190,20 @@ def run(argv: Sequence[str]) -> int:
                     parse(opts.serve)
                 except ValueError as exc:
                     raise LabError(f"--serve: {exc}") from None
+            annotations = {}
+            for item in opts.annotation:
+                key, eq, value = item.partition("=")
+                if not eq or not key:
+                    raise LabError(f"bad annotation {item!r}: use KEY=VALUE")
+                annotations[key] = value
             pod = pods.add(
-                state, opts.pod, opts.node, opts.namespace, _labels(opts.labels), opts.serve
+                state,
+                opts.pod,
+                opts.node,
+                opts.namespace,
+                _labels(opts.labels),
+                opts.serve,
+                annotations,
             )
             print(pod.ip)
         elif opts.pod_command == "del":
@@ -194,7 +219,7 @@ def run(argv: Sequence[str]) -> int:
         print(f"lab {state.name} removed")
         return 1 if problems else 0
     if opts.command == "exec":
-        cmd = opts.cmd[1:] if opts.cmd[:1] == ["--"] else opts.cmd
+        cmd = command or (opts.cmd[1:] if opts.cmd[:1] == ["--"] else opts.cmd)
         if not cmd:
             raise LabError("exec needs a command: calico-lab exec NODE -- CMD ...")
         return pods.exec_in(state, opts.target, cmd)

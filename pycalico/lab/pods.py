@@ -103,6 +103,7 @@ def add(
     namespace: str | None = None,
     labels: dict[str, str] | None = None,
     serve: str = "",
+    annotations: dict[str, str] | None = None,
 ) -> Pod:
     key = pod_key(name, namespace)
     if key in state.pods:
@@ -115,11 +116,15 @@ def add(
     state.save()  # recorded before the namespace exists, so `down` always finds it
     sh("ip", "netns", "add", pod.netns)
     netconf = conflist(state, node)
-    labelled = [{"key": k, "value": v} for k, v in pod.labels.items()]
+    # What a runtime passes about the pod, in the CNI `args` convention.
+    pod_args = {
+        "labels": [{"key": k, "value": v} for k, v in pod.labels.items()],
+        "annotations": annotations or {},
+    }
     result: dict[str, Any] | None = None
     try:
         for plugin in netconf["plugins"]:
-            conf = {**plugin, "args": {"cni": {"labels": labelled}}} if labelled else plugin
+            conf = {**plugin, "args": {"cni": pod_args}} if plugin["type"] == "calico" else plugin
             result = _cni(state, node, "ADD", pod, conf, result)
     except LabError:
         remove(state, key)
