@@ -4,10 +4,10 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 SYSTEM_PACKAGES := python3 python3-venv iproute2 iputils-ping nftables bird2 \
-	containernetworking-plugins podman runc busybox-static gcc libc6-dev
+	containernetworking-plugins podman runc busybox-static gcc libc6-dev iperf3
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-packages demo test unit lint bench bench-cni clean
+.PHONY: setup system-packages demo test unit lint bench bench-cni bench-datapath clean
 
 setup: system-packages $(STAMP)
 
@@ -43,6 +43,9 @@ bench: setup
 
 bench-cni: setup
 	$(PY) bench/cni_bench.py
+
+bench-datapath: setup
+	$(PY) bench/datapath.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

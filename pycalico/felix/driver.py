@@ -105,7 +105,8 @@ class Driver:
         )
         self.routes.apply(state)
         self.route_count, self.endpoint_count = len(state.routes), len(snap.workloads)
-        self._apply_nat(nat.render(snap.nat_pools))
+        vxlan_port = int(self._setting(snap, "vxlanPort", DEFAULT_VXLAN_PORT)) if vxlan_on else None
+        self._apply_nat(nat.render(snap.nat_pools, vxlan_port))
         self._write_mtu(mtu.pod_mtu(host_mtu, enabled))
         self.applies += 1
 

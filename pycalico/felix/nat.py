@@ -16,6 +16,10 @@ ALL_POOLS = "all-ipam-pools"
 MASQ_POOLS = "masq-ipam-pools"
 CHAIN = "nat-outgoing"
 HOOK = "type nat hook postrouting priority srcnat; policy accept;"
+RAW_CHAINS = (
+    ("raw-prerouting", "type filter hook prerouting priority raw; policy accept;"),
+    ("raw-output", "type filter hook output priority raw; policy accept;"),
+)
 
 
 @dataclass(frozen=True)
@@ -25,8 +29,13 @@ class NatPool:
     disabled: bool = False
 
 
-def render(pools: Iterable[NatPool]) -> str:
-    """The nft script for IPv4 natOutgoing over these pools."""
+def render(pools: Iterable[NatPool], vxlan_port: int | None = None) -> str:
+    """The nft script for IPv4 natOutgoing over these pools (and VXLAN's NOTRACK).
+
+    With VXLAN on, its UDP packets skip connection tracking, as Calico's raw-table rules
+    make them: the tunnel's outer packets need no state, and tracking them costs every
+    packet a conntrack lookup on both nodes.
+    """
     v4 = [p for p in pools if ipaddress.ip_network(p.cidr).version == 4]
     all_cidrs = sorted({p.cidr for p in v4})
     # Disabled pools still hold addresses in use: their traffic is still masqueraded.
@@ -48,4 +57,8 @@ def render(pools: Iterable[NatPool]) -> str:
             f"add rule {TABLE} {CHAIN} ip saddr @{MASQ_POOLS} ip daddr != @{ALL_POOLS} "
             'masquerade fully-random comment "natOutgoing"'
         )
+    for chain, hook in RAW_CHAINS:
+        lines += [f"add chain {TABLE} {chain} {{ {hook} }}", f"flush chain {TABLE} {chain}"]
+        if vxlan_port:
+            lines.append(f'add rule {TABLE} {chain} udp dport {vxlan_port} notrack comment "vxlan"')
     return "\n".join(lines) + "\n"

@@ -33,3 +33,11 @@ def test_the_script_replaces_contents_so_it_is_idempotent() -> None:
 
 def test_ipv6_pools_are_left_out_of_the_ipv4_table() -> None:
     assert "fd00" not in render([NatPool("fd00::/48", True)])
+
+
+def test_vxlan_packets_skip_connection_tracking_when_vxlan_is_on() -> None:
+    with_vxlan = render([NatPool("10.244.0.0/16", True)], vxlan_port=4789)
+    assert "add rule ip calico raw-prerouting udp dport 4789 notrack" in with_vxlan
+    assert "add rule ip calico raw-output udp dport 4789 notrack" in with_vxlan
+    without = render([NatPool("10.244.0.0/16", True)])
+    assert "notrack" not in without and "flush chain ip calico raw-prerouting" in without
