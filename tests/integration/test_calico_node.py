@@ -8,22 +8,17 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .node_namespace import node_namespace, sh
+
 pytestmark = pytest.mark.integration
 
 BIN = os.path.dirname(sys.executable)
-
-
-def sh(ns: str, *cmd: str, check: bool = True) -> str:
-    return subprocess.run(
-        ["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, check=check
-    ).stdout
 
 
 def eventually(check: Callable[[], bool], seconds: float = 20.0) -> None:
@@ -48,9 +43,8 @@ def http_status(ns: str, port: int, path: str) -> int:
 
 
 class Node:
-    def __init__(self, tmp: Path) -> None:
-        tag = uuid.uuid4().hex[:6]
-        self.ns, self.peer = f"cnode-{tag}", f"cpeer-{tag}"
+    def __init__(self, tmp: Path, ns: str) -> None:
+        self.ns = ns
         self.tmp = tmp
         self.env = {
             **os.environ,
@@ -83,41 +77,14 @@ class Node:
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[Node]:
-    n = Node(tmp_path)
-    for name in (n.ns, n.peer):
-        subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        subprocess.run(
-            [
-                "ip",
-                "link",
-                "add",
-                "eth0",
-                "netns",
-                n.ns,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                n.peer,
-            ],
-            check=True,
-        )
-        sh(n.ns, "ip", "addr", "add", "192.0.2.11/24", "dev", "eth0")
-        # As on any real node: proxy ARP answers for 169.254.1.1 only when the node has a
-        # route for it through another interface, which the default route provides.
-        sh(n.ns, "ip", "link", "set", "eth0", "up")
-        sh(n.ns, "ip", "route", "add", "default", "via", "192.0.2.1", "dev", "eth0")
-        for ns in (n.ns, n.peer):
-            sh(ns, "ip", "link", "set", "eth0", "up")
-            sh(ns, "ip", "link", "set", "lo", "up")
-        yield n
-    finally:
-        n.stop(signal.SIGKILL)
-        for name in (n.ns, n.peer):
-            subprocess.run(["ip", "netns", "del", name], check=False)
+    # As on any real node: proxy ARP answers for 169.254.1.1 only when the node has a route
+    # for it through another interface, which the default route provides.
+    with node_namespace("cnode", gateway="192.0.2.1") as namespace:
+        n = Node(tmp_path, namespace.ns)
+        try:
+            yield n
+        finally:
+            n.stop(signal.SIGKILL)
 
 
 def calicoctl(node: Node, *args: str) -> Any:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,9 @@ from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.felix import daemon
 from pycalico.felix.driver import Driver
 
+from .node_namespace import node_namespace, sh
+
 pytestmark = pytest.mark.integration
-
-
-def sh(ns: str, *cmd: str) -> str:
-    return subprocess.run(
-        ["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, check=True
-    ).stdout
 
 
 def apply(client: ResourceClient, kind: str, name: str, spec: dict[str, Any]) -> None:
@@ -62,17 +57,13 @@ def eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
 def felix(tmp_path: Path) -> Iterator[tuple[str, ResourceClient, Path]]:
     from pyroute2 import IPRoute
 
-    ns = f"fxnode-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
+    stack = contextlib.ExitStack()
+    ns = stack.enter_context(node_namespace("fxnode")).ns
     backend = SqliteBackend(tmp_path / "store.db")
     client = ResourceClient(backend)
     stop = threading.Event()
     thread: threading.Thread | None = None
     try:
-        sh(ns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
-        sh(ns, "ip", "addr", "add", "192.0.2.11/24", "dev", "eth0")
-        for dev in ("eth0", "peer0", "lo"):
-            sh(ns, "ip", "link", "set", dev, "up")
         apply(
             client,
             "IPPool",
@@ -111,7 +102,7 @@ def felix(tmp_path: Path) -> Iterator[tuple[str, ResourceClient, Path]]:
         if thread is not None:
             thread.join(timeout=10)
         backend.close()
-        subprocess.run(["ip", "netns", "del", ns], check=False)
+        stack.close()
 
 
 def test_felix_programs_the_node_and_follows_datastore_changes(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,47 +11,18 @@ from pycalico.cni.dataplane import in_netns
 from pycalico.felix.calc_routes import PROTO_BOOT, FdbEntry, Neighbour, Route, RouteState
 from pycalico.felix.route_manager import WORKLOAD_ROUTE_GRACE, RouteManager
 
+from .node_namespace import node_namespace, sh
+
 pytestmark = pytest.mark.integration
-
-
-def sh(ns: str, *cmd: str) -> str:
-    return subprocess.run(
-        ["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, check=True
-    ).stdout
 
 
 @pytest.fixture
 def node() -> Iterator[tuple[str, Any]]:
     from pyroute2 import IPRoute
 
-    tag = uuid.uuid4().hex[:6]
-    ns, peer = f"rmnode-{tag}", f"rmpeer-{tag}"
-    for name in (ns, peer):
-        subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        subprocess.run(
-            [
-                "ip",
-                "link",
-                "add",
-                "eth0",
-                "netns",
-                ns,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                peer,
-            ],
-            check=True,
-        )
-        sh(ns, "ip", "addr", "add", "192.0.2.11/24", "dev", "eth0")
-        sh(ns, "ip", "link", "set", "eth0", "up")
-        sh(peer, "ip", "link", "set", "eth0", "up")
+    with node_namespace("rmnode") as n:
         sh(
-            ns,
+            n.ns,
             "ip",
             "link",
             "add",
@@ -70,18 +39,15 @@ def node() -> Iterator[tuple[str, Any]]:
             "eth0",
             "nolearning",
         )
-        sh(ns, "ip", "link", "set", "vxlan.calico", "up")
-        sh(ns, "ip", "link", "add", "cali0123456789a", "type", "veth", "peer", "name", "pod0")
-        sh(ns, "ip", "link", "set", "cali0123456789a", "up")
-        sh(ns, "ip", "link", "set", "pod0", "up")
-        ipr = in_netns(f"/run/netns/{ns}", IPRoute)  # its socket stays in the node namespace
+        sh(n.ns, "ip", "link", "set", "vxlan.calico", "up")
+        sh(n.ns, "ip", "link", "add", "cali0123456789a", "type", "veth", "peer", "name", "pod0")
+        sh(n.ns, "ip", "link", "set", "cali0123456789a", "up")
+        sh(n.ns, "ip", "link", "set", "pod0", "up")
+        ipr = in_netns(n.path, IPRoute)  # its socket stays in the node namespace
         try:
-            yield ns, ipr
+            yield n.ns, ipr
         finally:
             ipr.close()
-    finally:
-        for name in (ns, peer):
-            subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 DESIRED = RouteState(

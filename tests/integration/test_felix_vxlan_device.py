@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +10,8 @@ import pytest
 
 from pycalico.cni.dataplane import in_netns
 from pycalico.felix.vxlan_device import VxlanSpec, ensure
+
+from .node_namespace import node_namespace, sh
 
 pytestmark = pytest.mark.integration
 
@@ -26,29 +26,16 @@ SPEC = VxlanSpec(
 )
 
 
-def sh(ns: str, *cmd: str) -> str:
-    return subprocess.run(
-        ["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, check=True
-    ).stdout
-
-
 @pytest.fixture
 def node() -> Iterator[tuple[str, Any]]:
     from pyroute2 import IPRoute
 
-    ns = f"vxnode-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        sh(ns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
-        sh(ns, "ip", "addr", "add", "192.0.2.11/24", "dev", "eth0")
-        sh(ns, "ip", "link", "set", "eth0", "up")
-        ipr = in_netns(f"/run/netns/{ns}", IPRoute)
+    with node_namespace("vxnode") as n:
+        ipr = in_netns(n.path, IPRoute)
         try:
-            yield ns, ipr
+            yield n.ns, ipr
         finally:
             ipr.close()
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
 def details(ns: str) -> dict[str, Any]:
