@@ -62,6 +62,7 @@ class NodeInfo:
     address: ipaddress.IPv4Interface | None  # spec.bgp.ipv4Address, with its prefix
     vxlan_address: str = ""
     vxlan_mac: str = ""
+    ipip_address: str = ""
 
 
 @dataclass(frozen=True)

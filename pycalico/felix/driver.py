@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycalico.felix import calc_routes, mtu, nat, vxlan_device
+from pycalico.felix import calc_routes, ipip_device, mtu, nat, vxlan_device
 from pycalico.felix.route_manager import RouteManager
 from pycalico.felix.snapshot import Snapshot
 
@@ -92,6 +92,14 @@ class Driver:
                     mac=local.vxlan_mac,
                     mtu=mtu.tunnel_mtu(host_mtu, "vxlan", enabled.get("vxlan", 0)),
                     address=local.vxlan_address,
+                ),
+            )
+        if ipip_on:
+            ipip_device.ensure(
+                self.ipr,
+                ipip_device.IpipSpec(
+                    mtu=mtu.tunnel_mtu(host_mtu, "ipip", enabled.get("ipip", 0)),
+                    address=local.ipip_address,
                 ),
             )
         state = calc_routes.calculate(

@@ -31,6 +31,7 @@ def node_info(node: Resource) -> NodeInfo:
         spec.get("ipv4VXLANTunnelAddr", ""),
         # Calico does not write the derived MAC back, so every node derives it the same way.
         vtep_mac(name, spec.get("vxlanTunnelMACAddr", "")),
+        spec.get("bgp", {}).get("ipv4IPIPTunnelAddr", ""),
     )
 
 
