@@ -4,7 +4,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 SYSTEM_PACKAGES := python3 python3-venv iproute2 iputils-ping nftables bird2 \
-	containernetworking-plugins podman runc busybox-static gcc libc6-dev iperf3
+	containernetworking-plugins podman runc busybox-static gcc libc6-dev iperf3 \
+	etcd-server etcd-client
 STAMP := $(VENV)/.installed
 
 .PHONY: setup system-packages demo test unit lint bench bench-cni bench-datapath clean

@@ -20,10 +20,9 @@ def connect(config_path: str | None, allow_version_mismatch: bool) -> ResourceCl
     from pycalico.datastore.config import ConfigError, load_config, open_backend
 
     try:
-        config = load_config(config_path)
+        client = ResourceClient(open_backend(load_config(config_path)))
     except ConfigError as exc:
         raise CtlError(str(exc)) from None
-    client = ResourceClient(open_backend(config))
     if not allow_version_mismatch:
         _check_version(client)
     return client

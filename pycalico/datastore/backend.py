@@ -151,7 +151,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def revision(self) -> int:
-        """The current store revision (0 for a store that was never written)."""
+        """The current store revision (a fresh store starts at 0 on SQLite, 1 on etcd)."""
 
     @abc.abstractmethod
     def txn(self, compares: Sequence[Compare], ops: Sequence[Op]) -> int:

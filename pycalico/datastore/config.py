@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pycalico.datastore.backend import Backend, DatastoreUnavailable
+from pycalico.datastore.backend import Backend
 
 DEFAULT_CONFIG_PATH = "/etc/calico/calicoctl.cfg"
 DEFAULT_SQLITE_PATH = "/var/lib/calico/pycalico.db"
@@ -118,6 +118,26 @@ def open_backend(config: DatastoreConfig) -> Backend:
         from pycalico.datastore.sqlite import SqliteBackend
 
         return SqliteBackend(config.sqlite_path)
-    raise DatastoreUnavailable(
-        "the etcdv3 datastore is not available in this build yet; use DATASTORE_TYPE=sqlite"
+    if config.datastore_type == "etcdv3":
+        return _open_etcd(config)
+    raise ConfigError(f"unsupported datastoreType '{config.datastore_type}'")
+
+
+def _open_etcd(config: DatastoreConfig) -> Backend:
+    endpoints = [url.strip() for url in config.etcd_endpoints.split(",") if url.strip()]
+    if not endpoints:
+        raise ConfigError("etcdv3 needs ETCD_ENDPOINTS")
+    if config.etcd_username or config.etcd_password:
+        # Refused rather than ignored: connecting without them would look like a bug in etcd.
+        raise ConfigError(
+            "etcd username/password authentication is not supported by pycalico; "
+            "use client certificates (ETCD_CERT_FILE, ETCD_KEY_FILE)"
+        )
+    from pycalico.datastore.etcd import EtcdBackend
+
+    return EtcdBackend(
+        endpoints,
+        ca_file=config.etcd_ca_cert_file or None,
+        cert_file=config.etcd_cert_file or None,
+        key_file=config.etcd_key_file or None,
     )

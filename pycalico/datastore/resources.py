@@ -20,6 +20,7 @@ from pycalico.api.schema import ValidationErrors
 from pycalico.datastore.backend import (
     Backend,
     Compare,
+    DatastoreUnavailable,
     Delete,
     EventType,
     KeyExists,
@@ -70,11 +71,15 @@ def _encode(resource: dict[str, Any]) -> str:
     return json.dumps(stored, separators=(",", ":"), ensure_ascii=False)
 
 
-def _decode(value: str, mod_revision: int) -> dict[str, Any]:
-    resource: dict[str, Any] = json.loads(value)
-    meta = resource["metadata"]
-    meta["resourceVersion"] = str(mod_revision)
-    resource["metadata"] = {k: meta[k] for k in _META_ORDER if k in meta}
+def _decode(key: str, value: str, mod_revision: int) -> dict[str, Any]:
+    try:
+        resource: dict[str, Any] = json.loads(value)
+        meta = resource["metadata"]
+        meta["resourceVersion"] = str(mod_revision)
+        resource["metadata"] = {k: meta[k] for k in _META_ORDER if k in meta}
+    except (ValueError, TypeError, KeyError):
+        # Something else wrote here (a foreign tool, a damaged value): say where, plainly.
+        raise DatastoreUnavailable(f"cannot read {key}: not a stored Calico resource") from None
     return resource
 
 
@@ -140,12 +145,12 @@ class ResourceClient:
 
     def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         kv = self.backend.get(resource_key(kind, name, namespace))
-        return None if kv is None else _decode(kv.value, kv.mod_revision)
+        return None if kv is None else _decode(kv.key, kv.value, kv.mod_revision)
 
     def list(self, kind: Kind, namespace: str | None = None) -> tuple[list[dict[str, Any]], int]:
         """Every resource of `kind` (in `namespace`, or all namespaces if None), by key."""
         kvs, revision = self.backend.list(kind_prefix(kind, namespace))
-        return [_decode(kv.value, kv.mod_revision) for kv in kvs], revision
+        return [_decode(kv.key, kv.value, kv.mod_revision) for kv in kvs], revision
 
     def create(self, kind: Kind, resource: dict[str, Any]) -> dict[str, Any]:
         meta = resource["metadata"]
@@ -275,7 +280,7 @@ class ResourceClient:
             raise UpdateConflict(ident) from None
         except ValueError:
             raise ResourceError(f"invalid resourceVersion '{resource_version}'") from None
-        return _decode(old.value, old.mod_revision)
+        return _decode(old.key, old.value, old.mod_revision)
 
     def _delete_guarded(self, kind: Kind, key: str, expected: int | None) -> KeyValue:
         while True:
@@ -299,7 +304,7 @@ class ResourceClient:
         with self.backend.watch(kind_prefix(kind, namespace), after_revision) as stream:
             for event in stream:
                 kind_of_event = "delete" if event.type is EventType.DELETE else "put"
-                yield kind_of_event, _decode(event.value, event.revision)
+                yield kind_of_event, _decode(event.key, event.value, event.revision)
 
 
 def _with_meta(

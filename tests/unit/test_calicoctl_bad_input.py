@@ -384,7 +384,7 @@ CASES: list[Case] = [
     Case(
         "datastore-etcd-unavailable",
         ("get", "ippools"),
-        ("etcdv3",),
+        ("cannot reach etcd at http://127.0.0.1:1: connection refused",),
         env={"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": "http://127.0.0.1:1"},
     ),
 ]

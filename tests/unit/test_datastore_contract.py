@@ -1,8 +1,10 @@
 """The datastore contract (pycalico.datastore.backend), run against every backend.
 
 A backend joins the suite through one factory function in STORES: a context manager that
-yields an *opener* (a picklable callable returning a new client of one shared store, so
-tests can play several clients and child processes) and removes the store on exit.
+yields a Store whose *opener* is a picklable callable returning a new client of one shared
+store (so tests can play several clients and child processes), and removes the store on
+exit. The etcd store is a real etcd, started fresh for each test (it is ready in well
+under a second).
 
 Prefixes are raw string prefixes: `/a/b` also matches `/a/bc`. Callers that mean a
 directory end the prefix with `/`.
@@ -19,11 +21,13 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
+import etcd_server
 import pytest
 
 from pycalico.datastore.backend import (
@@ -41,6 +45,7 @@ from pycalico.datastore.backend import (
     Watch,
     WatchCompacted,
 )
+from pycalico.datastore.etcd import EtcdBackend
 from pycalico.datastore.sqlite import SqliteBackend
 
 Opener = Callable[..., Backend]
@@ -49,16 +54,68 @@ Opener = Callable[..., Backend]
 WAIT = 10.0
 
 
+@dataclass(frozen=True)
+class Store:
+    opener: Opener
+    # The revision of a store nobody has written to: SQLite counts from 0, while etcd
+    # starts at 1 and its numbers are kept as they are (they are Calico's resourceVersions).
+    fresh_revision: int = 0
+    # Whether the store streams events to an open watch as they happen (etcd) rather than
+    # handing them over when `next()` asks (SQLite polls), which decides whether history
+    # discarded after a write can still be missing from an open watch.
+    streams_watches: bool = False
+
+
 @contextlib.contextmanager
-def sqlite_store(tmp_path: Path) -> Iterator[Opener]:
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     # The directory does not exist yet, so every test also covers the backend creating it.
     directory = tmp_path / "sqlite"
-    yield functools.partial(SqliteBackend, directory / "calico.db")
+    yield Store(functools.partial(SqliteBackend, directory / "calico.db"))
     shutil.rmtree(directory, ignore_errors=True)
 
 
-STORES: dict[str, Callable[[Path], contextlib.AbstractContextManager[Opener]]] = {
+class HistoryLimitedEtcd(EtcdBackend):
+    """An etcd client that compacts after each of its writes, keeping `history` revisions.
+
+    etcd keeps all history until someone compacts it; this plays SQLite's `history`, which
+    prunes on every write, so that `backend_factory(history=...)` means the same on both.
+    """
+
+    def __init__(self, endpoints: list[str], history: int) -> None:
+        super().__init__(endpoints)
+        self._history = history
+        # A fresh etcd is at revision 1, with nothing before it to discard.
+        self._compacted = 1
+
+    def txn(self, compares: Sequence[Compare], ops: Sequence[Put | Delete]) -> int:
+        revision = super().txn(compares, ops)
+        # A watch can start at the revision compacted to: that keeps `history` revisions.
+        keep_from = revision - self._history + 1
+        if keep_from > self._compacted:
+            etcd_server.compact(self.endpoints[0], keep_from)
+            self._compacted = keep_from
+        return revision
+
+
+def open_etcd(endpoints: list[str], history: int | None = None) -> EtcdBackend:
+    if history is None:
+        return EtcdBackend(endpoints)
+    return HistoryLimitedEtcd(endpoints, history)
+
+
+@contextlib.contextmanager
+def etcd_store(tmp_path: Path) -> Iterator[Store]:
+    with etcd_server.etcd_server(tmp_path) as server:
+        yield Store(
+            functools.partial(open_etcd, [server.client_url]),
+            fresh_revision=1,
+            streams_watches=True,
+        )
+
+
+STORES: dict[str, Callable[[Path], contextlib.AbstractContextManager[Store]]] = {
     "sqlite": sqlite_store,
+    "etcd": etcd_store,
 }
 
 
@@ -69,8 +126,9 @@ class BackendFactory:
     latest revisions stay watchable, which is how the compaction tests get a short history.
     """
 
-    def __init__(self, opener: Opener) -> None:
-        self.opener = opener
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.opener = store.opener
         self._opened: list[Backend] = []
 
     def __call__(self, **options: Any) -> Backend:
@@ -85,8 +143,8 @@ class BackendFactory:
 
 @pytest.fixture(params=sorted(STORES))
 def backend_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendFactory]:
-    with STORES[request.param](tmp_path) as opener:
-        factory = BackendFactory(opener)
+    with STORES[request.param](tmp_path) as store:
+        factory = BackendFactory(store)
         try:
             yield factory
         finally:
@@ -96,6 +154,11 @@ def backend_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
 @pytest.fixture
 def backend(backend_factory: BackendFactory) -> Backend:
     return backend_factory()
+
+
+@pytest.fixture
+def fresh_revision(backend_factory: BackendFactory) -> int:
+    return backend_factory.store.fresh_revision
 
 
 def next_events(watch: Watch, count: int) -> list[Event]:
@@ -188,8 +251,10 @@ def create_one(opener: Opener, key: str, value: str) -> int:
 # --- get / create ----------------------------------------------------------------------
 
 
-def test_revision_of_a_fresh_store_is_zero(backend: Backend) -> None:
-    assert backend.revision() == 0
+def test_revision_of_a_fresh_store_is_its_starting_revision(
+    backend: Backend, fresh_revision: int
+) -> None:
+    assert backend.revision() == fresh_revision
 
 
 def test_get_of_a_missing_key_returns_none(backend: Backend) -> None:
@@ -252,11 +317,13 @@ def test_update_with_a_stale_revision_raises_revision_conflict_and_writes_nothin
 
 
 def test_update_of_a_missing_key_raises_key_not_found(backend: Backend) -> None:
+    before = backend.revision()
+
     with pytest.raises(KeyNotFound):
         backend.update("/calico/missing", "v", 1)
 
     assert backend.get("/calico/missing") is None
-    assert backend.revision() == 0
+    assert backend.revision() == before
 
 
 # --- delete ------------------------------------------------------------------------------
@@ -290,10 +357,12 @@ def test_delete_with_the_current_expected_revision_removes_the_key(backend: Back
 
 
 def test_delete_of_a_missing_key_raises_key_not_found(backend: Backend) -> None:
+    before = backend.revision()
+
     with pytest.raises(KeyNotFound):
         backend.delete("/calico/missing")
 
-    assert backend.revision() == 0
+    assert backend.revision() == before
 
 
 # --- revisions ---------------------------------------------------------------------------
@@ -347,9 +416,11 @@ def test_revisions_increase_across_processes(backend_factory: BackendFactory) ->
 # --- list ----------------------------------------------------------------------------------
 
 
-def test_list_of_an_empty_store_returns_no_keys_and_revision_zero(backend: Backend) -> None:
-    assert backend.list("/calico/") == ([], 0)
-    assert backend.list("") == ([], 0)
+def test_list_of_an_empty_store_returns_no_keys_and_its_starting_revision(
+    backend: Backend, fresh_revision: int
+) -> None:
+    assert backend.list("/calico/") == ([], fresh_revision)
+    assert backend.list("") == ([], fresh_revision)
 
 
 def test_list_returns_only_keys_under_the_prefix_sorted_with_a_revision_covering_them(
@@ -473,10 +544,12 @@ def test_txn_without_ops_still_checks_its_compares(backend: Backend) -> None:
 
 
 def test_txn_naming_one_key_in_two_ops_is_rejected_and_writes_nothing(backend: Backend) -> None:
+    before = backend.revision()
+
     with pytest.raises(ValueError):
         backend.txn([], [Put("/calico/a", "1"), Delete("/calico/a")])
 
-    assert backend.revision() == 0
+    assert backend.revision() == before
 
 
 # --- watch ---------------------------------------------------------------------------------
@@ -626,19 +699,31 @@ def test_watch_from_a_compacted_revision_raises_watch_compacted(
         assert [event.revision for event in next_events(watch, len(retained))] == retained
 
 
-def test_watch_that_falls_behind_the_retained_history_raises_watch_compacted(
+def test_a_watch_that_falls_behind_the_retained_history_raises_watch_compacted_never_skips(
     backend_factory: BackendFactory,
 ) -> None:
+    """An open watch never silently skips history discarded after it was opened.
+
+    A polling store hands events over only when `next()` asks, so a consumer that lags by
+    more than the history has lost them and is told so. A streaming store has already sent
+    every event to the open watch, so a later compaction takes nothing from it. (etcd's own
+    way of falling behind, a stream that breaks and resumes after a compaction, is tested in
+    tests/integration/test_datastore_etcd.py.)
+    """
     backend = backend_factory(history=3)
+    # From the current revision, so that etcd registers the watch as caught up at once.
+    start = backend.revision()
 
-    with backend.watch("/calico/", 0) as watch:
-        for i in range(10):
-            backend.create(f"/calico/k{i}", "v")
+    with backend.watch("/calico/", start) as watch:
+        revisions = [backend.create(f"/calico/k{i}", "v") for i in range(10)]
 
+        if backend_factory.store.streams_watches:
+            assert [event.revision for event in next_events(watch, 10)] == revisions
+            return
         with pytest.raises(WatchCompacted) as raised:
             next_events(watch, 10)
 
-    assert raised.value.requested == 0
+    assert raised.value.requested == start
 
 
 # --- concurrency -------------------------------------------------------------------------
