@@ -138,6 +138,11 @@ def node_env(state: LabState, node: str) -> dict[str, str]:
     )
     if state.encap in encap:
         env[encap[state.encap]] = mode
+    if state.datastore == "etcd":
+        from pycalico.lab.etcd_cluster import endpoints
+
+        env.pop("SQLITE_PATH")
+        env.update({"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": endpoints()})
     return env
 
 

@@ -94,8 +94,8 @@ def up(opts: argparse.Namespace) -> int:
         pool = str(ipaddress.ip_network(opts.pool))
     except ValueError:
         raise LabError(f"--pool {opts.pool} is not a network CIDR") from None
-    if opts.datastore == "etcd":
-        raise LabError("--datastore etcd needs the etcd backend, which is not in this build yet")
+    if opts.datastore == "etcd" and not os.path.exists("/usr/bin/etcd"):
+        raise LabError("--datastore etcd needs etcd (Debian etcd-server; `make setup` installs it)")
     if opts.topology == "tor" or opts.encap == "none":
         raise LabError(
             "routing without encapsulation (and the ToR topology) needs BGP, which "
@@ -116,6 +116,7 @@ def up(opts: argparse.Namespace) -> int:
         opts.encap,
         opts.cross_subnet,
         pool,
+        datastore=opts.datastore,
     )
     try:
         _progress(f"building {opts.topology} underlay")
@@ -123,6 +124,12 @@ def up(opts: argparse.Namespace) -> int:
         for i in range(opts.nodes):
             cluster.build_node(state, i)
         state.pids["echo:external"] = _external_server(state, parse_ports("80,53/udp"))
+        if state.datastore == "etcd":
+            from pycalico.lab import etcd_cluster
+
+            _progress("starting a 3-member etcd cluster")
+            etcd_cluster.start(state)
+            etcd_cluster.wait_ready(state)
         _progress(f"starting calico-node on {opts.nodes} nodes")
         for node in state.nodes:
             cluster.start_node(state, node)

@@ -26,6 +26,15 @@ def pod_key(name: str, namespace: str | None = None) -> str:
     return f"{namespace or 'default'}/{name}"
 
 
+def _datastore_keys(state: LabState) -> dict[str, str]:
+    """The netconf keys Calico's CNI uses to find the datastore."""
+    if state.datastore == "etcd":
+        from pycalico.lab.etcd_cluster import endpoints
+
+        return {"datastore_type": "etcdv3", "etcd_endpoints": endpoints()}
+    return {"datastore_type": "sqlite", "sqlite_path": state.path("datastore.db")}
+
+
 def conflist(state: LabState, node: str) -> dict[str, Any]:
     """The node's CNI configuration: calico + portmap, as Calico's installer writes it."""
     mtu = 0
@@ -41,8 +50,7 @@ def conflist(state: LabState, node: str) -> dict[str, Any]:
             {
                 "type": "calico",
                 "log_level": "info",
-                "datastore_type": "sqlite",
-                "sqlite_path": state.path("datastore.db"),
+                **_datastore_keys(state),
                 "nodename_file": state.path("nodes", node, "lib", "nodename"),
                 "mtu": mtu,
                 "ipam_lock_file": state.path("nodes", node, "run", "ipam.lock"),

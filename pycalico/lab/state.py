@@ -37,6 +37,7 @@ class LabState:
     encap: str = "vxlan"
     cross_subnet: bool = False
     pool: str = ""
+    datastore: str = "sqlite"
     namespaces: list[str] = field(default_factory=list)  # in creation order
     pids: dict[str, int] = field(default_factory=dict)  # what -> pid
     node_ips: dict[str, str] = field(default_factory=dict)

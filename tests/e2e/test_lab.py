@@ -251,3 +251,17 @@ def test_killing_calico_node_does_not_disturb_running_traffic(make_lab: Callable
     received = int(out.split(" received")[0].rsplit(" ", 1)[1])
     assert received >= 59, out
     assert json.loads(lab("status", "--name", name))["pods"]["default/dst"]["node"] == "node2"
+
+
+def test_an_etcd_lab_keeps_working_with_one_member_killed(make_lab: Callable[..., str]) -> None:
+    name = make_lab("--nodes", "2", "--datastore", "etcd")
+    lab("pod", "add", "a", "--node", "node1", "--serve", "80", "--name", name)
+    state = LabState.load(name)
+    os.kill(state.pids["etcd:etcd1"], signal.SIGKILL)
+    # CNI ADD, calicoctl and Felix's routing all go on through the other two members.
+    lab("pod", "add", "b", "--node", "node2", "--serve", "80", "--name", name)
+    assert "FAIL" not in lab("probe", "--name", name)
+    nodes = lab("exec", "node1", "--name", name, "--", "calicoctl", "get", "nodes")
+    assert "node1" in nodes and "node2" in nodes
+    check = lab("exec", "node1", "--name", name, "--", "calicoctl", "ipam", "check")
+    assert "found 0 problems" in check
