@@ -179,7 +179,7 @@ def wire(
                     # The pod's IPv6 default goes via the host end's link-local address,
                     # which exists only once both ends are up: read it, as Calico does.
                     gateway = _link_local(host, index)
-                    in_netns(netns, lambda: _add_v6_default(ifname, gateway))
+                    in_netns(netns, lambda: _add_v6_default(pod_index, gateway))
             except NetlinkError as exc:
                 raise CniError(
                     IO_FAILURE, f"failed to configure {ifname} in {netns}: {os.strerror(exc.code)}"
@@ -243,11 +243,10 @@ def _link_local(host: Any, index: int, attempts: int = 10) -> str:
     return EUI64_LINK_LOCAL_V6
 
 
-def _add_v6_default(ifname: str, gateway: str) -> None:
+def _add_v6_default(index: int, gateway: str) -> None:
     from pyroute2 import IPRoute
 
     with IPRoute() as pod:
-        index = pod.link_lookup(ifname=ifname)[0]
         pod.route("add", dst="::/0", gateway=gateway, oif=index, proto=PROTO_BOOT, family=10)
 
 

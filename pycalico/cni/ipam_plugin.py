@@ -150,6 +150,10 @@ def _flock_until(fd: int, deadline: float, path: str) -> None:
             time.sleep(0.002)
 
 
+def _lock_path(req: Request) -> str:
+    return str(req.config.get("ipam_lock_file") or DEFAULT_LOCK_FILE)
+
+
 def _allocator(config: Mapping[str, Any], env: Mapping[str, str]) -> Any:
     from pycalico.cni.datastore_access import backend_for
     from pycalico.ipam.allocator import Allocator
@@ -176,10 +180,9 @@ def ipam_add(req: Request) -> Result:
     settings = ipam_settings(req.config, req.args)
     node = node_identity.node_name(req.config)
     handle = handle_id(req)
-    lock = str(req.config.get("ipam_lock_file") or DEFAULT_LOCK_FILE)
     alloc = _allocator(req.config, req.env)
     try:
-        with host_lock(lock):
+        with host_lock(_lock_path(req)):
             existing = alloc.addresses_of_handle(handle)
             if existing:
                 # A retried ADD for the same container gets what it was given before.
@@ -245,10 +248,9 @@ def _family(
 def ipam_del(req: Request) -> None:
     from pycalico.datastore.backend import DatastoreError
 
-    lock = str(req.config.get("ipam_lock_file") or DEFAULT_LOCK_FILE)
     alloc = _allocator(req.config, req.env)
     try:
-        with host_lock(lock):
+        with host_lock(_lock_path(req)):
             alloc.release_by_handle(handle_id(req))
             # Allocations made before handles carried the network name.
             legacy = (
@@ -297,9 +299,8 @@ def ipam_gc(req: Request) -> None:
     """Release this node's addresses of this network whose containers the runtime forgot."""
     valid = req.valid_attachments()
     node = node_identity.node_name(req.config)
-    lock = str(req.config.get("ipam_lock_file") or DEFAULT_LOCK_FILE)
     alloc = _allocator(req.config, req.env)
-    with host_lock(lock):
+    with host_lock(_lock_path(req)):
         for container, handle in network_handles(req, node).items():
             if container not in valid:
                 alloc.release_by_handle(handle)

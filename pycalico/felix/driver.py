@@ -76,17 +76,18 @@ class Driver:
         )
         vxlan_on = any(p.vxlan_mode != "Never" for p in snap.pools if p.cidr.version == 4)
         ipip_on = any(p.ipip_mode != "Never" for p in snap.pools if p.cidr.version == 4)
+        vxlan_port = int(self._setting(snap, "vxlanPort", DEFAULT_VXLAN_PORT)) if vxlan_on else None
         enabled: dict[str, int] = {}
         if vxlan_on:
             enabled["vxlan"] = int(self._setting(snap, "vxlanMTU", 0))
         if ipip_on:
             enabled["ipip"] = int(self._setting(snap, "ipipMTU", 0))
-        if vxlan_on and local.vxlan_address:
+        if vxlan_port is not None and local.vxlan_address:
             vxlan_device.ensure(
                 self.ipr,
                 vxlan_device.VxlanSpec(
                     vni=int(self._setting(snap, "vxlanVNI", DEFAULT_VXLAN_VNI)),
-                    port=int(self._setting(snap, "vxlanPort", DEFAULT_VXLAN_PORT)),
+                    port=vxlan_port,
                     local_ip=str(local.address.ip),
                     parent=underlay,
                     mac=local.vxlan_mac,
@@ -113,7 +114,6 @@ class Driver:
         )
         self.routes.apply(state)
         self.route_count, self.endpoint_count = len(state.routes), len(snap.workloads)
-        vxlan_port = int(self._setting(snap, "vxlanPort", DEFAULT_VXLAN_PORT)) if vxlan_on else None
         self._apply_nat(nat.render(snap.nat_pools, vxlan_port))
         self._write_mtu(mtu.pod_mtu(host_mtu, enabled))
         self.applies += 1

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pycalico.felix.calc_routes import VXLAN_DEVICE
-
-AF_INET = 2
+from pycalico.felix.tunnel_link import settle
 
 
 @dataclass(frozen=True)
@@ -75,23 +74,4 @@ def ensure(ipr: Any, spec: VxlanSpec) -> bool:
         )
         changed = True
         found = ipr.link_lookup(ifname=VXLAN_DEVICE)
-    index = found[0]
-    link = ipr.get_links(index)[0]
-    if link.get_attr("IFLA_MTU") != spec.mtu:
-        ipr.link("set", index=index, mtu=spec.mtu)
-        changed = True
-    if not link["flags"] & 1:  # IFF_UP
-        ipr.link("set", index=index, state="up")
-        changed = True
-    current = {
-        (a.get_attr("IFA_ADDRESS"), a["prefixlen"])
-        for a in ipr.get_addr(index=index, family=AF_INET)
-    }
-    wanted_addr = {(spec.address, 32)} if spec.address else set()
-    for address, prefixlen in current - wanted_addr:
-        ipr.addr("del", index=index, address=address, prefixlen=prefixlen)
-        changed = True
-    for address, prefixlen in wanted_addr - current:
-        ipr.addr("add", index=index, address=address, prefixlen=prefixlen)
-        changed = True
-    return changed
+    return settle(ipr, found[0], spec.mtu, spec.address) or changed

@@ -62,6 +62,10 @@ def pod_ip(name: str, pod: str) -> str:
     return state.pods[f"default/{pod}"].ip
 
 
+def ping_three(name: str, pod: str, address: str) -> None:
+    lab("exec", f"default/{pod}", "--name", name, "--", "ping", "-c3", "-i0.2", "-W2", address)
+
+
 def test_flat_vxlan_pods_reach_each_other_and_the_outside_through_nat(
     make_lab: Callable[..., str],
 ) -> None:
@@ -188,32 +192,10 @@ def test_cross_subnet_encapsulates_only_between_subnets(make_lab: Callable[..., 
     assert "dev vxlan.calico" in routes and node3 not in routes  # other subnet: encapsulated
     net = cluster.ns_name(name, "net")
     with Capture(net, "n2") as same:
-        lab(
-            "exec",
-            "default/p1",
-            "--name",
-            name,
-            "--",
-            "ping",
-            "-c3",
-            "-i0.2",
-            "-W2",
-            pod_ip(name, "p2"),
-        )
+        ping_three(name, "p1", pod_ip(name, "p2"))
     assert same.vxlan == 0 and same.plain_icmp >= 6
     with Capture(cluster.ns_name(name, "router"), "eth1") as cross:
-        lab(
-            "exec",
-            "default/p1",
-            "--name",
-            name,
-            "--",
-            "ping",
-            "-c3",
-            "-i0.2",
-            "-W2",
-            pod_ip(name, "p3"),
-        )
+        ping_three(name, "p1", pod_ip(name, "p3"))
     assert cross.vxlan >= 6 and cross.plain_icmp == 0
 
 
