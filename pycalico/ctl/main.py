@@ -25,6 +25,7 @@ USAGE = """Usage:
                  name.
     label        Add or update labels of resources.
     ipam         IP address management.
+    node         Calico node management.
     version      Display the version of this binary.
 
 Options:
@@ -43,7 +44,18 @@ Description:
 """
 
 LOG_LEVELS = ("panic", "fatal", "error", "warn", "warning", "info", "debug", "trace")
-COMMANDS = ("create", "replace", "apply", "patch", "delete", "get", "label", "ipam", "version")
+COMMANDS = (
+    "create",
+    "replace",
+    "apply",
+    "patch",
+    "delete",
+    "get",
+    "label",
+    "ipam",
+    "node",
+    "version",
+)
 
 
 class ArgParser(argparse.ArgumentParser):
@@ -87,6 +99,10 @@ def run(argv: Sequence[str]) -> int:
         from pycalico.ctl import ipam_commands
 
         return ipam_commands.run(rest, opts.allow_version_mismatch)
+    if opts.command == "node":
+        from pycalico.ctl import node_status
+
+        return node_status.run(rest)
     if opts.command in ("patch", "label"):
         from pycalico.ctl import edit_commands
 
