@@ -4,7 +4,8 @@ Pure. The dataplane managers compare the result with the kernel and apply the di
 
 What a node gets (Calico's rules, reference routing-and-encap.md §1-§4):
 * every local workload address: `<ip>/32 dev caliX scope link`;
-* every block affine to this node: `blackhole <block>`;
+* every block affine to this node: `blackhole <block>` (except, with the BIRD backend,
+  blocks outside VXLAN pools: BIRD installs those, `proto bird`, as in Calico);
 * every block affine to another node, by the pool's mode:
     VXLAN Always, or CrossSubnet with the node in another subnet:
         `<block> via <remote VTEP IP> dev vxlan.calico onlink`, plus a permanent neighbour
@@ -109,6 +110,7 @@ def calculate(
     borrowed: Mapping[str, str],
     workloads: Iterable[Workload],
     underlay_device: str,
+    bird_blackholes: bool = False,
 ) -> RouteState:
     """The routes, neighbours and FDB entries `node` should have.
 
@@ -122,7 +124,9 @@ def calculate(
     vteps_used: set[str] = set()
     for block, owner in block_owners.items():
         if owner == node:
-            state.routes.add(Route(str(block), kind="blackhole"))
+            pool = _pool_of(block, pools)
+            if not bird_blackholes or (pool is not None and pool.vxlan_mode != "Never"):
+                state.routes.add(Route(str(block), kind="blackhole"))
             continue
         vteps_used |= _remote(
             state, str(block), block, nodes.get(owner), local, pools, underlay_device

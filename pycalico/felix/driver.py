@@ -30,6 +30,8 @@ class Driver:
     ipr: Any  # pyroute2 IPRoute in the node's namespace
     mtu_file: str = "/var/lib/calico/mtu"
     env: dict[str, str] = field(default_factory=dict)  # FELIX_* overrides
+    # With the BIRD backend, BIRD installs the blackholes of blocks outside VXLAN pools.
+    bird_blackholes: bool = False
     routes: RouteManager = field(init=False)
     _applied_nat: str = field(default="", init=False)
     _written_mtu: int = field(default=0, init=False)
@@ -111,6 +113,7 @@ class Driver:
             snap.borrowed,
             snap.workloads,
             underlay,
+            self.bird_blackholes,
         )
         self.routes.apply(state)
         self.route_count, self.endpoint_count = len(state.routes), len(snap.workloads)

@@ -99,6 +99,29 @@ def build_underlay(state: LabState) -> None:
     in_ns(ext, "ip", "addr", "add", f"{EXTERNAL_IP}/24", "dev", "eth0")
     # Replies to masqueraded pod traffic go back to the node addresses through the router.
     in_ns(ext, "ip", "route", "add", "192.168.56.0/23", "via", EXTERNAL_ROUTER_IP)
+    if state.topology == "tor":
+        # The host behind the ToR reaches pods directly: the ToR has every block by BGP.
+        in_ns(ext, "ip", "route", "add", state.pool, "via", EXTERNAL_ROUTER_IP)
+
+
+def start_tor(state: LabState) -> None:
+    """The ToR's BIRD, and the BGPPeer that makes every node peer with it."""
+    from pycalico.confd.peers import DEFAULT_AS
+    from pycalico.lab import tor
+
+    calicoctl = os.path.join(os.path.dirname(sys.executable), "calicoctl")
+    applied = subprocess.run(
+        [calicoctl, "apply", "-f", "-"],
+        input=tor.peer_yaml(state),
+        env=node_env(state, state.nodes[0]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if applied.returncode != 0:
+        raise LabError(f"could not create the ToR BGPPeer: {applied.stderr.strip()}")
+    state.pids["bird:tor"] = tor.start(state, ns_name(state.name, "router"), DEFAULT_AS)
+    state.save()
 
 
 def build_node(state: LabState, index: int) -> str:
@@ -129,10 +152,14 @@ def node_env(state: LabState, node: str) -> dict[str, str]:
             "SQLITE_PATH": state.path("datastore.db"),
             "NODENAME": node,
             "IP_AUTODETECTION_METHOD": "interface=eth0",
-            "CALICO_NETWORKING_BACKEND": "vxlan" if state.encap == "vxlan" else "bird",
+            # BIRD whenever routes travel by BGP: no-encap, IPIP, and peering with the ToR.
+            "CALICO_NETWORKING_BACKEND": (
+                "vxlan" if state.encap == "vxlan" and state.topology != "tor" else "bird"
+            ),
             "CALICO_IPV4POOL_CIDR": state.pool,
             "CALICO_STATE_DIR": state.path("nodes", node, "lib"),
             "CALICO_RUN_DIR": state.path("nodes", node, "run"),
+            "CALICO_CONFD_DIR": state.path("nodes", node, "confd"),
             "PATH": f"{os.path.dirname(sys.executable)}:{env.get('PATH', '/usr/bin:/bin')}",
         }
     )
@@ -215,6 +242,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _bird_pid(state: LabState, node: str) -> int | None:
+    from pycalico.confd.bird_process import BirdProcess
+
+    return BirdProcess("", state.path("nodes", node, "run")).pid()
+
+
 def stop_pid(pid: int) -> None:
     stop_pids([pid])
 
@@ -243,6 +276,8 @@ def down(state: LabState) -> list[str]:
     stop_pids(
         [p.server_pid for p in state.pods.values() if p.server_pid] + list(state.pids.values())
     )
+    # A calico-node killed with -9 leaves its BIRD running (by design): stop those too.
+    stop_pids([pid for node in state.nodes if (pid := _bird_pid(state, node))])
     for ns in reversed(state.namespaces + [p.netns for p in state.pods.values()]):
         out = subprocess.run(
             ["ip", "netns", "del", ns], capture_output=True, text=True, check=False

@@ -96,11 +96,6 @@ def up(opts: argparse.Namespace) -> int:
         raise LabError(f"--pool {opts.pool} is not a network CIDR") from None
     if opts.datastore == "etcd" and not os.path.exists("/usr/bin/etcd"):
         raise LabError("--datastore etcd needs etcd (Debian etcd-server; `make setup` installs it)")
-    if opts.topology == "tor" or opts.encap == "none":
-        raise LabError(
-            "routing without encapsulation (and the ToR topology) needs BGP, which "
-            "is not in this build yet: use --encap vxlan"
-        )
     if opts.encap == "ipip" and not os.path.exists("/sys/module/ipip"):
         raise LabError(
             "--encap ipip needs the kernel's ipip module, which this kernel lacks "
@@ -130,6 +125,9 @@ def up(opts: argparse.Namespace) -> int:
             _progress("starting a 3-member etcd cluster")
             etcd_cluster.start(state)
             etcd_cluster.wait_ready(state)
+        if state.topology == "tor":
+            _progress("starting the ToR router's BIRD (AS 65001)")
+            cluster.start_tor(state)
         _progress(f"starting calico-node on {opts.nodes} nodes")
         for node in state.nodes:
             cluster.start_node(state, node)

@@ -14,7 +14,9 @@ class Status:
     """What the health and metrics endpoints report; updated by the node's components."""
 
     started: float = field(default_factory=time.monotonic)
-    ready: bool = False
+    ready: bool = False  # Felix has applied the dataplane
+    bird_ready: bool = True  # BIRD runs its current config (always true without BIRD)
+    bird_error: str = ""
     last_loop: float = field(default_factory=time.monotonic)
     applies: int = 0
     apply_failures: int = 0
@@ -26,6 +28,10 @@ class Status:
     # Felix's loop wakes at least every resync period; three missed periods means it is stuck.
     def live(self, stall_seconds: float) -> bool:
         return time.monotonic() - self.last_loop < stall_seconds
+
+    def is_ready(self) -> bool:
+        with self.lock:
+            return self.ready and self.bird_ready
 
     def metrics(self) -> str:
         with self.lock:
@@ -70,7 +76,8 @@ def serve(
                 ok = status.live(stall_seconds)
                 self._reply(200 if ok else 503, "ok\n" if ok else "stalled\n")
             elif not metrics and self.path == "/readiness":
-                self._reply(200 if status.ready else 503, "ok\n" if status.ready else "not ready\n")
+                ready = status.is_ready()
+                self._reply(200 if ready else 503, "ok\n" if ready else "not ready\n")
             else:
                 self._reply(404, "not found\n")
 

@@ -3,9 +3,12 @@
 Run it in the node's network namespace (the lab does, with `ip netns exec`). Configured by
 environment, as Calico's container is: NODENAME, IP, IP_AUTODETECTION_METHOD, AS,
 CALICO_NETWORKING_BACKEND, CALICO_IPV4POOL_*, FELIX_*, and the datastore variables
-(DATASTORE_TYPE, SQLITE_PATH, ETCD_ENDPOINTS). pycalico adds CALICO_STATE_DIR (default
-/var/lib/calico: nodename and mtu files) and CALICO_RUN_DIR (default /var/run/calico: the
-CNI agent socket).
+(DATASTORE_TYPE, SQLITE_PATH, ETCD_ENDPOINTS), CALICO_ROUTER_ID. pycalico adds
+CALICO_STATE_DIR (default /var/lib/calico: nodename and mtu files), CALICO_RUN_DIR
+(default /var/run/calico: the CNI agent socket, calico-node.pid, BIRD's bird.ctl and
+bird.pid) and CALICO_CONFD_DIR (default /etc/calico/confd/config: bird.cfg).
+
+With the `bird` backend, confd and BIRD run too (see pycalico/confd).
 """
 
 from __future__ import annotations
@@ -106,14 +109,62 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
         ),
     ]
     agent = _start_cni_agent(os.path.join(run_dir, "cni-agent.sock"))
+    _write_pid(os.path.join(run_dir, "calico-node.pid"))
+    confd = (
+        _start_confd(env, backend, name, run_dir, status, stop) if backend_kind == "bird" else None
+    )
     try:
         return _felix(env, backend, client, name, backend_kind, state_dir, status, stop, resync)
     finally:
+        if confd is not None:
+            stop.set()
+            confd.join()
         agent.shutdown()
         agent.server_close()
         for server in servers:
             server.shutdown()
         backend.close()
+
+
+def _write_pid(path: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(f"{path}.tmp", "w", encoding="ascii") as f:
+        f.write(f"{os.getpid()}\n")
+    os.replace(f"{path}.tmp", path)
+
+
+def _start_confd(
+    env: Mapping[str, str],
+    backend: Backend,
+    name: str,
+    run_dir: str,
+    status: Status,
+    stop: threading.Event,
+) -> threading.Thread:
+    """confd and BIRD in a thread of their own: a slow BIRD reload never holds up Felix."""
+    from pycalico.confd.bird_process import BirdProcess
+    from pycalico.confd.daemon import Confd
+
+    config = os.path.join(env.get("CALICO_CONFD_DIR", "/etc/calico/confd/config"), "bird.cfg")
+    bird = BirdProcess(config, run_dir, sys.stderr.buffer)
+    with status.lock:
+        status.bird_ready = False
+
+    def on_state(ready: bool, error: str) -> None:
+        with status.lock:
+            status.bird_ready, status.bird_error = ready, error
+
+    confd = Confd(backend, name, bird, env.get("CALICO_ROUTER_ID", ""), on_state)
+
+    def run() -> None:
+        try:
+            confd.run(stop)
+        finally:
+            bird.stop()
+
+    thread = threading.Thread(target=run, name="confd")
+    thread.start()
+    return thread
 
 
 def _start_cni_agent(path: str) -> Agent:
@@ -148,7 +199,13 @@ def _felix(
 
     with IPRoute() as ipr:
         felix_env = {k: v for k, v in env.items() if k.startswith("FELIX_")}
-        driver = Driver(name, ipr, mtu_file=os.path.join(state_dir, "mtu"), env=felix_env)
+        driver = Driver(
+            name,
+            ipr,
+            mtu_file=os.path.join(state_dir, "mtu"),
+            env=felix_env,
+            bird_blackholes=backend_kind == "bird",
+        )
 
         def observe(ok: bool | None, seconds: float) -> None:
             with status.lock:

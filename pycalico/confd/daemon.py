@@ -1,0 +1,109 @@
+"""confd: keep BIRD's config equal to what the datastore says, and BIRD running.
+
+After every burst of datastore changes the config is rendered again; only when the text
+differs is it written, checked by BIRD itself (`bird -p -c`) and loaded (`birdc
+configure`). A config BIRD refuses is never installed: the last good one keeps running
+and the error is reported (logged, and in `status.bird_error` for health).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pycalico.api.registry import resolve
+from pycalico.confd import bird_config, inputs
+from pycalico.confd.bird_process import BirdError, BirdProcess
+from pycalico.datastore.backend import Backend
+from pycalico.datastore.follow import follow
+from pycalico.datastore.resources import ResourceClient
+from pycalico.ipam import keys
+
+log = logging.getLogger("pycalico.confd")
+
+DEFAULT_RESYNC_SECONDS = 90.0
+
+
+def render(backend: Backend, node: str, router_id_setting: str = "") -> tuple[str | None, int]:
+    """This node's bird.cfg (None while its Node has no record yet) and the revision read."""
+    client = ResourceClient(backend)
+    revision = backend.revision()
+    found = {
+        kind: client.list(resolve(kind))[0]
+        for kind in ("Node", "BGPConfiguration", "BGPPeer", "IPPool")
+    }
+    affinities, _ = backend.list(keys.all_affinities_prefix())
+    wanted = inputs.bird_inputs(
+        node,
+        found["Node"],
+        found["BGPConfiguration"],
+        found["BGPPeer"],
+        found["IPPool"],
+        ((kv.key, kv.value) for kv in affinities),
+        router_id_setting,
+    )
+    return (bird_config.render(wanted) if wanted else None), revision
+
+
+@dataclass
+class Confd:
+    backend: Backend
+    node: str
+    bird: BirdProcess
+    router_id_setting: str = ""
+    on_state: Callable[[bool, str], None] = lambda ready, error: None
+    _installed: str = field(default="", init=False)
+
+    def _install(self, text: str) -> None:
+        """Write, validate and load `text`; the last good config stays if BIRD refuses it."""
+        path = self.bird.config
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        candidate = f"{path}.new"
+        with open(candidate, "w", encoding="utf-8") as f:
+            f.write(text)
+        problem = BirdProcess.validate(candidate)
+        if problem:
+            os.unlink(candidate)
+            raise BirdError(
+                f"BIRD refuses the rendered config, keeping the last good one: {problem}"
+            )
+        os.replace(candidate, path)
+        if not self.bird.ensure_running(recovering=True):
+            self.bird.reload()
+        self._installed = text
+        log.info("BIRD config updated")
+
+    def _report(self, error: str) -> None:
+        self.on_state(self.bird.pid() is not None and bool(self._installed), error)
+
+    def apply(self) -> int:
+        """Render and install; the revision read. Datastore errors go to the caller (retry)."""
+        revision = self.backend.revision()
+        try:
+            text, revision = render(self.backend, self.node, self.router_id_setting)
+            if text is not None and text != self._installed:
+                self._install(text)
+            elif self._installed:
+                self.bird.ensure_running(recovering=True)
+        except (BirdError, OSError, ValueError, KeyError) as exc:
+            log.error("%s", exc)
+            self._report(str(exc))
+            return revision
+        self._report("")
+        return revision
+
+    def watchdog(self) -> None:
+        """Between changes: a BIRD that died is started again on the last good config."""
+        if self._installed and self.bird.pid() is None:
+            log.warning("BIRD is not running; starting it again")
+            try:
+                self.bird.ensure_running(recovering=True)
+            except BirdError as exc:
+                log.error("%s", exc)
+            self._report("")
+
+    def run(self, stop: threading.Event, resync_seconds: float = DEFAULT_RESYNC_SECONDS) -> None:
+        follow(self.backend, self.apply, stop, resync_seconds, idle=self.watchdog)
