@@ -261,9 +261,10 @@ def _peers(out: _Writer, inputs: BirdInputs, family: int) -> None:
         if not chosen:
             out(empty)
         for peering in chosen:
-            internal = peering.asn == inputs.local_as
-            _protocol(out, inputs, peering, template, family, internal)
             out()
+            _protocol(
+                out, inputs, peering, template, family, internal=peering.asn == inputs.local_as
+            )
 
 
 def _protocol(

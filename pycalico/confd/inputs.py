@@ -81,7 +81,8 @@ def local_blocks(affinity_kvs: Iterable[tuple[str, str]], node: str) -> tuple[Lo
             continue
         state = json.loads(value).get("state", "")
         blocks.append(LocalBlock(str(parsed[1]), state in ("", "confirmed")))
-    return tuple(sorted(blocks, key=lambda b: ipaddress.ip_network(b.cidr)))
+    network = ipaddress.ip_network
+    return tuple(sorted(blocks, key=lambda b: (network(b.cidr).version, network(b.cidr))))
 
 
 def _loglevel(severity: str | None) -> str:

@@ -3,7 +3,7 @@
 Calico's rules (reference bgp.md §3-§5):
 * the node-to-node mesh pairs every node that has an address of the family, except route
   reflectors, unless this node is itself a route reflector or the mesh is off; of each
-  pair only the side with the smaller IP string dials (the other is passive);
+  pair only the side with the greater IP string dials (the other is passive);
 * a BGPPeer with neither `node` nor `nodeSelector` is global (every node peers); one with
   either applies to the nodes it names; its far side is `peerIP` or every node its
   `peerSelector` matches;
@@ -137,7 +137,7 @@ def mesh(
                 theirs,
                 _as_of(other, global_as),
                 other.listen_port or global_port,
-                # Only one side dials: the one whose address string sorts first.
+                # Only one side dials: the one whose address string sorts last.
                 passive=theirs > mine,
                 restart_time=restart_time,
             )
