@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pycalico.api import checks
@@ -43,11 +44,39 @@ SECRET_KEY_REF = Struct(
     )
 )
 
+
+def _check_communities(spec: dict[str, Any], path: str) -> list[FieldError]:
+    """Calico's rules: defined communities must be used, and an advertisement's community is
+    either a value (`aa:nn`, `aa:nn:mm`) or the name of a defined one."""
+    defined = {c["name"] for c in spec.get("communities", [])}
+    advertisements = spec.get("prefixAdvertisements", [])
+    if defined and not advertisements:
+        return [
+            FieldError(
+                f"{path}.communities",
+                sorted(defined),
+                "communities are defined but not used in spec.prefixAdvertisements",
+            )
+        ]
+    errors = []
+    for i, advertisement in enumerate(advertisements):
+        for j, community in enumerate(advertisement.get("communities", [])):
+            if community not in defined and _community_value(community) is not None:
+                errors.append(
+                    FieldError(
+                        f"{path}.prefixAdvertisements[{i}].communities[{j}]",
+                        community,
+                        "community used is invalid or not defined",
+                    )
+                )
+    return errors
+
+
 BGPCONFIG_SPEC = Struct(
     (
         Field("logSeverityScreen", Enum(LOG_SEVERITIES)),
         Field("nodeToNodeMeshEnabled", Bool(), omitempty=False),
-        Field("asNumber", Custom(checks.as_number)),
+        Field("asNumber", Custom(checks.as_number), omitempty=False),
         Field("serviceLoadBalancerIPs", _cidr_list()),
         Field("serviceExternalIPs", _cidr_list()),
         Field("serviceClusterIPs", _cidr_list()),
@@ -80,7 +109,8 @@ BGPCONFIG_SPEC = Struct(
         Field("ignoredInterfaces", ListOf(Str())),
         Field("localWorkloadPeeringIPV4", Str((checks.ipv4_address,))),
         Field("localWorkloadPeeringIPV6", Str((checks.ip_address,))),
-    )
+    ),
+    checks=(_check_communities,),
 )
 
 BGP_CONFIGURATION = Kind(
@@ -92,24 +122,33 @@ BGP_CONFIGURATION = Kind(
 )
 
 
-def _peer_ip(value: Any) -> str:
-    """`IP`, `IP:port` or `[IPv6]:port`."""
-    if not isinstance(value, str):
-        raise ValueError("invalid peer IP")
+# Calico only looks for a port when the whole value has one of these shapes.
+_IPV4_PORT_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+")
+_IPV6_PORT_RE = re.compile(r"\[[0-9a-fA-F:.]+\]:[0-9]+")
+_PEER_IP_FORMS = "must be <IP>, <IPv4>:<port> or [<IPv6>]:<port>"
+
+
+def peer_address(value: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int | None]:
+    """The address and port (None: BGP's own) of a peerIP; ValueError if it is not one."""
     host, port = value, None
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else None
-        if rest and port is None:
-            raise ValueError("invalid peer IP")
-    elif value.count(":") == 1:
-        host, port = value.split(":")
+    if _IPV4_PORT_RE.fullmatch(value) or _IPV6_PORT_RE.fullmatch(value):
+        host, _, digits = value.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        port = int(digits)
+        if not 1 <= port <= 65535:
+            raise ValueError("invalid peer port: must be 1-65535")
+    if "%" in host:  # a zone index: Python parses it, Go's net.ParseIP does not
+        raise ValueError(f"invalid peer IP: {_PEER_IP_FORMS}")
     try:
-        ipaddress.ip_address(host)
+        return ipaddress.ip_address(host), port
     except ValueError:
-        raise ValueError("invalid peer IP") from None
-    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
-        raise ValueError("invalid peer port")
+        raise ValueError(f"invalid peer IP: {_PEER_IP_FORMS}") from None
+
+
+def _peer_ip(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"invalid peer IP: {_PEER_IP_FORMS}")
+    peer_address(value)
     return value
 
 
@@ -133,6 +172,25 @@ def _check_peer(spec: dict[str, Any], path: str) -> list[FieldError]:
         errors.append(FieldError(f"{path}.peerIP", "", "peerIP or peerSelector must be set"))
     elif "peerIP" in spec and "asNumber" not in spec:
         errors.append(FieldError(f"{path}.asNumber", "", "asNumber must be set with peerIP"))
+    if "reachableBy" in spec:
+        if "peerIP" not in spec:
+            reason = "reachableBy must be empty when peerIP is empty"
+        elif ipaddress.ip_address(spec["reachableBy"]).version != (
+            peer_address(spec["peerIP"])[0].version
+        ):
+            reason = "reachableBy and peerIP address family mismatched"
+        else:
+            reason = ""
+        if reason:
+            errors.append(FieldError(f"{path}.reachableBy", spec["reachableBy"], reason))
+    if spec.get("keepOriginalNextHop") and "nextHopMode" in spec:
+        errors.append(
+            FieldError(
+                f"{path}.keepOriginalNextHop",
+                True,
+                "keepOriginalNextHop is deprecated and must not be set with nextHopMode",
+            )
+        )
     return errors
 
 
@@ -140,7 +198,8 @@ BGPPEER_SPEC = Struct(
     (
         Field("node", Str((checks.dns1123_subdomain,))),
         Field("peerIP", Custom(_peer_ip)),
-        Field("asNumber", Custom(checks.as_number)),
+        # Not omitempty: a written 0 is refused as an AS number rather than read as "unset".
+        Field("asNumber", Custom(checks.as_number), omitempty=False),
         Field("nodeSelector", Str((checks.selector,))),
         Field("peerSelector", Str((checks.selector,))),
         Field("keepOriginalNextHop", Bool()),
@@ -158,7 +217,7 @@ BGPPEER_SPEC = Struct(
         Field("localWorkloadSelector", Str((checks.selector,))),
         Field("reversePeering", Enum(("Auto", "Manual"))),
         Field("keepaliveTime", Custom(go_duration)),
-        Field("localASNumber", Custom(checks.as_number)),
+        Field("localASNumber", Custom(checks.as_number), omitempty=False),
     ),
     checks=(_check_peer,),
 )
@@ -171,19 +230,52 @@ def _check_filter_rule(rule: dict[str, Any], path: str) -> list[FieldError]:
         return [FieldError(f"{path}.matchOperator", "", "matchOperator is required with cidr")]
     if "matchOperator" in rule and "cidr" not in rule:
         return [FieldError(f"{path}.cidr", "", "cidr is required with matchOperator")]
+    if "prefixLength" in rule and "cidr" not in rule:
+        return [FieldError(f"{path}.cidr", "", "cidr is required with prefixLength")]
     return []
 
 
-def _filter_rules() -> ListOf:
+def _filter_network(version: int) -> Callable[[str], str | None]:
+    """Calico's netv4/netv6: a strictly masked network of the rule's family (or a bare IP)."""
+
+    def check(value: str) -> str | None:
+        try:
+            network = ipaddress.ip_network(value)
+        except ValueError:
+            return f"must be a strictly masked IPv{version} network"
+        if network.version != version:
+            return f"must be an IPv{version} network"
+        return None
+
+    return check
+
+
+_FILTER_INTERFACE_RE = re.compile(r"[a-zA-Z0-9_.*-]{1,15}")
+
+
+def _filter_interface(value: str) -> str | None:
+    if _FILTER_INTERFACE_RE.fullmatch(value):
+        return None
+    return "interface must be 1-15 characters of [a-zA-Z0-9_.*-]"
+
+
+def _filter_rules(version: int) -> ListOf:
+    longest = 32 if version == 4 else 128
     return ListOf(
         Struct(
             (
-                Field("cidr", Str((checks.cidr,))),
+                Field("cidr", Str((_filter_network(version),))),
                 Field(
-                    "prefixLength", Struct((Field("min", Int(0, 128)), Field("max", Int(0, 128))))
+                    "prefixLength",
+                    Struct(
+                        (
+                            Field("min", Int(0, longest), omitempty=False),
+                            Field("max", Int(0, longest), omitempty=False),
+                        )
+                    ),
                 ),
                 Field("source", Enum(("RemotePeers",))),
-                Field("interface", Str()),
+                Field("interface", Str((_filter_interface,))),
                 Field("matchOperator", Enum(("Equal", "NotEqual", "In", "NotIn"))),
                 Field("action", Enum(("Accept", "Reject")), required=True),
             ),
@@ -198,10 +290,10 @@ BGP_FILTER = Kind(
     namespaced=False,
     spec=Struct(
         (
-            Field("exportV4", _filter_rules()),
-            Field("importV4", _filter_rules()),
-            Field("exportV6", _filter_rules()),
-            Field("importV6", _filter_rules()),
+            Field("exportV4", _filter_rules(4)),
+            Field("importV4", _filter_rules(4)),
+            Field("exportV6", _filter_rules(6)),
+            Field("importV6", _filter_rules(6)),
         )
     ),
 )

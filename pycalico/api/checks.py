@@ -161,23 +161,34 @@ def duration(value: str) -> str | None:
     return None
 
 
+_ASPLAIN_RE = re.compile(r"[0-9]+")
+_ASDOT_RE = re.compile(r"([0-9]+)\.([0-9]+)")
+_AS_RANGE = "must be 1-4294967295, or asdot 0.1-65535.65535 as a quoted string"
+
+
 def as_number(value: Any) -> Any:
-    """A BGP AS number: 0-4294967295 as an integer, or asdot `a.b` (converted)."""
-    if isinstance(value, bool):
-        raise ValueError("invalid AS number")
+    """A BGP AS number: an integer, or a string holding one or asdot `a.b` (converted).
+
+    0 is refused (it is reserved, and BIRD will not run a session with it) although Calico's
+    own decoder lets it through.
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # YAML's 65000.0 reaches Calico as JSON 65000
+    if isinstance(value, float):
+        # Calico's decoder refuses the number 1.1 too.
+        raise ValueError(
+            'invalid AS number: YAML reads an unquoted 1.10 as a decimal; quote asdot ("1.10")'
+        )
     if isinstance(value, str):
-        high, dot, low = value.partition(".")
-        try:
-            if dot:
-                h, lo = int(high), int(low)
-                if not (0 <= h <= 65535 and 0 <= lo <= 65535):
-                    raise ValueError
-                return h * 65536 + lo
+        dotted = _ASDOT_RE.fullmatch(value)
+        if _ASPLAIN_RE.fullmatch(value):
             value = int(value)
-        except ValueError:
-            raise ValueError("invalid AS number") from None
-    if not isinstance(value, int) or not 0 <= value <= 4294967295:
-        raise ValueError("invalid AS number: must be 0-4294967295 or asdot a.b")
+        elif dotted and int(dotted[1]) <= 65535 and int(dotted[2]) <= 65535:
+            value = int(dotted[1]) << 16 | int(dotted[2])
+        else:
+            raise ValueError(f"invalid AS number: {_AS_RANGE}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4294967295:
+        raise ValueError(f"invalid AS number: {_AS_RANGE}")
     return value
 
 

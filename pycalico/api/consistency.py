@@ -25,16 +25,25 @@ def tier_to_check(resource: Resource) -> str | None:
 
 
 # Kinds whose create must be checked against every existing object of the kind.
-NEEDS_EXISTING_ON_CREATE = frozenset({"IPPool"})
+NEEDS_EXISTING_ON_CREATE = frozenset({"IPPool", "BGPPeer"})
+# ...and whose update too: a BGPPeer can be edited into a copy of another (a pool's CIDR
+# cannot change, so its update needs only the old version).
+NEEDS_EXISTING_ON_UPDATE = frozenset({"BGPPeer"})
 
 
 def check_create(new: Resource, existing: Sequence[Resource]) -> list[FieldError]:
     if new["kind"] == "IPPool":
         return _pool_overlaps(new, existing)
+    if new["kind"] == "BGPPeer":
+        return _peer_duplicates(new, existing)
     return []
 
 
-def check_update(new: Resource, old: Resource) -> list[FieldError]:
+def check_update(new: Resource, old: Resource, existing: Sequence[Resource]) -> list[FieldError]:
+    """`existing` (every stored object of the kind) is read only for NEEDS_EXISTING_ON_UPDATE
+    kinds; callers may pass () for the others."""
+    if new["kind"] == "BGPPeer":
+        return _peer_duplicates(new, existing)
     if new["kind"] == "IPPool":
         errors = []
         if new["spec"]["cidr"] != old["spec"]["cidr"]:
@@ -80,3 +89,49 @@ def _pool_overlaps(new: Resource, existing: Sequence[Resource]) -> list[FieldErr
             reason = f"IPPool({name}) CIDR overlaps with {other}"
             return [FieldError("spec.cidr", new["spec"]["cidr"], reason)]
     return []
+
+
+BGP_PORT = 179
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _peering(spec: dict[str, Any]) -> tuple[tuple[str, str], Address, int] | None:
+    """What makes two BGPPeers the same session: the nodes they apply to (global, a node, or
+    a node selector in canonical form) and the remote address and port."""
+    from pycalico.api.bgp import peer_address
+    from pycalico.selector import parse
+
+    if "peerIP" not in spec:
+        return None  # peerSelector peerings are named by label, not address
+    address, port = peer_address(spec["peerIP"])
+    if spec.get("node"):
+        scope = ("node", spec["node"])
+    elif spec.get("nodeSelector"):
+        scope = ("nodeSelector", str(parse(spec["nodeSelector"])))
+    else:
+        scope = ("global", "")
+    return scope, address, port or BGP_PORT
+
+
+def _peer_duplicates(new: Resource, existing: Sequence[Resource]) -> list[FieldError]:
+    """Two BGPPeers for the same nodes and peer would make confd render one session twice."""
+    mine = _peering(new["spec"])
+    name = new["metadata"]["name"]
+    if mine is None:
+        return []
+    for peer in existing:
+        if peer["metadata"]["name"] != name and _peering(peer["spec"]) == mine:
+            reason = (
+                f"BGPPeer({name}) duplicates BGPPeer({peer['metadata']['name']}): "
+                f"the same peer {peer['spec']['peerIP']} for {_scope_words(peer['spec'])}"
+            )
+            return [FieldError("spec.peerIP", new["spec"]["peerIP"], reason)]
+    return []
+
+
+def _scope_words(spec: dict[str, Any]) -> str:
+    if spec.get("node"):
+        return f"node {spec['node']}"
+    if spec.get("nodeSelector"):
+        return f"nodeSelector {spec['nodeSelector']}"
+    return "every node (global)"

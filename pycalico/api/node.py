@@ -17,7 +17,7 @@ def _check_bgp(bgp: dict[str, Any], path: str) -> list[FieldError]:
 
 NODE_BGP = Struct(
     (
-        Field("asNumber", Custom(checks.as_number)),
+        Field("asNumber", Custom(checks.as_number), omitempty=False),
         Field("ipv4Address", Str((checks.ipv4_with_prefix,))),
         Field("ipv6Address", Str((checks.ipv6_with_prefix,))),
         Field("ipv4IPIPTunnelAddr", Str((checks.ipv4_address,))),

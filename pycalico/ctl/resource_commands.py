@@ -118,9 +118,9 @@ def _write_all(command: str, client: ResourceClient, resources: list[Resource], 
 
 
 def _check_against_store(command: str, client: ResourceClient, resources: list[Resource]) -> None:
-    """Run the rules that compare a write with stored state (IPPool overlap, immutable
-    fields) for the whole batch before writing any of it, each document seeing the ones
-    before it, so that a batch that would fail part-way through writes nothing.
+    """Run the rules that compare a write with stored state (IPPool overlap, duplicate
+    BGPPeers, immutable fields) for the whole batch before writing any of it, each document
+    seeing the ones before it, so that a batch that would fail part-way through writes nothing.
 
     Existence errors (create of an existing, replace of a missing resource) are left to the
     write itself, which reports them as calicoctl does.
@@ -148,7 +148,11 @@ def _check_against_store(command: str, client: ResourceClient, resources: list[R
         ident = identity(resource)
         current = view.get(ident)
         if current is not None:
-            errors = consistency.check_update(resource, current) if command != "create" else []
+            errors = (
+                consistency.check_update(resource, current, list(view.values()))
+                if command != "create"
+                else []
+            )
         elif command != "replace":
             errors = consistency.check_create(resource, list(view.values()))
         else:

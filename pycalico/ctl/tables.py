@@ -64,6 +64,11 @@ def _peer_node(resource: Resource, _: TableContext) -> str:
     return spec.get("node") or spec.get("nodeSelector") or "(global)"
 
 
+def _peer_asn(resource: Resource, _: TableContext) -> str:
+    # A Go value field, not a pointer: a peerSelector peer's unset AS prints as 0.
+    return str(resource["spec"].get("asNumber", 0))
+
+
 def _mesh_enabled(resource: Resource, _: TableContext) -> str:
     value = resource["spec"].get("nodeToNodeMeshEnabled")
     return "-" if value is None else ("true" if value else "false")
@@ -143,14 +148,13 @@ COLUMNS: dict[str, tuple[tuple[tuple[str, Column], ...], tuple[tuple[str, Column
             ("NATS", _nats),
         ),
     ),
-    "BGPPeer": (
-        (_NAME, ("PEERIP", _spec("peerIP")), ("NODE", _peer_node), ("ASN", _spec("asNumber"))),
-    )
+    "BGPPeer": ((_NAME, ("PEERIP", _spec("peerIP")), ("NODE", _peer_node), ("ASN", _peer_asn)),)
     * 2,
     "BGPConfiguration": (
         (
             _NAME,
-            ("LOGSEVERITY", _or_dash(_spec("logSeverityScreen"))),
+            # Calico's template prints the dash for the other two columns only.
+            ("LOGSEVERITY", _spec("logSeverityScreen")),
             ("MESHENABLED", _mesh_enabled),
             ("ASNUMBER", _or_dash(_spec("asNumber"))),
         ),

@@ -219,14 +219,16 @@ class ResourceClient:
             raise ResourceNotFound(identity(resource))
         self._check_tier(resource)
         old = json.loads(current.value)
-        errors = consistency.check_update(resource, old)
-        if errors:
-            raise ValidationErrors(errors)
         stored = _with_meta(
             resource,
             uid=old["metadata"].get("uid"),
             creationTimestamp=old["metadata"].get("creationTimestamp"),
         )
+        if kind.name in consistency.NEEDS_EXISTING_ON_UPDATE:
+            return self._update_guarded(kind, key, stored, old, int(version))
+        errors = consistency.check_update(resource, old, ())
+        if errors:
+            raise ValidationErrors(errors)
         try:
             revision = self.backend.update(key, _encode(stored), int(meta["resourceVersion"]))
         except KeyNotFound:
@@ -234,6 +236,33 @@ class ResourceClient:
         except RevisionConflict:
             raise UpdateConflict(identity(resource)) from None
         return _with_meta(stored, resourceVersion=str(revision))
+
+    def _update_guarded(
+        self, kind: Kind, key: str, stored: dict[str, Any], old: dict[str, Any], expected: int
+    ) -> dict[str, Any]:
+        """Update, checked against every other object of the kind in the same transaction,
+        which also moves the guard, so no concurrent write can slip past the check."""
+        guard = _guard_key(kind)
+        while True:
+            guard_revision, existing = self._all_existing(kind)
+            errors = consistency.check_update(stored, old, existing)
+            if errors:
+                raise ValidationErrors(errors)
+            try:
+                revision = self.backend.txn(
+                    [Compare(key, expected), Compare(guard, guard_revision)],
+                    [Put(key, _encode(stored)), Put(guard, "")],
+                )
+            except RevisionConflict as exc:
+                if exc.key != key:
+                    continue  # someone else wrote one of the kind: check again
+                if exc.actual == 0:
+                    raise ResourceNotFound(identity(stored)) from None
+                raise UpdateConflict(identity(stored)) from None
+            updated = _with_meta(stored, resourceVersion=str(revision))
+            others = [r for r in existing if identity(r) != identity(stored)]
+            self._existing[kind.name] = (revision, [*others, updated])
+            return updated
 
     def apply(self, kind: Kind, resource: dict[str, Any]) -> dict[str, Any]:
         """Create, or replace the current object (at the given or the current revision).
