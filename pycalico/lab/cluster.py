@@ -105,21 +105,21 @@ def build_underlay(state: LabState) -> None:
 
 
 def start_tor(state: LabState) -> None:
-    """The ToR's BIRD, and the BGPPeer that makes every node peer with it."""
+    """The ToR's BIRD, the BGPPeer that makes every node peer with it, the mesh off."""
     from pycalico.confd.peers import DEFAULT_AS
     from pycalico.lab import tor
 
     calicoctl = os.path.join(os.path.dirname(sys.executable), "calicoctl")
     applied = subprocess.run(
         [calicoctl, "apply", "-f", "-"],
-        input=tor.peer_yaml(state),
+        input=tor.resources_yaml(state),
         env=node_env(state, state.nodes[0]),
         capture_output=True,
         text=True,
         check=False,
     )
     if applied.returncode != 0:
-        raise LabError(f"could not create the ToR BGPPeer: {applied.stderr.strip()}")
+        raise LabError(f"could not configure BGP for the ToR: {applied.stderr.strip()}")
     state.pids["bird:tor"] = tor.start(state, ns_name(state.name, "router"), DEFAULT_AS)
     state.save()
 

@@ -176,6 +176,9 @@ def run(argv: Sequence[str]) -> int:
         split = argv.index("--")
         argv, command = argv[:split], argv[split + 1 :]
     opts = _parser().parse_args(argv)
+    if command and opts.command == "exec" and opts.cmd:
+        # `exec TARGET --name LAB -- CMD`: options after the target were taken as the command.
+        opts = _parser().parse_args(["exec", *opts.cmd, opts.target])
     if opts.command == "up":
         return up(opts)
     if opts.command == "status":

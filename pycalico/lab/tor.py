@@ -1,9 +1,11 @@
 """The `tor` topology: the lab router is a top-of-rack BGP router (its own BIRD, AS 65001).
 
-Every node peers with it through one global BGPPeer (peerIP + asNumber), exactly as a
-Calico user peers a cluster with a physical ToR; the router learns every block and so
-routes "outside" traffic (the external host behind it) straight to pods, without
-encapsulation. It re-advertises what it learns, as a real ToR would.
+Every node peers with it through one global BGPPeer (peerIP + asNumber) and the
+node-to-node mesh is off, as Calico's ToR designs have it: each node advertises its own
+blocks to the ToR, which re-advertises them to the others (next hop kept: they share the
+subnet; the nodes accept their own AS once in a path) and routes "outside" traffic (the
+external host behind it) straight to pods, without encapsulation. With the mesh on, every
+node would also re-advertise every other node's blocks to the ToR with itself as next hop.
 """
 
 from __future__ import annotations
@@ -50,12 +52,19 @@ def config(state: LabState, node_as: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def peer_yaml(state: LabState) -> str:
+def resources_yaml(state: LabState) -> str:
     return (
         "apiVersion: projectcalico.org/v3\n"
         "kind: BGPPeer\n"
         f"metadata:\n  name: {PEER_NAME}\n"
         f"spec:\n  peerIP: {address(state)}\n  asNumber: {TOR_AS}\n"
+        # Every node is AS 64512: routes from the other nodes carry it in their AS path.
+        "  numAllowedLocalASNumbers: 1\n"
+        "---\n"
+        "apiVersion: projectcalico.org/v3\n"
+        "kind: BGPConfiguration\n"
+        "metadata:\n  name: default\n"
+        "spec:\n  nodeToNodeMeshEnabled: false\n"
     )
 
 

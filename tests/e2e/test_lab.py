@@ -5,65 +5,18 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import struct
-import subprocess
 import sys
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
-from pycalico.cni.dataplane import in_netns
 from pycalico.lab import cluster
-from pycalico.lab.state import ROOT, LabState
+from pycalico.lab.state import LabState
+
+from .lab_driver import Capture, lab, ping_stream, ping_three, pod_ip, received
 
 pytestmark = pytest.mark.e2e
-
-LAB = os.path.join(os.path.dirname(sys.executable), "calico-lab")
-
-
-def lab(*args: str, stdin: str | None = None, check: bool = True) -> str:
-    out = subprocess.run([LAB, *args], input=stdin, capture_output=True, text=True, check=False)
-    if check and out.returncode != 0:
-        raise AssertionError(f"calico-lab {' '.join(args)} failed: {out.stderr}")
-    return out.stdout
-
-
-@pytest.fixture
-def make_lab() -> Iterator[Callable[..., str]]:
-    names: list[str] = []
-
-    def up(*options: str) -> str:
-        name = f"e{uuid.uuid4().hex[:5]}"
-        names.append(name)
-        lab("up", "--name", name, *options)
-        return name
-
-    yield up
-    for name in names:
-        lab("down", "--name", name, check=False)
-        leftovers = [
-            n
-            for n in subprocess.run(
-                ["ip", "netns", "list"], capture_output=True, text=True, check=True
-            ).stdout.split()
-            if n.startswith(f"{name}-")
-        ]
-        assert leftovers == [], f"down left namespaces behind: {leftovers}"
-        assert not os.path.exists(os.path.join(ROOT, name))
-
-
-def pod_ip(name: str, pod: str) -> str:
-    state = LabState.load(name)
-    return state.pods[f"default/{pod}"].ip
-
-
-def ping_three(name: str, pod: str, address: str) -> None:
-    lab("exec", f"default/{pod}", "--name", name, "--", "ping", "-c3", "-i0.2", "-W2", address)
 
 
 def test_flat_vxlan_pods_reach_each_other_and_the_outside_through_nat(
@@ -135,51 +88,6 @@ def test_flat_vxlan_pods_reach_each_other_and_the_outside_through_nat(
     assert f"udp {ip}" in seen
 
 
-class Capture:
-    """Counts packets on one interface of a namespace (AF_PACKET), by kind."""
-
-    def __init__(self, netns: str, ifname: str) -> None:
-        self.netns, self.ifname = netns, ifname
-        self.vxlan = 0
-        self.plain_icmp = 0
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Capture:
-        self._thread.start()
-        self._ready.wait(5)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        def listen() -> None:
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-            sock.bind((self.ifname, 0))
-            sock.settimeout(0.1)
-            self._ready.set()
-            with sock:
-                while not self._stop.is_set():
-                    try:
-                        frame = sock.recv(65535)
-                    except TimeoutError:
-                        continue
-                    if frame[12:14] != b"\x08\x00":
-                        continue  # not IPv4 (ARP and the like)
-                    ip = frame[14:]
-                    proto = ip[9]
-                    header = (ip[0] & 0x0F) * 4
-                    if proto == 17 and struct.unpack("!H", ip[header + 2 : header + 4])[0] == 4789:
-                        self.vxlan += 1
-                    elif proto == 1:
-                        self.plain_icmp += 1
-
-        in_netns(f"/run/netns/{self.netns}", listen)
-
-
 def test_cross_subnet_encapsulates_only_between_subnets(make_lab: Callable[..., str]) -> None:
     name = make_lab("--nodes", "3", "--topology", "two-subnet", "--cross-subnet")
     state = LabState.load(name)
@@ -204,24 +112,7 @@ def test_killing_calico_node_does_not_disturb_running_traffic(make_lab: Callable
     lab("pod", "add", "src", "--node", "node1", "--name", name)
     lab("pod", "add", "dst", "--node", "node2", "--name", name)
     state = LabState.load(name)
-    ping = subprocess.Popen(
-        [
-            "ip",
-            "netns",
-            "exec",
-            state.pods["default/src"].netns,
-            "ping",
-            "-c",
-            "60",
-            "-i",
-            "0.05",
-            "-W",
-            "1",
-            pod_ip(name, "dst"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    ping = ping_stream(name, "src", pod_ip(name, "dst"), 60, 0.05)
     time.sleep(0.8)
     os.kill(state.pids["calico-node:node1"], signal.SIGKILL)
     os.kill(state.pids["calico-node:node2"], signal.SIGKILL)
@@ -229,9 +120,8 @@ def test_killing_calico_node_does_not_disturb_running_traffic(make_lab: Callable
     for node in ("node1", "node2"):
         cluster.start_node(state, node)
     cluster.wait_ready(state, lambda message: None)
-    out, _ = ping.communicate(timeout=30)
-    received = int(out.split(" received")[0].rsplit(" ", 1)[1])
-    assert received >= 59, out
+    got, out = received(ping)
+    assert got >= 59, out
     assert json.loads(lab("status", "--name", name))["pods"]["default/dst"]["node"] == "node2"
 
 

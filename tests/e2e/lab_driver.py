@@ -1,0 +1,118 @@
+"""Driving calico-lab from e2e tests: the command, pod addresses, pings, waiting, and a
+packet counter for underlay captures."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pycalico.cni.dataplane import in_netns
+from pycalico.lab.state import LabState
+
+LAB = os.path.join(os.path.dirname(sys.executable), "calico-lab")
+
+
+def lab(*args: str, stdin: str | None = None, check: bool = True) -> str:
+    out = subprocess.run([LAB, *args], input=stdin, capture_output=True, text=True, check=False)
+    if check and out.returncode != 0:
+        raise AssertionError(f"calico-lab {' '.join(args)} failed: {out.stderr}")
+    return out.stdout
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def ping_stream(
+    name: str, pod: str, address: str, count: int, interval: float
+) -> subprocess.Popen[str]:
+    """A ping running in the background from `pod`; `received()` reads its result."""
+    state = LabState.load(name)
+    return subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            state.pods[f"default/{pod}"].netns,
+            "ping",
+            "-c",
+            str(count),
+            "-i",
+            str(interval),
+            "-W",
+            "1",
+            address,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def received(ping: subprocess.Popen[str]) -> tuple[int, str]:
+    out, _ = ping.communicate(timeout=120)
+    return int(out.split(" received")[0].rsplit(" ", 1)[1]), out
+
+
+def pod_ip(name: str, pod: str) -> str:
+    state = LabState.load(name)
+    return state.pods[f"default/{pod}"].ip
+
+
+def ping_three(name: str, pod: str, address: str) -> None:
+    lab("exec", f"default/{pod}", "--name", name, "--", "ping", "-c3", "-i0.2", "-W2", address)
+
+
+class Capture:
+    """Counts packets on one interface of a namespace (AF_PACKET), by kind."""
+
+    def __init__(self, netns: str, ifname: str) -> None:
+        self.netns, self.ifname = netns, ifname
+        self.vxlan = 0
+        self.plain_icmp = 0
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Capture:
+        self._thread.start()
+        self._ready.wait(5)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        def listen() -> None:
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+            sock.bind((self.ifname, 0))
+            sock.settimeout(0.1)
+            self._ready.set()
+            with sock:
+                while not self._stop.is_set():
+                    try:
+                        frame = sock.recv(65535)
+                    except TimeoutError:
+                        continue
+                    if frame[12:14] != b"\x08\x00":
+                        continue  # not IPv4 (ARP and the like)
+                    ip = frame[14:]
+                    proto = ip[9]
+                    header = (ip[0] & 0x0F) * 4
+                    if proto == 17 and struct.unpack("!H", ip[header + 2 : header + 4])[0] == 4789:
+                        self.vxlan += 1
+                    elif proto == 1:
+                        self.plain_icmp += 1
+
+        in_netns(f"/run/netns/{self.netns}", listen)
