@@ -21,6 +21,7 @@ import pytest
 from calicoctl_harness import Result
 
 from pycalico.ctl import node_status
+from pycalico.ctl.errors import CtlError
 
 HELLO = "0001 BIRD 2.0.12 ready.\n"
 
@@ -326,7 +327,7 @@ def test_the_default_run_directory_is_var_run_calico(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("CALICO_RUN_DIR", raising=False)
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setattr(node_status, "pid_file_alive", lambda path: seen.append(path) or False)
-    with pytest.raises(Exception, match="Calico process is not running"):
+    with pytest.raises(CtlError, match="Calico process is not running"):
         node_status.run(["status"])
     assert seen == ["/var/run/calico/calico-node.pid"]
 
