@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pycalico.lab.state import LabError, LabState
 
 SUBNETS = ("192.168.56.0/24", "192.168.57.0/24")
+SUBNETS6 = ("fd00:56::/64", "fd00:57::/64")
+DEFAULT_POOL6 = "fd00:10:244::/48"
 EXTERNAL_IP = "203.0.113.1"
 EXTERNAL_ROUTER_IP = "203.0.113.254"
 DEFAULT_POOL = "10.244.0.0/16"
@@ -135,6 +137,14 @@ def build_node(state: LabState, index: int) -> str:
     _link(ns, "eth0", ns_name(lab, "net"), f"n{index + 1}")
     in_ns(ns_name(lab, "net"), "ip", "link", "set", f"n{index + 1}", "master", f"br{subnet}")
     in_ns(ns, "ip", "addr", "add", address, "dev", "eth0")
+    if state.ipv6:
+        # No duplicate address detection: the address is usable (and BIRD can bind) at once.
+        in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0")
+        net6 = ipaddress.ip_network(SUBNETS6[subnet])
+        in_ns(
+            ns, "ip", "-6", "addr", "add", f"{net6.network_address + 10 + index}/64", "dev", "eth0"
+        )
+        in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
     in_ns(ns, "ip", "route", "add", "default", "via", str(net.network_address + 1))
     state.node_ips[name] = address
     state.save()
@@ -152,9 +162,11 @@ def node_env(state: LabState, node: str) -> dict[str, str]:
             "SQLITE_PATH": state.path("datastore.db"),
             "NODENAME": node,
             "IP_AUTODETECTION_METHOD": "interface=eth0",
-            # BIRD whenever routes travel by BGP: no-encap, IPIP, and peering with the ToR.
+            # BIRD whenever routes travel by BGP: no-encap, IPIP, IPv6, peering with the ToR.
             "CALICO_NETWORKING_BACKEND": (
-                "vxlan" if state.encap == "vxlan" and state.topology != "tor" else "bird"
+                "vxlan"
+                if state.encap == "vxlan" and state.topology != "tor" and not state.ipv6
+                else "bird"
             ),
             "CALICO_IPV4POOL_CIDR": state.pool,
             "CALICO_STATE_DIR": state.path("nodes", node, "lib"),
@@ -165,6 +177,14 @@ def node_env(state: LabState, node: str) -> dict[str, str]:
     )
     if state.encap in encap:
         env[encap[state.encap]] = mode
+    if state.ipv6:
+        env.update(
+            {
+                "IP6": "autodetect",
+                "IP6_AUTODETECTION_METHOD": "interface=eth0",
+                "CALICO_IPV6POOL_CIDR": DEFAULT_POOL6,
+            }
+        )
     if state.datastore == "etcd":
         from pycalico.lab.etcd_cluster import endpoints
 
@@ -294,9 +314,13 @@ def summary(state: LabState) -> dict[str, object]:
         "topology": state.topology,
         "encap": state.encap,
         "cross_subnet": state.cross_subnet,
+        "ipv6": state.ipv6,
         "pool": state.pool,
         "nodes": state.node_ips,
-        "pods": {k: {"node": p.node, "ip": p.ip} for k, p in state.pods.items()},
+        "pods": {
+            k: {"node": p.node, "ip": p.ip, **({"ip6": p.ip6} if p.ip6 else {})}
+            for k, p in state.pods.items()
+        },
         "external": EXTERNAL_IP,
     }
 

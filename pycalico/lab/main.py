@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--cross-subnet", action="store_true")
     up.add_argument("--datastore", choices=("sqlite", "etcd"), default="sqlite")
     up.add_argument("--pool", default="10.244.0.0/16")
+    up.add_argument(
+        "--ipv6", action="store_true", help="dual stack: IPv6 too, its routes carried by BGP"
+    )
     for name in ("down", "status"):
         s = sub.add_parser(name)
         s.add_argument("--name")
@@ -112,6 +115,7 @@ def up(opts: argparse.Namespace) -> int:
         opts.cross_subnet,
         pool,
         datastore=opts.datastore,
+        ipv6=opts.ipv6,
     )
     try:
         _progress(f"building {opts.topology} underlay")

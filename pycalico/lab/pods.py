@@ -54,7 +54,7 @@ def conflist(state: LabState, node: str) -> dict[str, Any]:
                 "nodename_file": state.path("nodes", node, "lib", "nodename"),
                 "mtu": mtu,
                 "ipam_lock_file": state.path("nodes", node, "run", "ipam.lock"),
-                "ipam": {"type": "calico-ipam"},
+                "ipam": {"type": "calico-ipam", "assign_ipv6": str(state.ipv6).lower()},
             },
             {"type": "portmap", "snat": True, "capabilities": {"portMappings": True}},
         ],
@@ -138,7 +138,9 @@ def add(
         remove(state, key)
         raise
     assert result is not None
-    pod.ip = result["ips"][0]["address"].split("/")[0]
+    addresses = [ip["address"].split("/")[0] for ip in result["ips"]]
+    pod.ip = next((a for a in addresses if ":" not in a), "")
+    pod.ip6 = next((a for a in addresses if ":" in a), "")
     if serve:
         pod.server_pid = _start_server(pod, serve, state.path("pods", digest[:10] + ".log"))
     state.save()

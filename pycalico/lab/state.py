@@ -27,6 +27,7 @@ class Pod:
     ip: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     server_pid: int = 0
+    ip6: str = ""  # dual-stack labs only
 
 
 @dataclass
@@ -38,6 +39,7 @@ class LabState:
     cross_subnet: bool = False
     pool: str = ""
     datastore: str = "sqlite"
+    ipv6: bool = False  # dual stack: node and pod IPv6 addresses, v6 routes by BGP
     namespaces: list[str] = field(default_factory=list)  # in creation order
     pids: dict[str, int] = field(default_factory=dict)  # what -> pid
     node_ips: dict[str, str] = field(default_factory=dict)

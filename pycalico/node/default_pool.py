@@ -74,3 +74,31 @@ def default_ipv4_pool(
         "metadata": {"name": "default-ipv4-ippool"},
         "spec": spec,
     }
+
+
+def default_ipv6_pool(env: Mapping[str, str]) -> dict[str, Any] | None:
+    """`default-ipv6-ippool` from CALICO_IPV6POOL_CIDR; None when that is unset or `none`.
+
+    Calico invents a random ULA /48 when IPv6 is on and no CIDR is given; pycalico asks
+    for the range instead, so two nodes never race to create different ones.
+    """
+    cidr = env.get("CALICO_IPV6POOL_CIDR", "")
+    if not cidr or cidr.lower() == "none" or env.get("NO_DEFAULT_POOLS", "").lower() == "true":
+        return None
+    spec: dict[str, Any] = {
+        "cidr": cidr,
+        "vxlanMode": _mode(env, "CALICO_IPV6POOL_VXLAN"),
+        "natOutgoing": env.get("CALICO_IPV6POOL_NAT_OUTGOING", "false").lower() not in _FALSE,
+        "nodeSelector": env.get("CALICO_IPV6POOL_NODE_SELECTOR") or "all()",
+    }
+    if env.get("CALICO_IPV6POOL_BLOCK_SIZE"):
+        try:
+            spec["blockSize"] = int(env["CALICO_IPV6POOL_BLOCK_SIZE"])
+        except ValueError:
+            raise PoolEnvError("CALICO_IPV6POOL_BLOCK_SIZE must be a number (116-128)") from None
+    return {
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "IPPool",
+        "metadata": {"name": "default-ipv6-ippool"},
+        "spec": spec,
+    }

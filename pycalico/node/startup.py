@@ -22,7 +22,7 @@ from pycalico.api.registry import resolve
 from pycalico.api.resource import normalize
 from pycalico.datastore.resources import ResourceClient, ResourceExists, UpdateConflict
 from pycalico.node import autodetect
-from pycalico.node.default_pool import default_ipv4_pool
+from pycalico.node.default_pool import default_ipv4_pool, default_ipv6_pool
 
 V3 = "projectcalico.org/v3"
 BUILTIN_TIERS = {
@@ -92,6 +92,34 @@ def node_address(
     return ipaddress.IPv4Interface(str(found))
 
 
+def node_address6(
+    env: Mapping[str, str],
+    existing: str,
+    interfaces: Sequence[autodetect.HostInterface],
+    source_towards: Callable[[str], str] | None = None,
+) -> ipaddress.IPv6Interface | None:
+    """The node's IPv6 address by Calico's `IP6` rules: unset or `none` means no IPv6."""
+    value = env.get("IP6", "")
+    if not value or value == "none":
+        return ipaddress.IPv6Interface(existing) if existing and value != "none" else None
+    if value != "autodetect":
+        try:
+            given = ipaddress.ip_interface(value)
+        except ValueError:
+            raise StartupError(f"IP6={value} is not an IPv6 address or address/prefix") from None
+        if given.version != 6:
+            raise StartupError(f"IP6={value} is not an IPv6 address")
+        return ipaddress.IPv6Interface(value if "/" in value else f"{given.ip}/128")
+    method = env.get("IP6_AUTODETECTION_METHOD", "first-found")
+    try:
+        found = autodetect.autodetect(method, interfaces, 6, source_towards)
+    except autodetect.AutodetectError as exc:
+        if existing:
+            return ipaddress.IPv6Interface(existing)
+        raise StartupError(str(exc)) from None
+    return ipaddress.IPv6Interface(str(found))
+
+
 def _ensure(client: ResourceClient, kind: str, name: str, spec: dict[str, Any]) -> None:
     """Create `kind/name` with `spec` unless it exists (never overwrites a user's object)."""
     k = resolve(kind)
@@ -129,16 +157,23 @@ def ensure_cluster(
         {"logSeverityScreen": "Info", "reportingInterval": "0s"},
     )
     pools, _ = client.list(resolve("IPPool"))
-    if any(ipaddress.ip_network(p["spec"]["cidr"]).version == 4 for p in pools):
-        return
-    doc = default_ipv4_pool(env, host_addresses)
-    if doc is not None:
+    for version, make in (
+        (4, lambda: default_ipv4_pool(env, host_addresses)),
+        (6, lambda: default_ipv6_pool(env)),
+    ):
+        if any(ipaddress.ip_network(p["spec"]["cidr"]).version == version for p in pools):
+            continue
+        doc = make()
+        if doc is None:
+            continue
         try:
             client.create(resolve("IPPool"), normalize(doc))
         except ResourceExists:
             pass
         except ValueError as exc:
-            raise StartupError(f"invalid default pool from CALICO_IPV4POOL_*: {exc}") from None
+            raise StartupError(
+                f"invalid default pool from CALICO_IPV{version}POOL_*: {exc}"
+            ) from None
 
 
 def register_node(
@@ -159,6 +194,9 @@ def register_node(
             address = node_address(env, bgp.get("ipv4Address", ""), interfaces, source_towards)
         if address is not None:
             bgp["ipv4Address"] = str(address)
+        address6 = node_address6(env, bgp.get("ipv6Address", ""), interfaces, source_towards)
+        if address6 is not None:
+            bgp["ipv6Address"] = str(address6)
         if env.get("AS"):
             bgp["asNumber"] = env["AS"]
         if bgp:

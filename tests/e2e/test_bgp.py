@@ -202,3 +202,25 @@ def test_a_dead_node_is_withdrawn_after_graceful_restart_and_comes_back(
     wait_for("the session back", lambda: established(name, "node1", "node-to-node mesh", 1))
     wait_for("node2's block back on node1", learned)
     ping_three(name, "a", pod_ip(name, "b"))
+
+
+def test_dual_stack_lab_carries_ipv6_pod_routes_over_bgp_beside_vxlan_ipv4(
+    make_lab: Callable[..., str],
+) -> None:
+    name = make_lab("--nodes", "3", "--ipv6")
+    for n in (1, 2, 3):
+        lab("pod", "add", f"p{n}", "--node", f"node{n}", "--name", name)
+    state = LabState.load(name)
+    for n in (1, 2, 3):
+        wait_for(
+            f"node{n}'s v6 mesh", lambda n=n: established(name, f"node{n}", "node-to-node mesh", 4)
+        )
+    routes6 = lab("exec", "node1", "--name", name, "--", "ip", "-6", "route")
+    assert routes6.count("dev eth0 proto bird") == 2, routes6  # node2's and node3's v6 blocks
+    routes4 = lab("exec", "node1", "--name", name, "--", "ip", "route")
+    assert routes4.count("dev vxlan.calico proto 80 onlink") == 2, routes4  # v4 stays on VXLAN
+    for n in (2, 3):
+        ip6 = state.pods[f"default/p{n}"].ip6
+        assert ip6.startswith("fd00:10:244:")
+        lab("exec", "default/p1", "--name", name, "--", "ping", "-6", "-c2", "-i0.2", "-W2", ip6)
+    ping_three(name, "p1", pod_ip(name, "p3"))

@@ -16,6 +16,7 @@ from pycalico.node.startup import (
     StartupError,
     ensure_cluster,
     node_address,
+    node_address6,
     node_name,
     register_node,
     write_nodename,
@@ -90,3 +91,48 @@ def test_register_node_writes_the_address_and_a_restart_writes_nothing(
 def test_backend_none_registers_no_address(client: ResourceClient) -> None:
     identity = register_node(client, "node1", {"CALICO_NETWORKING_BACKEND": "none"}, IFACES)
     assert identity.address is None
+
+
+DUAL = [
+    HostInterface(1, "lo", (ipaddress.ip_interface("::1/128"),)),
+    HostInterface(
+        2,
+        "eth0",
+        (ipaddress.ip_interface("192.0.2.11/24"), ipaddress.ip_interface("2001:db8:56::11/64")),
+    ),
+]
+
+
+def test_ip6_is_off_unless_asked_for_then_autodetected_or_given() -> None:
+    assert node_address6({}, "", DUAL) is None
+    assert str(node_address6({}, "2001:db8::1/64", DUAL)) == "2001:db8::1/64"  # kept
+    assert node_address6({"IP6": "none"}, "2001:db8::1/64", DUAL) is None
+    auto = {"IP6": "autodetect", "IP6_AUTODETECTION_METHOD": "interface=eth0"}
+    assert str(node_address6(auto, "", DUAL)) == "2001:db8:56::11/64"
+    assert str(node_address6({"IP6": "2001:db8::7"}, "", DUAL)) == "2001:db8::7/128"
+    for bad in ("192.0.2.1", "junk"):
+        with pytest.raises(StartupError, match="IP6="):
+            node_address6({"IP6": bad}, "", DUAL)
+
+
+def test_dual_stack_node_registers_both_addresses_and_the_v6_pool(client: ResourceClient) -> None:
+    env = {
+        "IP6": "autodetect",
+        "CALICO_IPV4POOL_CIDR": "10.244.0.0/16",
+        "CALICO_IPV6POOL_CIDR": "fd00:10:244::/48",
+    }
+    ensure_cluster(client, env, [])
+    register_node(client, "node1", env, DUAL)
+    node = client.get(resolve("Node"), "node1")
+    assert node is not None
+    assert node["spec"]["bgp"]["ipv6Address"] == "2001:db8:56::11/64"
+    pools = {p["metadata"]["name"]: p["spec"] for p in client.list(resolve("IPPool"))[0]}
+    assert pools["default-ipv6-ippool"]["cidr"] == "fd00:10:244::/48"
+    assert pools["default-ipv6-ippool"]["blockSize"] == 122
+    assert not pools["default-ipv6-ippool"].get("natOutgoing")
+
+
+def test_no_v6_pool_without_a_v6_cidr(client: ResourceClient) -> None:
+    ensure_cluster(client, {"CALICO_IPV4POOL_CIDR": "10.244.0.0/16", "IP6": "autodetect"}, [])
+    names = [p["metadata"]["name"] for p in client.list(resolve("IPPool"))[0]]
+    assert names == ["default-ipv4-ippool"]
