@@ -12,7 +12,14 @@ import sys
 from collections.abc import Mapping
 
 from pycalico import __version__
-from pycalico.cni.protocol import GENERIC, CniError, Request, read_request, version_result
+from pycalico.cni.protocol import (
+    GENERIC,
+    IO_FAILURE,
+    CniError,
+    Request,
+    read_request,
+    version_result,
+)
 
 PLUGINS = ("calico", "calico-ipam")
 
@@ -31,9 +38,14 @@ def handle(plugin: str, env: Mapping[str, str], stdin: bytes) -> tuple[str, int]
     except CniError as exc:
         return exc.to_json(version), 1
     except Exception as exc:  # the promise is a CNI error, never a traceback
-        return CniError(GENERIC, f"{plugin} failed: {type(exc).__name__}: {exc}").to_json(
-            version
-        ), 1
+        from pycalico.datastore.backend import DatastoreError
+
+        if isinstance(exc, DatastoreError):
+            # Worded as calico-ipam words it, the datastore's own one line as the details.
+            error = CniError(IO_FAILURE, "data store connection failed", str(exc))
+        else:
+            error = CniError(GENERIC, f"{plugin} failed: {type(exc).__name__}: {exc}")
+        return error.to_json(version), 1
 
 
 def _ipam(req: Request) -> str:

@@ -55,9 +55,14 @@ from pycalico.datastore.backend import (
 
 DEFAULT_PORT = 2379
 
-# The gRPC status the gateway passes on when a member cannot serve now (no leader, not
-# started, shutting down): another member may.
-_UNAVAILABLE = 14
+# How long one call waits, in all, for some member to answer. calicoctl must report a
+# cluster that answers nothing within 5 s of being started, its own start-up included.
+DEFAULT_TIMEOUT = 4.0
+
+# The gRPC statuses the gateway passes on when a member cannot serve now: UNAVAILABLE (no
+# leader, not started) and CANCELLED (shutting down, "the client connection is closing").
+# Another member may serve.
+_TRY_ANOTHER_MEMBER = frozenset({1, 14})
 
 # How a watch stream notices a member that vanished without closing the connection
 # (power loss, partition): TCP keepalive probes after 10 s idle, every 5 s, 3 tries.
@@ -213,7 +218,7 @@ class EtcdBackend(Backend):
         ca_file: str | None = None,
         cert_file: str | None = None,
         key_file: str | None = None,
-        timeout: float = 5.0,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         if isinstance(endpoints, str):
             raise TypeError("endpoints is a list of URLs, not one string")
@@ -340,7 +345,7 @@ class EtcdBackend(Backend):
                         "the answer is not JSON; is this an etcd v3 endpoint?"
                     ) from None
             message, code = _error_reason(response.status, data)
-            if code == _UNAVAILABLE:
+            if code in _TRY_ANOTHER_MEMBER:
                 raise _Interrupted(message)
             raise DatastoreUnavailable(f"etcd at {endpoint.url} refused {path}: {message}")
 

@@ -12,11 +12,20 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from pycalico.datastore.backend import Backend, Compare, Delete, KeyValue, Op, Put, RevisionConflict
+from pycalico.datastore.backend import (
+    Backend,
+    Compare,
+    DatastoreUnavailable,
+    Delete,
+    KeyValue,
+    Op,
+    Put,
+    RevisionConflict,
+)
 from pycalico.ipam import keys
 from pycalico.ipam.block import Address, Block, Network
 from pycalico.ipam.errors import IpamError, PoolsExhausted
@@ -26,6 +35,38 @@ MAX_RETRIES = 100
 # A BlockAffinity value as Calico's etcd model writes it.
 CONFIRMED_AFFINITY = json.dumps({"state": "confirmed", "deleted": False}, separators=(",", ":"))
 DEFAULT_BLOCK_LIMIT = 20
+
+_T = TypeVar("_T")
+
+
+def _decoded(kv: KeyValue, decode: Callable[[str], _T], what: str) -> _T:
+    """`decode(kv.value)`; a value something else wrote there is an error naming the key."""
+    try:
+        return decode(kv.value)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise DatastoreUnavailable(f"cannot read {kv.key}: not a stored Calico {what}") from None
+
+
+def _block(kv: KeyValue) -> Block:
+    return _decoded(kv, Block.from_json, "IPAM block")
+
+
+def _handle_counts(kv: KeyValue) -> dict[str, int]:
+    """A handle's address count per block CIDR."""
+
+    def decode(text: str) -> dict[str, int]:
+        counts = json.loads(text).get("block") or {}
+        for cidr, count in counts.items():
+            ipaddress.ip_network(cidr)
+            if not isinstance(count, int):
+                raise TypeError(count)
+        return dict(counts)
+
+    return _decoded(kv, decode, "IPAM handle")
+
+
+def _affinity_state(kv: KeyValue) -> str:
+    return _decoded(kv, lambda text: str(json.loads(text).get("state") or ""), "block affinity")
 
 
 @dataclass
@@ -178,7 +219,7 @@ class Allocator:
         for kv in kvs:
             parsed = keys.parse_affinity_key(kv.key)
             # Pending affinities belong to an unfinished claim: not ours yet.
-            if parsed and json.loads(kv.value).get("state", "") in ("", "confirmed"):
+            if parsed and _affinity_state(kv) in ("", "confirmed"):
                 blocks.append(parsed[1])
         return blocks
 
@@ -264,7 +305,7 @@ class Allocator:
             kv = self.backend.get(key)
             if kv is None:
                 return []
-            block = Block.from_json(kv.value)
+            block = _block(kv)
             if affinity_check and block.host != host:
                 return []
             ips = block.assign(count, handle, dict(attrs), state.reserved)
@@ -309,7 +350,7 @@ class Allocator:
                 affinity_key = keys.affinity_key(host, cidr)
                 claim = [Put(affinity_key, CONFIRMED_AFFINITY)]
             else:
-                block = Block.from_json(kv.value)
+                block = _block(kv)
                 if state.config.strict_affinity and block.host != host:
                     raise IpamError("Block host affinity does not match")
             block.assign_ordinal(block.ordinal(ip), handle, dict(attrs))
@@ -359,7 +400,7 @@ class Allocator:
         if kv is None:
             return 0
         freed = 0
-        for cidr in json.loads(kv.value).get("block", {}):
+        for cidr in _handle_counts(kv):
             key = keys.block_key(ipaddress.ip_network(cidr))
             freed += self._release_in_block(key, lambda b: b.ordinals_of_handle(handle))[0]
         # Counts for blocks that vanished would otherwise keep the handle alive forever.
@@ -373,7 +414,7 @@ class Allocator:
                 return
             stale = {
                 cidr: -count
-                for cidr, count in json.loads(kv.value).get("block", {}).items()
+                for cidr, count in _handle_counts(kv).items()
                 if self.backend.get(keys.block_key(ipaddress.ip_network(cidr))) is None
             }
             if not stale:
@@ -391,7 +432,7 @@ class Allocator:
             kv = self.backend.get(key)
             if kv is None:
                 return 0, []
-            block = Block.from_json(kv.value)
+            block = _block(kv)
             wanted = pick(block)
             handles: dict[str, int] = {}
             for o in wanted:
@@ -426,7 +467,7 @@ class Allocator:
                 cidr = ipaddress.ip_network(f"{ip}/{p['spec']['blockSize']}", strict=False)
                 return self.backend.get(keys.block_key(cidr))
         for kv in self.backend.list(keys.block_prefix(ip.version))[0]:
-            if ip in Block.from_json(kv.value).cidr:
+            if ip in _block(kv).cidr:
                 return kv
         return None
 
@@ -438,7 +479,7 @@ class Allocator:
         """The compare and write that apply `deltas` (per block CIDR) to a handle's counts."""
         key = keys.handle_key(handle)
         kv = self.backend.get(key)
-        counts: dict[str, int] = {} if kv is None else json.loads(kv.value).get("block", {})
+        counts: dict[str, int] = {} if kv is None else _handle_counts(kv)
         for cidr, delta in deltas.items():
             value = counts.get(cidr, 0) + delta
             if value > 0:
@@ -460,12 +501,12 @@ class Allocator:
         if kv is None:
             return []
         out = []
-        for cidr in json.loads(kv.value).get("block", {}):
+        for cidr in _handle_counts(kv):
             network = ipaddress.ip_network(cidr)
             block_kv = self.backend.get(keys.block_key(network))
             if block_kv is None:
                 continue
-            block = Block.from_json(block_kv.value)
+            block = _block(block_kv)
             out += [
                 ipaddress.ip_interface(f"{block.address(o)}/{network.prefixlen}")
                 for o in block.ordinals_of_handle(handle)
@@ -474,11 +515,7 @@ class Allocator:
 
     def blocks(self, version: int | None = None) -> list[Block]:
         versions = (4, 6) if version is None else (version,)
-        return [
-            Block.from_json(kv.value)
-            for v in versions
-            for kv in self.backend.list(keys.block_prefix(v))[0]
-        ]
+        return [_block(kv) for v in versions for kv in self.backend.list(keys.block_prefix(v))[0]]
 
     def handles_on_node(self, node: str, prefix: str = "") -> dict[str, dict[str, str]]:
         """Handles (starting with `prefix`) holding addresses for `node`, with their attributes."""
@@ -516,7 +553,7 @@ class Allocator:
             ops: list[Op] = [Delete(affinity_key)]
             block_kv = self.backend.get(block_key)
             if block_kv is not None:
-                block = Block.from_json(block_kv.value)
+                block = _block(block_kv)
                 compares.append(Compare(block_key, block_kv.mod_revision))
                 if block.host == host:
                     if block.is_empty():

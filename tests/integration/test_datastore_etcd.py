@@ -7,11 +7,13 @@ integration suite. The contract itself is in tests/unit/test_datastore_contract.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,11 +27,12 @@ from pycalico.datastore.backend import (
     DatastoreUnavailable,
     Event,
     EventType,
+    KeyValue,
     Watch,
     WatchCompacted,
 )
 from pycalico.datastore.config import ConfigError, DatastoreConfig, open_backend
-from pycalico.datastore.etcd import EtcdBackend
+from pycalico.datastore.etcd import DEFAULT_TIMEOUT, EtcdBackend
 
 pytestmark = pytest.mark.integration
 
@@ -239,7 +242,39 @@ def test_no_endpoint_answering_is_one_line_within_the_default_timeout(server: Et
     assert "\n" not in message
     assert f"{refused}: connection refused" in message
     assert f"{server.client_url}: timed out" in message
-    assert elapsed < 5.0 + 1.0  # the default timeout, and scheduling slack
+    assert elapsed < DEFAULT_TIMEOUT + 1.0  # and scheduling slack
+
+
+class _ShuttingDownMember(http.server.BaseHTTPRequestHandler):
+    """What a member's gateway answers while the member shuts down."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"error": "grpc: the client connection is closing", "code": 1}).encode()
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_member_shutting_down_hands_reads_to_the_next_member(server: EtcdMember) -> None:
+    closing = http.server.HTTPServer(("127.0.0.1", 0), _ShuttingDownMember)
+    thread = threading.Thread(target=closing.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with EtcdBackend([server.client_url]) as writer:
+            revision = writer.create("/calico/a", "v")
+        url = f"http://127.0.0.1:{closing.server_address[1]}"
+        with EtcdBackend([url, server.client_url]) as backend:
+            assert backend.get("/calico/a") == KeyValue("/calico/a", "v", revision, revision)
+    finally:
+        closing.shutdown()
+        closing.server_close()
+        thread.join()
 
 
 def test_refused_endpoints_fail_at_once_in_one_line_also_for_watches() -> None:
@@ -378,6 +413,20 @@ def test_calicoctl_over_tls_uses_the_etcd_certificate_variables(
     assert "certificate verification failed" in line
 
 
+def test_calicoctl_against_an_etcd_that_answers_nothing_fails_in_one_line_within_5_s(
+    server: EtcdMember,
+) -> None:
+    server.pause()
+
+    started = time.monotonic()
+    result = calicoctl("get", "nodes", env={"ETCD_ENDPOINTS": server.client_url})
+    elapsed = time.monotonic() - started
+
+    assert assert_one_error_line(result) == f"cannot reach etcd at {server.client_url}: timed out"
+    # The issue's bound; the client's 4 s budget leaves calicoctl's start-up the margin.
+    assert elapsed < 5.0
+
+
 def test_calicoctl_against_an_unreachable_etcd_fails_in_one_line() -> None:
     url = refused_url()
 
@@ -399,3 +448,43 @@ def test_calicoctl_fails_in_one_line_on_foreign_values_under_its_prefix(
     result = calicoctl("get", "ippools", env={"ETCD_ENDPOINTS": server.client_url})
     assert_one_error_line(result)
     assert "foreign" in result.stderr  # the message names the offending key
+
+
+@pytest.mark.parametrize(
+    ("key", "record", "command"),
+    [
+        (
+            "/calico/ipam/v2/assignment/ipv4/block/10.10.0.0-26",
+            "IPAM block",
+            ("ipam", "show", "--show-blocks"),
+        ),
+        ("/calico/ipam/v2/handle/h1", "IPAM handle", ("ipam", "release", "--ip=10.10.0.1")),
+        ("/calico/resources/v3/projectcalico.org/nodes/n1", "resource", ("get", "nodes")),
+    ],
+    ids=["block", "handle", "node"],
+)
+def test_calicoctl_fails_in_one_line_naming_the_key_on_foreign_ipam_and_node_values(
+    server: EtcdMember, key: str, record: str, command: tuple[str, ...]
+) -> None:
+    env = {"ETCD_ENDPOINTS": server.client_url}
+    assert calicoctl("apply", "-f", "-", env=env, stdin=POOL).returncode == 0
+    # An address of handle h1, so that releasing it reads the handle's record too.
+    block = {
+        "cidr": "10.10.0.0/26",
+        "affinity": "host:n1",
+        "allocations": [None, 0] + [None] * 62,
+        "unallocated": [0, *range(2, 64)],
+        "attributes": [{"handle_id": "h1", "secondary": {}}],
+        "deleted": False,
+    }
+    etcd_server.put(
+        server.client_url, "/calico/ipam/v2/assignment/ipv4/block/10.10.0.0-26", json.dumps(block)
+    )
+    etcd_server.put(
+        server.client_url, "/calico/ipam/v2/handle/h1", '{"block": {"10.10.0.0/26": 1}}'
+    )
+    etcd_server.put(server.client_url, key, b'["not", "calico"]')
+
+    line = assert_one_error_line(calicoctl(*command, env=env))
+
+    assert line == f"cannot read {key}: not a stored Calico {record}"

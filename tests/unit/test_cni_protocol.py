@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -11,6 +12,7 @@ from pycalico.cni.protocol import (
     INCOMPATIBLE_VERSION,
     INVALID_CONFIG,
     INVALID_ENV,
+    IO_FAILURE,
     CniError,
     IpConfig,
     Result,
@@ -146,3 +148,28 @@ def test_results_of_any_version_read_back_the_same_addresses() -> None:
 
 def test_cni_args_parse_pairs_and_ignore_empty_segments() -> None:
     assert parse_cni_args("A=1;;B=x=y") == {"A": "1", "B": "x=y"}
+
+
+def test_an_unreachable_datastore_is_an_io_failure_carrying_its_one_line_reason() -> None:
+    from pycalico.cni.main import handle
+
+    with socket.socket() as sock:  # a loopback port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    conf = {
+        **json.loads(CONF),
+        "nodename": "n1",
+        "datastore_type": "etcdv3",
+        "etcd_endpoints": url,
+        "ipam": {"type": "calico-ipam"},
+    }
+
+    out, code = handle("calico", ENV, json.dumps(conf).encode())
+
+    assert code == 1
+    assert json.loads(out) == {
+        "cniVersion": "1.0.0",
+        "code": IO_FAILURE,
+        "msg": "data store connection failed",
+        "details": f"cannot reach etcd at {url}: connection refused",
+    }

@@ -13,6 +13,7 @@ import pytest
 
 from pycalico.api.registry import resolve
 from pycalico.api.resource import normalize
+from pycalico.datastore.backend import DatastoreUnavailable
 from pycalico.datastore.resources import ResourceClient
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.ipam import keys
@@ -245,3 +246,31 @@ def test_pool_deletion_ignores_calicos_host_marker_keys(store: Any) -> None:
     backend.create("/calico/ipam/v2/host/n1", "{}")
     alloc.release_pool_affinities(ipaddress.ip_network("10.244.0.0/24"))
     assert backend.list(keys.host_affinity_prefix("n1", 4))[0] == []
+
+
+
+@pytest.mark.parametrize(
+    ("record", "value"),
+    [
+        ("block affinity", "not json"),
+        ("IPAM block", '{"cidr": 1}'),
+        ("IPAM handle", '{"block": {"not a cidr": 1}}'),
+    ],
+)
+def test_a_foreign_value_under_an_ipam_key_is_an_error_naming_the_key(
+    store: Any, record: str, value: str
+) -> None:
+    backend, alloc = store
+    apply(backend, "IPPool", "p", {"cidr": "10.244.0.0/16"})
+    [got] = alloc.auto_assign(1, 4, "h1", {}, "n1")
+    key = {
+        "block affinity": keys.affinity_key("n1", got.network),
+        "IPAM block": keys.block_key(got.network),
+        "IPAM handle": keys.handle_key("h1"),
+    }[record]
+    backend.update(key, value, backend.get(key).mod_revision)
+
+    with pytest.raises(DatastoreUnavailable) as raised:
+        alloc.auto_assign(1, 4, "h1", {}, "n1")
+
+    assert str(raised.value) == f"cannot read {key}: not a stored Calico {record}"
