@@ -7,7 +7,7 @@ import subprocess
 import time
 import urllib.request
 
-from pycalico.lab.cluster import _add_ns, _link, in_ns, ns_name
+from pycalico.lab.cluster import _add_ns, _link, in_ns, ns_name, stop_pids
 from pycalico.lab.state import LabError, LabState
 
 MEMBERS = 3
@@ -23,53 +23,83 @@ def endpoints() -> str:
     return ",".join(f"http://{member_ip(i)}:2379" for i in range(MEMBERS))
 
 
+def _member(index: int) -> str:
+    return f"etcd{index + 1}"
+
+
 def start(state: LabState) -> None:
-    initial = ",".join(f"etcd{i + 1}=http://{member_ip(i)}:2380" for i in range(MEMBERS))
     net = ns_name(state.name, "net")
     for i in range(MEMBERS):
-        name = f"etcd{i + 1}"
+        name = _member(i)
         ns = ns_name(state.name, name)
         _add_ns(state, ns)
         _link(ns, "eth0", net, f"e{i + 1}")
         in_ns(net, "ip", "link", "set", f"e{i + 1}", "master", "br0")
         in_ns(ns, "ip", "addr", "add", f"{member_ip(i)}/24", "dev", "eth0")
         in_ns(ns, "ip", "route", "add", "default", "via", "192.168.56.1")
-        data = state.path("etcd", name)
-        os.makedirs(data, exist_ok=True)
-        ip = member_ip(i)
-        with open(state.path("etcd", f"{name}.log"), "ab") as log:
-            proc = subprocess.Popen(
-                [
-                    "ip",
-                    "netns",
-                    "exec",
-                    ns,
-                    "etcd",
-                    "--name",
-                    name,
-                    "--data-dir",
-                    data,
-                    "--listen-client-urls",
-                    f"http://{ip}:2379",
-                    "--advertise-client-urls",
-                    f"http://{ip}:2379",
-                    "--listen-peer-urls",
-                    f"http://{ip}:2380",
-                    "--initial-advertise-peer-urls",
-                    f"http://{ip}:2380",
-                    "--initial-cluster",
-                    initial,
-                    "--initial-cluster-state",
-                    "new",
-                    "--initial-cluster-token",
-                    f"calico-lab-{state.name}",
-                ],
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        state.pids[f"etcd:{name}"] = proc.pid
-        state.save()
+        os.makedirs(state.path("etcd", name), exist_ok=True)
+        _launch(state, i)
+
+
+def _launch(state: LabState, index: int) -> None:
+    """Run member `index` in its namespace; on a data directory it already filled, etcd
+    ignores the initial-cluster flags and rejoins as the member it was."""
+    name, ip = _member(index), member_ip(index)
+    initial = ",".join(f"{_member(i)}=http://{member_ip(i)}:2380" for i in range(MEMBERS))
+    with open(state.path("etcd", f"{name}.log"), "ab") as log:
+        proc = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns_name(state.name, name),
+                "etcd",
+                "--name",
+                name,
+                "--data-dir",
+                state.path("etcd", name),
+                "--listen-client-urls",
+                f"http://{ip}:2379",
+                "--advertise-client-urls",
+                f"http://{ip}:2379",
+                "--listen-peer-urls",
+                f"http://{ip}:2380",
+                "--initial-advertise-peer-urls",
+                f"http://{ip}:2380",
+                "--initial-cluster",
+                initial,
+                "--initial-cluster-state",
+                "new",
+                "--initial-cluster-token",
+                f"calico-lab-{state.name}",
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    # `ip netns exec` execs etcd in place, so this is etcd's own pid.
+    state.pids[f"etcd:{name}"] = proc.pid
+    state.save()
+
+
+def stop_all(state: LabState) -> None:
+    """Stop every member (TERM, then KILL) by the pid the lab recorded: etcd is down.
+
+    The pids leave the record too, so that `down` never signals a number the system may
+    have handed to another process meanwhile.
+    """
+    names = [f"etcd:{_member(i)}" for i in range(MEMBERS)]
+    stop_pids([state.pids[name] for name in names if name in state.pids])
+    for name in names:
+        state.pids.pop(name, None)
+    state.save()
+
+
+def start_all(state: LabState) -> None:
+    """Start every member again on its data and wait until the cluster serves."""
+    for i in range(MEMBERS):
+        _launch(state, i)
+    wait_ready(state)
 
 
 def wait_ready(state: LabState) -> None:
@@ -84,7 +114,7 @@ def wait_ready(state: LabState) -> None:
 
     deadline = time.monotonic() + READY_TIMEOUT
     for i in range(MEMBERS):
-        ns = f"/run/netns/{ns_name(state.name, f'etcd{i + 1}')}"
+        ns = f"/run/netns/{ns_name(state.name, _member(i))}"
         ip = member_ip(i)
         while not in_netns(ns, lambda: healthy(ip)):  # noqa: B023 - called right here
             if time.monotonic() > deadline:
