@@ -326,6 +326,10 @@ def _check_global_policy(spec: dict[str, Any], path: str) -> list[FieldError]:
     return errors
 
 
+# Kubernetes and OpenStack policies: their names carry the default tier in their own form.
+_SOURCE_PREFIXES = ("knp.default.", "ossg.default.")
+
+
 def _policy_name_check(kind: str) -> Any:
     def check(resource: dict[str, Any]) -> list[FieldError]:
         name = resource["metadata"]["name"]
@@ -336,6 +340,19 @@ def _policy_name_check(kind: str) -> Any:
                     "metadata.name",
                     name,
                     f"{kind} name must be prefixed with its tier: '{tier}.<name>'",
+                )
+            ]
+        # A dotted name is stored as it is, and its first label is read as the tier.
+        if (
+            tier == DEFAULT_TIER
+            and "." in name
+            and not name.startswith(("default.", *_SOURCE_PREFIXES))
+        ):
+            return [
+                FieldError(
+                    "metadata.name",
+                    name,
+                    f"{kind} name in the default tier must be '<name>' or 'default.<name>'",
                 )
             ]
         return []
@@ -351,7 +368,7 @@ def _policy_name(name: str) -> str | None:
     reason = checks.dns1123_subdomain(name)
     if reason:
         return reason
-    if name.startswith("knp.default.") or name.startswith("ossg.default."):
+    if name.startswith(_SOURCE_PREFIXES):
         return None
     if name.count(".") > 1:
         return "policy name must be a label or '<tier>.<label>'"

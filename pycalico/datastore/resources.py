@@ -2,6 +2,8 @@
 
 Keys follow Calico's etcd layout (`/calico/resources/v3/projectcalico.org/<plural>/[<ns>/]<name>`)
 and values are the resource JSON without `resourceVersion`, which is the key's mod revision.
+Policies are stored under their tiered name, as Calico stores them: a default-tier policy
+named `allow` is `default.allow` in its key and stored JSON, and reads give back `allow`.
 """
 
 from __future__ import annotations
@@ -59,25 +61,44 @@ def kind_prefix(kind: Kind, namespace: str | None = None) -> str:
     return f"{PREFIX}{kind.plural}/"
 
 
+def _stored_name(kind: Kind, name: str) -> str:
+    """The name `kind`/`name` is stored under: a policy without a tier prefix belongs to the
+    default tier, and Calico keys it `default.<name>`. (Dotted names, Kubernetes' `knp.`
+    ones included, already carry their tier.)"""
+    if kind.name in consistency.POLICY_KINDS and "." not in name:
+        return f"default.{name}"
+    return name
+
+
+def _client_name(kind: Kind, name: str) -> str:
+    """The name a stored object is read back with: `default.<name>` policies as `<name>`."""
+    if kind.name in consistency.POLICY_KINDS and name.startswith("default."):
+        return name[len("default.") :]
+    return name
+
+
 def resource_key(kind: Kind, name: str, namespace: str | None = None) -> str:
+    name = _stored_name(kind, name)
     if kind.namespaced:
         return f"{PREFIX}{kind.plural}/{namespace or 'default'}/{name}"
     return f"{PREFIX}{kind.plural}/{name}"
 
 
-def _encode(resource: dict[str, Any]) -> str:
+def _encode(kind: Kind, resource: dict[str, Any]) -> str:
     stored = dict(resource)
     stored["metadata"] = {k: v for k, v in resource["metadata"].items() if k != "resourceVersion"}
+    stored["metadata"]["name"] = _stored_name(kind, stored["metadata"]["name"])
     return json.dumps(stored, separators=(",", ":"), ensure_ascii=False)
 
 
-def _decode(key: str, value: str, mod_revision: int) -> dict[str, Any]:
+def _decode(kind: Kind, key: str, value: str, mod_revision: int) -> dict[str, Any]:
     try:
         resource: dict[str, Any] = json.loads(value)
         meta = resource["metadata"]
+        meta["name"] = _client_name(kind, meta["name"])
         meta["resourceVersion"] = str(mod_revision)
         resource["metadata"] = {k: meta[k] for k in _META_ORDER if k in meta}
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, AttributeError):
         # Something else wrote here (a foreign tool, a damaged value): say where, plainly.
         raise DatastoreUnavailable(f"cannot read {key}: not a stored Calico resource") from None
     return resource
@@ -145,12 +166,12 @@ class ResourceClient:
 
     def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         kv = self.backend.get(resource_key(kind, name, namespace))
-        return None if kv is None else _decode(kv.key, kv.value, kv.mod_revision)
+        return None if kv is None else _decode(kind, kv.key, kv.value, kv.mod_revision)
 
     def list(self, kind: Kind, namespace: str | None = None) -> tuple[list[dict[str, Any]], int]:
         """Every resource of `kind` (in `namespace`, or all namespaces if None), by key."""
         kvs, revision = self.backend.list(kind_prefix(kind, namespace))
-        return [_decode(kv.key, kv.value, kv.mod_revision) for kv in kvs], revision
+        return [_decode(kind, kv.key, kv.value, kv.mod_revision) for kv in kvs], revision
 
     def create(self, kind: Kind, resource: dict[str, Any]) -> dict[str, Any]:
         meta = resource["metadata"]
@@ -169,7 +190,7 @@ class ResourceClient:
         if kind.name in consistency.NEEDS_EXISTING_ON_CREATE:
             return self._create_guarded(kind, key, stored)
         try:
-            revision = self.backend.create(key, _encode(stored))
+            revision = self.backend.create(key, _encode(kind, stored))
         except KeyExists:
             raise ResourceExists(identity(resource)) from None
         return _with_meta(stored, resourceVersion=str(revision))
@@ -189,7 +210,7 @@ class ResourceClient:
             try:
                 revision = self.backend.txn(
                     [Compare(key, 0), Compare(guard, guard_revision)],
-                    [Put(key, _encode(stored)), Put(guard, "")],
+                    [Put(key, _encode(kind, stored)), Put(guard, "")],
                 )
             except RevisionConflict as exc:
                 if exc.key == key:
@@ -230,7 +251,7 @@ class ResourceClient:
         if errors:
             raise ValidationErrors(errors)
         try:
-            revision = self.backend.update(key, _encode(stored), int(meta["resourceVersion"]))
+            revision = self.backend.update(key, _encode(kind, stored), int(meta["resourceVersion"]))
         except KeyNotFound:
             raise ResourceNotFound(identity(resource)) from None
         except RevisionConflict:
@@ -251,7 +272,7 @@ class ResourceClient:
             try:
                 revision = self.backend.txn(
                     [Compare(key, expected), Compare(guard, guard_revision)],
-                    [Put(key, _encode(stored)), Put(guard, "")],
+                    [Put(key, _encode(kind, stored)), Put(guard, "")],
                 )
             except RevisionConflict as exc:
                 if exc.key != key:
@@ -309,7 +330,7 @@ class ResourceClient:
             raise UpdateConflict(ident) from None
         except ValueError:
             raise ResourceError(f"invalid resourceVersion '{resource_version}'") from None
-        return _decode(old.key, old.value, old.mod_revision)
+        return _decode(kind, old.key, old.value, old.mod_revision)
 
     def _delete_guarded(self, kind: Kind, key: str, expected: int | None) -> KeyValue:
         while True:
@@ -333,7 +354,7 @@ class ResourceClient:
         with self.backend.watch(kind_prefix(kind, namespace), after_revision) as stream:
             for event in stream:
                 kind_of_event = "delete" if event.type is EventType.DELETE else "put"
-                yield kind_of_event, _decode(event.key, event.value, event.revision)
+                yield kind_of_event, _decode(kind, event.key, event.value, event.revision)
 
 
 def _with_meta(

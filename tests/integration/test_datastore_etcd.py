@@ -488,3 +488,150 @@ def test_calicoctl_fails_in_one_line_naming_the_key_on_foreign_ipam_and_node_val
     line = assert_one_error_line(calicoctl(*command, env=env))
 
     assert line == f"cannot read {key}: not a stored Calico {record}"
+
+
+EVERY_KIND = """apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: pool1}
+spec: {cidr: 10.10.0.0/16}
+---
+apiVersion: projectcalico.org/v3
+kind: IPReservation
+metadata: {name: res1}
+spec: {reservedCIDRs: [10.10.255.0/24]}
+---
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: {name: default}
+spec: {asNumber: 64512}
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: {name: peer1}
+spec: {peerIP: 192.0.2.1, asNumber: 64512}
+---
+apiVersion: projectcalico.org/v3
+kind: BGPFilter
+metadata: {name: filter1}
+spec: {exportV4: [{action: Reject, matchOperator: In, cidr: 10.0.0.0/8}]}
+---
+apiVersion: projectcalico.org/v3
+kind: FelixConfiguration
+metadata: {name: default}
+spec: {}
+---
+apiVersion: projectcalico.org/v3
+kind: KubeControllersConfiguration
+metadata: {name: default}
+spec: {controllers: {}}
+---
+apiVersion: projectcalico.org/v3
+kind: ClusterInformation
+metadata: {name: default}
+spec: {datastoreReady: true}
+---
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: security}
+spec: {order: 100}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: allow-all}
+spec: {selector: all()}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: security.deny}
+spec: {tier: security, selector: all()}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: allow-web, namespace: prod}
+spec: {selector: all()}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: security.np, namespace: prod}
+spec: {tier: security, selector: all()}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata: {name: gns1}
+spec: {nets: [198.51.100.0/24]}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkSet
+metadata: {name: ns1, namespace: prod}
+spec: {nets: [198.51.100.0/24]}
+---
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: hep1}
+spec: {node: n1, interfaceName: eth0}
+---
+apiVersion: projectcalico.org/v3
+kind: Profile
+metadata: {name: prof1}
+spec: {}
+---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata: {name: n1}
+spec: {}
+---
+apiVersion: projectcalico.org/v3
+kind: WorkloadEndpoint
+metadata: {name: n1-k8s-web-eth0, namespace: prod}
+spec:
+  orchestrator: k8s
+  node: n1
+  pod: web
+  endpoint: eth0
+  interfaceName: cali0123456789a
+  ipNetworks: [10.10.0.1/32]
+"""
+
+
+def test_calicoctl_and_ipam_write_exactly_the_keys_calico_uses_in_etcd(server: EtcdMember) -> None:
+    from pycalico.ipam.allocator import Allocator
+
+    applied = calicoctl(
+        "apply", "-f", "-", env={"ETCD_ENDPOINTS": server.client_url}, stdin=EVERY_KIND
+    )
+    assert applied.returncode == 0, applied.stderr
+    with EtcdBackend([server.client_url]) as backend:
+        [got] = Allocator(backend).auto_assign(1, 4, "k8s-pod-network.c1", {"node": "n1"}, "n1")
+        keys = [kv.key for kv in backend.list("/")[0]]
+
+    block = str(got.network).replace("/", "-")
+    resources = "/calico/resources/v3/projectcalico.org/"
+    assert keys == [
+        f"/calico/ipam/v2/assignment/ipv4/block/{block}",
+        "/calico/ipam/v2/handle/k8s-pod-network.c1",
+        f"/calico/ipam/v2/host/n1/ipv4/block/{block}",
+        resources + "bgpconfigurations/default",
+        resources + "bgpfilters/filter1",
+        # pycalico's own: moved by every create and delete of the kind, so that checks
+        # against all the others (overlaps, duplicate peers) are atomic. Calico ignores keys
+        # without a name segment.
+        resources + "bgppeers-guard",
+        resources + "bgppeers/peer1",
+        resources + "clusterinformations/default",
+        resources + "felixconfigurations/default",
+        resources + "globalnetworkpolicies/default.allow-all",
+        resources + "globalnetworkpolicies/security.deny",
+        resources + "globalnetworksets/gns1",
+        resources + "hostendpoints/hep1",
+        resources + "ippools-guard",
+        resources + "ippools/pool1",
+        resources + "ipreservations/res1",
+        resources + "kubecontrollersconfigurations/default",
+        resources + "networkpolicies/prod/default.allow-web",
+        resources + "networkpolicies/prod/security.np",
+        resources + "networksets/prod/ns1",
+        resources + "nodes/n1",
+        resources + "profiles/prof1",
+        resources + "tiers/security",
+        resources + "workloadendpoints/prod/n1-k8s-web-eth0",
+    ]

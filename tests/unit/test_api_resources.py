@@ -271,6 +271,16 @@ def test_non_default_tier_policy_needs_the_tier_prefix() -> None:
     normalize(doc("GlobalNetworkPolicy", name="security.p", spec={"tier": "security"}))
 
 
+def test_default_tier_policy_names_carry_no_prefix_or_the_default_one() -> None:
+    assert "must be '<name>' or 'default.<name>'" in error_of(
+        doc("GlobalNetworkPolicy", name="security.p")
+    )
+    for name in ("p", "default.p"):
+        normalize(doc("GlobalNetworkPolicy", name=name))
+        normalize(doc("NetworkPolicy", name=name, namespace="prod"))
+    normalize(doc("NetworkPolicy", name="knp.default.web", namespace="prod"))
+
+
 def test_pre_dnat_policy_needs_apply_on_forward() -> None:
     assert "ApplyOnForward" in error_of(doc("GlobalNetworkPolicy", spec={"preDNAT": True}))
 

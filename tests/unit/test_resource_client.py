@@ -210,6 +210,65 @@ def test_policy_in_a_created_tier_is_stored_with_its_tier_label(client: Resource
     assert stored["metadata"]["labels"] == {"projectcalico.org/tier": "security"}
 
 
+GNP_KEY = "/calico/resources/v3/projectcalico.org/globalnetworkpolicies/"
+NP_KEY = "/calico/resources/v3/projectcalico.org/networkpolicies/"
+
+
+def test_default_tier_policies_are_stored_as_default_dot_name_and_read_by_their_own_name(
+    client: ResourceClient,
+) -> None:
+    kind = resolve("GlobalNetworkPolicy")
+    np = normalize(
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "allow-web", "namespace": "prod"},
+            "spec": {},
+        }
+    )
+
+    created = client.create(kind, gnp("allow", "default"))
+    client.create(resolve("NetworkPolicy"), np)
+
+    kv = client.backend.get(GNP_KEY + "default.allow")
+    assert kv is not None and json.loads(kv.value)["metadata"]["name"] == "default.allow"
+    assert client.backend.get(NP_KEY + "prod/default.allow-web") is not None
+    assert client.backend.list(GNP_KEY + "allow")[0] == []
+    assert created["metadata"]["name"] == "allow"
+    # Both spellings name the one policy, as in Calico; reads give the name without prefix.
+    for name in ("allow", "default.allow"):
+        got = client.get(kind, name)
+        assert got is not None and got["metadata"]["name"] == "allow"
+    with pytest.raises(ResourceExists):
+        client.create(kind, gnp("default.allow", "default"))
+    assert [p["metadata"]["name"] for p in client.list(kind)[0]] == ["allow"]
+    client.delete(kind, "allow")
+    assert client.backend.get(GNP_KEY + "default.allow") is None
+
+
+def test_policies_of_other_tiers_are_stored_under_their_own_tiered_name(
+    client: ResourceClient,
+) -> None:
+    client.create(
+        resolve("Tier"),
+        normalize(
+            {
+                "apiVersion": "projectcalico.org/v3",
+                "kind": "Tier",
+                "metadata": {"name": "security"},
+                "spec": {"order": 100},
+            }
+        ),
+    )
+
+    client.create(resolve("GlobalNetworkPolicy"), gnp("security.deny", "security"))
+
+    kv = client.backend.get(GNP_KEY + "security.deny")
+    assert kv is not None and json.loads(kv.value)["metadata"]["name"] == "security.deny"
+    got = client.get(resolve("GlobalNetworkPolicy"), "security.deny")
+    assert got is not None and got["metadata"]["name"] == "security.deny"
+
+
 def _create_pool(path: str, name: str, cidr: str, start: Any, results: Any) -> None:
     start.wait()
     with SqliteBackend(path) as backend:
