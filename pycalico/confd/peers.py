@@ -22,6 +22,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pycalico.api.bgp import peer_address
 from pycalico.selector import parse
 
 DEFAULT_AS = 64512
@@ -100,13 +101,8 @@ def router_id(node: BgpNode, setting: str = "") -> str:
 
 def split_peer_ip(value: str) -> tuple[str, int | None]:
     """`10.0.0.1` / `10.0.0.1:1179` / `[fd00::1]:1179` / `fd00::1` → (ip, port)."""
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else None
-    if value.count(":") == 1:
-        host, port = value.split(":")
-        return host, int(port)
-    return value, None
+    address, port = peer_address(value)
+    return str(address), port
 
 
 def _as_of(node: BgpNode, global_as: int) -> int:
