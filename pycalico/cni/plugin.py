@@ -82,16 +82,32 @@ def _run_ipam(req: Request, command: str) -> Result | None:
     return Result.from_dict(body) if command == "ADD" else None
 
 
+def _pod_args(req: Request) -> dict[str, Any]:
+    """What the runtime passes about the pod in the CNI `args.cni` convention: `labels`
+    ([{key, value}]) and, standing in for Calico's read of the Pod from the API server,
+    `ports` (the named container ports, as WorkloadEndpoint ports) and `serviceAccountName`."""
+    args = req.config.get("args")
+    if isinstance(args, dict) and isinstance(args.get("cni"), dict):
+        return args["cni"]
+    return {}
+
+
+def _service_account(req: Request) -> str:
+    account = _pod_args(req).get("serviceAccountName")
+    return account if isinstance(account, str) else ""
+
+
 def _labels(req: Request, wl: Workload) -> dict[str, str]:
     """Labels from the CNI `args.cni.labels` convention, plus Calico's own."""
     labels: dict[str, str] = {}
-    args = req.config.get("args")
-    if isinstance(args, dict) and isinstance(args.get("cni"), dict):
-        for item in args["cni"].get("labels") or []:
-            if isinstance(item, dict) and isinstance(item.get("key"), str):
-                labels[item["key"]] = str(item.get("value", ""))
+    for item in _pod_args(req).get("labels") or []:
+        if isinstance(item, dict) and isinstance(item.get("key"), str):
+            labels[item["key"]] = str(item.get("value", ""))
     labels["projectcalico.org/namespace"] = wl.namespace
     labels["projectcalico.org/orchestrator"] = wl.orchestrator
+    account = _service_account(req)
+    if account and len(account) < 63:  # Calico leaves longer names out of the labels
+        labels["projectcalico.org/serviceaccount"] = account
     return labels
 
 
@@ -112,6 +128,12 @@ def _endpoint_resource(
         "interfaceName": wl.host_ifname,
         "mac": mac,
     }
+    account = _service_account(req)
+    if account:
+        spec["serviceAccountName"] = account
+    ports = _pod_args(req).get("ports")
+    if ports:
+        spec["ports"] = ports  # validated with the rest of the endpoint
     try:
         return normalize(
             {
@@ -132,7 +154,8 @@ def _endpoint_resource(
 def _profiles(req: Request, wl: Workload) -> list[str]:
     policy = req.config.get("policy")
     if isinstance(policy, dict) and policy.get("type") == "k8s":
-        return [f"kns.{wl.namespace}"]
+        account = _service_account(req)
+        return [f"kns.{wl.namespace}"] + ([f"ksa.{wl.namespace}.{account}"] if account else [])
     return [req.network_name]
 
 
