@@ -1,20 +1,26 @@
 """Felix's dataplane driver: one snapshot in, the node's kernel state made to match.
 
 Order matters for traffic already flowing: devices first (so routes have somewhere to
-point), then routes/neighbours/FDB by diff, then NAT, then the MTU file for the CNI.
+point), then routes/neighbours/FDB by diff, then NAT, then policy, then the MTU file for
+the CNI.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import json
 import os
 import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
 from pycalico.felix import calc_routes, ipip_device, mtu, nat, vxlan_device
+from pycalico.felix.policy_manager import PolicyManager
 from pycalico.felix.route_manager import RouteManager
 from pycalico.felix.snapshot import Snapshot
+from pycalico.policy import calc as policy_calc
+from pycalico.policy import nft as policy_nft
 
 DEFAULT_VXLAN_VNI = 4096
 DEFAULT_VXLAN_PORT = 4789
@@ -32,7 +38,11 @@ class Driver:
     env: dict[str, str] = field(default_factory=dict)  # FELIX_* overrides
     # With the BIRD backend, BIRD installs the blackholes of blocks outside VXLAN pools.
     bird_blackholes: bool = False
+    # One file per endpoint whose policy is in the kernel: who waits for a new pod to be
+    # usable (the lab, a runtime) watches for it, as Calico's CNI waits for Felix's.
+    endpoint_status_dir: str = ""
     routes: RouteManager = field(init=False)
+    policy: PolicyManager = field(default_factory=PolicyManager, init=False)
     _applied_nat: str = field(default="", init=False)
     _written_mtu: int = field(default=0, init=False)
     applies: int = field(default=0, init=False)
@@ -118,6 +128,13 @@ class Driver:
         self.routes.apply(state)
         self.route_count, self.endpoint_count = len(state.routes), len(snap.workloads)
         self._apply_nat(nat.render(snap.nat_pools, vxlan_port))
+        policy = policy_calc.calculate(self.node, snap.policy)
+        self.policy.apply(
+            policy_nft.render(
+                policy, str(self._setting(snap, "defaultEndpointToHostAction", "Drop"))
+            )
+        )
+        self._write_endpoint_status(set(policy.endpoints))
         self._write_mtu(mtu.pod_mtu(host_mtu, enabled))
         self.applies += 1
 
@@ -130,6 +147,20 @@ class Driver:
         if out.returncode != 0:
             raise DataplaneError(f"nft rejected the NAT rules: {out.stderr.strip()}")
         self._applied_nat = script
+
+    def _write_endpoint_status(self, interfaces: set[str]) -> None:
+        if not self.endpoint_status_dir:
+            return
+        os.makedirs(self.endpoint_status_dir, exist_ok=True)
+        present = set(os.listdir(self.endpoint_status_dir))
+        for name in present - interfaces:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.endpoint_status_dir, name))
+        for name in interfaces - present:
+            path = os.path.join(self.endpoint_status_dir, name)
+            with open(f"{path}.tmp", "w", encoding="utf-8") as f:
+                f.write(json.dumps({"ifaceName": name, "status": "up"}) + "\n")
+            os.replace(f"{path}.tmp", path)
 
     def _write_mtu(self, value: int) -> None:
         if value == self._written_mtu:

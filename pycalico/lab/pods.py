@@ -8,12 +8,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from typing import Any
 
 from pycalico.lab.cluster import in_ns, ns_name, sh
 from pycalico.lab.state import LabError, LabState, Pod
 
 NETWORK = "k8s-pod-network"
+PROGRAMMED_TIMEOUT = 10.0
 
 
 def pod_key(name: str, namespace: str | None = None) -> str:
@@ -138,6 +140,7 @@ def add(
         remove(state, key)
         raise
     assert result is not None
+    _wait_programmed(state, node, result["interfaces"][0]["name"])
     addresses = [ip["address"].split("/")[0] for ip in result["ips"]]
     pod.ip = next((a for a in addresses if ":" not in a), "")
     pod.ip6 = next((a for a in addresses if ":" in a), "")
@@ -145,6 +148,20 @@ def add(
         pod.server_pid = _start_server(pod, serve, state.path("pods", digest[:10] + ".log"))
     state.save()
     return pod
+
+
+def _wait_programmed(state: LabState, node: str, interface: str) -> None:
+    """Until Felix has the pod's policy in the kernel its interface drops everything; a lab
+    pod is handed over usable, as a runtime waiting on Calico's endpoint status would."""
+    path = state.path("nodes", node, "run", "endpoint-status", interface)
+    deadline = time.monotonic() + PROGRAMMED_TIMEOUT
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise LabError(
+                f"calico-node on {node} did not program {interface} within "
+                f"{PROGRAMMED_TIMEOUT:.0f}s; see its log"
+            )
+        time.sleep(0.01)
 
 
 def _start_server(pod: Pod, serve: str, log_path: str) -> int:

@@ -114,7 +114,9 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
         _start_confd(env, backend, name, run_dir, status, stop) if backend_kind == "bird" else None
     )
     try:
-        return _felix(env, backend, client, name, backend_kind, state_dir, status, stop, resync)
+        return _felix(
+            env, backend, client, name, backend_kind, state_dir, run_dir, status, stop, resync
+        )
     finally:
         if confd is not None:
             stop.set()
@@ -182,6 +184,7 @@ def _felix(
     name: str,
     backend_kind: str,
     state_dir: str,
+    run_dir: str,
     status: Status,
     stop: threading.Event,
     resync: float,
@@ -205,6 +208,7 @@ def _felix(
             mtu_file=os.path.join(state_dir, "mtu"),
             env=felix_env,
             bird_blackholes=backend_kind == "bird",
+            endpoint_status_dir=os.path.join(run_dir, "endpoint-status"),
         )
 
         def observe(ok: bool | None, seconds: float) -> None:
@@ -214,8 +218,10 @@ def _felix(
                     return
                 status.applies += 1
                 status.apply_seconds_total += seconds
+                # A failed apply (e.g. nft refusing the policy) leaves endpoints closed: not
+                # ready until an apply succeeds again.
+                status.ready = ok
                 if ok:
-                    status.ready = True
                     status.routes, status.endpoints = driver.route_count, driver.endpoint_count
                 else:
                     status.apply_failures += 1

@@ -144,7 +144,11 @@ def test_calico_node_starts_registers_serves_health_and_wires_pods(node: Node) -
             check=False,
         )
         assert out.returncode == 0, out.stdout
-        ip = json.loads(out.stdout)["ips"][0]["address"].split("/")[0]
+        result = json.loads(out.stdout)
+        ip = result["ips"][0]["address"].split("/")[0]
+        # Felix has the endpoint's policy in the kernel (until then its interface is closed).
+        status_file = node.tmp / "run" / "endpoint-status" / result["interfaces"][0]["name"]
+        eventually(status_file.exists)
         sh(node.ns, "ping", "-c1", "-W2", ip)
         eventually(
             lambda: (

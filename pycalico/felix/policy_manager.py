@@ -1,0 +1,106 @@
+"""Keeps pycalico's `inet calico` nftables table equal to the rendered policy ruleset.
+
+The first apply (and any apply after a failure) replaces the whole table in one `nft -f`
+transaction. After that only differences are sent, still as one transaction: chains whose
+rules changed are flushed and refilled, set and map elements are added and deleted one by
+one, so a pod's label change touches only the set elements it moves. A failed apply
+leaves the previous ruleset in force (nft transactions are all or nothing); endpoints the
+failed change would have opened stay closed by the dispatch chains' final drop.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+
+from pycalico.policy.nft import BASE_CHAINS, TABLE, NftSet, Ruleset
+
+
+class PolicyApplyError(RuntimeError):
+    pass
+
+
+def _chain_header(name: str) -> str:
+    hook = BASE_CHAINS.get(name)
+    return f"add chain {TABLE} {name}" + (f" {{ {hook} }}" if hook else "")
+
+
+def _elements(kind_name: str, elements: list[str], verb: str) -> list[str]:
+    if not elements:
+        return []
+    return [f"{verb} element {TABLE} {kind_name} {{ {', '.join(sorted(elements))} }}"]
+
+
+def full_script(new: Ruleset) -> str:
+    lines = [f"add table {TABLE}", f"delete table {TABLE}", f"add table {TABLE}"]
+    lines += [_chain_header(name) for name in sorted(new.chains)]
+    for kind, objects in (("set", new.sets), ("map", new.maps)):
+        for name, obj in sorted(objects.items()):
+            lines.append(f"add {kind} {TABLE} {name} {{ {obj.decl} }}")
+            lines += _elements(name, list(obj.elements), "add")
+    for name, rules in sorted(new.chains.items()):
+        lines += [f"add rule {TABLE} {name} {rule}" for rule in rules]
+    return "\n".join(lines) + "\n"
+
+
+def _map_keys(elements: frozenset[str]) -> dict[str, str]:
+    return {e.split(" : ", 1)[0]: e for e in elements}
+
+
+def diff_script(old: Ruleset, new: Ruleset) -> str:
+    """The commands that turn `old` into `new`; "" when they are equal."""
+    lines: list[str] = []
+    added_chains = sorted(n for n in new.chains if n not in old.chains)
+    lines += [_chain_header(name) for name in added_chains]
+    for kind, before, after in (("set", old.sets, new.sets), ("map", old.maps, new.maps)):
+        for name, obj in sorted(after.items()):
+            if name not in before or before[name].decl != obj.decl:
+                if name in before:
+                    lines.append(f"delete {kind} {TABLE} {name}")
+                lines.append(f"add {kind} {TABLE} {name} {{ {obj.decl} }}")
+                lines += _elements(name, list(obj.elements), "add")
+                continue
+            lines += _element_changes(kind, name, before[name], obj)
+    for name, rules in sorted(new.chains.items()):
+        if old.chains.get(name) == rules:
+            continue
+        if name not in added_chains:
+            lines.append(f"flush chain {TABLE} {name}")
+        lines += [f"add rule {TABLE} {name} {rule}" for rule in rules]
+    # Last: nothing refers to them any more once the chains above were rewritten.
+    for name in sorted(old.chains):
+        if name not in new.chains:
+            lines += [f"flush chain {TABLE} {name}", f"delete chain {TABLE} {name}"]
+    for kind, before, after in (("set", old.sets, new.sets), ("map", old.maps, new.maps)):
+        lines += [f"delete {kind} {TABLE} {name}" for name in sorted(before) if name not in after]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _element_changes(kind: str, name: str, before: NftSet, after: NftSet) -> list[str]:
+    if kind == "map":
+        old_keys, new_keys = _map_keys(before.elements), _map_keys(after.elements)
+        gone = [k for k, e in old_keys.items() if new_keys.get(k) != e]
+        come = [e for k, e in new_keys.items() if old_keys.get(k) != e]
+        return _elements(name, gone, "delete") + _elements(name, come, "add")
+    gone_elements = list(before.elements - after.elements)
+    new_elements = list(after.elements - before.elements)
+    return _elements(name, gone_elements, "delete") + _elements(name, new_elements, "add")
+
+
+@dataclass
+class PolicyManager:
+    applied: Ruleset | None = None
+
+    def apply(self, new: Ruleset) -> bool:
+        """Bring the kernel to `new`; whether anything was sent."""
+        script = full_script(new) if self.applied is None else diff_script(self.applied, new)
+        if not script:
+            return False
+        out = subprocess.run(
+            ["nft", "-f", "-"], input=script, capture_output=True, text=True, check=False
+        )
+        if out.returncode != 0:
+            self.applied = None  # next time: the whole table again, from a known state
+            raise PolicyApplyError(f"nft rejected the policy ruleset: {out.stderr.strip()[:500]}")
+        self.applied = new
+        return True

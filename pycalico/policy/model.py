@@ -1,0 +1,311 @@
+"""Calico policy, profiles and endpoints as the policy calculation sees them (pure).
+
+Everything a rule can select is reduced to an `EntitySelector`: a label selector, a
+namespace condition, or both. Calico's scoping rules (reference policy-dataplane.md §4-§5,
+resources-and-calicoctl.md §4) live here:
+* a NetworkPolicy applies only to endpoints of its own namespace, and its rules'
+  `selector` picks endpoints (and NetworkSets) of that namespace unless the rule has a
+  `namespaceSelector`;
+* GlobalNetworkPolicies, their rules and profiles' rules see every namespace, unless a
+  `namespaceSelector` narrows it; `global()` there means "not namespaced" (GlobalNetworkSets);
+* a namespaceSelector is evaluated on the namespace's labels, which an endpoint carries
+  through its `kns.<ns>` profile as `pcns.<key>` labels.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycalico.selector import parse
+
+PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132, "udplite": 136}
+NAMESPACE_LABEL = "projectcalico.org/namespace"
+NS_PREFIX = "pcns."
+GLOBAL_NS = "global()"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class EntitySelector:
+    """Which endpoints and network sets a rule's selector picks."""
+
+    selector: str = ""  # canonical label selector; "" = no label condition
+    namespace: str | None = None  # only this namespace
+    namespace_selector: str = ""  # canonical; GLOBAL_NS = only non-namespaced entities
+
+    def text(self) -> str:
+        parts = [f"({self.selector})" if self.selector else "all()"]
+        if self.namespace is not None:
+            parts.append(f"namespace == {self.namespace!r}")
+        if self.namespace_selector:
+            parts.append(f"namespaceSelector({self.namespace_selector})")
+        return " && ".join(parts)
+
+    def matches(
+        self, labels: Mapping[str, str], namespace: str | None, ns_labels: Mapping[str, str]
+    ) -> bool:
+        if self.namespace_selector == GLOBAL_NS:
+            if namespace is not None:
+                return False
+        elif self.namespace_selector and (
+            namespace is None or not parse(self.namespace_selector).evaluate(ns_labels)
+        ):
+            return False
+        if self.namespace is not None and namespace != self.namespace:
+            return False
+        return not self.selector or parse(self.selector).evaluate(labels)
+
+
+@dataclass(frozen=True)
+class Ports:
+    """A rule's port list: numeric ranges and named ports (either may match)."""
+
+    ranges: tuple[tuple[int, int], ...] = ()
+    names: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.ranges or self.names)
+
+
+@dataclass(frozen=True)
+class Entity:
+    nets: tuple[Network, ...] = ()
+    not_nets: tuple[Network, ...] = ()
+    selector: EntitySelector | None = None
+    not_selector: EntitySelector | None = None
+    ports: Ports = Ports()
+    not_ports: Ports = Ports()
+
+
+@dataclass(frozen=True)
+class Icmp:
+    type: int
+    code: int | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    action: str  # Allow, Deny, Pass, Log
+    protocol: int | None = None
+    not_protocol: int | None = None
+    ip_version: int | None = None
+    icmp: Icmp | None = None
+    not_icmp: Icmp | None = None
+    source: Entity = Entity()
+    destination: Entity = Entity()
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str  # <tier>/<name> or <tier>/<namespace>/<name>: chain names and explain
+    tier: str
+    order: float | None
+    name: str
+    namespace: str | None  # None: a GlobalNetworkPolicy
+    selector: str
+    namespace_selector: str  # GlobalNetworkPolicy's own namespaceSelector
+    ingress: tuple[Rule, ...] | None  # None: the policy has no Ingress type
+    egress: tuple[Rule, ...] | None
+
+    def sort_key(self) -> tuple[float, str]:
+        return (self.order if self.order is not None else float("inf"), self.name)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    ingress: tuple[Rule, ...]
+    egress: tuple[Rule, ...]
+    labels_to_apply: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A workload endpoint on any node (its addresses feed selector sets everywhere)."""
+
+    key: str  # namespace/name
+    namespace: str
+    node: str
+    interface: str
+    addresses: tuple[Network, ...]
+    labels: Mapping[str, str] = field(hash=False)  # own labels + its profiles' labels
+    namespace_labels: Mapping[str, str] = field(hash=False)
+    profiles: tuple[str, ...] = ()
+    ports: tuple[tuple[str, int, int], ...] = ()  # (name, protocol number, port)
+
+
+@dataclass(frozen=True)
+class NetworkSet:
+    key: str
+    namespace: str | None  # None: a GlobalNetworkSet
+    nets: tuple[Network, ...]
+    labels: Mapping[str, str] = field(hash=False)
+    namespace_labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+
+def _canonical(selector: str) -> str:
+    text = str(parse(selector)) if selector else ""
+    return "" if text == "all()" else text
+
+
+def protocol_number(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    return PROTOCOL_NUMBERS[str(value).lower()]
+
+
+def _ports(values: Sequence[Any]) -> Ports:
+    ranges, names = [], []
+    for value in values:
+        if isinstance(value, int):
+            ranges.append((value, value))
+        elif ":" in value:
+            lo, hi = value.split(":")
+            ranges.append((int(lo), int(hi)))
+        else:
+            names.append(value)
+    return Ports(tuple(ranges), tuple(names))
+
+
+def _entity_selector(
+    spec: Mapping[str, Any], key: str, namespace: str | None
+) -> EntitySelector | None:
+    selector = spec.get(key, "")
+    ns_selector = spec.get("namespaceSelector", "")
+    if not selector and not (key == "selector" and ns_selector):
+        return None
+    if ns_selector:
+        ns_text = (
+            GLOBAL_NS if ns_selector.strip() == GLOBAL_NS else _canonical(ns_selector) or "all()"
+        )
+        # A rule in a namespaced policy with a namespaceSelector reaches other namespaces.
+        return EntitySelector(_canonical(selector), None, ns_text)
+    return EntitySelector(_canonical(selector), namespace)
+
+
+def _entity(spec: Mapping[str, Any], namespace: str | None) -> Entity:
+    return Entity(
+        nets=tuple(ipaddress.ip_network(n, strict=False) for n in spec.get("nets", [])),
+        not_nets=tuple(ipaddress.ip_network(n, strict=False) for n in spec.get("notNets", [])),
+        selector=_entity_selector(spec, "selector", namespace),
+        # notSelector keeps the namespace scope but not the namespaceSelector (Calico).
+        not_selector=(
+            EntitySelector(_canonical(spec["notSelector"]), namespace)
+            if spec.get("notSelector")
+            else None
+        ),
+        ports=_ports(spec.get("ports", [])),
+        not_ports=_ports(spec.get("notPorts", [])),
+    )
+
+
+def _icmp(spec: Mapping[str, Any] | None) -> Icmp | None:
+    if not spec or "type" not in spec:
+        return None
+    return Icmp(int(spec["type"]), spec.get("code"))
+
+
+def rule(spec: Mapping[str, Any], namespace: str | None) -> Rule:
+    return Rule(
+        action=spec["action"],
+        protocol=protocol_number(spec.get("protocol")),
+        not_protocol=protocol_number(spec.get("notProtocol")),
+        ip_version=spec.get("ipVersion"),
+        icmp=_icmp(spec.get("icmp")),
+        not_icmp=_icmp(spec.get("notICMP")),
+        source=_entity(spec.get("source", {}), namespace),
+        destination=_entity(spec.get("destination", {}), namespace),
+    )
+
+
+def policy(resource: Mapping[str, Any]) -> Policy:
+    """A NetworkPolicy or GlobalNetworkPolicy resource."""
+    meta, spec = resource["metadata"], resource["spec"]
+    namespace = meta.get("namespace") if resource["kind"] == "NetworkPolicy" else None
+    tier = spec.get("tier", "default")
+    types = spec.get("types", ["Ingress"])
+    rules = {
+        direction: tuple(rule(r, namespace) for r in spec.get(direction.lower(), []))
+        for direction in ("Ingress", "Egress")
+    }
+    scope = f"{namespace}/" if namespace is not None else ""
+    return Policy(
+        id=f"{tier}/{scope}{meta['name']}",
+        tier=tier,
+        order=spec.get("order"),
+        name=meta["name"],
+        namespace=namespace,
+        selector=_canonical(spec.get("selector", "")),
+        namespace_selector=_canonical(spec.get("namespaceSelector", "")),
+        ingress=rules["Ingress"] if "Ingress" in types else None,
+        egress=rules["Egress"] if "Egress" in types else None,
+    )
+
+
+def profile(resource: Mapping[str, Any]) -> Profile:
+    spec = resource["spec"]
+    return Profile(
+        resource["metadata"]["name"],
+        tuple(rule(r, None) for r in spec.get("ingress", [])),
+        tuple(rule(r, None) for r in spec.get("egress", [])),
+        dict(spec.get("labelsToApply", {})),
+    )
+
+
+def endpoint(resource: Mapping[str, Any], profiles: Mapping[str, Profile]) -> Endpoint:
+    meta, spec = resource["metadata"], resource["spec"]
+    names = tuple(spec.get("profiles", []))
+    labels: dict[str, str] = {}
+    for name in names:
+        if name in profiles:
+            labels.update(profiles[name].labels_to_apply)
+    labels.update(meta.get("labels", {}))
+    namespace = meta.get("namespace", "default")
+    labels.setdefault(NAMESPACE_LABEL, namespace)
+    ns_labels = {k[len(NS_PREFIX) :]: v for k, v in labels.items() if k.startswith(NS_PREFIX)}
+    return Endpoint(
+        key=f"{namespace}/{meta['name']}",
+        namespace=namespace,
+        node=spec.get("node", ""),
+        interface=spec.get("interfaceName", ""),
+        addresses=tuple(ipaddress.ip_network(n, strict=False) for n in spec.get("ipNetworks", [])),
+        labels=labels,
+        namespace_labels=ns_labels,
+        profiles=names,
+        ports=tuple(
+            (p["name"], protocol_number(p.get("protocol", "TCP")) or 6, int(p["port"]))
+            for p in spec.get("ports", [])
+            if p.get("name")
+        ),
+    )
+
+
+def network_set(
+    resource: Mapping[str, Any], namespace_labels: Mapping[str, Mapping[str, str]]
+) -> NetworkSet:
+    meta = resource["metadata"]
+    namespace = meta.get("namespace") if resource["kind"] == "NetworkSet" else None
+    return NetworkSet(
+        key=f"{namespace or ''}/{meta['name']}",
+        namespace=namespace,
+        nets=tuple(ipaddress.ip_network(n, strict=False) for n in resource["spec"].get("nets", [])),
+        labels=dict(meta.get("labels", {})),
+        namespace_labels=namespace_labels.get(namespace or "", {}),
+    )
+
+
+def selects(policy_: Policy, ep: Endpoint) -> bool:
+    """Whether a policy applies to an endpoint (either direction)."""
+    if policy_.namespace is not None and ep.namespace != policy_.namespace:
+        return False
+    if policy_.namespace_selector and not parse(policy_.namespace_selector).evaluate(
+        ep.namespace_labels
+    ):
+        return False
+    return not policy_.selector or parse(policy_.selector).evaluate(ep.labels)

@@ -1,0 +1,283 @@
+"""Render the policy calculation as nftables objects for pycalico's `inet calico` table (pure).
+
+Felix's nftables layout (reference policy-dataplane.md §2-§7), in one `inet` table:
+* base chains `filter-FORWARD` and `filter-INPUT` send traffic from a workload interface
+  through `filter-cali-from-wl-dispatch` and traffic to one through
+  `filter-cali-to-wl-dispatch`; each dispatches by interface name through a verdict map to
+  the endpoint's chain (`filter-cali-fw-<iface>` egress, `filter-cali-tw-<iface>` ingress)
+  and drops anything else: an interface Felix has not programmed yet gets no traffic;
+* an endpoint chain accepts established flows, drops invalid ones, clears the accept and
+  pass marks, walks its tiers (`filter-cali-pi-<policy>`/`-po-`), then its profiles
+  (`filter-cali-pri-<profile>`/`-pro-`), and drops what nothing accepted;
+* Allow sets the accept mark and returns, Pass sets the pass mark and returns, Deny drops,
+  Log logs and carries on;
+* selectors become interval sets of addresses (`cali40s-<id>`, `cali60s-<id>` for IPv6)
+  and named ports sets of address . protocol . port (`cali40n-<id>`).
+Traffic from the host to its own pods is not subject to their ingress policy (Calico's
+`cali-OUTPUT` returns for it), and traffic from a pod to its host is decided by
+`defaultEndpointToHostAction` after the pod's egress policy.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pycalico.policy.calc import EndpointPlan, NamedPortKey, PolicyState, TierPlan
+from pycalico.policy.model import Entity, EntitySelector, Ports, Rule
+
+TABLE = "inet calico"
+ACCEPT_MARK = 0x10000
+PASS_MARK = 0x20000
+FROM_WL_MAP = "cali-from-wl"
+TO_WL_MAP = "cali-to-wl"
+FROM_DISPATCH = "filter-cali-from-wl-dispatch"
+TO_DISPATCH = "filter-cali-to-wl-dispatch"
+WL_TO_HOST = "filter-cali-wl-to-host"
+BASE_CHAINS = {
+    "filter-FORWARD": "type filter hook forward priority filter; policy accept;",
+    "filter-INPUT": "type filter hook input priority filter; policy accept;",
+}
+HOST_ACTIONS = {"Drop": "drop", "Accept": "accept", "Return": "return"}
+_ACCEPTED = f"meta mark & {ACCEPT_MARK:#x} == {ACCEPT_MARK:#x}"
+_NOT_PASSED = f"meta mark & {PASS_MARK:#x} == 0"
+
+
+@dataclass(frozen=True)
+class NftSet:
+    decl: str  # "type ...; flags ...;"
+    elements: frozenset[str]
+
+
+@dataclass
+class Ruleset:
+    chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    sets: dict[str, NftSet] = field(default_factory=dict)
+    maps: dict[str, NftSet] = field(default_factory=dict)
+
+
+def _digest(text: str) -> str:
+    raw = hashlib.sha224(text.encode()).digest()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()[:22]
+
+
+def selector_set(sel: EntitySelector, version: int) -> str:
+    return f"cali{version}0s-{_digest('s:' + sel.text())}"
+
+
+def named_port_set(key: NamedPortKey, version: int) -> str:
+    where = key.selector.text() if key.selector else "all()"
+    return f"cali{version}0n-{_digest(f'n:{where}/{key.protocol}/{key.name}')}"
+
+
+def policy_chain(policy_id: str, direction: str) -> str:
+    return f"filter-cali-p{'i' if direction == 'ingress' else 'o'}-{policy_id}"
+
+
+def profile_chain(name: str, direction: str) -> str:
+    return f"filter-cali-pr{'i' if direction == 'ingress' else 'o'}-{name}"
+
+
+def endpoint_chain(interface: str, direction: str) -> str:
+    # tw: towards the workload (its ingress); fw: from the workload (its egress).
+    return f"filter-cali-{'tw' if direction == 'ingress' else 'fw'}-{interface}"
+
+
+def _family(version: int) -> str:
+    return "ip" if version == 4 else "ip6"
+
+
+def _list(items: Iterable[str]) -> str:
+    return "{ " + ", ".join(items) + " }"
+
+
+def _nets(nets: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network], version: int) -> list[str]:
+    chosen = [n for n in nets if n.version == version]
+    return [str(n) for n in ipaddress.collapse_addresses(chosen)]  # type: ignore[arg-type]
+
+
+def _port_ranges(ports: Ports) -> str:
+    return _list(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in ports.ranges)
+
+
+def _entity_matches(
+    entity: Entity, side: str, rule_protocol: int, version: int
+) -> list[list[str]] | None:
+    """The alternatives (ORed) of ANDed conditions for one side; None if it cannot match."""
+    fam = _family(version)
+    addr = f"{fam} {side}addr"
+    port = f"th {side}port"
+    base: list[str] = []
+    if entity.nets:
+        nets = _nets(entity.nets, version)
+        if not nets:
+            return None
+        base.append(f"{addr} {_list(nets)}")
+    not_nets = _nets(entity.not_nets, version)
+    if not_nets:
+        base.append(f"{addr} != {_list(not_nets)}")
+    if entity.selector is not None:
+        base.append(f"{addr} @{selector_set(entity.selector, version)}")
+    if entity.not_selector is not None:
+        base.append(f"{addr} != @{selector_set(entity.not_selector, version)}")
+    if entity.not_ports.ranges:
+        base.append(f"{port} != {_port_ranges(entity.not_ports)}")
+    for name in entity.not_ports.names:
+        named = named_port_set(NamedPortKey(entity.selector, rule_protocol, name), version)
+        base.append(f"{addr} . meta l4proto . {port} != @{named}")
+    if not entity.ports:
+        return [base]
+    alternatives = []
+    if entity.ports.ranges:
+        alternatives.append([*base, f"{port} {_port_ranges(entity.ports)}"])
+    for name in entity.ports.names:
+        named = named_port_set(NamedPortKey(entity.selector, rule_protocol, name), version)
+        alternatives.append([*base, f"{addr} . meta l4proto . {port} @{named}"])
+    return alternatives
+
+
+def _icmp(rule: Rule, version: int) -> list[str] | None:
+    keyword = "icmp" if version == 4 else "icmpv6"
+    out = []
+    for icmp, negate in ((rule.icmp, False), (rule.not_icmp, True)):
+        if icmp is None:
+            continue
+        if icmp.code is None:
+            out.append(f"{keyword} type {'!= ' if negate else ''}{icmp.type}")
+        elif negate:
+            out.append(f"{keyword} type . {keyword} code != {{ {icmp.type} . {icmp.code} }}")
+        else:
+            out.append(f"{keyword} type {icmp.type} {keyword} code {icmp.code}")
+    return out
+
+
+def _verdict(action: str) -> str:
+    return {
+        "Allow": f"meta mark set meta mark | {ACCEPT_MARK:#x} return",
+        "Pass": f"meta mark set meta mark | {PASS_MARK:#x} return",
+        "Deny": "drop",
+        "Log": 'log prefix "calico-packet: "',
+    }[action]
+
+
+def rule_lines(rule: Rule) -> list[str]:
+    """One rule as nft rules: one per address family and port alternative it can match."""
+    lines = []
+    for version in (4, 6):
+        if rule.ip_version not in (None, version):
+            continue
+        if rule.protocol in ((58,) if version == 4 else (1,)):
+            continue  # ICMPv6 never in IPv4, ICMP never in IPv6
+        head = [f"meta nfproto ipv{version}"]
+        if rule.protocol is not None:
+            head.append(f"meta l4proto {rule.protocol}")
+        if rule.not_protocol is not None:
+            head.append(f"meta l4proto != {rule.not_protocol}")
+        icmp = _icmp(rule, version)
+        if icmp is None:
+            continue
+        head += icmp
+        protocol = rule.protocol or 6
+        sources = _entity_matches(rule.source, "s", protocol, version)
+        dests = _entity_matches(rule.destination, "d", protocol, version)
+        if sources is None or dests is None:
+            continue
+        for src in sources:
+            for dst in dests:
+                lines.append(" ".join([*head, *src, *dst, _verdict(rule.action)]))
+    return lines
+
+
+def _tier_lines(tier: TierPlan, direction: str) -> list[str]:
+    clear_pass = f"meta mark set meta mark & {~PASS_MARK & 0xFFFFFFFF:#x}"
+    lines = [f'{clear_pass} comment "Start of tier {tier.tier}"']
+    for policy_id in tier.policies:
+        lines.append(f"{_NOT_PASSED} jump {policy_chain(policy_id, direction)}")
+        lines.append(f'{_ACCEPTED} return comment "Return if policy accepted"')
+    if tier.default_action == "Deny":
+        end = f"End of tier {tier.tier}. Drop if no policies passed packet"
+        lines.append(f'{_NOT_PASSED} drop comment "{end}"')
+    return lines
+
+
+def _endpoint_lines(plan: EndpointPlan, direction: str, known_profiles: set[str]) -> list[str]:
+    lines = [
+        "ct state established,related accept",
+        "ct state invalid drop",
+        f"meta mark set meta mark & {~(ACCEPT_MARK | PASS_MARK) & 0xFFFFFFFF:#x}",
+    ]
+    if direction == "egress":
+        lines += [
+            'udp dport 4789 drop comment "Drop VXLAN encapped packets originating in workloads"',
+            'meta l4proto 4 drop comment "Drop IPinIP encapped packets originating in workloads"',
+        ]
+    for tier in plan.ingress if direction == "ingress" else plan.egress:
+        lines += _tier_lines(tier, direction)
+    for name in plan.profiles:
+        if name in known_profiles:
+            lines.append(f"jump {profile_chain(name, direction)}")
+            lines.append(f'{_ACCEPTED} return comment "Return if profile accepted"')
+    lines.append('drop comment "Drop if no profiles matched"')
+    return lines
+
+
+def render(state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
+    out = Ruleset()
+    for policy in state.policies.values():
+        for direction in ("ingress", "egress"):
+            rules = getattr(policy, direction)
+            if rules is not None:
+                out.chains[policy_chain(policy.id, direction)] = tuple(
+                    line for r in rules for line in rule_lines(r)
+                )
+    for profile in state.profiles.values():
+        for direction in ("ingress", "egress"):
+            out.chains[profile_chain(profile.name, direction)] = tuple(
+                line for r in getattr(profile, direction) for line in rule_lines(r)
+            )
+    known = set(state.profiles)
+    from_wl, to_wl = {}, {}
+    for interface, plan in sorted(state.endpoints.items()):
+        for direction, vmap in (("egress", from_wl), ("ingress", to_wl)):
+            chain = endpoint_chain(interface, direction)
+            out.chains[chain] = tuple(_endpoint_lines(plan, direction, known))
+            vmap[f'"{interface}"'] = f"goto {chain}"
+    out.maps[FROM_WL_MAP] = NftSet(
+        "type ifname : verdict;", frozenset(f"{k} : {v}" for k, v in from_wl.items())
+    )
+    out.maps[TO_WL_MAP] = NftSet(
+        "type ifname : verdict;", frozenset(f"{k} : {v}" for k, v in to_wl.items())
+    )
+    out.chains[FROM_DISPATCH] = (f"iifname vmap @{FROM_WL_MAP}", 'drop comment "Unknown interface"')
+    out.chains[TO_DISPATCH] = (f"oifname vmap @{TO_WL_MAP}", 'drop comment "Unknown interface"')
+    host_action = HOST_ACTIONS.get(endpoint_to_host, "drop")
+    out.chains[WL_TO_HOST] = (
+        # Neighbour discovery and MLD with the host (the pod's IPv6 gateway) always work.
+        "icmpv6 type { 130, 131, 132, 133, 135, 136 } accept",
+        f"jump {FROM_DISPATCH}",
+        f'{host_action} comment "Configured DefaultEndpointToHostAction"',
+    )
+    out.chains["filter-FORWARD"] = (
+        f'iifname "cali*" jump {FROM_DISPATCH}',
+        f'oifname "cali*" jump {TO_DISPATCH}',
+    )
+    out.chains["filter-INPUT"] = (f'iifname "cali*" goto {WL_TO_HOST}',)
+    for sel, nets in state.selector_sets.items():
+        for version in (4, 6):
+            out.sets[selector_set(sel, version)] = NftSet(
+                f"type ipv{version}_addr; flags interval;", frozenset(_nets(nets, version))
+            )
+    for key, entries in state.named_ports.items():
+        for version in (4, 6):
+            out.sets[named_port_set(key, version)] = NftSet(
+                f"type ipv{version}_addr . inet_proto . inet_service;",
+                frozenset(
+                    f"{net.network_address} . {proto} . {port}"
+                    for net, proto, port in entries
+                    if net.version == version
+                ),
+            )
+    return out

@@ -1,0 +1,289 @@
+"""The policy calculation: what applies where, in which order, and what selectors stand for."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from pycalico.api.resource import normalize
+from pycalico.felix.policy_manager import diff_script, full_script
+from pycalico.policy import calc, model, nft
+
+TIERS = {
+    "default": calc.Tier("default", 1_000_000),
+    "security": calc.Tier("security", 100),
+    "soft": calc.Tier("soft", 200, "Pass"),
+}
+KNS = {
+    ns: model.profile(
+        normalize(
+            {
+                "apiVersion": "projectcalico.org/v3",
+                "kind": "Profile",
+                "metadata": {"name": f"kns.{ns}"},
+                "spec": {
+                    "ingress": [{"action": "Allow"}],
+                    "egress": [{"action": "Allow"}],
+                    "labelsToApply": {"pcns.projectcalico.org/name": ns, "pcns.team": ns[0]},
+                },
+            }
+        )
+    )
+    for ns in ("x", "y")
+}
+PROFILES = {p.name: p for p in KNS.values()}
+
+
+def wep(ns: str, name: str, ip: str, node: str = "node1", **labels: str) -> model.Endpoint:
+    resource = normalize(
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "WorkloadEndpoint",
+            "metadata": {"name": f"{node}-k8s-{name}-eth0", "namespace": ns, "labels": labels},
+            "spec": {
+                "node": node,
+                "orchestrator": "k8s",
+                "pod": name,
+                "endpoint": "eth0",
+                "interfaceName": f"cali{name}",
+                "ipNetworks": [f"{ip}/32"],
+                "profiles": [f"kns.{ns}"],
+                "ports": [{"name": "http", "protocol": "TCP", "port": 8080}],
+            },
+        }
+    )
+    return model.endpoint(resource, PROFILES)
+
+
+def pol(kind: str, name: str, spec: dict[str, Any], ns: str | None = None) -> model.Policy:
+    meta: dict[str, Any] = {"name": name}
+    if ns:
+        meta["namespace"] = ns
+    return model.policy(
+        normalize(
+            {"apiVersion": "projectcalico.org/v3", "kind": kind, "metadata": meta, "spec": spec}
+        )
+    )
+
+
+A = wep("x", "a", "10.0.0.1", app="web")
+B = wep("x", "b", "10.0.0.2", app="db")
+C = wep("y", "c", "10.0.1.1", app="web")
+REMOTE = wep("y", "r", "10.0.2.1", node="node2", app="web")
+
+
+def inputs(*policies: model.Policy, endpoints: list[model.Endpoint] | None = None) -> calc.Inputs:
+    return calc.Inputs(endpoints or [A, B, C, REMOTE], list(policies), PROFILES, TIERS)
+
+
+def test_a_network_policy_applies_only_inside_its_namespace() -> None:
+    p = pol(
+        "NetworkPolicy", "web", {"selector": "app == 'web'", "ingress": [{"action": "Allow"}]}, "x"
+    )
+    state = calc.calculate("node1", inputs(p))
+    assert [t.policies for t in state.endpoints["calia"].ingress] == [("default/x/web",)]
+    assert state.endpoints["calic"].ingress == ()  # same label, other namespace
+    assert state.endpoints["calia"].egress == ()  # an Ingress-only policy
+
+
+def test_global_policies_order_by_tier_then_order_then_name() -> None:
+    policies = [
+        pol("GlobalNetworkPolicy", "zeta", {"order": 10, "ingress": [{"action": "Allow"}]}),
+        pol("GlobalNetworkPolicy", "alpha", {"order": 10, "ingress": [{"action": "Allow"}]}),
+        pol("GlobalNetworkPolicy", "first", {"order": 1, "ingress": [{"action": "Allow"}]}),
+        pol("GlobalNetworkPolicy", "unordered", {"ingress": [{"action": "Allow"}]}),
+        pol(
+            "GlobalNetworkPolicy",
+            "security.guard",
+            {"tier": "security", "order": 500, "ingress": [{"action": "Pass"}]},
+        ),
+    ]
+    plan = calc.calculate("node1", inputs(*policies)).endpoints["calic"]
+    assert [(t.tier, t.policies) for t in plan.ingress] == [
+        ("security", ("security/security.guard",)),
+        ("default", ("default/first", "default/alpha", "default/zeta", "default/unordered")),
+    ]
+    assert plan.profiles == ("kns.y",)
+
+
+def test_global_policy_namespace_selector_uses_namespace_labels() -> None:
+    p = pol(
+        "GlobalNetworkPolicy",
+        "only-y",
+        {"namespaceSelector": "team == 'y'", "egress": [{"action": "Deny"}]},
+    )
+    state = calc.calculate("node1", inputs(p))
+    assert state.endpoints["calic"].egress and not state.endpoints["calia"].egress
+
+
+def test_rule_selectors_are_scoped_to_the_policy_namespace_unless_a_namespace_selector_says() -> (
+    None
+):
+    same = pol(
+        "NetworkPolicy",
+        "same",
+        {
+            "selector": "all()",
+            "ingress": [{"action": "Allow", "source": {"selector": "app == 'web'"}}],
+        },
+        "x",
+    )
+    other = pol(
+        "NetworkPolicy",
+        "other",
+        {
+            "selector": "all()",
+            "ingress": [
+                {
+                    "action": "Allow",
+                    "source": {"selector": "app == 'web'", "namespaceSelector": "team == 'y'"},
+                }
+            ],
+        },
+        "x",
+    )
+    state = calc.calculate("node1", inputs(same, other))
+    sets = {sel.text(): sorted(str(n) for n in nets) for sel, nets in state.selector_sets.items()}
+    assert sets["(app == \"web\") && namespace == 'x'"] == ["10.0.0.1/32"]
+    assert sorted(sets.values()) == [["10.0.0.1/32"], ["10.0.1.1/32", "10.0.2.1/32"]]
+
+
+def test_network_sets_join_the_sets_their_labels_match() -> None:
+    gns = model.network_set(
+        normalize(
+            {
+                "apiVersion": "projectcalico.org/v3",
+                "kind": "GlobalNetworkSet",
+                "metadata": {"name": "ext", "labels": {"app": "web"}},
+                "spec": {"nets": ["198.51.100.0/24"]},
+            }
+        ),
+        {},
+    )
+    p = pol(
+        "GlobalNetworkPolicy",
+        "g",
+        {"ingress": [{"action": "Allow", "source": {"selector": "app == 'web'"}}]},
+    )
+    only_global = pol(
+        "GlobalNetworkPolicy",
+        "h",
+        {
+            "ingress": [
+                {
+                    "action": "Allow",
+                    "source": {"selector": "app == 'web'", "namespaceSelector": "global()"},
+                }
+            ]
+        },
+    )
+    state = calc.calculate(
+        "node1", calc.Inputs([A, B, C, REMOTE], [p, only_global], PROFILES, TIERS, [gns])
+    )
+    by_text = {s.text(): {str(n) for n in nets} for s, nets in state.selector_sets.items()}
+    assert "198.51.100.0/24" in by_text['(app == "web")']
+    assert by_text['(app == "web") && namespaceSelector(global())'] == {"198.51.100.0/24"}
+
+
+def test_named_ports_resolve_to_each_matching_endpoint_port() -> None:
+    p = pol(
+        "GlobalNetworkPolicy",
+        "np",
+        {"ingress": [{"action": "Allow", "protocol": "TCP", "destination": {"ports": ["http"]}}]},
+    )
+    state = calc.calculate("node1", inputs(p))
+    (members,) = state.named_ports.values()
+    assert {(str(n), proto, port) for n, proto, port in members} >= {
+        ("10.0.0.1/32", 6, 8080),
+        ("10.0.2.1/32", 6, 8080),
+    }
+
+
+def test_same_updates_in_any_order_give_the_same_ruleset() -> None:
+    policies = [
+        pol(
+            "GlobalNetworkPolicy",
+            f"p{i}",
+            {
+                "order": i % 3,
+                "selector": f"app == '{'web' if i % 2 else 'db'}'",
+                "ingress": [
+                    {
+                        "action": "Allow",
+                        "source": {"selector": "app == 'web'"},
+                        "protocol": "TCP",
+                        "destination": {"ports": [80 + i]},
+                    }
+                ],
+            },
+        )
+        for i in range(12)
+    ]
+    endpoints = [A, B, C, REMOTE]
+    expected = full_script(
+        nft.render(calc.calculate("node1", inputs(*policies, endpoints=endpoints)))
+    )
+    rng = random.Random(7)
+    for _ in range(5):
+        rng.shuffle(policies)
+        rng.shuffle(endpoints)
+        again = full_script(
+            nft.render(calc.calculate("node1", inputs(*policies, endpoints=endpoints)))
+        )
+        assert again == expected
+
+
+def test_a_label_change_only_moves_set_elements() -> None:
+    p = pol(
+        "GlobalNetworkPolicy",
+        "from-web",
+        {
+            "selector": "app == 'db'",
+            "ingress": [{"action": "Allow", "source": {"selector": "app == 'web'"}}],
+        },
+    )
+    before = nft.render(calc.calculate("node1", inputs(p)))
+    relabelled = wep("y", "r", "10.0.2.1", node="node2", app="db")  # a remote pod stops being web
+    after = nft.render(calc.calculate("node1", inputs(p, endpoints=[A, B, C, relabelled])))
+    script = diff_script(before, after)
+    assert script.splitlines() == [
+        line for line in script.splitlines() if line.startswith("delete element")
+    ]
+    assert "10.0.2.1/32" in script
+    assert diff_script(after, after) == ""
+
+
+def test_rules_render_per_family_and_port_alternative() -> None:
+    rule = model.rule(
+        {
+            "action": "Allow",
+            "protocol": "TCP",
+            "source": {"nets": ["10.0.0.0/8", "fd00::/8"]},
+            "destination": {"ports": [80, "8000:8080", "http"]},
+        },
+        None,
+    )
+    lines = nft.rule_lines(rule)
+    assert len(lines) == 4  # two families x (numeric ports, the named port)
+    assert lines[0].startswith(
+        "meta nfproto ipv4 meta l4proto 6 ip saddr { 10.0.0.0/8 } th dport { 80, 8000-8080 }"
+    )
+    assert any("ip6 daddr . meta l4proto . th dport @cali60n-" in line for line in lines)
+    icmp = model.rule({"action": "Deny", "protocol": "ICMP", "icmp": {"type": 8, "code": 0}}, None)
+    assert nft.rule_lines(icmp) == ["meta nfproto ipv4 meta l4proto 1 icmp type 8 icmp code 0 drop"]
+    v6_only = model.rule({"action": "Log", "ipVersion": 6, "notProtocol": "UDP"}, None)
+    assert nft.rule_lines(v6_only) == [
+        'meta nfproto ipv6 meta l4proto != 17 log prefix "calico-packet: "'
+    ]
+    only_v4_nets = model.rule(
+        {
+            "action": "Allow",
+            "destination": {"notNets": ["10.0.0.0/8"]},
+            "source": {"nets": ["192.0.2.0/24"]},
+        },
+        None,
+    )
+    assert nft.rule_lines(only_v4_nets) == [
+        "meta nfproto ipv4 ip saddr { 192.0.2.0/24 } ip daddr != { 10.0.0.0/8 } "
+        "meta mark set meta mark | 0x10000 return"
+    ]
