@@ -26,6 +26,7 @@ USAGE = """Usage:
     label        Add or update labels of resources.
     ipam         IP address management.
     node         Calico node management.
+    policy       Explain what policy does to a connection.
     version      Display the version of this binary.
 
 Options:
@@ -54,6 +55,7 @@ COMMANDS = (
     "label",
     "ipam",
     "node",
+    "policy",
     "version",
 )
 
@@ -103,6 +105,10 @@ def run(argv: Sequence[str]) -> int:
         from pycalico.ctl import node_status
 
         return node_status.run(rest)
+    if opts.command == "policy":
+        from pycalico.ctl import policy_explain
+
+        return policy_explain.run(rest, opts.allow_version_mismatch)
     if opts.command in ("patch", "label"):
         from pycalico.ctl import edit_commands
 

@@ -13,7 +13,7 @@ from pycalico.felix import inputs
 from pycalico.felix.calc_routes import NodeInfo, PoolInfo, Workload
 from pycalico.felix.nat import NatPool
 from pycalico.ipam import keys
-from pycalico.policy import calc, model
+from pycalico.policy import calc, policy_inputs
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -41,7 +41,7 @@ def read(backend: Backend, node: str) -> Snapshot:
     affinities, _ = backend.list(keys.all_affinities_prefix())
     blocks, _ = backend.list(keys.block_prefix(4))
     config = _felix_config(client, node)
-    policy = _policy_inputs(client, weps)
+    policy = policy_inputs.read(client, weps)
     return Snapshot(
         revision=revision,
         nodes={n["metadata"]["name"]: inputs.node_info(n) for n in nodes},
@@ -52,43 +52,6 @@ def read(backend: Backend, node: str) -> Snapshot:
         borrowed=inputs.borrowed_addresses(kv.value for kv in blocks),
         felix_config=config,
         policy=policy,
-    )
-
-
-def _policy_inputs(client: ResourceClient, weps: list[dict[str, Any]]) -> calc.Inputs:
-    """Every endpoint (their addresses fill selector sets on all nodes) and all policy."""
-    listed = {
-        kind: client.list(resolve(kind))[0]
-        for kind in (
-            "Profile",
-            "Tier",
-            "NetworkPolicy",
-            "GlobalNetworkPolicy",
-            "NetworkSet",
-            "GlobalNetworkSet",
-        )
-    }
-    profiles = {p.name: p for p in map(model.profile, listed["Profile"])}
-    tiers = {
-        t["metadata"]["name"]: calc.Tier(
-            t["metadata"]["name"],
-            float(t["spec"].get("order", calc.DEFAULT_TIER_ORDER)),
-            t["spec"].get("defaultAction", "Deny"),
-        )
-        for t in listed["Tier"]
-    }
-    tiers.setdefault("default", calc.Tier("default", calc.DEFAULT_TIER_ORDER))
-    endpoints = [model.endpoint(w, profiles) for w in weps]
-    namespace_labels = {ep.namespace: dict(ep.namespace_labels) for ep in endpoints}
-    return calc.Inputs(
-        endpoints=endpoints,
-        policies=[model.policy(p) for p in listed["NetworkPolicy"] + listed["GlobalNetworkPolicy"]],
-        profiles=profiles,
-        tiers=tiers,
-        network_sets=[
-            model.network_set(n, namespace_labels)
-            for n in listed["NetworkSet"] + listed["GlobalNetworkSet"]
-        ],
     )
 
 

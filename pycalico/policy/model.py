@@ -136,6 +136,7 @@ class Endpoint:
     namespace_labels: Mapping[str, str] = field(hash=False)
     profiles: tuple[str, ...] = ()
     ports: tuple[tuple[str, int, int], ...] = ()  # (name, protocol number, port)
+    pod: str = ""  # the pod (or workload) name users know it by
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,7 @@ def endpoint(resource: Mapping[str, Any], profiles: Mapping[str, Profile]) -> En
             for p in spec.get("ports", [])
             if p.get("name")
         ),
+        pod=spec.get("pod") or spec.get("workload", ""),
     )
 
 

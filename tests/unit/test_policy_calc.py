@@ -287,3 +287,62 @@ def test_rules_render_per_family_and_port_alternative() -> None:
         "meta nfproto ipv4 ip saddr { 192.0.2.0/24 } ip daddr != { 10.0.0.0/8 } "
         "meta mark set meta mark | 0x10000 return"
     ]
+
+
+# --- explain: the same plans, walked for one packet ------------------------------------
+
+from pycalico.policy import verdict  # noqa: E402
+
+
+def packet(
+    src: model.Endpoint, dst: model.Endpoint, port: int, protocol: int = 6
+) -> verdict.Packet:
+    return verdict.Packet(
+        src.addresses[0].network_address, dst.addresses[0].network_address, protocol, port
+    )
+
+
+def test_explain_names_the_deciding_policy_rule_profile_or_default_deny() -> None:
+    web = pol(
+        "NetworkPolicy",
+        "web",
+        {
+            "selector": "app == 'web'",
+            "ingress": [
+                {"action": "Log"},
+                {"action": "Deny", "protocol": "TCP", "destination": {"ports": [81]}},
+                {
+                    "action": "Allow",
+                    "protocol": "TCP",
+                    "source": {"selector": "app == 'db'"},
+                    "destination": {"ports": [80]},
+                },
+            ],
+        },
+        "x",
+    )
+    ins = inputs(web)
+    allowed = verdict.explain(ins, B, A, packet(B, A, 80))
+    assert [(s.direction, s.allowed, s.by, s.rule) for s in allowed] == [
+        ("egress", True, "profile kns.x", 0),
+        ("ingress", True, "policy default/x/web", 2),
+    ]
+    denied = verdict.explain(ins, B, A, packet(B, A, 81))[-1]
+    assert (denied.allowed, denied.by, denied.rule) == (False, "policy default/x/web", 1)
+    fallthrough = verdict.explain(ins, C, A, packet(C, A, 80))[-1]  # not app=db in x
+    assert not fallthrough.allowed and fallthrough.by.startswith("end of tier default")
+
+
+def test_explain_follows_pass_to_the_next_tier_and_stops_at_the_first_deny() -> None:
+    soft = pol(
+        "GlobalNetworkPolicy", "soft.hand-off", {"tier": "soft", "egress": [{"action": "Pass"}]}
+    )
+    deny = pol(
+        "GlobalNetworkPolicy",
+        "no-egress",
+        {"selector": "app == 'db'", "egress": [{"action": "Deny"}]},
+    )
+    steps = verdict.explain(inputs(soft, deny), B, A, packet(B, A, 80))
+    assert [(s.allowed, s.by) for s in steps] == [(False, "policy default/no-egress")]
+    steps = verdict.explain(inputs(soft, deny), A, B, packet(A, B, 80))
+    assert steps[0].allowed and steps[0].by == "profile kns.x"  # passed, then no default policy
