@@ -38,10 +38,11 @@ def try_one(ip: str, proto: str, port: int) -> str:
 def matrix(state: LabState, proto: str, port: int) -> dict[str, dict[str, str]]:
     targets = {key: pod.ip for key, pod in sorted(state.pods.items())}
     targets["external"] = EXTERNAL_IP
-    results: dict[str, dict[str, str]] = {}
+    runs = {}
     for key, pod in sorted(state.pods.items()):
         ips = [ip for k, ip in targets.items() if k != key]
-        out = subprocess.run(
+        # Every source pod probes at the same time, each in its own process.
+        runs[key] = subprocess.Popen(
             [
                 "ip",
                 "netns",
@@ -54,11 +55,14 @@ def matrix(state: LabState, proto: str, port: int) -> dict[str, dict[str, str]]:
                 str(port),
                 *ips,
             ],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
-            check=False,
         )
-        seen = json.loads(out.stdout) if out.returncode == 0 and out.stdout.strip() else {}
+    results: dict[str, dict[str, str]] = {}
+    for key, run in runs.items():
+        out, _ = run.communicate()
+        seen = json.loads(out) if run.returncode == 0 and out.strip() else {}
         results[key] = {k: seen.get(ip, "") for k, ip in targets.items() if k != key}
     return results
 
@@ -90,8 +94,13 @@ def render(results: dict[str, dict[str, str]]) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     proto, port, *ips = argv
-    print(json.dumps({ip: try_one(ip, proto, int(port)) for ip in ips}))
+    # All at once: a blocked destination costs one timeout, not one per destination.
+    with ThreadPoolExecutor(max_workers=max(1, len(ips))) as pool:
+        seen = list(pool.map(lambda ip: try_one(ip, proto, int(port)), ips))
+    print(json.dumps(dict(zip(ips, seen, strict=True))))
     return 0
 
 

@@ -38,35 +38,25 @@ spec:
 """
 
 
-def explained(name: str, src: str, dst: str, port: int) -> bool:
-    out = lab(
-        "exec",
-        "node1",
-        "--name",
-        name,
-        "--",
-        "calicoctl",
-        "policy",
-        "explain",
-        "--from",
-        src,
-        "--to",
-        dst,
-        "--port",
-        str(port),
-    )
+def explained(name: str, src: str, dst: str, port: int, proto: str = "tcp") -> bool:
+    where = ["--port", str(port)] if proto != "icmp" else []
+    command = ["calicoctl", "policy", "explain", "--from", src, "--to", dst, "--proto", proto]
+    out = lab("exec", "node1", "--name", name, "--", *command, *where)
     return out.strip().splitlines()[-1] == "verdict: ALLOW"
 
 
-def check_explain_agrees_with_packets(name: str, port: int) -> dict[str, dict[str, str]]:
+def check_explain_agrees_with_packets(
+    name: str, port: int, proto: str = "tcp"
+) -> dict[str, dict[str, str]]:
     state = LabState.load(name)
-    results = probe.matrix(state, "tcp", port)
+    results = probe.matrix(state, proto, port)
     for src, row in results.items():
         for dst, seen in row.items():
-            if dst == "external" and port != 80:
+            if dst == "external" and port != 80 and proto != "icmp":
                 continue  # the external host serves only 80: refused is not blocked
             target = probe.EXTERNAL_IP if dst == "external" else dst
-            assert explained(name, src, target, port) == bool(seen), (src, dst, port, seen)
+            agrees = explained(name, src, target, port, proto) == bool(seen)
+            assert agrees, (src, dst, port, proto, seen)
     return results
 
 
@@ -114,3 +104,93 @@ def test_policy_decides_real_packets_and_explain_agrees(make_lab: Callable[..., 
     at_81 = check_explain_agrees_with_packets(name, 81)
     assert not at_81["default/client"]["default/web"]  # only port 80 is allowed to web
     assert at_81["default/web"]["default/client"]  # client has no policy: its profile allows
+
+
+CALICO_FEATURES = """apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: security}
+spec: {order: 100}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: security.guard-c}
+spec:
+  tier: security
+  selector: app == 'c'
+  ingress:
+  - action: Deny
+    protocol: ICMP
+    icmp: {type: 8}
+  - action: Pass
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: b-first}
+spec:
+  order: 1
+  selector: app == 'b'
+  ingress:
+  - action: Log
+  - action: Deny
+    source: {selector: app == 'c'}
+  - action: Allow
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: b-second}
+spec:
+  order: 2
+  selector: app == 'b'
+  ingress:
+  - action: Allow
+    source: {selector: app == 'c'}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: a-stays-inside}
+spec:
+  selector: app == 'a'
+  types: [Egress]
+  egress:
+  - action: Deny
+    destination: {notNets: [10.244.0.0/16]}
+  - action: Allow
+"""
+
+
+def test_tiers_pass_order_deny_before_allow_icmp_and_not_nets(make_lab: Callable[..., str]) -> None:
+    name = make_lab("--nodes", "2")
+    for pod, node in (("a", "node1"), ("b", "node2"), ("c", "node1")):
+        lab(
+            "pod",
+            "add",
+            pod,
+            "--node",
+            node,
+            "--labels",
+            f"app={pod}",
+            "--serve",
+            "80",
+            "--name",
+            name,
+        )
+    lab(
+        "exec",
+        "node1",
+        "--name",
+        name,
+        "--",
+        "calicoctl",
+        "apply",
+        "-f",
+        "-",
+        stdin=CALICO_FEATURES,
+    )
+    ping = check_explain_agrees_with_packets(name, 0, "icmp")
+    assert not ping["default/a"]["default/c"] and not ping["default/b"]["default/c"]  # tier deny
+    assert not ping["default/c"]["default/b"]  # order 1 denies before order 2 allows
+    assert ping["default/a"]["default/b"] and ping["default/c"]["default/a"]
+    tcp = check_explain_agrees_with_packets(name, 80)
+    assert tcp["default/a"]["default/c"]  # passed by the security tier, then the profile
+    assert not tcp["default/c"]["default/b"] and tcp["default/a"]["default/b"]
+    assert not tcp["default/a"]["external"] and tcp["default/c"]["external"]  # notNets
