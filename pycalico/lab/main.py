@@ -67,7 +67,42 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--name")
     probe.add_argument("--port", type=int, default=80)
     probe.add_argument("--proto", choices=("tcp", "udp", "icmp"), default="tcp")
+    _kube_parsers(sub)
     return p
+
+
+def _kube_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The kubectl verbs the seeds type, against the lab."""
+    for verb, what in (("apply", "create or update"), ("delete", "delete")):
+        s = sub.add_parser(
+            verb,
+            help=f"{what} the Kubernetes (v1 Namespace, ServiceAccount, Pod, apps/v1 "
+            "Deployment, networking.k8s.io/v1 NetworkPolicy) and Calico objects in a file",
+        )
+        s.add_argument("-f", "--filename", required=True, help="FILE, DIR or - for stdin")
+        s.add_argument("--name", dest="lab")
+    run = sub.add_parser(
+        "run",
+        help="a pod labelled run=NAME, as kubectl run (a command after -- is accepted "
+        "and not run: lab pods run no image)",
+    )
+    run.add_argument("pod")
+    run.add_argument("-n", "--namespace", default="default")
+    run.add_argument("--node", default="", help="the node (default: the least busy)")
+    run.add_argument("--image", default="busybox")
+    run.add_argument("--port", type=int, help="a container port to declare and serve")
+    run.add_argument("-l", "--labels", help="labels instead of run=NAME (k=v,k=v)")
+    run.add_argument("--restart", help="accepted for kubectl compatibility")
+    run.add_argument("--name", dest="lab")
+    create = sub.add_parser("create", help="create deployment NAME, as kubectl does")
+    create_sub = create.add_subparsers(dest="create_kind", required=True, parser_class=_Parser)
+    deploy = create_sub.add_parser("deployment", help="pods NAME-<hash>-<id> labelled app=NAME")
+    deploy.add_argument("deployment")
+    deploy.add_argument("-n", "--namespace", default="default")
+    deploy.add_argument("--image", default="nginx")
+    deploy.add_argument("--replicas", type=int, default=1)
+    deploy.add_argument("--port", type=int, default=80, help="the container port (served)")
+    deploy.add_argument("--name", dest="lab")
 
 
 def _labels(text: str) -> dict[str, str]:
@@ -175,7 +210,7 @@ def run(argv: Sequence[str]) -> int:
 
     argv = list(argv)
     command: list[str] = []
-    if argv[:1] == ["exec"] and "--" in argv:
+    if argv[:1] in (["exec"], ["run"]) and "--" in argv:
         # Everything after `--` is the command, whatever options it carries.
         split = argv.index("--")
         argv, command = argv[:split], argv[split + 1 :]
@@ -185,6 +220,8 @@ def run(argv: Sequence[str]) -> int:
         opts = _parser().parse_args(["exec", *opts.cmd, opts.target])
     if opts.command == "up":
         return up(opts)
+    if opts.command in ("apply", "delete", "run", "create"):
+        return _kube(opts)
     if opts.command == "status":
         names = [opts.name] if opts.name else existing_labs()
         if not names:
@@ -237,6 +274,37 @@ def run(argv: Sequence[str]) -> int:
         return pods.exec_in(state, opts.target, cmd)
     sys.stdout.write(probe.render(probe.matrix(state, opts.proto, opts.port)))
     return 0
+
+
+def _kube(opts: argparse.Namespace) -> int:
+    from pycalico.ctl.inputs import InputError, read_documents
+    from pycalico.lab import kube, kube_apply
+
+    state = LabState.load(choose(opts.lab))
+    if opts.command in ("apply", "delete"):
+        try:
+            manifests = kube.read(read_documents(opts.filename))
+        except InputError as exc:
+            raise LabError(str(exc)) from None
+        if opts.command == "delete":
+            return kube_apply.delete(state, manifests, print, _complain)
+        kube_apply.apply(state, manifests, print)
+        return 0
+    if opts.command == "run":
+        labels = _labels(opts.labels) if opts.labels is not None else None
+        doc = kube.run_pod(opts.pod, opts.namespace, opts.image, labels, opts.node, opts.port)
+    else:
+        doc = kube.deployment(opts.deployment, opts.namespace, opts.image, opts.replicas, opts.port)
+    try:
+        manifest = kube.manifest(doc)
+    except ValueError as exc:
+        raise LabError(str(exc)) from None
+    kube_apply.apply(state, [manifest], print, create=True)
+    return 0
+
+
+def _complain(message: str) -> None:
+    sys.stderr.write(message + "\n")
 
 
 def main() -> int:

@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Any
 
+from pycalico.api.checks import dns1123_label
 from pycalico.lab.cluster import in_ns, ns_name, sh
 from pycalico.lab.state import LabError, LabState, Pod
 
@@ -57,6 +58,8 @@ def conflist(state: LabState, node: str) -> dict[str, Any]:
                 "mtu": mtu,
                 "ipam_lock_file": state.path("nodes", node, "run", "ipam.lock"),
                 "ipam": {"type": "calico-ipam", "assign_ipv6": str(state.ipv6).lower()},
+                # Kubernetes pods: profiles kns.<ns> and ksa.<ns>.<sa>, as in calico.yaml.
+                "policy": {"type": "k8s"},
             },
             {"type": "portmap", "snat": True, "capabilities": {"portMappings": True}},
         ],
@@ -114,22 +117,49 @@ def add(
     labels: dict[str, str] | None = None,
     serve: str = "",
     annotations: dict[str, str] | None = None,
+    ports: list[dict[str, Any]] | None = None,
+    service_account: str = "default",
+    owner: str = "",
 ) -> Pod:
+    """A pod in the namespace's network, its WorkloadEndpoint carrying `labels`, the named
+    `ports` and `service_account` as Calico's would; `serve` is what its echo server answers."""
+    from pycalico.lab import kube_store
+
     key = pod_key(name, namespace)
     if key in state.pods:
         raise LabError(f"pod {key} already exists")
     if node not in state.nodes:
         raise LabError(f"no node {node} in lab {state.name} (nodes: {', '.join(state.nodes)})")
+    kube_namespace = key.partition("/")[0]
+    reason = dns1123_label(kube_namespace)
+    if reason:
+        raise LabError(f"namespace {kube_namespace!r}: {reason}")
+    kube_store.session(
+        state, lambda c: kube_store.ensure_namespace(c, kube_namespace, {service_account})
+    )
     digest = hashlib.sha256(f"{state.name}/{key}".encode()).hexdigest()
-    pod = Pod(key, node, f"{state.name}-pod-{digest[:10]}", digest, labels=labels or {})
+    pod = Pod(
+        key,
+        node,
+        f"{state.name}-pod-{digest[:10]}",
+        digest,
+        labels=labels or {},
+        serve=serve,
+        ports=ports or [],
+        service_account=service_account,
+        owner=owner,
+    )
     state.pods[key] = pod
     state.save()  # recorded before the namespace exists, so `down` always finds it
     sh("ip", "netns", "add", pod.netns)
     netconf = conflist(state, node)
-    # What a runtime passes about the pod, in the CNI `args` convention.
+    # What a runtime passes about the pod, in the CNI `args` convention; ports and the
+    # service account stand in for what Calico's plugin reads from the API server.
     pod_args = {
         "labels": [{"key": k, "value": v} for k, v in pod.labels.items()],
         "annotations": annotations or {},
+        "ports": pod.ports,
+        "serviceAccountName": service_account,
     }
     result: dict[str, Any] | None = None
     try:

@@ -28,6 +28,16 @@ class Pod:
     labels: dict[str, str] = field(default_factory=dict)
     server_pid: int = 0
     ip6: str = ""  # dual-stack labs only
+    serve: str = ""  # what its echo server answers (`80,53/udp`)
+    ports: list[dict[str, Any]] = field(default_factory=list)  # its endpoint's named ports
+    service_account: str = ""
+    owner: str = ""  # NS/NAME of the Deployment that made it
+
+
+@dataclass
+class Deployment:
+    template_hash: str  # the pods' pod-template-hash: a new template means new pods
+    replicas: int
 
 
 @dataclass
@@ -44,6 +54,7 @@ class LabState:
     pids: dict[str, int] = field(default_factory=dict)  # what -> pid
     node_ips: dict[str, str] = field(default_factory=dict)
     pods: dict[str, Pod] = field(default_factory=dict)
+    deployments: dict[str, Deployment] = field(default_factory=dict)  # NS/NAME ->
 
     @property
     def dir(self) -> str:
@@ -69,6 +80,7 @@ class LabState:
         except (OSError, ValueError) as exc:
             raise LabError(f"cannot read the record of lab {name!r}: {exc}") from None
         data["pods"] = {k: Pod(**v) for k, v in data.get("pods", {}).items()}
+        data["deployments"] = {k: Deployment(**v) for k, v in data.get("deployments", {}).items()}
         return cls(**data)
 
 
