@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pycalico.cni.dataplane import in_netns
+from pycalico.lab import probe
 from pycalico.lab.state import LabState
 
 LAB = os.path.join(os.path.dirname(sys.executable), "calico-lab")
@@ -116,3 +117,25 @@ class Capture:
                         self.plain_icmp += 1
 
         in_netns(f"/run/netns/{self.netns}", listen)
+
+
+def explained(name: str, src: str, dst: str, port: int, proto: str = "tcp") -> bool:
+    where = ["--port", str(port)] if proto != "icmp" else []
+    command = ["calicoctl", "policy", "explain", "--from", src, "--to", dst, "--proto", proto]
+    out = lab("exec", "node1", "--name", name, "--", *command, *where)
+    return out.strip().splitlines()[-1] == "verdict: ALLOW"
+
+
+def check_explain_agrees_with_packets(
+    name: str, port: int, proto: str = "tcp"
+) -> dict[str, dict[str, str]]:
+    state = LabState.load(name)
+    results = probe.matrix(state, proto, port)
+    for src, row in results.items():
+        for dst, seen in row.items():
+            if dst == "external" and port != 80 and proto != "icmp":
+                continue  # the external host serves only 80: refused is not blocked
+            target = probe.EXTERNAL_IP if dst == "external" else dst
+            agrees = explained(name, src, target, port, proto) == bool(seen)
+            assert agrees, (src, dst, port, proto, seen)
+    return results
