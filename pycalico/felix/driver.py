@@ -41,6 +41,9 @@ class Driver:
     # One file per endpoint whose policy is in the kernel: who waits for a new pod to be
     # usable (the lab, a runtime) watches for it, as Calico's CNI waits for Felix's.
     endpoint_status_dir: str = ""
+    # The datastore revision the kernel reflects, after every successful apply: whoever
+    # changed the datastore can wait for the dataplane to have caught up.
+    revision_file: str = ""
     routes: RouteManager = field(init=False)
     policy: PolicyManager = field(default_factory=PolicyManager, init=False)
     _applied_nat: str = field(default="", init=False)
@@ -135,6 +138,8 @@ class Driver:
             )
         )
         self._write_endpoint_status(set(policy.endpoints))
+        if self.revision_file:
+            _write_atomically(self.revision_file, f"{snap.revision}\n")
         self._write_mtu(mtu.pod_mtu(host_mtu, enabled))
         self.applies += 1
 
@@ -158,9 +163,7 @@ class Driver:
                 os.unlink(os.path.join(self.endpoint_status_dir, name))
         for name in interfaces - present:
             path = os.path.join(self.endpoint_status_dir, name)
-            with open(f"{path}.tmp", "w", encoding="utf-8") as f:
-                f.write(json.dumps({"ifaceName": name, "status": "up"}) + "\n")
-            os.replace(f"{path}.tmp", path)
+            _write_atomically(path, json.dumps({"ifaceName": name, "status": "up"}) + "\n")
 
     def _write_mtu(self, value: int) -> None:
         if value == self._written_mtu:
@@ -172,3 +175,9 @@ class Driver:
         os.chmod(tmp, 0o644)
         os.replace(tmp, self.mtu_file)
         self._written_mtu = value
+
+
+def _write_atomically(path: str, text: str) -> None:
+    with open(f"{path}.tmp", "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(f"{path}.tmp", path)

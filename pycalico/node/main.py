@@ -209,6 +209,7 @@ def _felix(
             env=felix_env,
             bird_blackholes=backend_kind == "bird",
             endpoint_status_dir=os.path.join(run_dir, "endpoint-status"),
+            revision_file=os.path.join(run_dir, "felix-revision"),
         )
 
         def observe(ok: bool | None, seconds: float) -> None:

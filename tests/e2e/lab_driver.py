@@ -15,6 +15,7 @@ from typing import Any
 
 from pycalico.cni.dataplane import in_netns
 from pycalico.lab import probe
+from pycalico.lab.settle import settle
 from pycalico.lab.state import LabState
 
 LAB = os.path.join(os.path.dirname(sys.executable), "calico-lab")
@@ -130,6 +131,7 @@ def check_explain_agrees_with_packets(
     name: str, port: int, proto: str = "tcp"
 ) -> dict[str, dict[str, str]]:
     state = LabState.load(name)
+    settle(state)  # every change so far is in every node's kernel
     results = probe.matrix(state, proto, port)
     for src, row in results.items():
         for dst, seen in row.items():
