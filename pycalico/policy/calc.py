@@ -133,7 +133,7 @@ def members(
 ) -> frozenset[Network]:
     found: set[Network] = set()
     for ep in endpoints:
-        if sel.matches(ep.labels, ep.namespace, ep.namespace_labels):
+        if sel.matches(ep.labels, ep.namespace, ep.namespace_labels, ep.sa_labels):
             found.update(ep.addresses)
     for ns in network_sets:
         if sel.matches(ns.labels, ns.namespace, ns.namespace_labels):
@@ -147,7 +147,7 @@ def named_port_members(
     found = set()
     for ep in endpoints:
         if key.selector is not None and not key.selector.matches(
-            ep.labels, ep.namespace, ep.namespace_labels
+            ep.labels, ep.namespace, ep.namespace_labels, ep.sa_labels
         ):
             continue
         for name, protocol, port in ep.ports:

@@ -24,6 +24,8 @@ from pycalico.selector import parse
 PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132, "udplite": 136}
 NAMESPACE_LABEL = "projectcalico.org/namespace"
 NS_PREFIX = "pcns."
+SA_PREFIX = "pcsa."
+SA_NAME_LABEL = "projectcalico.org/name"
 GLOBAL_NS = "global()"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -36,6 +38,7 @@ class EntitySelector:
     selector: str = ""  # canonical label selector; "" = no label condition
     namespace: str | None = None  # only this namespace
     namespace_selector: str = ""  # canonical; GLOBAL_NS = only non-namespaced entities
+    service_accounts: str = ""  # canonical selector over service-account labels
 
     def text(self) -> str:
         parts = [f"({self.selector})" if self.selector else "all()"]
@@ -43,11 +46,22 @@ class EntitySelector:
             parts.append(f"namespace == {self.namespace!r}")
         if self.namespace_selector:
             parts.append(f"namespaceSelector({self.namespace_selector})")
+        if self.service_accounts:
+            parts.append(f"serviceAccounts({self.service_accounts})")
         return " && ".join(parts)
 
     def matches(
-        self, labels: Mapping[str, str], namespace: str | None, ns_labels: Mapping[str, str]
+        self,
+        labels: Mapping[str, str],
+        namespace: str | None,
+        ns_labels: Mapping[str, str],
+        sa_labels: Mapping[str, str] | None = None,
     ) -> bool:
+        """`sa_labels`: the endpoint's service account's labels; None for network sets."""
+        if self.service_accounts and (
+            sa_labels is None or not parse(self.service_accounts).evaluate(sa_labels)
+        ):
+            return False
         if self.namespace_selector == GLOBAL_NS:
             if namespace is not None:
                 return False
@@ -110,6 +124,7 @@ class Policy:
     namespace_selector: str  # GlobalNetworkPolicy's own namespaceSelector
     ingress: tuple[Rule, ...] | None  # None: the policy has no Ingress type
     egress: tuple[Rule, ...] | None
+    service_account_selector: str = ""
 
     def sort_key(self) -> tuple[float, str]:
         return (self.order if self.order is not None else float("inf"), self.name)
@@ -137,6 +152,7 @@ class Endpoint:
     profiles: tuple[str, ...] = ()
     ports: tuple[tuple[str, int, int], ...] = ()  # (name, protocol number, port)
     pod: str = ""  # the pod (or workload) name users know it by
+    sa_labels: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -178,16 +194,30 @@ def _entity_selector(
     spec: Mapping[str, Any], key: str, namespace: str | None
 ) -> EntitySelector | None:
     selector = spec.get(key, "")
-    ns_selector = spec.get("namespaceSelector", "")
-    if not selector and not (key == "selector" and ns_selector):
+    ns_selector = spec.get("namespaceSelector", "") if key == "selector" else ""
+    accounts = _service_accounts(spec.get("serviceAccounts")) if key == "selector" else ""
+    if not selector and not ns_selector and not accounts:
         return None
     if ns_selector:
         ns_text = (
             GLOBAL_NS if ns_selector.strip() == GLOBAL_NS else _canonical(ns_selector) or "all()"
         )
         # A rule in a namespaced policy with a namespaceSelector reaches other namespaces.
-        return EntitySelector(_canonical(selector), None, ns_text)
-    return EntitySelector(_canonical(selector), namespace)
+        return EntitySelector(_canonical(selector), None, ns_text, accounts)
+    return EntitySelector(_canonical(selector), namespace, "", accounts)
+
+
+def _service_accounts(spec: Mapping[str, Any] | None) -> str:
+    """serviceAccounts {names, selector} as one selector over the account's labels."""
+    if not spec:
+        return ""
+    parts = []
+    if spec.get("names"):
+        names = ", ".join(repr(n) for n in sorted(spec["names"]))
+        parts.append(f"{SA_NAME_LABEL} in {{ {names} }}")
+    if spec.get("selector"):
+        parts.append(f"({spec['selector']})")
+    return _canonical(" && ".join(parts)) if parts else ""
 
 
 def _entity(spec: Mapping[str, Any], namespace: str | None) -> Entity:
@@ -244,6 +274,7 @@ def policy(resource: Mapping[str, Any]) -> Policy:
         namespace=namespace,
         selector=_canonical(spec.get("selector", "")),
         namespace_selector=_canonical(spec.get("namespaceSelector", "")),
+        service_account_selector=_canonical(spec.get("serviceAccountSelector", "")),
         ingress=rules["Ingress"] if "Ingress" in types else None,
         egress=rules["Egress"] if "Egress" in types else None,
     )
@@ -285,6 +316,7 @@ def endpoint(resource: Mapping[str, Any], profiles: Mapping[str, Profile]) -> En
             if p.get("name")
         ),
         pod=spec.get("pod") or spec.get("workload", ""),
+        sa_labels={k[len(SA_PREFIX) :]: v for k, v in labels.items() if k.startswith(SA_PREFIX)},
     )
 
 
@@ -308,6 +340,10 @@ def selects(policy_: Policy, ep: Endpoint) -> bool:
         return False
     if policy_.namespace_selector and not parse(policy_.namespace_selector).evaluate(
         ep.namespace_labels
+    ):
+        return False
+    if policy_.service_account_selector and not parse(policy_.service_account_selector).evaluate(
+        ep.sa_labels
     ):
         return False
     return not policy_.selector or parse(policy_.selector).evaluate(ep.labels)

@@ -346,3 +346,67 @@ def test_explain_follows_pass_to_the_next_tier_and_stops_at_the_first_deny() -> 
     assert [(s.allowed, s.by) for s in steps] == [(False, "policy default/no-egress")]
     steps = verdict.explain(inputs(soft, deny), A, B, packet(A, B, 80))
     assert steps[0].allowed and steps[0].by == "profile kns.x"  # passed, then no default policy
+
+
+def test_service_account_rules_and_policy_selector_use_the_accounts_labels() -> None:
+    sa = model.profile(
+        normalize(
+            {
+                "apiVersion": "projectcalico.org/v3",
+                "kind": "Profile",
+                "metadata": {"name": "ksa.x.api"},
+                "spec": {
+                    "labelsToApply": {"pcsa.projectcalico.org/name": "api", "pcsa.role": "backend"}
+                },
+            }
+        )
+    )
+    profiles = {**PROFILES, sa.name: sa}
+    api = model.endpoint(
+        normalize(
+            {
+                "apiVersion": "projectcalico.org/v3",
+                "kind": "WorkloadEndpoint",
+                "metadata": {"name": "node1-k8s-api-eth0", "namespace": "x"},
+                "spec": {
+                    "node": "node1",
+                    "orchestrator": "k8s",
+                    "pod": "api",
+                    "endpoint": "eth0",
+                    "interfaceName": "caliapi",
+                    "ipNetworks": ["10.0.0.9/32"],
+                    "profiles": ["kns.x", "ksa.x.api"],
+                },
+            }
+        ),
+        profiles,
+    )
+    by_name = pol(
+        "GlobalNetworkPolicy",
+        "n",
+        {"ingress": [{"action": "Allow", "source": {"serviceAccounts": {"names": ["api"]}}}]},
+    )
+    by_label = pol(
+        "GlobalNetworkPolicy",
+        "l",
+        {
+            "ingress": [
+                {
+                    "action": "Allow",
+                    "source": {"serviceAccounts": {"selector": "role == 'backend'"}},
+                }
+            ]
+        },
+    )
+    only_api = pol(
+        "GlobalNetworkPolicy",
+        "o",
+        {"serviceAccountSelector": "role == 'backend'", "egress": [{"action": "Deny"}]},
+    )
+    state = calc.calculate(
+        "node1", calc.Inputs([A, B, api], [by_name, by_label, only_api], profiles, TIERS)
+    )
+    assert sorted({str(n) for nets in state.selector_sets.values() for n in nets}) == [
+        "10.0.0.9/32"
+    ]
+    assert state.endpoints["caliapi"].egress and not state.endpoints["calia"].egress
