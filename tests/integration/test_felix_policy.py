@@ -193,3 +193,29 @@ def test_policy_allows_only_what_it_names_and_follows_label_changes() -> None:
         # The policy goes: the web pod follows its profile again.
         program(node, manager, [relabelled, web], [])
         assert connects(client_ns, web_ip, 81)
+
+
+def test_a_ruleset_nft_refuses_changes_nothing_and_the_next_apply_starts_over() -> None:
+    from pycalico.felix.policy_manager import PolicyApplyError
+
+    with node_with_pods(2) as (node, pods):
+        (client_ns, client_if, client_ip), (_, web_if, web_ip) = pods
+        manager = PolicyManager()
+        client = endpoint(client_if, client_ip, app="client")
+        web = endpoint(web_if, web_ip, app="web")
+        program(node, manager, [client, web], [WEB_FROM_CLIENT])
+        for _ in range(20):
+            if connects(client_ns, web_ip, 80):
+                break
+        state = calc.calculate(
+            "node1", calc.Inputs([client, web], [], {"kns.default": PROFILE}, TIERS)
+        )
+        broken = nft.render(state)
+        broken.chains["filter-cali-pi-broken"] = ("this is not nft",)
+        with pytest.raises(PolicyApplyError, match="nft rejected"):
+            in_netns(f"/run/netns/{node}", lambda: manager.apply(broken))
+        assert manager.applied is None  # the next apply replaces the whole table
+        assert not connects(client_ns, web_ip, 81)  # the old ruleset still holds
+        assert connects(client_ns, web_ip, 80)
+        program(node, manager, [client, web], [])
+        assert connects(client_ns, web_ip, 81)
