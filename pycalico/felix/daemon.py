@@ -31,7 +31,7 @@ def _apply(backend: Backend, driver: Driver, before: Callable[[], None], observe
         before()
     except Exception as exc:
         log.warning("pre-apply step failed (will retry): %s", exc)
-    snap = snapshot.read(backend, driver.node)
+    snap = snapshot.read(backend, driver.node, driver.policy_reader)
     try:
         driver.apply(snap)
     except Exception as exc:

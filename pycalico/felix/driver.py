@@ -21,6 +21,7 @@ from pycalico.felix.route_manager import RouteManager
 from pycalico.felix.snapshot import Snapshot
 from pycalico.policy import calc as policy_calc
 from pycalico.policy import nft as policy_nft
+from pycalico.policy import policy_inputs
 
 DEFAULT_VXLAN_VNI = 4096
 DEFAULT_VXLAN_PORT = 4789
@@ -46,6 +47,9 @@ class Driver:
     revision_file: str = ""
     routes: RouteManager = field(init=False)
     policy: PolicyManager = field(default_factory=PolicyManager, init=False)
+    # Kept across applies: unchanged resources and endpoints cost (almost) nothing.
+    policy_reader: policy_inputs.Reader = field(default_factory=policy_inputs.Reader, init=False)
+    policy_calculator: policy_calc.Calculator = field(init=False)
     _applied_nat: str = field(default="", init=False)
     _written_mtu: int = field(default=0, init=False)
     applies: int = field(default=0, init=False)
@@ -54,6 +58,7 @@ class Driver:
 
     def __post_init__(self) -> None:
         self.routes = RouteManager(self.ipr)
+        self.policy_calculator = policy_calc.Calculator(self.node)
 
     def _setting(self, snap: Snapshot, field_name: str, default: Any) -> Any:
         """FELIX_<NAME> env beats the node's and the global FelixConfiguration (Calico's order)."""
@@ -131,7 +136,7 @@ class Driver:
         self.routes.apply(state)
         self.route_count, self.endpoint_count = len(state.routes), len(snap.workloads)
         self._apply_nat(nat.render(snap.nat_pools, vxlan_port))
-        policy = policy_calc.calculate(self.node, snap.policy)
+        policy = self.policy_calculator.calculate(snap.policy)
         self.policy.apply(
             policy_nft.render(
                 policy, str(self._setting(snap, "defaultEndpointToHostAction", "Drop"))

@@ -50,10 +50,12 @@ def _map_keys(elements: frozenset[str]) -> dict[str, str]:
 def diff_script(old: Ruleset, new: Ruleset) -> str:
     """The commands that turn `old` into `new`; "" when they are equal."""
     lines: list[str] = []
-    added_chains = sorted(n for n in new.chains if n not in old.chains)
+    added_chains = sorted(new.chains.keys() - old.chains.keys())
     lines += [_chain_header(name) for name in added_chains]
     for kind, before, after in (("set", old.sets, new.sets), ("map", old.maps, new.maps)):
-        for name, obj in sorted(after.items()):
+        changed = [n for n, obj in after.items() if before.get(n) != obj]
+        for name in sorted(changed):
+            obj = after[name]
             if name not in before or before[name].decl != obj.decl:
                 if name in before:
                     lines.append(f"delete {kind} {TABLE} {name}")
@@ -61,18 +63,16 @@ def diff_script(old: Ruleset, new: Ruleset) -> str:
                 lines += _elements(name, list(obj.elements), "add")
                 continue
             lines += _element_changes(kind, name, before[name], obj)
-    for name, rules in sorted(new.chains.items()):
-        if old.chains.get(name) == rules:
-            continue
+    rewritten = [n for n, rules in new.chains.items() if old.chains.get(n) != rules]
+    for name in sorted(rewritten):
         if name not in added_chains:
             lines.append(f"flush chain {TABLE} {name}")
-        lines += [f"add rule {TABLE} {name} {rule}" for rule in rules]
+        lines += [f"add rule {TABLE} {name} {rule}" for rule in new.chains[name]]
     # Last: nothing refers to them any more once the chains above were rewritten.
-    for name in sorted(old.chains):
-        if name not in new.chains:
-            lines += [f"flush chain {TABLE} {name}", f"delete chain {TABLE} {name}"]
+    for name in sorted(old.chains.keys() - new.chains.keys()):
+        lines += [f"flush chain {TABLE} {name}", f"delete chain {TABLE} {name}"]
     for kind, before, after in (("set", old.sets, new.sets), ("map", old.maps, new.maps)):
-        lines += [f"delete {kind} {TABLE} {name}" for name in sorted(before) if name not in after]
+        lines += [f"delete {kind} {TABLE} {name}" for name in sorted(before.keys() - after.keys())]
     return "\n".join(lines) + "\n" if lines else ""
 
 

@@ -31,7 +31,7 @@ class Snapshot:
     policy: calc.Inputs = field(default_factory=lambda: calc.Inputs([], [], {}, {}))
 
 
-def read(backend: Backend, node: str) -> Snapshot:
+def read(backend: Backend, node: str, reader: policy_inputs.Reader | None = None) -> Snapshot:
     """Every input, read at (or after) one revision; later changes arrive by watch."""
     client = ResourceClient(backend)
     revision = backend.revision()
@@ -41,7 +41,7 @@ def read(backend: Backend, node: str) -> Snapshot:
     affinities, _ = backend.list(keys.all_affinities_prefix())
     blocks, _ = backend.list(keys.block_prefix(4))
     config = _felix_config(client, node)
-    policy = policy_inputs.read(client, weps)
+    policy = (reader or policy_inputs.Reader()).read(client, weps)
     return Snapshot(
         revision=revision,
         nodes={n["metadata"]["name"]: inputs.node_info(n) for n in nodes},

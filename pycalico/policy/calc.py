@@ -29,6 +29,7 @@ from pycalico.policy.model import (
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_TIER_ORDER = 1_000_000.0
+PLAN_MEMO_LIMIT = 20_000
 
 
 @dataclass(frozen=True)
@@ -160,25 +161,126 @@ def _rules(p: Policy | Profile) -> list[Rule]:
     return [*(p.ingress or ()), *(p.egress or ())]
 
 
+def _token(ep: Endpoint) -> tuple[object, ...]:
+    """Everything about an endpoint that decides what applies to it and what it matches."""
+    return (
+        ep.namespace,
+        frozenset(ep.labels.items()),
+        frozenset(ep.namespace_labels.items()),
+        frozenset(ep.sa_labels.items()),
+        ep.profiles,
+    )
+
+
+@dataclass
+class Calculator:
+    """`calculate`, remembering its work between calls so a small change costs little.
+
+    Plans are kept per endpoint content while the policies stay the same objects (the
+    inputs reader hands back the same objects for unchanged resources); which rule
+    selectors each endpoint matches is kept per endpoint content, so a label change
+    evaluates that one endpoint against the selectors, and a new selector is evaluated
+    against every endpoint once.
+    """
+
+    node: str
+    _policies: tuple[Policy, ...] = ()
+    _tiers: dict[str, Tier] = field(default_factory=dict)
+    _plans: dict[tuple[object, ...], EndpointPlan] = field(default_factory=dict)
+    _selectors: frozenset[EntitySelector] = frozenset()
+    _matched: dict[str, tuple[tuple[object, ...], frozenset[EntitySelector]]] = field(
+        default_factory=dict
+    )
+    # The selectors each policy or profile uses, by identity (the object is kept too).
+    _uses: dict[int, tuple[object, frozenset[EntitySelector]]] = field(default_factory=dict)
+
+    def _selectors_of(self, item: Policy | Profile) -> frozenset[EntitySelector]:
+        found = self._uses.get(id(item))
+        if found is None or found[0] is not item:
+            found = self._uses[id(item)] = (item, frozenset(rule_selectors(_rules(item))))
+        return found[1]
+
+    def _same_policies(self, policies: list[Policy], tiers: Mapping[str, Tier]) -> bool:
+        return (
+            len(policies) == len(self._policies)
+            and all(a is b for a, b in zip(policies, self._policies, strict=True))
+            and dict(tiers) == self._tiers
+        )
+
+    def _plan(
+        self, ep: Endpoint, policies: list[Policy], tiers: Mapping[str, Tier]
+    ) -> EndpointPlan:
+        token = _token(ep)
+        found = self._plans.get(token)
+        if found is None:
+            if len(self._plans) > PLAN_MEMO_LIMIT:
+                self._plans.clear()  # label churn: forget old combinations, keep memory flat
+            found = self._plans[token] = plan(ep, policies, tiers)
+        return EndpointPlan(ep.interface, found.ingress, found.egress, found.profiles)
+
+    def _update_matches(
+        self, endpoints: Sequence[Endpoint], selectors: frozenset[EntitySelector]
+    ) -> None:
+        added = selectors - self._selectors
+        seen = set()
+        for ep in endpoints:
+            seen.add(ep.key)
+            token = _token(ep)
+            known = self._matched.get(ep.key)
+            if known is None or known[0] != token:
+                chosen = selectors
+                matched: set[EntitySelector] = set()
+            else:
+                chosen = added
+                matched = set(known[1] & selectors)
+            for sel in chosen:
+                if sel.matches(ep.labels, ep.namespace, ep.namespace_labels, ep.sa_labels):
+                    matched.add(sel)
+            self._matched[ep.key] = (token, frozenset(matched))
+        for key in set(self._matched) - seen:
+            del self._matched[key]
+        self._selectors = selectors
+
+    def calculate(self, inputs: Inputs) -> PolicyState:
+        policies = ordered(inputs.policies, inputs.tiers)
+        if not self._same_policies(policies, inputs.tiers):
+            self._policies, self._tiers, self._plans = tuple(policies), dict(inputs.tiers), {}
+        by_id = {p.id: p for p in policies}
+        state = PolicyState()
+        for ep in inputs.endpoints:
+            if ep.node != self.node or not ep.interface:
+                continue
+            current = self._plan(ep, policies, inputs.tiers)
+            state.endpoints[ep.interface] = current
+            for tier in current.ingress + current.egress:
+                for policy_id in tier.policies:
+                    state.policies[policy_id] = by_id[policy_id]
+            for name in current.profiles:
+                if name in inputs.profiles:
+                    state.profiles[name] = inputs.profiles[name]
+        everything = [*policies, *inputs.profiles.values()]
+        self._update_matches(
+            inputs.endpoints, frozenset().union(*(self._selectors_of(p) for p in everything))
+        )
+        live = {id(p) for p in everything}
+        self._uses = {k: v for k, v in self._uses.items() if k in live}
+        used = [*state.policies.values(), *state.profiles.values()]
+        wanted = set().union(*(self._selectors_of(p) for p in used))
+        found: dict[EntitySelector, set[Network]] = {sel: set() for sel in wanted}
+        for ep in inputs.endpoints:
+            for sel in self._matched[ep.key][1]:
+                if sel in found:
+                    found[sel].update(ep.addresses)
+        for ns in inputs.network_sets:
+            for sel in wanted:
+                if sel.matches(ns.labels, ns.namespace, ns.namespace_labels):
+                    found[sel].update(ns.nets)
+        state.selector_sets = {sel: frozenset(nets) for sel, nets in found.items()}
+        for key in set().union(*(named_port_keys(_rules(p)) for p in used)):
+            state.named_ports[key] = named_port_members(key, inputs.endpoints)
+        return state
+
+
 def calculate(node: str, inputs: Inputs) -> PolicyState:
     """The policy state of `node`: plans for its endpoints and every set their rules use."""
-    policies = ordered(inputs.policies, inputs.tiers)
-    by_id = {p.id: p for p in policies}
-    state = PolicyState()
-    for ep in inputs.endpoints:
-        if ep.node != node or not ep.interface:
-            continue
-        current = plan(ep, policies, inputs.tiers)
-        state.endpoints[ep.interface] = current
-        for tier in current.ingress + current.egress:
-            for policy_id in tier.policies:
-                state.policies[policy_id] = by_id[policy_id]
-        for name in current.profiles:
-            if name in inputs.profiles:
-                state.profiles[name] = inputs.profiles[name]
-    used = [*state.policies.values(), *state.profiles.values()]
-    for sel in set().union(*(rule_selectors(_rules(p)) for p in used)):
-        state.selector_sets[sel] = members(sel, inputs.endpoints, inputs.network_sets)
-    for key in set().union(*(named_port_keys(_rules(p)) for p in used)):
-        state.named_ports[key] = named_port_members(key, inputs.endpoints)
-    return state
+    return Calculator(node).calculate(inputs)

@@ -21,6 +21,7 @@ Traffic from the host to its own pods is not subject to their ingress policy (Ca
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import ipaddress
 from collections.abc import Iterable
@@ -99,6 +100,14 @@ def _nets(nets: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network], version
     return [str(n) for n in ipaddress.collapse_addresses(chosen)]  # type: ignore[arg-type]
 
 
+@functools.lru_cache(maxsize=16384)
+def _net_set(
+    nets: frozenset[ipaddress.IPv4Network | ipaddress.IPv6Network], version: int
+) -> NftSet:
+    """A selector's members as an interval set; unchanged memberships are not redone."""
+    return NftSet(f"type ipv{version}_addr; flags interval;", frozenset(_nets(nets, version)))
+
+
 def _port_ranges(ports: Ports) -> str:
     return _list(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in ports.ranges)
 
@@ -163,7 +172,8 @@ def _verdict(action: str) -> str:
     }[action]
 
 
-def rule_lines(rule: Rule) -> list[str]:
+@functools.lru_cache(maxsize=65536)
+def rule_lines(rule: Rule) -> tuple[str, ...]:
     """One rule as nft rules: one per address family and port alternative it can match."""
     lines = []
     for version in (4, 6):
@@ -188,7 +198,7 @@ def rule_lines(rule: Rule) -> list[str]:
         for src in sources:
             for dst in dests:
                 lines.append(" ".join([*head, *src, *dst, _verdict(rule.action)]))
-    return lines
+    return tuple(lines)
 
 
 def _tier_lines(tier: TierPlan, direction: str) -> list[str]:
@@ -203,7 +213,10 @@ def _tier_lines(tier: TierPlan, direction: str) -> list[str]:
     return lines
 
 
-def _endpoint_lines(plan: EndpointPlan, direction: str, known_profiles: set[str]) -> list[str]:
+@functools.lru_cache(maxsize=65536)
+def _endpoint_lines(
+    plan: EndpointPlan, direction: str, known_profiles: frozenset[str]
+) -> tuple[str, ...]:
     lines = [
         "ct state established,related accept",
         "ct state invalid drop",
@@ -221,6 +234,24 @@ def _endpoint_lines(plan: EndpointPlan, direction: str, known_profiles: set[str]
             lines.append(f"jump {profile_chain(name, direction)}")
             lines.append(f'{_ACCEPTED} return comment "Return if profile accepted"')
     lines.append('drop comment "Drop if no profiles matched"')
+    return tuple(lines)
+
+
+# Chain lines per rules tuple, by identity: the inputs reader hands back the same policy
+# objects while they are unchanged, and hashing whole policies every apply would cost more
+# than rendering them. The object is kept with its lines so its id cannot be reused.
+_CHAIN_LINES: dict[int, tuple[tuple[Rule, ...], tuple[str, ...]]] = {}
+_CHAIN_LINES_LIMIT = 50_000
+
+
+def _chain_lines(rules: tuple[Rule, ...]) -> tuple[str, ...]:
+    found = _CHAIN_LINES.get(id(rules))
+    if found is not None and found[0] is rules:
+        return found[1]
+    if len(_CHAIN_LINES) > _CHAIN_LINES_LIMIT:
+        _CHAIN_LINES.clear()
+    lines = tuple(line for r in rules for line in rule_lines(r))
+    _CHAIN_LINES[id(rules)] = (rules, lines)
     return lines
 
 
@@ -230,20 +261,17 @@ def render(state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
         for direction in ("ingress", "egress"):
             rules = getattr(policy, direction)
             if rules is not None:
-                out.chains[policy_chain(policy.id, direction)] = tuple(
-                    line for r in rules for line in rule_lines(r)
-                )
+                out.chains[policy_chain(policy.id, direction)] = _chain_lines(rules)
     for profile in state.profiles.values():
         for direction in ("ingress", "egress"):
-            out.chains[profile_chain(profile.name, direction)] = tuple(
-                line for r in getattr(profile, direction) for line in rule_lines(r)
-            )
-    known = set(state.profiles)
+            chain = profile_chain(profile.name, direction)
+            out.chains[chain] = _chain_lines(getattr(profile, direction))
+    known = frozenset(state.profiles)
     from_wl, to_wl = {}, {}
     for interface, plan in sorted(state.endpoints.items()):
         for direction, vmap in (("egress", from_wl), ("ingress", to_wl)):
             chain = endpoint_chain(interface, direction)
-            out.chains[chain] = tuple(_endpoint_lines(plan, direction, known))
+            out.chains[chain] = _endpoint_lines(plan, direction, known)
             vmap[f'"{interface}"'] = f"goto {chain}"
     out.maps[FROM_WL_MAP] = NftSet(
         "type ifname : verdict;", frozenset(f"{k} : {v}" for k, v in from_wl.items())
@@ -267,9 +295,7 @@ def render(state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
     out.chains["filter-INPUT"] = (f'iifname "cali*" goto {WL_TO_HOST}',)
     for sel, nets in state.selector_sets.items():
         for version in (4, 6):
-            out.sets[selector_set(sel, version)] = NftSet(
-                f"type ipv{version}_addr; flags interval;", frozenset(_nets(nets, version))
-            )
+            out.sets[selector_set(sel, version)] = _net_set(nets, version)
     for key, entries in state.named_ports.items():
         for version in (4, 6):
             out.sets[named_port_set(key, version)] = NftSet(

@@ -270,9 +270,9 @@ def test_rules_render_per_family_and_port_alternative() -> None:
     )
     assert any("ip6 daddr . meta l4proto . th dport @cali60n-" in line for line in lines)
     icmp = model.rule({"action": "Deny", "protocol": "ICMP", "icmp": {"type": 8, "code": 0}}, None)
-    assert nft.rule_lines(icmp) == ["meta nfproto ipv4 meta l4proto 1 icmp type 8 icmp code 0 drop"]
+    assert list(nft.rule_lines(icmp)) == ["meta nfproto ipv4 meta l4proto 1 icmp type 8 icmp code 0 drop"]
     v6_only = model.rule({"action": "Log", "ipVersion": 6, "notProtocol": "UDP"}, None)
-    assert nft.rule_lines(v6_only) == [
+    assert list(nft.rule_lines(v6_only)) == [
         'meta nfproto ipv6 meta l4proto != 17 log prefix "calico-packet: "'
     ]
     only_v4_nets = model.rule(
@@ -283,7 +283,7 @@ def test_rules_render_per_family_and_port_alternative() -> None:
         },
         None,
     )
-    assert nft.rule_lines(only_v4_nets) == [
+    assert list(nft.rule_lines(only_v4_nets)) == [
         "meta nfproto ipv4 ip saddr { 192.0.2.0/24 } ip daddr != { 10.0.0.0/8 } "
         "meta mark set meta mark | 0x10000 return"
     ]
