@@ -19,7 +19,7 @@ from pycalico.datastore.backend import Backend, DatastoreError, Watch, WatchComp
 log = logging.getLogger("pycalico.datastore")
 
 WATCH_PREFIX = "/calico/"
-DEBOUNCE_SECONDS = 0.05
+DEBOUNCE_SECONDS = 0.01
 IDLE_TICK_SECONDS = 0.5
 RETRY_FIRST_SECONDS = 0.2
 RETRY_MAX_SECONDS = 2.0

@@ -71,7 +71,7 @@ class Reader:
                 (
                     "WorkloadEndpoint",
                     _version(w),
-                    *(versions.get(n) for n in w["spec"].get("profiles", [])),
+                    *(versions.get(n, "no such profile") for n in w["spec"].get("profiles", [])),
                 ),
                 lambda w=w: model.endpoint(w, profiles),
             )
