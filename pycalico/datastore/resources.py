@@ -55,7 +55,23 @@ class UpdateConflict(ResourceError):
         super().__init__(f"update conflict: {ident}")
 
 
+# Calico keeps the IPAM configuration with the rest of IPAM, in its own JSON (reference
+# ipam.md §2.4-§2.5), not under the v3 resources.
+IPAM_CONFIG_KEY = "/calico/ipam/v2/config"
+IPAM_CONFIG_FIELDS = (
+    ("strictAffinity", "strict_affinity", False),
+    ("autoAllocateBlocks", "auto_allocate_blocks", True),
+    ("maxBlocksPerHost", "maxBlocksPerHost", 0),
+)
+
+
+def _is_ipam_config(kind: Kind) -> bool:
+    return kind.name == "IPAMConfiguration"
+
+
 def kind_prefix(kind: Kind, namespace: str | None = None) -> str:
+    if _is_ipam_config(kind):
+        return IPAM_CONFIG_KEY
     if kind.namespaced and namespace:
         return f"{PREFIX}{kind.plural}/{namespace}/"
     return f"{PREFIX}{kind.plural}/"
@@ -78,6 +94,8 @@ def _client_name(kind: Kind, name: str) -> str:
 
 
 def resource_key(kind: Kind, name: str, namespace: str | None = None) -> str:
+    if _is_ipam_config(kind):
+        return IPAM_CONFIG_KEY  # a singleton: its name can only be `default`
     name = _stored_name(kind, name)
     if kind.namespaced:
         return f"{PREFIX}{kind.plural}/{namespace or 'default'}/{name}"
@@ -85,6 +103,10 @@ def resource_key(kind: Kind, name: str, namespace: str | None = None) -> str:
 
 
 def _encode(kind: Kind, resource: dict[str, Any]) -> str:
+    if _is_ipam_config(kind):
+        spec = resource["spec"]
+        config = {stored: spec.get(field, default) for field, stored, default in IPAM_CONFIG_FIELDS}
+        return json.dumps(config, separators=(",", ":"))
     stored = dict(resource)
     stored["metadata"] = {k: v for k, v in resource["metadata"].items() if k != "resourceVersion"}
     stored["metadata"]["name"] = _stored_name(kind, stored["metadata"]["name"])
@@ -92,6 +114,8 @@ def _encode(kind: Kind, resource: dict[str, Any]) -> str:
 
 
 def _decode(kind: Kind, key: str, value: str, mod_revision: int) -> dict[str, Any]:
+    if _is_ipam_config(kind):
+        return _decode_ipam_config(key, value, mod_revision)
     try:
         resource: dict[str, Any] = json.loads(value)
         meta = resource["metadata"]
@@ -101,6 +125,26 @@ def _decode(kind: Kind, key: str, value: str, mod_revision: int) -> dict[str, An
     except (ValueError, TypeError, KeyError, AttributeError):
         # Something else wrote here (a foreign tool, a damaged value): say where, plainly.
         raise DatastoreUnavailable(f"cannot read {key}: not a stored Calico resource") from None
+    return resource
+
+
+def _decode_ipam_config(key: str, value: str, mod_revision: int) -> dict[str, Any]:
+    from pycalico.api.resource import normalize
+
+    try:
+        stored = json.loads(value)
+        spec = {field: stored.get(name, default) for field, name, default in IPAM_CONFIG_FIELDS}
+        resource = normalize(
+            {
+                "apiVersion": "projectcalico.org/v3",
+                "kind": "IPAMConfiguration",
+                "metadata": {"name": "default"},
+                "spec": spec,
+            }
+        )
+    except (ValueError, TypeError, AttributeError):
+        raise DatastoreUnavailable(f"cannot read {key}: not a stored Calico IPAM config") from None
+    resource["metadata"]["resourceVersion"] = str(mod_revision)
     return resource
 
 

@@ -600,14 +600,26 @@ def test_calicoctl_and_ipam_write_exactly_the_keys_calico_uses_in_etcd(server: E
         "apply", "-f", "-", env={"ETCD_ENDPOINTS": server.client_url}, stdin=EVERY_KIND
     )
     assert applied.returncode == 0, applied.stderr
+    configured = calicoctl(
+        "ipam", "configure", "--strictaffinity=true", env={"ETCD_ENDPOINTS": server.client_url}
+    )
+    assert configured.returncode == 0, configured.stderr
     with EtcdBackend([server.client_url]) as backend:
         [got] = Allocator(backend).auto_assign(1, 4, "k8s-pod-network.c1", {"node": "n1"}, "n1")
         keys = [kv.key for kv in backend.list("/")[0]]
+        config = backend.get("/calico/ipam/v2/config")
+    assert config is not None
+    assert json.loads(config.value) == {
+        "strict_affinity": True,
+        "auto_allocate_blocks": True,
+        "maxBlocksPerHost": 0,
+    }
 
     block = str(got.network).replace("/", "-")
     resources = "/calico/resources/v3/projectcalico.org/"
     assert keys == [
         f"/calico/ipam/v2/assignment/ipv4/block/{block}",
+        "/calico/ipam/v2/config",
         "/calico/ipam/v2/handle/k8s-pod-network.c1",
         f"/calico/ipam/v2/host/n1/ipv4/block/{block}",
         resources + "bgpconfigurations/default",
