@@ -8,7 +8,7 @@ SYSTEM_PACKAGES := python3 python3-venv iproute2 iputils-ping nftables bird2 \
 	etcd-server etcd-client
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-packages demo test unit lint bench bench-cni bench-datapath bench-datastore bench-bgp clean
+.PHONY: setup system-packages demo test unit lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy clean
 
 setup: system-packages $(STAMP)
 
@@ -47,6 +47,9 @@ bench-cni: setup
 
 bench-datapath: setup
 	$(PY) bench/datapath.py
+
+bench-policy: setup
+	$(PY) bench/policy.py
 
 bench-bgp: setup
 	$(PY) bench/bgp.py

@@ -276,9 +276,29 @@ class Calculator:
                 if sel.matches(ns.labels, ns.namespace, ns.namespace_labels):
                     found[sel].update(ns.nets)
         state.selector_sets = {sel: frozenset(nets) for sel, nets in found.items()}
-        for key in set().union(*(named_port_keys(_rules(p)) for p in used)):
-            state.named_ports[key] = named_port_members(key, inputs.endpoints)
+        state.named_ports = self._named_ports(
+            set().union(*(named_port_keys(_rules(p)) for p in used)), inputs.endpoints
+        )
         return state
+
+    def _named_ports(
+        self, keys: set[NamedPortKey], endpoints: Sequence[Endpoint]
+    ) -> dict[NamedPortKey, frozenset[tuple[Network, int, int]]]:
+        """`named_port_members` for every key at once, from the endpoints' ports outwards and
+        with the selector matches already known."""
+        by_port: dict[tuple[int, str], list[NamedPortKey]] = {}
+        for key in keys:
+            by_port.setdefault((key.protocol, key.name), []).append(key)
+        found: dict[NamedPortKey, set[tuple[Network, int, int]]] = {key: set() for key in keys}
+        for ep in endpoints:
+            if not ep.ports:
+                continue
+            matched = self._matched[ep.key][1]
+            for name, protocol, port in ep.ports:
+                for key in by_port.get((protocol, name), ()):
+                    if key.selector is None or key.selector in matched:
+                        found[key].update((address, protocol, port) for address in ep.addresses)
+        return {key: frozenset(entries) for key, entries in found.items()}
 
 
 def calculate(node: str, inputs: Inputs) -> PolicyState:

@@ -113,9 +113,13 @@ def _port_ranges(ports: Ports) -> str:
 
 
 def _entity_matches(
-    entity: Entity, side: str, rule_protocol: int, version: int
+    entity: Entity, side: str, rule_protocol: int, version: int, with_sets: bool
 ) -> list[list[str]] | None:
-    """The alternatives (ORed) of ANDed conditions for one side; None if it cannot match."""
+    """The alternatives (ORed) of ANDed conditions for one side; None if it cannot match.
+
+    Without sets for this family (no endpoint has such an address) every set would be
+    empty: a selector or named port cannot match, and their negations always do.
+    """
     fam = _family(version)
     addr = f"{fam} {side}addr"
     port = f"th {side}port"
@@ -129,12 +133,14 @@ def _entity_matches(
     if not_nets:
         base.append(f"{addr} != {_list(not_nets)}")
     if entity.selector is not None:
+        if not with_sets:
+            return None
         base.append(f"{addr} @{selector_set(entity.selector, version)}")
-    if entity.not_selector is not None:
+    if entity.not_selector is not None and with_sets:
         base.append(f"{addr} != @{selector_set(entity.not_selector, version)}")
     if entity.not_ports.ranges:
         base.append(f"{port} != {_port_ranges(entity.not_ports)}")
-    for name in entity.not_ports.names:
+    for name in entity.not_ports.names if with_sets else ():
         named = named_port_set(NamedPortKey(entity.selector, rule_protocol, name), version)
         base.append(f"{addr} . meta l4proto . {port} != @{named}")
     if not entity.ports:
@@ -142,10 +148,10 @@ def _entity_matches(
     alternatives = []
     if entity.ports.ranges:
         alternatives.append([*base, f"{port} {_port_ranges(entity.ports)}"])
-    for name in entity.ports.names:
+    for name in entity.ports.names if with_sets else ():
         named = named_port_set(NamedPortKey(entity.selector, rule_protocol, name), version)
         alternatives.append([*base, f"{addr} . meta l4proto . {port} @{named}"])
-    return alternatives
+    return alternatives or None
 
 
 def _icmp(rule: Rule, version: int) -> list[str] | None:
@@ -173,8 +179,11 @@ def _verdict(action: str) -> str:
 
 
 @functools.lru_cache(maxsize=65536)
-def rule_lines(rule: Rule) -> tuple[str, ...]:
-    """One rule as nft rules: one per address family and port alternative it can match."""
+def rule_lines(rule: Rule, families: tuple[int, ...] = (4, 6)) -> tuple[str, ...]:
+    """One rule as nft rules: one per address family and port alternative it can match.
+
+    `families`: those that have selector sets (see `_entity_matches`).
+    """
     lines = []
     for version in (4, 6):
         if rule.ip_version not in (None, version):
@@ -191,8 +200,9 @@ def rule_lines(rule: Rule) -> tuple[str, ...]:
             continue
         head += icmp
         protocol = rule.protocol or 6
-        sources = _entity_matches(rule.source, "s", protocol, version)
-        dests = _entity_matches(rule.destination, "d", protocol, version)
+        with_sets = version in families
+        sources = _entity_matches(rule.source, "s", protocol, version, with_sets)
+        dests = _entity_matches(rule.destination, "d", protocol, version, with_sets)
         if sources is None or dests is None:
             continue
         for src in sources:
@@ -240,32 +250,41 @@ def _endpoint_lines(
 # Chain lines per rules tuple, by identity: the inputs reader hands back the same policy
 # objects while they are unchanged, and hashing whole policies every apply would cost more
 # than rendering them. The object is kept with its lines so its id cannot be reused.
-_CHAIN_LINES: dict[int, tuple[tuple[Rule, ...], tuple[str, ...]]] = {}
+_CHAIN_LINES: dict[int, tuple[tuple[Rule, ...], tuple[int, ...], tuple[str, ...]]] = {}
 _CHAIN_LINES_LIMIT = 50_000
 
 
-def _chain_lines(rules: tuple[Rule, ...]) -> tuple[str, ...]:
+def _chain_lines(rules: tuple[Rule, ...], families: tuple[int, ...]) -> tuple[str, ...]:
     found = _CHAIN_LINES.get(id(rules))
-    if found is not None and found[0] is rules:
-        return found[1]
+    if found is not None and found[0] is rules and found[1] == families:
+        return found[2]
     if len(_CHAIN_LINES) > _CHAIN_LINES_LIMIT:
         _CHAIN_LINES.clear()
-    lines = tuple(line for r in rules for line in rule_lines(r))
-    _CHAIN_LINES[id(rules)] = (rules, lines)
+    lines = tuple(line for r in rules for line in rule_lines(r, families))
+    _CHAIN_LINES[id(rules)] = (rules, families, lines)
     return lines
+
+
+def _families(state: PolicyState) -> tuple[int, ...]:
+    """IPv4 always; IPv6 sets only once some endpoint or network set has an IPv6 address:
+    nft reads every set of the table back before each change, so empty ones cost time."""
+    members = [n for nets in state.selector_sets.values() for n in nets]
+    members += [n for entries in state.named_ports.values() for n, _, _ in entries]
+    return (4, 6) if any(n.version == 6 for n in members) else (4,)
 
 
 def render(state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
     out = Ruleset()
+    families = _families(state)
     for policy in state.policies.values():
         for direction in ("ingress", "egress"):
             rules = getattr(policy, direction)
             if rules is not None:
-                out.chains[policy_chain(policy.id, direction)] = _chain_lines(rules)
+                out.chains[policy_chain(policy.id, direction)] = _chain_lines(rules, families)
     for profile in state.profiles.values():
         for direction in ("ingress", "egress"):
             chain = profile_chain(profile.name, direction)
-            out.chains[chain] = _chain_lines(getattr(profile, direction))
+            out.chains[chain] = _chain_lines(getattr(profile, direction), families)
     known = frozenset(state.profiles)
     from_wl, to_wl = {}, {}
     for interface, plan in sorted(state.endpoints.items()):
@@ -294,10 +313,10 @@ def render(state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
     )
     out.chains["filter-INPUT"] = (f'iifname "cali*" goto {WL_TO_HOST}',)
     for sel, nets in state.selector_sets.items():
-        for version in (4, 6):
+        for version in families:
             out.sets[selector_set(sel, version)] = _net_set(nets, version)
     for key, entries in state.named_ports.items():
-        for version in (4, 6):
+        for version in families:
             out.sets[named_port_set(key, version)] = NftSet(
                 f"type ipv{version}_addr . inet_proto . inet_service;",
                 frozenset(
