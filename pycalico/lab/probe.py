@@ -67,6 +67,74 @@ def matrix(state: LabState, proto: str, port: int) -> dict[str, dict[str, str]]:
     return results
 
 
+def matrices(
+    state: LabState, checks: Sequence[tuple[str, int]], udp_source_port: int = 0
+) -> dict[tuple[str, int], dict[str, dict[str, str]]]:
+    """`matrix` for several (proto, port) checks at once: one process per source pod tries
+    every destination on every check concurrently, so blocked pairs cost one timeout in all.
+
+    With `udp_source_port`, each source sends its UDP probes from `udp_source_port`,
+    `udp_source_port + 1`, ... (one port per check and destination). A caller that gives
+    every round fresh ports never reuses the 5-tuple of an earlier allowed probe, whose
+    conntrack entry would let the new one through as established whatever policy says now.
+    """
+    script = (
+        "import json, socket, sys\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from pycalico.lab.probe import TIMEOUT, try_one\n"
+        "def one(job):\n"
+        "    proto, port, ip, sport = job\n"
+        "    if proto != 'udp' or not sport:\n"
+        "        return try_one(ip, proto, port)\n"
+        "    try:\n"
+        "        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:\n"
+        "            sock.bind(('0.0.0.0', sport))\n"
+        "            sock.settimeout(TIMEOUT)\n"
+        "            sock.sendto(b'probe', (ip, port))\n"
+        "            return sock.recv(64).decode().strip() or 'ok'\n"
+        "    except OSError:\n"
+        "        return ''\n"
+        "jobs = json.loads(sys.argv[1])\n"
+        "with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:\n"
+        "    print(json.dumps(list(pool.map(one, jobs))))\n"
+    )
+    targets = {key: pod.ip for key, pod in sorted(state.pods.items())}
+    targets["external"] = EXTERNAL_IP
+    runs = {}
+    for key, pod in sorted(state.pods.items()):
+        jobs: list[tuple[str, int, str, int]] = []
+        sport = udp_source_port
+        for proto, port in checks:
+            for target, ip in targets.items():
+                if target != key:
+                    udp = proto == "udp" and sport > 0
+                    jobs.append((proto, port, ip, sport if udp else 0))
+                    sport += 1 if udp else 0
+        runs[key] = (
+            jobs,
+            subprocess.Popen(
+                ["ip", "netns", "exec", pod.netns, sys.executable, "-c", script, json.dumps(jobs)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
+    outputs = {key: (jobs, *run.communicate(), run.returncode) for key, (jobs, run) in runs.items()}
+    results: dict[tuple[str, int], dict[str, dict[str, str]]] = {
+        (proto, port): {} for proto, port in checks
+    }
+    for key, (jobs, out, err, code) in outputs.items():
+        if code != 0:  # a probe that could not run must not pass for blocked traffic
+            raise RuntimeError(f"the probe in {key} failed (exit {code}): {err.strip()}")
+        seen = json.loads(out)
+        by_ip = {(j[0], j[1], j[2]): answer for j, answer in zip(jobs, seen, strict=True)}
+        for proto, port in checks:
+            results[(proto, port)][key] = {
+                k: by_ip.get((proto, port, ip), "") for k, ip in targets.items() if k != key
+            }
+    return results
+
+
 def render(results: dict[str, dict[str, str]]) -> str:
     columns = sorted(
         {t for row in results.values() for t in row}, key=lambda t: (t == "external", t)
