@@ -270,7 +270,9 @@ def test_rules_render_per_family_and_port_alternative() -> None:
     )
     assert any("ip6 daddr . meta l4proto . th dport @cali60n-" in line for line in lines)
     icmp = model.rule({"action": "Deny", "protocol": "ICMP", "icmp": {"type": 8, "code": 0}}, None)
-    assert list(nft.rule_lines(icmp)) == ["meta nfproto ipv4 meta l4proto 1 icmp type 8 icmp code 0 drop"]
+    assert list(nft.rule_lines(icmp)) == [
+        "meta nfproto ipv4 meta l4proto 1 icmp type 8 icmp code 0 drop"
+    ]
     v6_only = model.rule({"action": "Log", "ipVersion": 6, "notProtocol": "UDP"}, None)
     assert list(nft.rule_lines(v6_only)) == [
         'meta nfproto ipv6 meta l4proto != 17 log prefix "calico-packet: "'
