@@ -125,9 +125,12 @@ def wire(
     addresses: Sequence[Interface],
     mtu: int,
     allow_ip_forwarding: bool = False,
+    queues: int = 1,
 ) -> str:
     """Create and configure the pod interface; return the pod-side MAC.
 
+    `queues` is the tx/rx queue count of both ends (Calico's `num_queues`, default 1; left
+    to itself the kernel would give a veth one queue per CPU).
     On any failure everything made so far is removed before the error is raised.
     """
     from pyroute2.netlink.exceptions import NetlinkError
@@ -157,6 +160,9 @@ def wire(
             }
             if mtu:
                 peer["mtu"] = link["mtu"] = mtu
+            if queues > 0:
+                for end in (peer, link):
+                    end["num_tx_queues"] = end["num_rx_queues"] = queues
             try:
                 host.link("add", **link)
             except NetlinkError as exc:
