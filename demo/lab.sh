@@ -32,5 +32,9 @@ The lab '$LAB' is still running. Things to try next:
   calico-lab exec node1 -- calicoctl ipam show --show-blocks
   calico-lab probe --proto udp --port 53
   calico-lab pod add extra --node node2 --serve 80 && calico-lab probe
+  calico-lab exec node1 -- calicoctl node status      # BGP peers (in a --encap none lab)
+  # policy: only the client pods may reach the web pods, and only on TCP 80
+  printf 'apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: web, namespace: default}\nspec: {selector: app == "web", ingress: [{action: Allow, protocol: TCP, source: {selector: app == "client"}, destination: {ports: [80]}}]}\n' | calico-lab exec node1 -- calicoctl apply -f -
+  calico-lab probe && calico-lab exec node1 -- calicoctl policy explain --from default/web2 --to default/web1 --port 80
   calico-lab down                                     # removes every namespace and process
 TXT

@@ -114,11 +114,13 @@ def run(args: Sequence[str], allow_version_mismatch: bool) -> int:
         src_ip, dst_ip, protocol, port, icmp_type=8 if protocol in (1, 58) else None
     )
     steps = verdict.explain(inputs, src, dst, packet)
-    width = max([len(s.endpoint) for s in steps] + [8])
+    # Pods by the name users gave them (the endpoint's own name is Calico's WEP name).
+    shown = {ep.key: f"{ep.namespace}/{ep.pod}" for ep in (src, dst) if ep is not None and ep.pod}
+    width = max([len(shown.get(s.endpoint, s.endpoint)) for s in steps] + [8])
     for step in steps:
         rule = f" rule {step.rule}" if step.rule is not None else ""
         print(
-            f"{step.direction:<8} {step.endpoint:<{width}} "
+            f"{step.direction:<8} {shown.get(step.endpoint, step.endpoint):<{width}} "
             f"{'ALLOW' if step.allowed else 'DENY':<5} by {step.by}{rule}"
         )
     allowed = all(s.allowed for s in steps)
