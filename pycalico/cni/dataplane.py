@@ -107,6 +107,9 @@ def _host_sysctls(host_ifname: str, v4: bool, v6: bool) -> None:
         _sysctl(f"ipv4/conf/{host_ifname}/route_localnet", "1")
         _sysctl(f"ipv4/conf/{host_ifname}/proxy_arp", "1")
         _sysctl(f"ipv4/conf/{host_ifname}/forwarding", "1")
+        # Strict reverse-path filtering, as Felix sets it: a pod cannot send from an
+        # address that is not routed back to its own interface (no source spoofing).
+        _sysctl(f"ipv4/conf/{host_ifname}/rp_filter", "1")
         with contextlib.suppress(OSError):  # Calico only warns when this knob is missing
             _sysctl(f"ipv4/neigh/{host_ifname}/proxy_delay", "0")
     if v6:

@@ -136,6 +136,7 @@ def test_add_wires_the_pod_exactly_as_calico(cluster: Cluster) -> None:
     assert link["address"] == "ee:ee:ee:ee:ee:ee" and link["mtu"] == 1450
     assert Path(f"/proc/sys/net/ipv4/conf/{host_if}/proxy_arp").read_text().strip() == "1"
     assert Path(f"/proc/sys/net/ipv4/conf/{host_if}/forwarding").read_text().strip() == "1"
+    assert Path(f"/proc/sys/net/ipv4/conf/{host_if}/rp_filter").read_text().strip() == "1"
     assert sh("ip", "route", "show", ip).strip() == f"{ip} dev {host_if} scope link"
     pod_routes = sh("ip", "netns", "exec", ns, "ip", "route").splitlines()
     assert pod_routes == ["default via 169.254.1.1 dev eth0 ", "169.254.1.1 dev eth0 scope link "]
