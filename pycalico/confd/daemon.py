@@ -81,14 +81,18 @@ class Confd:
 
     def apply(self) -> int:
         """Render and install; the revision read. Datastore errors go to the caller (retry)."""
-        revision = self.backend.revision()
         try:
             text, revision = render(self.backend, self.node, self.router_id_setting)
+        except (ValueError, KeyError) as exc:  # a stored record confd cannot use
+            log.error("%s", exc)
+            self._report(str(exc))
+            return self.backend.revision()
+        try:
             if text is not None and text != self._installed:
                 self._install(text)
             elif self._installed:
                 self.bird.ensure_running(recovering=True)
-        except (BirdError, OSError, ValueError, KeyError) as exc:
+        except (BirdError, OSError) as exc:
             log.error("%s", exc)
             self._report(str(exc))
             return revision

@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
+from pycalico.atomic_file import write_text
 from pycalico.felix import calc_routes, ipip_device, mtu, nat, vxlan_device
 from pycalico.felix.policy_manager import PolicyManager
 from pycalico.felix.route_manager import RouteManager
@@ -144,7 +145,7 @@ class Driver:
         )
         self._write_endpoint_status(set(policy.endpoints))
         if self.revision_file:
-            _write_atomically(self.revision_file, f"{snap.revision}\n")
+            write_text(self.revision_file, f"{snap.revision}\n")
         self._write_mtu(mtu.pod_mtu(host_mtu, enabled))
         self.applies += 1
 
@@ -168,21 +169,10 @@ class Driver:
                 os.unlink(os.path.join(self.endpoint_status_dir, name))
         for name in interfaces - present:
             path = os.path.join(self.endpoint_status_dir, name)
-            _write_atomically(path, json.dumps({"ifaceName": name, "status": "up"}) + "\n")
+            write_text(path, json.dumps({"ifaceName": name, "status": "up"}) + "\n")
 
     def _write_mtu(self, value: int) -> None:
         if value == self._written_mtu:
             return
-        os.makedirs(os.path.dirname(self.mtu_file) or ".", exist_ok=True)
-        tmp = f"{self.mtu_file}.tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{value}\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, self.mtu_file)
+        write_text(self.mtu_file, f"{value}\n")
         self._written_mtu = value
-
-
-def _write_atomically(path: str, text: str) -> None:
-    with open(f"{path}.tmp", "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(f"{path}.tmp", path)

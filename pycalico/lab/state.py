@@ -11,6 +11,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pycalico.atomic_file import write_text
+
 ROOT = os.environ.get("CALICO_LAB_ROOT", "/run/calico-lab")
 
 
@@ -64,11 +66,7 @@ class LabState:
         return os.path.join(self.dir, *parts)
 
     def save(self) -> None:
-        os.makedirs(self.dir, exist_ok=True)
-        tmp = self.path("state.json.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(asdict(self), f, indent=2)
-        os.replace(tmp, self.path("state.json"))
+        write_text(self.path("state.json"), json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, name: str) -> LabState:

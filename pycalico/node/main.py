@@ -74,6 +74,7 @@ def _source_towards(dest: str) -> str:
 
 
 def run(env: Mapping[str, str], stop: threading.Event) -> int:
+    from pycalico.atomic_file import write_text
     from pycalico.datastore.config import config_from_env, open_backend
     from pycalico.datastore.resources import ResourceClient
     from pycalico.node import health, startup
@@ -109,7 +110,7 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
         ),
     ]
     agent = _start_cni_agent(os.path.join(run_dir, "cni-agent.sock"))
-    _write_pid(os.path.join(run_dir, "calico-node.pid"))
+    write_text(os.path.join(run_dir, "calico-node.pid"), f"{os.getpid()}\n")
     confd = (
         _start_confd(env, backend, name, run_dir, status, stop) if backend_kind == "bird" else None
     )
@@ -126,13 +127,6 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
         for server in servers:
             server.shutdown()
         backend.close()
-
-
-def _write_pid(path: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(f"{path}.tmp", "w", encoding="ascii") as f:
-        f.write(f"{os.getpid()}\n")
-    os.replace(f"{path}.tmp", path)
 
 
 def _start_confd(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import secrets
 import socket
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +19,7 @@ from typing import Any
 from pycalico import __version__
 from pycalico.api.registry import resolve
 from pycalico.api.resource import normalize
+from pycalico.atomic_file import write_text
 from pycalico.datastore.resources import ResourceClient, ResourceExists, UpdateConflict
 from pycalico.node import autodetect
 from pycalico.node.default_pool import default_ipv4_pool, default_ipv6_pool
@@ -221,8 +221,4 @@ def register_node(
 
 
 def write_nodename(path: str, name: str) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(name)
-    os.replace(tmp, path)
+    write_text(path, name)

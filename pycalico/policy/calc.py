@@ -17,6 +17,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pycalico.policy.identity_memo import IdentityMemo
 from pycalico.policy.model import (
     Endpoint,
     EntitySelector,
@@ -30,6 +31,7 @@ from pycalico.policy.model import (
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_TIER_ORDER = 1_000_000.0
 PLAN_MEMO_LIMIT = 20_000
+USES_MEMO_LIMIT = 50_000
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,12 @@ def _token(ep: Endpoint) -> tuple[object, ...]:
     )
 
 
+@dataclass(frozen=True)
+class _Uses:
+    selectors: frozenset[EntitySelector]
+    named_ports: frozenset[NamedPortKey]
+
+
 @dataclass
 class Calculator:
     """`calculate`, remembering its work between calls so a small change costs little.
@@ -191,14 +199,18 @@ class Calculator:
     _matched: dict[str, tuple[tuple[object, ...], frozenset[EntitySelector]]] = field(
         default_factory=dict
     )
-    # The selectors each policy or profile uses, by identity (the object is kept too).
-    _uses: dict[int, tuple[object, frozenset[EntitySelector]]] = field(default_factory=dict)
+    # The selectors and named ports each policy's or profile's rules use.
+    _uses: IdentityMemo[Policy | Profile, _Uses] = field(
+        default_factory=lambda: IdentityMemo(USES_MEMO_LIMIT)
+    )
 
-    def _selectors_of(self, item: Policy | Profile) -> frozenset[EntitySelector]:
-        found = self._uses.get(id(item))
-        if found is None or found[0] is not item:
-            found = self._uses[id(item)] = (item, frozenset(rule_selectors(_rules(item))))
-        return found[1]
+    def _uses_of(self, item: Policy | Profile) -> _Uses:
+        return self._uses.get(
+            item,
+            lambda it: _Uses(
+                frozenset(rule_selectors(_rules(it))), frozenset(named_port_keys(_rules(it)))
+            ),
+        )
 
     def _same_policies(self, policies: list[Policy], tiers: Mapping[str, Tier]) -> bool:
         return (
@@ -208,9 +220,12 @@ class Calculator:
         )
 
     def _plan(
-        self, ep: Endpoint, policies: list[Policy], tiers: Mapping[str, Tier]
+        self,
+        ep: Endpoint,
+        token: tuple[object, ...],
+        policies: list[Policy],
+        tiers: Mapping[str, Tier],
     ) -> EndpointPlan:
-        token = _token(ep)
         found = self._plans.get(token)
         if found is None:
             if len(self._plans) > PLAN_MEMO_LIMIT:
@@ -219,13 +234,14 @@ class Calculator:
         return EndpointPlan(ep.interface, found.ingress, found.egress, found.profiles)
 
     def _update_matches(
-        self, endpoints: Sequence[Endpoint], selectors: frozenset[EntitySelector]
+        self,
+        endpoints: Sequence[Endpoint],
+        tokens: Mapping[str, tuple[object, ...]],
+        selectors: frozenset[EntitySelector],
     ) -> None:
         added = selectors - self._selectors
-        seen = set()
         for ep in endpoints:
-            seen.add(ep.key)
-            token = _token(ep)
+            token = tokens[ep.key]
             known = self._matched.get(ep.key)
             if known is None or known[0] != token:
                 chosen = selectors
@@ -237,7 +253,7 @@ class Calculator:
                 if sel.matches(ep.labels, ep.namespace, ep.namespace_labels, ep.sa_labels):
                     matched.add(sel)
             self._matched[ep.key] = (token, frozenset(matched))
-        for key in set(self._matched) - seen:
+        for key in self._matched.keys() - tokens.keys():
             del self._matched[key]
         self._selectors = selectors
 
@@ -246,11 +262,12 @@ class Calculator:
         if not self._same_policies(policies, inputs.tiers):
             self._policies, self._tiers, self._plans = tuple(policies), dict(inputs.tiers), {}
         by_id = {p.id: p for p in policies}
+        tokens = {ep.key: _token(ep) for ep in inputs.endpoints}
         state = PolicyState()
         for ep in inputs.endpoints:
             if ep.node != self.node or not ep.interface:
                 continue
-            current = self._plan(ep, policies, inputs.tiers)
+            current = self._plan(ep, tokens[ep.key], policies, inputs.tiers)
             state.endpoints[ep.interface] = current
             for tier in current.ingress + current.egress:
                 for policy_id in tier.policies:
@@ -260,12 +277,12 @@ class Calculator:
                     state.profiles[name] = inputs.profiles[name]
         everything = [*policies, *inputs.profiles.values()]
         self._update_matches(
-            inputs.endpoints, frozenset().union(*(self._selectors_of(p) for p in everything))
+            inputs.endpoints,
+            tokens,
+            frozenset().union(*(self._uses_of(p).selectors for p in everything)),
         )
-        live = {id(p) for p in everything}
-        self._uses = {k: v for k, v in self._uses.items() if k in live}
-        used = [*state.policies.values(), *state.profiles.values()]
-        wanted = set().union(*(self._selectors_of(p) for p in used))
+        used = [self._uses_of(p) for p in (*state.policies.values(), *state.profiles.values())]
+        wanted = set().union(*(u.selectors for u in used))
         found: dict[EntitySelector, set[Network]] = {sel: set() for sel in wanted}
         for ep in inputs.endpoints:
             for sel in self._matched[ep.key][1]:
@@ -277,7 +294,7 @@ class Calculator:
                     found[sel].update(ns.nets)
         state.selector_sets = {sel: frozenset(nets) for sel, nets in found.items()}
         state.named_ports = self._named_ports(
-            set().union(*(named_port_keys(_rules(p)) for p in used)), inputs.endpoints
+            set().union(*(u.named_ports for u in used)), inputs.endpoints
         )
         return state
 

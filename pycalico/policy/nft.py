@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pycalico.policy.calc import EndpointPlan, NamedPortKey, PolicyState, TierPlan
+from pycalico.policy.identity_memo import IdentityMemo
 from pycalico.policy.model import Entity, EntitySelector, Ports, Rule
 
 TABLE = "inet calico"
@@ -247,22 +248,16 @@ def _endpoint_lines(
     return tuple(lines)
 
 
-# Chain lines per rules tuple, by identity: the inputs reader hands back the same policy
-# objects while they are unchanged, and hashing whole policies every apply would cost more
-# than rendering them. The object is kept with its lines so its id cannot be reused.
-_CHAIN_LINES: dict[int, tuple[tuple[Rule, ...], tuple[int, ...], tuple[str, ...]]] = {}
-_CHAIN_LINES_LIMIT = 50_000
+# Chain lines per rules tuple, for each set of address families in use.
+_CHAIN_LINES: dict[tuple[int, ...], IdentityMemo[tuple[Rule, ...], tuple[str, ...]]] = {
+    families: IdentityMemo(50_000) for families in ((4,), (4, 6))
+}
 
 
 def _chain_lines(rules: tuple[Rule, ...], families: tuple[int, ...]) -> tuple[str, ...]:
-    found = _CHAIN_LINES.get(id(rules))
-    if found is not None and found[0] is rules and found[1] == families:
-        return found[2]
-    if len(_CHAIN_LINES) > _CHAIN_LINES_LIMIT:
-        _CHAIN_LINES.clear()
-    lines = tuple(line for r in rules for line in rule_lines(r, families))
-    _CHAIN_LINES[id(rules)] = (rules, families, lines)
-    return lines
+    return _CHAIN_LINES[families].get(
+        rules, lambda rs: tuple(line for r in rs for line in rule_lines(r, families))
+    )
 
 
 def _families(state: PolicyState) -> tuple[int, ...]:

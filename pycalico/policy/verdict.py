@@ -11,8 +11,7 @@ ingress, and traffic to one only the source's egress.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pycalico.policy import calc
 from pycalico.policy.model import Endpoint, Entity, EntitySelector, Policy, Ports, Profile, Rule
@@ -47,11 +46,9 @@ class Matcher:
     """Rule matching for one packet; selector and named-port sets computed on demand."""
 
     inputs: calc.Inputs
-    _sets: dict[EntitySelector, frozenset[calc.Network]] | None = None
+    _sets: dict[EntitySelector, frozenset[calc.Network]] = field(default_factory=dict)
 
     def in_selector(self, sel: EntitySelector, address: Address) -> bool:
-        if self._sets is None:
-            self._sets = {}
         if sel not in self._sets:
             self._sets[sel] = calc.members(sel, self.inputs.endpoints, self.inputs.network_sets)
         return any(address in net for net in self._sets[sel])
@@ -176,6 +173,3 @@ def explain(
             break
     return steps
 
-
-def find_endpoint(inputs: calc.Inputs, matches: Callable[[Endpoint], bool]) -> Endpoint | None:
-    return next((ep for ep in inputs.endpoints if matches(ep)), None)

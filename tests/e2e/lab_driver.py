@@ -28,6 +28,11 @@ def lab(*args: str, stdin: str | None = None, check: bool = True) -> str:
     return out.stdout
 
 
+def calicoctl(name: str, *args: str, stdin: str | None = None, node: str = "node1") -> str:
+    """calicoctl on a lab node, as `calico-lab exec NODE -- calicoctl ...` runs it."""
+    return lab("exec", node, "--name", name, "--", "calicoctl", *args, stdin=stdin)
+
+
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -122,8 +127,7 @@ class Capture:
 
 def explained(name: str, src: str, dst: str, port: int, proto: str = "tcp") -> bool:
     where = ["--port", str(port)] if proto != "icmp" else []
-    command = ["calicoctl", "policy", "explain", "--from", src, "--to", dst, "--proto", proto]
-    out = lab("exec", "node1", "--name", name, "--", *command, *where)
+    out = calicoctl(name, "policy", "explain", "--from", src, "--to", dst, "--proto", proto, *where)
     return out.strip().splitlines()[-1] == "verdict: ALLOW"
 
 

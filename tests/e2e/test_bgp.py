@@ -15,14 +15,18 @@ from pycalico.confd.bird_process import BirdProcess
 from pycalico.lab import cluster
 from pycalico.lab.state import LabState
 
-from .lab_driver import lab, ping_stream, ping_three, pod_ip, received, wait_for
+from .lab_driver import calicoctl, lab, ping_stream, ping_three, pod_ip, received, wait_for
 
 pytestmark = pytest.mark.e2e
+
+BGP_DEFAULT = (
+    "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n"
+)
 
 
 def peers(name: str, node: str) -> dict[str, tuple[str, str]]:
     """`calicoctl node status` on `node`: peer address -> (peer type, info)."""
-    out = lab("exec", node, "--name", name, "--", "calicoctl", "node", "status")
+    out = calicoctl(name, "node", "status", node=node)
     rows = {}
     for line in out.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -38,10 +42,6 @@ def established(name: str, node: str, kind: str, count: int) -> bool:
 
 def node_ip(name: str, node: str) -> str:
     return LabState.load(name).node_ips[node].split("/")[0]
-
-
-def calicoctl_apply(name: str, text: str) -> None:
-    lab("exec", "node1", "--name", name, "--", "calicoctl", "apply", "-f", "-", stdin=text)
 
 
 def test_no_encap_mesh_distributes_every_block_over_bgp(make_lab: Callable[..., str]) -> None:
@@ -72,34 +72,21 @@ def test_switching_to_route_reflectors_keeps_pods_talking(make_lab: Callable[...
     wait_for("the mesh", lambda: established(name, "node1", "node-to-node mesh", 3))
     # The seeds' recipe: label two reflectors, give them cluster IDs, peer all() with them.
     for node, cluster_id in (("node2", "244.0.0.1"), ("node3", "244.0.0.2")):
-        lab(
-            "exec",
-            "node1",
-            "--name",
+        calicoctl(name, "label", "nodes", node, "route-reflector=true")
+        calicoctl(
             name,
-            "--",
-            "calicoctl",
-            "label",
-            "nodes",
-            node,
-            "route-reflector=true",
-        )
-        lab(
-            "exec",
-            "node1",
-            "--name",
-            name,
-            "--",
-            "calicoctl",
             "patch",
             "node",
             node,
             "-p",
             f'{{"spec":{{"bgp":{{"routeReflectorClusterID":"{cluster_id}"}}}}}}',
         )
-    calicoctl_apply(
+    calicoctl(
         name,
-        "apiVersion: projectcalico.org/v3\nkind: BGPPeer\n"
+        "apply",
+        "-f",
+        "-",
+        stdin="apiVersion: projectcalico.org/v3\nkind: BGPPeer\n"
         "metadata:\n  name: peer-with-route-reflectors\n"
         "spec:\n  nodeSelector: all()\n  peerSelector: route-reflector == 'true'\n",
     )
@@ -108,10 +95,12 @@ def test_switching_to_route_reflectors_keeps_pods_talking(make_lab: Callable[...
     )
     ping = ping_stream(name, "src", pod_ip(name, "dst"), 120, 0.05)
     time.sleep(1)
-    calicoctl_apply(
+    calicoctl(
         name,
-        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\n"
-        "spec:\n  nodeToNodeMeshEnabled: false\n",
+        "apply",
+        "-f",
+        "-",
+        stdin=BGP_DEFAULT + "spec:\n  nodeToNodeMeshEnabled: false\n",
     )
     wait_for("the mesh to go", lambda: established(name, "node1", "node-to-node mesh", 0))
     got, out = received(ping)
@@ -171,11 +160,7 @@ def test_a_dead_node_is_withdrawn_after_graceful_restart_and_comes_back(
     make_lab: Callable[..., str],
 ) -> None:
     name = make_lab("--nodes", "2", "--encap", "none")
-    calicoctl_apply(
-        name,
-        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\n"
-        "spec:\n  nodeMeshMaxRestartTime: 5s\n",
-    )
+    calicoctl(name, "apply", "-f", "-", stdin=BGP_DEFAULT + "spec:\n  nodeMeshMaxRestartTime: 5s\n")
     lab("pod", "add", "a", "--node", "node1", "--name", name)
     lab("pod", "add", "b", "--node", "node2", "--name", name)
     wait_for("the mesh", lambda: established(name, "node1", "node-to-node mesh", 1))

@@ -14,7 +14,7 @@ import pytest
 from pycalico.lab import cluster
 from pycalico.lab.state import LabState
 
-from .lab_driver import Capture, lab, ping_stream, ping_three, pod_ip, received
+from .lab_driver import Capture, calicoctl, lab, ping_stream, ping_three, pod_ip, received
 
 pytestmark = pytest.mark.e2e
 
@@ -43,13 +43,8 @@ def test_flat_vxlan_pods_reach_each_other_and_the_outside_through_nat(
         node_ip = state.node_ips[f"node{n}"].split("/")[0]
         assert f"ok (as {node_ip})" in matrix  # natOutgoing: the outside sees the node
     # A pool without natOutgoing: its pods keep their own address on the way out.
-    lab(
-        "exec",
-        "node1",
-        "--name",
+    calicoctl(
         name,
-        "--",
-        "calicoctl",
         "apply",
         "-f",
         "-",
@@ -133,7 +128,7 @@ def test_an_etcd_lab_keeps_working_with_one_member_killed(make_lab: Callable[...
     # CNI ADD, calicoctl and Felix's routing all go on through the other two members.
     lab("pod", "add", "b", "--node", "node2", "--serve", "80", "--name", name)
     assert "FAIL" not in lab("probe", "--name", name)
-    nodes = lab("exec", "node1", "--name", name, "--", "calicoctl", "get", "nodes")
+    nodes = calicoctl(name, "get", "nodes")
     assert "node1" in nodes and "node2" in nodes
-    check = lab("exec", "node1", "--name", name, "--", "calicoctl", "ipam", "check")
+    check = calicoctl(name, "ipam", "check")
     assert "found 0 problems" in check

@@ -11,80 +11,19 @@ from typing import Any
 
 import pytest
 import yaml
+from seed_manifests import SEED_DEPLOYMENT, SEED_NP, SEED_NP2
 
 from pycalico.lab.state import LabState
 
-from .lab_driver import LAB, lab
+from .lab_driver import LAB, calicoctl, lab
 
 pytestmark = pytest.mark.e2e
 
-# 需求1 and 需求2 of seed 003, as written there.
-SEED_NP = """\
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: test-network-policy
-  namespace: default
-spec:
-  podSelector:
-    matchLabels:
-      app: web
-  policyTypes:
-  - Ingress
-  ingress:
-  - from:
-    - podSelector:
-        matchLabels:
-          run: client1
-    ports:
-    - protocol: TCP
-      port: 80
-"""
-SEED_NP2 = """\
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: deny-from-other-namespaces
-  namespace: default
-spec:
-  podSelector: {}
-  policyTypes:
-  - Ingress
-  ingress:
-  - from:
-    - podSelector: {}
-"""
-# Seed 002's Deployment, indented as the original YAML was.
-SEED_DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: busybox-deployment
-spec:
-  selector:
-    matchLabels:
-      app: busybox
-  replicas: 2
-  template:
-    metadata:
-      labels:
-        app: busybox
-    spec:
-      tolerations:
-      - key: "node-role.kubernetes.io/master"
-        operator: "Exists"
-        effect: "NoSchedule"
-      containers:
-      - name: busybox
-        image: busybox
-        command: ["sleep"]
-        args: ["10000"]
-"""
 K8S = "projectcalico.org/orchestrator == 'k8s'"
 
 
 def calicoctl_yaml(name: str, *args: str) -> list[dict[str, Any]]:
-    out = lab("exec", "node1", "--name", name, "--", "calicoctl", *args, "-o", "yaml")
+    out = calicoctl(name, *args, "-o", "yaml")
     return yaml.safe_load(out)["items"]
 
 

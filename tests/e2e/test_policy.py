@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .lab_driver import check_explain_agrees_with_packets, lab
+from .lab_driver import calicoctl, check_explain_agrees_with_packets, lab
 
 pytestmark = pytest.mark.e2e
 
@@ -58,19 +58,8 @@ def test_policy_decides_real_packets_and_explain_agrees(make_lab: Callable[..., 
     before = check_explain_agrees_with_packets(name, 80)
     assert all(all(row.values()) for row in before.values())  # no policy: all open
 
-    lab(
-        "exec",
-        "node1",
-        "--name",
-        name,
-        "--",
-        "calicoctl",
-        "apply",
-        "-f",
-        "-",
-        stdin=WEB_FROM_CLIENT,
-    )
-    lab("exec", "node1", "--name", name, "--", "calicoctl", "apply", "-f", "-", stdin=QUIET_OTHERS)
+    calicoctl(name, "apply", "-f", "-", stdin=WEB_FROM_CLIENT)
+    calicoctl(name, "apply", "-f", "-", stdin=QUIET_OTHERS)
     at_80 = check_explain_agrees_with_packets(name, 80)
     assert at_80["default/client"]["default/web"] and not at_80["default/other"]["default/web"]
     assert not at_80["default/other"]["external"] and at_80["default/client"]["external"]
@@ -147,18 +136,7 @@ def test_tiers_pass_order_deny_before_allow_icmp_and_not_nets(make_lab: Callable
             "--name",
             name,
         )
-    lab(
-        "exec",
-        "node1",
-        "--name",
-        name,
-        "--",
-        "calicoctl",
-        "apply",
-        "-f",
-        "-",
-        stdin=CALICO_FEATURES,
-    )
+    calicoctl(name, "apply", "-f", "-", stdin=CALICO_FEATURES)
     ping = check_explain_agrees_with_packets(name, 0, "icmp")
     assert not ping["default/a"]["default/c"] and not ping["default/b"]["default/c"]  # tier deny
     assert not ping["default/c"]["default/b"]  # order 1 denies before order 2 allows

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from seed_manifests import SEED_NP, SEED_NP2
 
 from pycalico.lab.state import LabState
 
 from .lab_driver import check_explain_agrees_with_packets, lab
-from .test_lab_kube import SEED_NP, SEED_NP2
 
 pytestmark = pytest.mark.e2e
 

@@ -7,59 +7,12 @@ from typing import Any
 
 import pytest
 import yaml
+from seed_manifests import SEED_DEPLOYMENT, SEED_NP
 
 from pycalico.ctl.inputs import Document
 from pycalico.lab import kube, kube_apply
 from pycalico.lab.state import Deployment, LabError, LabState, Pod
 from pycalico.policy.k8s_validate import KubeInvalid
-
-# The seeds' examples as they would be typed (seed 002's Deployment with its indentation).
-SEED_NP = """
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: test-network-policy
-  namespace: default
-spec:
-  podSelector:
-    matchLabels:
-      app: web
-  policyTypes:
-  - Ingress
-  ingress:
-  - from:
-    - podSelector:
-        matchLabels:
-          run: client1
-    ports:
-    - protocol: TCP
-      port: 80
-"""
-SEED_DEPLOYMENT = """
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: busybox-deployment
-spec:
-  selector:
-    matchLabels:
-      app: busybox
-  replicas: 2
-  template:
-    metadata:
-      labels:
-        app: busybox
-    spec:
-      tolerations:
-      - key: "node-role.kubernetes.io/master"
-        operator: "Exists"
-        effect: "NoSchedule"
-      containers:
-      - name: busybox
-        image: busybox
-        command: ["sleep"]
-        args: ["10000"]
-"""
 
 
 def pod_doc(spec: dict[str, Any], name: str = "p", **meta: Any) -> dict[str, Any]:
