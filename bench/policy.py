@@ -395,9 +395,8 @@ def clear_caches() -> None:
         for value in list(vars(module).values()):
             if callable(getattr(value, "cache_clear", None)):
                 value.cache_clear()
-    chain_lines = getattr(nft, "_CHAIN_LINES", None)
-    if isinstance(chain_lines, dict):
-        chain_lines.clear()
+    for memo in nft._CHAIN_LINES.values():
+        memo.clear()
 
 
 # --- namespaces ------------------------------------------------------------------------------

@@ -3,9 +3,12 @@
 The first apply (and any apply after a failure) replaces the whole table in one `nft -f`
 transaction. After that only differences are sent, still as one transaction: chains whose
 rules changed are flushed and refilled, set and map elements are added and deleted one by
-one, so a pod's label change touches only the set elements it moves. A failed apply
-leaves the previous ruleset in force (nft transactions are all or nothing); endpoints the
-failed change would have opened stay closed by the dispatch chains' final drop.
+one, so a pod's label change touches only the set elements it moves. A change that only
+moves set elements (the commonest: a label change) goes straight to the kernel over netlink
+instead of through `nft -f`, which would first read back every set in the table. A failed
+apply leaves the previous ruleset in force (both ways are all-or-nothing transactions);
+endpoints the failed change would have opened stay closed by the dispatch chains' final
+drop.
 """
 
 from __future__ import annotations
@@ -13,7 +16,12 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 
+from pycalico.felix import nft_netlink
+from pycalico.policy import nft_keys
 from pycalico.policy.nft import BASE_CHAINS, TABLE, NftSet, Ruleset
+
+# Bigger element changes go through `nft -f`: one netlink batch must fit the socket buffer.
+NETLINK_MAX_KEYS = 2000
 
 
 class PolicyApplyError(RuntimeError):
@@ -87,12 +95,46 @@ def _element_changes(kind: str, name: str, before: NftSet, after: NftSet) -> lis
     return _elements(name, gone_elements, "delete") + _elements(name, new_elements, "add")
 
 
+def element_changes(old: Ruleset, new: Ruleset) -> list[nft_netlink.ElementChange] | None:
+    """`old` -> `new` as netlink set element changes, deletions first; None unless that is
+    all that changed, in sets whose keys `nft_keys` knows, within NETLINK_MAX_KEYS."""
+    if old.sets.keys() != new.sets.keys() or old.maps != new.maps or old.chains != new.chains:
+        return None
+    deletions, additions = [], []
+    keys = 0
+    for name, after in new.sets.items():
+        before = old.sets[name]
+        if before is after or before == after:
+            continue
+        if before.decl != after.decl or not nft_keys.encodable(after.decl):
+            return None
+        for elements, out, add in (
+            (before.elements - after.elements, deletions, False),
+            (after.elements - before.elements, additions, True),
+        ):
+            if not elements:
+                continue
+            try:
+                element_keys = tuple(
+                    k for e in sorted(elements) for k in nft_keys.element_keys(after.decl, e)
+                )
+            except nft_keys.UnencodableElement:
+                return None
+            keys += len(element_keys)
+            out.append(nft_netlink.ElementChange(add, name, element_keys))
+    return None if keys > NETLINK_MAX_KEYS else deletions + additions
+
+
 @dataclass
 class PolicyManager:
     applied: Ruleset | None = None
 
     def apply(self, new: Ruleset) -> bool:
         """Bring the kernel to `new`; whether anything was sent."""
+        if self.applied is not None:
+            changes = element_changes(self.applied, new)
+            if changes is not None:
+                return self._send_elements(changes, new)
         script = full_script(new) if self.applied is None else diff_script(self.applied, new)
         if not script:
             return False
@@ -104,3 +146,13 @@ class PolicyManager:
             raise PolicyApplyError(f"nft rejected the policy ruleset: {out.stderr.strip()[:500]}")
         self.applied = new
         return True
+
+    def _send_elements(self, changes: list[nft_netlink.ElementChange], new: Ruleset) -> bool:
+        family, table = TABLE.split()
+        try:
+            nft_netlink.apply(family, table, changes)
+        except nft_netlink.NetlinkApplyError as exc:
+            self.applied = None
+            raise PolicyApplyError(str(exc)) from None
+        self.applied = new
+        return bool(changes)

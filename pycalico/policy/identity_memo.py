@@ -21,6 +21,9 @@ class IdentityMemo(Generic[K, V]):
         self._limit = limit
         self._found: dict[int, tuple[K, V]] = {}
 
+    def clear(self) -> None:
+        self._found.clear()
+
     def get(self, item: K, make: Callable[[K], V]) -> V:
         found = self._found.get(id(item))
         if found is not None and found[0] is item:

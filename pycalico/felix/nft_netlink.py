@@ -1,0 +1,134 @@
+"""Set element changes sent to nf_tables over netlink, as one all-or-nothing transaction.
+
+This is the fast path for the commonest policy change, a label change that only moves
+addresses between sets: `nft -f` would first read back every element of every interval set
+in the table. The message layout is nft's (a batch begin, one NEWSETELEM or DELSETELEM per
+set, a batch end); pyroute2 encodes the messages. The kernel handles a netlink batch inside
+`send`, so every acknowledgement is already queued when it returns.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyroute2.netlink import NETLINK_NETFILTER, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST
+from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_NFTABLES, nfgen_msg
+from pyroute2.netlink.nfnetlink.nftsocket import (
+    NFT_MSG_DELSETELEM,
+    NFT_MSG_NEWSETELEM,
+    nft_set_elem_list_msg,
+)
+
+from pycalico.policy.nft_keys import Key
+
+NFPROTO = {"inet": 1, "ip": 2, "ip6": 10}
+NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END = 0x10, 0x11
+NLMSG_ERROR = 2
+# pyroute2 encodes set element flags from the keys of its flag table ({1: INTERVAL_END}).
+_INTERVAL_END = frozenset({1})
+_HEADER = struct.Struct("=IHHII")
+
+
+class NetlinkApplyError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ElementChange:
+    add: bool  # False: delete
+    set_name: str
+    keys: tuple[Key, ...]
+
+
+def _element(key: Key) -> dict[str, Any]:
+    attrs: list[list[Any]] = [["NFTA_SET_ELEM_KEY", {"attrs": [["NFTA_DATA_VALUE", key.value]]}]]
+    if key.interval_end:
+        attrs.append(["NFTA_SET_ELEM_FLAGS", _INTERVAL_END])
+    return {"attrs": attrs}
+
+
+def _batch_marker(kind: int, seq: int) -> bytes:
+    msg = nfgen_msg()
+    msg["res_id"] = NFNL_SUBSYS_NFTABLES
+    msg["header"]["type"] = kind
+    msg["header"]["flags"] = NLM_F_REQUEST
+    msg["header"]["sequence_number"] = seq
+    msg.encode()
+    return bytes(msg.data)
+
+
+def _change(family: int, table: str, change: ElementChange, seq: int) -> bytes:
+    msg = nft_set_elem_list_msg()
+    msg["nfgen_family"] = family
+    msg["attrs"] = [
+        ["NFTA_SET_ELEM_LIST_TABLE", table],
+        ["NFTA_SET_ELEM_LIST_SET", change.set_name],
+        ["NFTA_SET_ELEM_LIST_ELEMENTS", [_element(k) for k in change.keys]],
+    ]
+    kind = NFT_MSG_NEWSETELEM if change.add else NFT_MSG_DELSETELEM
+    msg["header"]["type"] = (NFNL_SUBSYS_NFTABLES << 8) | kind
+    msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE if change.add else 0)
+    msg["header"]["sequence_number"] = seq
+    msg.encode()
+    return bytes(msg.data)
+
+
+def batch(family: str, table: str, changes: Sequence[ElementChange]) -> bytes:
+    """The whole transaction, sequence numbers 1 (begin) to len(changes) + 2 (end)."""
+    parts = [_batch_marker(NFNL_MSG_BATCH_BEGIN, 1)]
+    parts += [_change(NFPROTO[family], table, c, i + 2) for i, c in enumerate(changes)]
+    parts.append(_batch_marker(NFNL_MSG_BATCH_END, len(changes) + 2))
+    return b"".join(parts)
+
+
+def _errors(data: bytes) -> list[tuple[int, int]]:
+    """(sequence number, errno) of every acknowledgement in `data` (errno 0: success)."""
+    found, offset = [], 0
+    while offset + _HEADER.size <= len(data):
+        length, kind, _flags, seq, _pid = _HEADER.unpack_from(data, offset)
+        if length < _HEADER.size:
+            break
+        if kind == NLMSG_ERROR:
+            (code,) = struct.unpack_from("=i", data, offset + _HEADER.size)
+            found.append((seq, -code))
+        offset += (length + 3) & ~3
+    return found
+
+
+def apply(family: str, table: str, changes: Sequence[ElementChange]) -> None:
+    """Apply `changes` to `family table` in the current network namespace, all or none."""
+    if not changes:
+        return
+    data = batch(family, table, changes)
+    acks: list[tuple[int, int]] = []
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER) as sock:
+        sock.bind((0, 0))
+        try:
+            sock.send(data)
+            while len(acks) < len(changes):
+                acks += _errors(sock.recv(65536, socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            raise NetlinkApplyError(f"netlink: {exc.strerror or exc}") from None
+    failed = [(seq, code) for seq, code in acks if code]
+    if failed:
+        seq, code = failed[0]
+        where = ""
+        if 2 <= seq < len(changes) + 2:
+            change = changes[seq - 2]
+            where = f" ({'add to' if change.add else 'delete from'} {change.set_name})"
+        raise NetlinkApplyError(
+            f"nf_tables refused the element changes{where}: "
+            f"{os.strerror(code) or errno.errorcode.get(code, code)}"
+        )
+    if len(acks) < len(changes):
+        raise NetlinkApplyError(
+            f"nf_tables acknowledged {len(acks)} of {len(changes)} element changes"
+        )
