@@ -14,7 +14,9 @@ Layout:
   prune it so that the events of the last `history` revisions are kept.
 
 Watches poll `events`; each has its own connection so it never contends with the backend's
-lock.
+lock. Between polls a watch sleeps on inotify for the database's directory, so a commit
+(a write to the WAL file) wakes it at once; the poll interval only bounds the sleep, for
+filesystems that do not report changes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
+
+from inotify_simple import INotify, flags
 
 from pycalico.datastore.backend import (
     Backend,
@@ -368,6 +372,8 @@ class SqliteWatch(Watch):
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._sleep_lock = threading.Lock()
+        self._wake: INotify | None = _directory_changes(path)
 
     def next(self, timeout: float | None = None) -> Event | None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -382,8 +388,17 @@ class SqliteWatch(Watch):
                 if remaining <= 0:
                     return None
                 wait = min(wait, remaining)
-            self._closed.wait(wait)
+            self._sleep(wait)
         return None
+
+    def _sleep(self, seconds: float) -> None:
+        """Until the database's directory changes, `seconds` pass, or the watch closes."""
+        with self._sleep_lock:
+            if self._wake is None or self._closed.is_set():
+                self._closed.wait(seconds)
+                return
+            if self._wake.read(timeout=max(1, round(seconds * 1000))):
+                self._wake.read(timeout=0)  # one commit writes several times: one wake-up
 
     def _poll(self) -> None:
         with self._lock:
@@ -418,3 +433,21 @@ class SqliteWatch(Watch):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        with self._sleep_lock:  # a sleeper wakes within one poll interval
+            if self._wake is not None:
+                self._wake.close()
+                self._wake = None
+
+
+def _directory_changes(path: str) -> INotify | None:
+    """Wake-ups for writes in `path`'s directory; None where inotify is not available."""
+    try:
+        wake = INotify()
+    except OSError:
+        return None
+    try:
+        wake.add_watch(os.path.dirname(os.path.abspath(path)), flags.MODIFY)
+    except OSError:
+        wake.close()
+        return None
+    return wake
