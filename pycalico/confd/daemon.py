@@ -27,10 +27,9 @@ log = logging.getLogger("pycalico.confd")
 DEFAULT_RESYNC_SECONDS = 90.0
 
 
-def render(backend: Backend, node: str, router_id_setting: str = "") -> tuple[str | None, int]:
-    """This node's bird.cfg (None while its Node has no record yet) and the revision read."""
+def render(backend: Backend, node: str, router_id_setting: str = "") -> str | None:
+    """This node's bird.cfg (None while its Node has no record yet)."""
     client = ResourceClient(backend)
-    revision = backend.revision()
     found = {
         kind: client.list(resolve(kind))[0]
         for kind in ("Node", "BGPConfiguration", "BGPPeer", "IPPool")
@@ -45,7 +44,7 @@ def render(backend: Backend, node: str, router_id_setting: str = "") -> tuple[st
         ((kv.key, kv.value) for kv in affinities),
         router_id_setting,
     )
-    return (bird_config.render(wanted) if wanted else None), revision
+    return bird_config.render(wanted) if wanted else None
 
 
 @dataclass
@@ -79,14 +78,14 @@ class Confd:
     def _report(self, error: str) -> None:
         self.on_state(self.bird.pid() is not None and bool(self._installed), error)
 
-    def apply(self) -> int:
-        """Render and install; the revision read. Datastore errors go to the caller (retry)."""
+    def apply(self, view: Backend) -> None:
+        """Render from `view` (the datastore or a mirror of it) and install."""
         try:
-            text, revision = render(self.backend, self.node, self.router_id_setting)
+            text = render(view, self.node, self.router_id_setting)
         except (ValueError, KeyError) as exc:  # a stored record confd cannot use
             log.error("%s", exc)
             self._report(str(exc))
-            return self.backend.revision()
+            return
         try:
             if text is not None and text != self._installed:
                 self._install(text)
@@ -95,9 +94,8 @@ class Confd:
         except (BirdError, OSError) as exc:
             log.error("%s", exc)
             self._report(str(exc))
-            return revision
+            return
         self._report("")
-        return revision
 
     def watchdog(self) -> None:
         """Between changes: a BIRD that died is started again on the last good config."""

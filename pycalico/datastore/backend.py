@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class DatastoreError(Exception):
@@ -173,6 +176,10 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    def decoded(self, kv: KeyValue, decode: Callable[[KeyValue], T]) -> T:
+        """`decode(kv)`; a store that keeps its values may hand back an earlier result."""
+        return decode(kv)
 
     def create(self, key: str, value: str) -> int:
         """Write a new key; KeyExists if it is already there. Returns the new revision."""

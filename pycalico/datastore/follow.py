@@ -1,9 +1,13 @@
-"""Follow the datastore: apply everything, then re-apply after every burst of changes.
+"""Follow the datastore: apply everything, then re-apply after every change.
 
-Felix and confd both work this way: each apply reads a fresh snapshot and writes only
-differences, so re-applying is cheap and there is no event-by-event state to get wrong. A
-full re-apply also runs every `resync_seconds` to repair anything changed behind the
-component's back, and after a watch is lost (e.g. compacted or the datastore was away).
+Felix and confd both work this way. The loop keeps a Mirror of the datastore, loaded once
+and then kept current from the watch, and hands it to `apply`; apply works out its whole
+desired state from it and writes only differences, so there is no event-by-event state to
+get wrong, and reading from memory keeps a small change cheap. Events already delivered
+when one arrives go into the same apply, so a burst of writes (a pod's IPAM and endpoint)
+costs one apply without waiting for a quiet period. A full reload (and apply) also runs
+every `resync_seconds`, to repair anything changed behind the component's back, and after
+a watch is lost (e.g. compacted or the datastore was away).
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from pycalico.datastore.backend import Backend, DatastoreError, Watch, WatchCompacted
+from pycalico.datastore.mirror import Mirror
 
 log = logging.getLogger("pycalico.datastore")
 
 WATCH_PREFIX = "/calico/"
-DEBOUNCE_SECONDS = 0.01
 IDLE_TICK_SECONDS = 0.5
+MAX_EVENTS_PER_APPLY = 1000
 RETRY_FIRST_SECONDS = 0.2
 RETRY_MAX_SECONDS = 2.0
 T = TypeVar("T")
@@ -41,46 +46,61 @@ def _retrying(step: Callable[[], T], stop: threading.Event) -> T | None:
 
 def follow(
     backend: Backend,
-    apply: Callable[[], int],
+    apply: Callable[[Mirror], None],
     stop: threading.Event,
     resync_seconds: float,
     idle: Callable[[], None] = lambda: None,
 ) -> None:
-    """Run `apply` (it returns the revision it read at), then after changes, until `stop`.
+    """Run `apply(mirror)` once everything is loaded, then after changes, until `stop`.
 
     `idle` runs on every quiet tick (at least every half second), for liveness and for
     work that is due without a datastore change. While the datastore is away nothing is
     torn down: the last applied state stays and the loop retries until it is back.
     """
+    mirror = Mirror(WATCH_PREFIX)
 
     def restart() -> Watch | None:
-        revision = _retrying(apply, stop)
+        revision = _retrying(lambda: mirror.load(backend), stop)
         if revision is None:
             return None
-        return _retrying(lambda: backend.watch(WATCH_PREFIX, revision), stop)
+        watch = _retrying(lambda: backend.watch(WATCH_PREFIX, revision), stop)
+        if watch is not None:
+            _apply(mirror)
+        return watch
+
+    def _apply(view: Mirror) -> None:
+        try:
+            apply(view)
+        except DatastoreError as exc:  # apply's own writes; the next change or resync retries
+            log.warning("apply failed: %s", exc)
 
     watch = restart()
     next_resync = time.monotonic() + resync_seconds
     try:
         while watch is not None and not stop.is_set():
-            timeout = max(0.0, min(IDLE_TICK_SECONDS, next_resync - time.monotonic()))
             try:
+                if time.monotonic() >= next_resync:
+                    next_resync = time.monotonic() + resync_seconds
+                    watch.close()
+                    watch = restart()
+                    continue
+                timeout = max(0.0, min(IDLE_TICK_SECONDS, next_resync - time.monotonic()))
                 event = watch.next(timeout=timeout)
-                due = time.monotonic() >= next_resync
-                if event is None and not due:
+                if event is None:
                     idle()
                     continue
-                if event is not None:
-                    # Let a burst of writes (a pod's IPAM + endpoint) settle into one apply.
-                    while watch.next(timeout=DEBOUNCE_SECONDS) is not None:
-                        pass
-                apply()
+                for _ in range(MAX_EVENTS_PER_APPLY):
+                    mirror.apply(event)
+                    event = watch.next(timeout=0)
+                    if event is None:
+                        break
+                else:
+                    mirror.apply(event)  # a steady stream: apply now, take the rest next
+                _apply(mirror)
             except (WatchCompacted, DatastoreError) as exc:
                 log.info("watch restarted: %s", exc)
                 watch.close()
                 watch = restart()
-            if time.monotonic() >= next_resync:
-                next_resync = time.monotonic() + resync_seconds
     finally:
         if watch is not None:
             watch.close()

@@ -210,12 +210,15 @@ class ResourceClient:
 
     def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         kv = self.backend.get(resource_key(kind, name, namespace))
-        return None if kv is None else _decode(kind, kv.key, kv.value, kv.mod_revision)
+        return None if kv is None else self._decoded(kind, kv)
 
     def list(self, kind: Kind, namespace: str | None = None) -> tuple[list[dict[str, Any]], int]:
         """Every resource of `kind` (in `namespace`, or all namespaces if None), by key."""
         kvs, revision = self.backend.list(kind_prefix(kind, namespace))
-        return [_decode(kind, kv.key, kv.value, kv.mod_revision) for kv in kvs], revision
+        return [self._decoded(kind, kv) for kv in kvs], revision
+
+    def _decoded(self, kind: Kind, kv: KeyValue) -> dict[str, Any]:
+        return self.backend.decoded(kv, lambda kv: _decode(kind, kv.key, kv.value, kv.mod_revision))
 
     def create(self, kind: Kind, resource: dict[str, Any]) -> dict[str, Any]:
         meta = resource["metadata"]

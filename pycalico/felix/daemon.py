@@ -1,4 +1,4 @@
-"""Felix's main loop: a fresh snapshot applied after every burst of datastore changes.
+"""Felix's main loop: a snapshot of the datastore mirror applied after every change.
 
 The dataplane side only writes differences, so this stays cheap; a full resync runs every
 `routeRefreshInterval`. Failures are logged and retried on the next change or resync.
@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from pycalico.datastore.backend import Backend
 from pycalico.datastore.follow import follow
+from pycalico.datastore.mirror import Mirror
 from pycalico.felix import snapshot
 from pycalico.felix.driver import Driver
 
@@ -24,24 +25,22 @@ DEFAULT_RESYNC_SECONDS = 90.0
 Observer = Callable[[bool | None, float], None]
 
 
-def _apply(backend: Backend, driver: Driver, before: Callable[[], None], observe: Observer) -> int:
-    """Snapshot and apply; the snapshot's revision (to watch from) either way."""
+def _apply(view: Mirror, driver: Driver, before: Callable[[], None], observe: Observer) -> None:
     started = time.monotonic()
     try:
         before()
     except Exception as exc:
         log.warning("pre-apply step failed (will retry): %s", exc)
-    snap = snapshot.read(backend, driver.node, driver.policy_reader)
+    snap = snapshot.read(view, driver.node, driver.policy_reader)
     try:
         driver.apply(snap)
     except Exception as exc:
         log.warning("dataplane apply failed (will retry): %s", exc)
         observe(False, time.monotonic() - started)
-        return snap.revision
+        return
     elapsed = time.monotonic() - started
     log.debug("applied revision %d in %.1f ms", snap.revision, elapsed * 1000)
     observe(True, elapsed)
-    return snap.revision
 
 
 def run(
@@ -59,7 +58,7 @@ def run(
     """
     follow(
         backend,
-        lambda: _apply(backend, driver, before_apply, observe),
+        lambda view: _apply(view, driver, before_apply, observe),
         stop,
         resync_seconds,
         idle=lambda: observe(None, 0.0),

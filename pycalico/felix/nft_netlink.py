@@ -79,15 +79,15 @@ def _change(family: int, table: str, change: ElementChange, seq: int) -> bytes:
     return bytes(msg.data)
 
 
-def batch(family: str, table: str, changes: Sequence[ElementChange]) -> bytes:
-    """The whole transaction, sequence numbers 1 (begin) to len(changes) + 2 (end)."""
-    parts = [_batch_marker(NFNL_MSG_BATCH_BEGIN, 1)]
-    parts += [_change(NFPROTO[family], table, c, i + 2) for i, c in enumerate(changes)]
-    parts.append(_batch_marker(NFNL_MSG_BATCH_END, len(changes) + 2))
+def batch(family: str, table: str, changes: Sequence[ElementChange], first_seq: int = 1) -> bytes:
+    """The whole transaction, sequence numbers `first_seq` (begin) to + len(changes) + 1."""
+    parts = [_batch_marker(NFNL_MSG_BATCH_BEGIN, first_seq)]
+    parts += [_change(NFPROTO[family], table, c, first_seq + 1 + i) for i, c in enumerate(changes)]
+    parts.append(_batch_marker(NFNL_MSG_BATCH_END, first_seq + len(changes) + 1))
     return b"".join(parts)
 
 
-def _errors(data: bytes) -> list[tuple[int, int]]:
+def _acks(data: bytes) -> list[tuple[int, int]]:
     """(sequence number, errno) of every acknowledgement in `data` (errno 0: success)."""
     found, offset = [], 0
     while offset + _HEADER.size <= len(data):
@@ -101,34 +101,59 @@ def _errors(data: bytes) -> list[tuple[int, int]]:
     return found
 
 
-def apply(family: str, table: str, changes: Sequence[ElementChange]) -> None:
-    """Apply `changes` to `family table` in the current network namespace, all or none."""
-    if not changes:
-        return
-    data = batch(family, table, changes)
-    acks: list[tuple[int, int]] = []
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER) as sock:
-        sock.bind((0, 0))
+class Channel:
+    """A netlink socket to nf_tables in the network namespace it was opened in, kept open.
+
+    Kept, because closing a socket after it deleted set elements waits for the kernel to
+    release them (an RCU grace period, ~10 ms): with one socket per change, every change
+    that removes an address would pay that.
+    """
+
+    def __init__(self) -> None:
+        self._sock: socket.socket | None = None
+        self._seq = 0
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _socket(self) -> socket.socket:
+        if self._sock is None:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+            sock.bind((0, 0))
+            self._sock = sock
+        return self._sock
+
+    def apply(self, family: str, table: str, changes: Sequence[ElementChange]) -> None:
+        """Apply `changes` to `family table`, all or none."""
+        if not changes:
+            return
+        first = self._seq + 1
+        self._seq = (self._seq + len(changes) + 2) % 0x7FFF0000
+        wanted = range(first + 1, first + 1 + len(changes))
+        acks: list[tuple[int, int]] = []
         try:
-            sock.send(data)
+            sock = self._socket()
+            sock.send(batch(family, table, changes, first))
             while len(acks) < len(changes):
-                acks += _errors(sock.recv(65536, socket.MSG_DONTWAIT))
+                acks += [a for a in _acks(sock.recv(65536, socket.MSG_DONTWAIT)) if a[0] in wanted]
         except BlockingIOError:
             pass
         except OSError as exc:
+            self.close()
             raise NetlinkApplyError(f"netlink: {exc.strerror or exc}") from None
-    failed = [(seq, code) for seq, code in acks if code]
-    if failed:
-        seq, code = failed[0]
-        where = ""
-        if 2 <= seq < len(changes) + 2:
-            change = changes[seq - 2]
-            where = f" ({'add to' if change.add else 'delete from'} {change.set_name})"
-        raise NetlinkApplyError(
-            f"nf_tables refused the element changes{where}: "
-            f"{os.strerror(code) or errno.errorcode.get(code, code)}"
-        )
-    if len(acks) < len(changes):
-        raise NetlinkApplyError(
-            f"nf_tables acknowledged {len(acks)} of {len(changes)} element changes"
-        )
+        failed = [(seq, code) for seq, code in acks if code]
+        if failed:
+            seq, code = failed[0]
+            change = changes[seq - first - 1]
+            where = f"{'add to' if change.add else 'delete from'} {change.set_name}"
+            raise NetlinkApplyError(
+                f"nf_tables refused the element changes ({where}): "
+                f"{os.strerror(code) or errno.errorcode.get(code, code)}"
+            )
+        if len(acks) < len(changes):
+            self.close()  # a socket with replies still to come is not reused
+            raise NetlinkApplyError(
+                f"nf_tables acknowledged {len(acks)} of {len(changes)} element changes"
+            )

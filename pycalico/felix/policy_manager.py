@@ -14,7 +14,7 @@ drop.
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pycalico.felix import nft_netlink
 from pycalico.policy import nft_keys
@@ -128,6 +128,7 @@ def element_changes(old: Ruleset, new: Ruleset) -> list[nft_netlink.ElementChang
 @dataclass
 class PolicyManager:
     applied: Ruleset | None = None
+    channel: nft_netlink.Channel = field(default_factory=nft_netlink.Channel)
 
     def apply(self, new: Ruleset) -> bool:
         """Bring the kernel to `new`; whether anything was sent."""
@@ -147,10 +148,13 @@ class PolicyManager:
         self.applied = new
         return True
 
+    def close(self) -> None:
+        self.channel.close()
+
     def _send_elements(self, changes: list[nft_netlink.ElementChange], new: Ruleset) -> bool:
         family, table = TABLE.split()
         try:
-            nft_netlink.apply(family, table, changes)
+            self.channel.apply(family, table, changes)
         except nft_netlink.NetlinkApplyError as exc:
             self.applied = None
             raise PolicyApplyError(str(exc)) from None

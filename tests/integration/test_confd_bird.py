@@ -48,14 +48,14 @@ def test_confd_starts_bird_reloads_it_and_keeps_the_last_good_config_on_refusal(
             _apply(client, "Node", "node1", {"bgp": {"ipv4Address": "192.0.2.11/24"}})
             _apply(client, "Node", "node2", {"bgp": {"ipv4Address": "192.0.2.12/24"}})
             _apply(client, "IPPool", "pool", {"cidr": "10.244.0.0/16"})
-            in_netns(node.path, confd.apply)
+            in_netns(node.path, lambda: confd.apply(confd.backend))
             pid = bird.pid()
             assert pid is not None and states[-1] == (True, "")
             assert "Mesh_192_0_2_12" in _birdc(bird, "show", "protocols")
 
             # A change is loaded into the same BIRD, not by restarting it.
             _apply(client, "Node", "node3", {"bgp": {"ipv4Address": "192.0.2.13/24"}})
-            in_netns(node.path, confd.apply)
+            in_netns(node.path, lambda: confd.apply(confd.backend))
             assert bird.pid() == pid and "Mesh_192_0_2_13" in _birdc(bird, "show", "protocols")
             good = Path(bird.config).read_text()
 
@@ -67,7 +67,7 @@ def test_confd_starts_bird_reloads_it_and_keeps_the_last_good_config_on_refusal(
             raw = json.loads(stored.value)
             raw["spec"]["bgp"]["asNumber"] = 0
             backend.update(key, json.dumps(raw), stored.mod_revision)
-            in_netns(node.path, confd.apply)
+            in_netns(node.path, lambda: confd.apply(confd.backend))
             ready, error = states[-1]
             assert ready and "Local AS number must be set" in error
             assert Path(bird.config).read_text() == good
@@ -78,7 +78,7 @@ def test_confd_starts_bird_reloads_it_and_keeps_the_last_good_config_on_refusal(
             stored = backend.get(key)
             assert stored is not None
             backend.update(key, json.dumps(raw), stored.mod_revision)
-            in_netns(node.path, confd.apply)
+            in_netns(node.path, lambda: confd.apply(confd.backend))
             assert states[-1] == (True, "") and "local as 64513;" in Path(bird.config).read_text()
     finally:
         bird.stop()

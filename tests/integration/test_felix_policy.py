@@ -166,9 +166,8 @@ def program(
 
 
 def test_policy_allows_only_what_it_names_and_follows_label_changes() -> None:
-    with node_with_pods(3) as (node, pods):
+    with node_with_pods(3) as (node, pods), contextlib.closing(PolicyManager()) as manager:
         (client_ns, client_if, client_ip), (web_ns, web_if, web_ip), (stray_ns, _, stray_ip) = pods
-        manager = PolicyManager()
         client = endpoint(client_if, client_ip, app="client")
         web = endpoint(web_if, web_ip, app="web")
         program(node, manager, [client, web], [WEB_FROM_CLIENT])
@@ -198,9 +197,8 @@ def test_policy_allows_only_what_it_names_and_follows_label_changes() -> None:
 def test_a_ruleset_nft_refuses_changes_nothing_and_the_next_apply_starts_over() -> None:
     from pycalico.felix.policy_manager import PolicyApplyError
 
-    with node_with_pods(2) as (node, pods):
+    with node_with_pods(2) as (node, pods), contextlib.closing(PolicyManager()) as manager:
         (client_ns, client_if, client_ip), (_, web_if, web_ip) = pods
-        manager = PolicyManager()
         client = endpoint(client_if, client_ip, app="client")
         web = endpoint(web_if, web_ip, app="web")
         program(node, manager, [client, web], [WEB_FROM_CLIENT])

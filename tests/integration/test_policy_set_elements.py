@@ -15,6 +15,7 @@ from pycalico.cni.dataplane import in_netns
 from pycalico.felix import nft_netlink
 from pycalico.felix.policy_manager import PolicyApplyError, PolicyManager, element_changes
 from pycalico.policy.nft import NftSet, Ruleset
+from pycalico.policy.nft_keys import element_keys
 
 pytestmark = pytest.mark.integration
 
@@ -86,8 +87,7 @@ def test_label_change_elements_go_over_netlink_and_nft_agrees_with_every_key() -
     )
     changes = element_changes(first, second)
     assert changes is not None and [c.add for c in changes] == [False] * 3 + [True] * 3
-    with namespace() as netns:
-        manager = PolicyManager()
+    with namespace() as netns, contextlib.closing(PolicyManager()) as manager:
         apply(netns, manager, first)  # whole table by `nft -f`
         apply(netns, manager, second)  # netlink
         assert kernel_elements(netns, "cali40s-a") == set(second.sets["cali40s-a"].elements)
@@ -107,8 +107,7 @@ def test_nft_diff_removes_elements_that_netlink_added() -> None:
     second = ruleset({"10.0.0.1", "10.0.0.9", "198.51.100.0/25"}, set(), set())
     third = ruleset({"10.0.0.1"}, set(), set())
     third.chains["filter-y"] = ("counter",)  # a chain change: this diff goes through nft -f
-    with namespace() as netns:
-        manager = PolicyManager()
+    with namespace() as netns, contextlib.closing(PolicyManager()) as manager:
         apply(netns, manager, first)
         apply(netns, manager, second)
         assert element_changes(second, third) is None
@@ -119,8 +118,7 @@ def test_nft_diff_removes_elements_that_netlink_added() -> None:
 def test_refused_element_change_changes_nothing_and_next_apply_starts_over() -> None:
     first = ruleset({"10.0.0.1"}, set(), set())
     second = ruleset({"10.0.0.2", "10.0.0.3"}, set(), set())
-    with namespace() as netns:
-        manager = PolicyManager()
+    with namespace() as netns, contextlib.closing(PolicyManager()) as manager:
         apply(netns, manager, first)
         # Someone removed our element behind Felix's back: deleting it again fails, and the
         # addition in the same transaction must not happen either.
@@ -142,9 +140,20 @@ def test_refused_element_change_changes_nothing_and_next_apply_starts_over() -> 
 
 
 def test_netlink_batch_for_a_missing_table_is_an_error_not_a_crash() -> None:
-    from pycalico.policy.nft_keys import Key
-
-    with namespace() as netns:
-        change = nft_netlink.ElementChange(True, "cali40s-a", (Key(bytes(4)),))
+    with namespace() as netns, contextlib.closing(nft_netlink.Channel()) as channel:
+        change = nft_netlink.ElementChange(True, "cali40s-a", element_keys(V4, "192.0.2.7"))
         with pytest.raises(nft_netlink.NetlinkApplyError, match="add to cali40s-a"):
-            in_netns(netns, lambda: nft_netlink.apply("inet", "calico", [change]))
+            in_netns(netns, lambda: channel.apply("inet", "calico", [change]))
+        # The channel stays usable after a refusal.
+        subprocess.run(
+            [
+                "nsenter",
+                f"--net={netns}",
+                "nft",
+                "add table inet calico; add set inet calico "
+                "cali40s-a { type ipv4_addr; flags interval; }",
+            ],
+            check=True,
+        )
+        in_netns(netns, lambda: channel.apply("inet", "calico", [change]))
+        assert kernel_elements(netns, "cali40s-a") == {"192.0.2.7"}

@@ -1,0 +1,114 @@
+"""The in-memory mirror Felix and confd read from: the same answers as the datastore."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pycalico.datastore.backend import DatastoreError, Delete, KeyValue, Put
+from pycalico.datastore.follow import follow
+from pycalico.datastore.mirror import Mirror
+from pycalico.datastore.sqlite import SqliteBackend
+
+PREFIX = "/calico/"
+
+
+def catch_up(mirror: Mirror, backend: SqliteBackend, after: int, until: int) -> None:
+    with backend.watch(PREFIX, after) as watch:
+        while mirror.revision() < until:
+            event = watch.next(timeout=5)
+            assert event is not None
+            mirror.apply(event)
+
+
+def test_a_mirror_fed_by_the_watch_lists_exactly_what_the_datastore_lists(
+    tmp_path: Path,
+) -> None:
+    backend = SqliteBackend(tmp_path / "store.db")
+    backend.create("/calico/a/0", "before")
+    mirror = Mirror(PREFIX)
+    loaded = mirror.load(backend)
+    rng = random.Random(7)
+    keys = [f"/calico/{rng.choice('abc')}/{i}" for i in range(40)]
+    for _ in range(300):
+        key = rng.choice(keys)
+        if rng.random() < 0.3:
+            backend.txn([], [Delete(key)])
+        elif rng.random() < 0.2:
+            backend.txn([], [Put(key, "t1"), Put(rng.choice(keys) + "x", "t2")])
+        else:
+            backend.txn([], [Put(key, str(rng.random()))])
+    last = backend.revision()
+    backend.create("/elsewhere/z", "not under the prefix")
+    catch_up(mirror, backend, loaded, last)
+
+    for prefix in ("/calico/", "/calico/a/", "/calico/b/1", "/calico/zz"):
+        assert mirror.list(prefix)[0] == backend.list(prefix)[0]
+    assert mirror.get("/calico/a/0") == backend.get("/calico/a/0")
+    assert mirror.get("/elsewhere/z") is None
+
+
+def test_each_stored_value_is_decoded_once_per_version(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "store.db")
+    backend.create("/calico/a", "1")
+    backend.create("/calico/b", "2")
+    mirror = Mirror(PREFIX)
+    loaded = mirror.load(backend)
+    calls: list[str] = []
+
+    def decode(kv: KeyValue) -> int:
+        calls.append(kv.key)
+        return int(kv.value)
+
+    def values() -> list[int]:
+        return [mirror.decoded(kv, decode) for kv in mirror.list(PREFIX)[0]]
+
+    assert values() == [1, 2] and values() == [1, 2]
+    assert calls == ["/calico/a", "/calico/b"]
+    backend.update("/calico/a", "10", backend.get("/calico/a").mod_revision)  # type: ignore[union-attr]
+    catch_up(mirror, backend, loaded, backend.revision())
+    assert values() == [10, 2]
+    assert calls == ["/calico/a", "/calico/b", "/calico/a"]
+    mirror.load(backend)  # a reload keeps what is still current
+    assert values() == [10, 2] and len(calls) == 3
+
+
+def test_the_mirror_refuses_writes_and_watches() -> None:
+    mirror = Mirror(PREFIX)
+    with pytest.raises(DatastoreError, match="read-only"):
+        mirror.create("/calico/a", "v")
+    with pytest.raises(DatastoreError, match="cannot be watched"):
+        mirror.watch(PREFIX, 0)
+
+
+def test_follow_applies_once_loaded_then_after_changes_from_a_current_mirror(
+    tmp_path: Path,
+) -> None:
+    backend = SqliteBackend(tmp_path / "store.db")
+    backend.create("/calico/first", "1")
+    seen: list[tuple[int, list[str]]] = []
+    stop = threading.Event()
+
+    def apply(view: Mirror) -> None:
+        seen.append((view.revision(), [kv.key for kv in view.list(PREFIX)[0]]))
+
+    follower = threading.Thread(target=follow, args=(backend, apply, stop, 60.0))
+    follower.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert seen[0] == (backend.revision(), ["/calico/first"])
+        backend.txn([], [Put("/calico/second", "2"), Delete("/calico/first")])
+        target = backend.revision()
+        while seen[-1][0] < target and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert seen[-1] == (target, ["/calico/second"])
+    finally:
+        stop.set()
+        follower.join(timeout=10)
+    assert not follower.is_alive()
