@@ -37,7 +37,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from pycalico.cni.dataplane import in_netns
-from pycalico.datastore.follow import DEBOUNCE_SECONDS
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.ipam import keys
 from pycalico.lab.state import ROOT
@@ -535,8 +534,8 @@ def main() -> int:
         f"hold/keepalive: {hold}, from birdc show protocols all)"
     )
     print(
-        f"confd: datastore watch polled every {SQLITE_POLL * 1000:.0f} ms (sqlite), "
-        f"{DEBOUNCE_SECONDS * 1000:.0f} ms of quiet before rendering, bird -p -c, birdc configure"
+        f"confd: datastore watch woken by inotify (sqlite; polled at most every "
+        f"{SQLITE_POLL * 1000:.0f} ms), render from the mirror, bird -p -c, birdc configure"
     )
     block = series["block"]
     print()
