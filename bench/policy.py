@@ -62,6 +62,7 @@ from pycalico.datastore.resources import ResourceClient
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.felix import daemon, driver, policy_manager, route_manager, snapshot
 from pycalico.policy import calc, model, nft, policy_inputs
+from pycalico.policy.identity_memo import IdentityMemo
 
 LAB = os.path.join(os.path.dirname(sys.executable), "calico-lab")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -394,6 +395,8 @@ def clear_caches() -> None:
         for value in list(vars(module).values()):
             if callable(getattr(value, "cache_clear", None)):
                 value.cache_clear()
+            if isinstance(value, IdentityMemo):
+                value.clear()
     for memo in nft._CHAIN_LINES.values():
         memo.clear()
 

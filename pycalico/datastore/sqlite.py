@@ -30,8 +30,7 @@ import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
 
-from inotify_simple import INotify, flags
-
+from pycalico.datastore import dir_changes
 from pycalico.datastore.backend import (
     Backend,
     Compare,
@@ -372,13 +371,16 @@ class SqliteWatch(Watch):
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
-        self._sleep_lock = threading.Lock()
-        self._wake: INotify | None = _directory_changes(path)
+        self._changes = dir_changes.shared()
+        self._directory = None if self._changes is None else _watch_directory(self._changes, path)
+        self._seen_changes = 0
 
     def next(self, timeout: float | None = None) -> Event | None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._closed.is_set():
             if not self._buffer:
+                if self._changes is not None and self._directory is not None:
+                    self._seen_changes = self._changes.count(self._directory)
                 self._poll()
             if self._buffer:
                 return self._buffer.popleft()
@@ -393,12 +395,10 @@ class SqliteWatch(Watch):
 
     def _sleep(self, seconds: float) -> None:
         """Until the database's directory changes, `seconds` pass, or the watch closes."""
-        with self._sleep_lock:
-            if self._wake is None or self._closed.is_set():
-                self._closed.wait(seconds)
-                return
-            if self._wake.read(timeout=max(1, round(seconds * 1000))):
-                self._wake.read(timeout=0)  # one commit writes several times: one wake-up
+        if self._changes is None or self._directory is None:
+            self._closed.wait(seconds)
+        elif not self._closed.is_set():
+            self._changes.wait(self._directory, self._seen_changes, seconds)
 
     def _poll(self) -> None:
         with self._lock:
@@ -433,21 +433,12 @@ class SqliteWatch(Watch):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-        with self._sleep_lock:  # a sleeper wakes within one poll interval
-            if self._wake is not None:
-                self._wake.close()
-                self._wake = None
+        if self._changes is not None:
+            self._changes.wake_all()
 
 
-def _directory_changes(path: str) -> INotify | None:
-    """Wake-ups for writes in `path`'s directory; None where inotify is not available."""
+def _watch_directory(changes: dir_changes.DirectoryChanges, path: str) -> int | None:
     try:
-        wake = INotify()
+        return changes.watch(os.path.dirname(os.path.abspath(path)))
     except OSError:
-        return None
-    try:
-        wake.add_watch(os.path.dirname(os.path.abspath(path)), flags.MODIFY)
-    except OSError:
-        wake.close()
-        return None
-    return wake
+        return None  # e.g. the per-user limit of inotify watches: poll

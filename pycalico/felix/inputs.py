@@ -49,18 +49,16 @@ def nat_pool(pool: Resource) -> NatPool:
     return NatPool(spec["cidr"], bool(spec.get("natOutgoing")), bool(spec.get("disabled")))
 
 
-def local_workloads(endpoints: Iterable[Resource], node: str) -> list[Workload]:
-    out = []
-    for wep in endpoints:
-        spec = wep["spec"]
-        if spec.get("node") != node or not spec.get("interfaceName"):
-            continue
-        out += [
-            Workload(net, spec["interfaceName"])
-            for net in spec.get("ipNetworks", [])
-            if ipaddress.ip_network(net).version == 4
-        ]
-    return out
+def endpoint_workloads(wep: Resource) -> tuple[str, tuple[Workload, ...]]:
+    """The endpoint's node and the IPv4 workload routes it needs there."""
+    spec = wep["spec"]
+    if not spec.get("interfaceName"):
+        return spec.get("node", ""), ()
+    return spec.get("node", ""), tuple(
+        Workload(net, spec["interfaceName"])
+        for net in spec.get("ipNetworks", [])
+        if ipaddress.ip_network(net).version == 4
+    )
 
 
 def block_owners(affinity_kvs: Iterable[tuple[str, str]]) -> dict[Network, str]:

@@ -14,6 +14,7 @@ from pycalico.felix.calc_routes import NodeInfo, PoolInfo, Workload
 from pycalico.felix.nat import NatPool
 from pycalico.ipam import keys
 from pycalico.policy import calc, policy_inputs
+from pycalico.policy.identity_memo import IdentityMemo
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -47,12 +48,21 @@ def read(backend: Backend, node: str, reader: policy_inputs.Reader | None = None
         nodes={n["metadata"]["name"]: inputs.node_info(n) for n in nodes},
         pools=[inputs.pool_info(p) for p in pools],
         nat_pools=[inputs.nat_pool(p) for p in pools],
-        workloads=inputs.local_workloads(weps, node),
+        workloads=[w for wep in weps for w in _workloads(wep, node)],
         block_owners=inputs.block_owners((kv.key, kv.value) for kv in affinities),
         borrowed=inputs.borrowed_addresses(kv.value for kv in blocks),
         felix_config=config,
         policy=policy,
     )
+
+
+# Per WorkloadEndpoint object: the mirror hands out one object per stored version.
+_WORKLOADS: IdentityMemo[dict[str, Any], tuple[str, tuple[Workload, ...]]] = IdentityMemo(200_000)
+
+
+def _workloads(wep: dict[str, Any], node: str) -> tuple[Workload, ...]:
+    owner, workloads = _WORKLOADS.get(wep, inputs.endpoint_workloads)
+    return workloads if owner == node else ()
 
 
 def _felix_config(client: ResourceClient, node: str) -> dict[str, Any]:

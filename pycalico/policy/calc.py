@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from pycalico.policy.identity_memo import IdentityMemo
 from pycalico.policy.model import (
@@ -32,6 +33,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_TIER_ORDER = 1_000_000.0
 PLAN_MEMO_LIMIT = 20_000
 USES_MEMO_LIMIT = 50_000
+TOKEN_MEMO_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class PolicyState:
     named_ports: dict[NamedPortKey, frozenset[tuple[Network, int, int]]] = field(
         default_factory=dict
     )
+    ipv6: bool = False  # some endpoint or network set has an IPv6 address
 
 
 @dataclass
@@ -180,28 +183,82 @@ class _Uses:
     named_ports: frozenset[NamedPortKey]
 
 
+PortEntry = tuple[Network, int, int]
+S = TypeVar("S")
+M = TypeVar("M")
+
+
+class _Membership(Generic[S, M]):
+    """The members of many sets, each counted once per endpoint that brings it, so that an
+    endpoint's change touches only the sets it enters or leaves, and a set that did not
+    change is handed out as the same frozenset object as before."""
+
+    def __init__(self) -> None:
+        self._counts: dict[S, dict[M, int]] = {}
+        self._frozen: dict[S, frozenset[M]] = {}
+
+    def change(self, owner: S, members: Iterable[M], delta: int) -> None:
+        counts = self._counts.setdefault(owner, {})
+        for member in members:
+            n = counts.get(member, 0) + delta
+            if n:
+                counts[member] = n
+            else:
+                del counts[member]
+        self._frozen.pop(owner, None)
+
+    def members(self, owner: S) -> frozenset[M]:
+        found = self._frozen.get(owner)
+        if found is None:
+            found = self._frozen[owner] = frozenset(self._counts.get(owner, ()))
+        return found
+
+    def forget(self, owners: Iterable[S]) -> None:
+        for owner in owners:
+            self._counts.pop(owner, None)
+            self._frozen.pop(owner, None)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """An endpoint as the last calculation saw it, and what it put into the sets."""
+
+    token: tuple[object, ...]
+    addresses: tuple[Network, ...]
+    ports: tuple[tuple[str, int, int], ...]
+    matched: frozenset[EntitySelector]
+    port_entries: tuple[tuple[NamedPortKey, tuple[PortEntry, ...]], ...]
+
+
 @dataclass
 class Calculator:
     """`calculate`, remembering its work between calls so a small change costs little.
 
     Plans are kept per endpoint content while the policies stay the same objects (the
-    inputs reader hands back the same objects for unchanged resources); which rule
-    selectors each endpoint matches is kept per endpoint content, so a label change
-    evaluates that one endpoint against the selectors, and a new selector is evaluated
-    against every endpoint once.
+    inputs reader hands back the same objects for unchanged resources). Set memberships
+    are kept as counts: an endpoint whose labels, addresses or ports changed is evaluated
+    against the selectors again and moves its addresses between sets; a new selector is
+    evaluated against every endpoint once. So a label change costs one endpoint's worth of
+    selector matching, plus one pass over the endpoints to see which changed.
     """
 
     node: str
     _policies: tuple[Policy, ...] = ()
     _tiers: dict[str, Tier] = field(default_factory=dict)
     _plans: dict[tuple[object, ...], EndpointPlan] = field(default_factory=dict)
+    _endpoint_plans: dict[str, EndpointPlan] = field(default_factory=dict)
     _selectors: frozenset[EntitySelector] = frozenset()
-    _matched: dict[str, tuple[tuple[object, ...], frozenset[EntitySelector]]] = field(
-        default_factory=dict
-    )
+    _port_keys: frozenset[NamedPortKey] = frozenset()
+    _seen: dict[str, _Seen] = field(default_factory=dict)
+    _sets: _Membership[EntitySelector, Network] = field(default_factory=_Membership)
+    _ports: _Membership[NamedPortKey, PortEntry] = field(default_factory=_Membership)
+    _ipv6_endpoints: int = 0
     # The selectors and named ports each policy's or profile's rules use.
     _uses: IdentityMemo[Policy | Profile, _Uses] = field(
         default_factory=lambda: IdentityMemo(USES_MEMO_LIMIT)
+    )
+    _tokens: IdentityMemo[Endpoint, tuple[object, ...]] = field(
+        default_factory=lambda: IdentityMemo(TOKEN_MEMO_LIMIT)
     )
 
     def _uses_of(self, item: Policy | Profile) -> _Uses:
@@ -231,38 +288,88 @@ class Calculator:
             if len(self._plans) > PLAN_MEMO_LIMIT:
                 self._plans.clear()  # label churn: forget old combinations, keep memory flat
             found = self._plans[token] = plan(ep, policies, tiers)
-        return EndpointPlan(ep.interface, found.ingress, found.egress, found.profiles)
+        last = self._endpoint_plans.get(ep.key)
+        if (
+            last is not None
+            and last.interface == ep.interface
+            and (last.ingress, last.egress, last.profiles)
+            == (found.ingress, found.egress, found.profiles)
+        ):
+            return last  # the same object: the dataplane renders it from memory
+        current = EndpointPlan(ep.interface, found.ingress, found.egress, found.profiles)
+        self._endpoint_plans[ep.key] = current
+        return current
 
-    def _update_matches(
+    def _update_sets(
         self,
         endpoints: Sequence[Endpoint],
         tokens: Mapping[str, tuple[object, ...]],
         selectors: frozenset[EntitySelector],
+        port_keys: frozenset[NamedPortKey],
     ) -> None:
-        added = selectors - self._selectors
+        added, removed = selectors - self._selectors, self._selectors - selectors
+        self._sets.forget(removed)
+        ports_changed = port_keys != self._port_keys
+        if ports_changed:
+            self._ports.forget(self._port_keys)
+        by_port: dict[tuple[int, str], list[NamedPortKey]] = {}
+        for key in port_keys:
+            by_port.setdefault((key.protocol, key.name), []).append(key)
         for ep in endpoints:
             token = tokens[ep.key]
-            known = self._matched.get(ep.key)
-            if known is None or known[0] != token:
-                chosen = selectors
-                matched: set[EntitySelector] = set()
+            seen = self._seen.get(ep.key)
+            same = (
+                seen is not None
+                and seen.token == token
+                and seen.addresses == ep.addresses
+                and seen.ports == ep.ports
+            )
+            if same and not added and not removed and not ports_changed:
+                continue
+            if same:
+                assert seen is not None
+                matched = (seen.matched - removed) | {s for s in added if _selects(s, ep)}
+                for sel in matched - seen.matched:
+                    self._sets.change(sel, ep.addresses, 1)
             else:
-                chosen = added
-                matched = set(known[1] & selectors)
-            for sel in chosen:
-                if sel.matches(ep.labels, ep.namespace, ep.namespace_labels, ep.sa_labels):
-                    matched.add(sel)
-            self._matched[ep.key] = (token, frozenset(matched))
-        for key in self._matched.keys() - tokens.keys():
-            del self._matched[key]
-        self._selectors = selectors
+                if seen is not None:
+                    self._withdraw(seen, removed, ports_changed)
+                matched = frozenset(s for s in selectors if _selects(s, ep))
+                for sel in matched:
+                    self._sets.change(sel, ep.addresses, 1)
+            entries = _port_entries(ep, matched, by_port)
+            if seen is not None and same and not ports_changed:
+                for key, items in seen.port_entries:
+                    self._ports.change(key, items, -1)
+            for key, items in entries:
+                self._ports.change(key, items, 1)
+            if seen is not None:
+                self._ipv6_endpoints -= any(a.version == 6 for a in seen.addresses)
+            self._ipv6_endpoints += any(a.version == 6 for a in ep.addresses)
+            self._seen[ep.key] = _Seen(token, ep.addresses, ep.ports, matched, entries)
+        for key in self._seen.keys() - tokens.keys():
+            gone = self._seen.pop(key)
+            self._withdraw(gone, removed, ports_changed)
+            self._ipv6_endpoints -= any(a.version == 6 for a in gone.addresses)
+            self._endpoint_plans.pop(key, None)
+        self._selectors, self._port_keys = selectors, port_keys
+
+    def _withdraw(
+        self, seen: _Seen, removed: frozenset[EntitySelector], ports_changed: bool
+    ) -> None:
+        """Take an endpoint's old addresses out of the sets that still exist."""
+        for sel in seen.matched - removed:
+            self._sets.change(sel, seen.addresses, -1)
+        if not ports_changed:
+            for key, items in seen.port_entries:
+                self._ports.change(key, items, -1)
 
     def calculate(self, inputs: Inputs) -> PolicyState:
         policies = ordered(inputs.policies, inputs.tiers)
         if not self._same_policies(policies, inputs.tiers):
             self._policies, self._tiers, self._plans = tuple(policies), dict(inputs.tiers), {}
         by_id = {p.id: p for p in policies}
-        tokens = {ep.key: _token(ep) for ep in inputs.endpoints}
+        tokens = {ep.key: self._tokens.get(ep, _token) for ep in inputs.endpoints}
         state = PolicyState()
         for ep in inputs.endpoints:
             if ep.node != self.node or not ep.interface:
@@ -275,47 +382,53 @@ class Calculator:
             for name in current.profiles:
                 if name in inputs.profiles:
                     state.profiles[name] = inputs.profiles[name]
-        everything = [*policies, *inputs.profiles.values()]
-        self._update_matches(
+        everything = [self._uses_of(p) for p in (*policies, *inputs.profiles.values())]
+        self._update_sets(
             inputs.endpoints,
             tokens,
-            frozenset().union(*(self._uses_of(p).selectors for p in everything)),
+            frozenset().union(*(u.selectors for u in everything)),
+            frozenset().union(*(u.named_ports for u in everything)),
         )
         used = [self._uses_of(p) for p in (*state.policies.values(), *state.profiles.values())]
         wanted = set().union(*(u.selectors for u in used))
-        found: dict[EntitySelector, set[Network]] = {sel: set() for sel in wanted}
-        for ep in inputs.endpoints:
-            for sel in self._matched[ep.key][1]:
-                if sel in found:
-                    found[sel].update(ep.addresses)
+        from_network_sets: dict[EntitySelector, set[Network]] = {}
         for ns in inputs.network_sets:
             for sel in wanted:
                 if sel.matches(ns.labels, ns.namespace, ns.namespace_labels):
-                    found[sel].update(ns.nets)
-        state.selector_sets = {sel: frozenset(nets) for sel, nets in found.items()}
-        state.named_ports = self._named_ports(
-            set().union(*(u.named_ports for u in used)), inputs.endpoints
+                    from_network_sets.setdefault(sel, set()).update(ns.nets)
+        state.selector_sets = {
+            sel: (
+                self._sets.members(sel) | from_network_sets[sel]
+                if sel in from_network_sets
+                else self._sets.members(sel)
+            )
+            for sel in wanted
+        }
+        state.named_ports = {
+            key: self._ports.members(key) for key in set().union(*(u.named_ports for u in used))
+        }
+        state.ipv6 = self._ipv6_endpoints > 0 or any(
+            n.version == 6 for ns in inputs.network_sets for n in ns.nets
         )
         return state
 
-    def _named_ports(
-        self, keys: set[NamedPortKey], endpoints: Sequence[Endpoint]
-    ) -> dict[NamedPortKey, frozenset[tuple[Network, int, int]]]:
-        """`named_port_members` for every key at once, from the endpoints' ports outwards and
-        with the selector matches already known."""
-        by_port: dict[tuple[int, str], list[NamedPortKey]] = {}
-        for key in keys:
-            by_port.setdefault((key.protocol, key.name), []).append(key)
-        found: dict[NamedPortKey, set[tuple[Network, int, int]]] = {key: set() for key in keys}
-        for ep in endpoints:
-            if not ep.ports:
-                continue
-            matched = self._matched[ep.key][1]
-            for name, protocol, port in ep.ports:
-                for key in by_port.get((protocol, name), ()):
-                    if key.selector is None or key.selector in matched:
-                        found[key].update((address, protocol, port) for address in ep.addresses)
-        return {key: frozenset(entries) for key, entries in found.items()}
+
+def _selects(sel: EntitySelector, ep: Endpoint) -> bool:
+    return sel.matches(ep.labels, ep.namespace, ep.namespace_labels, ep.sa_labels)
+
+
+def _port_entries(
+    ep: Endpoint,
+    matched: frozenset[EntitySelector],
+    by_port: Mapping[tuple[int, str], list[NamedPortKey]],
+) -> tuple[tuple[NamedPortKey, tuple[PortEntry, ...]], ...]:
+    """What `ep` puts into each named-port set: its addresses with the port's number."""
+    found: list[tuple[NamedPortKey, tuple[PortEntry, ...]]] = []
+    for name, protocol, port in ep.ports:
+        for key in by_port.get((protocol, name), ()):
+            if key.selector is None or key.selector in matched:
+                found.append((key, tuple((a, protocol, port) for a in ep.addresses)))
+    return tuple(found)
 
 
 def calculate(node: str, inputs: Inputs) -> PolicyState:

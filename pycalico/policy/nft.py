@@ -27,7 +27,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pycalico.policy.calc import EndpointPlan, NamedPortKey, PolicyState, TierPlan
+from pycalico.policy.calc import EndpointPlan, NamedPortKey, Network, PolicyState, TierPlan
 from pycalico.policy.identity_memo import IdentityMemo
 from pycalico.policy.model import Entity, EntitySelector, Ports, Rule
 
@@ -66,10 +66,12 @@ def _digest(text: str) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()[:22]
 
 
+@functools.lru_cache(maxsize=65536)
 def selector_set(sel: EntitySelector, version: int) -> str:
     return f"cali{version}0s-{_digest('s:' + sel.text())}"
 
 
+@functools.lru_cache(maxsize=65536)
 def named_port_set(key: NamedPortKey, version: int) -> str:
     where = key.selector.text() if key.selector else "all()"
     return f"cali{version}0n-{_digest(f'n:{where}/{key.protocol}/{key.name}')}"
@@ -226,8 +228,9 @@ def _tier_lines(tier: TierPlan, direction: str) -> list[str]:
 
 @functools.lru_cache(maxsize=65536)
 def _endpoint_lines(
-    plan: EndpointPlan, direction: str, known_profiles: frozenset[str]
+    plan: EndpointPlan, direction: str, profiles: tuple[str, ...]
 ) -> tuple[str, ...]:
+    """The endpoint's chain; `profiles`: those of its profiles that exist."""
     lines = [
         "ct state established,related accept",
         "ct state invalid drop",
@@ -240,12 +243,47 @@ def _endpoint_lines(
         ]
     for tier in plan.ingress if direction == "ingress" else plan.egress:
         lines += _tier_lines(tier, direction)
-    for name in plan.profiles:
-        if name in known_profiles:
-            lines.append(f"jump {profile_chain(name, direction)}")
-            lines.append(f'{_ACCEPTED} return comment "Return if profile accepted"')
+    for name in profiles:
+        lines.append(f"jump {profile_chain(name, direction)}")
+        lines.append(f'{_ACCEPTED} return comment "Return if profile accepted"')
     lines.append('drop comment "Drop if no profiles matched"')
     return tuple(lines)
+
+
+# Endpoint chain lines per plan (the calculation hands back the same plan object while an
+# endpoint's policies stay the same), by direction and existing profiles.
+_ENDPOINT_LINES: IdentityMemo[EndpointPlan, dict[tuple[str, tuple[str, ...]], tuple[str, ...]]] = (
+    IdentityMemo(50_000)
+)
+
+
+def _endpoint_chain_lines(
+    plan: EndpointPlan, direction: str, known_profiles: frozenset[str]
+) -> tuple[str, ...]:
+    profiles = tuple(name for name in plan.profiles if name in known_profiles)
+    rendered = _ENDPOINT_LINES.get(plan, lambda _: {})
+    found = rendered.get((direction, profiles))
+    if found is None:
+        found = rendered[direction, profiles] = _endpoint_lines(plan, direction, profiles)
+    return found
+
+
+@functools.lru_cache(maxsize=65536)
+def _dispatch(interface: str, direction: str) -> str:
+    """The verdict map element sending `interface`'s traffic to its chain."""
+    return f'"{interface}" : goto {endpoint_chain(interface, direction)}'
+
+
+@functools.lru_cache(maxsize=16384)
+def _named_port_set(entries: frozenset[tuple[Network, int, int]], version: int) -> NftSet:
+    return NftSet(
+        f"type ipv{version}_addr . inet_proto . inet_service;",
+        frozenset(
+            f"{net.network_address} . {proto} . {port}"
+            for net, proto, port in entries
+            if net.version == version
+        ),
+    )
 
 
 # Chain lines per rules tuple, for each set of address families in use.
@@ -262,10 +300,8 @@ def _chain_lines(rules: tuple[Rule, ...], families: tuple[int, ...]) -> tuple[st
 
 def _families(state: PolicyState) -> tuple[int, ...]:
     """IPv4 always; IPv6 sets only once some endpoint or network set has an IPv6 address:
-    nft reads every set of the table back before each change, so empty ones cost time."""
-    members = [n for nets in state.selector_sets.values() for n in nets]
-    members += [n for entries in state.named_ports.values() for n, _, _ in entries]
-    return (4, 6) if any(n.version == 6 for n in members) else (4,)
+    `nft -f` reads every set of the table back before each change, so empty ones cost."""
+    return (4, 6) if state.ipv6 else (4,)
 
 
 def render(state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
@@ -281,18 +317,15 @@ def render(state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
             chain = profile_chain(profile.name, direction)
             out.chains[chain] = _chain_lines(getattr(profile, direction), families)
     known = frozenset(state.profiles)
-    from_wl, to_wl = {}, {}
-    for interface, plan in sorted(state.endpoints.items()):
-        for direction, vmap in (("egress", from_wl), ("ingress", to_wl)):
+    for interface, plan in state.endpoints.items():
+        for direction in ("egress", "ingress"):
             chain = endpoint_chain(interface, direction)
-            out.chains[chain] = _endpoint_lines(plan, direction, known)
-            vmap[f'"{interface}"'] = f"goto {chain}"
-    out.maps[FROM_WL_MAP] = NftSet(
-        "type ifname : verdict;", frozenset(f"{k} : {v}" for k, v in from_wl.items())
-    )
-    out.maps[TO_WL_MAP] = NftSet(
-        "type ifname : verdict;", frozenset(f"{k} : {v}" for k, v in to_wl.items())
-    )
+            out.chains[chain] = _endpoint_chain_lines(plan, direction, known)
+    for name, direction in ((FROM_WL_MAP, "egress"), (TO_WL_MAP, "ingress")):
+        out.maps[name] = NftSet(
+            "type ifname : verdict;",
+            frozenset(_dispatch(interface, direction) for interface in state.endpoints),
+        )
     out.chains[FROM_DISPATCH] = (f"iifname vmap @{FROM_WL_MAP}", 'drop comment "Unknown interface"')
     out.chains[TO_DISPATCH] = (f"oifname vmap @{TO_WL_MAP}", 'drop comment "Unknown interface"')
     host_action = HOST_ACTIONS.get(endpoint_to_host, "drop")
@@ -312,12 +345,5 @@ def render(state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
             out.sets[selector_set(sel, version)] = _net_set(nets, version)
     for key, entries in state.named_ports.items():
         for version in families:
-            out.sets[named_port_set(key, version)] = NftSet(
-                f"type ipv{version}_addr . inet_proto . inet_service;",
-                frozenset(
-                    f"{net.network_address} . {proto} . {port}"
-                    for net, proto, port in entries
-                    if net.version == version
-                ),
-            )
+            out.sets[named_port_set(key, version)] = _named_port_set(entries, version)
     return out

@@ -2,36 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from pycalico.api.registry import resolve
 from pycalico.datastore.resources import ResourceClient
 from pycalico.policy import calc, model
+from pycalico.policy.identity_memo import IdentityMemo
 
-T = TypeVar("T")
+MODEL_MEMO_LIMIT = 200_000
+Resource = dict[str, Any]
 
 
 @dataclass
 class Reader:
     """Reads the policy inputs, handing back the same model object for a resource that has
-    not changed (same resourceVersion, same profiles), so the calculation can tell at a
-    glance what did change."""
+    not changed, so the calculation can tell at a glance what did change.
 
-    _memo: dict[tuple[object, ...], Any] = field(default_factory=dict)
-    _next: dict[tuple[object, ...], Any] = field(default_factory=dict)
+    "Not changed" is "the same decoded object": Felix reads from a datastore mirror that
+    hands out one object per stored version. An endpoint's model also depends on its
+    profiles (their labels apply to it), so it is kept together with the profile models
+    it was made from.
+    """
 
-    def _once(self, key: tuple[object, ...], make: Callable[[], T]) -> T:
-        if None in key:
-            return make()  # not from a datastore (no resourceVersion): nothing to go by
-        found = self._memo.get(key)
-        if found is None:
-            found = make()
-        self._next[key] = found
-        return cast(T, found)
+    _profiles: IdentityMemo[Resource, model.Profile] = field(
+        default_factory=lambda: IdentityMemo(MODEL_MEMO_LIMIT)
+    )
+    _policies: IdentityMemo[Resource, model.Policy] = field(
+        default_factory=lambda: IdentityMemo(MODEL_MEMO_LIMIT)
+    )
+    _endpoints: IdentityMemo[Resource, list[Any]] = field(
+        default_factory=lambda: IdentityMemo(MODEL_MEMO_LIMIT)
+    )
 
-    def read(self, client: ResourceClient, weps: list[dict[str, Any]] | None = None) -> calc.Inputs:
+    def _endpoint(self, wep: Resource, profiles: dict[str, model.Profile]) -> model.Endpoint:
+        used = [profiles.get(name) for name in wep["spec"].get("profiles", ())]
+        made = self._endpoints.get(wep, lambda _: [None, None])  # [profiles used, model]
+        if (
+            made[1] is None
+            or len(made[0]) != len(used)
+            or any(a is not b for a, b in zip(made[0], used, strict=True))
+        ):
+            made[:] = [used, model.endpoint(wep, profiles)]
+        return cast(model.Endpoint, made[1])
+
+    def read(self, client: ResourceClient, weps: list[Resource] | None = None) -> calc.Inputs:
         """Every endpoint (their addresses fill selector sets on all nodes) and all policy.
 
         `weps`: the WorkloadEndpoints when the caller has listed them already.
@@ -49,13 +64,8 @@ class Reader:
                 "GlobalNetworkSet",
             )
         }
-        self._next = {}
-        versions = {p["metadata"]["name"]: _version(p) for p in listed["Profile"]}
         profiles = {
-            p["metadata"]["name"]: self._once(
-                ("Profile", _version(p)), lambda p=p: model.profile(p)
-            )
-            for p in listed["Profile"]
+            p["metadata"]["name"]: self._profiles.get(p, model.profile) for p in listed["Profile"]
         }
         tiers = {
             t["metadata"]["name"]: calc.Tier(
@@ -66,37 +76,17 @@ class Reader:
             for t in listed["Tier"]
         }
         tiers.setdefault("default", calc.Tier("default", calc.DEFAULT_TIER_ORDER))
-        endpoints = [
-            self._once(
-                (
-                    "WorkloadEndpoint",
-                    _version(w),
-                    *(versions.get(n, "no such profile") for n in w["spec"].get("profiles", [])),
-                ),
-                lambda w=w: model.endpoint(w, profiles),
-            )
-            for w in weps
-        ]
-        namespace_labels = {ep.namespace: dict(ep.namespace_labels) for ep in endpoints}
+        endpoints = [self._endpoint(w, profiles) for w in weps]
         policies = [
-            self._once((p["kind"], _version(p)), lambda p=p: model.policy(p))
+            self._policies.get(p, model.policy)
             for p in listed["NetworkPolicy"] + listed["GlobalNetworkPolicy"]
         ]
-        network_sets = [
-            model.network_set(n, namespace_labels)
-            for n in listed["NetworkSet"] + listed["GlobalNetworkSet"]
-        ]
-        self._memo = self._next
+        sets = listed["NetworkSet"] + listed["GlobalNetworkSet"]
+        namespace_labels = {ep.namespace: ep.namespace_labels for ep in endpoints} if sets else {}
+        network_sets = [model.network_set(n, namespace_labels) for n in sets]
         return calc.Inputs(endpoints, policies, profiles, tiers, network_sets)
 
 
-def _version(resource: dict[str, Any]) -> tuple[str, str, str] | None:
-    meta = resource["metadata"]
-    if not meta.get("resourceVersion"):
-        return None
-    return (meta.get("namespace", ""), meta["name"], meta["resourceVersion"])
-
-
-def read(client: ResourceClient, weps: list[dict[str, Any]] | None = None) -> calc.Inputs:
+def read(client: ResourceClient, weps: list[Resource] | None = None) -> calc.Inputs:
     """One read without memory (calicoctl)."""
     return Reader().read(client, weps)

@@ -9,7 +9,7 @@ from pycalico.felix.calc_routes import Workload
 from pycalico.felix.inputs import (
     block_owners,
     borrowed_addresses,
-    local_workloads,
+    endpoint_workloads,
     nat_pool,
     node_info,
     pool_info,
@@ -35,18 +35,19 @@ def test_pools_give_modes_and_nat() -> None:
     assert nat_pool(pool).nat_outgoing is True
 
 
-def test_only_this_nodes_ipv4_endpoints_are_local_workloads() -> None:
-    weps = [
-        {
-            "spec": {
-                "node": "node1",
-                "interfaceName": "cali1",
-                "ipNetworks": ["10.244.1.5/32", "fd00::5/128"],
-            }
-        },
-        {"spec": {"node": "node2", "interfaceName": "cali2", "ipNetworks": ["10.244.2.5/32"]}},
-    ]
-    assert local_workloads(weps, "node1") == [Workload("10.244.1.5/32", "cali1")]
+def test_an_endpoint_gives_its_node_and_ipv4_workload_routes() -> None:
+    wep = {
+        "spec": {
+            "node": "node1",
+            "interfaceName": "cali1",
+            "ipNetworks": ["10.244.1.5/32", "fd00::5/128"],
+        }
+    }
+    assert endpoint_workloads(wep) == ("node1", (Workload("10.244.1.5/32", "cali1"),))
+    assert endpoint_workloads({"spec": {"node": "node2", "ipNetworks": ["10.0.0.1/32"]}}) == (
+        "node2",
+        (),
+    )
 
 
 def test_block_owners_come_from_confirmed_affinities() -> None:

@@ -412,3 +412,128 @@ def test_service_account_rules_and_policy_selector_use_the_accounts_labels() -> 
         "10.0.0.9/32"
     ]
     assert state.endpoints["caliapi"].egress and not state.endpoints["calia"].egress
+
+
+def _random_endpoint(rng: random.Random, slot: int) -> model.Endpoint:
+    ns = "x" if slot % 2 else "y"
+    labels = {"app": rng.choice(["web", "db", "cache"])}
+    if rng.random() < 0.5:
+        labels["tier"] = rng.choice(["a", "b"])
+    addresses = [f"10.0.{slot}.{rng.randrange(1, 4)}/32"]
+    if rng.random() < 0.2:
+        addresses.append(f"fd00::{slot}:{rng.randrange(1, 4)}/128")
+    ports = rng.choice(
+        [
+            [],
+            [{"name": "http", "protocol": "TCP", "port": 8080}],
+            [
+                {"name": "http", "protocol": "TCP", "port": 9090},
+                {"name": "dns", "protocol": "UDP", "port": 53},
+            ],
+        ]
+    )
+    resource = normalize(
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "WorkloadEndpoint",
+            "metadata": {"name": f"node1-k8s-e{slot}-eth0", "namespace": ns, "labels": labels},
+            "spec": {
+                "node": rng.choice(["node1", "node2"]),
+                "orchestrator": "k8s",
+                "pod": f"e{slot}",
+                "endpoint": "eth0",
+                "interfaceName": f"calie{slot}",
+                "ipNetworks": addresses,
+                "profiles": [f"kns.{ns}"],
+                "ports": ports,
+            },
+        }
+    )
+    return model.endpoint(resource, PROFILES)
+
+
+SELECTORS = ["all()", "has(app)", "app == 'web'", "tier == 'a' && app != 'db'", "!has(tier)"]
+
+
+def _random_policy(rng: random.Random, slot: int) -> model.Policy:
+    destination: dict[str, Any] = {}
+    protocol = rng.choice(["TCP", "UDP"])
+    if rng.random() < 0.5:
+        destination["ports"] = [rng.choice(["http", "dns", 80])]
+    rule: dict[str, Any] = {
+        "action": rng.choice(["Allow", "Deny"]),
+        "protocol": protocol,
+        "source": {"selector": rng.choice(SELECTORS)},
+        "destination": destination,
+    }
+    return pol(
+        "GlobalNetworkPolicy",
+        f"p{slot}",
+        {"order": rng.randrange(3), "selector": rng.choice(SELECTORS), "ingress": [rule]},
+    )
+
+
+def _random_network_set(rng: random.Random, slot: int) -> model.NetworkSet:
+    resource = normalize(
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "GlobalNetworkSet",
+            "metadata": {"name": f"n{slot}", "labels": {"app": rng.choice(["web", "db"])}},
+            "spec": {"nets": [rng.choice(["192.0.2.0/24", "198.51.100.0/24", "2001:db8::/64"])]},
+        }
+    )
+    return model.network_set(resource, {})
+
+
+def _same_state(a: calc.PolicyState, b: calc.PolicyState) -> None:
+    assert a.endpoints == b.endpoints
+    assert a.policies.keys() == b.policies.keys()
+    assert a.profiles.keys() == b.profiles.keys()
+    assert a.selector_sets == b.selector_sets
+    assert a.named_ports == b.named_ports
+    assert a.ipv6 == b.ipv6
+
+
+def test_a_long_lived_calculator_always_agrees_with_a_fresh_one() -> None:
+    """Felix keeps one Calculator, which updates its sets by counting what each endpoint
+    brings; after any series of changes its answer must be exactly the fresh one."""
+    rng = random.Random(11)
+    endpoints = {slot: _random_endpoint(rng, slot) for slot in range(8)}
+    policies = {slot: _random_policy(rng, slot) for slot in range(4)}
+    network_sets: dict[int, model.NetworkSet] = {}
+    kept = calc.Calculator("node1")
+    for _ in range(400):
+        what = rng.random()
+        if what < 0.45:
+            slot = rng.randrange(12)
+            if slot in endpoints and rng.random() < 0.3:
+                del endpoints[slot]
+            else:
+                endpoints[slot] = _random_endpoint(rng, slot)
+        elif what < 0.55 and endpoints:
+            # The same content as a new object, as after a reload of the datastore.
+            slot = rng.choice(list(endpoints))
+            old = endpoints[slot]
+            endpoints[slot] = model.Endpoint(
+                **{f: getattr(old, f) for f in old.__dataclass_fields__}
+            )
+        elif what < 0.85:
+            slot = rng.randrange(6)
+            if slot in policies and rng.random() < 0.3:
+                del policies[slot]
+            else:
+                policies[slot] = _random_policy(rng, slot)
+        else:
+            slot = rng.randrange(3)
+            if slot in network_sets:
+                del network_sets[slot]
+            else:
+                network_sets[slot] = _random_network_set(rng, slot)
+        now = calc.Inputs(
+            list(endpoints.values()),
+            list(policies.values()),
+            PROFILES,
+            TIERS,
+            list(network_sets.values()),
+        )
+        _same_state(kept.calculate(now), calc.calculate("node1", now))

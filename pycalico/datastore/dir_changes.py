@@ -1,0 +1,68 @@
+"""Wake-ups when a file in a directory is written, for every SQLite watch of a process.
+
+One inotify instance serves the whole process: the kernel allows only a few per user (128
+by default, shared by every process of that user), and a lab runs many watching processes.
+A reader thread counts the writes per directory and wakes whoever waits on one; a waiter
+notes the count before it looks at the database, so a write in between is never missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from inotify_simple import INotify, flags
+
+log = logging.getLogger("pycalico.datastore")
+
+
+class DirectoryChanges:
+    def __init__(self) -> None:
+        self._inotify = INotify()
+        self._changed = threading.Condition()
+        self._counts: dict[int, int] = {}
+        threading.Thread(target=self._read, name="dir-changes", daemon=True).start()
+
+    def watch(self, directory: str) -> int:
+        """A handle for `directory` (the same one for the same directory)."""
+        return int(self._inotify.add_watch(directory, flags.MODIFY))
+
+    def count(self, handle: int) -> int:
+        with self._changed:
+            return self._counts.get(handle, 0)
+
+    def wait(self, handle: int, seen: int, seconds: float) -> None:
+        """Until `handle`'s count moves past `seen`, `seconds` pass, or `wake_all`."""
+        with self._changed:
+            if self._counts.get(handle, 0) == seen:
+                self._changed.wait(seconds)
+
+    def wake_all(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def _read(self) -> None:
+        while True:
+            events = self._inotify.read()
+            with self._changed:
+                for event in events:
+                    self._counts[event.wd] = self._counts.get(event.wd, 0) + 1
+                self._changed.notify_all()
+
+
+_shared: tuple[int, DirectoryChanges | None] | None = None
+_shared_lock = threading.Lock()
+
+
+def shared() -> DirectoryChanges | None:
+    """This process's instance; None where inotify cannot be had (watches then just poll)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared[0] != os.getpid():  # a forked child needs its own thread
+            try:
+                _shared = (os.getpid(), DirectoryChanges())
+            except OSError as exc:
+                log.info("no inotify (%s): datastore watches poll", exc)
+                _shared = (os.getpid(), None)
+        return _shared[1]
