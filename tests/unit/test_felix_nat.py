@@ -15,11 +15,16 @@ def test_nat_pools_masquerade_traffic_leaving_all_pools() -> None:
     ) in script
 
 
-def test_without_nat_pools_the_chain_is_emptied_and_no_rule_is_added() -> None:
+def test_without_nat_pools_there_is_no_nat_chain() -> None:
+    # No NAT base chain, so the kernel's NAT hooks do not run on every packet.
     script = render([NatPool("10.244.0.0/16", False)])
-    assert "flush chain ip calico nat-outgoing" in script
+    lines = script.splitlines()
+    assert lines.index("delete chain ip calico nat-outgoing") > lines.index(
+        "flush chain ip calico nat-outgoing"
+    )
     assert "masquerade" not in script
     assert "add element ip calico masq-ipam-pools" not in script
+    assert "delete chain" not in render([NatPool("10.244.0.0/16", True)], vxlan_port=4789)
 
 
 def test_the_script_replaces_contents_so_it_is_idempotent() -> None:
@@ -40,4 +45,7 @@ def test_vxlan_packets_skip_connection_tracking_when_vxlan_is_on() -> None:
     assert "add rule ip calico raw-prerouting udp dport 4789 notrack" in with_vxlan
     assert "add rule ip calico raw-output udp dport 4789 notrack" in with_vxlan
     without = render([NatPool("10.244.0.0/16", True)])
-    assert "notrack" not in without and "flush chain ip calico raw-prerouting" in without
+    assert "notrack" not in without
+    # Without VXLAN the raw chains go: an empty base chain still runs for every packet.
+    assert "delete chain ip calico raw-prerouting" in without
+    assert "delete chain ip calico raw-output" in without
