@@ -9,7 +9,10 @@ What a node gets (Calico's rules, reference routing-and-encap.md §1-§4):
 * every block affine to another node, by the pool's mode:
     VXLAN Always, or CrossSubnet with the node in another subnet:
         `<block> via <remote VTEP IP> dev vxlan.calico onlink`, plus a permanent neighbour
-        (VTEP IP -> VTEP MAC) and an FDB entry (VTEP MAC -> node IP);
+        (VTEP IP -> VTEP MAC) and an FDB entry (VTEP MAC -> node IP); until the remote
+        VTEP is known, a node that still has an IPIP tunnel address keeps its IPIP route
+        while this node's tunl0 is up (make before break when a pool moves from IPIP
+        to VXLAN);
     IPIP Always, or CrossSubnet with the node in another subnet:
         `<block> via <node IP> dev tunl0 onlink`;
     CrossSubnet with the node in this node's subnet:
@@ -111,11 +114,13 @@ def calculate(
     workloads: Iterable[Workload],
     underlay_device: str,
     bird_blackholes: bool = False,
+    tunl0_up: bool = False,
 ) -> RouteState:
     """The routes, neighbours and FDB entries `node` should have.
 
     `block_owners` maps each block to the node it is affine to; `borrowed` maps each
     address allocated by a node other than its block's owner to the allocating node.
+    `tunl0_up`: this node can still send IPIP (what keeps a switching pool's old routes).
     """
     state = RouteState()
     local = nodes.get(node, NodeInfo(node, None))
@@ -129,14 +134,14 @@ def calculate(
                 state.routes.add(Route(str(block), kind="blackhole"))
             continue
         vteps_used |= _remote(
-            state, str(block), block, nodes.get(owner), local, pools, underlay_device
+            state, str(block), block, nodes.get(owner), local, pools, underlay_device, tunl0_up
         )
     for ip, owner in borrowed.items():
         if owner == node:
             continue  # our own workloads' routes come from their endpoints
         host = ipaddress.ip_network(ip)
         vteps_used |= _remote(
-            state, str(host), host, nodes.get(owner), local, pools, underlay_device
+            state, str(host), host, nodes.get(owner), local, pools, underlay_device, tunl0_up
         )
     for name in vteps_used:
         remote = nodes[name]
@@ -154,6 +159,7 @@ def _remote(
     local: NodeInfo,
     pools: Sequence[PoolInfo],
     underlay_device: str,
+    tunl0_up: bool,
 ) -> set[str]:
     """Add the route to `dst` on node `remote`; return the VTEPs it needs."""
     pool = _pool_of(net, pools)
@@ -166,6 +172,10 @@ def _remote(
             state.routes.add(Route(dst, dev=underlay_device, via=node_ip, onlink=True))
             return set()
         if not remote.vxlan_address or not remote.vxlan_mac:
+            if remote.ipip_address and tunl0_up:
+                # A pool just switched from IPIP: the node still decapsulates IPIP until
+                # its VTEP is published, so keep the tunnel up rather than drop its pods.
+                state.routes.add(Route(dst, dev=IPIP_DEVICE, via=node_ip, onlink=True))
             return set()  # the remote VTEP is not known yet
         state.routes.add(Route(dst, dev=VXLAN_DEVICE, via=remote.vxlan_address, onlink=True))
         return {remote.name}

@@ -52,6 +52,7 @@ class Driver:
     policy_reader: policy_inputs.Reader = field(default_factory=policy_inputs.Reader, init=False)
     policy_calculator: policy_calc.Calculator = field(init=False)
     _applied_nat: str = field(default="", init=False)
+    _forwarding_on: bool = field(default=False, init=False)
     _written_mtu: int = field(default=0, init=False)
     applies: int = field(default=0, init=False)
     route_count: int = field(default=0, init=False)
@@ -84,6 +85,7 @@ class Driver:
         if local is None or local.address is None:
             raise DataplaneError(f"Node {self.node} has no IPv4 address yet")
         underlay = self.underlay(local.address)
+        self._enable_forwarding(snap)
         links = [
             mtu.Link(
                 str(link.get_attr("IFLA_IFNAME")),
@@ -124,6 +126,9 @@ class Driver:
                     address=local.ipip_address,
                 ),
             )
+        tunl0 = next((link for link in links if link.name == calc_routes.IPIP_DEVICE), None)
+        if not ipip_on and tunl0 is not None:
+            ipip_device.disable(self.ipr)
         state = calc_routes.calculate(
             self.node,
             snap.nodes,
@@ -133,6 +138,7 @@ class Driver:
             snap.workloads,
             underlay,
             self.bird_blackholes,
+            tunl0_up=ipip_on or (tunl0 is not None and tunl0.up),
         )
         self.routes.apply(state)
         self.route_count, self.endpoint_count = len(state.routes), len(snap.workloads)
@@ -148,6 +154,24 @@ class Driver:
             write_text(self.revision_file, f"{snap.revision}\n")
         self._write_mtu(mtu.pod_mtu(host_mtu, enabled))
         self.applies += 1
+
+    def _enable_forwarding(self, snap: Snapshot) -> None:
+        """IP forwarding on, as Felix turns it on at start (ipForwarding: Enabled).
+
+        Without it a node delivers nothing arriving from a tunnel or the underlay to its
+        pods: only the pods' own veths get forwarding from the CNI. A new namespace
+        inherits the host's setting, so this only shows where the host has it off, as a
+        stock Debian host has.
+        """
+        if self._forwarding_on or self._setting(snap, "ipForwarding", "Enabled") == "Disabled":
+            return
+        paths = ["/proc/sys/net/ipv4/ip_forward"]
+        if self._setting(snap, "ipv6Support", True) and os.path.exists("/proc/sys/net/ipv6"):
+            paths.append("/proc/sys/net/ipv6/conf/all/forwarding")
+        for path in paths:
+            with open(path, "w", encoding="ascii") as f:
+                f.write("1")
+        self._forwarding_on = True
 
     def _apply_nat(self, script: str) -> None:
         if script == self._applied_nat:

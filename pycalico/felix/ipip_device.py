@@ -1,16 +1,19 @@
 """The `tunl0` IPIP device: up, with Calico's MTU and exactly the node's tunnel address.
 
-The device itself comes from the kernel's ipip module (loading it creates `tunl0`); on a
-kernel without the module nothing can be created and the caller gets a clear error.
+The device itself comes from the kernel's ipip module: loading it creates `tunl0` in every
+namespace. Asking for a link of kind ipip loads the module on demand, and the `tunl0`
+that appears then is the one we use. On a kernel without the module nothing can be
+created and the caller gets a clear error.
 """
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from typing import Any
 
 from pycalico.felix.calc_routes import IPIP_DEVICE
-from pycalico.felix.tunnel_link import settle
+from pycalico.felix.tunnel_link import AF_INET, settle
 
 
 class IpipUnsupported(RuntimeError):
@@ -33,9 +36,26 @@ def ensure(ipr: Any, spec: IpipSpec) -> bool:
         try:
             ipr.link("add", ifname=IPIP_DEVICE, kind="ipip")
         except NetlinkError as exc:
-            raise IpipUnsupported(
-                f"cannot create {IPIP_DEVICE}: this kernel has no ipip support ({exc.args[-1]})"
-            ) from None
+            # Loading the module on demand created tunl0 before our own add could.
+            if exc.code != errno.EEXIST:
+                raise IpipUnsupported(
+                    f"cannot create {IPIP_DEVICE}: this kernel has no ipip support ({exc.args[-1]})"
+                ) from None
         changed = True
         found = ipr.link_lookup(ifname=IPIP_DEVICE)
     return settle(ipr, found[0], spec.mtu, spec.address) or changed
+
+
+def disable(ipr: Any) -> None:
+    """No pool uses IPIP: `tunl0` keeps no address (the module's device cannot be deleted).
+
+    Removing its last address makes the kernel flush every route through `tunl0`; the
+    ones Felix still wants (a switching pool's, see calc_routes) come back in the same
+    apply, because the route manager reads the kernel after the devices are settled.
+    """
+    found = ipr.link_lookup(ifname=IPIP_DEVICE)
+    if not found:
+        return
+    for addr in list(ipr.get_addr(index=found[0], family=AF_INET)):  # the whole dump first
+        address = addr.get_attr("IFA_ADDRESS")
+        ipr.addr("del", index=found[0], address=address, prefixlen=addr["prefixlen"])

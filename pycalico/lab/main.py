@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from pycalico.lab.state import LabError, LabState, choose, existing_labs
 ENCAPS = ("vxlan", "ipip", "none")
 TOPOLOGIES = ("flat", "two-subnet", "tor")
 _NAME_OK = "abcdefghijklmnopqrstuvwxyz0123456789-"
+_IPIP_KO = re.compile(r"(^|/)ipip\.ko(\.[a-z]+)?$")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,6 +122,25 @@ def _progress(message: str) -> None:
     sys.stderr.flush()
 
 
+def ipip_available(sys_module: str = "/sys/module", modules: str = "") -> bool:
+    """Whether the kernel has ipip: loaded or built in, or a module it can load on demand.
+
+    A stock kernel loads ipip only when something first asks for an IPIP device (Felix
+    does), so a module not loaded yet is no reason to refuse.
+    """
+    if os.path.exists(os.path.join(sys_module, "ipip")):
+        return True
+    modules = modules or os.path.join("/lib/modules", os.uname().release)
+    for index in ("modules.dep", "modules.builtin"):
+        try:
+            with open(os.path.join(modules, index), encoding="utf-8") as f:
+                if any(_IPIP_KO.search(line.split(":", 1)[0]) for line in f):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
 def up(opts: argparse.Namespace) -> int:
     from pycalico.lab import cluster
     from pycalico.lab.echo import parse as parse_ports
@@ -134,7 +155,7 @@ def up(opts: argparse.Namespace) -> int:
         raise LabError(f"--pool {opts.pool} is not a network CIDR") from None
     if opts.datastore == "etcd" and not os.path.exists("/usr/bin/etcd"):
         raise LabError("--datastore etcd needs etcd (Debian etcd-server; `make setup` installs it)")
-    if opts.encap == "ipip" and not os.path.exists("/sys/module/ipip"):
+    if opts.encap == "ipip" and not ipip_available():
         raise LabError(
             "--encap ipip needs the kernel's ipip module, which this kernel lacks "
             "(IPIP is proven in the VM suite); use --encap vxlan"

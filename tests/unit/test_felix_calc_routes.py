@@ -111,6 +111,26 @@ def test_nodes_without_a_known_vtep_or_address_get_no_route_yet() -> None:
     assert state.routes == set() and state.fdb == set()
 
 
+def test_a_pool_switched_to_vxlan_keeps_the_ipip_route_until_the_remote_vtep_is_known() -> None:
+    switching = NodeInfo(
+        "node2", ipaddress.ip_interface("192.0.2.12/24"), ipip_address="10.244.2.1"
+    )
+    pools = [PoolInfo(NET("10.244.0.0/16"), vxlan_mode="Always")]
+    blocks = {NET("10.244.2.0/26"): "node2"}
+    nodes = {**NODES, "node2": switching}
+    before = calculate("node1", nodes, pools, blocks, {}, [], "eth0", tunl0_up=True)
+    assert (
+        before.routes == {Route("10.244.2.0/26", dev="tunl0", via="192.0.2.12", onlink=True)}
+        and before.fdb == set()
+    )
+    # A node that cannot send IPIP (tunl0 down or absent) has nothing to keep.
+    assert calculate("node1", nodes, pools, blocks, {}, [], "eth0").routes == set()
+    after = calculate("node1", NODES, pools, blocks, {}, [], "eth0", tunl0_up=True)
+    assert after.routes == {
+        Route("10.244.2.0/26", dev="vxlan.calico", via="10.244.2.0", onlink=True)
+    }
+
+
 def test_blocks_outside_every_pool_are_ignored() -> None:
     state = calculate(
         "node1",
