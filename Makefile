@@ -6,11 +6,13 @@ PY := $(VENV)/bin/python
 SYSTEM_PACKAGES := python3 python3-venv iproute2 iputils-ping nftables bird2 \
 	containernetworking-plugins podman runc busybox-static gcc libc6-dev iperf3 \
 	etcd-server etcd-client
+# The VM suite's QEMU, without the GUI and firmware extras recommends would pull in.
+VM_PACKAGES := qemu-system-x86 cpio kmod
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-packages demo test unit lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy clean
+.PHONY: setup system-packages vm-packages demo test test-vm unit lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy clean
 
-setup: system-packages $(STAMP)
+setup: system-packages vm-packages $(STAMP)
 
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
@@ -18,6 +20,14 @@ system-packages:
 	if [ -n "$$missing" ]; then \
 	    echo "installing system packages:" $$missing; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+vm-packages:
+	@missing=$$(for p in $(VM_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing VM packages:" $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 $(STAMP): pyproject.toml
@@ -32,6 +42,9 @@ demo: setup
 test: setup
 	$(VENV)/bin/ruff check pycalico tests bench
 	$(VENV)/bin/pytest -q tests
+
+test-vm: setup
+	$(VENV)/bin/pytest -q -m vm tests/vm
 
 unit: setup
 	$(VENV)/bin/pytest -q tests/unit
