@@ -46,10 +46,6 @@ def sh(*cmd: str) -> str:
     return out.stdout
 
 
-def node_ns(name: str, node: str) -> str:
-    return ns_name(name, node)
-
-
 def ip_json(ns: str, *args: str) -> list[dict[str, Any]]:
     return list(json.loads(sh("ip", "netns", "exec", ns, "ip", "-j", "-d", *args) or "[]"))
 
@@ -100,9 +96,9 @@ def felix_routes(ns: str) -> dict[str, dict[str, Any]]:
 
 def route_text(route: dict[str, Any]) -> str:
     """One route as `ip route` prints it, without the protocol: what a reader compares."""
-    words = [route["dst"]]
     if route.get("type") == "blackhole":
         return f"blackhole {route['dst']}"
+    words = [route["dst"]]
     if route.get("gateway"):
         words += ["via", route["gateway"]]
     words += ["dev", route["dev"], *route.get("flags", [])]
@@ -222,14 +218,14 @@ class TestCrossSubnet:
         self, two_subnet: str
     ) -> None:
         owned = blocks_by_node(two_subnet)
-        routes = felix_routes(node_ns(two_subnet, "node1"))
+        routes = felix_routes(ns_name(two_subnet, "node1"))
         (same,) = owned["node2"]
         (other,) = owned["node3"]
         assert route_text(routes[same]) == f"{same} via {node_ip(two_subnet, 'node2')} dev eth0"
         assert route_text(routes[other]) == (
             f"{other} via {node_ip(two_subnet, 'node3')} dev tunl0 onlink"
         )
-        (tunl0,) = ip_json(node_ns(two_subnet, "node1"), "link", "show", "tunl0")
+        (tunl0,) = ip_json(ns_name(two_subnet, "node1"), "link", "show", "tunl0")
         assert tunl0["mtu"] == 1480
 
     def test_only_traffic_that_leaves_the_subnet_is_encapsulated(self, two_subnet: str) -> None:
@@ -284,7 +280,7 @@ class TestFlatAlways:
                 assert any(
                     ipaddress.ip_address(tunnel) in ipaddress.ip_network(b) for b in owned[node]
                 ), (node, tunnel, owned)
-                (tunl0,) = ip_json(node_ns(flat, node), "addr", "show", "tunl0")
+                (tunl0,) = ip_json(ns_name(flat, node), "addr", "show", "tunl0")
                 assert tunl0["mtu"] == 1480, tunl0
                 assert "UP" in tunl0["flags"]
                 assert [(a["local"], a["prefixlen"]) for a in tunl0["addr_info"]] == [(tunnel, 32)]
@@ -296,7 +292,7 @@ class TestFlatAlways:
     ) -> None:
         owned = blocks_by_node(flat)
         for node in NODES:
-            ns = node_ns(flat, node)
+            ns = ns_name(flat, node)
             routes = felix_routes(ns)
             for other in NODES:
                 for block in owned[other] if other != node else []:
@@ -312,7 +308,7 @@ class TestFlatAlways:
             assert f.read().strip() == "0"  # Debian's default, which new namespaces inherit
         for node in NODES:
             forwarding = sh(
-                "ip", "netns", "exec", node_ns(flat, node), "sysctl", "-n", "net.ipv4.ip_forward"
+                "ip", "netns", "exec", ns_name(flat, node), "sysctl", "-n", "net.ipv4.ip_forward"
             )
             assert forwarding.strip() == "1", node  # Felix turned it on
 
@@ -361,7 +357,7 @@ class TestFlatAlways:
         with datastore(flat) as backend:
             alloc = Allocator(backend)
             for node in NODES:
-                ns = node_ns(flat, node)
+                ns = ns_name(flat, node)
                 assert "ipv4IPIPTunnelAddr" not in nodes[node]["spec"].get("bgp", {})
                 assert alloc.addresses_of_handle(f"ipip-tunnel-addr-{node}") == []
                 vtep = nodes[node]["spec"]["ipv4VXLANTunnelAddr"]
@@ -384,7 +380,7 @@ class TestFlatAlways:
 def moved(name: str) -> bool:
     """Every node routes every remote block through vxlan.calico, none through tunl0."""
     for node in NODES:
-        routes = felix_routes(node_ns(name, node)).values()
+        routes = felix_routes(ns_name(name, node)).values()
         if {r["dev"] for r in routes if r.get("type") != "blackhole"} != {"vxlan.calico"}:
             return False
     return True
