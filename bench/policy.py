@@ -594,7 +594,6 @@ class Recorder:
         self.wrap(reader or policy_inputs, "read", "policy inputs")
         self.wrap(driver.Driver, "apply", "driver")
         self.wrap(route_manager.RouteManager, "apply", "routes")
-        self.wrap(driver.Driver, "_apply_nat", "nat")
         calculator = getattr(calc, "Calculator", None)
         self.wrap(calculator or calc, "calculate", "calc")
         self.wrap(nft, "render", "render")
@@ -1100,7 +1099,7 @@ def phase_rows(cycles: list[Cycle], wait: list[float] | None) -> list[tuple[str,
 
     snap, lists, pinputs = med("snapshot"), med("datastore list"), med("policy inputs")
     plists = med("policy inputs list")
-    drv, routes, nat = med("driver"), med("routes"), med("nat")
+    drv, routes = med("driver"), med("routes")
     calc_, render, script, diff = med("calc"), med("render"), med("script"), med("diff")
     elements, papply = med("elements"), med("policy apply")
     kernel = statistics.median(kernel_write(c) for c in cycles)
@@ -1119,12 +1118,11 @@ def phase_rows(cycles: list[Cycle], wait: list[float] | None) -> list[tuple[str,
         ("  of which listing + decoding (memoised per version)", ms(lists), ""),
         ("  of which policy model (policy_inputs.read less its lists)", ms(pinputs - plists), ""),
         (
-            "rest of Driver.apply (devices, routes, NAT, files)",
+            "rest of Driver.apply (devices and routes when their inputs changed, files)",
             ms(drv - calc_ - render - papply),
             "",
         ),
         ("  of which RouteManager.apply", ms(routes), ""),
-        ("  of which NAT", ms(nat), ""),
         ("calc (calc.calculate)", ms(calc_), ""),
         ("render (nft.render)", ms(render), ""),
         (

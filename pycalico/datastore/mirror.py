@@ -35,6 +35,9 @@ class Mirror(Backend):
         self._keys: list[str] = []  # sorted, for prefix listing
         self._revision = 0
         self._decoded: dict[str, tuple[int, Any]] = {}
+        # How many times the contents were loaded whole: a reader that skips work for
+        # unchanged inputs still redoes it after a reload (a resync or a lost watch).
+        self.loads = 0
 
     def load(self, source: Backend) -> int:
         """Replace the contents with `source`'s as they are now; the revision read at."""
@@ -42,6 +45,7 @@ class Mirror(Backend):
         self._values = {kv.key: kv for kv in kvs}
         self._keys = sorted(self._values)
         self._revision = revision
+        self.loads += 1
         self._decoded = {
             key: found
             for key, found in self._decoded.items()

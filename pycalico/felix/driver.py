@@ -1,8 +1,13 @@
 """Felix's dataplane driver: one snapshot in, the node's kernel state made to match.
 
 Order matters for traffic already flowing: devices first (so routes have somewhere to
-point), then routes/neighbours/FDB by diff, then NAT, then policy, then the MTU file for
-the CNI.
+point), then routes/neighbours/FDB by diff, then the `inet calico` table (policy and NAT in
+one transaction), then the MTU file for the CNI.
+
+Devices and routes are reconciled again only when their inputs changed, after a full
+reload of the datastore (every resync, or a lost watch), or while a stray workload route
+waits out its grace period; a change that concerns only policy (a label, a policy) skips
+them, which keeps it fast.
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ import contextlib
 import ipaddress
 import json
 import os
-import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +55,10 @@ class Driver:
     # Kept across applies: unchanged resources and endpoints cost (almost) nothing.
     policy_reader: policy_inputs.Reader = field(default_factory=policy_inputs.Reader, init=False)
     policy_calculator: policy_calc.Calculator = field(init=False)
-    _applied_nat: str = field(default="", init=False)
+    # What devices and routes were last reconciled from (None: do it on the next apply).
+    _routed: tuple[Any, ...] | None = field(default=None, init=False)
+    _vxlan_port: int | None = field(default=None, init=False)
+    _pod_mtu: int = field(default=0, init=False)
     _forwarding_on: bool = field(default=False, init=False)
     _written_mtu: int = field(default=0, init=False)
     applies: int = field(default=0, init=False)
@@ -81,6 +88,33 @@ class Driver:
         raise DataplaneError(f"no interface holds this node's address {address.ip}")
 
     def apply(self, snap: Snapshot) -> None:
+        routing = (
+            snap.generation,
+            snap.nodes,
+            snap.pools,
+            snap.block_owners,
+            snap.borrowed,
+            snap.workloads,
+            snap.felix_config,
+        )
+        if routing != self._routed or self.routes.waiting:
+            self._routed = None
+            self._route(snap)
+            self._routed = routing
+        policy = self.policy_calculator.calculate(snap.policy)
+        rules = policy_nft.render(
+            policy, str(self._setting(snap, "defaultEndpointToHostAction", "Drop"))
+        )
+        nat.add_to(rules, snap.nat_pools, self._vxlan_port)
+        self.policy.apply(rules)
+        self._write_endpoint_status(set(policy.endpoints))
+        if self.revision_file:
+            write_text(self.revision_file, f"{snap.revision}\n")
+        self._write_mtu(self._pod_mtu)
+        self.applies += 1
+
+    def _route(self, snap: Snapshot) -> None:
+        """Devices, then routes, neighbours and FDB entries, as the snapshot wants them."""
         local = snap.nodes.get(self.node)
         if local is None or local.address is None:
             raise DataplaneError(f"Node {self.node} has no IPv4 address yet")
@@ -142,18 +176,7 @@ class Driver:
         )
         self.routes.apply(state)
         self.route_count, self.endpoint_count = len(state.routes), len(snap.workloads)
-        self._apply_nat(nat.render(snap.nat_pools, vxlan_port))
-        policy = self.policy_calculator.calculate(snap.policy)
-        self.policy.apply(
-            policy_nft.render(
-                policy, str(self._setting(snap, "defaultEndpointToHostAction", "Drop"))
-            )
-        )
-        self._write_endpoint_status(set(policy.endpoints))
-        if self.revision_file:
-            write_text(self.revision_file, f"{snap.revision}\n")
-        self._write_mtu(mtu.pod_mtu(host_mtu, enabled))
-        self.applies += 1
+        self._vxlan_port, self._pod_mtu = vxlan_port, mtu.pod_mtu(host_mtu, enabled)
 
     def _enable_forwarding(self, snap: Snapshot) -> None:
         """IP forwarding on, as Felix turns it on at start (ipForwarding: Enabled).
@@ -172,16 +195,6 @@ class Driver:
             with open(path, "w", encoding="ascii") as f:
                 f.write("1")
         self._forwarding_on = True
-
-    def _apply_nat(self, script: str) -> None:
-        if script == self._applied_nat:
-            return
-        out = subprocess.run(
-            ["nft", "-f", "-"], input=script, capture_output=True, text=True, check=False
-        )
-        if out.returncode != 0:
-            raise DataplaneError(f"nft rejected the NAT rules: {out.stderr.strip()}")
-        self._applied_nat = script
 
     def _write_endpoint_status(self, interfaces: set[str]) -> None:
         if not self.endpoint_status_dir:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from pycalico.felix import nft_netlink
 from pycalico.policy import nft_keys
-from pycalico.policy.nft import BASE_CHAINS, TABLE, NftSet, Ruleset
+from pycalico.policy.nft import TABLE, NftSet, Ruleset
 
 # Bigger element changes go through `nft -f`: one netlink batch must fit the socket buffer.
 NETLINK_MAX_KEYS = 2000
@@ -28,8 +28,8 @@ class PolicyApplyError(RuntimeError):
     pass
 
 
-def _chain_header(name: str) -> str:
-    hook = BASE_CHAINS.get(name)
+def _chain_header(rules: Ruleset, name: str) -> str:
+    hook = rules.base_chains.get(name)
     return f"add chain {TABLE} {name}" + (f" {{ {hook} }}" if hook else "")
 
 
@@ -41,7 +41,7 @@ def _elements(kind_name: str, elements: list[str], verb: str) -> list[str]:
 
 def full_script(new: Ruleset) -> str:
     lines = [f"add table {TABLE}", f"delete table {TABLE}", f"add table {TABLE}"]
-    lines += [_chain_header(name) for name in sorted(new.chains)]
+    lines += [_chain_header(new, name) for name in sorted(new.chains)]
     for kind, objects in (("set", new.sets), ("map", new.maps)):
         for name, obj in sorted(objects.items()):
             lines.append(f"add {kind} {TABLE} {name} {{ {obj.decl} }}")
@@ -59,7 +59,7 @@ def diff_script(old: Ruleset, new: Ruleset) -> str:
     """The commands that turn `old` into `new`; "" when they are equal."""
     lines: list[str] = []
     added_chains = sorted(new.chains.keys() - old.chains.keys())
-    lines += [_chain_header(name) for name in added_chains]
+    lines += [_chain_header(new, name) for name in added_chains]
     for kind, before, after in (("set", old.sets, new.sets), ("map", old.maps, new.maps)):
         changed = [n for n, obj in after.items() if before.get(n) != obj]
         for name in sorted(changed):
@@ -98,7 +98,12 @@ def _element_changes(kind: str, name: str, before: NftSet, after: NftSet) -> lis
 def element_changes(old: Ruleset, new: Ruleset) -> list[nft_netlink.ElementChange] | None:
     """`old` -> `new` as netlink set element changes, deletions first; None unless that is
     all that changed, in sets whose keys `nft_keys` knows, within NETLINK_MAX_KEYS."""
-    if old.sets.keys() != new.sets.keys() or old.maps != new.maps or old.chains != new.chains:
+    if (
+        old.sets.keys() != new.sets.keys()
+        or old.maps != new.maps
+        or old.chains != new.chains
+        or old.base_chains != new.base_chains
+    ):
         return None
     deletions, additions = [], []
     keys = 0

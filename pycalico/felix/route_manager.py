@@ -46,6 +46,11 @@ class RouteManager:
     # Unexpected workload routes, with when they were first seen (for the grace period).
     _strays: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def waiting(self) -> bool:
+        """Whether a stray workload route waits out its grace period (apply again soon)."""
+        return bool(self._strays)
+
     def apply(self, desired: RouteState) -> ApplyStats:
         stats = ApplyStats()
         names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links()}

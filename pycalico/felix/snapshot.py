@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pycalico.api.registry import resolve
-from pycalico.datastore.backend import Backend
+from pycalico.datastore.mirror import Mirror
 from pycalico.datastore.resources import ResourceClient
 from pycalico.felix import inputs
 from pycalico.felix.calc_routes import NodeInfo, PoolInfo, Workload
@@ -22,6 +22,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 @dataclass
 class Snapshot:
     revision: int
+    generation: int = 0  # the mirror's load count: a new one asks for a full reconcile
     nodes: dict[str, NodeInfo] = field(default_factory=dict)
     pools: list[PoolInfo] = field(default_factory=list)
     nat_pools: list[NatPool] = field(default_factory=list)
@@ -32,7 +33,7 @@ class Snapshot:
     policy: calc.Inputs = field(default_factory=lambda: calc.Inputs([], [], {}, {}))
 
 
-def read(backend: Backend, node: str, reader: policy_inputs.Reader | None = None) -> Snapshot:
+def read(backend: Mirror, node: str, reader: policy_inputs.Reader | None = None) -> Snapshot:
     """Every input, read at (or after) one revision; later changes arrive by watch."""
     client = ResourceClient(backend)
     revision = backend.revision()
@@ -45,6 +46,7 @@ def read(backend: Backend, node: str, reader: policy_inputs.Reader | None = None
     policy = (reader or policy_inputs.Reader()).read(client, weps)
     return Snapshot(
         revision=revision,
+        generation=backend.loads,
         nodes={n["metadata"]["name"]: inputs.node_info(n) for n in nodes},
         pools=[inputs.pool_info(p) for p in pools],
         nat_pools=[inputs.nat_pool(p) for p in pools],

@@ -59,6 +59,8 @@ class Ruleset:
     chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
     sets: dict[str, NftSet] = field(default_factory=dict)
     maps: dict[str, NftSet] = field(default_factory=dict)
+    # The chains that hook into the packet path, with their hook declarations.
+    base_chains: dict[str, str] = field(default_factory=dict)
 
 
 def _digest(text: str) -> str:
@@ -305,7 +307,7 @@ def _families(state: PolicyState) -> tuple[int, ...]:
 
 
 def render(state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
-    out = Ruleset()
+    out = Ruleset(base_chains=dict(BASE_CHAINS))
     families = _families(state)
     for policy in state.policies.values():
         for direction in ("ingress", "egress"):

@@ -114,7 +114,7 @@ def test_felix_programs_the_node_and_follows_datastore_changes(
     assert "blackhole 10.244.1.0/26 proto 80" in routes
     link = json.loads(sh(ns, "ip", "-j", "-d", "link", "show", "vxlan.calico"))[0]
     assert link["linkinfo"]["info_data"]["id"] == 4096 and link["mtu"] == 1450
-    assert "masquerade" in sh(ns, "nft", "list", "table", "ip", "calico")
+    assert "masquerade" in sh(ns, "nft", "list", "table", "inet", "calico")
     eventually(lambda: mtu_file.exists() and mtu_file.read_text() == "1450\n")
     # A node joins: its block is routed without restarting anything.
     apply(
@@ -128,4 +128,4 @@ def test_felix_programs_the_node_and_follows_datastore_changes(
     assert "66:" in sh(ns, "bridge", "fdb", "show", "dev", "vxlan.calico")
     # The pool stops masquerading: the NAT rule goes.
     apply(client, "IPPool", "pods", {"cidr": "10.244.0.0/16", "vxlanMode": "Always"})
-    eventually(lambda: "masquerade" not in sh(ns, "nft", "list", "table", "ip", "calico"))
+    eventually(lambda: "masquerade" not in sh(ns, "nft", "list", "table", "inet", "calico"))

@@ -1,14 +1,19 @@
-"""The natOutgoing script against the real nftables, inside a namespace the test owns."""
+"""natOutgoing and NOTRACK in the real nftables, in Felix's one table, inside a namespace the
+test owns."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from pycalico.felix.nat import NatPool, render
+from pycalico.cni.dataplane import in_netns
+from pycalico.felix.nat import NatPool, add_to
+from pycalico.felix.policy_manager import PolicyManager
+from pycalico.policy import calc, nft
 
 pytestmark = pytest.mark.integration
 
@@ -23,43 +28,44 @@ def netns() -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
-def nft(netns: str, *args: str, script: str | None = None) -> str:
+def table(netns: str) -> str:
     return subprocess.run(
-        ["ip", "netns", "exec", netns, "nft", *args],
-        input=script,
+        ["ip", "netns", "exec", netns, "nft", "list", "ruleset"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
 
 
-def test_the_script_loads_and_applying_it_again_changes_nothing(netns: str) -> None:
-    script = render([NatPool("10.244.0.0/16", True), NatPool("10.250.0.0/16", False)])
-    nft(netns, "-f", "-", script=script)
-    first = nft(netns, "list", "table", "ip", "calico")
-    nft(netns, "-f", "-", script=script)
-    assert nft(netns, "list", "table", "ip", "calico") == first
-    assert "masquerade fully-random" in first and "10.250.0.0/16" in first
+def felix_rules(pools: list[NatPool], vxlan_port: int | None = None) -> nft.Ruleset:
+    rules = nft.render(calc.PolicyState())
+    add_to(rules, pools, vxlan_port)
+    return rules
 
 
-def test_turning_nat_off_removes_the_nat_chain(netns: str) -> None:
-    nft(netns, "-f", "-", script=render([NatPool("10.244.0.0/16", True)], vxlan_port=4789))
-    off = render([NatPool("10.244.0.0/16", False)], vxlan_port=4789)
-    nft(netns, "-f", "-", script=off)
-    table = nft(netns, "list", "table", "ip", "calico")
-    # No NAT base chain left: the kernel's NAT hooks are not on the packet path.
-    assert "masquerade" not in table and "type nat" not in table
-    assert "udp dport 4789 notrack" in table
-    nft(netns, "-f", "-", script=off)  # applies again over its own result
-    assert nft(netns, "list", "table", "ip", "calico") == table
+def test_nat_lives_in_felix_one_table_and_follows_the_pools(netns: str) -> None:
+    with contextlib.closing(PolicyManager()) as manager:
 
+        def apply(rules: nft.Ruleset) -> bool:
+            return in_netns(f"/run/netns/{netns}", lambda: manager.apply(rules))
 
-def test_without_nat_or_vxlan_no_base_chain_is_left(netns: str) -> None:
-    script = render([NatPool("10.244.0.0/16", False)])
-    nft(netns, "-f", "-", script=script)  # from nothing
-    nft(netns, "-f", "-", script=script)  # and over itself
-    assert "hook" not in nft(netns, "list", "table", "ip", "calico")
-    nft(netns, "-f", "-", script=render([NatPool("10.244.0.0/16", True)], vxlan_port=4789))
-    nft(netns, "-f", "-", script=script)  # and over the full table
-    table = nft(netns, "list", "table", "ip", "calico")
-    assert "hook" not in table and "10.244.0.0/16" in table
+        apply(felix_rules([NatPool("10.244.0.0/16", True), NatPool("10.250.0.0/16", False)]))
+        first = table(netns)
+        assert first.count("table ") == 1 and "table inet calico" in first
+        assert "masquerade fully-random" in first and "10.250.0.0/16" in first
+        assert "type filter hook forward" in first
+        assert not apply(
+            felix_rules([NatPool("10.244.0.0/16", True), NatPool("10.250.0.0/16", False)])
+        )
+
+        # natOutgoing off: no NAT base chain left, so the kernel's NAT hooks are off the path.
+        apply(felix_rules([NatPool("10.244.0.0/16", False)], vxlan_port=4789))
+        off = table(netns)
+        assert "masquerade" not in off and "type nat" not in off
+        assert "udp dport 4789 notrack" in off and "priority raw" in off
+
+        # Neither: no raw base chain either.
+        apply(felix_rules([NatPool("10.244.0.0/16", False)]))
+        assert "priority raw" not in table(netns) and "type nat" not in table(netns)
+        apply(felix_rules([NatPool("10.244.0.0/16", True)], vxlan_port=4789))
+        assert "masquerade" in table(netns) and "notrack" in table(netns)

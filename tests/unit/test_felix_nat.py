@@ -1,51 +1,44 @@
-"""The natOutgoing nftables script (pure rendering)."""
+"""natOutgoing and VXLAN's NOTRACK as part of the `inet calico` ruleset (pure rendering)."""
 
 from __future__ import annotations
 
-from pycalico.felix.nat import NatPool, render
+from pycalico.felix.nat import ALL_POOLS, CHAIN, MASQ_POOLS, NatPool, add_to
+from pycalico.policy.nft import Ruleset
+
+
+def rendered(pools: list[NatPool], vxlan_port: int | None = None) -> Ruleset:
+    rules = Ruleset()
+    add_to(rules, pools, vxlan_port)
+    return rules
 
 
 def test_nat_pools_masquerade_traffic_leaving_all_pools() -> None:
-    script = render([NatPool("10.244.0.0/16", True), NatPool("10.245.0.0/16", False)])
-    assert "add element ip calico all-ipam-pools { 10.244.0.0/16, 10.245.0.0/16 }" in script
-    assert "add element ip calico masq-ipam-pools { 10.244.0.0/16 }" in script
-    assert (
-        "add rule ip calico nat-outgoing ip saddr @masq-ipam-pools "
-        "ip daddr != @all-ipam-pools masquerade fully-random"
-    ) in script
+    rules = rendered([NatPool("10.244.0.0/16", True), NatPool("10.245.0.0/16", False)])
+    assert rules.sets[ALL_POOLS].elements == {"10.244.0.0/15"}  # adjacent pools, one interval
+    assert rules.sets[MASQ_POOLS].elements == {"10.244.0.0/16"}
+    assert rules.chains[CHAIN] == (
+        "ip saddr @masq-ipam-pools ip daddr != @all-ipam-pools "
+        'masquerade fully-random comment "natOutgoing"',
+    )
+    assert "type nat hook postrouting" in rules.base_chains[CHAIN]
 
 
-def test_without_nat_pools_there_is_no_nat_chain() -> None:
+def test_without_nat_pools_there_is_no_nat_chain_or_sets() -> None:
     # No NAT base chain, so the kernel's NAT hooks do not run on every packet.
-    script = render([NatPool("10.244.0.0/16", False)])
-    lines = script.splitlines()
-    assert lines.index("delete chain ip calico nat-outgoing") > lines.index(
-        "flush chain ip calico nat-outgoing"
-    )
-    assert "masquerade" not in script
-    assert "add element ip calico masq-ipam-pools" not in script
-    assert "delete chain" not in render([NatPool("10.244.0.0/16", True)], vxlan_port=4789)
+    rules = rendered([NatPool("10.244.0.0/16", False)])
+    assert rules == Ruleset()
 
 
-def test_the_script_replaces_contents_so_it_is_idempotent() -> None:
-    script = render([NatPool("10.244.0.0/16", True)])
-    lines = script.splitlines()
-    assert lines.index("flush set ip calico all-ipam-pools") < next(
-        i for i, line in enumerate(lines) if line.startswith("add element ip calico all-ipam-pools")
-    )
-    assert render([NatPool("10.244.0.0/16", True)]) == script
+def test_ipv6_pools_are_left_out() -> None:
+    assert rendered([NatPool("fd00::/48", True)]) == Ruleset()
+    rules = rendered([NatPool("fd00::/48", True), NatPool("10.244.0.0/16", True)])
+    assert rules.sets[ALL_POOLS].elements == {"10.244.0.0/16"}
 
 
-def test_ipv6_pools_are_left_out_of_the_ipv4_table() -> None:
-    assert "fd00" not in render([NatPool("fd00::/48", True)])
-
-
-def test_vxlan_packets_skip_connection_tracking_when_vxlan_is_on() -> None:
-    with_vxlan = render([NatPool("10.244.0.0/16", True)], vxlan_port=4789)
-    assert "add rule ip calico raw-prerouting udp dport 4789 notrack" in with_vxlan
-    assert "add rule ip calico raw-output udp dport 4789 notrack" in with_vxlan
-    without = render([NatPool("10.244.0.0/16", True)])
-    assert "notrack" not in without
-    # Without VXLAN the raw chains go: an empty base chain still runs for every packet.
-    assert "delete chain ip calico raw-prerouting" in without
-    assert "delete chain ip calico raw-output" in without
+def test_vxlan_packets_skip_connection_tracking_only_when_vxlan_is_on() -> None:
+    with_vxlan = rendered([NatPool("10.244.0.0/16", False)], vxlan_port=4789)
+    for chain in ("raw-prerouting", "raw-output"):
+        assert with_vxlan.chains[chain] == ('udp dport 4789 notrack comment "vxlan"',)
+        assert "priority raw" in with_vxlan.base_chains[chain]
+    # Without VXLAN no raw chains: an empty base chain still runs for every packet.
+    assert not rendered([NatPool("10.244.0.0/16", True)]).chains.keys() & {"raw-output"}
