@@ -62,6 +62,7 @@ class Driver:
     _forwarding_on: bool = field(default=False, init=False)
     _written_mtu: int = field(default=0, init=False)
     applies: int = field(default=0, init=False)
+    settled_generation: int = field(default=-1, init=False)  # see daemon._settle_heap
     route_count: int = field(default=0, init=False)
     endpoint_count: int = field(default=0, init=False)
 
