@@ -399,6 +399,7 @@ def clear_caches() -> None:
                 value.clear()
     for memo in nft._CHAIN_LINES.values():
         memo.clear()
+    nft._SETS.clear()
 
 
 # --- namespaces ------------------------------------------------------------------------------

@@ -4,10 +4,12 @@ Order matters for traffic already flowing: devices first (so routes have somewhe
 point), then routes/neighbours/FDB by diff, then the `inet calico` table (policy and NAT in
 one transaction), then the MTU file for the CNI.
 
-Devices and routes are reconciled again only when their inputs changed, after a full
-reload of the datastore (every resync, or a lost watch), or while a stray workload route
-waits out its grace period; a change that concerns only policy (a label, a policy) skips
-them, which keeps it fast.
+Devices and routes are reconciled again only when their inputs changed (the datastore's,
+and the state of the underlay and tunnel links, read cheaply by name), after a full reload
+of the datastore (every resync, or a lost watch), or while a route waits (a stray out its
+grace period, a wanted one its device); a change that concerns only policy (a label, a
+policy) skips them, which keeps it fast. A full reload also rewrites the whole nftables
+table, repairing anything changed behind Felix's back.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
+
+from pyroute2 import NetlinkError
 
 from pycalico.atomic_file import write_text
 from pycalico.felix import calc_routes, ipip_device, mtu, nat, vxlan_device
@@ -57,6 +61,7 @@ class Driver:
     policy_calculator: policy_calc.Calculator = field(init=False)
     # What devices and routes were last reconciled from (None: do it on the next apply).
     _routed: tuple[Any, ...] | None = field(default=None, init=False)
+    _underlay: str = field(default="", init=False)
     _vxlan_port: int | None = field(default=None, init=False)
     _pod_mtu: int = field(default=0, init=False)
     _forwarding_on: bool = field(default=False, init=False)
@@ -97,7 +102,10 @@ class Driver:
             snap.borrowed,
             snap.workloads,
             snap.felix_config,
+            self._links_state(),
         )
+        if self._routed is None or self._routed[0] != snap.generation:
+            self.policy.reset()
         if routing != self._routed or self.routes.waiting:
             self._routed = None
             self._route(snap)
@@ -114,12 +122,33 @@ class Driver:
         self._write_mtu(self._pod_mtu)
         self.applies += 1
 
+    def _links_state(self) -> tuple[object, ...]:
+        """What the routes hang on in the kernel: the underlay and tunnel links (a link
+        going down takes its routes with it, even if it comes back up)."""
+        state: list[object] = []
+        for name in (self._underlay, calc_routes.VXLAN_DEVICE, calc_routes.IPIP_DEVICE):
+            try:
+                link = self.ipr.link("get", ifname=name)[0] if name else None
+            except NetlinkError:
+                link = None
+            state.append(
+                None
+                if link is None
+                else (
+                    link["index"],
+                    link["flags"],
+                    link.get_attr("IFLA_MTU"),
+                    link.get_attr("IFLA_CARRIER_CHANGES"),
+                )
+            )
+        return tuple(state)
+
     def _route(self, snap: Snapshot) -> None:
         """Devices, then routes, neighbours and FDB entries, as the snapshot wants them."""
         local = snap.nodes.get(self.node)
         if local is None or local.address is None:
             raise DataplaneError(f"Node {self.node} has no IPv4 address yet")
-        underlay = self.underlay(local.address)
+        underlay = self._underlay = self.underlay(local.address)
         self._enable_forwarding(snap)
         links = [
             mtu.Link(

@@ -131,12 +131,13 @@ class Channel:
             return
         first = self._seq + 1
         self._seq = (self._seq + len(changes) + 2) % 0x7FFF0000
-        wanted = range(first + 1, first + 1 + len(changes))
+        # The batch markers' sequence numbers too: a failed commit is reported on them.
+        wanted = range(first, first + len(changes) + 2)
         acks: list[tuple[int, int]] = []
         try:
             sock = self._socket()
             sock.send(batch(family, table, changes, first))
-            while len(acks) < len(changes):
+            while sum(first < seq <= first + len(changes) for seq, _ in acks) < len(changes):
                 acks += [a for a in _acks(sock.recv(65536, socket.MSG_DONTWAIT)) if a[0] in wanted]
         except BlockingIOError:
             pass
@@ -146,13 +147,15 @@ class Channel:
         failed = [(seq, code) for seq, code in acks if code]
         if failed:
             seq, code = failed[0]
-            change = changes[seq - first - 1]
-            where = f"{'add to' if change.add else 'delete from'} {change.set_name}"
+            where = "the transaction"
+            if first < seq <= first + len(changes):
+                change = changes[seq - first - 1]
+                where = f"{'add to' if change.add else 'delete from'} {change.set_name}"
             raise NetlinkApplyError(
                 f"nf_tables refused the element changes ({where}): "
                 f"{os.strerror(code) or errno.errorcode.get(code, code)}"
             )
-        if len(acks) < len(changes):
+        if sum(first < seq <= first + len(changes) for seq, _ in acks) < len(changes):
             self.close()  # a socket with replies still to come is not reused
             raise NetlinkApplyError(
                 f"nf_tables acknowledged {len(acks)} of {len(changes)} element changes"

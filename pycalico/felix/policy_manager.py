@@ -13,6 +13,7 @@ drop.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from dataclasses import dataclass, field
 
@@ -20,8 +21,12 @@ from pycalico.felix import nft_netlink
 from pycalico.policy import nft_keys
 from pycalico.policy.nft import TABLE, NftSet, Ruleset
 
-# Bigger element changes go through `nft -f`: one netlink batch must fit the socket buffer.
+# Bigger element changes go through `nft -f`: one netlink batch must fit the socket buffer,
+# and one set's element list one netlink attribute (its length is 16 bits).
 NETLINK_MAX_KEYS = 2000
+NETLINK_MAX_SET_BYTES = 60_000
+_KEY_OVERHEAD = 24  # a key's own attributes around its value, as pyroute2 lays them out
+log = logging.getLogger("pycalico.felix")
 
 
 class PolicyApplyError(RuntimeError):
@@ -126,6 +131,8 @@ def element_changes(old: Ruleset, new: Ruleset) -> list[nft_netlink.ElementChang
             except nft_keys.UnencodableElement:
                 return None
             keys += len(element_keys)
+            if sum(len(k.value) + _KEY_OVERHEAD for k in element_keys) > NETLINK_MAX_SET_BYTES:
+                return None
             out.append(nft_netlink.ElementChange(add, name, element_keys))
     return None if keys > NETLINK_MAX_KEYS else deletions + additions
 
@@ -140,7 +147,18 @@ class PolicyManager:
         if self.applied is not None:
             changes = element_changes(self.applied, new)
             if changes is not None:
-                return self._send_elements(changes, new)
+                family, table = TABLE.split()
+                try:
+                    self.channel.apply(family, table, changes)
+                except Exception as exc:
+                    # Whatever went wrong (refused, or the kernel no longer as we left it),
+                    # the whole table from a known state, in this same apply.
+                    log.warning("element change failed, rewriting the whole table: %s", exc)
+                    self.channel.close()
+                    self.applied = None
+                else:
+                    self.applied = new
+                    return bool(changes)
         script = full_script(new) if self.applied is None else diff_script(self.applied, new)
         if not script:
             return False
@@ -153,15 +171,10 @@ class PolicyManager:
         self.applied = new
         return True
 
+    def reset(self) -> None:
+        """Forget what was applied: the next apply writes the whole table (a resync, which
+        repairs whatever was changed behind Felix's back)."""
+        self.applied = None
+
     def close(self) -> None:
         self.channel.close()
-
-    def _send_elements(self, changes: list[nft_netlink.ElementChange], new: Ruleset) -> bool:
-        family, table = TABLE.split()
-        try:
-            self.channel.apply(family, table, changes)
-        except nft_netlink.NetlinkApplyError as exc:
-            self.applied = None
-            raise PolicyApplyError(str(exc)) from None
-        self.applied = new
-        return bool(changes)

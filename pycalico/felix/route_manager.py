@@ -45,11 +45,14 @@ class RouteManager:
     clock: Callable[[], float] = time.monotonic
     # Unexpected workload routes, with when they were first seen (for the grace period).
     _strays: dict[str, float] = field(default_factory=dict)
+    # Wanted routes whose device was missing at the last apply.
+    _deferred: set[str] = field(default_factory=set)
 
     @property
     def waiting(self) -> bool:
-        """Whether a stray workload route waits out its grace period (apply again soon)."""
-        return bool(self._strays)
+        """Whether a stray workload route waits out its grace period, or a wanted route its
+        device (apply again soon)."""
+        return bool(self._strays or self._deferred)
 
     def apply(self, desired: RouteState) -> ApplyStats:
         stats = ApplyStats()
@@ -100,12 +103,14 @@ class RouteManager:
             self._strays.pop(dst, None)
             self.ipr.route("del", **self._route_args(route, indexes))
             stats.removed += 1
+        self._deferred = set()
         for dst, route in wanted.items():
             self._strays.pop(dst, None)
             if current.get(dst) == route:
                 continue
             if route.dev and route.dev not in indexes:
-                continue  # its device is not there (yet): the next sync retries
+                self._deferred.add(dst)  # its device is not there (yet): the next apply retries
+                continue
             self.ipr.route("replace", **self._route_args(route, indexes))
             stats.added += 1
 

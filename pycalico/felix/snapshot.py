@@ -59,7 +59,7 @@ def read(backend: Mirror, node: str, reader: policy_inputs.Reader | None = None)
 
 
 # Per WorkloadEndpoint object: the mirror hands out one object per stored version.
-_WORKLOADS: IdentityMemo[dict[str, Any], tuple[str, tuple[Workload, ...]]] = IdentityMemo(200_000)
+_WORKLOADS: IdentityMemo[dict[str, Any], tuple[str, tuple[Workload, ...]]] = IdentityMemo(50_000)
 
 
 def _workloads(wep: dict[str, Any], node: str) -> tuple[Workload, ...]:

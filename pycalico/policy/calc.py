@@ -33,7 +33,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_TIER_ORDER = 1_000_000.0
 PLAN_MEMO_LIMIT = 20_000
 USES_MEMO_LIMIT = 50_000
-TOKEN_MEMO_LIMIT = 200_000
+TOKEN_MEMO_LIMIT = 50_000
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ import base64
 import functools
 import hashlib
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pycalico.policy.calc import EndpointPlan, NamedPortKey, Network, PolicyState, TierPlan
 from pycalico.policy.identity_memo import IdentityMemo
@@ -105,12 +106,26 @@ def _nets(nets: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network], version
     return [str(n) for n in ipaddress.collapse_addresses(chosen)]  # type: ignore[arg-type]
 
 
-@functools.lru_cache(maxsize=16384)
 def _net_set(
     nets: frozenset[ipaddress.IPv4Network | ipaddress.IPv6Network], version: int
 ) -> NftSet:
-    """A selector's members as an interval set; unchanged memberships are not redone."""
+    """A selector's members as an interval set."""
     return NftSet(f"type ipv{version}_addr; flags interval;", frozenset(_nets(nets, version)))
+
+
+# The last rendering of each set by name, with the members it came from: the calculation
+# hands back the same members object for a set that did not change, so it is not redone.
+# Only the latest per name is kept, so memory follows the live sets, not their history.
+_SETS: dict[str, tuple[frozenset[Any], NftSet]] = {}
+
+
+def _set_once(name: str, members: frozenset[Any], make: Callable[[], NftSet]) -> NftSet:
+    found = _SETS.get(name)
+    if found is not None and (found[0] is members or found[0] == members):
+        return found[1]
+    made = make()
+    _SETS[name] = (members, made)
+    return made
 
 
 def _port_ranges(ports: Ports) -> str:
@@ -276,7 +291,6 @@ def _dispatch(interface: str, direction: str) -> str:
     return f'"{interface}" : goto {endpoint_chain(interface, direction)}'
 
 
-@functools.lru_cache(maxsize=16384)
 def _named_port_set(entries: frozenset[tuple[Network, int, int]], version: int) -> NftSet:
     return NftSet(
         f"type ipv{version}_addr . inet_proto . inet_service;",
@@ -344,8 +358,15 @@ def render(state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
     out.chains["filter-INPUT"] = (f'iifname "cali*" goto {WL_TO_HOST}',)
     for sel, nets in state.selector_sets.items():
         for version in families:
-            out.sets[selector_set(sel, version)] = _net_set(nets, version)
+            name = selector_set(sel, version)
+            out.sets[name] = _set_once(name, nets, lambda n=nets, v=version: _net_set(n, v))
     for key, entries in state.named_ports.items():
         for version in families:
-            out.sets[named_port_set(key, version)] = _named_port_set(entries, version)
+            name = named_port_set(key, version)
+            out.sets[name] = _set_once(
+                name, entries, lambda e=entries, v=version: _named_port_set(e, v)
+            )
+    if len(_SETS) > 2 * len(out.sets) + 1024:  # sets that are gone: forget them
+        for name in _SETS.keys() - out.sets.keys():
+            del _SETS[name]
     return out

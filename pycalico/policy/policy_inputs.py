@@ -10,7 +10,7 @@ from pycalico.datastore.resources import ResourceClient
 from pycalico.policy import calc, model
 from pycalico.policy.identity_memo import IdentityMemo
 
-MODEL_MEMO_LIMIT = 200_000
+MODEL_MEMO_LIMIT = 50_000
 Resource = dict[str, Any]
 
 

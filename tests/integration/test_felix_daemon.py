@@ -90,7 +90,9 @@ def felix(tmp_path: Path) -> Iterator[tuple[str, ResourceClient, Path]]:
             def inside() -> None:
                 with IPRoute() as ipr:
                     driver = Driver("node1", ipr, mtu_file=str(mtu_file))
-                    daemon.run(SqliteBackend(tmp_path / "store.db"), driver, stop, resync_seconds=5)
+                    daemon.run(
+                        SqliteBackend(tmp_path / "store.db"), driver, stop, resync_seconds=60
+                    )
 
             in_netns(f"/run/netns/{ns}", inside)
 
@@ -129,3 +131,18 @@ def test_felix_programs_the_node_and_follows_datastore_changes(
     # The pool stops masquerading: the NAT rule goes.
     apply(client, "IPPool", "pods", {"cidr": "10.244.0.0/16", "vxlanMode": "Always"})
     eventually(lambda: "masquerade" not in sh(ns, "nft", "list", "table", "inet", "calico"))
+
+
+def test_routes_lost_to_a_link_flap_come_back_with_the_next_change_of_any_kind(
+    felix: tuple[str, ResourceClient, Path],
+) -> None:
+    """A policy-only change skips the routes while their inputs stay the same, but a link
+    that went down and up (the kernel dropped its routes) is an input too."""
+    ns, client, _ = felix
+    remote = "10.244.2.0/26 via 10.244.2.0 dev vxlan.calico"
+    eventually(lambda: remote in sh(ns, "ip", "route"))
+    sh(ns, "ip", "link", "set", "vxlan.calico", "down")
+    sh(ns, "ip", "link", "set", "vxlan.calico", "up")
+    assert remote not in sh(ns, "ip", "route")
+    apply(client, "GlobalNetworkSet", "unrelated", {"nets": ["198.51.100.0/24"]})
+    eventually(lambda: remote in sh(ns, "ip", "route"))
