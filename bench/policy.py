@@ -813,6 +813,10 @@ def incremental(store: str, tmp: str, load_seconds: float) -> Incremental:
             result.first = recorder.done.get(timeout=120)
             if not result.first.ok:
                 raise RuntimeError("Felix's first apply failed (see its log)")
+            # The bench's endpoints have no interfaces in this namespace, so Felix retries
+            # their routes on every apply for its grace period; on a real node the pod's
+            # veth exists before its endpoint. The changes start once that is over.
+            time.sleep(route_manager.WORKLOAD_ROUTE_GRACE)
             rng = random.Random(7)
             with nft_monitor(ns) as lines:
                 for _ in range(CHANGES):

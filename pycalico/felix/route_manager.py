@@ -45,14 +45,19 @@ class RouteManager:
     clock: Callable[[], float] = time.monotonic
     # Unexpected workload routes, with when they were first seen (for the grace period).
     _strays: dict[str, float] = field(default_factory=dict)
-    # Wanted routes whose device was missing at the last apply.
-    _deferred: set[str] = field(default_factory=set)
+    # Wanted routes whose device was missing at the last apply, with when that was first
+    # seen: retried on every apply for a grace period, then left to the periodic resync
+    # (a device that long gone is not coming; a pod's veth exists before its endpoint).
+    _deferred: dict[str, float] = field(default_factory=dict)
 
     @property
     def waiting(self) -> bool:
         """Whether a stray workload route waits out its grace period, or a wanted route its
         device (apply again soon)."""
-        return bool(self._strays or self._deferred)
+        now = self.clock()
+        return bool(self._strays) or any(
+            now - first < WORKLOAD_ROUTE_GRACE for first in self._deferred.values()
+        )
 
     def apply(self, desired: RouteState) -> ApplyStats:
         stats = ApplyStats()
@@ -103,13 +108,13 @@ class RouteManager:
             self._strays.pop(dst, None)
             self.ipr.route("del", **self._route_args(route, indexes))
             stats.removed += 1
-        self._deferred = set()
+        deferred, self._deferred = self._deferred, {}
         for dst, route in wanted.items():
             self._strays.pop(dst, None)
             if current.get(dst) == route:
                 continue
             if route.dev and route.dev not in indexes:
-                self._deferred.add(dst)  # its device is not there (yet): the next apply retries
+                self._deferred[dst] = deferred.get(dst, now)  # no device (yet): retried
                 continue
             self.ipr.route("replace", **self._route_args(route, indexes))
             stats.added += 1
