@@ -154,21 +154,9 @@ class Wire:
 
 
 def ping_netns(name: str, pod: str, address: str, count: int = 3) -> None:
-    state = LabState.load(name)
-    sh(
-        "ip",
-        "netns",
-        "exec",
-        state.pods[f"default/{pod}"].netns,
-        "ping",
-        "-c",
-        str(count),
-        "-i",
-        "0.2",
-        "-W",
-        "2",
-        address,
-    )
+    """Ping from `pod`; at least one reply must come back."""
+    got, out = received(ping_stream(name, pod, address, count, 0.2))
+    assert got > 0, out
 
 
 def node_ip(name: str, node: str) -> str:
