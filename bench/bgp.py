@@ -36,6 +36,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from lab_runs import down
+
 from pycalico.cni.dataplane import in_netns
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.ipam import keys
@@ -61,15 +63,6 @@ def sh(*cmd: str, stdin: str | None = None) -> str:
 
 def lab_name() -> str:
     return f"bgpb{uuid.uuid4().hex[:3]}"
-
-
-def down(name: str) -> None:
-    """Remove the lab; a Ctrl-C now must not leave it half removed."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by calico-lab too
-    try:
-        subprocess.run([LAB, "down", "--name", name], capture_output=True, check=False)
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager

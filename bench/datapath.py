@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from lab_runs import iperf
+
 LAB = os.path.join(os.path.dirname(sys.executable), "calico-lab")
 SECONDS = int(os.environ.get("BENCH_IPERF_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
@@ -47,24 +49,6 @@ def sh(*cmd: str) -> str:
 
 def in_ns(ns: str, *cmd: str) -> str:
     return sh("ip", "netns", "exec", ns, *cmd)
-
-
-def iperf(server_ns: str, client_ns: str, server_ip: str) -> float:
-    """Gbit/s from client to server over SECONDS seconds (STREAMS parallel streams)."""
-    server = subprocess.Popen(
-        ["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(0.5)
-        out = in_ns(
-            client_ns, "iperf3", "-c", server_ip, "-t", str(SECONDS), "-P", str(STREAMS), "-J"
-        )
-        return float(json.loads(out)["end"]["sum_received"]["bits_per_second"]) / 1e9
-    finally:
-        server.kill()
-        server.wait()
 
 
 def link_json(ns: str, dev: str) -> dict[str, Any]:
@@ -189,15 +173,15 @@ def main() -> int:
 
         def pod_without_netfilter() -> float:
             with nftables_emptied([node1, node2]):
-                return iperf(server.netns, client.netns, server.ip)
+                return iperf(server.netns, client.netns, server.ip, SECONDS, STREAMS)
 
         with raw_vxlan_hosts(name) as (raw_server, raw_client, raw_ip):
             results = measure(
                 {
-                    "raw": lambda: iperf(raw_server, raw_client, raw_ip),
-                    "node": lambda: iperf(node2, node1, node2_vtep),
+                    "raw": lambda: iperf(raw_server, raw_client, raw_ip, SECONDS, STREAMS),
+                    "node": lambda: iperf(node2, node1, node2_vtep, SECONDS, STREAMS),
                     "bare": pod_without_netfilter,
-                    "pod": lambda: iperf(server.netns, client.netns, server.ip),
+                    "pod": lambda: iperf(server.netns, client.netns, server.ip, SECONDS, STREAMS),
                 }
             )
     finally:

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from lab_runs import down, iperf
 
 from pycalico.api.registry import resolve
 from pycalico.api.resource import kind_of, normalize
@@ -886,24 +887,6 @@ def one_change(
 # --- part 3: iperf3 in a lab -----------------------------------------------------------------
 
 
-def iperf(server_ns: str, client_ns: str, server_ip: str) -> float:
-    """Gbit/s from client to server over SECONDS seconds (one TCP stream)."""
-    server = subprocess.Popen(
-        ["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(0.5)
-        out = sh(
-            "ip", "netns", "exec", client_ns, "iperf3", "-c", server_ip, "-t", str(SECONDS), "-J"
-        )
-        return float(json.loads(out)["end"]["sum_received"]["bits_per_second"]) / 1e9
-    finally:
-        server.kill()
-        server.wait()
-
-
 @dataclass
 class Wire:
     none: list[float] = field(default_factory=list)
@@ -971,15 +954,6 @@ def endpoint_jumps(ns: str, ip: str, direction: str) -> int:
     return text.count(marker)
 
 
-def down(name: str) -> None:
-    """Remove the lab; a Ctrl-C now must not leave it half removed."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by calico-lab too
-    try:
-        subprocess.run([LAB, "down", "--name", name], capture_output=True, check=False)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def wire() -> Wire:
     from pycalico.lab.state import LabState
 
@@ -1023,7 +997,7 @@ def wire() -> Wire:
             return all("bench-iperf" in calico_chains(ns) for ns in (node1, node2))
 
         for round_ in range(ROUNDS):
-            result.none.append(iperf(server.netns, client.netns, server.ip))
+            result.none.append(iperf(server.netns, client.netns, server.ip, SECONDS))
             started = now()
             sh(
                 LAB,
@@ -1045,7 +1019,7 @@ def wire() -> Wire:
                 result.server_ingress = endpoint_jumps(node2, server.ip, "ingress")
                 result.client_egress = endpoint_jumps(node1, client.ip, "egress")
                 result.chains = calico_chains(node1).count("chain ")
-            result.with_policy.append(iperf(server.netns, client.netns, server.ip))
+            result.with_policy.append(iperf(server.netns, client.netns, server.ip, SECONDS))
             sh(
                 LAB,
                 "exec",

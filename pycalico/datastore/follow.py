@@ -12,6 +12,7 @@ a watch is lost (e.g. compacted or the datastore was away).
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -44,6 +45,19 @@ def _retrying(step: Callable[[], T], stop: threading.Event) -> T | None:
     return None
 
 
+def _settle_heap() -> None:
+    """Collect once, then keep what survived out of the collector's way.
+
+    After a full load the heap is mostly long-lived (the mirror and what apply built from
+    it); a full collection walking all of it stalled a Felix label change by up to ~45 ms at
+    1000 endpoints. Unfreezing first lets each load's collection reclaim anything frozen at
+    the previous load that has since become garbage.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 def follow(
     backend: Backend,
     apply: Callable[[Mirror], None],
@@ -66,6 +80,7 @@ def follow(
         watch = _retrying(lambda: backend.watch(WATCH_PREFIX, revision), stop)
         if watch is not None:
             _apply(mirror)
+            _settle_heap()
         return watch
 
     def _apply(view: Mirror) -> None:

@@ -6,7 +6,6 @@ The dataplane side only writes differences, so this stays cheap; a full resync r
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -26,19 +25,6 @@ DEFAULT_RESYNC_SECONDS = 90.0
 Observer = Callable[[bool | None, float], None]
 
 
-def _settle_heap() -> None:
-    """Collect once, then keep what survived out of the collector's way.
-
-    Felix's heap is mostly long-lived (the mirror, the rendered ruleset, the memos); a full
-    collection walking all of it stalled a label change by up to ~45 ms at 1000 endpoints.
-    Done after every full load (start, resync): unfreezing first lets that collection
-    reclaim anything frozen last time that has since become garbage.
-    """
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
-
-
 def _apply(view: Mirror, driver: Driver, before: Callable[[], None], observe: Observer) -> None:
     started = time.monotonic()
     try:
@@ -55,9 +41,6 @@ def _apply(view: Mirror, driver: Driver, before: Callable[[], None], observe: Ob
     elapsed = time.monotonic() - started
     log.debug("applied revision %d in %.1f ms", snap.revision, elapsed * 1000)
     observe(True, elapsed)
-    if snap.generation != driver.settled_generation:
-        _settle_heap()
-        driver.settled_generation = snap.generation
 
 
 def run(

@@ -66,8 +66,8 @@ class Driver:
     _pod_mtu: int = field(default=0, init=False)
     _forwarding_on: bool = field(default=False, init=False)
     _written_mtu: int = field(default=0, init=False)
+    _status_written: set[str] | None = field(default=None, init=False)  # None: read the dir
     applies: int = field(default=0, init=False)
-    settled_generation: int = field(default=-1, init=False)  # see daemon._settle_heap
     route_count: int = field(default=0, init=False)
     endpoint_count: int = field(default=0, init=False)
 
@@ -229,14 +229,18 @@ class Driver:
     def _write_endpoint_status(self, interfaces: set[str]) -> None:
         if not self.endpoint_status_dir:
             return
-        os.makedirs(self.endpoint_status_dir, exist_ok=True)
-        present = set(os.listdir(self.endpoint_status_dir))
+        present = self._status_written
+        if present is None:  # first time: whatever an earlier run left there
+            os.makedirs(self.endpoint_status_dir, exist_ok=True)
+            present = set(os.listdir(self.endpoint_status_dir))
+        self._status_written = None  # until the directory is as `interfaces` says again
         for name in present - interfaces:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.endpoint_status_dir, name))
         for name in interfaces - present:
             path = os.path.join(self.endpoint_status_dir, name)
             write_text(path, json.dumps({"ifaceName": name, "status": "up"}) + "\n")
+        self._status_written = set(interfaces)
 
     def _write_mtu(self, value: int) -> None:
         if value == self._written_mtu:
