@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,13 +25,15 @@ from typing import Any
 from pyroute2 import NetlinkError
 
 from pycalico.atomic_file import write_text
-from pycalico.felix import calc_routes, ipip_device, mtu, nat, vxlan_device
+from pycalico.felix import calc_routes, conntrack_flows, ipip_device, mtu, nat, vxlan_device
 from pycalico.felix.policy_manager import PolicyManager
 from pycalico.felix.route_manager import RouteManager
 from pycalico.felix.snapshot import Snapshot
 from pycalico.policy import calc as policy_calc
 from pycalico.policy import nft as policy_nft
 from pycalico.policy import policy_inputs
+
+log = logging.getLogger("pycalico.felix")
 
 DEFAULT_VXLAN_VNI = 4096
 DEFAULT_VXLAN_PORT = 4789
@@ -67,6 +70,9 @@ class Driver:
     _forwarding_on: bool = field(default=False, init=False)
     _written_mtu: int = field(default=0, init=False)
     _status_written: set[str] | None = field(default=None, init=False)  # None: read the dir
+    # Local workload addresses in the kernel's policy (None before the first apply: flows a
+    # restart finds belong to pods that are still there, or were flushed before it).
+    _workload_addresses: frozenset[str] | None = field(default=None, init=False)
     applies: int = field(default=0, init=False)
     route_count: int = field(default=0, init=False)
     endpoint_count: int = field(default=0, init=False)
@@ -116,6 +122,7 @@ class Driver:
         )
         nat.add_to(rules, snap.nat_pools, self._vxlan_port)
         self.policy.apply(rules)
+        self._forget_flows(snap)
         self._write_endpoint_status(set(policy.endpoints))
         if self.revision_file:
             write_text(self.revision_file, f"{snap.revision}\n")
@@ -207,6 +214,19 @@ class Driver:
         self.routes.apply(state)
         self.route_count, self.endpoint_count = len(state.routes), len(snap.workloads)
         self._vxlan_port, self._pod_mtu = vxlan_port, mtu.pod_mtu(host_mtu, enabled)
+
+    def _forget_flows(self, snap: Snapshot) -> None:
+        """Conntrack entries of local workload addresses that went away, now that no policy
+        lets anything to or from them (a new pod given the address starts with none)."""
+        addresses = frozenset(w.address.split("/")[0] for w in snap.workloads)
+        if self._workload_addresses is not None and self._workload_addresses != addresses:
+            gone = self._workload_addresses - addresses
+            if gone:
+                try:
+                    conntrack_flows.remove(gone)
+                except (OSError, NetlinkError) as exc:
+                    log.warning("could not remove conntrack flows of %s: %s", sorted(gone), exc)
+        self._workload_addresses = addresses
 
     def _enable_forwarding(self, snap: Snapshot) -> None:
         """IP forwarding on, as Felix turns it on at start (ipForwarding: Enabled).

@@ -146,3 +146,74 @@ def test_routes_lost_to_a_link_flap_come_back_with_the_next_change_of_any_kind(
     assert remote not in sh(ns, "ip", "route")
     apply(client, "GlobalNetworkSet", "unrelated", {"nets": ["198.51.100.0/24"]})
     eventually(lambda: remote in sh(ns, "ip", "route"))
+
+
+def workload(client: ResourceClient, pod: str, ip: str) -> None:
+    client.apply(
+        resolve("WorkloadEndpoint"),
+        normalize(
+            {
+                "apiVersion": "projectcalico.org/v3",
+                "kind": "WorkloadEndpoint",
+                "metadata": {"name": f"node1-k8s-{pod}-eth0", "namespace": "default"},
+                "spec": {
+                    "node": "node1",
+                    "orchestrator": "k8s",
+                    "pod": pod,
+                    "endpoint": "eth0",
+                    "interfaceName": f"cali{pod}",
+                    "ipNetworks": [f"{ip}/32"],
+                },
+            }
+        ),
+    )
+
+
+def to_workload_map(ns: str) -> str:
+    return sh(ns, "nft", "list", "map", "inet", "calico", "cali-to-wl", check=False)
+
+
+def flows(ns: str) -> set[tuple[str, str]]:
+    from pyroute2 import Conntrack
+
+    def inside() -> set[tuple[str, str]]:
+        with Conntrack() as ct:
+            return {(e.tuple_orig.saddr, e.tuple_orig.daddr) for e in ct.dump_entries()}
+
+    return in_netns(f"/run/netns/{ns}", inside)
+
+
+def add_flow(ns: str, src: str, dst: str, reply_src: str, port: int) -> None:
+    from pyroute2 import Conntrack
+    from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
+
+    def inside() -> None:
+        with Conntrack() as ct:
+            ct.entry(
+                "add",
+                timeout=300,
+                tuple_orig=NFCTAttrTuple(saddr=src, daddr=dst, proto=6, sport=port, dport=80),
+                tuple_reply=NFCTAttrTuple(
+                    saddr=reply_src, daddr=src, proto=6, sport=80, dport=port
+                ),
+            )
+
+    in_netns(f"/run/netns/{ns}", inside)
+
+
+def test_flows_of_a_deleted_workload_address_go_with_it_and_no_others(
+    felix: tuple[str, ResourceClient, Path],
+) -> None:
+    """A pod that gets a deleted pod's address must not inherit its established flows."""
+    ns, client, _ = felix
+    workload(client, "web", "10.244.1.5")
+    workload(client, "db", "10.244.1.6")
+    eventually(lambda: "calidb" in to_workload_map(ns))
+    add_flow(ns, "10.244.1.5", "10.244.2.9", "10.244.2.9", 40000)  # web opened it
+    add_flow(ns, "10.244.2.9", "10.244.1.5", "10.244.1.5", 40001)  # web answered it
+    add_flow(ns, "10.244.2.9", "10.244.1.6", "10.244.1.6", 40002)  # db's
+    add_flow(ns, "10.244.1.6", "203.0.113.1", "203.0.113.1", 40003)  # db's, outward
+    assert len(flows(ns)) == 4
+    client.delete(resolve("WorkloadEndpoint"), "node1-k8s-web-eth0", "default")
+    eventually(lambda: "caliweb" not in to_workload_map(ns))
+    eventually(lambda: flows(ns) == {("10.244.2.9", "10.244.1.6"), ("10.244.1.6", "203.0.113.1")})

@@ -1,0 +1,52 @@
+"""Conntrack entries of workload addresses that are gone, removed as Felix removes them.
+
+Every endpoint chain accepts established flows before its policy. Once a pod is deleted its
+address can go to a new pod, and flows the old one had would still count as established
+for the new one, past its policy. Calico's Felix therefore deletes, for each removed
+workload address, every entry whose original source (the pod opened the flow) or reply
+source (the pod answered it) is that address; so does this.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from collections.abc import Iterable
+
+from pyroute2 import Conntrack, NetlinkError
+from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
+
+log = logging.getLogger("pycalico.felix")
+
+_FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
+
+
+def remove(addresses: Iterable[str]) -> int:
+    """Delete the flows of these addresses (bare, no prefix length) in this network
+    namespace; the number deleted. An entry that expires meanwhile is no error."""
+    by_family: dict[int, list[str]] = {}
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        by_family.setdefault(_FAMILY[ip.version], []).append(str(ip))
+    removed = 0
+    for family, ips in by_family.items():
+        with Conntrack(nfgen_family=family) as ct:
+            for ip in ips:
+                entries = {
+                    (entry.tuple_orig.saddr, entry.tuple_orig.daddr, entry.id): entry
+                    for direction in ("tuple_orig", "tuple_reply")
+                    for entry in ct.dump_entries(
+                        **{direction: NFCTAttrTuple(family=family, saddr=ip)}
+                    )
+                }
+                for entry in entries.values():
+                    try:
+                        ct.delete(entry)
+                        removed += 1
+                    except NetlinkError as exc:
+                        if exc.code != 2:  # ENOENT: it expired meanwhile
+                            raise
+    if removed:
+        log.info("removed %d conntrack flows of deleted workload addresses", removed)
+    return removed
