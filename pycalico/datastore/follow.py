@@ -63,12 +63,12 @@ def follow(
     apply: Callable[[Mirror], None],
     stop: threading.Event,
     resync_seconds: float,
-    idle: Callable[[], None] = lambda: None,
+    idle: Callable[[Mirror], None] = lambda view: None,
 ) -> None:
     """Run `apply(mirror)` once everything is loaded, then after changes, until `stop`.
 
-    `idle` runs on every quiet tick (at least every half second), for liveness and for
-    work that is due without a datastore change. While the datastore is away nothing is
+    `idle(mirror)` runs on every quiet tick (at least every half second), for liveness and
+    for work that is due without a datastore change. While the datastore is away nothing is
     torn down: the last applied state stays and the loop retries until it is back.
     """
     mirror = Mirror(WATCH_PREFIX)
@@ -102,7 +102,7 @@ def follow(
                 timeout = max(0.0, min(IDLE_TICK_SECONDS, next_resync - time.monotonic()))
                 event = watch.next(timeout=timeout)
                 if event is None:
-                    idle()
+                    idle(mirror)
                     continue
                 for _ in range(MAX_EVENTS_PER_APPLY):
                     mirror.apply(event)

@@ -1,7 +1,9 @@
 """Felix's main loop: a snapshot of the datastore mirror applied after every change.
 
 The dataplane side only writes differences, so this stays cheap; a full resync runs every
-`routeRefreshInterval`. Failures are logged and retried on the next change or resync.
+`routeRefreshInterval`. Between changes, what the kernel alone changed (a link flap that
+took routes with it, a stray route out of its grace period) gets an apply within half a
+second. Failures are logged and retried on the next change or resync.
 """
 
 from __future__ import annotations
@@ -54,12 +56,21 @@ def run(
     """Apply, then follow changes until `stop` is set.
 
     `before_apply` runs ahead of every apply (calico-node keeps tunnel addresses current
-    there); `observe` hears about every loop turn (health and metrics).
+    there); `observe` hears about every loop turn (health and metrics). Between changes
+    the driver is asked whether the kernel needs an apply anyway (a link flap, a route out
+    of its grace period).
     """
+
+    def idle(view: Mirror) -> None:
+        if driver.due():
+            _apply(view, driver, before_apply, observe)
+        else:
+            observe(None, 0.0)
+
     follow(
         backend,
         lambda view: _apply(view, driver, before_apply, observe),
         stop,
         resync_seconds,
-        idle=lambda: observe(None, 0.0),
+        idle=idle,
     )

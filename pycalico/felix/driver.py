@@ -5,7 +5,7 @@ point), then routes/neighbours/FDB by diff, then the `inet calico` table (policy
 one transaction), then the MTU file for the CNI.
 
 Devices and routes are reconciled again only when their inputs changed (the datastore's,
-and the state of the underlay and tunnel links, read cheaply by name), after a full reload
+and the underlay and tunnel links, as the kernel announces their changes), after a full reload
 of the datastore (every resync, or a lost watch), or while a route waits (a stray out its
 grace period, a wanted one its device); a change that concerns only policy (a label, a
 policy) skips them, which keeps it fast. A full reload also rewrites the whole nftables
@@ -25,7 +25,15 @@ from typing import Any
 from pyroute2 import NetlinkError
 
 from pycalico.atomic_file import write_text
-from pycalico.felix import calc_routes, conntrack_flows, ipip_device, mtu, nat, vxlan_device
+from pycalico.felix import (
+    calc_routes,
+    conntrack_flows,
+    ipip_device,
+    kernel_events,
+    mtu,
+    nat,
+    vxlan_device,
+)
 from pycalico.felix.policy_manager import PolicyManager
 from pycalico.felix.route_manager import RouteManager
 from pycalico.felix.snapshot import Snapshot
@@ -64,6 +72,8 @@ class Driver:
     policy_calculator: policy_calc.Calculator = field(init=False)
     # What devices and routes were last reconciled from (None: do it on the next apply).
     _routed: tuple[Any, ...] | None = field(default=None, init=False)
+    _link_events: kernel_events.LinkEvents | None = field(default=None, init=False)
+    _links_dirty: bool = field(default=False, init=False)  # a link changed: route again
     _underlay: str = field(default="", init=False)
     _vxlan_port: int | None = field(default=None, init=False)
     _pod_mtu: int = field(default=0, init=False)
@@ -108,12 +118,12 @@ class Driver:
             snap.borrowed,
             snap.workloads,
             snap.felix_config,
-            self._links_state(),
         )
         if self._routed is None or self._routed[0] != snap.generation:
             self.policy.reset()
-        if routing != self._routed or self.routes.waiting:
-            self._routed = None
+        links_changed = self._links_changed()  # first: changes from now on are heard
+        if links_changed or routing != self._routed or self.routes.waiting:
+            self._routed, self._links_dirty = None, False
             self._route(snap)
             self._routed = routing
         policy = self.policy_calculator.calculate(snap.policy)
@@ -129,26 +139,27 @@ class Driver:
         self._write_mtu(self._pod_mtu)
         self.applies += 1
 
-    def _links_state(self) -> tuple[object, ...]:
-        """What the routes hang on in the kernel: the underlay and tunnel links (a link
-        going down takes its routes with it, even if it comes back up)."""
-        state: list[object] = []
-        for name in (self._underlay, calc_routes.VXLAN_DEVICE, calc_routes.IPIP_DEVICE):
-            try:
-                link = self.ipr.link("get", ifname=name)[0] if name else None
-            except NetlinkError:
-                link = None
-            state.append(
-                None
-                if link is None
-                else (
-                    link["index"],
-                    link["flags"],
-                    link.get_attr("IFLA_MTU"),
-                    link.get_attr("IFLA_CARRIER_CHANGES"),
-                )
-            )
-        return tuple(state)
+    def due(self) -> bool:
+        """Whether the kernel needs an apply though the datastore did not change: a link the
+        routes hang on changed (a down took its routes with it), or a route waits for its
+        grace period or its device. Cheap: reads only what the kernel announced."""
+        if self._routed is None:
+            return False  # the last apply failed: the next change or resync retries it
+        return self._links_changed() or self.routes.due
+
+    def _links_changed(self) -> bool:
+        """Whether the underlay or a tunnel link changed since routes were last reconciled."""
+        if self._link_events is None:  # opened in the namespace of the thread that applies
+            self._link_events = kernel_events.LinkEvents()
+        names = (self._underlay, calc_routes.VXLAN_DEVICE, calc_routes.IPIP_DEVICE)
+        if self._link_events.changed(name for name in names if name):
+            self._links_dirty = True
+        return self._links_dirty
+
+    def close(self) -> None:
+        self.policy.close()
+        if self._link_events is not None:
+            self._link_events.close()
 
     def _route(self, snap: Snapshot) -> None:
         """Devices, then routes, neighbours and FDB entries, as the snapshot wants them."""

@@ -59,6 +59,15 @@ class RouteManager:
             now - first < WORKLOAD_ROUTE_GRACE for first in self._deferred.values()
         )
 
+    @property
+    def due(self) -> bool:
+        """Whether applying again would change something with no datastore change: a stray
+        workload route is out of its grace period, or a wanted route's device may be there."""
+        now = self.clock()
+        return any(now - first >= WORKLOAD_ROUTE_GRACE for first in self._strays.values()) or any(
+            now - first < WORKLOAD_ROUTE_GRACE for first in self._deferred.values()
+        )
+
     def apply(self, desired: RouteState) -> ApplyStats:
         stats = ApplyStats()
         names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links()}

@@ -13,6 +13,7 @@ With the `bird` backend, confd and BIRD run too (see pycalico/confd).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -222,7 +223,8 @@ def _felix(
                     status.apply_failures += 1
 
         log.info("Calico node started successfully")
-        daemon.run(backend, driver, stop, resync, before_apply, observe)
+        with contextlib.closing(driver):
+            daemon.run(backend, driver, stop, resync, before_apply, observe)
     return 0
 
 

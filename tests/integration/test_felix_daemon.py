@@ -88,8 +88,10 @@ def felix(tmp_path: Path) -> Iterator[tuple[str, ResourceClient, Path]]:
 
         def serve() -> None:
             def inside() -> None:
-                with IPRoute() as ipr:
-                    driver = Driver("node1", ipr, mtu_file=str(mtu_file))
+                with (
+                    IPRoute() as ipr,
+                    contextlib.closing(Driver("node1", ipr, mtu_file=str(mtu_file))) as driver,
+                ):
                     daemon.run(
                         SqliteBackend(tmp_path / "store.db"), driver, stop, resync_seconds=60
                     )
@@ -133,19 +135,18 @@ def test_felix_programs_the_node_and_follows_datastore_changes(
     eventually(lambda: "masquerade" not in sh(ns, "nft", "list", "table", "inet", "calico"))
 
 
-def test_routes_lost_to_a_link_flap_come_back_with_the_next_change_of_any_kind(
+def test_routes_lost_to_a_link_flap_come_back_without_any_datastore_change(
     felix: tuple[str, ResourceClient, Path],
 ) -> None:
-    """A policy-only change skips the routes while their inputs stay the same, but a link
-    that went down and up (the kernel dropped its routes) is an input too."""
-    ns, client, _ = felix
+    """A link that went down and up took its routes with it: Felix notices between
+    datastore changes (and a policy-only change, which skips routing, would not hide it)."""
+    ns, _, _ = felix
     remote = "10.244.2.0/26 via 10.244.2.0 dev vxlan.calico"
     eventually(lambda: remote in sh(ns, "ip", "route"))
     sh(ns, "ip", "link", "set", "vxlan.calico", "down")
     sh(ns, "ip", "link", "set", "vxlan.calico", "up")
     assert remote not in sh(ns, "ip", "route")
-    apply(client, "GlobalNetworkSet", "unrelated", {"nets": ["198.51.100.0/24"]})
-    eventually(lambda: remote in sh(ns, "ip", "route"))
+    eventually(lambda: remote in sh(ns, "ip", "route"), seconds=5)
 
 
 def workload(client: ResourceClient, pod: str, ip: str) -> None:

@@ -107,6 +107,34 @@ def test_an_unknown_workload_route_survives_the_grace_period_only(node: tuple[st
     empty = RouteState()
     manager.apply(empty)
     assert "10.244.1.9" in sh(ns, "ip", "route")  # the CNI just added it
+    assert manager.waiting and not manager.due
     now[0] += WORKLOAD_ROUTE_GRACE + 1
+    assert manager.due
     manager.apply(empty)
     assert "10.244.1.9" not in sh(ns, "ip", "route")
+    assert not manager.waiting and not manager.due
+
+
+def test_a_route_whose_device_is_missing_is_retried_for_the_grace_period_only(
+    node: tuple[str, Any],
+) -> None:
+    ns, ipr = node
+    now = [1000.0]
+    manager = RouteManager(ipr, clock=lambda: now[0])
+    late = RouteState(
+        routes={Route("10.244.1.7/32", dev="cali0000000late", proto=PROTO_BOOT, scope="link")}
+    )
+    manager.apply(late)
+    assert manager.due  # the pod's veth may come any moment
+    sh(ns, "ip", "link", "add", "cali0000000late", "type", "veth", "peer", "name", "pod1")
+    sh(ns, "ip", "link", "set", "cali0000000late", "up")
+    manager.apply(late)
+    assert "10.244.1.7 dev cali0000000late" in sh(ns, "ip", "route")
+    assert not manager.due
+    gone = RouteState(
+        routes=late.routes
+        | {Route("10.244.1.8/32", dev="cali00000000gone", proto=PROTO_BOOT, scope="link")}
+    )
+    manager.apply(gone)
+    now[0] += WORKLOAD_ROUTE_GRACE + 1
+    assert not manager.due  # a device that long gone waits for the resync
