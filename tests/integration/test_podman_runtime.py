@@ -1,7 +1,9 @@
 """A real runtime: podman (CNI backend) starts containers on a calico + portmap conflist.
 
 The image is a busybox-static tree imported locally; nothing is pulled from a registry.
-Podman's state lives in the test's own directory and is removed afterwards.
+Podman's state lives in the test's own directory and is removed afterwards. Podman runs in
+a node namespace of the test's own (network namespace only), so the containers' host-side
+veths, routes and portmap's rules go there, not into the host's namespace.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from .node_namespace import node_namespace, sh
+
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
@@ -33,8 +37,9 @@ RUN_FLAGS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 
 
 class Podman:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, node: str) -> None:
         self.tmp = tmp
+        self.node = node
         self.store = tmp / "store.db"
         self.env = {
             **os.environ,
@@ -45,6 +50,8 @@ class Podman:
         # podman refuses a run root path longer than 50 characters.
         self.runroot = tempfile.mkdtemp(prefix="pcpm-", dir="/tmp")
         self.base = [
+            "nsenter",
+            f"--net=/run/netns/{node}",
             "podman",
             "--root",
             str(tmp / "root"),
@@ -113,7 +120,12 @@ def podman(tmp_path: Path) -> Iterator[Podman]:
         ],
     }
     (tmp_path / "net.d" / "calico-podman.conflist").write_text(json.dumps(conflist))
-    p = Podman(tmp_path)
+    with node_namespace("pmnode", gateway="192.0.2.1") as node:
+        yield from _podman(tmp_path, node.ns)
+
+
+def _podman(tmp_path: Path, node: str) -> Iterator[Podman]:
+    p = Podman(tmp_path, node)
     try:
         p.calicoctl(
             "apply",
@@ -162,6 +174,8 @@ def test_podman_containers_get_pool_addresses_talk_and_release_them_on_rm(podman
         routes = podman("exec", name, "ip", "route")
         assert "default via 169.254.1.1 dev eth0" in routes
     assert addresses["web"] != addresses["client"]
+    host_side = sh(podman.node, "ip", "route")
+    assert all(f"{a} dev cali" in host_side for a in addresses.values())
     podman("exec", "client", "ping", "-c1", "-W2", addresses["web"])
     weps = podman.calicoctl("get", "wep", "-o", "json")
     assert sorted(
