@@ -1,7 +1,9 @@
-"""The `calico` CNI plugin against the real kernel: pod namespaces made by the test.
+"""The `calico` CNI plugin against the real kernel: node and pod namespaces made by the test.
 
-Every namespace, link and route a test creates is removed by its fixture, even on failure.
-Traffic only flows between the host and namespaces these tests created.
+The plugin runs in a node namespace of the test's own, as calico-node's host would be: the
+pods' host-side veths, routes and sysctls go there, and every host-side check reads there.
+The host's own namespace gets nothing. Every namespace a test creates is removed by its
+fixture, even on failure (the node's links and routes go with the node's namespace).
 """
 
 from __future__ import annotations
@@ -9,33 +11,46 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from . import node_namespace as node_ns
+
 pytestmark = pytest.mark.integration
 
 BIN_DIR = os.path.dirname(sys.executable)
+# By path: some plugin runs below get an environment without PATH.
+IP = shutil.which("ip") or "/usr/sbin/ip"
 
 
 def sh(*cmd: str, check: bool = True) -> str:
+    """`cmd` as is: only for managing namespaces and for commands inside a pod's namespace."""
     return subprocess.run(cmd, check=check, capture_output=True, text=True).stdout
 
 
 class Cluster:
-    """One node's worth of CNI state: a store, pools, and the pod namespaces made so far."""
+    """One node's worth of CNI state: a node namespace, a store, pools, and the pods so far."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, node: str) -> None:
         self.tmp = tmp
+        self.node = node
+        # Prefix for any process that plays the node: the plugin, the shim, the agent.
+        self.in_node = [IP, "netns", "exec", node]
         self.store = tmp / "store.db"
         self.tag = uuid.uuid4().hex[:6]
         self.namespaces: list[str] = []
+
+    def on_node(self, *cmd: str, check: bool = True) -> str:
+        """`cmd` in the node's namespace, where the host side of every pod is."""
+        return node_ns.sh(self.node, *cmd, check=check)
 
     def conf(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -76,9 +91,8 @@ class Cluster:
         pod: str = "",
         conf: Any = None,
         ifname: str = "eth0",
-        node_netns: str = "",
     ) -> tuple[int, dict[str, Any]]:
-        """Run the plugin as a runtime would; in `node_netns` when the test plays a node there."""
+        """Run the plugin in the node's namespace, as a runtime on that node would."""
         env = {
             "PATH": os.environ["PATH"],
             "CNI_COMMAND": command,
@@ -90,9 +104,8 @@ class Cluster:
             if pod
             else "",
         }
-        node = ["ip", "netns", "exec", node_netns] if node_netns else []
         out = subprocess.run(
-            [*node, os.path.join(BIN_DIR, "calico")],
+            [*self.in_node, os.path.join(BIN_DIR, "calico")],
             env=env,
             input=json.dumps(conf or self.conf()).encode(),
             capture_output=True,
@@ -104,24 +117,21 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path)
-    c.calicoctl(
-        "apply",
-        "-f",
-        "-",
-        stdin="apiVersion: projectcalico.org/v3\nkind: IPPool\n"
-        "metadata: {name: pods}\nspec: {cidr: 10.247.0.0/16}\n",
-    )
-    links_before = set(sh("ip", "-o", "link", "show").split())
-    try:
-        yield c
-    finally:
-        for name in c.namespaces:
-            sh("ip", "netns", "del", name, check=False)
-        for line in sh("ip", "-o", "link", "show").splitlines():
-            ifname = line.split(": ")[1].split("@")[0]
-            if ifname.startswith("cali") and ifname not in links_before:
-                sh("ip", "link", "del", ifname, check=False)
+    # A default route, so that proxy ARP answers for 169.254.1.1 on the pods' host ends.
+    with node_ns.node_namespace("cinode", gateway="192.0.2.1") as node:
+        c = Cluster(tmp_path, node.ns)
+        try:
+            c.calicoctl(
+                "apply",
+                "-f",
+                "-",
+                stdin="apiVersion: projectcalico.org/v3\nkind: IPPool\n"
+                "metadata: {name: pods}\nspec: {cidr: 10.247.0.0/16}\n",
+            )
+            yield c
+        finally:
+            for name in c.namespaces:
+                sh("ip", "netns", "del", name, check=False)
 
 
 def test_add_wires_the_pod_exactly_as_calico(cluster: Cluster) -> None:
@@ -132,12 +142,12 @@ def test_add_wires_the_pod_exactly_as_calico(cluster: Cluster) -> None:
     assert host_if.startswith("cali") and len(host_if) == 15
     ip = result["ips"][0]["address"].split("/")[0]
     assert result["ips"][0]["address"].endswith("/32") and result["ips"][0]["interface"] == 1
-    link = json.loads(sh("ip", "-j", "-d", "link", "show", host_if))[0]
+    link = json.loads(cluster.on_node("ip", "-j", "-d", "link", "show", host_if))[0]
     assert link["address"] == "ee:ee:ee:ee:ee:ee" and link["mtu"] == 1450
-    assert Path(f"/proc/sys/net/ipv4/conf/{host_if}/proxy_arp").read_text().strip() == "1"
-    assert Path(f"/proc/sys/net/ipv4/conf/{host_if}/forwarding").read_text().strip() == "1"
-    assert Path(f"/proc/sys/net/ipv4/conf/{host_if}/rp_filter").read_text().strip() == "1"
-    assert sh("ip", "route", "show", ip).strip() == f"{ip} dev {host_if} scope link"
+    for knob in ("proxy_arp", "forwarding", "rp_filter"):
+        path = f"/proc/sys/net/ipv4/conf/{host_if}/{knob}"
+        assert cluster.on_node("cat", path).strip() == "1", knob
+    assert cluster.on_node("ip", "route", "show", ip).strip() == f"{ip} dev {host_if} scope link"
     pod_routes = sh("ip", "netns", "exec", ns, "ip", "route").splitlines()
     assert pod_routes == ["default via 169.254.1.1 dev eth0 ", "169.254.1.1 dev eth0 scope link "]
     pod_addr = json.loads(sh("ip", "netns", "exec", ns, "ip", "-j", "addr", "show", "eth0"))[0]
@@ -155,7 +165,7 @@ def test_two_pods_on_the_node_reach_each_other_and_the_host_reaches_both(cluster
     ip_b = cluster.cni("ADD", "ctr-b", b, pod="b")[1]["ips"][0]["address"].split("/")[0]
     sh("ip", "netns", "exec", a, "ping", "-c1", "-W2", ip_b)
     sh("ip", "netns", "exec", b, "ping", "-c1", "-W2", ip_a)
-    sh("ping", "-c1", "-W2", ip_a)
+    cluster.on_node("ping", "-c1", "-W2", ip_a)
 
 
 def test_del_removes_interface_routes_endpoint_and_address(cluster: Cluster) -> None:
@@ -163,7 +173,7 @@ def test_del_removes_interface_routes_endpoint_and_address(cluster: Cluster) -> 
     result = cluster.cni("ADD", "ctr-d", ns, pod="d")[1]
     host_if = result["interfaces"][0]["name"]
     assert cluster.cni("DEL", "ctr-d", ns, pod="d")[0] == 0
-    assert sh("ip", "link", "show", host_if, check=False) == ""
+    assert cluster.on_node("ip", "link", "show", host_if, check=False) == ""
     assert cluster.calicoctl("get", "wep", "-o", "name") == ""
     assert "found 0 problems" in cluster.calicoctl("ipam", "check")
     assert "| 0 (0%)" in cluster.calicoctl("ipam", "show")
@@ -182,10 +192,10 @@ def test_a_failed_add_leaves_no_veth_no_endpoint_and_no_address(cluster: Cluster
     ns = cluster.netns()
     # The pod's netns already has an eth0, so the veth peer cannot be created there.
     sh("ip", "netns", "exec", ns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
-    links_before = sh("ip", "-o", "link", "show")
+    links_before = cluster.on_node("ip", "-o", "link", "show")
     rc, err = cluster.cni("ADD", "ctr-f", ns, pod="f")
     assert rc == 1 and err["code"] == 5 and "failed to create veth" in err["msg"]
-    assert sh("ip", "-o", "link", "show") == links_before
+    assert cluster.on_node("ip", "-o", "link", "show") == links_before
     assert cluster.calicoctl("get", "wep", "-o", "name") == ""
     assert "| 0 (0%)" in cluster.calicoctl("ipam", "show")
 
@@ -202,7 +212,7 @@ def test_a_retried_add_keeps_the_address_and_rewires(cluster: Cluster) -> None:
     rc, second = cluster.cni("ADD", "ctr-r", ns, pod="r")
     assert rc == 0 and second["ips"] == first["ips"]
     assert "| 1 (0%)" in cluster.calicoctl("ipam", "show")
-    sh("ping", "-c1", "-W2", first["ips"][0]["address"].split("/")[0])
+    cluster.on_node("ping", "-c1", "-W2", first["ips"][0]["address"].split("/")[0])
 
 
 def test_non_kubernetes_containers_get_cni_names_and_a_network_profile(cluster: Cluster) -> None:
@@ -215,8 +225,11 @@ def test_non_kubernetes_containers_get_cni_names_and_a_network_profile(cluster: 
     assert profile["spec"]["labelsToApply"] == {"k8s-pod-network": ""}
 
 
-def _start_agent(sock: Path) -> subprocess.Popen[bytes]:
-    agent = subprocess.Popen([sys.executable, "-m", "pycalico.cni.agent", "--socket", str(sock)])
+def _start_agent(cluster: Cluster, sock: Path) -> subprocess.Popen[bytes]:
+    # `ip netns exec` execs the agent in place: the Popen's PID is the agent's own.
+    agent = subprocess.Popen(
+        [*cluster.in_node, sys.executable, "-m", "pycalico.cni.agent", "--socket", str(sock)]
+    )
     for _ in range(200):
         if sock.exists():
             return agent
@@ -237,7 +250,7 @@ def _shim_call(
         "CNI_PATH": str(bin_dir),
     }
     out = subprocess.run(
-        [str(bin_dir / "calico")],
+        [*cluster.in_node, str(bin_dir / "calico")],
         env=env,
         capture_output=True,
         check=False,
@@ -259,7 +272,7 @@ def test_the_installed_shim_goes_through_the_agent_and_works_without_it(
     # No agent listening: the shim runs the plugin itself.
     rc, alone = _shim_call(cluster, bin_dir, "ADD", uuid.uuid4().hex, first)
     assert rc == 0 and alone["ips"]
-    agent = _start_agent(sock)
+    agent = _start_agent(cluster, sock)
     # From here on the shim's in-process fallback cannot run: every answer is the agent's.
     if compiled:
         install(str(bin_dir), str(sock), python="/nonexistent/python")
@@ -284,7 +297,7 @@ def test_the_installed_shim_goes_through_the_agent_and_works_without_it(
         )
         assert _shim_call(cluster, bin_dir, "DEL", container, second)[0] == 0
         bad = subprocess.run(
-            [str(bin_dir / "calico")],
+            [*cluster.in_node, str(bin_dir / "calico")],
             input=b"{not json",
             env={"CNI_COMMAND": "ADD"},
             capture_output=True,
@@ -308,23 +321,20 @@ def test_dual_stack_pods_get_a_v6_address_and_default_route_via_the_host_link_lo
         "kind: IPPool\nmetadata: {name: pods6}\nspec: {cidr: 'fd00:247::/64'}\n",
     )
     conf = cluster.conf(ipam={"type": "calico-ipam", "assign_ipv6": "true"})
-    # The node is a namespace of its own, so IPv6 forwarding (Felix's job) can be switched on
-    # without touching the host's.
-    node, a, b = cluster.netns(), cluster.netns(), cluster.netns()
-    sh("ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
-    sh("ip", "netns", "exec", node, "ip", "link", "set", "lo", "up")
-    rc, result = cluster.cni("ADD", "ctr-v6a", a, pod="v6a", conf=conf, node_netns=node)
+    # The node is a namespace of the test's own, so IPv6 forwarding (Felix's job) can be
+    # switched on without touching the host's.
+    a, b = cluster.netns(), cluster.netns()
+    cluster.on_node("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+    rc, result = cluster.cni("ADD", "ctr-v6a", a, pod="v6a", conf=conf)
     assert rc == 0, result
     [v4, v6] = [i["address"] for i in result["ips"]]
     assert v4.endswith("/32") and v6.endswith("/128") and v6.startswith("fd00:247:")
     routes = sh("ip", "netns", "exec", a, "ip", "-6", "route", "show", "default")
     assert routes.startswith("default via fe80::ecee:eeff:feee:eeee dev eth0")
     host_if = result["interfaces"][0]["name"]
-    proxy_ndp = sh(
-        "ip", "netns", "exec", node, "sysctl", "-n", f"net.ipv6.conf.{host_if}.proxy_ndp"
-    )
+    proxy_ndp = cluster.on_node("sysctl", "-n", f"net.ipv6.conf.{host_if}.proxy_ndp")
     assert proxy_ndp.strip() == "1"
-    other = cluster.cni("ADD", "ctr-v6b", b, pod="v6b", conf=conf, node_netns=node)[1]
+    other = cluster.cni("ADD", "ctr-v6b", b, pod="v6b", conf=conf)[1]
     v6_b = other["ips"][1]["address"].split("/")[0]
     sh("ip", "netns", "exec", a, "ping", "-6", "-c1", "-W3", v6_b)
 
@@ -339,7 +349,7 @@ def test_a_hundred_concurrent_adds_through_the_agent_get_distinct_addresses(
     bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "agent.sock"
     # A shim whose in-process fallback cannot run: every answer is the agent's.
     install(str(bin_dir), str(sock), python="/nonexistent/python")
-    agent = _start_agent(sock)
+    agent = _start_agent(cluster, sock)
     try:
         names = [cluster.netns() for _ in range(100)]
         ids = {n: uuid.uuid4().hex for n in names}
@@ -371,7 +381,7 @@ def test_gc_removes_endpoints_interfaces_and_addresses_of_forgotten_containers(
     }
     env = {"PATH": os.environ["PATH"], "CNI_COMMAND": "GC", "CNI_PATH": BIN_DIR}
     out = subprocess.run(
-        [os.path.join(BIN_DIR, "calico")],
+        [*cluster.in_node, os.path.join(BIN_DIR, "calico")],
         env=env,
         capture_output=True,
         input=json.dumps(conf).encode(),
@@ -381,13 +391,14 @@ def test_gc_removes_endpoints_interfaces_and_addresses_of_forgotten_containers(
     assert cluster.calicoctl("get", "wep", "-o", "name").split() == [
         "workloadendpoint.projectcalico.org/node1-k8s-kept-eth0"
     ]
-    assert sh("ip", "link", "show", gone_if, check=False) == ""
+    assert cluster.on_node("ip", "link", "show", gone_if, check=False) == ""
     assert "| 1 (0%)" in cluster.calicoctl("ipam", "show")
 
 
-def _ifb_links() -> set[str]:
+def _ifb_links(run: Callable[..., str]) -> set[str]:
+    """The ifb devices in the namespace `run` runs commands in."""
     return {
-        line.split(": ")[1] for line in sh("ip", "-o", "link", "show", "type", "ifb").splitlines()
+        line.split(": ")[1] for line in run("ip", "-o", "link", "show", "type", "ifb").splitlines()
     }
 
 
@@ -414,12 +425,14 @@ def test_chained_bandwidth_plugin_shapes_the_calico_interface(cluster: Cluster) 
         "CNI_IFNAME": "eth0",
         "CNI_PATH": "/usr/lib/cni",
     }
-    # Loading the ifb module on first use also adds ifb0/ifb1: the test removes those too.
-    ifbs_before = _ifb_links()
+    # Where ifb is a module, loading it on first use also adds ifb0/ifb1, and a module's
+    # devices start in the host's namespace whoever asked: the test removes those again.
+    # The plugin's own ifb device is the node's, gone with the node's namespace at the latest.
+    host_ifbs_before = _ifb_links(sh)
 
     def bandwidth_call(command: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            ["/usr/lib/cni/bandwidth"],
+            [*cluster.in_node, "/usr/lib/cni/bandwidth"],
             env={**env, "CNI_COMMAND": command},
             input=json.dumps(bandwidth).encode(),
             capture_output=True,
@@ -429,12 +442,12 @@ def test_chained_bandwidth_plugin_shapes_the_calico_interface(cluster: Cluster) 
     try:
         out = bandwidth_call("ADD")
         assert out.returncode == 0, out.stdout + out.stderr
-        assert "tbf" in sh("tc", "qdisc", "show", "dev", host_if)
+        assert "tbf" in cluster.on_node("tc", "qdisc", "show", "dev", host_if)
         assert bandwidth_call("DEL").returncode == 0
-        assert not any(n.startswith("bwp") for n in _ifb_links())
+        assert not any(n.startswith("bwp") for n in _ifb_links(cluster.on_node))
     finally:
         bandwidth_call("DEL")
-        for name in _ifb_links() - ifbs_before:
+        for name in _ifb_links(sh) - host_ifbs_before:
             sh("ip", "link", "del", name, check=False)
     assert cluster.cni("DEL", "ctr-bw", ns, pod="bw")[0] == 0
 
@@ -448,7 +461,7 @@ def test_a_late_del_for_an_old_sandbox_leaves_the_new_sandbox_wired(cluster: Clu
     assert rc == 0
     assert cluster.cni("DEL", "ctr-old", "", pod="same")[0] == 0
     assert sh("ip", "netns", "exec", new_ns, "ip", "-br", "link", "show", "eth0").strip()
-    sh("ping", "-c1", "-W2", new["ips"][0]["address"].split("/")[0])
+    cluster.on_node("ping", "-c1", "-W2", new["ips"][0]["address"].split("/")[0])
     assert "node1-k8s-same-eth0" in cluster.calicoctl("get", "wep", "-o", "name")
 
 
@@ -470,7 +483,7 @@ def test_a_delegated_ipam_plugin_gets_the_runtime_environment(cluster: Cluster) 
         "CNI_PATH": env_path,
     }
     out = subprocess.run(
-        [os.path.join(BIN_DIR, "calico")],
+        [*cluster.in_node, os.path.join(BIN_DIR, "calico")],
         env={**base, "CNI_COMMAND": "ADD"},
         input=json.dumps(conf).encode(),
         capture_output=True,
@@ -479,7 +492,7 @@ def test_a_delegated_ipam_plugin_gets_the_runtime_environment(cluster: Cluster) 
     assert out.returncode == 0, out.stdout
     assert json.loads(out.stdout)["ips"][0]["address"].startswith("10.240.7.")
     out = subprocess.run(
-        [os.path.join(BIN_DIR, "calico")],
+        [*cluster.in_node, os.path.join(BIN_DIR, "calico")],
         env={**base, "CNI_COMMAND": "DEL"},
         input=json.dumps(conf).encode(),
         capture_output=True,
