@@ -229,7 +229,12 @@ class Driver:
     def _forget_flows(self, snap: Snapshot) -> None:
         """Conntrack entries of local workload addresses that went away, now that no policy
         lets anything to or from them (a new pod given the address starts with none)."""
-        addresses = frozenset(w.address.split("/")[0] for w in snap.workloads)
+        addresses = frozenset(
+            str(net.network_address)
+            for endpoint in snap.policy.endpoints
+            if endpoint.node == self.node
+            for net in endpoint.addresses
+        )
         if self._workload_addresses is not None and self._workload_addresses != addresses:
             gone = self._workload_addresses - addresses
             if gone:

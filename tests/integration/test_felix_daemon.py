@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -149,7 +150,7 @@ def test_routes_lost_to_a_link_flap_come_back_without_any_datastore_change(
     eventually(lambda: remote in sh(ns, "ip", "route"), seconds=5)
 
 
-def workload(client: ResourceClient, pod: str, ip: str) -> None:
+def workload(client: ResourceClient, pod: str, *ips: str) -> None:
     client.apply(
         resolve("WorkloadEndpoint"),
         normalize(
@@ -163,7 +164,7 @@ def workload(client: ResourceClient, pod: str, ip: str) -> None:
                     "pod": pod,
                     "endpoint": "eth0",
                     "interfaceName": f"cali{pod}",
-                    "ipNetworks": [f"{ip}/32"],
+                    "ipNetworks": [f"{ip}/{32 if '.' in ip else 128}" for ip in ips],
                 },
             }
         ),
@@ -178,8 +179,11 @@ def flows(ns: str) -> set[tuple[str, str]]:
     from pyroute2 import Conntrack
 
     def inside() -> set[tuple[str, str]]:
-        with Conntrack() as ct:
-            return {(e.tuple_orig.saddr, e.tuple_orig.daddr) for e in ct.dump_entries()}
+        found = set()
+        for family in (socket.AF_INET, socket.AF_INET6):
+            with Conntrack(nfgen_family=family) as ct:
+                found |= {(e.tuple_orig.saddr, e.tuple_orig.daddr) for e in ct.dump_entries()}
+        return found
 
     return in_netns(f"/run/netns/{ns}", inside)
 
@@ -188,14 +192,18 @@ def add_flow(ns: str, src: str, dst: str, reply_src: str, port: int) -> None:
     from pyroute2 import Conntrack
     from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
 
+    family = socket.AF_INET if "." in src else socket.AF_INET6
+
     def inside() -> None:
-        with Conntrack() as ct:
+        with Conntrack(nfgen_family=family) as ct:
             ct.entry(
                 "add",
                 timeout=300,
-                tuple_orig=NFCTAttrTuple(saddr=src, daddr=dst, proto=6, sport=port, dport=80),
+                tuple_orig=NFCTAttrTuple(
+                    family=family, saddr=src, daddr=dst, proto=6, sport=port, dport=80
+                ),
                 tuple_reply=NFCTAttrTuple(
-                    saddr=reply_src, daddr=src, proto=6, sport=80, dport=port
+                    family=family, saddr=reply_src, daddr=src, proto=6, sport=80, dport=port
                 ),
             )
 
@@ -207,14 +215,15 @@ def test_flows_of_a_deleted_workload_address_go_with_it_and_no_others(
 ) -> None:
     """A pod that gets a deleted pod's address must not inherit its established flows."""
     ns, client, _ = felix
-    workload(client, "web", "10.244.1.5")
+    workload(client, "web", "10.244.1.5", "fd00:244::5")
     workload(client, "db", "10.244.1.6")
     eventually(lambda: "calidb" in to_workload_map(ns))
     add_flow(ns, "10.244.1.5", "10.244.2.9", "10.244.2.9", 40000)  # web opened it
     add_flow(ns, "10.244.2.9", "10.244.1.5", "10.244.1.5", 40001)  # web answered it
     add_flow(ns, "10.244.2.9", "10.244.1.6", "10.244.1.6", 40002)  # db's
     add_flow(ns, "10.244.1.6", "203.0.113.1", "203.0.113.1", 40003)  # db's, outward
-    assert len(flows(ns)) == 4
+    add_flow(ns, "fd00:244::5", "fd00:244::9", "fd00:244::9", 40004)  # web's, IPv6
+    assert len(flows(ns)) == 5
     client.delete(resolve("WorkloadEndpoint"), "node1-k8s-web-eth0", "default")
     eventually(lambda: "caliweb" not in to_workload_map(ns))
     eventually(lambda: flows(ns) == {("10.244.2.9", "10.244.1.6"), ("10.244.1.6", "203.0.113.1")})
