@@ -36,14 +36,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from lab_runs import down
+from lab_runs import LAB, down
 
 from pycalico.cni.dataplane import in_netns
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.ipam import keys
 from pycalico.lab.state import ROOT
 
-LAB = os.path.join(os.path.dirname(sys.executable), "calico-lab")
 SAMPLES = int(os.environ.get("BENCH_BGP_SAMPLES", "20"))
 MESH_NODES = int(os.environ.get("BENCH_BGP_NODES", "10"))
 ROUTE_TIMEOUT = 30.0

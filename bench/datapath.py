@@ -33,9 +33,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from lab_runs import iperf
+from lab_runs import LAB, down, iperf
 
-LAB = os.path.join(os.path.dirname(sys.executable), "calico-lab")
 SECONDS = int(os.environ.get("BENCH_IPERF_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 STREAMS = int(os.environ.get("BENCH_IPERF_STREAMS", "1"))
@@ -185,7 +184,7 @@ def main() -> int:
                 }
             )
     finally:
-        subprocess.run([LAB, "down", "--name", name], capture_output=True, check=False)
+        down(name)
     load_after = os.getloadavg()[0]
     ratios = [p / r for p, r in zip(results["pod"], results["raw"], strict=True)]
     bare = [b / r for b, r in zip(results["bare"], results["raw"], strict=True)]

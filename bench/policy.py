@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from lab_runs import down, iperf
+from lab_runs import LAB, down, iperf
 
 from pycalico.api.registry import resolve
 from pycalico.api.resource import kind_of, normalize
@@ -65,7 +65,6 @@ from pycalico.felix import daemon, driver, policy_manager, route_manager, snapsh
 from pycalico.policy import calc, model, nft, policy_inputs
 from pycalico.policy.identity_memo import IdentityMemo
 
-LAB = os.path.join(os.path.dirname(sys.executable), "calico-lab")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What Felix's watch uses: SqliteBackend's default poll interval.
 SQLITE_POLL = inspect.signature(SqliteBackend).parameters["poll_interval"].default

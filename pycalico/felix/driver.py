@@ -5,11 +5,11 @@ point), then routes/neighbours/FDB by diff, then the `inet calico` table (policy
 one transaction), then the MTU file for the CNI.
 
 Devices and routes are reconciled again only when their inputs changed (the datastore's,
-and the underlay and tunnel links, as the kernel announces their changes), after a full reload
-of the datastore (every resync, or a lost watch), or while a route waits (a stray out its
-grace period, a wanted one its device); a change that concerns only policy (a label, a
-policy) skips them, which keeps it fast. A full reload also rewrites the whole nftables
-table, repairing anything changed behind Felix's back.
+and the underlay and tunnel links, as the kernel announces their changes), after a full
+reload of the datastore (every resync, or a lost watch), or when a route is due (a stray
+out of its grace period, a wanted one waiting for its device); a change that concerns only
+policy (a label, a policy) skips them, which keeps it fast. A full reload also rewrites the
+whole nftables table, repairing anything changed behind Felix's back.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Driver:
     _status_written: set[str] | None = field(default=None, init=False)  # None: read the dir
     # Local workload addresses in the kernel's policy (None before the first apply: flows a
     # restart finds belong to pods that are still there, or were flushed before it).
-    _workload_addresses: frozenset[str] | None = field(default=None, init=False)
+    _workload_addresses: frozenset[policy_calc.Network] | None = field(default=None, init=False)
     applies: int = field(default=0, init=False)
     route_count: int = field(default=0, init=False)
     endpoint_count: int = field(default=0, init=False)
@@ -122,7 +122,7 @@ class Driver:
         if self._routed is None or self._routed[0] != snap.generation:
             self.policy.reset()
         links_changed = self._links_changed()  # first: changes from now on are heard
-        if links_changed or routing != self._routed or self.routes.waiting:
+        if links_changed or routing != self._routed or self.routes.due:
             self._routed, self._links_dirty = None, False
             self._route(snap)
             self._routed = routing
@@ -230,18 +230,18 @@ class Driver:
         """Conntrack entries of local workload addresses that went away, now that no policy
         lets anything to or from them (a new pod given the address starts with none)."""
         addresses = frozenset(
-            str(net.network_address)
+            net
             for endpoint in snap.policy.endpoints
             if endpoint.node == self.node
             for net in endpoint.addresses
         )
-        if self._workload_addresses is not None and self._workload_addresses != addresses:
-            gone = self._workload_addresses - addresses
-            if gone:
-                try:
-                    conntrack_flows.remove(gone)
-                except (OSError, NetlinkError) as exc:
-                    log.warning("could not remove conntrack flows of %s: %s", sorted(gone), exc)
+        before = addresses if self._workload_addresses is None else self._workload_addresses
+        gone = [str(net.network_address) for net in before - addresses]
+        if gone:
+            try:
+                conntrack_flows.remove(gone)
+            except (OSError, NetlinkError) as exc:
+                log.warning("could not remove conntrack flows of %s: %s", sorted(gone), exc)
         self._workload_addresses = addresses
 
     def _enable_forwarding(self, snap: Snapshot) -> None:

@@ -134,10 +134,14 @@ class Channel:
         # The batch markers' sequence numbers too: a failed commit is reported on them.
         wanted = range(first, first + len(changes) + 2)
         acks: list[tuple[int, int]] = []
+
+        def acknowledged() -> int:  # of the changes themselves, not the batch markers
+            return sum(first < seq <= first + len(changes) for seq, _ in acks)
+
         try:
             sock = self._socket()
             sock.send(batch(family, table, changes, first))
-            while sum(first < seq <= first + len(changes) for seq, _ in acks) < len(changes):
+            while acknowledged() < len(changes):
                 acks += [a for a in _acks(sock.recv(65536, socket.MSG_DONTWAIT)) if a[0] in wanted]
         except BlockingIOError:
             pass
@@ -155,8 +159,8 @@ class Channel:
                 f"nf_tables refused the element changes ({where}): "
                 f"{os.strerror(code) or errno.errorcode.get(code, code)}"
             )
-        if sum(first < seq <= first + len(changes) for seq, _ in acks) < len(changes):
+        if acknowledged() < len(changes):
             self.close()  # a socket with replies still to come is not reused
             raise NetlinkApplyError(
-                f"nf_tables acknowledged {len(acks)} of {len(changes)} element changes"
+                f"nf_tables acknowledged {acknowledged()} of {len(changes)} element changes"
             )

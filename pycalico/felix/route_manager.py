@@ -51,15 +51,6 @@ class RouteManager:
     _deferred: dict[str, float] = field(default_factory=dict)
 
     @property
-    def waiting(self) -> bool:
-        """Whether a stray workload route waits out its grace period, or a wanted route its
-        device (apply again soon)."""
-        now = self.clock()
-        return bool(self._strays) or any(
-            now - first < WORKLOAD_ROUTE_GRACE for first in self._deferred.values()
-        )
-
-    @property
     def due(self) -> bool:
         """Whether applying again would change something with no datastore change: a stray
         workload route is out of its grace period, or a wanted route's device may be there."""

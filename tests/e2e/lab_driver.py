@@ -76,6 +76,11 @@ def pod_ip(name: str, pod: str) -> str:
     return state.pods[f"default/{pod}"].ip
 
 
+def node_ip(name: str, node: str) -> str:
+    """The node's underlay address."""
+    return LabState.load(name).node_ips[node].split("/")[0]
+
+
 def ping_three(name: str, pod: str, address: str) -> None:
     lab("exec", f"default/{pod}", "--name", name, "--", "ping", "-c3", "-i0.2", "-W2", address)
 

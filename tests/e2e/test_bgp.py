@@ -15,7 +15,16 @@ from pycalico.confd.bird_process import BirdProcess
 from pycalico.lab import cluster
 from pycalico.lab.state import LabState
 
-from .lab_driver import calicoctl, lab, ping_stream, ping_three, pod_ip, received, wait_for
+from .lab_driver import (
+    calicoctl,
+    lab,
+    node_ip,
+    ping_stream,
+    ping_three,
+    pod_ip,
+    received,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -38,10 +47,6 @@ def peers(name: str, node: str) -> dict[str, tuple[str, str]]:
 def established(name: str, node: str, kind: str, count: int) -> bool:
     found = peers(name, node)
     return sum(1 for t, info in found.values() if t == kind and info == "Established") == count
-
-
-def node_ip(name: str, node: str) -> str:
-    return LabState.load(name).node_ips[node].split("/")[0]
 
 
 def test_no_encap_mesh_distributes_every_block_over_bgp(make_lab: Callable[..., str]) -> None:

@@ -31,6 +31,17 @@ class NodeNamespace:
 
 
 @contextlib.contextmanager
+def bare_namespace(prefix: str) -> Iterator[str]:
+    """A namespace with nothing in it, by name; removed again, whatever happens."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+@contextlib.contextmanager
 def node_namespace(
     prefix: str, address: str = "192.0.2.11/24", gateway: str | None = None
 ) -> Iterator[NodeNamespace]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -15,17 +14,15 @@ from pycalico.felix.nat import NatPool, add_to
 from pycalico.felix.policy_manager import PolicyManager
 from pycalico.policy import calc, nft
 
+from .node_namespace import bare_namespace
+
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def netns() -> Iterator[str]:
-    name = f"nattest-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
+    with bare_namespace("nattest") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def table(netns: str) -> str:

@@ -92,3 +92,10 @@ def test_anything_but_moved_elements_is_left_to_nft() -> None:
     assert element_changes(old, with_map) is None
     many = {f"10.1.{i // 256}.{i % 256}" for i in range(NETLINK_MAX_KEYS)}
     assert element_changes(old, rules(many)) is None
+
+
+def test_one_sets_change_too_big_for_one_netlink_attribute_is_left_to_nft() -> None:
+    many = {f"fd00::{i:x} . 6 . 80" for i in range(1, 1901)}  # 36-byte keys: > 64 KiB
+    assert len(many) < NETLINK_MAX_KEYS  # the attribute's size limit, not the key count
+    first = Ruleset(sets={"s": NftSet(PORTS6, frozenset())})
+    assert element_changes(first, Ruleset(sets={"s": NftSet(PORTS6, frozenset(many))})) is None

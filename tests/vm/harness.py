@@ -59,6 +59,7 @@ GUEST_MODULES = (
     "wireguard",
 )
 GUEST_MEMORY_MB = 2048
+GUEST_CPUS = 2
 OUTPUT_TAIL = 4000  # console characters quoted when the guest never finished
 RESULTS_MOUNT = "/run/vm"
 
@@ -121,7 +122,6 @@ class Kernel:
 class VmRun:
     rc: int
     output: str  # the job's stdout and stderr
-    console: str  # the guest kernel's console
     seconds: float  # boot, job and teardown
     job_seconds: float  # the job alone, by the guest's clock
 
@@ -282,9 +282,7 @@ def _job_script(cmd: list[str], env: Mapping[str, str]) -> str:
 def run_in_vm(
     cmd: list[str],
     timeout: float,
-    env: Mapping[str, str] | None = None,
     cwd: str = "/",
-    cpus: int = 2,
 ) -> VmRun:
     """Boot the stock kernel, run `cmd` as root in the guest, power off; its rc and output.
 
@@ -303,7 +301,7 @@ def run_in_vm(
             "LANG": "C.UTF-8",
             "TERM": "dumb",
         }
-        (share / "job").write_text(_job_script(cmd, {**base_env, **(env or {})}))
+        (share / "job").write_text(_job_script(cmd, base_env))
         (share / "stage2").write_text(
             STAGE2.replace("@RESULTS@", RESULTS_MOUNT)
             .replace("@MODULES@", " ".join(GUEST_MODULES))
@@ -315,7 +313,7 @@ def run_in_vm(
             QEMU,
             "-accel", "tcg,thread=multi",
             "-cpu", "max",
-            "-smp", str(cpus),
+            "-smp", str(GUEST_CPUS),
             "-m", str(GUEST_MEMORY_MB),
             "-machine", "q35",
             "-kernel", str(k.vmlinux),
@@ -358,9 +356,7 @@ def run_in_vm(
                 f"console (end):\n{_read(console)[-OUTPUT_TAIL:]}"
             )
         start, end = (float(t) for t in (share / "job-times").read_text().split())
-        return VmRun(
-            int(rc_file.read_text().strip()), _read(output), _read(console), seconds, end - start
-        )
+        return VmRun(int(rc_file.read_text().strip()), _read(output), seconds, end - start)
 
 
 def _read(path: Path) -> str:
