@@ -142,10 +142,14 @@ class Driver:
     def due(self) -> bool:
         """Whether the kernel needs an apply though the datastore did not change: a link the
         routes hang on changed (a down took its routes with it), or a route waits for its
-        grace period or its device. Cheap: reads only what the kernel announced."""
-        if self._routed is None:
-            return False  # the last apply failed: the next change or resync retries it
-        return self._links_changed() or self.routes.due
+        grace period or its device. Cheap: reads only what the kernel announced.
+
+        A link change is worth a try even after a failed apply: a link coming back up is
+        what an apply that failed while it was down waits for. Otherwise a failed apply
+        waits for the next datastore change or resync, rather than fail every tick."""
+        if self._links_changed():
+            return True
+        return self._routed is not None and self.routes.due
 
     def _links_changed(self) -> bool:
         """Whether the underlay or a tunnel link changed since routes were last reconciled."""
