@@ -10,7 +10,7 @@ One run, three parts, printed side by side with their targets:
    Timed: datastore read + model, calc, render, script, and `nft -f` of the whole script
    into a fresh network namespace (the apply). The floor is `nft -f` of the same script
    from a file into other fresh namespaces (best of 3): what nft alone needs.
-2. Incremental, end to end through Felix. A real Felix (`pycalico.felix.daemon.run`, in a
+2. Incremental, end to end through Felix. A real Felix (`pycalico.felix.daemon.Felix`, in a
    thread inside a node namespace) on that datastore. 50 times a WEP's `role` label (used
    only by rule selectors) changes with ResourceClient.update, as `calicoctl label` does;
    the clock runs from the write's commit until `nft monitor` in the node namespace
@@ -61,8 +61,14 @@ from pycalico.cni.dataplane import in_netns
 from pycalico.datastore import resources as ds_resources
 from pycalico.datastore.resources import ResourceClient
 from pycalico.datastore.sqlite import SqliteBackend
-from pycalico.felix import daemon, driver, policy_manager, route_manager, snapshot
-from pycalico.policy import calc, model, nft, policy_inputs
+from pycalico.felix import daemon, driver
+from pycalico.felix.calc import snapshot
+from pycalico.felix.dataplane import nftables
+from pycalico.felix.dataplane import routes as route_manager
+from pycalico.felix.rules import policy as nft
+from pycalico.felix.rules.table import Ruleset
+from pycalico.policy import calc, model
+from pycalico.policy import inputs as policy_inputs
 from pycalico.policy.identity_memo import IdentityMemo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -388,18 +394,16 @@ def load_datastore(client: ResourceClient) -> float:
 
 
 def clear_caches() -> None:
-    """What a fresh calico-node starts with: no memoised selectors, rules, chains or sets."""
+    """What a fresh calico-node starts with: no memoised selectors or models (rendering's
+    memos belong to each renderer, and a new Felix makes a new one)."""
     from pycalico.selector import selector
 
-    for module in (selector, model, calc, nft):
+    for module in (selector, model, calc):
         for value in list(vars(module).values()):
             if callable(getattr(value, "cache_clear", None)):
                 value.cache_clear()
             if isinstance(value, IdentityMemo):
                 value.clear()
-    for memo in nft._CHAIN_LINES.values():
-        memo.clear()
-    nft._SETS.clear()
 
 
 # --- namespaces ------------------------------------------------------------------------------
@@ -460,7 +464,7 @@ class Cold:
     selected: tuple[float, float] = (0.0, 0.0)  # policies per endpoint, ingress/egress
 
 
-def ruleset_sizes(rules: nft.Ruleset, script: str) -> dict[str, int]:
+def ruleset_sizes(rules: Ruleset, script: str) -> dict[str, int]:
     return {
         "chains": len(rules.chains),
         "rules": sum(len(r) for r in rules.chains.values()),
@@ -479,7 +483,10 @@ def cold_full(store: str, tmp: str) -> Cold:
     backend = SqliteBackend(store)
     try:
         started = now()
-        inputs = policy_inputs.read(ResourceClient(backend))
+        client = ResourceClient(backend)
+        listed = {kind: client.list(resolve(kind))[0] for kind in policy_inputs.KINDS}
+        weps = client.list(resolve("WorkloadEndpoint"))[0]
+        inputs = policy_inputs.Reader().read(listed, weps)
         cold.read = now() - started
     finally:
         backend.close()
@@ -490,7 +497,7 @@ def cold_full(store: str, tmp: str) -> Cold:
     rules = nft.render(state)
     cold.render = now() - started
     started = now()
-    script = policy_manager.full_script(rules)
+    script = nftables.full_script(rules)
     cold.script = now() - started
     cold.sizes = ruleset_sizes(rules, script)
     plans = list(state.endpoints.values())
@@ -588,20 +595,17 @@ class Recorder:
         self.current = None
 
     def install(self) -> None:
-        self.wrap(snapshot, "read", "snapshot", begins=True)
+        self.wrap(snapshot.SnapshotReader, "read", "snapshot", begins=True)
         self.wrap(ds_resources.ResourceClient, "list", "datastore list")
-        # Felix keeps a memoising Reader and Calculator; older code called the functions.
-        reader = getattr(policy_inputs, "Reader", None)
-        self.wrap(reader or policy_inputs, "read", "policy inputs")
+        self.wrap(policy_inputs.Reader, "read", "policy inputs")
         self.wrap(driver.Driver, "apply", "driver")
         self.wrap(route_manager.RouteManager, "apply", "routes")
-        calculator = getattr(calc, "Calculator", None)
-        self.wrap(calculator or calc, "calculate", "calc")
-        self.wrap(nft, "render", "render")
-        self.wrap(policy_manager, "full_script", "script")
-        self.wrap(policy_manager, "diff_script", "diff")
-        self.wrap(policy_manager, "element_changes", "elements")
-        self.wrap(policy_manager.PolicyManager, "apply", "policy apply")
+        self.wrap(calc.Calculator, "calculate", "calc")
+        self.wrap(nft.PolicyRenderer, "render", "render")
+        self.wrap(nftables, "full_script", "script")
+        self.wrap(nftables, "diff_script", "diff")
+        self.wrap(nftables, "element_changes", "elements")
+        self.wrap(nftables.NftablesManager, "write", "policy apply")
 
     def uninstall(self) -> None:
         while self._undo:
@@ -795,13 +799,9 @@ def incremental(store: str, tmp: str, load_seconds: float) -> Incremental:
                 def inside() -> None:
                     with IPRoute() as ipr:
                         felix = driver.Driver(NODE, ipr, mtu_file=os.path.join(tmp, "mtu"))
-                        daemon.run(
-                            SqliteBackend(store),
-                            felix,
-                            stop,
-                            resync_seconds=3600,
-                            observe=recorder.observe,
-                        )
+                        daemon.Felix(
+                            felix, {"FELIX_ROUTEREFRESHINTERVAL": "3600"}, observe=recorder.observe
+                        ).run(SqliteBackend(store), stop)
 
                 try:
                     in_netns(f"/run/netns/{ns}", inside)

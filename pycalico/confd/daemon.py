@@ -108,4 +108,6 @@ class Confd:
             self._report("")
 
     def run(self, stop: threading.Event, resync_seconds: float = DEFAULT_RESYNC_SECONDS) -> None:
-        follow(self.backend, self.apply, stop, resync_seconds, idle=lambda _: self.watchdog())
+        follow(
+            self.backend, self.apply, stop, lambda: resync_seconds, idle=lambda _: self.watchdog()
+        )

@@ -10,8 +10,10 @@ import ipaddress
 import sys
 from collections.abc import Sequence
 
+from pycalico.api.registry import resolve
 from pycalico.ctl.errors import CtlError, UsageError
-from pycalico.policy import policy_inputs, verdict
+from pycalico.policy import inputs as policy_inputs
+from pycalico.policy import verdict
 from pycalico.policy.model import PROTOCOL_NUMBERS, Endpoint
 
 USAGE = """Usage:
@@ -105,7 +107,8 @@ def run(args: Sequence[str], allow_version_mismatch: bool) -> int:
             raise UsageError(f"invalid port '{opts['port']}': must be 1-65535")
         port = int(opts["port"])
     client = connect(opts.get("config"), allow_version_mismatch)
-    inputs = policy_inputs.read(client)
+    listed = {kind: client.list(resolve(kind))[0] for kind in policy_inputs.KINDS}
+    inputs = policy_inputs.Reader().read(listed, client.list(resolve("WorkloadEndpoint"))[0])
     src, src_ip = _resolve(opts["from"], inputs.endpoints)
     dst, dst_ip = _resolve(opts["to"], inputs.endpoints)
     if src_ip.version != dst_ip.version:

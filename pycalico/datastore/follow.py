@@ -6,8 +6,9 @@ desired state from it and writes only differences, so there is no event-by-event
 get wrong, and reading from memory keeps a small change cheap. Events already delivered
 when one arrives go into the same apply, so a burst of writes (a pod's IPAM and endpoint)
 costs one apply without waiting for a quiet period. A full reload (and apply) also runs
-every `resync_seconds`, to repair anything changed behind the component's back, and after
-a watch is lost (e.g. compacted or the datastore was away).
+every `resync_seconds()` (asked on every turn, so a changed setting takes effect at
+once; inf for never), to repair anything changed behind the component's back, and after a watch is
+lost (e.g. compacted or the datastore was away).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def follow(
     backend: Backend,
     apply: Callable[[Mirror], None],
     stop: threading.Event,
-    resync_seconds: float,
+    resync_seconds: Callable[[], float],
     idle: Callable[[Mirror], None] = lambda view: None,
 ) -> None:
     """Run `apply(mirror)` once everything is loaded, then after changes, until `stop`.
@@ -90,14 +91,15 @@ def follow(
             log.warning("apply failed: %s", exc)
 
     watch = restart()
-    next_resync = time.monotonic() + resync_seconds
+    last_resync = time.monotonic()
     try:
         while watch is not None and not stop.is_set():
             try:
+                next_resync = last_resync + resync_seconds()
                 if time.monotonic() >= next_resync:
-                    next_resync = time.monotonic() + resync_seconds
                     watch.close()
                     watch = restart()
+                    last_resync = time.monotonic()
                     continue
                 timeout = max(0.0, min(IDLE_TICK_SECONDS, next_resync - time.monotonic()))
                 event = watch.next(timeout=timeout)

@@ -4,6 +4,10 @@ The dataplane side only writes differences, so this stays cheap; a full resync r
 `routeRefreshInterval`. Between changes, what the kernel alone changed (a link flap that
 took routes with it, a stray route out of its grace period) gets an apply within half a
 second. Failures are logged and retried on the next change or resync.
+
+Settings are resolved on every apply (env `FELIX_*`, then FelixConfiguration `node.<name>`,
+then `default`), so a FelixConfiguration change takes effect without a restart: the
+resync interval from the next resync on, the log level at once.
 """
 
 from __future__ import annotations
@@ -11,66 +15,97 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from pycalico.datastore.backend import Backend
 from pycalico.datastore.follow import follow
 from pycalico.datastore.mirror import Mirror
-from pycalico.felix import snapshot
+from pycalico.felix.calc import settings as felix_settings
+from pycalico.felix.calc.snapshot import SnapshotReader
 from pycalico.felix.driver import Driver
 
 log = logging.getLogger("pycalico.felix")
 
-DEFAULT_RESYNC_SECONDS = 90.0
+# Calico's severities by Python's levels (Trace is Debug here: there is nothing below it).
+LOG_LEVELS = {
+    "Trace": logging.DEBUG,
+    "Debug": logging.DEBUG,
+    "Info": logging.INFO,
+    "Warning": logging.WARNING,
+    "Error": logging.ERROR,
+    "Fatal": logging.CRITICAL,
+}
+
+# Read by calico-node at start (its health and metrics servers); a change needs a restart.
+AT_START = ("healthHost", "healthPort", "prometheusMetricsHost", "prometheusMetricsPort")
 
 # Told after every loop turn: whether an apply ran and succeeded (None: no apply), its time.
 Observer = Callable[[bool | None, float], None]
 
 
-def _apply(view: Mirror, driver: Driver, before: Callable[[], None], observe: Observer) -> None:
-    started = time.monotonic()
-    try:
-        before()
-    except Exception as exc:
-        log.warning("pre-apply step failed (will retry): %s", exc)
-    snap = snapshot.read(view, driver.node, driver.policy_reader)
-    try:
-        driver.apply(snap)
-    except Exception as exc:
-        log.warning("dataplane apply failed (will retry): %s", exc)
-        observe(False, time.monotonic() - started)
-        return
-    elapsed = time.monotonic() - started
-    log.debug("applied revision %d in %.1f ms", snap.revision, elapsed * 1000)
-    observe(True, elapsed)
+class Felix:
+    """One Felix: reads snapshots, resolves its settings, drives the dataplane."""
 
+    def __init__(
+        self,
+        driver: Driver,
+        env: Mapping[str, str],
+        before_apply: Callable[[], None] = lambda: None,
+        observe: Observer = lambda ok, seconds: None,
+    ) -> None:
+        """`env`: the process environment (its FELIX_* variables beat the datastore);
+        `before_apply` runs ahead of every apply (calico-node keeps tunnel addresses current
+        there); `observe` hears about every loop turn (health and metrics)."""
+        self.driver = driver
+        self.env = {k: v for k, v in env.items() if k.startswith("FELIX_")}
+        self.reader = SnapshotReader(driver.node)
+        self.settings = felix_settings.resolve(self.env, {}, {})
+        self.before_apply = before_apply
+        self.observe = observe
+        self._warned: set[str] = set()
 
-def run(
-    backend: Backend,
-    driver: Driver,
-    stop: threading.Event,
-    resync_seconds: float = DEFAULT_RESYNC_SECONDS,
-    before_apply: Callable[[], None] = lambda: None,
-    observe: Observer = lambda ok, seconds: None,
-) -> None:
-    """Apply, then follow changes until `stop` is set.
+    def apply(self, view: Mirror) -> None:
+        started = time.monotonic()
+        try:
+            self.before_apply()
+        except Exception as exc:
+            log.warning("pre-apply step failed (will retry): %s", exc)
+        snap = self.reader.read(view)
+        self._settle(felix_settings.resolve(self.env, snap.global_config, snap.node_config))
+        try:
+            self.driver.apply(snap, self.settings)
+        except Exception as exc:
+            log.warning("dataplane apply failed (will retry): %s", exc)
+            self.observe(False, time.monotonic() - started)
+            return
+        elapsed = time.monotonic() - started
+        log.debug("applied revision %d in %.1f ms", snap.revision, elapsed * 1000)
+        self.observe(True, elapsed)
 
-    `before_apply` runs ahead of every apply (calico-node keeps tunnel addresses current
-    there); `observe` hears about every loop turn (health and metrics). Between changes
-    the driver is asked whether the kernel needs an apply anyway (a link flap, a route out
-    of its grace period).
-    """
-
-    def idle(view: Mirror) -> None:
-        if driver.due():
-            _apply(view, driver, before_apply, observe)
+    def idle(self, view: Mirror) -> None:
+        if self.driver.due():
+            self.apply(view)
         else:
-            observe(None, 0.0)
+            self.observe(None, 0.0)
 
-    follow(
-        backend,
-        lambda view: _apply(view, driver, before_apply, observe),
-        stop,
-        resync_seconds,
-        idle=idle,
-    )
+    def _settle(self, new: felix_settings.Settings) -> None:
+        for warning in new.warnings:
+            if warning not in self._warned:
+                log.warning("%s", warning)
+                self._warned.add(warning)
+        old, self.settings = self.settings, new
+        if new.log_severity_screen != old.log_severity_screen or self.driver.applies == 0:
+            level = LOG_LEVELS[new.log_severity_screen]
+            logging.getLogger("pycalico.felix").setLevel(level)
+        if new.route_refresh_interval != old.route_refresh_interval:
+            log.info("routeRefreshInterval is now %ss", new.route_refresh_interval)
+        if self.driver.applies:
+            for key in AT_START:
+                if new.value_of(key) != old.value_of(key):
+                    log.warning("%s changed: it takes effect when calico-node restarts", key)
+
+    def run(self, backend: Backend, stop: threading.Event) -> None:
+        """Apply, then follow changes until `stop` is set. Between changes the driver is
+        asked whether the kernel needs an apply anyway (a link flap, a route out of its
+        grace period)."""
+        follow(backend, self.apply, stop, lambda: self.settings.resync_seconds, idle=self.idle)

@@ -27,11 +27,15 @@ if TYPE_CHECKING:
     from pycalico.cni.agent import Agent
     from pycalico.datastore.backend import Backend
     from pycalico.datastore.resources import ResourceClient
+    from pycalico.felix.calc.settings import Settings
     from pycalico.node.autodetect import HostInterface
     from pycalico.node.health import Status
 
 log = logging.getLogger("pycalico.node")
 BACKENDS = ("bird", "vxlan", "none")
+# Health goes stale after three resyncs' worth of silence, capped: with resyncs off (an
+# interval of 0) a hung loop must still show.
+DEFAULT_STALE_SECONDS = 90.0
 
 
 def _setup_logging(env: Mapping[str, str]) -> None:
@@ -98,15 +102,16 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
     log.info("node %s registered with address %s", name, identity.address)
 
     status = health.Status()
-    resync = float(env.get("FELIX_ROUTEREFRESHINTERVAL", "90") or 90)
-    health_host = env.get("FELIX_HEALTHHOST", "127.0.0.1")
+    settings = _felix_settings(env, client, name)
+    # Health and metrics listen where the settings said at start; a change needs a restart.
+    stale_after = 3 * min(settings.resync_seconds, DEFAULT_STALE_SECONDS)
     servers = [
-        health.serve(health_host, int(env.get("FELIX_HEALTHPORT", "9099")), status, 3 * resync),
+        health.serve(settings.health_host, settings.health_port, status, stale_after),
         health.serve(
-            env.get("FELIX_PROMETHEUSMETRICSHOST", health_host),
-            int(env.get("FELIX_PROMETHEUSMETRICSPORT", "9091")),
+            settings.prometheus_metrics_host or settings.health_host,
+            settings.prometheus_metrics_port,
             status,
-            3 * resync,
+            stale_after,
             metrics=True,
         ),
     ]
@@ -116,9 +121,7 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
         _start_confd(env, backend, name, run_dir, status, stop) if backend_kind == "bird" else None
     )
     try:
-        return _felix(
-            env, backend, client, name, backend_kind, state_dir, run_dir, status, stop, resync
-        )
+        return _felix(env, backend, client, name, backend_kind, state_dir, run_dir, status, stop)
     finally:
         if confd is not None:
             stop.set()
@@ -128,6 +131,20 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
         for server in servers:
             server.shutdown()
         backend.close()
+
+
+def _felix_settings(env: Mapping[str, str], client: ResourceClient, name: str) -> Settings:
+    """Felix's settings as they stand at start (what the health server needs)."""
+    from pycalico.api.registry import resolve
+    from pycalico.felix.calc.settings import resolve as resolve_settings
+
+    kind = resolve("FelixConfiguration")
+    specs = [client.get(kind, n) for n in ("default", f"node.{name}")]
+    global_spec, node_spec = (found["spec"] if found else {} for found in specs)
+    settings = resolve_settings(env, global_spec, node_spec)
+    for warning in settings.warnings:
+        log.warning("%s", warning)
+    return settings
 
 
 def _start_confd(
@@ -182,11 +199,10 @@ def _felix(
     run_dir: str,
     status: Status,
     stop: threading.Event,
-    resync: float,
 ) -> int:
     from pyroute2 import IPRoute
 
-    from pycalico.felix import daemon
+    from pycalico.felix.daemon import Felix
     from pycalico.felix.driver import Driver
     from pycalico.node import tunnel_addrs
 
@@ -196,12 +212,10 @@ def _felix(
             tunnel_addrs.reconcile(client, name, tunnel_addrs.IPIP)
 
     with IPRoute() as ipr:
-        felix_env = {k: v for k, v in env.items() if k.startswith("FELIX_")}
         driver = Driver(
             name,
             ipr,
             mtu_file=os.path.join(state_dir, "mtu"),
-            env=felix_env,
             bird_blackholes=backend_kind == "bird",
             endpoint_status_dir=os.path.join(run_dir, "endpoint-status"),
             revision_file=os.path.join(run_dir, "felix-revision"),
@@ -224,7 +238,7 @@ def _felix(
 
         log.info("Calico node started successfully")
         with contextlib.closing(driver):
-            daemon.run(backend, driver, stop, resync, before_apply, observe)
+            Felix(driver, env, before_apply, observe).run(backend, stop)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import threading
 import time
@@ -18,7 +19,7 @@ from pycalico.api.resource import normalize
 from pycalico.cni.dataplane import in_netns
 from pycalico.datastore.resources import ResourceClient
 from pycalico.datastore.sqlite import SqliteBackend
-from pycalico.felix import daemon
+from pycalico.felix.daemon import Felix
 from pycalico.felix.driver import Driver
 
 from .node_namespace import node_namespace, sh
@@ -93,9 +94,7 @@ def felix(tmp_path: Path) -> Iterator[tuple[str, ResourceClient, Path]]:
                     IPRoute() as ipr,
                     contextlib.closing(Driver("node1", ipr, mtu_file=str(mtu_file))) as driver,
                 ):
-                    daemon.run(
-                        SqliteBackend(tmp_path / "store.db"), driver, stop, resync_seconds=60
-                    )
+                    Felix(driver, {}).run(SqliteBackend(tmp_path / "store.db"), stop)
 
             in_netns(f"/run/netns/{ns}", inside)
 
@@ -108,6 +107,7 @@ def felix(tmp_path: Path) -> Iterator[tuple[str, ResourceClient, Path]]:
             thread.join(timeout=10)
         backend.close()
         stack.close()
+        logging.getLogger("pycalico.felix").setLevel(logging.NOTSET)  # as Felix found it
 
 
 def test_felix_programs_the_node_and_follows_datastore_changes(
@@ -244,3 +244,36 @@ def test_routes_come_back_when_the_underlay_returns_after_felix_failed_while_it_
     time.sleep(1.5)  # Felix hears of it and tries, in vain
     sh(ns, "ip", "link", "set", "eth0", "up")
     eventually(lambda: direct in sh(ns, "ip", "route"))
+
+
+def test_route_refresh_interval_from_felix_configuration_sets_the_resync_period(
+    felix: tuple[str, ResourceClient, Path],
+) -> None:
+    """Only a full resync repairs a route removed behind Felix's back (no datastore change,
+    no link change): with `routeRefreshInterval: 1s` in FelixConfiguration `default` (and
+    no FELIX_ROUTEREFRESHINTERVAL) it is back within seconds, not the default 90."""
+    ns, client, _ = felix
+    blackhole = "blackhole 10.244.1.0/26 proto 80"
+    eventually(lambda: blackhole in sh(ns, "ip", "route"))
+    apply(client, "FelixConfiguration", "default", {"routeRefreshInterval": "1s"})
+    time.sleep(0.5)  # the change is applied before the route goes
+    sh(ns, "ip", "route", "del", "blackhole", "10.244.1.0/26")
+    assert blackhole not in sh(ns, "ip", "route")
+    eventually(lambda: blackhole in sh(ns, "ip", "route"), seconds=5)
+
+
+def test_log_severity_screen_from_felix_configuration_sets_felixs_log_level(
+    felix: tuple[str, ResourceClient, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The node's own FelixConfiguration beats `default`; removing it falls back."""
+    ns, client, _ = felix
+    caplog.set_level(logging.DEBUG)  # let every record through to the capture
+    felix_log = logging.getLogger("pycalico.felix")
+    eventually(lambda: "blackhole 10.244.1.0/26" in sh(ns, "ip", "route"))
+    apply(client, "FelixConfiguration", "default", {"logSeverityScreen": "Warning"})
+    eventually(lambda: felix_log.level == logging.WARNING)
+    apply(client, "FelixConfiguration", "node.node1", {"logSeverityScreen": "Debug"})
+    eventually(lambda: felix_log.level == logging.DEBUG)
+    eventually(lambda: any("applied revision" in r.getMessage() for r in caplog.records))
+    client.delete(resolve("FelixConfiguration"), "node.node1")
+    eventually(lambda: felix_log.level == logging.WARNING)

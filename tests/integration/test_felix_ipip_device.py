@@ -10,7 +10,8 @@ import os
 import pytest
 
 from pycalico.cni.dataplane import in_netns
-from pycalico.felix.ipip_device import IpipSpec, IpipUnsupported, ensure
+from pycalico.felix.calc.desired import IpipSpec
+from pycalico.felix.dataplane.ipip import IpipUnsupported, ensure
 
 from .node_namespace import node_namespace
 

@@ -10,9 +10,11 @@ from collections.abc import Iterator
 import pytest
 
 from pycalico.cni.dataplane import in_netns
-from pycalico.felix.nat import NatPool, add_to
-from pycalico.felix.policy_manager import PolicyManager
-from pycalico.policy import calc, nft
+from pycalico.felix.dataplane.nftables import NftablesManager
+from pycalico.felix.rules import policy as nft
+from pycalico.felix.rules.nat import NatPool, add_to
+from pycalico.felix.rules.table import Ruleset
+from pycalico.policy import calc
 
 from .node_namespace import bare_namespace
 
@@ -34,17 +36,17 @@ def table(netns: str) -> str:
     ).stdout
 
 
-def felix_rules(pools: list[NatPool], vxlan_port: int | None = None) -> nft.Ruleset:
+def felix_rules(pools: list[NatPool], vxlan_port: int | None = None) -> Ruleset:
     rules = nft.render(calc.PolicyState())
     add_to(rules, pools, vxlan_port)
     return rules
 
 
 def test_nat_lives_in_felix_one_table_and_follows_the_pools(netns: str) -> None:
-    with contextlib.closing(PolicyManager()) as manager:
+    with contextlib.closing(NftablesManager()) as manager:
 
-        def apply(rules: nft.Ruleset) -> bool:
-            return in_netns(f"/run/netns/{netns}", lambda: manager.apply(rules))
+        def apply(rules: Ruleset) -> bool:
+            return in_netns(f"/run/netns/{netns}", lambda: manager.write(rules))
 
         apply(felix_rules([NatPool("10.244.0.0/16", True), NatPool("10.250.0.0/16", False)]))
         first = table(netns)

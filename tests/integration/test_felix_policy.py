@@ -13,8 +13,9 @@ import pytest
 
 from pycalico.api.resource import normalize
 from pycalico.cni.dataplane import in_netns
-from pycalico.felix.policy_manager import PolicyManager
-from pycalico.policy import calc, model, nft
+from pycalico.felix.dataplane.nftables import NftablesManager
+from pycalico.felix.rules import policy as nft
+from pycalico.policy import calc, model
 
 pytestmark = pytest.mark.integration
 
@@ -157,16 +158,16 @@ def connects(ns: str, ip: str, port: int) -> bool:
 
 
 def program(
-    node: str, manager: PolicyManager, endpoints: list[model.Endpoint], policies: list[Any]
+    node: str, manager: NftablesManager, endpoints: list[model.Endpoint], policies: list[Any]
 ) -> None:
     state = calc.calculate(
         "node1", calc.Inputs(endpoints, policies, {"kns.default": PROFILE}, TIERS)
     )
-    in_netns(f"/run/netns/{node}", lambda: manager.apply(nft.render(state)))
+    in_netns(f"/run/netns/{node}", lambda: manager.write(nft.render(state)))
 
 
 def test_policy_allows_only_what_it_names_and_follows_label_changes() -> None:
-    with node_with_pods(3) as (node, pods), contextlib.closing(PolicyManager()) as manager:
+    with node_with_pods(3) as (node, pods), contextlib.closing(NftablesManager()) as manager:
         (client_ns, client_if, client_ip), (web_ns, web_if, web_ip), (stray_ns, _, stray_ip) = pods
         client = endpoint(client_if, client_ip, app="client")
         web = endpoint(web_if, web_ip, app="web")
@@ -195,9 +196,9 @@ def test_policy_allows_only_what_it_names_and_follows_label_changes() -> None:
 
 
 def test_a_ruleset_nft_refuses_changes_nothing_and_the_next_apply_starts_over() -> None:
-    from pycalico.felix.policy_manager import PolicyApplyError
+    from pycalico.felix.dataplane.nftables import PolicyApplyError
 
-    with node_with_pods(2) as (node, pods), contextlib.closing(PolicyManager()) as manager:
+    with node_with_pods(2) as (node, pods), contextlib.closing(NftablesManager()) as manager:
         (client_ns, client_if, client_ip), (_, web_if, web_ip) = pods
         client = endpoint(client_if, client_ip, app="client")
         web = endpoint(web_if, web_ip, app="web")
@@ -211,7 +212,7 @@ def test_a_ruleset_nft_refuses_changes_nothing_and_the_next_apply_starts_over() 
         broken = nft.render(state)
         broken.chains["filter-cali-pi-broken"] = ("this is not nft",)
         with pytest.raises(PolicyApplyError, match="nft rejected"):
-            in_netns(f"/run/netns/{node}", lambda: manager.apply(broken))
+            in_netns(f"/run/netns/{node}", lambda: manager.write(broken))
         assert manager.applied is None  # the next apply replaces the whole table
         assert not connects(client_ns, web_ip, 81)  # the old ruleset still holds
         assert connects(client_ns, web_ip, 80)

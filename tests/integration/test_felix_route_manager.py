@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from pycalico.cni.dataplane import in_netns
-from pycalico.felix.calc_routes import PROTO_BOOT, FdbEntry, Neighbour, Route, RouteState
-from pycalico.felix.route_manager import WORKLOAD_ROUTE_GRACE, RouteManager
+from pycalico.felix.calc.routes import PROTO_BOOT, FdbEntry, Neighbour, Route, RouteState
+from pycalico.felix.dataplane.routes import WORKLOAD_ROUTE_GRACE, RouteManager
 
 from .node_namespace import node_namespace, sh
 
@@ -64,7 +64,7 @@ DESIRED = RouteState(
 
 def test_the_kernel_gets_exactly_the_calculated_state(node: tuple[str, Any]) -> None:
     ns, ipr = node
-    RouteManager(ipr).apply(DESIRED)
+    RouteManager(ipr).reconcile(DESIRED)
     routes = sh(ns, "ip", "route").splitlines()
     assert "blackhole 10.244.1.0/26 proto 80 " in routes
     assert "10.244.1.5 dev cali0123456789a scope link " in routes
@@ -80,8 +80,8 @@ def test_the_kernel_gets_exactly_the_calculated_state(node: tuple[str, Any]) -> 
 
 def test_a_second_apply_of_the_same_state_writes_nothing(node: tuple[str, Any]) -> None:
     _, ipr = node
-    RouteManager(ipr).apply(DESIRED)
-    again = RouteManager(ipr).apply(DESIRED)  # a restarted Felix: fresh manager, same kernel
+    RouteManager(ipr).reconcile(DESIRED)
+    again = RouteManager(ipr).reconcile(DESIRED)  # a restarted Felix: fresh manager, same kernel
     assert (again.added, again.removed) == (0, 0)
 
 
@@ -89,9 +89,9 @@ def test_what_is_no_longer_wanted_goes_and_foreign_routes_stay(node: tuple[str, 
     ns, ipr = node
     sh(ns, "ip", "route", "add", "198.51.100.0/24", "via", "192.0.2.1")  # not ours
     manager = RouteManager(ipr)
-    manager.apply(DESIRED)
+    manager.reconcile(DESIRED)
     smaller = RouteState(routes={Route("10.244.1.0/26", kind="blackhole")})
-    manager.apply(smaller)
+    manager.reconcile(smaller)
     routes = sh(ns, "ip", "route")
     assert "10.244.2.0/26" not in routes and "10.244.3.0/26" not in routes
     assert "198.51.100.0/24 via 192.0.2.1" in routes
@@ -105,14 +105,14 @@ def test_an_unknown_workload_route_survives_the_grace_period_only(node: tuple[st
     now = [1000.0]
     manager = RouteManager(ipr, clock=lambda: now[0])
     empty = RouteState()
-    manager.apply(empty)
+    manager.reconcile(empty)
     assert "10.244.1.9" in sh(ns, "ip", "route")  # the CNI just added it
-    assert not manager.due
+    assert not manager.due()
     now[0] += WORKLOAD_ROUTE_GRACE + 1
-    assert manager.due
-    manager.apply(empty)
+    assert manager.due()
+    manager.reconcile(empty)
     assert "10.244.1.9" not in sh(ns, "ip", "route")
-    assert not manager.due
+    assert not manager.due()
 
 
 def test_a_route_whose_device_is_missing_is_retried_for_the_grace_period_only(
@@ -124,17 +124,17 @@ def test_a_route_whose_device_is_missing_is_retried_for_the_grace_period_only(
     late = RouteState(
         routes={Route("10.244.1.7/32", dev="cali0000000late", proto=PROTO_BOOT, scope="link")}
     )
-    manager.apply(late)
-    assert manager.due  # the pod's veth may come any moment
+    manager.reconcile(late)
+    assert manager.due()  # the pod's veth may come any moment
     sh(ns, "ip", "link", "add", "cali0000000late", "type", "veth", "peer", "name", "pod1")
     sh(ns, "ip", "link", "set", "cali0000000late", "up")
-    manager.apply(late)
+    manager.reconcile(late)
     assert "10.244.1.7 dev cali0000000late" in sh(ns, "ip", "route")
-    assert not manager.due
+    assert not manager.due()
     gone = RouteState(
         routes=late.routes
         | {Route("10.244.1.8/32", dev="cali00000000gone", proto=PROTO_BOOT, scope="link")}
     )
-    manager.apply(gone)
+    manager.reconcile(gone)
     now[0] += WORKLOAD_ROUTE_GRACE + 1
-    assert not manager.due  # a device that long gone waits for the resync
+    assert not manager.due()  # a device that long gone waits for the resync

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from pycalico.cni.dataplane import in_netns
-from pycalico.felix.vxlan_device import VxlanSpec, ensure
+from pycalico.felix.calc.desired import VxlanSpec
+from pycalico.felix.dataplane.vxlan import ensure
 
 from .node_namespace import node_namespace, sh
 

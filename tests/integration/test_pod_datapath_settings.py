@@ -28,7 +28,8 @@ WIRE = """
 import ipaddress, sys
 from pyroute2 import IPRoute
 from pycalico.cni.dataplane import wire
-from pycalico.felix.vxlan_device import VxlanSpec, ensure
+from pycalico.felix.calc.desired import VxlanSpec
+from pycalico.felix.dataplane.vxlan import ensure
 
 spec = VxlanSpec(4096, 4789, "192.0.2.11", "eth0", "66:f9:37:c3:7e:94", 1450, "10.244.1.0")
 with IPRoute() as ipr:

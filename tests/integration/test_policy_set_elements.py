@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import pytest
 
 from pycalico.cni.dataplane import in_netns
-from pycalico.felix import nft_netlink
-from pycalico.felix.policy_manager import PolicyManager, element_changes
-from pycalico.policy.nft import NftSet, Ruleset
-from pycalico.policy.nft_keys import element_keys
+from pycalico.felix.dataplane import nft_netlink
+from pycalico.felix.dataplane.nftables import NftablesManager, element_changes
+from pycalico.felix.rules.element_keys import element_keys
+from pycalico.felix.rules.table import NftSet, Ruleset
 
 from .node_namespace import bare_namespace
 
@@ -67,8 +67,8 @@ def kernel_elements(netns: str, name: str) -> set[str]:
     return found
 
 
-def apply(netns: str, manager: PolicyManager, rules: Ruleset) -> None:
-    in_netns(netns, lambda: manager.apply(rules))
+def apply(netns: str, manager: NftablesManager, rules: Ruleset) -> None:
+    in_netns(netns, lambda: manager.write(rules))
 
 
 def fell_back(caplog: pytest.LogCaptureFixture) -> bool:
@@ -94,7 +94,7 @@ def test_label_change_elements_go_over_netlink_and_nft_agrees_with_every_key(
     )
     changes = element_changes(first, second)
     assert changes is not None and [c.add for c in changes] == [False] * 3 + [True] * 3
-    with namespace() as netns, contextlib.closing(PolicyManager()) as manager:
+    with namespace() as netns, contextlib.closing(NftablesManager()) as manager:
         apply(netns, manager, first)  # whole table by `nft -f`
         apply(netns, manager, second)  # netlink
         assert kernel_elements(netns, "cali40s-a") == set(second.sets["cali40s-a"].elements)
@@ -115,7 +115,7 @@ def test_nft_diff_removes_elements_that_netlink_added(caplog: pytest.LogCaptureF
     second = ruleset({"10.0.0.1", "10.0.0.9", "198.51.100.0/25"}, set(), set())
     third = ruleset({"10.0.0.1"}, set(), set())
     third.chains["filter-y"] = ("counter",)  # a chain change: this diff goes through nft -f
-    with namespace() as netns, contextlib.closing(PolicyManager()) as manager:
+    with namespace() as netns, contextlib.closing(NftablesManager()) as manager:
         apply(netns, manager, first)
         apply(netns, manager, second)
         assert not fell_back(caplog)
@@ -129,7 +129,7 @@ def test_a_refused_element_change_falls_back_to_the_whole_table_in_the_same_appl
 ) -> None:
     first = ruleset({"10.0.0.1"}, set(), set())
     second = ruleset({"10.0.0.2", "10.0.0.3"}, set(), set())
-    with namespace() as netns, contextlib.closing(PolicyManager()) as manager:
+    with namespace() as netns, contextlib.closing(NftablesManager()) as manager:
         apply(netns, manager, first)
         # Someone removed our element behind Felix's back: deleting it again is refused
         # (and the addition in the same transaction with it), so Felix rewrites the table.

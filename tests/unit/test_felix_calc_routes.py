@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pycalico.felix.calc_routes import (
+from pycalico.felix.calc.routes import (
     PROTO_BOOT,
     FdbEntry,
     Neighbour,

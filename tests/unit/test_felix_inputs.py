@@ -5,8 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from pycalico.felix.calc_routes import Workload
-from pycalico.felix.inputs import (
+from pycalico.felix.calc.inputs import (
     block_owners,
     borrowed_addresses,
     endpoint_workloads,
@@ -14,6 +13,7 @@ from pycalico.felix.inputs import (
     node_info,
     pool_info,
 )
+from pycalico.felix.calc.routes import Workload
 from pycalico.ipam.block import Block
 
 

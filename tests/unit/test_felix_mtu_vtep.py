@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pycalico.felix.mtu import Link, host_mtu, pod_mtu, tunnel_mtu
-from pycalico.felix.vxlan_mac import vtep_mac
+from pycalico.felix.calc.mtu import Link, host_mtu, pod_mtu, tunnel_mtu
+from pycalico.felix.calc.vxlan_mac import vtep_mac
 
 
 def test_host_mtu_is_the_smallest_up_matching_interface() -> None:

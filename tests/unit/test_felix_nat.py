@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pycalico.felix.nat import ALL_POOLS, CHAIN, MASQ_POOLS, NatPool, add_to
-from pycalico.policy.nft import Ruleset
+from pycalico.felix.rules.nat import ALL_POOLS, CHAIN, MASQ_POOLS, NatPool, add_to
+from pycalico.felix.rules.table import Ruleset
 
 
 def rendered(pools: list[NatPool], vxlan_port: int | None = None) -> Ruleset:

@@ -6,8 +6,9 @@ import random
 from typing import Any
 
 from pycalico.api.resource import normalize
-from pycalico.felix.policy_manager import diff_script, full_script
-from pycalico.policy import calc, model, nft
+from pycalico.felix.dataplane.nftables import diff_script, full_script
+from pycalico.felix.rules import policy as nft
+from pycalico.policy import calc, model
 
 TIERS = {
     "default": calc.Tier("default", 1_000_000),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pycalico.felix.policy_manager import NETLINK_MAX_KEYS, element_changes
-from pycalico.policy.nft import NftSet, Ruleset
-from pycalico.policy.nft_keys import Key, UnencodableElement, element_keys
+from pycalico.felix.dataplane.nftables import NETLINK_MAX_KEYS, element_changes
+from pycalico.felix.rules.element_keys import Key, UnencodableElement, element_keys
+from pycalico.felix.rules.table import NftSet, Ruleset
 
 V4 = "type ipv4_addr; flags interval;"
 V6 = "type ipv6_addr; flags interval;"

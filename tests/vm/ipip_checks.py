@@ -24,7 +24,7 @@ import pytest
 from pycalico.cni.dataplane import in_netns
 from pycalico.datastore.backend import Backend
 from pycalico.datastore.config import config_from_env, open_backend
-from pycalico.felix.inputs import block_owners
+from pycalico.felix.calc.inputs import block_owners
 from pycalico.ipam import keys
 from pycalico.ipam.allocator import Allocator
 from pycalico.lab.cluster import node_env, ns_name
@@ -173,7 +173,8 @@ def ping_netns(name: str, pod: str, address: str, count: int = 3) -> None:
 def test_felix_creates_tunl0_when_the_ipip_module_is_not_loaded_yet() -> None:
     from pyroute2 import IPRoute
 
-    from pycalico.felix.ipip_device import IpipSpec, ensure
+    from pycalico.felix.calc.desired import IpipSpec
+    from pycalico.felix.dataplane.ipip import ensure
 
     sh("modprobe", "-r", "ipip")
     assert ipip_available(), "calico-lab must accept --encap ipip while ipip is not loaded"

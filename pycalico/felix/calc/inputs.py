@@ -1,7 +1,7 @@
 """From datastore objects to the inputs of Felix's calculations (pure).
 
 Felix reads Nodes, IPPools, this node's WorkloadEndpoints and IPAM's blocks and
-affinities; these functions turn them into the plain values `calc_routes` and `nat` take.
+affinities; these functions turn them into the plain values `routes` and `rules.nat` take.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pycalico.felix.calc_routes import NodeInfo, PoolInfo, Workload
-from pycalico.felix.nat import NatPool
-from pycalico.felix.vxlan_mac import vtep_mac
+from pycalico.felix.calc.routes import NodeInfo, PoolInfo, Workload
+from pycalico.felix.calc.vxlan_mac import vtep_mac
+from pycalico.felix.rules.nat import NatPool
 from pycalico.ipam import keys
 from pycalico.ipam.block import Block
 

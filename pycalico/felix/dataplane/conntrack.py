@@ -19,6 +19,9 @@ from typing import Any
 from pyroute2 import Conntrack, NetlinkError
 from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
 
+from pycalico.felix.calc.desired import Desired, Network
+from pycalico.felix.dataplane.manager import Manager
+
 log = logging.getLogger("pycalico.felix")
 
 _FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
@@ -67,3 +70,24 @@ def _flows_of(ct: Conntrack, family: int, ips: set[str]) -> list[Any]:
 
 def _canonical(address: str | None) -> str:
     return str(ipaddress.ip_address(address)) if address else ""
+
+
+class ConntrackManager(Manager):
+    """Removes the flows of local workload addresses that went away, after the ruleset
+    that no longer lets anything to or from them is in place (so a new pod given the
+    address starts with none). Nothing is flushed at start: flows a restart finds belong to
+    pods that are still there, or were removed before it."""
+
+    def __init__(self) -> None:
+        self._addresses: frozenset[Network] | None = None
+
+    def apply(self, desired: Desired) -> None:
+        addresses = desired.workload_addresses
+        before = addresses if self._addresses is None else self._addresses
+        gone = [str(net.network_address) for net in before - addresses]
+        if gone:
+            try:
+                remove(gone)
+            except (OSError, NetlinkError) as exc:
+                log.warning("could not remove conntrack flows of %s: %s", sorted(gone), exc)
+        self._addresses = addresses

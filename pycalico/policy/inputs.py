@@ -1,17 +1,29 @@
-"""Everything the policy calculation reads, from the datastore (Felix and `policy explain`)."""
+"""Everything the policy calculation reads, as models made from v3 resources (pure).
+
+Felix and `calicoctl policy explain` list the resources (`KINDS`, and the
+WorkloadEndpoints) and hand them over; nothing here reads the datastore.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from pycalico.api.registry import resolve
-from pycalico.datastore.resources import ResourceClient
 from pycalico.policy import calc, model
 from pycalico.policy.identity_memo import IdentityMemo
 
 MODEL_MEMO_LIMIT = 50_000
 Resource = dict[str, Any]
+# The kinds besides WorkloadEndpoint that the calculation reads.
+KINDS = (
+    "Profile",
+    "Tier",
+    "NetworkPolicy",
+    "GlobalNetworkPolicy",
+    "NetworkSet",
+    "GlobalNetworkSet",
+)
 
 
 @dataclass
@@ -46,24 +58,13 @@ class Reader:
             made[:] = [used, model.endpoint(wep, profiles)]
         return cast(model.Endpoint, made[1])
 
-    def read(self, client: ResourceClient, weps: list[Resource] | None = None) -> calc.Inputs:
+    def read(
+        self, listed: Mapping[str, Sequence[Resource]], weps: Sequence[Resource]
+    ) -> calc.Inputs:
         """Every endpoint (their addresses fill selector sets on all nodes) and all policy.
 
-        `weps`: the WorkloadEndpoints when the caller has listed them already.
+        `listed`: the resources of each of `KINDS`; `weps`: every WorkloadEndpoint.
         """
-        if weps is None:
-            weps = client.list(resolve("WorkloadEndpoint"))[0]
-        listed = {
-            kind: client.list(resolve(kind))[0]
-            for kind in (
-                "Profile",
-                "Tier",
-                "NetworkPolicy",
-                "GlobalNetworkPolicy",
-                "NetworkSet",
-                "GlobalNetworkSet",
-            )
-        }
         profiles = {
             p["metadata"]["name"]: self._profiles.get(p, model.profile) for p in listed["Profile"]
         }
@@ -79,14 +80,11 @@ class Reader:
         endpoints = [self._endpoint(w, profiles) for w in weps]
         policies = [
             self._policies.get(p, model.policy)
-            for p in listed["NetworkPolicy"] + listed["GlobalNetworkPolicy"]
+            for kind in ("NetworkPolicy", "GlobalNetworkPolicy")
+            for p in listed[kind]
         ]
-        sets = listed["NetworkSet"] + listed["GlobalNetworkSet"]
+        sets = [*listed["NetworkSet"], *listed["GlobalNetworkSet"]]
         namespace_labels = {ep.namespace: ep.namespace_labels for ep in endpoints} if sets else {}
         network_sets = [model.network_set(n, namespace_labels) for n in sets]
         return calc.Inputs(endpoints, policies, profiles, tiers, network_sets)
 
-
-def read(client: ResourceClient, weps: list[Resource] | None = None) -> calc.Inputs:
-    """One read without memory (calicoctl)."""
-    return Reader().read(client, weps)

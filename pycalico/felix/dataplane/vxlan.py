@@ -7,22 +7,12 @@ and its MTU, tunnel address and up state are set in place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from pycalico.felix.calc_routes import VXLAN_DEVICE
-from pycalico.felix.tunnel_link import settle
-
-
-@dataclass(frozen=True)
-class VxlanSpec:
-    vni: int
-    port: int
-    local_ip: str  # this node's underlay address
-    parent: str  # the interface holding it
-    mac: str
-    mtu: int
-    address: str  # this node's VXLAN tunnel address ("" until IPAM gave one)
+from pycalico.felix.calc.desired import Routing, VxlanSpec
+from pycalico.felix.calc.routes import VXLAN_DEVICE
+from pycalico.felix.dataplane.manager import DeviceManager
+from pycalico.felix.dataplane.tunnel_link import settle
 
 
 def _info(link: Any) -> dict[str, Any]:
@@ -75,3 +65,12 @@ def ensure(ipr: Any, spec: VxlanSpec) -> bool:
         changed = True
         found = ipr.link_lookup(ifname=VXLAN_DEVICE)
     return settle(ipr, found[0], spec.mtu, spec.address) or changed
+
+
+class VxlanManager(DeviceManager):
+    """Keeps `vxlan.calico` as the routing part wants it; without a spec (no VXLAN pool, or
+    no tunnel address yet) an existing device is left as it is."""
+
+    def settle(self, routing: Routing) -> None:
+        if routing.vxlan is not None:
+            ensure(self.ipr, routing.vxlan)

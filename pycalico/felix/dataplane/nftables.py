@@ -1,4 +1,5 @@
-"""Keeps pycalico's `inet calico` nftables table equal to the rendered policy ruleset.
+"""Keeps pycalico's `inet calico` nftables table equal to the rendered ruleset (policy,
+natOutgoing and VXLAN's NOTRACK).
 
 The first apply (and any apply after a failure) replaces the whole table in one `nft -f`
 transaction. After that only differences are sent, still as one transaction: chains whose
@@ -17,9 +18,11 @@ import logging
 import subprocess
 from dataclasses import dataclass, field
 
-from pycalico.felix import nft_netlink
-from pycalico.policy import nft_keys
-from pycalico.policy.nft import TABLE, NftSet, Ruleset
+from pycalico.felix.calc.desired import Desired
+from pycalico.felix.dataplane import nft_netlink
+from pycalico.felix.dataplane.manager import Manager
+from pycalico.felix.rules import element_keys
+from pycalico.felix.rules.table import TABLE, NftSet, Ruleset
 
 # Bigger element changes go through `nft -f`: one netlink batch must fit the socket buffer,
 # and one set's element list one netlink attribute (its length is 16 bits).
@@ -102,7 +105,7 @@ def _element_changes(kind: str, name: str, before: NftSet, after: NftSet) -> lis
 
 def element_changes(old: Ruleset, new: Ruleset) -> list[nft_netlink.ElementChange] | None:
     """`old` -> `new` as netlink set element changes, deletions first; None unless that is
-    all that changed, in sets whose keys `nft_keys` knows, within NETLINK_MAX_KEYS."""
+    all that changed, in sets whose keys `element_keys` knows, within NETLINK_MAX_KEYS."""
     if (
         old.sets.keys() != new.sets.keys()
         or old.maps != new.maps
@@ -116,7 +119,7 @@ def element_changes(old: Ruleset, new: Ruleset) -> list[nft_netlink.ElementChang
         before = old.sets[name]
         if before is after or before == after:
             continue
-        if before.decl != after.decl or not nft_keys.encodable(after.decl):
+        if before.decl != after.decl or not element_keys.encodable(after.decl):
             return None
         for elements, out, add in (
             (before.elements - after.elements, deletions, False),
@@ -125,24 +128,27 @@ def element_changes(old: Ruleset, new: Ruleset) -> list[nft_netlink.ElementChang
             if not elements:
                 continue
             try:
-                element_keys = tuple(
-                    k for e in sorted(elements) for k in nft_keys.element_keys(after.decl, e)
+                found = tuple(
+                    k for e in sorted(elements) for k in element_keys.element_keys(after.decl, e)
                 )
-            except nft_keys.UnencodableElement:
+            except element_keys.UnencodableElement:
                 return None
-            keys += len(element_keys)
-            if sum(len(k.value) + _KEY_OVERHEAD for k in element_keys) > NETLINK_MAX_SET_BYTES:
+            keys += len(found)
+            if sum(len(k.value) + _KEY_OVERHEAD for k in found) > NETLINK_MAX_SET_BYTES:
                 return None
-            out.append(nft_netlink.ElementChange(add, name, element_keys))
+            out.append(nft_netlink.ElementChange(add, name, found))
     return None if keys > NETLINK_MAX_KEYS else deletions + additions
 
 
 @dataclass
-class PolicyManager:
+class NftablesManager(Manager):
     applied: Ruleset | None = None
     channel: nft_netlink.Channel = field(default_factory=nft_netlink.Channel)
 
-    def apply(self, new: Ruleset) -> bool:
+    def apply(self, desired: Desired) -> None:
+        self.write(desired.ruleset)
+
+    def write(self, new: Ruleset) -> bool:
         """Bring the kernel to `new`; whether anything was sent."""
         if self.applied is not None:
             changes = element_changes(self.applied, new)

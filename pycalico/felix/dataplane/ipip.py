@@ -9,21 +9,17 @@ created and the caller gets a clear error.
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
+import socket
 from typing import Any
 
-from pycalico.felix.calc_routes import IPIP_DEVICE
-from pycalico.felix.tunnel_link import AF_INET, settle
+from pycalico.felix.calc.desired import IpipSpec, Routing
+from pycalico.felix.calc.routes import IPIP_DEVICE
+from pycalico.felix.dataplane.manager import DeviceManager
+from pycalico.felix.dataplane.tunnel_link import settle
 
 
 class IpipUnsupported(RuntimeError):
     pass
-
-
-@dataclass(frozen=True)
-class IpipSpec:
-    mtu: int
-    address: str  # the node's IPIP tunnel address ("" until IPAM gave one)
 
 
 def ensure(ipr: Any, spec: IpipSpec) -> bool:
@@ -50,12 +46,23 @@ def disable(ipr: Any) -> None:
     """No pool uses IPIP: `tunl0` keeps no address (the module's device cannot be deleted).
 
     Removing its last address makes the kernel flush every route through `tunl0`; the
-    ones Felix still wants (a switching pool's, see calc_routes) come back in the same
+    ones Felix still wants (a switching pool's, see calc/routes.py) come back in the same
     apply, because the route manager reads the kernel after the devices are settled.
     """
     found = ipr.link_lookup(ifname=IPIP_DEVICE)
     if not found:
         return
-    for addr in list(ipr.get_addr(index=found[0], family=AF_INET)):  # the whole dump first
+    for addr in list(ipr.get_addr(index=found[0], family=socket.AF_INET)):  # the whole dump first
         address = addr.get_attr("IFA_ADDRESS")
         ipr.addr("del", index=found[0], address=address, prefixlen=addr["prefixlen"])
+
+
+class IpipManager(DeviceManager):
+    """`tunl0` as the routing part wants it: set up while a pool uses IPIP, else without an
+    address (when it exists at all)."""
+
+    def settle(self, routing: Routing) -> None:
+        if routing.ipip is not None:
+            ensure(self.ipr, routing.ipip)
+        else:
+            disable(self.ipr)

@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pycalico.policy.nft import NftSet, Ruleset
+from pycalico.felix.rules.table import NftSet, Ruleset
 
 ALL_POOLS = "all-ipam-pools"
 MASQ_POOLS = "masq-ipam-pools"

@@ -6,10 +6,10 @@ stale (a previous allocation, or something added by hand) and is removed.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
-AF_INET = 2
-IFF_UP = 1
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP
 
 
 def settle(ipr: Any, index: int, mtu: int, address: str) -> bool:
@@ -24,7 +24,7 @@ def settle(ipr: Any, index: int, mtu: int, address: str) -> bool:
         changed = True
     current = {
         (a.get_attr("IFA_ADDRESS"), a["prefixlen"])
-        for a in ipr.get_addr(index=index, family=AF_INET)
+        for a in ipr.get_addr(index=index, family=socket.AF_INET)
     }
     wanted = {(address, 32)} if address else set()
     for stale, prefixlen in current - wanted:

@@ -8,12 +8,18 @@ kernel already right changes nothing (established pod traffic never notices).
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycalico.felix.calc_routes import (
+from pyroute2.netlink.rtnl import rt_scope, rt_type
+from pyroute2.netlink.rtnl.ndmsg import NUD_PERMANENT
+from pyroute2.netlink.rtnl.rtmsg import RTNH_F_ONLINK
+
+from pycalico.felix.calc.desired import Desired, Routing
+from pycalico.felix.calc.routes import (
     PROTO_FELIX,
     VXLAN_DEVICE,
     FdbEntry,
@@ -21,13 +27,11 @@ from pycalico.felix.calc_routes import (
     Route,
     RouteState,
 )
+from pycalico.felix.dataplane.manager import Manager
 
-MAIN_TABLE = 254
-RTN_UNICAST, RTN_BLACKHOLE = 1, 6
-RTNH_F_ONLINK = 4
-SCOPE_LINK, SCOPE_UNIVERSE = 253, 0
-NUD_PERMANENT = 0x80
-AF_INET, AF_BRIDGE = 2, 7
+MAIN_TABLE = 254  # the kernel's RT_TABLE_MAIN (pyroute2 names no table)
+RTN_UNICAST, RTN_BLACKHOLE = rt_type["unicast"], rt_type["blackhole"]
+SCOPE_LINK, SCOPE_UNIVERSE = rt_scope["link"], rt_scope["universe"]
 WORKLOAD_PREFIX = "cali"
 # A workload route the CNI just added may be seen before its endpoint: leave it this long.
 WORKLOAD_ROUTE_GRACE = 10.0
@@ -40,7 +44,7 @@ class ApplyStats:
 
 
 @dataclass
-class RouteManager:
+class RouteManager(Manager):
     ipr: Any  # a pyroute2 IPRoute in the node's namespace
     clock: Callable[[], float] = time.monotonic
     # Unexpected workload routes, with when they were first seen (for the grace period).
@@ -49,8 +53,18 @@ class RouteManager:
     # seen: retried on every apply for a grace period, then left to the periodic resync
     # (a device that long gone is not coming; a pod's veth exists before its endpoint).
     _deferred: dict[str, float] = field(default_factory=dict)
+    _applied: Routing | None = field(default=None, init=False)
 
-    @property
+    def apply(self, desired: Desired) -> None:
+        if desired.routing is self._applied and not self.due():
+            return
+        self._applied = None
+        self.reconcile(desired.routing.state)
+        self._applied = desired.routing
+
+    def reset(self) -> None:
+        self._applied = None
+
     def due(self) -> bool:
         """Whether applying again would change something with no datastore change: a stray
         workload route is out of its grace period, or a wanted route's device may be there."""
@@ -59,7 +73,7 @@ class RouteManager:
             now - first < WORKLOAD_ROUTE_GRACE for first in self._deferred.values()
         )
 
-    def apply(self, desired: RouteState) -> ApplyStats:
+    def reconcile(self, desired: RouteState) -> ApplyStats:
         stats = ApplyStats()
         names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links()}
         indexes = {name: index for index, name in names.items()}
@@ -74,7 +88,7 @@ class RouteManager:
 
     def _current_routes(self, names: dict[int, str]) -> dict[str, Route]:
         current = {}
-        for msg in self.ipr.get_routes(family=AF_INET, table=MAIN_TABLE):
+        for msg in self.ipr.get_routes(family=socket.AF_INET, table=MAIN_TABLE):
             proto, kind = msg["proto"], msg["type"]
             dev = names.get(msg.get_attr("RTA_OIF"), "")
             ours = proto == PROTO_FELIX or (kind == RTN_UNICAST and dev.startswith(WORKLOAD_PREFIX))
@@ -138,7 +152,7 @@ class RouteManager:
     def _neighbours(self, desired: set[Neighbour], index: int, stats: ApplyStats) -> None:
         current = {
             Neighbour(msg.get_attr("NDA_DST"), str(msg.get_attr("NDA_LLADDR")).lower())
-            for msg in self.ipr.get_neighbours(family=AF_INET, ifindex=index)
+            for msg in self.ipr.get_neighbours(family=socket.AF_INET, ifindex=index)
             if msg["state"] & NUD_PERMANENT
         }
         for entry in current - desired:

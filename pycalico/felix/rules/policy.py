@@ -1,5 +1,8 @@
 """Render the policy calculation as nftables objects for pycalico's `inet calico` table (pure).
 
+A `PolicyRenderer` lives as long as Felix and remembers what it rendered, so an apply
+after a small change re-renders only what changed; a new renderer starts cold.
+
 Felix's nftables layout (reference policy-dataplane.md §2-§7), in one `inet` table:
 * base chains `filter-FORWARD` and `filter-INPUT` send traffic from a workload interface
   through `filter-cali-from-wl-dispatch` and traffic to one through
@@ -21,18 +24,16 @@ Traffic from the host to its own pods is not subject to their ingress policy (Ca
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import ipaddress
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
+from pycalico.felix.rules.table import NftSet, Ruleset
 from pycalico.policy.calc import EndpointPlan, NamedPortKey, Network, PolicyState, TierPlan
 from pycalico.policy.identity_memo import IdentityMemo
 from pycalico.policy.model import Entity, EntitySelector, Ports, Rule
 
-TABLE = "inet calico"
 ACCEPT_MARK = 0x10000
 PASS_MARK = 0x20000
 FROM_WL_MAP = "cali-from-wl"
@@ -49,32 +50,15 @@ _ACCEPTED = f"meta mark & {ACCEPT_MARK:#x} == {ACCEPT_MARK:#x}"
 _NOT_PASSED = f"meta mark & {PASS_MARK:#x} == 0"
 
 
-@dataclass(frozen=True)
-class NftSet:
-    decl: str  # "type ...; flags ...;"
-    elements: frozenset[str]
-
-
-@dataclass
-class Ruleset:
-    chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    sets: dict[str, NftSet] = field(default_factory=dict)
-    maps: dict[str, NftSet] = field(default_factory=dict)
-    # The chains that hook into the packet path, with their hook declarations.
-    base_chains: dict[str, str] = field(default_factory=dict)
-
-
 def _digest(text: str) -> str:
     raw = hashlib.sha224(text.encode()).digest()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()[:22]
 
 
-@functools.lru_cache(maxsize=65536)
 def selector_set(sel: EntitySelector, version: int) -> str:
     return f"cali{version}0s-{_digest('s:' + sel.text())}"
 
 
-@functools.lru_cache(maxsize=65536)
 def named_port_set(key: NamedPortKey, version: int) -> str:
     where = key.selector.text() if key.selector else "all()"
     return f"cali{version}0n-{_digest(f'n:{where}/{key.protocol}/{key.name}')}"
@@ -111,21 +95,6 @@ def _net_set(
 ) -> NftSet:
     """A selector's members as an interval set."""
     return NftSet(f"type ipv{version}_addr; flags interval;", frozenset(_nets(nets, version)))
-
-
-# The last rendering of each set by name, with the members it came from: the calculation
-# hands back the same members object for a set that did not change, so it is not redone.
-# Only the latest per name is kept, so memory follows the live sets, not their history.
-_SETS: dict[str, tuple[frozenset[Any], NftSet]] = {}
-
-
-def _set_once(name: str, members: frozenset[Any], make: Callable[[], NftSet]) -> NftSet:
-    found = _SETS.get(name)
-    if found is not None and (found[0] is members or found[0] == members):
-        return found[1]
-    made = make()
-    _SETS[name] = (members, made)
-    return made
 
 
 def _port_ranges(ports: Ports) -> str:
@@ -198,7 +167,6 @@ def _verdict(action: str) -> str:
     }[action]
 
 
-@functools.lru_cache(maxsize=65536)
 def rule_lines(rule: Rule, families: tuple[int, ...] = (4, 6)) -> tuple[str, ...]:
     """One rule as nft rules: one per address family and port alternative it can match.
 
@@ -243,7 +211,6 @@ def _tier_lines(tier: TierPlan, direction: str) -> list[str]:
     return lines
 
 
-@functools.lru_cache(maxsize=65536)
 def _endpoint_lines(
     plan: EndpointPlan, direction: str, profiles: tuple[str, ...]
 ) -> tuple[str, ...]:
@@ -267,25 +234,6 @@ def _endpoint_lines(
     return tuple(lines)
 
 
-# Endpoint chain lines per plan (the calculation hands back the same plan object while an
-# endpoint's policies stay the same), by direction and existing profiles.
-_ENDPOINT_LINES: IdentityMemo[EndpointPlan, dict[tuple[str, tuple[str, ...]], tuple[str, ...]]] = (
-    IdentityMemo(50_000)
-)
-
-
-def _endpoint_chain_lines(
-    plan: EndpointPlan, direction: str, known_profiles: frozenset[str]
-) -> tuple[str, ...]:
-    profiles = tuple(name for name in plan.profiles if name in known_profiles)
-    rendered = _ENDPOINT_LINES.get(plan, lambda _: {})
-    found = rendered.get((direction, profiles))
-    if found is None:
-        found = rendered[direction, profiles] = _endpoint_lines(plan, direction, profiles)
-    return found
-
-
-@functools.lru_cache(maxsize=65536)
 def _dispatch(interface: str, direction: str) -> str:
     """The verdict map element sending `interface`'s traffic to its chain."""
     return f'"{interface}" : goto {endpoint_chain(interface, direction)}'
@@ -302,71 +250,146 @@ def _named_port_set(entries: frozenset[tuple[Network, int, int]], version: int) 
     )
 
 
-# Chain lines per rules tuple, for each set of address families in use.
-_CHAIN_LINES: dict[tuple[int, ...], IdentityMemo[tuple[Rule, ...], tuple[str, ...]]] = {
-    families: IdentityMemo(50_000) for families in ((4,), (4, 6))
-}
-
-
-def _chain_lines(rules: tuple[Rule, ...], families: tuple[int, ...]) -> tuple[str, ...]:
-    return _CHAIN_LINES[families].get(
-        rules, lambda rs: tuple(line for r in rs for line in rule_lines(r, families))
-    )
-
-
 def _families(state: PolicyState) -> tuple[int, ...]:
     """IPv4 always; IPv6 sets only once some endpoint or network set has an IPv6 address:
     `nft -f` reads every set of the table back before each change, so empty ones cost."""
     return (4, 6) if state.ipv6 else (4,)
 
 
-def render(state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
-    out = Ruleset(base_chains=dict(BASE_CHAINS))
-    families = _families(state)
-    for policy in state.policies.values():
-        for direction in ("ingress", "egress"):
-            rules = getattr(policy, direction)
-            if rules is not None:
-                out.chains[policy_chain(policy.id, direction)] = _chain_lines(rules, families)
-    for profile in state.profiles.values():
-        for direction in ("ingress", "egress"):
-            chain = profile_chain(profile.name, direction)
-            out.chains[chain] = _chain_lines(getattr(profile, direction), families)
-    known = frozenset(state.profiles)
-    for interface, plan in state.endpoints.items():
-        for direction in ("egress", "ingress"):
-            chain = endpoint_chain(interface, direction)
-            out.chains[chain] = _endpoint_chain_lines(plan, direction, known)
-    for name, direction in ((FROM_WL_MAP, "egress"), (TO_WL_MAP, "ingress")):
-        out.maps[name] = NftSet(
-            "type ifname : verdict;",
-            frozenset(_dispatch(interface, direction) for interface in state.endpoints),
+class PolicyRenderer:
+    """Renders policy states, remembering results by the identity of what they came from:
+    the calculation hands back the same plan, rules tuple or members object for whatever
+    did not change. Each memo forgets everything at its limit, so churn cannot grow it."""
+
+    MEMO_LIMIT = 50_000
+
+    def __init__(self) -> None:
+        self._names: dict[tuple[Any, int], str] = {}
+        self._lines: dict[tuple[Rule, tuple[int, ...]], tuple[str, ...]] = {}
+        self._chains: dict[tuple[int, ...], IdentityMemo[tuple[Rule, ...], tuple[str, ...]]] = {
+            families: IdentityMemo(self.MEMO_LIMIT) for families in ((4,), (4, 6))
+        }
+        # Endpoint chain lines per plan, by direction and the profiles that exist.
+        self._endpoints: IdentityMemo[
+            EndpointPlan, dict[tuple[str, tuple[str, ...]], tuple[str, ...]]
+        ] = IdentityMemo(self.MEMO_LIMIT)
+        self._dispatch: dict[tuple[str, str], str] = {}
+        # The last rendering of each set by name, with the members it came from. Only the
+        # latest per name is kept, so memory follows the live sets, not their history.
+        self._sets: dict[str, tuple[frozenset[Any], NftSet]] = {}
+
+    def _bounded(self, memo: dict[Any, Any]) -> dict[Any, Any]:
+        if len(memo) >= self.MEMO_LIMIT:
+            memo.clear()
+        return memo
+
+    def _selector_set(self, sel: EntitySelector, version: int) -> str:
+        found = self._names.get((sel, version))
+        if found is None:
+            found = self._bounded(self._names)[sel, version] = selector_set(sel, version)
+        return found
+
+    def _named_port_set(self, key: NamedPortKey, version: int) -> str:
+        found = self._names.get((key, version))
+        if found is None:
+            found = self._bounded(self._names)[key, version] = named_port_set(key, version)
+        return found
+
+    def _rule_lines(self, rule: Rule, families: tuple[int, ...]) -> tuple[str, ...]:
+        found = self._lines.get((rule, families))
+        if found is None:
+            found = self._bounded(self._lines)[rule, families] = rule_lines(rule, families)
+        return found
+
+    def _chain_lines(self, rules: tuple[Rule, ...], families: tuple[int, ...]) -> tuple[str, ...]:
+        return self._chains[families].get(
+            rules, lambda rs: tuple(line for r in rs for line in self._rule_lines(r, families))
         )
-    out.chains[FROM_DISPATCH] = (f"iifname vmap @{FROM_WL_MAP}", 'drop comment "Unknown interface"')
-    out.chains[TO_DISPATCH] = (f"oifname vmap @{TO_WL_MAP}", 'drop comment "Unknown interface"')
-    host_action = HOST_ACTIONS.get(endpoint_to_host, "drop")
-    out.chains[WL_TO_HOST] = (
-        # Neighbour discovery and MLD with the host (the pod's IPv6 gateway) always work.
-        "icmpv6 type { 130, 131, 132, 133, 135, 136 } accept",
-        f"jump {FROM_DISPATCH}",
-        f'{host_action} comment "Configured DefaultEndpointToHostAction"',
-    )
-    out.chains["filter-FORWARD"] = (
-        f'iifname "cali*" jump {FROM_DISPATCH}',
-        f'oifname "cali*" jump {TO_DISPATCH}',
-    )
-    out.chains["filter-INPUT"] = (f'iifname "cali*" goto {WL_TO_HOST}',)
-    for sel, nets in state.selector_sets.items():
-        for version in families:
-            name = selector_set(sel, version)
-            out.sets[name] = _set_once(name, nets, lambda n=nets, v=version: _net_set(n, v))
-    for key, entries in state.named_ports.items():
-        for version in families:
-            name = named_port_set(key, version)
-            out.sets[name] = _set_once(
-                name, entries, lambda e=entries, v=version: _named_port_set(e, v)
+
+    def _endpoint_chain_lines(
+        self, plan: EndpointPlan, direction: str, known_profiles: frozenset[str]
+    ) -> tuple[str, ...]:
+        profiles = tuple(name for name in plan.profiles if name in known_profiles)
+        rendered = self._endpoints.get(plan, lambda _: {})
+        found = rendered.get((direction, profiles))
+        if found is None:
+            found = rendered[direction, profiles] = _endpoint_lines(plan, direction, profiles)
+        return found
+
+    def _dispatch_element(self, interface: str, direction: str) -> str:
+        found = self._dispatch.get((interface, direction))
+        if found is None:
+            found = self._bounded(self._dispatch)[interface, direction] = _dispatch(
+                interface, direction
             )
-    if len(_SETS) > 2 * len(out.sets) + 1024:  # sets that are gone: forget them
-        for name in _SETS.keys() - out.sets.keys():
-            del _SETS[name]
-    return out
+        return found
+
+    def _set_once(self, name: str, members: frozenset[Any], make: Callable[[], NftSet]) -> NftSet:
+        found = self._sets.get(name)
+        if found is not None and (found[0] is members or found[0] == members):
+            return found[1]
+        made = make()
+        self._sets[name] = (members, made)
+        return made
+
+    def render(self, state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
+        out = Ruleset(base_chains=dict(BASE_CHAINS))
+        families = _families(state)
+        for policy in state.policies.values():
+            for direction in ("ingress", "egress"):
+                rules = getattr(policy, direction)
+                if rules is not None:
+                    chain = policy_chain(policy.id, direction)
+                    out.chains[chain] = self._chain_lines(rules, families)
+        for profile in state.profiles.values():
+            for direction in ("ingress", "egress"):
+                chain = profile_chain(profile.name, direction)
+                out.chains[chain] = self._chain_lines(getattr(profile, direction), families)
+        known = frozenset(state.profiles)
+        for interface, plan in state.endpoints.items():
+            for direction in ("egress", "ingress"):
+                chain = endpoint_chain(interface, direction)
+                out.chains[chain] = self._endpoint_chain_lines(plan, direction, known)
+        for name, direction in ((FROM_WL_MAP, "egress"), (TO_WL_MAP, "ingress")):
+            out.maps[name] = NftSet(
+                "type ifname : verdict;",
+                frozenset(self._dispatch_element(i, direction) for i in state.endpoints),
+            )
+        out.chains[FROM_DISPATCH] = (
+            f"iifname vmap @{FROM_WL_MAP}",
+            'drop comment "Unknown interface"',
+        )
+        out.chains[TO_DISPATCH] = (f"oifname vmap @{TO_WL_MAP}", 'drop comment "Unknown interface"')
+        host_action = HOST_ACTIONS.get(endpoint_to_host, "drop")
+        out.chains[WL_TO_HOST] = (
+            # Neighbour discovery and MLD with the host (the pod's IPv6 gateway) always work.
+            "icmpv6 type { 130, 131, 132, 133, 135, 136 } accept",
+            f"jump {FROM_DISPATCH}",
+            f'{host_action} comment "Configured DefaultEndpointToHostAction"',
+        )
+        out.chains["filter-FORWARD"] = (
+            f'iifname "cali*" jump {FROM_DISPATCH}',
+            f'oifname "cali*" jump {TO_DISPATCH}',
+        )
+        out.chains["filter-INPUT"] = (f'iifname "cali*" goto {WL_TO_HOST}',)
+        for sel, nets in state.selector_sets.items():
+            for version in families:
+                name = self._selector_set(sel, version)
+                out.sets[name] = self._set_once(
+                    name, nets, lambda n=nets, v=version: _net_set(n, v)
+                )
+        for key, entries in state.named_ports.items():
+            for version in families:
+                name = self._named_port_set(key, version)
+                out.sets[name] = self._set_once(
+                    name, entries, lambda e=entries, v=version: _named_port_set(e, v)
+                )
+        if len(self._sets) > 2 * len(out.sets) + 1024:  # sets that are gone: forget them
+            for name in self._sets.keys() - out.sets.keys():
+                del self._sets[name]
+        return out
+
+
+def render(state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
+    """One rendering without memory (tests, one-off uses)."""
+    return PolicyRenderer().render(state, endpoint_to_host)

@@ -25,7 +25,7 @@ from pyroute2.netlink.nfnetlink.nftsocket import (
     nft_set_elem_list_msg,
 )
 
-from pycalico.policy.nft_keys import Key
+from pycalico.felix.rules.element_keys import Key
 
 NFPROTO = {"inet": 1, "ip": 2, "ip6": 10}
 NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END = 0x10, 0x11

@@ -1,0 +1,82 @@
+"""One consistent read of everything Felix's calculations need, with the revision it is at.
+
+Felix reads from its datastore mirror (memory, kept current by the watch), so this does no
+I/O. A `SnapshotReader` lives as long as Felix: it hands back the same model object for a
+resource that did not change, which lets the calculation see at a glance what did.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycalico.api.registry import resolve
+from pycalico.datastore.mirror import Mirror
+from pycalico.datastore.resources import ResourceClient
+from pycalico.felix.calc import inputs
+from pycalico.felix.calc.routes import NodeInfo, PoolInfo, Workload
+from pycalico.felix.rules.nat import NatPool
+from pycalico.ipam import keys
+from pycalico.policy import calc
+from pycalico.policy import inputs as policy_inputs
+from pycalico.policy.identity_memo import IdentityMemo
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MEMO_LIMIT = 50_000
+
+
+@dataclass
+class Snapshot:
+    revision: int
+    generation: int = 0  # the mirror's load count: a new one asks for a full reconcile
+    nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    pools: list[PoolInfo] = field(default_factory=list)
+    nat_pools: list[NatPool] = field(default_factory=list)
+    workloads: list[Workload] = field(default_factory=list)
+    block_owners: dict[Network, str] = field(default_factory=dict)
+    borrowed: dict[str, str] = field(default_factory=dict)
+    # The specs of FelixConfiguration `default` and `node.<this node>` ({} when absent).
+    global_config: dict[str, Any] = field(default_factory=dict)
+    node_config: dict[str, Any] = field(default_factory=dict)
+    policy: calc.Inputs = field(default_factory=lambda: calc.Inputs([], [], {}, {}))
+
+
+@dataclass
+class SnapshotReader:
+    node: str
+    policy: policy_inputs.Reader = field(default_factory=policy_inputs.Reader)
+    # Per WorkloadEndpoint object: the mirror hands out one object per stored version.
+    _workloads: IdentityMemo[dict[str, Any], tuple[str, tuple[Workload, ...]]] = field(
+        default_factory=lambda: IdentityMemo(MEMO_LIMIT)
+    )
+
+    def read(self, mirror: Mirror) -> Snapshot:
+        """Every input, at the mirror's revision; later changes arrive by watch."""
+        client = ResourceClient(mirror)
+        nodes, _ = client.list(resolve("Node"))
+        pools, _ = client.list(resolve("IPPool"))
+        weps, _ = client.list(resolve("WorkloadEndpoint"))
+        affinities, _ = mirror.list(keys.all_affinities_prefix())
+        blocks, _ = mirror.list(keys.block_prefix(4))
+        listed = {kind: client.list(resolve(kind))[0] for kind in policy_inputs.KINDS}
+        config = resolve("FelixConfiguration")
+        global_config = client.get(config, "default")
+        node_config = client.get(config, f"node.{self.node}")
+        return Snapshot(
+            revision=mirror.revision(),
+            generation=mirror.loads,
+            nodes={n["metadata"]["name"]: inputs.node_info(n) for n in nodes},
+            pools=[inputs.pool_info(p) for p in pools],
+            nat_pools=[inputs.nat_pool(p) for p in pools],
+            workloads=[w for wep in weps for w in self._local_workloads(wep)],
+            block_owners=inputs.block_owners((kv.key, kv.value) for kv in affinities),
+            borrowed=inputs.borrowed_addresses(kv.value for kv in blocks),
+            global_config=global_config["spec"] if global_config else {},
+            node_config=node_config["spec"] if node_config else {},
+            policy=self.policy.read(listed, weps),
+        )
+
+    def _local_workloads(self, wep: dict[str, Any]) -> tuple[Workload, ...]:
+        owner, workloads = self._workloads.get(wep, inputs.endpoint_workloads)
+        return workloads if owner == self.node else ()

@@ -1,0 +1,27 @@
+"""The facts about this host's links that Felix's calculation needs, read from the kernel:
+each link's name, MTU and state (the host MTU, tunl0), and which link holds which IPv4
+address (the underlay)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP
+
+from pycalico.felix.calc.desired import HostLinks
+from pycalico.felix.calc.mtu import Link
+
+
+def read(ipr: Any) -> HostLinks:
+    names: dict[int, str] = {}
+    links = []
+    for link in ipr.get_links():
+        name = str(link.get_attr("IFLA_IFNAME"))
+        names[link["index"]] = name
+        links.append(Link(name, int(link.get_attr("IFLA_MTU")), bool(link["flags"] & IFF_UP)))
+    addresses = tuple(
+        (str(msg.get_attr("IFA_ADDRESS")), names.get(msg["index"], ""))
+        for msg in ipr.get_addr(family=socket.AF_INET)
+    )
+    return HostLinks(tuple(links), addresses)

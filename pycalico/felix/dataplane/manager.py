@@ -1,0 +1,51 @@
+"""The one interface of Felix's dataplane managers.
+
+Each manager owns one kind of kernel (or host) state and makes it match its part of
+`Desired`. The driver applies them in order on every apply; a manager whose part did not
+change since it last applied it does nothing, unless it was reset or says it is due.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pycalico.felix.calc.desired import Desired, Routing
+
+
+class Manager:
+    def apply(self, desired: Desired) -> None:
+        """Make the kernel hold this manager's part of `desired`."""
+        raise NotImplementedError
+
+    def due(self) -> bool:
+        """Whether applying again would change something though nothing desired changed."""
+        return False
+
+    def reset(self) -> None:
+        """Forget what was applied: the next apply checks the kernel against it all again
+        (after a full reload of the datastore, or a link change that took state with it)."""
+
+    def close(self) -> None:
+        """Release what the manager holds open."""
+
+
+class DeviceManager(Manager):
+    """A tunnel device: set up from the routing part, again only when that changed (or
+    after a reset)."""
+
+    def __init__(self, ipr: Any) -> None:
+        self.ipr = ipr  # a pyroute2 IPRoute in the node's namespace
+        self._applied: Routing | None = None
+
+    def apply(self, desired: Desired) -> None:
+        if desired.routing is self._applied:
+            return
+        self._applied = None
+        self.settle(desired.routing)
+        self._applied = desired.routing
+
+    def settle(self, routing: Routing) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        self._applied = None

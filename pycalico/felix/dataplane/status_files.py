@@ -1,0 +1,60 @@
+"""The files Felix keeps for others on the host: one per endpoint whose policy is in the
+kernel, the datastore revision the kernel reflects, and the MTU pods should get.
+
+Who waits for a new pod to be usable (the lab, a runtime) watches for its endpoint's file,
+as Calico's CNI waits for Felix's endpoint status; whoever changed the datastore can wait
+for the revision file to catch up; the CNI reads the MTU file when it wires a pod.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+from pycalico.atomic_file import write_text
+from pycalico.felix.calc.desired import Desired
+from pycalico.felix.dataplane.manager import Manager
+
+
+class EndpointStatusManager(Manager):
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self._written: set[str] | None = None  # None: read the directory first
+
+    def apply(self, desired: Desired) -> None:
+        interfaces = desired.endpoints
+        present = self._written
+        if present is None:  # first time: whatever an earlier run left there
+            os.makedirs(self.directory, exist_ok=True)
+            present = set(os.listdir(self.directory))
+        self._written = None  # until the directory is as `interfaces` says again
+        for name in present - interfaces:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.directory, name))
+        for name in interfaces - present:
+            path = os.path.join(self.directory, name)
+            write_text(path, json.dumps({"ifaceName": name, "status": "up"}) + "\n")
+        self._written = set(interfaces)
+
+
+class RevisionFileManager(Manager):
+    """Last in the driver's order: the revision is written once everything reflects it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def apply(self, desired: Desired) -> None:
+        write_text(self.path, f"{desired.revision}\n")
+
+
+class MtuFileManager(Manager):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._written = 0
+
+    def apply(self, desired: Desired) -> None:
+        value = desired.routing.pod_mtu
+        if value != self._written:
+            write_text(self.path, f"{value}\n")
+            self._written = value
