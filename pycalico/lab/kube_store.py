@@ -26,7 +26,8 @@ def session(state: LabState, work: Callable[[ResourceClient], T]) -> T:
     from pycalico.cni.dataplane import in_netns
     from pycalico.datastore.backend import DatastoreError
     from pycalico.datastore.config import config_from_env, open_backend
-    from pycalico.lab.cluster import node_env, ns_name
+    from pycalico.lab.cluster import node_env
+    from pycalico.lab.namespaces import ns_name
 
     node = state.nodes[0]
     config = config_from_env(node_env(state, node))
@@ -138,7 +139,8 @@ def relabel_endpoint(client: ResourceClient, pod: Pod, labels: dict[str, str]) -
 
 def calicoctl(state: LabState, verb: str, text: str) -> str:
     """`calicoctl <verb> -f -` on the first node; its output, or a LabError with its error."""
-    from pycalico.lab.cluster import node_env, ns_name
+    from pycalico.lab.cluster import node_env
+    from pycalico.lab.namespaces import ns_name
 
     node = state.nodes[0]
     out = subprocess.run(
