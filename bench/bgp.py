@@ -38,10 +38,10 @@ from typing import Any
 
 from lab_runs import LAB, down
 
-from pycalico.cni.dataplane import in_netns
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.ipam import keys
 from pycalico.lab.state import ROOT
+from pycalico.netns import in_netns
 
 SAMPLES = int(os.environ.get("BENCH_BGP_SAMPLES", "20"))
 MESH_NODES = int(os.environ.get("BENCH_BGP_NODES", "10"))

@@ -57,11 +57,11 @@ from lab_runs import LAB, down, iperf
 
 from pycalico.api.registry import resolve
 from pycalico.api.resource import kind_of, normalize
-from pycalico.cni.dataplane import in_netns
 from pycalico.datastore import resources as ds_resources
 from pycalico.datastore.resources import ResourceClient
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.felix import daemon, driver, policy_manager, route_manager, snapshot
+from pycalico.netns import in_netns
 from pycalico.policy import calc, model, nft, policy_inputs
 from pycalico.policy.identity_memo import IdentityMemo
 

@@ -175,7 +175,7 @@ def start_node(state: LabState, node: str) -> None:
 
 
 def node_ready(state: LabState, node: str) -> bool:
-    from pycalico.cni.dataplane import in_netns
+    from pycalico.netns import in_netns
 
     def ask() -> bool:
         try:

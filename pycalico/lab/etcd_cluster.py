@@ -104,7 +104,7 @@ def start_all(state: LabState) -> None:
 
 
 def wait_ready(state: LabState) -> None:
-    from pycalico.cni.dataplane import in_netns
+    from pycalico.netns import in_netns
 
     def healthy(ip: str) -> bool:
         try:

@@ -23,11 +23,11 @@ CALICO_LABEL_PREFIX = "projectcalico.org/"
 
 def session(state: LabState, work: Callable[[ResourceClient], T]) -> T:
     """`work(client)` against the lab's datastore; datastore failures are LabErrors."""
-    from pycalico.cni.dataplane import in_netns
     from pycalico.datastore.backend import DatastoreError
     from pycalico.datastore.config import config_from_env, open_backend
     from pycalico.lab.cluster import node_env
     from pycalico.lab.namespaces import ns_name
+    from pycalico.netns import in_netns
 
     node = state.nodes[0]
     config = config_from_env(node_env(state, node))

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pycalico.cni.dataplane import in_netns
 from pycalico.datastore.etcd import EtcdBackend
 from pycalico.lab import cluster, etcd_cluster, namespaces, pods
 from pycalico.lab.state import ROOT, LabState
+from pycalico.netns import in_netns
 
 from .lab_driver import lab, wait_for
 

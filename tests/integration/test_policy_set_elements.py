@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from pycalico.cni.dataplane import in_netns
 from pycalico.felix import nft_netlink
 from pycalico.felix.policy_manager import PolicyManager, element_changes
+from pycalico.netns import in_netns
 from pycalico.policy.nft import NftSet, Ruleset
 from pycalico.policy.nft_keys import element_keys
 

@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from pycalico.cni.dataplane import in_netns
 from pycalico.datastore.backend import Backend
 from pycalico.datastore.config import config_from_env, open_backend
 from pycalico.felix.inputs import block_owners
@@ -32,6 +31,7 @@ from pycalico.lab.main import ipip_available
 from pycalico.lab.namespaces import ns_name
 from pycalico.lab.settle import settle
 from pycalico.lab.state import LabState
+from pycalico.netns import in_netns
 from tests.e2e.lab_driver import (
     calicoctl,
     lab,
