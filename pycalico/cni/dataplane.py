@@ -16,6 +16,7 @@ import contextlib
 import errno
 import ipaddress
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -27,9 +28,10 @@ from pycalico.netns import in_netns, write_sysctl
 HOST_MAC = "ee:ee:ee:ee:ee:ee"
 GATEWAY_V4 = "169.254.1.1"
 EUI64_LINK_LOCAL_V6 = "fe80::ecee:eeff:feee:eeee"  # of ee:ee:ee:ee:ee:ee
-SCOPE_LINK = 253
 LOOPBACK_INDEX = 1  # the loopback device has this index in every network namespace
-PROTO_BOOT = 3  # what `ip route add` uses: Calico's workload routes carry no `proto` word
+# Routes go in as `proto boot`, what `ip route add` uses: Calico's workload routes carry no
+# `proto` word.
+ROUTE_PROTO = "boot"
 
 Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
@@ -179,8 +181,8 @@ def _configure_pod(
         for addr in [*v4, *v6]:
             pod.addr("add", index=index, address=str(addr.ip), prefixlen=addr.max_prefixlen)
         if v4:
-            pod.route("add", dst=f"{GATEWAY_V4}/32", oif=index, scope=SCOPE_LINK, proto=PROTO_BOOT)
-            pod.route("add", dst="0.0.0.0/0", gateway=GATEWAY_V4, oif=index, proto=PROTO_BOOT)
+            pod.route("add", dst=f"{GATEWAY_V4}/32", oif=index, scope="link", proto=ROUTE_PROTO)
+            pod.route("add", dst="0.0.0.0/0", gateway=GATEWAY_V4, oif=index, proto=ROUTE_PROTO)
             write_sysctl("ipv4/ip_forward", forwarding)
         if v6:
             write_sysctl("ipv6/conf/all/forwarding", forwarding)
@@ -198,11 +200,13 @@ def _link_local(host: Any, index: int, attempts: int = 10) -> str:
     Normally the EUI-64 address of ee:ee:ee:ee:ee:ee; another address-generation mode gives
     another address, so it is read rather than assumed.
     """
+    from pyroute2.netlink.rtnl import rt_scope
+
     for _ in range(attempts):
         found = [
             a.get_attr("IFA_ADDRESS")
-            for a in host.get_addr(index=index, family=10)
-            if a["scope"] == SCOPE_LINK
+            for a in host.get_addr(index=index, family=socket.AF_INET6)
+            if a["scope"] == rt_scope["link"]
         ]
         if found:
             return str(found[0])
@@ -214,16 +218,18 @@ def _add_v6_default(index: int, gateway: str) -> None:
     from pyroute2 import IPRoute
 
     with IPRoute() as pod:
-        pod.route("add", dst="::/0", gateway=gateway, oif=index, proto=PROTO_BOOT, family=10)
+        pod.route(
+            "add", dst="::/0", gateway=gateway, oif=index, proto=ROUTE_PROTO, family=socket.AF_INET6
+        )
 
 
 def _add_host_route(host: Any, index: int, host_ifname: str, addr: Interface) -> None:
     from pyroute2.netlink.exceptions import NetlinkError
 
     dst = f"{addr.ip}/{addr.max_prefixlen}"
-    family = 2 if addr.version == 4 else 10
+    family = socket.AF_INET if addr.version == 4 else socket.AF_INET6
     try:
-        host.route("add", dst=dst, oif=index, scope=SCOPE_LINK, proto=PROTO_BOOT, family=family)
+        host.route("add", dst=dst, oif=index, scope="link", proto=ROUTE_PROTO, family=family)
     except NetlinkError as exc:
         if exc.code != errno.EEXIST:
             raise
