@@ -2,8 +2,8 @@
 them, before anything is applied (pure: no lab state, no I/O).
 
 v1 Namespace, ServiceAccount and Pod, apps/v1 Deployment, networking.k8s.io/v1
-NetworkPolicy (converted to Calico's `knp.default.<name>` by pycalico.policy.k8s), and any
-projectcalico.org/v3 document (left to calicoctl). Pods are namespaces, not containers:
+NetworkPolicy (converted to Calico's `knp.default.<name>` by pycalico.kube.conversions), and
+any projectcalico.org/v3 document (left to calicoctl). Pods are namespaces, not containers:
 a container's image and command are accepted and not run; its declared TCP and UDP
 container ports are served by the lab's echo server.
 """
@@ -17,9 +17,9 @@ from typing import Any
 
 from pycalico.api import checks
 from pycalico.ctl.inputs import Document
+from pycalico.kube import conversions
+from pycalico.kube.validation import Checker, check_top_level
 from pycalico.lab.state import LabError
-from pycalico.policy import k8s
-from pycalico.policy.k8s_validate import Checker, check_top_level
 
 CALICO_APIS = ("projectcalico.org/v3", "crd.projectcalico.org/v1")
 PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -204,16 +204,16 @@ def manifest(raw: Any) -> Manifest:
         meta = resource["metadata"]
         return Manifest("Calico", meta["name"], meta.get("namespace", ""), resource, raw=raw)
     if (api, kind) == ("v1", "Namespace"):
-        profile = k8s.namespace_profile(raw)
-        name = profile["metadata"]["name"].removeprefix(k8s.NAMESPACE_PROFILE_PREFIX)
+        profile = conversions.namespace_profile(raw)
+        name = profile["metadata"]["name"].removeprefix(conversions.NAMESPACE_PROFILE_PREFIX)
         return Manifest("Namespace", name, resource=profile)
     if (api, kind) == ("v1", "ServiceAccount"):
-        profile = k8s.service_account_profile(raw)
+        profile = conversions.service_account_profile(raw)
         meta = raw.get("metadata") or {}
         return Manifest("ServiceAccount", meta["name"], meta.get("namespace") or "default", profile)
-    if (api, kind) == (k8s.NETWORKING_API, "NetworkPolicy"):
-        policy = k8s.network_policy(raw)
-        name = policy["metadata"]["name"].removeprefix(k8s.POLICY_PREFIX)
+    if (api, kind) == (conversions.NETWORKING_API, "NetworkPolicy"):
+        policy = conversions.network_policy(raw)
+        name = policy["metadata"]["name"].removeprefix(conversions.POLICY_PREFIX)
         return Manifest("NetworkPolicy", name, policy["metadata"]["namespace"], policy)
     if (api, kind) == ("v1", "Pod"):
         return _pod(raw)

@@ -13,10 +13,10 @@ import random
 from collections.abc import Callable
 
 from pycalico.datastore.resources import ResourceClient
+from pycalico.kube import conversions
 from pycalico.lab import kube_store, pods
 from pycalico.lab.kube import NAME_ALPHABET, Manifest
 from pycalico.lab.state import Deployment, LabError, LabState
-from pycalico.policy import k8s
 
 Emit = Callable[[str], None]
 # kubectl's resource names in "not found" errors.
@@ -240,7 +240,7 @@ def _delete_deployment(state: LabState, key: str) -> bool:
 
 def _delete_resource(state: LabState, m: Manifest) -> bool:
     if m.kind == "NetworkPolicy":
-        name = k8s.POLICY_PREFIX + m.name
+        name = conversions.POLICY_PREFIX + m.name
         return kube_store.session(
             state, lambda c: kube_store.remove(c, "NetworkPolicy", name, m.namespace)
         )
@@ -248,7 +248,7 @@ def _delete_resource(state: LabState, m: Manifest) -> bool:
         name = m.resource["metadata"]["name"]
         return kube_store.session(state, lambda c: kube_store.remove(c, "Profile", name))
     # A namespace takes its pods, deployments, converted policies and profiles with it.
-    profile = k8s.namespace_profile_name(m.name)
+    profile = conversions.namespace_profile_name(m.name)
     if not kube_store.session(state, lambda c: kube_store.exists(c, "Profile", profile)):
         return False
     for key in [k for k in state.deployments if k.startswith(f"{m.name}/")]:

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from pycalico.cni.endpoint import Workload
 from pycalico.datastore.resources import ResourceClient, ResourceError, ResourceNotFound
+from pycalico.kube import conversions
 from pycalico.lab.state import LabError, LabState, Pod
-from pycalico.policy import k8s
 
 T = TypeVar("T")
 CALICO_LABEL_PREFIX = "projectcalico.org/"
@@ -85,11 +85,11 @@ def ensure_namespace(client: ResourceClient, namespace: str, accounts: set[str])
     """The profiles every namespace has once Kubernetes knows it: `kns.<ns>`, and `ksa.<ns>.<sa>`
     for each service account its pods use. Existing ones (and their labels) are kept."""
     wanted = [
-        k8s.namespace_profile(
+        conversions.namespace_profile(
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
         )
     ] + [
-        k8s.service_account_profile(
+        conversions.service_account_profile(
             {
                 "apiVersion": "v1",
                 "kind": "ServiceAccount",
@@ -109,14 +109,14 @@ def delete_namespace_objects(client: ResourceClient, namespace: str) -> None:
 
     policies, _ = client.list(by_kind_name("NetworkPolicy"), namespace)
     for policy in policies:
-        if policy["metadata"]["name"].startswith(k8s.POLICY_PREFIX):
+        if policy["metadata"]["name"].startswith(conversions.POLICY_PREFIX):
             remove(client, "NetworkPolicy", policy["metadata"]["name"], namespace)
     profiles, _ = client.list(by_kind_name("Profile"))
-    prefix = k8s.service_account_profile_name(namespace, "")
+    prefix = conversions.service_account_profile_name(namespace, "")
     for profile in profiles:
         if profile["metadata"]["name"].startswith(prefix):
             remove(client, "Profile", profile["metadata"]["name"])
-    remove(client, "Profile", k8s.namespace_profile_name(namespace))
+    remove(client, "Profile", conversions.namespace_profile_name(namespace))
 
 
 def relabel_endpoint(client: ResourceClient, pod: Pod, labels: dict[str, str]) -> None:

@@ -18,7 +18,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from pycalico.policy.k8s_validate import Checker, check_top_level
+from pycalico.kube.validation import Checker, check_top_level
 
 NETWORKING_API = "networking.k8s.io/v1"
 POLICY_PREFIX = "knp.default."
