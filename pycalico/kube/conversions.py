@@ -18,6 +18,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from pycalico.api.endpoints import PORT_PROTOCOLS
 from pycalico.kube.validation import Checker, check_top_level
 
 NETWORKING_API = "networking.k8s.io/v1"
@@ -31,7 +32,6 @@ NAME_LABEL = "projectcalico.org/name"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 ORCHESTRATOR_CLAUSE = "projectcalico.org/orchestrator == 'k8s'"
 POLICY_ORDER = 1000.0
-PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
 POLICY_TYPES = ("Ingress", "Egress")
 
 

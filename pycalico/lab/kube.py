@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pycalico.api import checks
+from pycalico.api.endpoints import PORT_PROTOCOLS
 from pycalico.ctl.inputs import Document
 from pycalico.kube import conversions
 from pycalico.kube.validation import Checker, check_top_level
 from pycalico.lab.state import LabError
 
 CALICO_APIS = ("projectcalico.org/v3", "crd.projectcalico.org/v1")
-PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
 SERVED_PROTOCOLS = ("TCP", "UDP")  # what the lab's echo server answers
 DEFAULT_SERVICE_ACCOUNT = "default"  # the apiserver's ServiceAccount admission default
 # The characters Kubernetes draws generated names and pod-template hashes from.
