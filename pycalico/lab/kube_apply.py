@@ -14,8 +14,9 @@ from collections.abc import Callable
 
 from pycalico.datastore.resources import ResourceClient
 from pycalico.kube import conversions
+from pycalico.kube.workloads import NAME_ALPHABET
 from pycalico.lab import kube_store, pods
-from pycalico.lab.kube import NAME_ALPHABET, Manifest
+from pycalico.lab.kube import Manifest, serve
 from pycalico.lab.state import Deployment, LabError, LabState
 
 Emit = Callable[[str], None]
@@ -72,7 +73,7 @@ def _check_pod_update(state: LabState, m: Manifest) -> None:
     assert template is not None
     if (
         (template.node and template.node != pod.node)
-        or template.serve() != pod.serve
+        or serve(template) != pod.serve
         or template.endpoint_ports() != pod.ports
         or template.service_account != pod.service_account
     ):
@@ -136,7 +137,7 @@ def _add_pod(state: LabState, name: str, m: Manifest, owner: str = "") -> None:
         template.node or schedule(state),
         m.namespace,
         labels,
-        template.serve(),
+        serve(template),
         template.annotations,
         template.endpoint_ports(),
         template.service_account,
