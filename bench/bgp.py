@@ -37,17 +37,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from lab_runs import LAB, down
+from pyroute2.netlink.rtnl import rt_proto
 
-from pycalico.cni.dataplane import in_netns
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.ipam import keys
 from pycalico.lab.state import ROOT
+from pycalico.netns import in_netns
 
 SAMPLES = int(os.environ.get("BENCH_BGP_SAMPLES", "20"))
 MESH_NODES = int(os.environ.get("BENCH_BGP_NODES", "10"))
 ROUTE_TIMEOUT = 30.0
 MESH_TIMEOUT = 120.0
-PROTO_BIRD = 12
 ANNOTATION = "cni.projectcalico.org/ipv4pools"
 # What calico-node's confd watch uses: SqliteBackend's default poll interval.
 SQLITE_POLL = inspect.signature(SqliteBackend).parameters["poll_interval"].default
@@ -196,7 +196,7 @@ class RouteWatch:
         while True:
             with self._lock:
                 for at, net, proto in self.added:
-                    if at >= since and proto == PROTO_BIRD and match(net):
+                    if at >= since and proto == rt_proto["bird"] and match(net):
                         return at, net
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no matching route in {self.netns} after {timeout:.0f}s")

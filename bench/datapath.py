@@ -62,7 +62,7 @@ def raw_vxlan_hosts(lab: str) -> Iterator[tuple[str, str, str]]:
     are recorded in the lab's state first, so `calico-lab down` removes them even if
     this process dies; they are removed here on the way out as well.
     """
-    from pycalico.lab.cluster import ns_name
+    from pycalico.lab.namespaces import ns_name
     from pycalico.lab.state import LabState
 
     net, node1 = ns_name(lab, "net"), ns_name(lab, "node1")
@@ -154,7 +154,7 @@ def main() -> int:
     if os.geteuid() != 0:
         sys.stderr.write("bench-datapath needs root (it creates network namespaces)\n")
         return 1
-    from pycalico.lab.cluster import ns_name
+    from pycalico.lab.namespaces import ns_name
     from pycalico.lab.state import LabState
 
     name = f"b{uuid.uuid4().hex[:5]}"

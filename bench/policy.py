@@ -57,7 +57,6 @@ from lab_runs import LAB, down, iperf
 
 from pycalico.api.registry import resolve
 from pycalico.api.resource import kind_of, normalize
-from pycalico.cni.dataplane import in_netns
 from pycalico.datastore import resources as ds_resources
 from pycalico.datastore.resources import ResourceClient
 from pycalico.datastore.sqlite import SqliteBackend
@@ -67,6 +66,7 @@ from pycalico.felix.dataplane import nftables
 from pycalico.felix.dataplane import routes as route_manager
 from pycalico.felix.rules import policy as nft
 from pycalico.felix.rules.table import Ruleset
+from pycalico.netns import in_netns
 from pycalico.policy import calc, model
 from pycalico.policy import inputs as policy_inputs
 from pycalico.policy.identity_memo import IdentityMemo

@@ -13,62 +13,27 @@ the pod's namespace, so no process is forked.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import ipaddress
 import os
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from pycalico.cni.protocol import IO_FAILURE, UNKNOWN_CONTAINER, CniError
+from pycalico.netns import in_netns, write_sysctl
 
 HOST_MAC = "ee:ee:ee:ee:ee:ee"
 GATEWAY_V4 = "169.254.1.1"
 EUI64_LINK_LOCAL_V6 = "fe80::ecee:eeff:feee:eeee"  # of ee:ee:ee:ee:ee:ee
-SCOPE_LINK = 253
 LOOPBACK_INDEX = 1  # the loopback device has this index in every network namespace
-PROTO_BOOT = 3  # what `ip route add` uses: Calico's workload routes carry no `proto` word
-CLONE_NEWNET = 0x40000000
+# Routes go in as `proto boot`, what `ip route add` uses: Calico's workload routes carry no
+# `proto` word.
+ROUTE_PROTO = "boot"
 
 Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
-T = TypeVar("T")
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _setns(fd: int, what: str) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns {what}: {os.strerror(err)}")
-
-
-def in_netns(netns: str, work: Callable[[], T]) -> T:
-    """Run `work` with this thread inside the network namespace at `netns`, then come back.
-
-    setns() moves only the calling thread, so the rest of the process stays where it is.
-    Returning is checked: a thread that could not come back must not go on working for the
-    host, so the process exits rather than continue in the wrong namespace.
-    """
-    target = os.open(netns, os.O_RDONLY)
-    try:
-        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        try:
-            _setns(target, netns)
-            try:
-                return work()
-            finally:
-                try:
-                    _setns(home, "back to the node's namespace")
-                except OSError as exc:
-                    os.write(2, f"fatal: {exc}\n".encode())
-                    os._exit(70)
-        finally:
-            os.close(home)
-    finally:
-        os.close(target)
-
 
 _local = threading.local()
 
@@ -97,28 +62,23 @@ def host_netlink() -> Iterator[Any]:
         raise
 
 
-def _sysctl(path: str, value: str) -> None:
-    with open(f"/proc/sys/net/{path}", "w") as f:
-        f.write(value)
-
-
 def _host_sysctls(host_ifname: str, v4: bool, v6: bool) -> None:
     if v4:
-        _sysctl(f"ipv4/conf/{host_ifname}/route_localnet", "1")
-        _sysctl(f"ipv4/conf/{host_ifname}/proxy_arp", "1")
-        _sysctl(f"ipv4/conf/{host_ifname}/forwarding", "1")
+        write_sysctl(f"ipv4/conf/{host_ifname}/route_localnet", "1")
+        write_sysctl(f"ipv4/conf/{host_ifname}/proxy_arp", "1")
+        write_sysctl(f"ipv4/conf/{host_ifname}/forwarding", "1")
         # Strict reverse-path filtering, as Felix sets it: a pod cannot send from an
         # address that is not routed back to its own interface (no source spoofing).
-        _sysctl(f"ipv4/conf/{host_ifname}/rp_filter", "1")
+        write_sysctl(f"ipv4/conf/{host_ifname}/rp_filter", "1")
         with contextlib.suppress(OSError):  # Calico only warns when this knob is missing
-            _sysctl(f"ipv4/neigh/{host_ifname}/proxy_delay", "0")
+            write_sysctl(f"ipv4/neigh/{host_ifname}/proxy_delay", "0")
     if v6:
-        _sysctl(f"ipv6/conf/{host_ifname}/accept_dad", "0")
-        _sysctl(f"ipv6/conf/{host_ifname}/disable_ipv6", "0")
-        _sysctl(f"ipv6/conf/{host_ifname}/proxy_ndp", "1")
-        _sysctl(f"ipv6/conf/{host_ifname}/forwarding", "1")
+        write_sysctl(f"ipv6/conf/{host_ifname}/accept_dad", "0")
+        write_sysctl(f"ipv6/conf/{host_ifname}/disable_ipv6", "0")
+        write_sysctl(f"ipv6/conf/{host_ifname}/proxy_ndp", "1")
+        write_sysctl(f"ipv6/conf/{host_ifname}/forwarding", "1")
     with contextlib.suppress(OSError):  # no IPv6 on this host
-        _sysctl(f"ipv6/conf/{host_ifname}/accept_ra", "0")
+        write_sysctl(f"ipv6/conf/{host_ifname}/accept_ra", "0")
 
 
 def wire(
@@ -214,18 +174,18 @@ def _configure_pod(
     with IPRoute() as pod:
         if v6:
             for name in ("all", "default", "lo"):
-                _sysctl(f"ipv6/conf/{name}/disable_ipv6", "0")
-            _sysctl(f"ipv6/conf/{ifname}/accept_dad", "0")
+                write_sysctl(f"ipv6/conf/{name}/disable_ipv6", "0")
+            write_sysctl(f"ipv6/conf/{ifname}/accept_dad", "0")
         pod.link("set", index=index, state="up")
         pod.link("set", index=LOOPBACK_INDEX, state="up")
         for addr in [*v4, *v6]:
             pod.addr("add", index=index, address=str(addr.ip), prefixlen=addr.max_prefixlen)
         if v4:
-            pod.route("add", dst=f"{GATEWAY_V4}/32", oif=index, scope=SCOPE_LINK, proto=PROTO_BOOT)
-            pod.route("add", dst="0.0.0.0/0", gateway=GATEWAY_V4, oif=index, proto=PROTO_BOOT)
-            _sysctl("ipv4/ip_forward", forwarding)
+            pod.route("add", dst=f"{GATEWAY_V4}/32", oif=index, scope="link", proto=ROUTE_PROTO)
+            pod.route("add", dst="0.0.0.0/0", gateway=GATEWAY_V4, oif=index, proto=ROUTE_PROTO)
+            write_sysctl("ipv4/ip_forward", forwarding)
         if v6:
-            _sysctl("ipv6/conf/all/forwarding", forwarding)
+            write_sysctl("ipv6/conf/all/forwarding", forwarding)
 
 
 def _random_mac() -> str:
@@ -240,11 +200,13 @@ def _link_local(host: Any, index: int, attempts: int = 10) -> str:
     Normally the EUI-64 address of ee:ee:ee:ee:ee:ee; another address-generation mode gives
     another address, so it is read rather than assumed.
     """
+    from pyroute2.netlink.rtnl import rt_scope
+
     for _ in range(attempts):
         found = [
             a.get_attr("IFA_ADDRESS")
-            for a in host.get_addr(index=index, family=10)
-            if a["scope"] == SCOPE_LINK
+            for a in host.get_addr(index=index, family=socket.AF_INET6)
+            if a["scope"] == rt_scope["link"]
         ]
         if found:
             return str(found[0])
@@ -256,16 +218,18 @@ def _add_v6_default(index: int, gateway: str) -> None:
     from pyroute2 import IPRoute
 
     with IPRoute() as pod:
-        pod.route("add", dst="::/0", gateway=gateway, oif=index, proto=PROTO_BOOT, family=10)
+        pod.route(
+            "add", dst="::/0", gateway=gateway, oif=index, proto=ROUTE_PROTO, family=socket.AF_INET6
+        )
 
 
 def _add_host_route(host: Any, index: int, host_ifname: str, addr: Interface) -> None:
     from pyroute2.netlink.exceptions import NetlinkError
 
     dst = f"{addr.ip}/{addr.max_prefixlen}"
-    family = 2 if addr.version == 4 else 10
+    family = socket.AF_INET if addr.version == 4 else socket.AF_INET6
     try:
-        host.route("add", dst=dst, oif=index, scope=SCOPE_LINK, proto=PROTO_BOOT, family=family)
+        host.route("add", dst=dst, oif=index, scope="link", proto=ROUTE_PROTO, family=family)
     except NetlinkError as exc:
         if exc.code != errno.EEXIST:
             raise

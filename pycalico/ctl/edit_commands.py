@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pycalico.api.resource import identity_of
+from pycalico.ctl.arguments import ArgParser
 from pycalico.ctl.errors import CtlError, UsageError
 from pycalico.ctl.lookup import can_exist, check_namespace
 from pycalico.ctl.session import connect
@@ -17,8 +18,6 @@ MAX_ATTEMPTS = 10
 
 
 def run(command: str, args: Sequence[str], allow_version_mismatch: bool) -> int:
-    from pycalico.ctl.main import ArgParser
-
     parser = ArgParser(prog=f"calicoctl {command}", add_help=False)
     parser.add_argument("-c", "--config")
     parser.add_argument("-n", "--namespace")

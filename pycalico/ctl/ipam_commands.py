@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from pycalico.ctl.arguments import ArgParser
 from pycalico.ctl.errors import CtlError, UsageError
 from pycalico.ctl.session import connect
 
@@ -14,8 +15,6 @@ SUBCOMMANDS = ("show", "release", "check", "configure")
 
 
 def run(args: Sequence[str], allow_version_mismatch: bool) -> int:
-    from pycalico.ctl.main import ArgParser
-
     parser = ArgParser(prog="calicoctl ipam", add_help=False)
     parser.add_argument("subcommand", choices=SUBCOMMANDS)
     parser.add_argument("-c", "--config")

@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pycalico.ctl.arguments import ArgParser
 from pycalico.ctl.errors import CtlError, UsageError
 
 USAGE = """Usage:
@@ -58,18 +59,6 @@ COMMANDS = (
     "policy",
     "version",
 )
-
-
-class ArgParser(argparse.ArgumentParser):
-    """argparse that reports problems as UsageError instead of exiting with code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
-        if message:
-            sys.stderr.write(message)
-        raise SystemExit(status)
 
 
 def _global_options(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:

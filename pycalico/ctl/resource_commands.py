@@ -9,6 +9,7 @@ from typing import Any
 
 from pycalico.api.kind import Kind
 from pycalico.api.resource import identity, identity_of
+from pycalico.ctl.arguments import ArgParser
 from pycalico.ctl.errors import CtlError, UsageError
 from pycalico.ctl.lookup import can_exist, check_namespace
 from pycalico.ctl.session import connect
@@ -25,8 +26,6 @@ OUTPUT_FORMATS = ("ps", "wide", "yaml", "yml", "json", "name")
 
 
 def run(command: str, args: Sequence[str], allow_version_mismatch: bool) -> int:
-    from pycalico.ctl.main import ArgParser
-
     parser = ArgParser(prog=f"calicoctl {command}", add_help=False)
     parser.add_argument("-c", "--config")
     parser.add_argument("-n", "--namespace")

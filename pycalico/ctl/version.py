@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from pycalico.ctl.arguments import ArgParser
 from pycalico.ctl.session import CLIENT_VERSION
 
 
@@ -27,8 +28,6 @@ def _git_commit() -> str:
 
 
 def version_command(args: Sequence[str]) -> int:
-    from pycalico.ctl.main import ArgParser
-
     parser = ArgParser(prog="calicoctl version", add_help=False)
     parser.add_argument("-c", "--config")
     parser.add_argument("--client", action="store_true")

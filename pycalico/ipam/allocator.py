@@ -14,7 +14,7 @@ import ipaddress
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pycalico.datastore.backend import (
     Backend,
@@ -37,6 +37,7 @@ CONFIRMED_AFFINITY = json.dumps({"state": "confirmed", "deleted": False}, separa
 DEFAULT_BLOCK_LIMIT = 20
 
 _T = TypeVar("_T")
+Released = tuple[int, list[Address]]  # how many were freed, those that were not allocated
 
 
 def _decoded(kv: KeyValue, decode: Callable[[str], _T], what: str) -> _T:
@@ -67,6 +68,15 @@ def _handle_counts(kv: KeyValue) -> dict[str, int]:
 
 def _affinity_state(kv: KeyValue) -> str:
     return _decoded(kv, lambda text: str(json.loads(text).get("state") or ""), "block affinity")
+
+
+@dataclass(frozen=True)
+class _Write(Generic[_T]):
+    """A transaction to try and what it yields once it lands."""
+
+    compares: list[Compare]
+    ops: list[Op]
+    result: _T
 
 
 @dataclass
@@ -108,6 +118,21 @@ class ClusterState:
 class Allocator:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+
+    def _compare_and_swap(self, attempt: Callable[[], _T | _Write[_T]]) -> _T:
+        """Run `attempt` (read, then decide) until the write it returns lands, or until it
+        returns an answer that needs no write. A write that lost to another writer
+        (RevisionConflict) is decided again from a fresh read, at most MAX_RETRIES times."""
+        for _ in range(MAX_RETRIES):
+            outcome = attempt()
+            if not isinstance(outcome, _Write):
+                return outcome
+            try:
+                self.backend.txn(outcome.compares, outcome.ops)
+            except RevisionConflict:
+                continue
+            return outcome.result
+        raise IpamError("Max retries hit - excessive concurrent IPAM requests")
 
     # --- cluster state -------------------------------------------------------------------
 
@@ -301,7 +326,8 @@ class Allocator:
         affinity_check: bool,
     ) -> list[Address]:
         key = keys.block_key(cidr)
-        for _ in range(MAX_RETRIES):
+
+        def attempt() -> list[Address] | _Write[list[Address]]:
             kv = self.backend.get(key)
             if kv is None:
                 return []
@@ -313,14 +339,11 @@ class Allocator:
                 return []
             block.sequence_number += 1
             compares, ops = self._handle_change(handle, {str(cidr): len(ips)})
-            try:
-                self.backend.txn(
-                    [Compare(key, kv.mod_revision), *compares], [Put(key, block.to_json()), *ops]
-                )
-            except RevisionConflict:
-                continue
-            return ips
-        raise IpamError("Max retries hit - excessive concurrent IPAM requests")
+            return _Write(
+                [Compare(key, kv.mod_revision), *compares], [Put(key, block.to_json()), *ops], ips
+            )
+
+        return self._compare_and_swap(attempt)
 
     # --- specific addresses --------------------------------------------------------------
 
@@ -341,7 +364,9 @@ class Allocator:
             raise IpamError(f"The provided IP address {ip} is not in a configured pool")
         cidr = ipaddress.ip_network(f"{ip}/{pool['spec']['blockSize']}", strict=False)
         key = keys.block_key(cidr)
-        for _ in range(MAX_RETRIES):
+        assigned = ipaddress.ip_interface(f"{ip}/{cidr.prefixlen}")
+
+        def attempt() -> _Write[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
             kv = self.backend.get(key)
             claim: list[Op] = []
             block_compare = Compare(key, 0 if kv is None else kv.mod_revision)
@@ -357,14 +382,11 @@ class Allocator:
             if kv is not None:
                 block.sequence_number += 1  # every write of an existing block moves it on
             compares, ops = self._handle_change(handle, {str(cidr): 1})
-            try:
-                self.backend.txn(
-                    [block_compare, *compares], [Put(key, block.to_json()), *claim, *ops]
-                )
-            except RevisionConflict:
-                continue
-            return ipaddress.ip_interface(f"{ip}/{cidr.prefixlen}")
-        raise IpamError("Max retries hit - excessive concurrent IPAM requests")
+            return _Write(
+                [block_compare, *compares], [Put(key, block.to_json()), *claim, *ops], assigned
+            )
+
+        return self._compare_and_swap(attempt)
 
     # --- release -------------------------------------------------------------------------
 
@@ -408,27 +430,29 @@ class Allocator:
         return freed
 
     def _forget_missing_blocks(self, handle: str) -> None:
-        for _ in range(MAX_RETRIES):
+        def attempt() -> _Write[None] | None:
             kv = self.backend.get(keys.handle_key(handle))
             if kv is None:
-                return
+                return None
             stale = {
                 cidr: -count
                 for cidr, count in _handle_counts(kv).items()
                 if self.backend.get(keys.block_key(ipaddress.ip_network(cidr))) is None
             }
             if not stale:
-                return
+                return None
             _, ops = self._handle_change(handle, stale)
-            try:
-                self.backend.txn([Compare(kv.key, kv.mod_revision)], ops)
-                return
-            except RevisionConflict:
-                continue
+            return _Write([Compare(kv.key, kv.mod_revision)], ops, None)
 
-    def _release_in_block(self, key: str, pick: Any) -> tuple[int, list[Address]]:
+        # Best effort: the addresses are free already; counts left after losing every race
+        # go at the handle's next release.
+        with contextlib.suppress(IpamError):
+            self._compare_and_swap(attempt)
+
+    def _release_in_block(self, key: str, pick: Any) -> Released:
         """Free the ordinals `pick(block)` chooses: (how many were freed, those not allocated)."""
-        for _ in range(MAX_RETRIES):
+
+        def attempt() -> Released | _Write[Released]:
             kv = self.backend.get(key)
             if kv is None:
                 return 0, []
@@ -454,12 +478,9 @@ class Allocator:
                 c, o = self._handle_change(h, {str(block.cidr): delta})
                 compares += c
                 ops += o
-            try:
-                self.backend.txn(compares, ops)
-            except RevisionConflict:
-                continue
-            return len(freed), not_allocated
-        raise IpamError("Max retries hit - excessive concurrent IPAM requests")
+            return _Write(compares, ops, (len(freed), not_allocated))
+
+        return self._compare_and_swap(attempt)
 
     def _block_holding(self, ip: Address, pools: Sequence[Pool]) -> KeyValue | None:
         for p in pools:
@@ -545,10 +566,11 @@ class Allocator:
     def _release_affinity(self, host: str, cidr: Network) -> None:
         affinity_key = keys.affinity_key(host, cidr)
         block_key = keys.block_key(cidr)
-        for _ in range(MAX_RETRIES):
+
+        def attempt() -> _Write[None] | None:
             affinity = self.backend.get(affinity_key)
             if affinity is None:
-                return
+                return None
             compares = [Compare(affinity_key, affinity.mod_revision)]
             ops: list[Op] = [Delete(affinity_key)]
             block_kv = self.backend.get(block_key)
@@ -562,9 +584,6 @@ class Allocator:
                         block.affinity = None
                         block.sequence_number += 1
                         ops.append(Put(block_key, block.to_json()))
-            try:
-                self.backend.txn(compares, ops)
-                return
-            except RevisionConflict:
-                continue
-        raise IpamError("Max retries hit - excessive concurrent IPAM requests")
+            return _Write(compares, ops, None)
+
+        self._compare_and_swap(attempt)

@@ -9,18 +9,19 @@ Layout (all namespaces, nothing touches the host's own interfaces):
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Callable
 
+from pycalico.lab import etcd_cluster
+from pycalico.lab.namespaces import add_ns, in_ns, link, ns_name
+from pycalico.lab.processes import alive, stop_pids
 from pycalico.lab.state import LabError, LabState
 
 SUBNETS = ("192.168.56.0/24", "192.168.57.0/24")
@@ -30,48 +31,6 @@ EXTERNAL_IP = "203.0.113.1"
 EXTERNAL_ROUTER_IP = "203.0.113.254"
 DEFAULT_POOL = "10.244.0.0/16"
 READY_TIMEOUT = 60.0
-
-
-def sh(*cmd: str) -> str:
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise LabError(f"`{' '.join(cmd)}` failed: {out.stderr.strip()}")
-    return out.stdout
-
-
-def in_ns(ns: str, *cmd: str) -> str:
-    return sh("ip", "netns", "exec", ns, *cmd)
-
-
-def ns_name(lab: str, role: str) -> str:
-    return f"{lab}-{role}"
-
-
-def _add_ns(state: LabState, name: str) -> None:
-    state.namespaces.append(name)
-    state.save()  # recorded before it exists: `down` removes it even if `up` dies here
-    sh("ip", "netns", "add", name)
-    in_ns(name, "ip", "link", "set", "lo", "up")
-
-
-def _link(a_ns: str, a_if: str, b_ns: str, b_if: str) -> None:
-    sh(
-        "ip",
-        "link",
-        "add",
-        a_if,
-        "netns",
-        a_ns,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        b_if,
-        "netns",
-        b_ns,
-    )
-    in_ns(a_ns, "ip", "link", "set", a_if, "up")
-    in_ns(b_ns, "ip", "link", "set", b_if, "up")
 
 
 def node_subnet(index: int, nodes: int, topology: str) -> int:
@@ -85,17 +44,17 @@ def build_underlay(state: LabState) -> None:
     lab = state.name
     net, router, ext = ns_name(lab, "net"), ns_name(lab, "router"), ns_name(lab, "ext")
     for ns in (net, router, ext):
-        _add_ns(state, ns)
+        add_ns(state, ns)
     subnets = SUBNETS[:2] if state.topology == "two-subnet" else SUBNETS[:1]
     for i, cidr in enumerate(subnets):
         bridge = f"br{i}"
         in_ns(net, "ip", "link", "add", bridge, "type", "bridge")
         in_ns(net, "ip", "link", "set", bridge, "up")
-        _link(router, f"eth{i}", net, f"r{i}")
+        link(router, f"eth{i}", net, f"r{i}")
         in_ns(net, "ip", "link", "set", f"r{i}", "master", bridge)
         gateway = ipaddress.ip_network(cidr).network_address + 1
         in_ns(router, "ip", "addr", "add", f"{gateway}/24", "dev", f"eth{i}")
-    _link(router, "ext0", ext, "eth0")
+    link(router, "ext0", ext, "eth0")
     in_ns(router, "ip", "addr", "add", f"{EXTERNAL_ROUTER_IP}/24", "dev", "ext0")
     in_ns(router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
     in_ns(ext, "ip", "addr", "add", f"{EXTERNAL_IP}/24", "dev", "eth0")
@@ -130,11 +89,11 @@ def build_node(state: LabState, index: int) -> str:
     lab = state.name
     name = f"node{index + 1}"
     ns = ns_name(lab, name)
-    _add_ns(state, ns)
+    add_ns(state, ns)
     subnet = node_subnet(index, len(state.nodes), state.topology)
     net = ipaddress.ip_network(SUBNETS[subnet])
     address = f"{net.network_address + 10 + index}/24"
-    _link(ns, "eth0", ns_name(lab, "net"), f"n{index + 1}")
+    link(ns, "eth0", ns_name(lab, "net"), f"n{index + 1}")
     in_ns(ns_name(lab, "net"), "ip", "link", "set", f"n{index + 1}", "master", f"br{subnet}")
     in_ns(ns, "ip", "addr", "add", address, "dev", "eth0")
     if state.ipv6:
@@ -186,10 +145,8 @@ def node_env(state: LabState, node: str) -> dict[str, str]:
             }
         )
     if state.datastore == "etcd":
-        from pycalico.lab.etcd_cluster import endpoints
-
         env.pop("SQLITE_PATH")
-        env.update({"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": endpoints()})
+        env.update({"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": etcd_cluster.endpoints()})
     return env
 
 
@@ -218,7 +175,7 @@ def start_node(state: LabState, node: str) -> None:
 
 
 def node_ready(state: LabState, node: str) -> bool:
-    from pycalico.cni.dataplane import in_netns
+    from pycalico.netns import in_netns
 
     def ask() -> bool:
         try:
@@ -236,7 +193,7 @@ def wait_ready(state: LabState, progress: Callable[[str], None]) -> None:
     while pending:
         for node in list(pending):
             pid = state.pids[f"calico-node:{node}"]
-            if not _alive(pid):
+            if not alive(pid):
                 log = state.path("nodes", node, "calico-node.log")
                 raise LabError(f"calico-node on {node} exited; see {log}")
             if node_ready(state, node):
@@ -247,47 +204,10 @@ def wait_ready(state: LabState, progress: Callable[[str], None]) -> None:
         time.sleep(0.1)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child is not alive for our purposes.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _bird_pid(state: LabState, node: str) -> int | None:
     from pycalico.confd.bird_process import BirdProcess
 
     return BirdProcess("", state.path("nodes", node, "run")).pid()
-
-
-def stop_pid(pid: int) -> None:
-    stop_pids([pid])
-
-
-def stop_pids(pids: list[int]) -> None:
-    """Stop processes this lab started (by pid only): TERM all, then KILL what is left."""
-    running = [pid for pid in pids if _alive(pid)]
-    for pid in running:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    while running and time.monotonic() < deadline:
-        for pid in running:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)  # reap our own children as they go
-        running = [pid for pid in running if _alive(pid)]
-        time.sleep(0.05)
-    for pid in running:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
 
 
 def down(state: LabState) -> list[str]:

@@ -7,7 +7,8 @@ import subprocess
 import time
 import urllib.request
 
-from pycalico.lab.cluster import _add_ns, _link, in_ns, ns_name, stop_pids
+from pycalico.lab.namespaces import add_ns, in_ns, link, ns_name
+from pycalico.lab.processes import stop_pids
 from pycalico.lab.state import LabError, LabState
 
 MEMBERS = 3
@@ -32,8 +33,8 @@ def start(state: LabState) -> None:
     for i in range(MEMBERS):
         name = _member(i)
         ns = ns_name(state.name, name)
-        _add_ns(state, ns)
-        _link(ns, "eth0", net, f"e{i + 1}")
+        add_ns(state, ns)
+        link(ns, "eth0", net, f"e{i + 1}")
         in_ns(net, "ip", "link", "set", f"e{i + 1}", "master", "br0")
         in_ns(ns, "ip", "addr", "add", f"{member_ip(i)}/24", "dev", "eth0")
         in_ns(ns, "ip", "route", "add", "default", "via", "192.168.56.1")
@@ -103,7 +104,7 @@ def start_all(state: LabState) -> None:
 
 
 def wait_ready(state: LabState) -> None:
-    from pycalico.cni.dataplane import in_netns
+    from pycalico.netns import in_netns
 
     def healthy(ip: str) -> bool:
         try:

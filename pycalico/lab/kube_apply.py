@@ -13,10 +13,11 @@ import random
 from collections.abc import Callable
 
 from pycalico.datastore.resources import ResourceClient
+from pycalico.kube import conversions
+from pycalico.kube.workloads import NAME_ALPHABET
 from pycalico.lab import kube_store, pods
-from pycalico.lab.kube import NAME_ALPHABET, Manifest
+from pycalico.lab.kube import Manifest, serve
 from pycalico.lab.state import Deployment, LabError, LabState
-from pycalico.policy import k8s
 
 Emit = Callable[[str], None]
 # kubectl's resource names in "not found" errors.
@@ -72,7 +73,7 @@ def _check_pod_update(state: LabState, m: Manifest) -> None:
     assert template is not None
     if (
         (template.node and template.node != pod.node)
-        or template.serve() != pod.serve
+        or serve(template) != pod.serve
         or template.endpoint_ports() != pod.ports
         or template.service_account != pod.service_account
     ):
@@ -136,7 +137,7 @@ def _add_pod(state: LabState, name: str, m: Manifest, owner: str = "") -> None:
         template.node or schedule(state),
         m.namespace,
         labels,
-        template.serve(),
+        serve(template),
         template.annotations,
         template.endpoint_ports(),
         template.service_account,
@@ -240,7 +241,7 @@ def _delete_deployment(state: LabState, key: str) -> bool:
 
 def _delete_resource(state: LabState, m: Manifest) -> bool:
     if m.kind == "NetworkPolicy":
-        name = k8s.POLICY_PREFIX + m.name
+        name = conversions.POLICY_PREFIX + m.name
         return kube_store.session(
             state, lambda c: kube_store.remove(c, "NetworkPolicy", name, m.namespace)
         )
@@ -248,7 +249,7 @@ def _delete_resource(state: LabState, m: Manifest) -> bool:
         name = m.resource["metadata"]["name"]
         return kube_store.session(state, lambda c: kube_store.remove(c, "Profile", name))
     # A namespace takes its pods, deployments, converted policies and profiles with it.
-    profile = k8s.namespace_profile_name(m.name)
+    profile = conversions.namespace_profile_name(m.name)
     if not kube_store.session(state, lambda c: kube_store.exists(c, "Profile", profile)):
         return False
     for key in [k for k in state.deployments if k.startswith(f"{m.name}/")]:

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from pycalico.cni.endpoint import Workload
 from pycalico.datastore.resources import ResourceClient, ResourceError, ResourceNotFound
+from pycalico.kube import conversions
 from pycalico.lab.state import LabError, LabState, Pod
-from pycalico.policy import k8s
 
 T = TypeVar("T")
 CALICO_LABEL_PREFIX = "projectcalico.org/"
@@ -23,10 +23,11 @@ CALICO_LABEL_PREFIX = "projectcalico.org/"
 
 def session(state: LabState, work: Callable[[ResourceClient], T]) -> T:
     """`work(client)` against the lab's datastore; datastore failures are LabErrors."""
-    from pycalico.cni.dataplane import in_netns
     from pycalico.datastore.backend import DatastoreError
     from pycalico.datastore.config import config_from_env, open_backend
-    from pycalico.lab.cluster import node_env, ns_name
+    from pycalico.lab.cluster import node_env
+    from pycalico.lab.namespaces import ns_name
+    from pycalico.netns import in_netns
 
     node = state.nodes[0]
     config = config_from_env(node_env(state, node))
@@ -84,11 +85,11 @@ def ensure_namespace(client: ResourceClient, namespace: str, accounts: set[str])
     """The profiles every namespace has once Kubernetes knows it: `kns.<ns>`, and `ksa.<ns>.<sa>`
     for each service account its pods use. Existing ones (and their labels) are kept."""
     wanted = [
-        k8s.namespace_profile(
+        conversions.namespace_profile(
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
         )
     ] + [
-        k8s.service_account_profile(
+        conversions.service_account_profile(
             {
                 "apiVersion": "v1",
                 "kind": "ServiceAccount",
@@ -108,14 +109,14 @@ def delete_namespace_objects(client: ResourceClient, namespace: str) -> None:
 
     policies, _ = client.list(by_kind_name("NetworkPolicy"), namespace)
     for policy in policies:
-        if policy["metadata"]["name"].startswith(k8s.POLICY_PREFIX):
+        if policy["metadata"]["name"].startswith(conversions.POLICY_PREFIX):
             remove(client, "NetworkPolicy", policy["metadata"]["name"], namespace)
     profiles, _ = client.list(by_kind_name("Profile"))
-    prefix = k8s.service_account_profile_name(namespace, "")
+    prefix = conversions.service_account_profile_name(namespace, "")
     for profile in profiles:
         if profile["metadata"]["name"].startswith(prefix):
             remove(client, "Profile", profile["metadata"]["name"])
-    remove(client, "Profile", k8s.namespace_profile_name(namespace))
+    remove(client, "Profile", conversions.namespace_profile_name(namespace))
 
 
 def relabel_endpoint(client: ResourceClient, pod: Pod, labels: dict[str, str]) -> None:
@@ -138,7 +139,8 @@ def relabel_endpoint(client: ResourceClient, pod: Pod, labels: dict[str, str]) -
 
 def calicoctl(state: LabState, verb: str, text: str) -> str:
     """`calicoctl <verb> -f -` on the first node; its output, or a LabError with its error."""
-    from pycalico.lab.cluster import node_env, ns_name
+    from pycalico.lab.cluster import node_env
+    from pycalico.lab.namespaces import ns_name
 
     node = state.nodes[0]
     out = subprocess.run(

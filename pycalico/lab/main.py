@@ -204,7 +204,7 @@ def up(opts: argparse.Namespace) -> int:
 def _external_server(state: LabState, ports: list[tuple[int, str]]) -> int:
     import subprocess
 
-    from pycalico.lab.cluster import ns_name
+    from pycalico.lab.namespaces import ns_name
 
     spec = ",".join(f"{p}/{proto}" for p, proto in ports)
     with open(state.path("external.log"), "ab") as log:

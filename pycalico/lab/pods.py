@@ -12,7 +12,8 @@ import time
 from typing import Any
 
 from pycalico.api.checks import dns1123_label
-from pycalico.lab.cluster import in_ns, ns_name, sh
+from pycalico.lab.namespaces import in_ns, ns_name, sh
+from pycalico.lab.processes import stop_pid
 from pycalico.lab.state import LabError, LabState, Pod
 
 NETWORK = "k8s-pod-network"
@@ -207,8 +208,6 @@ def _start_server(pod: Pod, serve: str, log_path: str) -> int:
 
 
 def remove(state: LabState, name: str) -> None:
-    from pycalico.lab.cluster import stop_pid
-
     key = pod_key(name)
     pod = state.pods.get(key)
     if pod is None:

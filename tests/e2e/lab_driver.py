@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pycalico.cni.dataplane import in_netns
 from pycalico.lab import probe
 from pycalico.lab.settle import settle
 from pycalico.lab.state import LabState
+from pycalico.netns import in_netns
 
 LAB = os.path.join(os.path.dirname(sys.executable), "calico-lab")
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from pycalico.confd.bird_process import BirdProcess
-from pycalico.lab import cluster
+from pycalico.lab import cluster, namespaces
 from pycalico.lab.state import LabState
 
 from .lab_driver import (
@@ -131,7 +131,7 @@ def test_tor_router_learns_every_block_and_routes_outside_traffic_to_pods(
             lambda n=n: peers(name, f"node{n}").get(tor_ip, ("", ""))[1] == "Established",
         )
         assert peers(name, f"node{n}")[tor_ip][0] == "global"
-    router = cluster.ns_name(name, "router")
+    router = namespaces.ns_name(name, "router")
 
     def tor_routes() -> str:
         return subprocess.run(
@@ -148,7 +148,7 @@ def test_tor_router_learns_every_block_and_routes_outside_traffic_to_pods(
             lambda ip=ip: f"via {ip} dev eth0 proto bird" in tor_routes(),
         )
     # The host behind the ToR (the lab's "internet") reaches every pod, unencapsulated.
-    ext = cluster.ns_name(name, "ext")
+    ext = namespaces.ns_name(name, "ext")
     for n in (1, 2, 3):
         subprocess.run(
             ["ip", "netns", "exec", ext, "ping", "-c2", "-i0.2", "-W2", pod_ip(name, f"p{n}")],

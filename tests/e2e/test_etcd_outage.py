@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pycalico.cni.dataplane import in_netns
 from pycalico.datastore.etcd import EtcdBackend
-from pycalico.lab import cluster, etcd_cluster, pods
+from pycalico.lab import cluster, etcd_cluster, namespaces, pods
 from pycalico.lab.state import ROOT, LabState
+from pycalico.netns import in_netns
 
 from .lab_driver import lab, wait_for
 
@@ -47,7 +47,7 @@ def on_node(
 ) -> subprocess.CompletedProcess[str]:
     """A command in the node's namespace with the node's environment (its datastore)."""
     return subprocess.run(
-        ["ip", "netns", "exec", cluster.ns_name(state.name, node), *command],
+        ["ip", "netns", "exec", namespaces.ns_name(state.name, node), *command],
         input=stdin,
         env=cluster.node_env(state, node),
         capture_output=True,
@@ -90,7 +90,7 @@ def cni_add(
         "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=during-outage",
     }
     return subprocess.run(
-        ["ip", "netns", "exec", cluster.ns_name(state.name, node), f"{bin_dir}/calico"],
+        ["ip", "netns", "exec", namespaces.ns_name(state.name, node), f"{bin_dir}/calico"],
         env=env,
         input=json.dumps({**plugin, "cniVersion": "1.0.0", "name": pods.NETWORK}).encode(),
         capture_output=True,
@@ -207,7 +207,7 @@ def outage() -> Iterator[Outage]:
         a, b = state.pods["default/a"], state.pods["default/b"]
         stream = Stream(a.netns, b.netns, b.ip)
         subprocess.run(["ip", "netns", "add", pod_netns], check=True)
-        node1 = cluster.ns_name(name, "node1")
+        node1 = namespaces.ns_name(name, "node1")
         seen.node_before, seen.pod_before = kernel_view(node1), kernel_view(pod_netns)
 
         etcd_cluster.stop_all(state)
@@ -340,5 +340,5 @@ def test_after_the_outage_ipam_has_no_leak_no_duplicate_and_nothing_of_the_faile
             kvs, _ = backend.list("/calico/")
         return [(kv.key, kv.value) for kv in kvs]
 
-    stored = in_netns(f"/run/netns/{cluster.ns_name(outage.lab, 'node1')}", everything)
+    stored = in_netns(f"/run/netns/{namespaces.ns_name(outage.lab, 'node1')}", everything)
     assert [key for key, value in stored if outage.cni_container in key + value] == []

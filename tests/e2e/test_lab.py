@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pycalico.lab import cluster
+from pycalico.lab import cluster, namespaces
 from pycalico.lab.state import LabState
 
 from .lab_driver import Capture, calicoctl, lab, ping_stream, ping_three, pod_ip, received
@@ -93,11 +93,11 @@ def test_cross_subnet_encapsulates_only_between_subnets(make_lab: Callable[..., 
     node3 = state.node_ips["node3"].split("/")[0]
     assert f"via {node2} dev eth0" in routes  # same subnet: routed directly
     assert "dev vxlan.calico" in routes and node3 not in routes  # other subnet: encapsulated
-    net = cluster.ns_name(name, "net")
+    net = namespaces.ns_name(name, "net")
     with Capture(net, "n2") as same:
         ping_three(name, "p1", pod_ip(name, "p2"))
     assert same.vxlan == 0 and same.plain_icmp >= 6
-    with Capture(cluster.ns_name(name, "router"), "eth1") as cross:
+    with Capture(namespaces.ns_name(name, "router"), "eth1") as cross:
         ping_three(name, "p1", pod_ip(name, "p3"))
     assert cross.vxlan >= 6 and cross.plain_icmp == 0
 

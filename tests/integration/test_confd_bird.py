@@ -11,11 +11,11 @@ import pytest
 
 from pycalico.api.registry import resolve
 from pycalico.api.resource import normalize
-from pycalico.cni.dataplane import in_netns
 from pycalico.confd.bird_process import BirdProcess
 from pycalico.confd.daemon import Confd
 from pycalico.datastore.resources import ResourceClient, resource_key
 from pycalico.datastore.sqlite import SqliteBackend
+from pycalico.netns import in_netns
 
 from .node_namespace import node_namespace
 

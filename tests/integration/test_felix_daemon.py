@@ -16,11 +16,11 @@ import pytest
 
 from pycalico.api.registry import resolve
 from pycalico.api.resource import normalize
-from pycalico.cni.dataplane import in_netns
 from pycalico.datastore.resources import ResourceClient
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.felix.daemon import Felix
 from pycalico.felix.driver import Driver
+from pycalico.netns import in_netns
 
 from .node_namespace import node_namespace, sh
 

@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from pycalico.cni.dataplane import in_netns
 from pycalico.felix.calc.desired import IpipSpec
 from pycalico.felix.dataplane.ipip import IpipUnsupported, ensure
+from pycalico.netns import in_netns
 
 from .node_namespace import node_namespace
 

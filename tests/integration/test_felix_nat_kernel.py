@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from pycalico.cni.dataplane import in_netns
 from pycalico.felix.dataplane.nftables import NftablesManager
 from pycalico.felix.rules import policy as nft
 from pycalico.felix.rules.nat import NatPool, add_to
 from pycalico.felix.rules.table import Ruleset
+from pycalico.netns import in_netns
 from pycalico.policy import calc
 
 from .node_namespace import bare_namespace

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from pycalico.api.resource import normalize
-from pycalico.cni.dataplane import in_netns
 from pycalico.felix.dataplane.nftables import NftablesManager
 from pycalico.felix.rules import policy as nft
+from pycalico.netns import in_netns
 from pycalico.policy import calc, model
 
 pytestmark = pytest.mark.integration

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from pycalico.cni.dataplane import in_netns
 from pycalico.felix.calc.routes import PROTO_BOOT, FdbEntry, Neighbour, Route, RouteState
 from pycalico.felix.dataplane.routes import WORKLOAD_ROUTE_GRACE, RouteManager
+from pycalico.netns import in_netns
 
 from .node_namespace import node_namespace, sh
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from pycalico.cni.dataplane import in_netns
 from pycalico.felix.calc.desired import VxlanSpec
 from pycalico.felix.dataplane.vxlan import ensure
+from pycalico.netns import in_netns
 
 from .node_namespace import node_namespace, sh
 

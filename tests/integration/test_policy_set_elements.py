@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from pycalico.cni.dataplane import in_netns
 from pycalico.felix.dataplane import nft_netlink
 from pycalico.felix.dataplane.nftables import NftablesManager, element_changes
 from pycalico.felix.rules.element_keys import element_keys
 from pycalico.felix.rules.table import NftSet, Ruleset
+from pycalico.netns import in_netns
 
 from .node_namespace import bare_namespace
 

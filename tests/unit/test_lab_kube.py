@@ -10,9 +10,10 @@ import yaml
 from seed_manifests import SEED_DEPLOYMENT, SEED_NP
 
 from pycalico.ctl.inputs import Document
+from pycalico.kube import workloads
+from pycalico.kube.validation import KubeInvalid
 from pycalico.lab import kube, kube_apply
 from pycalico.lab.state import Deployment, LabError, LabState, Pod
-from pycalico.policy.k8s_validate import KubeInvalid
 
 
 def pod_doc(spec: dict[str, Any], name: str = "p", **meta: Any) -> dict[str, Any]:
@@ -71,7 +72,7 @@ def test_seed_deployment_with_tolerations_and_a_command_is_accepted() -> None:
     )
     assert m.template is not None
     assert m.template.labels == {"app": "busybox"}
-    assert m.template.serve() == "" and m.template.endpoint_ports() == []
+    assert kube.serve(m.template) == "" and m.template.endpoint_ports() == []
     assert m.kind_phrase == "deployment.apps"
 
 
@@ -126,7 +127,7 @@ def test_named_ports_go_to_the_endpoint_with_lower_case_protocols() -> None:
         {"name": "assoc", "protocol": "sctp", "port": 7000},
     ]
     # Every TCP and UDP port is served, named or not; the echo server has no SCTP.
-    assert m.template.serve() == "8080,53/udp,9090"
+    assert kube.serve(m.template) == "8080,53/udp,9090"
 
 
 def test_init_container_ports_are_named_but_not_served_and_duplicates_served_once() -> None:
@@ -144,7 +145,7 @@ def test_init_container_ports_are_named_but_not_served_and_duplicates_served_onc
         )
     )
     assert m.template is not None
-    assert m.template.serve() == "80"
+    assert kube.serve(m.template) == "80"
     assert m.template.endpoint_ports() == [{"name": "boot", "protocol": "tcp", "port": 81}]
 
 
@@ -267,10 +268,10 @@ def test_bad_deployments(spec: dict[str, Any], fragment: str) -> None:
 
 
 def test_template_hash_is_stable_per_template_and_uses_kubernetes_name_characters() -> None:
-    a = kube.template_hash({"spec": {"containers": [{"name": "a"}]}})
-    assert a == kube.template_hash({"spec": {"containers": [{"name": "a"}]}})
-    assert a != kube.template_hash({"spec": {"containers": [{"name": "b"}]}})
-    assert set(a) <= set(kube.NAME_ALPHABET) and 1 <= len(a) <= 10
+    a = workloads.template_hash({"spec": {"containers": [{"name": "a"}]}})
+    assert a == workloads.template_hash({"spec": {"containers": [{"name": "a"}]}})
+    assert a != workloads.template_hash({"spec": {"containers": [{"name": "b"}]}})
+    assert set(a) <= set(workloads.NAME_ALPHABET) and 1 <= len(a) <= 10
 
 
 def test_a_changed_template_changes_the_hash_but_a_changed_replica_count_does_not() -> None:
@@ -344,7 +345,7 @@ def test_read_reports_the_first_bad_document_by_place_and_counts_the_rest() -> N
 def test_run_makes_a_pod_labelled_run_name() -> None:
     m = kube.manifest(kube.run_pod("client1", "default", "busybox", None, "", None))
     assert m.template is not None
-    assert (m.key, m.template.labels, m.template.serve()) == (
+    assert (m.key, m.template.labels, kube.serve(m.template)) == (
         "default/client1",
         {"run": "client1"},
         "",
@@ -354,7 +355,7 @@ def test_run_makes_a_pod_labelled_run_name() -> None:
 def test_run_with_labels_node_and_port() -> None:
     m = kube.manifest(kube.run_pod("c", "azhe", "busybox", {"role": "x"}, "node2", 8080))
     assert m.template is not None
-    assert (m.namespace, m.template.labels, m.template.node, m.template.serve()) == (
+    assert (m.namespace, m.template.labels, m.template.node, kube.serve(m.template)) == (
         "azhe",
         {"role": "x"},
         "node2",
@@ -365,7 +366,7 @@ def test_run_with_labels_node_and_port() -> None:
 def test_create_deployment_labels_app_name_and_serves_80() -> None:
     m = kube.manifest(kube.deployment("web", "default", "nginx", 3, 80))
     assert m.template is not None
-    assert (m.kind, m.replicas, m.template.labels, m.template.serve()) == (
+    assert (m.kind, m.replicas, m.template.labels, kube.serve(m.template)) == (
         "Deployment",
         3,
         {"app": "web"},

@@ -21,16 +21,17 @@ from typing import Any
 
 import pytest
 
-from pycalico.cni.dataplane import in_netns
 from pycalico.datastore.backend import Backend
 from pycalico.datastore.config import config_from_env, open_backend
 from pycalico.felix.calc.inputs import block_owners
 from pycalico.ipam import keys
 from pycalico.ipam.allocator import Allocator
-from pycalico.lab.cluster import node_env, ns_name
+from pycalico.lab.cluster import node_env
 from pycalico.lab.main import ipip_available
+from pycalico.lab.namespaces import ns_name
 from pycalico.lab.settle import settle
 from pycalico.lab.state import LabState
+from pycalico.netns import in_netns
 from tests.e2e.lab_driver import (
     calicoctl,
     lab,

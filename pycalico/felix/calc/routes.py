@@ -27,12 +27,15 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pyroute2.netlink.rtnl import rt_proto
+
+from pycalico.netns import PROTO_FELIX
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 VXLAN_DEVICE = "vxlan.calico"
 IPIP_DEVICE = "tunl0"
-PROTO_FELIX = 80  # Felix's own route protocol: how it recognises the routes it owns
-PROTO_BOOT = 3  # what the CNI (and `ip route add`) uses for workload routes
+PROTO_BOOT = rt_proto["boot"]  # what the CNI (and `ip route add`) uses for workload routes
 
 
 @dataclass(frozen=True, order=True)

@@ -12,9 +12,7 @@ import os
 
 from pycalico.felix.calc.desired import Desired
 from pycalico.felix.dataplane.manager import Manager
-
-IPV4 = "/proc/sys/net/ipv4/ip_forward"
-IPV6 = "/proc/sys/net/ipv6/conf/all/forwarding"
+from pycalico.netns import write_sysctl
 
 
 class ForwardingManager(Manager):
@@ -25,10 +23,8 @@ class ForwardingManager(Manager):
         wanted = desired.routing.forwarding
         if self._on or wanted is None:
             return
-        paths = [IPV4] if wanted.ipv4 else []
+        if wanted.ipv4:
+            write_sysctl("ipv4/ip_forward", "1")
         if wanted.ipv6 and os.path.exists("/proc/sys/net/ipv6"):
-            paths.append(IPV6)
-        for path in paths:
-            with open(path, "w", encoding="ascii") as f:
-                f.write("1")
+            write_sysctl("ipv6/conf/all/forwarding", "1")
         self._on = True

@@ -20,7 +20,6 @@ from pyroute2.netlink.rtnl.rtmsg import RTNH_F_ONLINK
 
 from pycalico.felix.calc.desired import Desired, Routing
 from pycalico.felix.calc.routes import (
-    PROTO_FELIX,
     VXLAN_DEVICE,
     FdbEntry,
     Neighbour,
@@ -28,8 +27,8 @@ from pycalico.felix.calc.routes import (
     RouteState,
 )
 from pycalico.felix.dataplane.manager import Manager
+from pycalico.netns import MAIN_TABLE, PROTO_FELIX
 
-MAIN_TABLE = 254  # the kernel's RT_TABLE_MAIN (pyroute2 names no table)
 RTN_UNICAST, RTN_BLACKHOLE = rt_type["unicast"], rt_type["blackhole"]
 SCOPE_LINK, SCOPE_UNIVERSE = rt_scope["link"], rt_scope["universe"]
 WORKLOAD_PREFIX = "cali"

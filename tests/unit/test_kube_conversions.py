@@ -1,5 +1,5 @@
 """Kubernetes NetworkPolicy, Namespace and ServiceAccount as kube-controllers writes them
-into Calico (pycalico.policy.k8s), and the apiserver's validation in front of it."""
+into Calico (pycalico.kube.conversions), and the apiserver's validation in front of it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from pycalico.api.resource import normalize
-from pycalico.policy import k8s
-from pycalico.policy.k8s_validate import KubeInvalid
+from pycalico.kube import conversions
+from pycalico.kube.validation import KubeInvalid
 from pycalico.selector import parse
 
 K8S = "projectcalico.org/orchestrator == 'k8s'"
@@ -28,7 +28,7 @@ def policy_doc(spec: Any, name: str = "p", namespace: str | None = "default") ->
 
 
 def convert(spec: Any) -> dict[str, Any]:
-    return k8s.network_policy(policy_doc(spec))["spec"]
+    return conversions.network_policy(policy_doc(spec))["spec"]
 
 
 def ingress_rules(*rules: Any, **spec: Any) -> list[dict[str, Any]]:
@@ -62,7 +62,7 @@ def test_seed_requirement_1_allows_tcp_80_to_app_web_from_run_client1_only() -> 
         },
         name="test-network-policy",
     )
-    assert k8s.network_policy(doc) == {
+    assert conversions.network_policy(doc) == {
         "kind": "NetworkPolicy",
         "apiVersion": "projectcalico.org/v3",
         "metadata": {
@@ -96,7 +96,7 @@ def test_seed_requirement_2_allows_ingress_only_from_pods_of_the_same_namespace(
         },
         name="deny-from-other-namespaces",
     )
-    resource = k8s.network_policy(doc)
+    resource = conversions.network_policy(doc)
     assert resource["metadata"]["name"] == "knp.default.deny-from-other-namespaces"
     # No namespaceSelector: the source is limited to the policy's own namespace.
     assert resource["spec"]["ingress"] == [
@@ -106,7 +106,7 @@ def test_seed_requirement_2_allows_ingress_only_from_pods_of_the_same_namespace(
 
 
 def test_output_is_a_canonical_calico_resource() -> None:
-    resource = k8s.network_policy(
+    resource = conversions.network_policy(
         policy_doc(
             {
                 "podSelector": {"matchExpressions": [{"key": "a", "operator": "Exists"}]},
@@ -121,7 +121,7 @@ def test_output_is_a_canonical_calico_resource() -> None:
 
 
 def test_namespace_defaults_to_default() -> None:
-    resource = k8s.network_policy(policy_doc({"podSelector": {}}, namespace=None))
+    resource = conversions.network_policy(policy_doc({"podSelector": {}}, namespace=None))
     assert resource["metadata"]["namespace"] == "default"
 
 
@@ -372,10 +372,10 @@ def test_named_ports_pass_through() -> None:
 
 
 def test_simplify_ports_directly() -> None:
-    assert k8s.simplify_ports([]) == []
-    assert k8s.simplify_ports([80, 80]) == [80]
-    assert k8s.simplify_ports([81, "x", 80]) == ["x", "80:81"]
-    assert k8s.simplify_ports(["1:3", 4, 6]) == ["1:4", 6]
+    assert conversions.simplify_ports([]) == []
+    assert conversions.simplify_ports([80, 80]) == [80]
+    assert conversions.simplify_ports([81, "x", 80]) == ["x", "80:81"]
+    assert conversions.simplify_ports(["1:3", 4, 6]) == ["1:4", 6]
 
 
 def test_egress_rules_put_peers_and_ports_in_the_destination() -> None:
@@ -468,7 +468,7 @@ def test_unknown_fields_are_refused_by_their_path(spec: Any, fragment: str) -> N
 def test_unknown_top_level_field_is_refused() -> None:
     doc = {**policy_doc({}), "extra": 1}
     with pytest.raises(KubeInvalid, match='unknown field "extra"'):
-        k8s.network_policy(doc)
+        conversions.network_policy(doc)
 
 
 @pytest.mark.parametrize(
@@ -586,11 +586,11 @@ def test_wrong_shapes_are_one_line_errors(spec: Any, fragment: str) -> None:
 
 def test_bad_names_and_namespaces() -> None:
     with pytest.raises(KubeInvalid, match=r"metadata.name: Required value"):
-        k8s.network_policy(policy_doc({}, name=""))
+        conversions.network_policy(policy_doc({}, name=""))
     with pytest.raises(KubeInvalid, match=r'metadata.name: Invalid value: "Web"'):
-        k8s.network_policy(policy_doc({}, name="Web"))
+        conversions.network_policy(policy_doc({}, name="Web"))
     with pytest.raises(KubeInvalid, match=r'metadata.namespace: Invalid value: "a.b"'):
-        k8s.network_policy(policy_doc({}, namespace="a.b"))
+        conversions.network_policy(policy_doc({}, namespace="a.b"))
 
 
 def test_several_errors_are_listed_together_on_one_line() -> None:
@@ -612,7 +612,7 @@ def namespace_doc(name: str, labels: dict[str, str] | None = None) -> dict[str, 
 
 
 def test_namespace_profile_allows_all_and_carries_prefixed_labels() -> None:
-    assert k8s.namespace_profile(namespace_doc("azhe", {"team": "a", "env": "prod"})) == {
+    assert conversions.namespace_profile(namespace_doc("azhe", {"team": "a", "env": "prod"})) == {
         "kind": "Profile",
         "apiVersion": "projectcalico.org/v3",
         "metadata": {"name": "kns.azhe"},
@@ -630,13 +630,15 @@ def test_namespace_profile_allows_all_and_carries_prefixed_labels() -> None:
 
 
 def test_namespace_name_label_is_set_by_the_apiserver_whatever_the_manifest_says() -> None:
-    profile = k8s.namespace_profile(namespace_doc("x", {"kubernetes.io/metadata.name": "y"}))
+    profile = conversions.namespace_profile(
+        namespace_doc("x", {"kubernetes.io/metadata.name": "y"})
+    )
     assert profile["spec"]["labelsToApply"]["pcns.kubernetes.io/metadata.name"] == "x"
 
 
 def test_namespace_selector_matches_the_profile_labels_once_prefixed() -> None:
     [rule] = ingress_rules({"from": [{"namespaceSelector": {"matchLabels": {"team": "a"}}}]})
-    profile = k8s.namespace_profile(namespace_doc("azhe", {"team": "a"}))
+    profile = conversions.namespace_profile(namespace_doc("azhe", {"team": "a"}))
     labels = profile["spec"]["labelsToApply"]
     namespace_labels = {k.removeprefix("pcns."): v for k, v in labels.items()}
     assert parse(rule["source"]["namespaceSelector"]).evaluate(namespace_labels)
@@ -658,14 +660,14 @@ def test_namespace_selector_matches_the_profile_labels_once_prefixed() -> None:
 )
 def test_bad_namespaces(doc: dict[str, Any], fragment: str) -> None:
     with pytest.raises(KubeInvalid) as info:
-        k8s.namespace_profile(doc)
+        conversions.namespace_profile(doc)
     assert fragment in str(info.value)
 
 
 def test_namespace_status_from_kubectl_get_is_accepted() -> None:
     doc = {**namespace_doc("x"), "spec": {"finalizers": ["kubernetes"]}}
     doc["status"] = {"phase": "Active"}
-    assert k8s.namespace_profile(doc)["metadata"]["name"] == "kns.x"
+    assert conversions.namespace_profile(doc)["metadata"]["name"] == "kns.x"
 
 
 def test_service_account_profile_has_prefixed_labels_and_no_rules() -> None:
@@ -674,7 +676,7 @@ def test_service_account_profile_has_prefixed_labels_and_no_rules() -> None:
         "kind": "ServiceAccount",
         "metadata": {"name": "api", "namespace": "shop", "labels": {"role": "backend"}},
     }
-    assert k8s.service_account_profile(doc) == {
+    assert conversions.service_account_profile(doc) == {
         "kind": "Profile",
         "apiVersion": "projectcalico.org/v3",
         "metadata": {"name": "ksa.shop.api"},
@@ -684,4 +686,4 @@ def test_service_account_profile_has_prefixed_labels_and_no_rules() -> None:
 
 def test_service_account_namespace_defaults_to_default() -> None:
     doc = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
-    assert k8s.service_account_profile(doc)["metadata"]["name"] == "ksa.default.default"
+    assert conversions.service_account_profile(doc)["metadata"]["name"] == "ksa.default.default"

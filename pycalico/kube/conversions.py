@@ -18,7 +18,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from pycalico.policy.k8s_validate import Checker, check_top_level
+from pycalico.api.endpoints import PORT_PROTOCOLS
+from pycalico.kube.validation import Checker, check_top_level
 
 NETWORKING_API = "networking.k8s.io/v1"
 POLICY_PREFIX = "knp.default."
@@ -31,7 +32,6 @@ NAME_LABEL = "projectcalico.org/name"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 ORCHESTRATOR_CLAUSE = "projectcalico.org/orchestrator == 'k8s'"
 POLICY_ORDER = 1000.0
-PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
 POLICY_TYPES = ("Ingress", "Egress")
 
 
