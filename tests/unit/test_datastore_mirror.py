@@ -96,7 +96,7 @@ def test_follow_applies_once_loaded_then_after_changes_from_a_current_mirror(
     def apply(view: Mirror) -> None:
         seen.append((view.revision(), [kv.key for kv in view.list(PREFIX)[0]]))
 
-    follower = threading.Thread(target=follow, args=(backend, apply, stop, 60.0))
+    follower = threading.Thread(target=follow, args=(backend, apply, stop, lambda: 60.0))
     follower.start()
     try:
         deadline = time.monotonic() + 10
