@@ -269,10 +269,12 @@ class PolicyRenderer:
         self._chains: dict[tuple[int, ...], IdentityMemo[tuple[Rule, ...], tuple[str, ...]]] = {
             families: IdentityMemo(self.MEMO_LIMIT) for families in ((4,), (4, 6))
         }
-        # Endpoint chain lines per plan, by direction and the profiles that exist.
+        # Endpoint chain lines per plan, by direction and the profiles that exist: by the
+        # plan's identity first (cheap), then by its value (a new plan equal to an old one).
         self._endpoints: IdentityMemo[
             EndpointPlan, dict[tuple[str, tuple[str, ...]], tuple[str, ...]]
         ] = IdentityMemo(self.MEMO_LIMIT)
+        self._endpoint_lines: dict[tuple[EndpointPlan, str, tuple[str, ...]], tuple[str, ...]] = {}
         self._dispatch: dict[tuple[str, str], str] = {}
         # The last rendering of each set by name, with the members it came from. Only the
         # latest per name is kept, so memory follows the live sets, not their history.
@@ -313,7 +315,12 @@ class PolicyRenderer:
         rendered = self._endpoints.get(plan, lambda _: {})
         found = rendered.get((direction, profiles))
         if found is None:
-            found = rendered[direction, profiles] = _endpoint_lines(plan, direction, profiles)
+            key = (plan, direction, profiles)
+            found = self._endpoint_lines.get(key)
+            if found is None:
+                lines = _endpoint_lines(plan, direction, profiles)
+                found = self._bounded(self._endpoint_lines)[key] = lines
+            rendered[direction, profiles] = found
         return found
 
     def _dispatch_element(self, interface: str, direction: str) -> str:
