@@ -10,8 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pycalico.lab.state import ROOT
-
-from .lab_driver import lab
+from tests.support.lab_driver import lab
 
 
 @pytest.fixture

@@ -25,8 +25,7 @@ from pycalico.cni.dataplane import in_netns
 from pycalico.datastore.etcd import EtcdBackend
 from pycalico.lab import cluster, etcd_cluster, pods
 from pycalico.lab.state import ROOT, LabState
-
-from .lab_driver import lab, wait_for
+from tests.support.lab_driver import lab, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -18,9 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import etcd_server
 import pytest
-from etcd_server import EtcdMember, TlsFiles
 
 from pycalico.datastore import config as datastore_config
 from pycalico.datastore.backend import (
@@ -33,6 +31,8 @@ from pycalico.datastore.backend import (
 )
 from pycalico.datastore.config import ConfigError, DatastoreConfig, open_backend
 from pycalico.datastore.etcd import DEFAULT_TIMEOUT, EtcdBackend
+from tests.support import etcd_server
+from tests.support.etcd_server import EtcdMember, TlsFiles
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,7 @@ import pytest
 
 from pycalico.cni.dataplane import in_netns
 from pycalico.felix.ipip_device import IpipSpec, IpipUnsupported, ensure
-
-from .node_namespace import node_namespace
+from tests.support.node_namespace import node_namespace
 
 pytestmark = [
     pytest.mark.integration,

@@ -13,8 +13,7 @@ from pycalico.cni.dataplane import in_netns
 from pycalico.felix.nat import NatPool, add_to
 from pycalico.felix.policy_manager import PolicyManager
 from pycalico.policy import calc, nft
-
-from .node_namespace import bare_namespace
+from tests.support.node_namespace import bare_namespace
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,7 @@ import pytest
 from pycalico.cni.dataplane import in_netns
 from pycalico.felix.calc_routes import PROTO_BOOT, FdbEntry, Neighbour, Route, RouteState
 from pycalico.felix.route_manager import WORKLOAD_ROUTE_GRACE, RouteManager
-
-from .node_namespace import node_namespace, sh
+from tests.support.node_namespace import node_namespace, sh
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,7 @@ import pytest
 
 from pycalico.cni.dataplane import in_netns
 from pycalico.felix.vxlan_device import VxlanSpec, ensure
-
-from .node_namespace import node_namespace, sh
+from tests.support.node_namespace import node_namespace, sh
 
 pytestmark = pytest.mark.integration
 

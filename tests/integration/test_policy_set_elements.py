@@ -15,8 +15,7 @@ from pycalico.felix import nft_netlink
 from pycalico.felix.policy_manager import PolicyManager, element_changes
 from pycalico.policy.nft import NftSet, Ruleset
 from pycalico.policy.nft_keys import element_keys
-
-from .node_namespace import bare_namespace
+from tests.support.node_namespace import bare_namespace
 
 pytestmark = pytest.mark.integration
 

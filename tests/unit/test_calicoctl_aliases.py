@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
-from calicoctl_harness import InProcess, one_error_line
+
+from tests.support.calicoctl_harness import InProcess, one_error_line
 
 # kind -> names from reference §6.3 (singular, plural and short forms).
 ALIASES: dict[str, tuple[str, ...]] = {

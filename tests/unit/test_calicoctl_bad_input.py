@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from calicoctl_harness import (
+
+from tests.support.calicoctl_harness import (
     InProcess,
     multi,
     one_error_line,

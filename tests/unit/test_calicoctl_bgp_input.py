@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from calicoctl_harness import InProcess, multi, one_error_line, resource_yaml
+
+from tests.support.calicoctl_harness import InProcess, multi, one_error_line, resource_yaml
 
 STORED = multi(
     resource_yaml("BGPPeer", "tor", {"peerIP": "192.0.2.1", "asNumber": 65001}),

@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from calicoctl_harness import Subprocess, pool_yaml
+
+from tests.support.calicoctl_harness import Subprocess, pool_yaml
 
 
 def finish(proc: subprocess.Popen[bytes]) -> tuple[int, str, str]:

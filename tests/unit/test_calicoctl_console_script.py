@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
-from calicoctl_harness import CALICOCTL, Subprocess, multi, one_error_line, pool_yaml
+
+from tests.support.calicoctl_harness import CALICOCTL, Subprocess, multi, one_error_line, pool_yaml
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
-from calicoctl_harness import (
+
+from tests.support.calicoctl_harness import (
     InProcess,
     multi,
     pool_yaml,

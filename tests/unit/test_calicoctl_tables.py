@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from calicoctl_harness import InProcess, multi, pool_yaml, resource_yaml
 
 from pycalico.ctl.tables import render
+from tests.support.calicoctl_harness import InProcess, multi, pool_yaml, resource_yaml
 
 
 @pytest.fixture

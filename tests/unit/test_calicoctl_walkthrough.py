@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 
 import pytest
-from calicoctl_harness import InProcess, multi, pool_yaml, resource_yaml
 
 from pycalico.ctl.session import CLIENT_VERSION
+from tests.support.calicoctl_harness import InProcess, multi, pool_yaml, resource_yaml
 
 WIDE_HEADER = [
     "NAME",

@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
-from calicoctl_harness import InProcess, multi, pool_yaml, resource_yaml
+
+from tests.support.calicoctl_harness import InProcess, multi, pool_yaml, resource_yaml
 
 A = pool_yaml("a", "10.1.0.0/16")
 B = pool_yaml("b", "10.2.0.0/16")

@@ -28,7 +28,6 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
-import etcd_server
 import pytest
 
 from pycalico.datastore.backend import (
@@ -48,6 +47,7 @@ from pycalico.datastore.backend import (
 )
 from pycalico.datastore.etcd import EtcdBackend
 from pycalico.datastore.sqlite import SqliteBackend
+from tests.support import etcd_server
 
 Opener = Callable[..., Backend]
 

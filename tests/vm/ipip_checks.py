@@ -31,7 +31,7 @@ from pycalico.lab.cluster import node_env, ns_name
 from pycalico.lab.main import ipip_available
 from pycalico.lab.settle import settle
 from pycalico.lab.state import LabState
-from tests.e2e.lab_driver import (
+from tests.support.lab_driver import (
     calicoctl,
     lab,
     node_ip,
