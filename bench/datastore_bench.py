@@ -25,15 +25,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-VENV_BIN = os.path.dirname(sys.executable)
-CALICOCTL = os.path.join(VENV_BIN, "calicoctl")
+from pycalico.datastore.backend import Backend
+from pycalico.datastore.config import DatastoreConfig, open_backend
+
 # The repository root, for the tests' shared helpers (tests.support).
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pycalico.datastore.backend import Backend  # noqa: E402
-from pycalico.datastore.config import DatastoreConfig, open_backend  # noqa: E402
-from tests.support import etcd_server  # noqa: E402
+from tests.support import etcd_server
 
+VENV_BIN = os.path.dirname(sys.executable)
+CALICOCTL = os.path.join(VENV_BIN, "calicoctl")
 NODES = 4
 ALLOCATIONS = 2000
 RESOURCES = 1000
