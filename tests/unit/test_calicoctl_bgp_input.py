@@ -9,7 +9,6 @@ compares the store revision and every BGP listing before and after.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,11 +228,9 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def ctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> InProcess:
-    ctl = InProcess(tmp_path, monkeypatch)
+@pytest.fixture(autouse=True)
+def stored_peers(ctl: InProcess) -> None:
     ctl.ok("apply", "-f", "-", stdin=STORED)
-    return ctl
 
 
 def everything(ctl: InProcess) -> tuple[int, str]:

@@ -173,11 +173,6 @@ KINDS = (
 
 
 @pytest.fixture
-def ctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> InProcess:
-    return InProcess(tmp_path, monkeypatch)
-
-
-@pytest.fixture
 def full(ctl: InProcess) -> InProcess:
     assert ctl.ok("apply", "-f", "-", stdin=EVERY_KIND).out == (
         "Successfully applied 14 resource(s)\n"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,16 +10,13 @@ import pytest
 from pycalico.api.registry import resolve
 from pycalico.api.resource import normalize
 from pycalico.datastore.resources import ResourceClient
-from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.ipam.allocator import Allocator
 from pycalico.node.tunnel_addrs import IPIP, VXLAN, reconcile
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[ResourceClient]:
-    backend = SqliteBackend(tmp_path / "store.db")
-    c = ResourceClient(backend)
-    c.apply(
+@pytest.fixture(autouse=True)
+def node1(client: ResourceClient) -> None:
+    client.apply(
         resolve("Node"),
         normalize(
             {
@@ -32,8 +27,6 @@ def client(tmp_path: Path) -> Iterator[ResourceClient]:
             }
         ),
     )
-    yield c
-    backend.close()
 
 
 def pool(client: ResourceClient, **spec: Any) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,6 @@ from pycalico.datastore.sqlite import SqliteBackend
 
 IPPOOL = resolve("IPPool")
 NETSET = resolve("NetworkSet")
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[ResourceClient]:
-    backend = SqliteBackend(tmp_path / "store.db")
-    yield ResourceClient(backend)
-    backend.close()
 
 
 def pool(name: str, cidr: str, **spec: Any) -> dict[str, Any]:
