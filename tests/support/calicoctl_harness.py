@@ -1,4 +1,4 @@
-"""Shared helpers for the calicoctl tests (tests/unit/test_calicoctl_*.py).
+"""Shared helpers for the calicoctl tests (tests/unit and tests/contract test_calicoctl_*.py).
 
 Two ways to run calicoctl against a private SQLite store:
 
@@ -29,9 +29,9 @@ from typing import Any, NamedTuple
 import pytest
 
 from pycalico.datastore import config as datastore_config
+from tests.support.resources import V3
 
 CALICOCTL = os.path.join(os.path.dirname(sys.executable), "calicoctl")
-V3 = "projectcalico.org/v3"
 
 # Every variable calicoctl reads for its connection, with and without the CALICO_ prefix.
 _CONNECTION_VARS = (

@@ -8,39 +8,21 @@ from typing import Any
 import pytest
 
 from pycalico.api.registry import resolve
-from pycalico.api.resource import normalize
 from pycalico.datastore.resources import ResourceClient
 from pycalico.ipam.allocator import Allocator
 from pycalico.node.tunnel_addrs import IPIP, VXLAN, reconcile
+from tests.support.resources import normalized
 
 
 @pytest.fixture(autouse=True)
 def node1(client: ResourceClient) -> None:
     client.apply(
-        resolve("Node"),
-        normalize(
-            {
-                "apiVersion": "projectcalico.org/v3",
-                "kind": "Node",
-                "metadata": {"name": "node1"},
-                "spec": {"bgp": {"ipv4Address": "192.0.2.11/24"}},
-            }
-        ),
+        resolve("Node"), normalized("Node", "node1", {"bgp": {"ipv4Address": "192.0.2.11/24"}})
     )
 
 
 def pool(client: ResourceClient, **spec: Any) -> None:
-    client.apply(
-        resolve("IPPool"),
-        normalize(
-            {
-                "apiVersion": "projectcalico.org/v3",
-                "kind": "IPPool",
-                "metadata": {"name": "p"},
-                "spec": {"cidr": "10.244.0.0/16", **spec},
-            }
-        ),
-    )
+    client.apply(resolve("IPPool"), normalized("IPPool", "p", {"cidr": "10.244.0.0/16", **spec}))
 
 
 def test_a_vxlan_pool_gives_the_node_the_first_address_of_its_block(client: ResourceClient) -> None:

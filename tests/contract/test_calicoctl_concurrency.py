@@ -14,6 +14,8 @@ import pytest
 
 from tests.support.calicoctl_harness import Subprocess, pool_yaml
 
+pytestmark = pytest.mark.contract
+
 
 def finish(proc: subprocess.Popen[bytes]) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=60)
