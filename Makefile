@@ -10,7 +10,7 @@ SYSTEM_PACKAGES := python3 python3-venv iproute2 iputils-ping nftables bird2 \
 VM_PACKAGES := qemu-system-x86 cpio kmod
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-packages vm-packages demo test test-vm unit lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy clean
+.PHONY: setup system-packages vm-packages demo test test-vm unit contract lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy clean
 
 setup: system-packages vm-packages $(STAMP)
 
@@ -48,6 +48,9 @@ test-vm: setup
 
 unit: setup
 	$(VENV)/bin/pytest -q tests/unit
+
+contract: setup
+	$(VENV)/bin/pytest -q tests/contract
 
 lint: setup
 	$(VENV)/bin/ruff check pycalico tests bench

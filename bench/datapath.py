@@ -35,6 +35,11 @@ from typing import Any
 
 from lab_runs import LAB, down, iperf
 
+# The repository root, for the tests' shared helpers (tests.support).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tests.support.node_namespace import sh as in_ns
+
 SECONDS = int(os.environ.get("BENCH_IPERF_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 STREAMS = int(os.environ.get("BENCH_IPERF_STREAMS", "1"))
@@ -44,10 +49,6 @@ RAW_INNER = ("10.99.0.1", "10.99.0.2")
 
 def sh(*cmd: str) -> str:
     return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-
-
-def in_ns(ns: str, *cmd: str) -> str:
-    return sh("ip", "netns", "exec", ns, *cmd)
 
 
 def link_json(ns: str, dev: str) -> dict[str, Any]:

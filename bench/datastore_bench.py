@@ -8,8 +8,8 @@ and on a real etcd, in one run.
   * calicoctl apply -f of 1000 IPPools and of 1000 GlobalNetworkSets (new, then replace).
 
 etcd is one member on a loopback port with its data in the temp directory, started and
-removed by tests/etcd_server.py (also if this script fails or is killed); SQLite is a file in
-the same temp directory. Run: make bench-datastore
+removed by tests/support/etcd_server.py (also if this script fails or is killed); SQLite is
+a file in the same temp directory. Run: make bench-datastore
 """
 
 from __future__ import annotations
@@ -25,17 +25,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from pycalico.datastore.backend import Backend
+from pycalico.datastore.config import DatastoreConfig, open_backend
+
+# The repository root, for the tests' shared helpers (tests.support).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tests.support import etcd_server
+
 VENV_BIN = os.path.dirname(sys.executable)
 CALICOCTL = os.path.join(VENV_BIN, "calicoctl")
-sys.path.insert(
-    0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
-)
-
-import etcd_server  # noqa: E402 - the tests' etcd helper, found through the path just added
-
-from pycalico.datastore.backend import Backend  # noqa: E402
-from pycalico.datastore.config import DatastoreConfig, open_backend  # noqa: E402
-
 NODES = 4
 ALLOCATIONS = 2000
 RESOURCES = 1000

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from pycalico.lab.state import ROOT
-
-from .lab_driver import lab
+from tests.support.lab_driver import down_leaving_nothing, lab
 
 
 @pytest.fixture
@@ -26,13 +22,4 @@ def make_lab() -> Iterator[Callable[..., str]]:
 
     yield up
     for name in names:
-        lab("down", "--name", name, check=False)
-        leftovers = [
-            n
-            for n in subprocess.run(
-                ["ip", "netns", "list"], capture_output=True, text=True, check=True
-            ).stdout.split()
-            if n.startswith(f"{name}-")
-        ]
-        assert leftovers == [], f"down left namespaces behind: {leftovers}"
-        assert not os.path.exists(os.path.join(ROOT, name))
+        down_leaving_nothing(name)

@@ -14,8 +14,7 @@ import pytest
 from pycalico.confd.bird_process import BirdProcess
 from pycalico.lab import cluster, namespaces
 from pycalico.lab.state import LabState
-
-from .lab_driver import (
+from tests.support.lab_driver import (
     calicoctl,
     lab,
     node_ip,

@@ -23,10 +23,9 @@ import pytest
 
 from pycalico.datastore.etcd import EtcdBackend
 from pycalico.lab import cluster, etcd_cluster, namespaces, pods
-from pycalico.lab.state import ROOT, LabState
+from pycalico.lab.state import LabState
 from pycalico.netns import in_netns
-
-from .lab_driver import lab, wait_for
+from tests.support.lab_driver import down_leaving_nothing, lab, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -227,16 +226,7 @@ def outage() -> Iterator[Outage]:
         if stream is not None:
             stream.close()
         subprocess.run(["ip", "netns", "del", pod_netns], capture_output=True, check=False)
-        lab("down", "--name", name, check=False)
-        leftovers = [
-            n
-            for n in subprocess.run(
-                ["ip", "netns", "list"], capture_output=True, text=True, check=True
-            ).stdout.split()
-            if n.startswith(f"{name}-")
-        ]
-        assert leftovers == [], f"namespaces left behind: {leftovers}"
-        assert not os.path.exists(os.path.join(ROOT, name))
+        down_leaving_nothing(name)
 
 
 def test_calicoctl_fails_within_5_s_in_one_line_while_all_of_etcd_is_down(

@@ -13,8 +13,15 @@ import pytest
 
 from pycalico.lab import cluster, namespaces
 from pycalico.lab.state import LabState
-
-from .lab_driver import Capture, calicoctl, lab, ping_stream, ping_three, pod_ip, received
+from tests.support.lab_driver import (
+    Capture,
+    calicoctl,
+    lab,
+    ping_stream,
+    ping_three,
+    pod_ip,
+    received,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
-from seed_manifests import SEED_DEPLOYMENT, SEED_NP, SEED_NP2
 
 from pycalico.lab.state import LabState
-
-from .lab_driver import LAB, calicoctl, lab
+from tests.support.lab_driver import LAB, calicoctl, lab
+from tests.support.seed_manifests import SEED_DEPLOYMENT, SEED_NP, SEED_NP2
 
 pytestmark = pytest.mark.e2e
 

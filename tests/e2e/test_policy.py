@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .lab_driver import calicoctl, check_explain_agrees_with_packets, lab
+from tests.support.lab_driver import calicoctl, check_explain_agrees_with_packets, lab
 
 pytestmark = pytest.mark.e2e
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from seed_manifests import SEED_NP, SEED_NP2
 
 from pycalico.lab.state import LabState
-
-from .lab_driver import check_explain_agrees_with_packets, lab
+from tests.support.lab_driver import check_explain_agrees_with_packets, lab
+from tests.support.seed_manifests import SEED_NP, SEED_NP2
 
 pytestmark = pytest.mark.e2e
 

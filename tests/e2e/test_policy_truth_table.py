@@ -29,8 +29,7 @@ import yaml
 from pycalico.lab import probe
 from pycalico.lab.settle import settle
 from pycalico.lab.state import ROOT, LabState
-
-from .lab_driver import LAB, lab
+from tests.support.lab_driver import LAB, lab
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from . import node_namespace as node_ns
+from tests.support import node_namespace as node_ns
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .node_namespace import node_namespace, sh
+from tests.support.node_namespace import node_namespace, sh
 
 pytestmark = pytest.mark.integration
 

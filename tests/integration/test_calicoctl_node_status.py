@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .node_namespace import node_namespace, sh
+from tests.support.node_namespace import node_namespace, sh
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,7 @@ from pycalico.confd.daemon import Confd
 from pycalico.datastore.resources import ResourceClient, resource_key
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.netns import in_netns
-
-from .node_namespace import node_namespace
+from tests.support.node_namespace import node_namespace
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@
 an unreachable store, compaction, and calicoctl end to end.
 
 None of this needs root, but each test starts etcd processes of its own, so it runs with the
-integration suite. The contract itself is in tests/unit/test_datastore_contract.py.
+integration suite. The contract itself is in tests/contract/test_datastore_contract.py.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import etcd_server
 import pytest
-from etcd_server import EtcdMember, TlsFiles
 
 from pycalico.datastore import config as datastore_config
 from pycalico.datastore.backend import (
@@ -28,15 +26,16 @@ from pycalico.datastore.backend import (
     Event,
     EventType,
     KeyValue,
-    Watch,
     WatchCompacted,
 )
 from pycalico.datastore.config import ConfigError, DatastoreConfig, open_backend
 from pycalico.datastore.etcd import DEFAULT_TIMEOUT, EtcdBackend
+from tests.support import etcd_server
+from tests.support.datastore_watch import WAIT, next_events
+from tests.support.etcd_server import EtcdMember, TlsFiles
 
 pytestmark = pytest.mark.integration
 
-WAIT = 10.0
 CALICOCTL = os.path.join(os.path.dirname(sys.executable), "calicoctl")
 POOL_KEY = "/calico/resources/v3/projectcalico.org/ippools/"
 
@@ -54,16 +53,6 @@ def leader_first(members: list[EtcdMember]) -> list[EtcdMember]:
     ids = [status["header"]["member_id"] for status in statuses]
     leader = ids.index(statuses[0]["leader"])
     return [members[leader], *(m for i, m in enumerate(members) if i != leader)]
-
-
-def next_events(watch: Watch, count: int) -> list[Event]:
-    events: list[Event] = []
-    while len(events) < count:
-        event = watch.next(timeout=WAIT)
-        if event is None:
-            break
-        events.append(event)
-    return events
 
 
 @pytest.fixture

@@ -21,8 +21,7 @@ from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.felix.daemon import Felix
 from pycalico.felix.driver import Driver
 from pycalico.netns import in_netns
-
-from .node_namespace import node_namespace, sh
+from tests.support.node_namespace import node_namespace, sh
 
 pytestmark = pytest.mark.integration
 

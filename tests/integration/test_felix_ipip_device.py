@@ -12,8 +12,7 @@ import pytest
 from pycalico.felix.calc.desired import IpipSpec
 from pycalico.felix.dataplane.ipip import IpipUnsupported, ensure
 from pycalico.netns import in_netns
-
-from .node_namespace import node_namespace
+from tests.support.node_namespace import node_namespace
 
 pytestmark = [
     pytest.mark.integration,

@@ -15,8 +15,7 @@ from pycalico.felix.rules.nat import NatPool, add_to
 from pycalico.felix.rules.table import Ruleset
 from pycalico.netns import in_netns
 from pycalico.policy import calc
-
-from .node_namespace import bare_namespace
+from tests.support.node_namespace import bare_namespace
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,7 @@ import pytest
 from pycalico.felix.calc.routes import PROTO_BOOT, FdbEntry, Neighbour, Route, RouteState
 from pycalico.felix.dataplane.routes import WORKLOAD_ROUTE_GRACE, RouteManager
 from pycalico.netns import in_netns
-
-from .node_namespace import node_namespace, sh
+from tests.support.node_namespace import node_namespace, sh
 
 pytestmark = pytest.mark.integration
 

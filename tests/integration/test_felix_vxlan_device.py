@@ -11,8 +11,7 @@ import pytest
 from pycalico.felix.calc.desired import VxlanSpec
 from pycalico.felix.dataplane.vxlan import ensure
 from pycalico.netns import in_netns
-
-from .node_namespace import node_namespace, sh
+from tests.support.node_namespace import node_namespace, sh
 
 pytestmark = pytest.mark.integration
 

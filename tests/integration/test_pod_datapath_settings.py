@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from .node_namespace import NodeNamespace, node_namespace, sh
+from tests.support.node_namespace import NodeNamespace, node_namespace, sh
 
 pytestmark = pytest.mark.integration
 

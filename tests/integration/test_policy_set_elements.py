@@ -15,8 +15,7 @@ from pycalico.felix.dataplane.nftables import NftablesManager, element_changes
 from pycalico.felix.rules.element_keys import element_keys
 from pycalico.felix.rules.table import NftSet, Ruleset
 from pycalico.netns import in_netns
-
-from .node_namespace import bare_namespace
+from tests.support.node_namespace import bare_namespace
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ import pytest
 
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.ipam import keys
+from tests.support.resources import store_documents
 
 BIN = os.path.join(os.path.dirname(sys.executable), "calico-ipam")
-CALICOCTL = os.path.join(os.path.dirname(sys.executable), "calicoctl")
 
 
 class Plugin:
@@ -59,15 +59,7 @@ class Plugin:
         return out.returncode, (json.loads(out.stdout) if out.stdout.strip() else {})
 
     def pools(self, *docs: str) -> None:
-        env = {**os.environ, "DATASTORE_TYPE": "sqlite", "SQLITE_PATH": str(self.store)}
-        text = "\n---\n".join(docs)
-        subprocess.run(
-            [CALICOCTL, "apply", "-f", "-"],
-            env=env,
-            input=text.encode(),
-            check=True,
-            capture_output=True,
-        )
+        store_documents(self.store, "\n---\n".join(docs))
 
     def in_use(self) -> int:
         with SqliteBackend(self.store) as backend:

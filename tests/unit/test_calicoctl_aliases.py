@@ -7,10 +7,10 @@ two kinds sharing a header (NAME only) are told apart by `-o json`'s list kind i
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from calicoctl_harness import InProcess, one_error_line
+
+from tests.support.calicoctl_harness import InProcess, one_error_line
 
 # kind -> names from reference §6.3 (singular, plural and short forms).
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -83,11 +83,6 @@ HEADERS: dict[str, list[str]] = {
 }
 
 CASES = [(kind, alias) for kind, aliases in ALIASES.items() for alias in aliases]
-
-
-@pytest.fixture
-def ctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> InProcess:
-    return InProcess(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize(("kind", "alias"), CASES, ids=[alias for _, alias in CASES])

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from calicoctl_harness import (
+
+from tests.support.calicoctl_harness import (
     InProcess,
     multi,
     one_error_line,
@@ -394,11 +395,9 @@ def _format(text: str, directory: Path) -> str:
     return text.replace("{dir}", str(directory))
 
 
-@pytest.fixture
-def ctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> InProcess:
-    ctl = InProcess(tmp_path, monkeypatch)
+@pytest.fixture(autouse=True)
+def existing_pool(ctl: InProcess) -> None:
     ctl.ok("apply", "-f", "-", stdin=EXISTING)
-    return ctl
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -9,11 +9,11 @@ compares the store revision and every BGP listing before and after.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from calicoctl_harness import InProcess, multi, one_error_line, resource_yaml
+
+from tests.support.calicoctl_harness import InProcess, multi, one_error_line, resource_yaml
 
 STORED = multi(
     resource_yaml("BGPPeer", "tor", {"peerIP": "192.0.2.1", "asNumber": 65001}),
@@ -228,11 +228,9 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def ctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> InProcess:
-    ctl = InProcess(tmp_path, monkeypatch)
+@pytest.fixture(autouse=True)
+def stored_peers(ctl: InProcess) -> None:
     ctl.ok("apply", "-f", "-", stdin=STORED)
-    return ctl
 
 
 def everything(ctl: InProcess) -> tuple[int, str]:

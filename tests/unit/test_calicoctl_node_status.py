@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from calicoctl_harness import Result
 
 from pycalico.ctl import node_status
 from pycalico.ctl.errors import CtlError
+from tests.support.calicoctl_harness import Result
 
 HELLO = "0001 BIRD 2.0.12 ready.\n"
 

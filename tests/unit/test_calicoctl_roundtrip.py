@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
-from calicoctl_harness import (
+
+from tests.support.calicoctl_harness import (
     InProcess,
     multi,
     pool_yaml,
@@ -169,11 +170,6 @@ KINDS = (
     "profiles",
     "ipreservations",
 )
-
-
-@pytest.fixture
-def ctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> InProcess:
-    return InProcess(tmp_path, monkeypatch)
 
 
 @pytest.fixture

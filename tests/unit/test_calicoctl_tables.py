@@ -7,17 +7,8 @@ padded to that width (the last one too, so lines end in spaces), and a blank lin
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-from calicoctl_harness import InProcess, multi, pool_yaml, resource_yaml
-
 from pycalico.ctl.tables import render
-
-
-@pytest.fixture
-def ctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> InProcess:
-    return InProcess(tmp_path, monkeypatch)
+from tests.support.calicoctl_harness import InProcess, multi, pool_yaml, resource_yaml
 
 
 def test_render_minimum_width_is_five() -> None:

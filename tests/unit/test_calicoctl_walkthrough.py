@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-
-import pytest
-from calicoctl_harness import InProcess, multi, pool_yaml, resource_yaml
 
 from pycalico.ctl.session import CLIENT_VERSION
+from tests.support.calicoctl_harness import InProcess, multi, pool_yaml, resource_yaml
 
 WIDE_HEADER = [
     "NAME",
@@ -29,11 +26,6 @@ WIDE_HEADER = [
 DEFAULT_POOL = pool_yaml(
     "default-ipv4-ippool", "10.244.0.0/16", ipipMode="Always", natOutgoing=True
 )
-
-
-@pytest.fixture
-def ctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> InProcess:
-    return InProcess(tmp_path, monkeypatch)
 
 
 def table(out: str) -> list[list[str]]:

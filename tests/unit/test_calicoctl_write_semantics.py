@@ -7,19 +7,12 @@ successes on stdout, the failure on stderr, exit code 1 on any failure.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
-from calicoctl_harness import InProcess, multi, pool_yaml, resource_yaml
+from tests.support.calicoctl_harness import InProcess, multi, pool_yaml, resource_yaml
 
 A = pool_yaml("a", "10.1.0.0/16")
 B = pool_yaml("b", "10.2.0.0/16")
 C = pool_yaml("c", "10.3.0.0/16")
-
-
-@pytest.fixture
-def ctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> InProcess:
-    return InProcess(tmp_path, monkeypatch)
 
 
 def names(ctl: InProcess) -> list[str]:

@@ -1,10 +1,12 @@
-"""The block allocator on a real SQLite store: affinity, borrowing, limits, release, races."""
+"""The block allocator on a real SQLite store: affinity, borrowing, limits, release.
+
+Races of several processes are in tests/contract/test_ipam_allocator_races.py.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,13 +14,13 @@ from typing import Any
 import pytest
 
 from pycalico.api.registry import resolve
-from pycalico.api.resource import normalize
 from pycalico.datastore.backend import DatastoreUnavailable
 from pycalico.datastore.resources import ResourceClient
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.ipam import keys
 from pycalico.ipam.allocator import Allocator
 from pycalico.ipam.errors import AddressInUse, IpamError, PoolsExhausted
+from tests.support.resources import normalized
 
 
 def apply(
@@ -28,11 +30,7 @@ def apply(
     spec: dict[str, Any],
     labels: dict[str, str] | None = None,
 ) -> None:
-    meta: dict[str, Any] = {"name": name, **({"labels": labels} if labels else {})}
-    resource = normalize(
-        {"apiVersion": "projectcalico.org/v3", "kind": kind, "metadata": meta, "spec": spec}
-    )
-    ResourceClient(backend).apply(resolve(kind), resource)
+    ResourceClient(backend).apply(resolve(kind), normalized(kind, name, spec, labels=labels))
 
 
 @pytest.fixture
@@ -168,53 +166,6 @@ def test_release_ips_reports_addresses_that_were_not_allocated(store: Any) -> No
     assert backend.get(keys.handle_key("a")) is None
 
 
-def _allocate_many(path: str, host: str, count: int, queue: Any) -> None:
-    backend = SqliteBackend(path)
-    alloc = Allocator(backend)
-    got: list[str] = []
-    error = ""
-    try:
-        for i in range(count):
-            got.append(str(alloc.auto_assign(1, 4, f"{host}.{i}", {"node": host}, host)[0].ip))
-    except PoolsExhausted as exc:
-        error = str(exc)
-    finally:
-        backend.close()
-    queue.put((got, error))
-
-
-def _run_workers(path: Path, hosts: list[str], count: int) -> list[tuple[list[str], str]]:
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_allocate_many, args=(str(path), h, count, queue)) for h in hosts]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=30)
-    return results
-
-
-def test_concurrent_allocations_on_one_node_never_collide(store: Any, tmp_path: Path) -> None:
-    backend, _ = store
-    apply(backend, "IPPool", "p", {"cidr": "10.244.0.0/16"})
-    results = _run_workers(tmp_path / "store.db", ["n1"] * 4, 25)
-    ips = [a for got, _ in results for a in got]
-    assert len(ips) == 100 and len(set(ips)) == 100
-    assert all(error == "" for _, error in results)
-
-
-def test_three_nodes_exhaust_a_small_pool_without_duplicates(store: Any, tmp_path: Path) -> None:
-    backend, _ = store
-    apply(backend, "IPPool", "p", {"cidr": "10.244.0.0/26", "blockSize": 29})
-    results = _run_workers(tmp_path / "store.db", ["n1", "n2", "n3"], 65)
-    ips = [a for got, _ in results for a in got]
-    assert len(ips) == 64 and len(set(ips)) == 64
-    assert all("No IPs available in pools" in error for _, error in results)
-    handles = backend.list(keys.HANDLE_PREFIX)[0]
-    assert len(handles) == 64
-
-
 def test_borrowing_completes_a_request_partly_served_by_the_own_block(store: Any) -> None:
     backend, alloc = store
     apply(backend, "IPPool", "p", {"cidr": "10.244.0.0/27", "blockSize": 28})
@@ -246,7 +197,6 @@ def test_pool_deletion_ignores_calicos_host_marker_keys(store: Any) -> None:
     backend.create("/calico/ipam/v2/host/n1", "{}")
     alloc.release_pool_affinities(ipaddress.ip_network("10.244.0.0/24"))
     assert backend.list(keys.host_affinity_prefix("n1", 4))[0] == []
-
 
 
 @pytest.mark.parametrize(

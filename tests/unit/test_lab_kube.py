@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 import yaml
-from seed_manifests import SEED_DEPLOYMENT, SEED_NP
 
 from pycalico.ctl.inputs import Document
 from pycalico.kube import workloads
 from pycalico.kube.validation import KubeInvalid
 from pycalico.lab import kube, kube_apply
 from pycalico.lab.state import Deployment, LabError, LabState, Pod
+from tests.support.seed_manifests import SEED_DEPLOYMENT, SEED_NP
 
 
 def pod_doc(spec: dict[str, Any], name: str = "p", **meta: Any) -> dict[str, Any]:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pycalico.api.registry import resolve
 from pycalico.datastore.resources import ResourceClient
-from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.node.autodetect import HostInterface
 from pycalico.node.startup import (
     StartupError,
@@ -26,13 +24,6 @@ IFACES = [
     HostInterface(1, "lo", (ipaddress.ip_interface("127.0.0.1/8"),)),
     HostInterface(2, "eth0", (ipaddress.ip_interface("192.0.2.11/24"),)),
 ]
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[ResourceClient]:
-    backend = SqliteBackend(tmp_path / "store.db")
-    yield ResourceClient(backend)
-    backend.close()
 
 
 def test_node_name_prefers_env_then_the_nodename_file_then_hostname(tmp_path: Path) -> None:

@@ -3,51 +3,26 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pycalico.api.registry import resolve
-from pycalico.api.resource import normalize
 from pycalico.datastore.resources import ResourceClient
-from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.ipam.allocator import Allocator
 from pycalico.node.tunnel_addrs import IPIP, VXLAN, reconcile
+from tests.support.resources import normalized
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[ResourceClient]:
-    backend = SqliteBackend(tmp_path / "store.db")
-    c = ResourceClient(backend)
-    c.apply(
-        resolve("Node"),
-        normalize(
-            {
-                "apiVersion": "projectcalico.org/v3",
-                "kind": "Node",
-                "metadata": {"name": "node1"},
-                "spec": {"bgp": {"ipv4Address": "192.0.2.11/24"}},
-            }
-        ),
+@pytest.fixture(autouse=True)
+def node1(client: ResourceClient) -> None:
+    client.apply(
+        resolve("Node"), normalized("Node", "node1", {"bgp": {"ipv4Address": "192.0.2.11/24"}})
     )
-    yield c
-    backend.close()
 
 
 def pool(client: ResourceClient, **spec: Any) -> None:
-    client.apply(
-        resolve("IPPool"),
-        normalize(
-            {
-                "apiVersion": "projectcalico.org/v3",
-                "kind": "IPPool",
-                "metadata": {"name": "p"},
-                "spec": {"cidr": "10.244.0.0/16", **spec},
-            }
-        ),
-    )
+    client.apply(resolve("IPPool"), normalized("IPPool", "p", {"cidr": "10.244.0.0/16", **spec}))
 
 
 def test_a_vxlan_pool_gives_the_node_the_first_address_of_its_block(client: ResourceClient) -> None:

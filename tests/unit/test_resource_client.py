@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,38 +20,18 @@ from pycalico.datastore.resources import (
     UpdateConflict,
 )
 from pycalico.datastore.sqlite import SqliteBackend
+from tests.support.resources import normalized
 
 IPPOOL = resolve("IPPool")
 NETSET = resolve("NetworkSet")
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[ResourceClient]:
-    backend = SqliteBackend(tmp_path / "store.db")
-    yield ResourceClient(backend)
-    backend.close()
-
-
 def pool(name: str, cidr: str, **spec: Any) -> dict[str, Any]:
-    return normalize(
-        {
-            "apiVersion": "projectcalico.org/v3",
-            "kind": "IPPool",
-            "metadata": {"name": name},
-            "spec": {"cidr": cidr, **spec},
-        }
-    )
+    return normalized("IPPool", name, {"cidr": cidr, **spec})
 
 
 def netset(name: str, namespace: str) -> dict[str, Any]:
-    return normalize(
-        {
-            "apiVersion": "projectcalico.org/v3",
-            "kind": "NetworkSet",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"nets": ["192.0.2.0/24"]},
-        }
-    )
+    return normalized("NetworkSet", name, {"nets": ["192.0.2.0/24"]}, namespace=namespace)
 
 
 def test_resources_live_under_calicos_etcd_keys_without_resource_version(
@@ -182,14 +161,7 @@ def test_watch_streams_puts_and_deletes_after_a_list(client: ResourceClient) -> 
 
 
 def gnp(name: str, tier: str) -> dict[str, Any]:
-    return normalize(
-        {
-            "apiVersion": "projectcalico.org/v3",
-            "kind": "GlobalNetworkPolicy",
-            "metadata": {"name": name},
-            "spec": {"tier": tier},
-        }
-    )
+    return normalized("GlobalNetworkPolicy", name, {"tier": tier})
 
 
 def test_policy_in_a_created_tier_is_stored_with_its_tier_label(client: ResourceClient) -> None:
@@ -267,41 +239,6 @@ def test_policies_of_other_tiers_are_stored_under_their_own_tiered_name(
     assert kv is not None and json.loads(kv.value)["metadata"]["name"] == "security.deny"
     got = client.get(resolve("GlobalNetworkPolicy"), "security.deny")
     assert got is not None and got["metadata"]["name"] == "security.deny"
-
-
-def _create_pool(path: str, name: str, cidr: str, start: Any, results: Any) -> None:
-    start.wait()
-    with SqliteBackend(path) as backend:
-        try:
-            ResourceClient(backend).create(IPPOOL, pool(name, cidr))
-            results.put(name)
-        except ValidationErrors:
-            results.put("")
-
-
-def test_concurrent_overlapping_pool_creates_never_both_succeed(tmp_path: Path) -> None:
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork")
-    path = str(tmp_path / "store.db")
-    SqliteBackend(path).close()
-    for i in range(10):
-        start, results = ctx.Event(), ctx.Queue()
-        procs = [
-            ctx.Process(
-                target=_create_pool, args=(path, f"a{i}", f"10.{i}.0.0/16", start, results)
-            ),
-            ctx.Process(
-                target=_create_pool, args=(path, f"b{i}", f"10.{i}.0.0/17", start, results)
-            ),
-        ]
-        for p in procs:
-            p.start()
-        start.set()
-        winners = [results.get(timeout=30) for _ in procs]
-        for p in procs:
-            p.join(timeout=30)
-        assert sorted(w != "" for w in winners) == [False, True], winners
 
 
 def test_a_tier_with_policies_and_the_builtin_tiers_cannot_be_deleted(

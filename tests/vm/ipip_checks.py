@@ -32,7 +32,7 @@ from pycalico.lab.namespaces import ns_name
 from pycalico.lab.settle import settle
 from pycalico.lab.state import LabState
 from pycalico.netns import in_netns
-from tests.e2e.lab_driver import (
+from tests.support.lab_driver import (
     calicoctl,
     lab,
     node_ip,

@@ -28,7 +28,6 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
-import etcd_server
 import pytest
 
 from pycalico.datastore.backend import (
@@ -43,16 +42,16 @@ from pycalico.datastore.backend import (
     KeyValue,
     Put,
     RevisionConflict,
-    Watch,
     WatchCompacted,
 )
 from pycalico.datastore.etcd import EtcdBackend
 from pycalico.datastore.sqlite import SqliteBackend
+from tests.support import etcd_server
+from tests.support.datastore_watch import WAIT, next_events
+
+pytestmark = pytest.mark.contract
 
 Opener = Callable[..., Backend]
-
-# Long enough for a loaded 2-core machine, short enough that a hang fails the run.
-WAIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -160,17 +159,6 @@ def backend(backend_factory: BackendFactory) -> Backend:
 @pytest.fixture
 def fresh_revision(backend_factory: BackendFactory) -> int:
     return backend_factory.store.fresh_revision
-
-
-def next_events(watch: Watch, count: int) -> list[Event]:
-    """Up to `count` events, stopping early if none arrives within WAIT."""
-    events: list[Event] = []
-    while len(events) < count:
-        event = watch.next(timeout=WAIT)
-        if event is None:
-            break
-        events.append(event)
-    return events
 
 
 # --- child processes -----------------------------------------------------------------

@@ -11,7 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from calicoctl_harness import Subprocess, pool_yaml
+
+from tests.support.calicoctl_harness import Subprocess, pool_yaml
+
+pytestmark = pytest.mark.contract
 
 
 def finish(proc: subprocess.Popen[bytes]) -> tuple[int, str, str]:

@@ -1,4 +1,4 @@
-"""Shared helpers for the calicoctl tests (tests/unit/test_calicoctl_*.py).
+"""Shared helpers for the calicoctl tests (tests/unit and tests/contract test_calicoctl_*.py).
 
 Two ways to run calicoctl against a private SQLite store:
 
@@ -29,9 +29,9 @@ from typing import Any, NamedTuple
 import pytest
 
 from pycalico.datastore import config as datastore_config
+from tests.support.resources import V3, store_documents
 
 CALICOCTL = os.path.join(os.path.dirname(sys.executable), "calicoctl")
-V3 = "projectcalico.org/v3"
 
 # Every variable calicoctl reads for its connection, with and without the CALICO_ prefix.
 _CONNECTION_VARS = (
@@ -110,20 +110,7 @@ class InProcess:
     def seed(self, text: str) -> None:
         """Store resources through the library, not calicoctl: for objects calicoctl itself
         should not be the writer of (Calico's calicoctl refuses to write ClusterInformation)."""
-        from pycalico.api.codec import parse_documents
-        from pycalico.api.registry import by_kind_name
-        from pycalico.api.resource import normalize
-        from pycalico.datastore.resources import ResourceClient
-        from pycalico.datastore.sqlite import SqliteBackend
-
-        backend = SqliteBackend(self.store)
-        try:
-            client = ResourceClient(backend)
-            for doc in parse_documents(text, "seed"):
-                resource = normalize(doc)
-                client.apply(by_kind_name(resource["kind"]), resource)
-        finally:
-            backend.close()
+        store_documents(self.store, text)
 
     def revision(self) -> int:
         """The store revision: any write, even one later rolled back by hand, bumps it."""

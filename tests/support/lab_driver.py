@@ -15,7 +15,7 @@ from typing import Any
 
 from pycalico.lab import probe
 from pycalico.lab.settle import settle
-from pycalico.lab.state import LabState
+from pycalico.lab.state import ROOT, LabState
 from pycalico.netns import in_netns
 
 LAB = os.path.join(os.path.dirname(sys.executable), "calico-lab")
@@ -26,6 +26,20 @@ def lab(*args: str, stdin: str | None = None, check: bool = True) -> str:
     if check and out.returncode != 0:
         raise AssertionError(f"calico-lab {' '.join(args)} failed: {out.stderr}")
     return out.stdout
+
+
+def down_leaving_nothing(name: str) -> None:
+    """`calico-lab down`, then the check that it left none of the lab's namespaces or state."""
+    lab("down", "--name", name, check=False)
+    leftovers = [
+        n
+        for n in subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        if n.startswith(f"{name}-")
+    ]
+    assert leftovers == [], f"down left namespaces behind: {leftovers}"
+    assert not os.path.exists(os.path.join(ROOT, name))
 
 
 def calicoctl(name: str, *args: str, stdin: str | None = None, node: str = "node1") -> str:
