@@ -16,6 +16,8 @@ CLONE_NEWNET = 0x40000000  # setns(2): the descriptor must name a network namesp
 # Kernel numbers pyroute2 has no name for.
 MAIN_TABLE = 254  # RT_TABLE_MAIN
 PROTO_FELIX = 80  # Felix's route protocol: how Felix knows its routes, and BIRD leaves them
+# Felix's VXLAN device: its routes are Felix's whatever their protocol.
+VXLAN_DEVICE = "vxlan.calico"
 
 T = TypeVar("T")
 

@@ -53,7 +53,7 @@ DESIRED = RouteState(
     routes={
         Route("10.244.1.0/26", kind="blackhole"),
         Route("10.244.1.5/32", dev="cali0123456789a", proto=PROTO_BOOT, scope="link"),
-        Route("10.244.2.0/26", dev="vxlan.calico", via="10.244.2.0", onlink=True),
+        Route("10.244.2.0/26", dev="vxlan.calico", via="10.244.2.0", onlink=True, proto=PROTO_BOOT),
         Route("10.244.3.0/26", dev="eth0", via="192.0.2.13", onlink=True),
     },
     neighbours={Neighbour("10.244.2.0", "66:00:00:00:00:02")},
@@ -67,7 +67,7 @@ def test_the_kernel_gets_exactly_the_calculated_state(node: tuple[str, Any]) -> 
     routes = sh(ns, "ip", "route").splitlines()
     assert "blackhole 10.244.1.0/26 proto 80 " in routes
     assert "10.244.1.5 dev cali0123456789a scope link " in routes
-    assert "10.244.2.0/26 via 10.244.2.0 dev vxlan.calico proto 80 onlink " in routes
+    assert "10.244.2.0/26 via 10.244.2.0 dev vxlan.calico onlink " in routes  # proto boot
     assert "10.244.3.0/26 via 192.0.2.13 dev eth0 proto 80 onlink " in routes
     assert "10.244.2.0 lladdr 66:00:00:00:00:02 PERMANENT" in sh(
         ns, "ip", "neigh", "show", "dev", "vxlan.calico"
@@ -96,6 +96,20 @@ def test_what_is_no_longer_wanted_goes_and_foreign_routes_stay(node: tuple[str, 
     assert "198.51.100.0/24 via 192.0.2.1" in routes
     assert sh(ns, "ip", "neigh", "show", "dev", "vxlan.calico").strip() == ""
     assert "192.0.2.12" not in sh(ns, "bridge", "fdb", "show", "dev", "vxlan.calico")
+
+
+def test_every_route_on_vxlan_calico_is_felixs_whatever_its_protocol(
+    node: tuple[str, Any],
+) -> None:
+    """Felix's VXLAN routes carry the device route protocol, as Calico's do: the device,
+    not the protocol, marks them, so one Felix no longer wants goes at once."""
+    ns, ipr = node
+    sh(ns, "ip", "route", "add", "10.244.9.0/26", "via", "10.244.9.0", "dev", "vxlan.calico",
+       "onlink")  # fmt: skip
+    RouteManager(ipr).reconcile(DESIRED)
+    routes = sh(ns, "ip", "route")
+    assert "10.244.9.0/26" not in routes
+    assert "10.244.2.0/26 via 10.244.2.0 dev vxlan.calico onlink" in routes
 
 
 def test_an_unknown_workload_route_survives_the_grace_period_only(node: tuple[str, Any]) -> None:

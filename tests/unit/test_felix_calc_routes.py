@@ -55,8 +55,14 @@ def test_local_workloads_get_host_routes_and_local_blocks_a_blackhole() -> None:
 
 def test_vxlan_always_routes_remote_blocks_via_their_vtep_with_neighbour_and_fdb() -> None:
     state = calc(PoolInfo(NET("10.244.0.0/16"), vxlan_mode="Always"))
-    assert Route("10.244.2.0/26", dev="vxlan.calico", via="10.244.2.0", onlink=True) in state.routes
-    assert Route("10.244.3.0/26", dev="vxlan.calico", via="10.244.3.0", onlink=True) in state.routes
+    assert (
+        Route("10.244.2.0/26", dev="vxlan.calico", via="10.244.2.0", onlink=True, proto=PROTO_BOOT)
+        in state.routes
+    )
+    assert (
+        Route("10.244.3.0/26", dev="vxlan.calico", via="10.244.3.0", onlink=True, proto=PROTO_BOOT)
+        in state.routes
+    )
     assert state.neighbours == {
         Neighbour("10.244.2.0", "66:00:00:00:00:02"),
         Neighbour("10.244.3.0", "66:00:00:00:00:03"),
@@ -70,7 +76,10 @@ def test_vxlan_always_routes_remote_blocks_via_their_vtep_with_neighbour_and_fdb
 def test_vxlan_cross_subnet_routes_same_subnet_nodes_directly() -> None:
     state = calc(PoolInfo(NET("10.244.0.0/16"), vxlan_mode="CrossSubnet"))
     assert Route("10.244.2.0/26", dev="eth0", via="192.0.2.12", onlink=True) in state.routes
-    assert Route("10.244.3.0/26", dev="vxlan.calico", via="10.244.3.0", onlink=True) in state.routes
+    assert (
+        Route("10.244.3.0/26", dev="vxlan.calico", via="10.244.3.0", onlink=True, proto=PROTO_BOOT)
+        in state.routes
+    )
     assert state.fdb == {FdbEntry("66:00:00:00:00:03", "198.51.100.13")}
 
 
@@ -93,7 +102,10 @@ def test_addresses_borrowed_by_another_node_are_routed_to_it_individually() -> N
         PoolInfo(NET("10.244.0.0/16"), vxlan_mode="Always"),
         borrowed={"10.244.1.9": "node2", "10.244.2.7": "node1"},
     )
-    assert Route("10.244.1.9/32", dev="vxlan.calico", via="10.244.2.0", onlink=True) in state.routes
+    assert (
+        Route("10.244.1.9/32", dev="vxlan.calico", via="10.244.2.0", onlink=True, proto=PROTO_BOOT)
+        in state.routes
+    )
     assert not any(r.dst == "10.244.2.7/32" for r in state.routes)
 
 
@@ -127,7 +139,7 @@ def test_a_pool_switched_to_vxlan_keeps_the_ipip_route_until_the_remote_vtep_is_
     assert calculate("node1", nodes, pools, blocks, {}, [], "eth0").routes == set()
     after = calculate("node1", NODES, pools, blocks, {}, [], "eth0", tunl0_up=True)
     assert after.routes == {
-        Route("10.244.2.0/26", dev="vxlan.calico", via="10.244.2.0", onlink=True)
+        Route("10.244.2.0/26", dev="vxlan.calico", via="10.244.2.0", onlink=True, proto=PROTO_BOOT)
     }
 
 
@@ -142,3 +154,11 @@ def test_blocks_outside_every_pool_are_ignored() -> None:
         "eth0",
     )
     assert state.routes == set()
+
+
+def test_vxlan_routes_carry_the_device_route_protocol_and_the_rest_felixs_own() -> None:
+    """As Calico's Felix: `ip route` shows VXLAN routes with no protocol (boot), while
+    blackholes and same-subnet routes are `proto 80`."""
+    state = calc(PoolInfo(NET("10.244.0.0/16"), vxlan_mode="CrossSubnet"))
+    protocols = {(r.dev or r.kind): r.proto for r in state.routes}
+    assert protocols == {"blackhole": 80, "vxlan.calico": PROTO_BOOT, "eth0": 80}

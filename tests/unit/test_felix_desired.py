@@ -16,7 +16,7 @@ from pycalico.felix.calc.desired import (
     VxlanSpec,
 )
 from pycalico.felix.calc.mtu import Link
-from pycalico.felix.calc.routes import NodeInfo, PoolInfo, Route
+from pycalico.felix.calc.routes import PROTO_BOOT, NodeInfo, PoolInfo, Route
 from pycalico.felix.calc.settings import resolve
 from pycalico.felix.calc.snapshot import Snapshot
 from pycalico.felix.rules.nat import NatPool
@@ -57,7 +57,7 @@ def test_vxlan_node_gets_device_routes_mtu_and_notrack_from_its_settings() -> No
     assert routing.pod_mtu == 1450
     assert routing.forwarding == Forwarding(ipv4=True, ipv6=True)
     assert (
-        Route("10.244.2.0/26", dev="vxlan.calico", via="10.244.2.0", onlink=True)
+        Route("10.244.2.0/26", dev="vxlan.calico", via="10.244.2.0", onlink=True, proto=PROTO_BOOT)
         in routing.state.routes
     )
     assert desired.ruleset.chains["raw-prerouting"] == ('udp dport 4790 notrack comment "vxlan"',)

@@ -19,6 +19,10 @@ What a node gets (Calico's rules, reference routing-and-encap.md §1-§4):
         `<block> via <node IP> dev <underlay>`;
     no encapsulation: left to BGP (BIRD learns and programs those routes);
 * every address borrowed by another node from any block, routed the same way, as a /32.
+
+Route protocols are Calico's: routes through `vxlan.calico` and workload routes carry the
+device route protocol (boot, which `ip route` does not print); blackholes, same-subnet and
+IPIP routes carry Felix's own protocol, 80.
 """
 
 from __future__ import annotations
@@ -29,13 +33,13 @@ from dataclasses import dataclass, field
 
 from pyroute2.netlink.rtnl import rt_proto
 
-from pycalico.netns import PROTO_FELIX
+from pycalico.netns import PROTO_FELIX, VXLAN_DEVICE
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-VXLAN_DEVICE = "vxlan.calico"
 IPIP_DEVICE = "tunl0"
-PROTO_BOOT = rt_proto["boot"]  # what the CNI (and `ip route add`) uses for workload routes
+# Calico's deviceRouteProtocol: workload and VXLAN routes (what `ip route add` uses too).
+PROTO_BOOT = rt_proto["boot"]
 
 
 @dataclass(frozen=True, order=True)
@@ -180,7 +184,9 @@ def _remote(
                 # its VTEP is published, so keep the tunnel up rather than drop its pods.
                 state.routes.add(Route(dst, dev=IPIP_DEVICE, via=node_ip, onlink=True))
             return set()  # the remote VTEP is not known yet
-        state.routes.add(Route(dst, dev=VXLAN_DEVICE, via=remote.vxlan_address, onlink=True))
+        state.routes.add(
+            Route(dst, dev=VXLAN_DEVICE, via=remote.vxlan_address, onlink=True, proto=PROTO_BOOT)
+        )
         return {remote.name}
     if pool.ipip_mode != "Never":
         if pool.ipip_mode == "CrossSubnet" and same_subnet:

@@ -1,7 +1,8 @@
 """Reconciles the kernel's routes, VXLAN neighbours and FDB entries with Felix's calculation.
 
-Only what is pycalico's is touched: routes with Felix's protocol (80), workload routes on
-`cali*` interfaces, and permanent neighbour/FDB entries on `vxlan.calico`. Everything is
+Only what is pycalico's is touched, as Calico's Felix owns main-table routes: routes with
+Felix's protocol (80), routes on `vxlan.calico` and workload routes on `cali*` interfaces,
+and permanent neighbour/FDB entries on `vxlan.calico`. Everything is
 compared first and only differences are written, so a restarted Felix that finds the
 kernel already right changes nothing (established pod traffic never notices).
 """
@@ -90,7 +91,12 @@ class RouteManager(Manager):
         for msg in self.ipr.get_routes(family=socket.AF_INET, table=MAIN_TABLE):
             proto, kind = msg["proto"], msg["type"]
             dev = names.get(msg.get_attr("RTA_OIF"), "")
-            ours = proto == PROTO_FELIX or (kind == RTN_UNICAST and dev.startswith(WORKLOAD_PREFIX))
+            # Felix's protocol, or a device of its own (Calico's main-table ownership).
+            ours = (
+                proto == PROTO_FELIX
+                or dev == VXLAN_DEVICE
+                or (kind == RTN_UNICAST and dev.startswith(WORKLOAD_PREFIX))
+            )
             if not ours:
                 continue
             dst = f"{msg.get_attr('RTA_DST') or '0.0.0.0'}/{msg['dst_len']}"
