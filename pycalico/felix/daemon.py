@@ -50,12 +50,12 @@ class Felix:
         self,
         driver: Driver,
         env: Mapping[str, str],
-        before_apply: Callable[[], None] = lambda: None,
+        before_apply: Callable[[Mirror], None] = lambda view: None,
         observe: Observer = lambda ok, seconds: None,
     ) -> None:
         """`env`: the process environment (its FELIX_* variables beat the datastore);
-        `before_apply` runs ahead of every apply (calico-node keeps tunnel addresses current
-        there); `observe` hears about every loop turn (health and metrics)."""
+        `before_apply(mirror)` runs ahead of every apply (calico-node keeps tunnel
+        addresses current there); `observe` hears about every loop turn (health and metrics)."""
         self.driver = driver
         self.env = {k: v for k, v in env.items() if k.startswith("FELIX_")}
         self.reader = SnapshotReader(driver.node)
@@ -67,7 +67,7 @@ class Felix:
     def apply(self, view: Mirror) -> None:
         started = time.monotonic()
         try:
-            self.before_apply()
+            self.before_apply(view)
         except Exception as exc:
             log.warning("pre-apply step failed (will retry): %s", exc)
         snap = self.reader.read(view)

@@ -206,10 +206,12 @@ def _felix(
     from pycalico.felix.driver import Driver
     from pycalico.node import tunnel_addrs
 
-    def before_apply() -> None:
-        if backend_kind != "none":
-            tunnel_addrs.reconcile(client, name, tunnel_addrs.VXLAN)
-            tunnel_addrs.reconcile(client, name, tunnel_addrs.IPIP)
+    def before_apply(view: Backend) -> None:
+        if backend_kind == "none":
+            return
+        for tunnel in (tunnel_addrs.VXLAN, tunnel_addrs.IPIP):
+            if not tunnel_addrs.in_place(view, name, tunnel):
+                tunnel_addrs.reconcile(client, name, tunnel)
 
     with IPRoute() as ipr:
         driver = Driver(

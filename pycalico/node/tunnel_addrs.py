@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pycalico.api.registry import resolve
+from pycalico.datastore.backend import Backend
 from pycalico.datastore.resources import ResourceClient, UpdateConflict
 from pycalico.ipam.allocator import Allocator
 from pycalico.ipam.errors import IpamError
@@ -64,6 +65,25 @@ def _set_field(spec: dict[str, Any], tunnel: TunnelType, value: str) -> dict[str
     else:
         spec.pop("ipv4VXLANTunnelAddr", None)
     return spec
+
+
+def in_place(backend: Backend, node: str, tunnel: TunnelType) -> bool:
+    """Whether `backend` (calico-node passes Felix's mirror) shows `node`'s tunnel address
+    as the pools want it: the check before every apply then costs no datastore read, and
+    only a change goes to the datastore itself."""
+    client = ResourceClient(backend)
+    current = client.get(resolve("Node"), node)
+    if current is None:
+        return False
+    pools, _ = client.list(resolve("IPPool"))
+    eligible = _eligible_pools(pools, tunnel, current["metadata"].get("labels", {}))
+    address = tunnel.node_field(current["spec"])
+    if not eligible:
+        return not address
+    held = {str(i.ip) for i in Allocator(backend).addresses_of_handle(tunnel.handle_prefix + node)}
+    return address in held and any(
+        ipaddress.ip_address(address) in ipaddress.ip_network(p["spec"]["cidr"]) for p in eligible
+    )
 
 
 def reconcile(client: ResourceClient, node: str, tunnel: TunnelType) -> str:

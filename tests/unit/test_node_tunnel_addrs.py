@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from pycalico.api.registry import resolve
+from pycalico.datastore.mirror import Mirror
 from pycalico.datastore.resources import ResourceClient
 from pycalico.ipam.allocator import Allocator
-from pycalico.node.tunnel_addrs import IPIP, VXLAN, reconcile
+from pycalico.node.tunnel_addrs import IPIP, VXLAN, in_place, reconcile
 from tests.support.resources import normalized
 
 
@@ -56,3 +57,31 @@ def test_switching_the_pool_from_vxlan_to_ipip_moves_the_address(client: Resourc
     alloc = Allocator(client.backend)
     assert alloc.addresses_of_handle("vxlan-tunnel-addr-node1") == []
     assert [str(a.ip) for a in alloc.addresses_of_handle("ipip-tunnel-addr-node1")] == [ipip]
+
+
+def mirror_of(client: ResourceClient) -> Mirror:
+    mirror = Mirror("/calico/")
+    mirror.load(client.backend)
+    return mirror
+
+
+def test_the_check_before_each_apply_reads_only_felixs_mirror(client: ResourceClient) -> None:
+    """Once the address is as the pools want it, the mirror says so: calico-node goes to
+    the datastore only when something changed."""
+    pool(client, vxlanMode="Always")
+    assert not in_place(mirror_of(client), "node1", VXLAN)  # no address yet
+    reconcile(client, "node1", VXLAN)
+    assert in_place(mirror_of(client), "node1", VXLAN)
+    assert in_place(mirror_of(client), "node1", IPIP)  # none wanted, none held
+    pool(client, ipipMode="Always")
+    assert not in_place(mirror_of(client), "node1", VXLAN)  # its pool no longer qualifies
+    assert not in_place(mirror_of(client), "node1", IPIP)
+    reconcile(client, "node1", VXLAN)
+    reconcile(client, "node1", IPIP)
+    assert in_place(mirror_of(client), "node1", VXLAN) and in_place(
+        mirror_of(client), "node1", IPIP
+    )
+
+
+def test_a_node_missing_from_the_mirror_is_not_in_place(client: ResourceClient) -> None:
+    assert not in_place(mirror_of(client), "node9", VXLAN)
