@@ -67,3 +67,16 @@ def test_nat_lives_in_felix_one_table_and_follows_the_pools(netns: str) -> None:
         assert "priority raw" not in table(netns) and "type nat" not in table(netns)
         apply(felix_rules([NatPool("10.244.0.0/16", True)], vxlan_port=4789))
         assert "masquerade" in table(netns) and "notrack" in table(netns)
+
+
+def test_the_ip_calico_table_of_earlier_versions_goes_with_the_first_write(netns: str) -> None:
+    subprocess.run(
+        ["ip", "netns", "exec", netns, "nft", "-f", "-"],
+        input="add table ip calico\nadd chain ip calico nat-outgoing\n",
+        text=True,
+        check=True,
+    )
+    with contextlib.closing(NftablesManager()) as manager:
+        in_netns(f"/run/netns/{netns}", lambda: manager.write(felix_rules([])))
+    ruleset = table(netns)
+    assert "table ip calico" not in ruleset and "table inet calico" in ruleset

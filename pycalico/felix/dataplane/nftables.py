@@ -47,8 +47,13 @@ def _elements(kind_name: str, elements: list[str], verb: str) -> list[str]:
     return [f"{verb} element {TABLE} {kind_name} {{ {', '.join(sorted(elements))} }}"]
 
 
+# Earlier pycalico versions kept NAT in a table of this name; a full write removes it.
+OLD_TABLES = ("ip calico",)
+
+
 def full_script(new: Ruleset) -> str:
-    lines = [f"add table {TABLE}", f"delete table {TABLE}", f"add table {TABLE}"]
+    lines = [f"{verb} table {old}" for old in OLD_TABLES for verb in ("add", "delete")]
+    lines += [f"add table {TABLE}", f"delete table {TABLE}", f"add table {TABLE}"]
     lines += [_chain_header(new, name) for name in sorted(new.chains)]
     for kind, objects in (("set", new.sets), ("map", new.maps)):
         for name, obj in sorted(objects.items()):
