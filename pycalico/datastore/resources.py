@@ -148,9 +148,32 @@ def _decode_ipam_config(key: str, value: str, mod_revision: int) -> dict[str, An
     return resource
 
 
+# pycalico's own keys, outside Calico's resource tree (a Calico sharing the store never
+# sees them) and still under /calico/, where etcd credentials scoped to Calico reach.
+GUARD_PREFIX = "/calico/pycalico/guards/"
+
+
 def _guard_key(kind: Kind) -> str:
-    """Outside the kind's prefix, so listing the kind never sees it."""
-    return f"{PREFIX}{kind.plural}-guard"
+    return f"{GUARD_PREFIX}{kind.plural}"
+
+
+def migrate_guards(backend: Backend) -> list[str]:
+    """Move guard keys of earlier versions (`<resources>/<plural>-guard`, inside Calico's
+    resource tree) to `GUARD_PREFIX`, all in one transaction; the old keys moved."""
+    from pycalico.api.registry import resolve
+
+    moved = []
+    for name in sorted(consistency.NEEDS_EXISTING_ON_CREATE):
+        kind = resolve(name)
+        old = backend.get(f"{PREFIX}{kind.plural}-guard")
+        if old is not None:
+            moved.append((old, _guard_key(kind)))
+    if moved:
+        backend.txn(
+            [Compare(old.key, old.mod_revision) for old, _ in moved],
+            [op for old, new in moved for op in (Delete(old.key), Put(new, ""))],
+        )
+    return [old.key for old, _ in moved]
 
 
 def _tier_kind() -> Kind:

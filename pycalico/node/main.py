@@ -97,6 +97,7 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
     name = startup.node_name(env, os.path.join(state_dir, "nodename"))
     v4 = [a for i in interfaces for a in i.addresses if a.version == 4]
     startup.ensure_cluster(client, env, v4)
+    _migrate_guards(backend)
     identity = startup.register_node(client, name, env, interfaces, _source_towards)
     startup.write_nodename(os.path.join(state_dir, "nodename"), name)
     log.info("node %s registered with address %s", name, identity.address)
@@ -131,6 +132,18 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
         for server in servers:
             server.shutdown()
         backend.close()
+
+
+def _migrate_guards(backend: Backend) -> None:
+    from pycalico.datastore.backend import RevisionConflict
+    from pycalico.datastore.resources import migrate_guards
+
+    try:
+        moved = migrate_guards(backend)
+    except RevisionConflict:  # another node moved them at the same time
+        moved = migrate_guards(backend)
+    if moved:
+        log.info("moved pycalico's guard keys out of Calico's resource tree: %s", ", ".join(moved))
 
 
 def _felix_settings(env: Mapping[str, str], client: ResourceClient, name: str) -> Settings:

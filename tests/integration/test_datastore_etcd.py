@@ -611,12 +611,13 @@ def test_calicoctl_and_ipam_write_exactly_the_keys_calico_uses_in_etcd(server: E
         "/calico/ipam/v2/config",
         "/calico/ipam/v2/handle/k8s-pod-network.c1",
         f"/calico/ipam/v2/host/n1/ipv4/block/{block}",
+        # pycalico's own, outside Calico's resource tree: moved by every create and delete
+        # of the kind, so that checks against all the others (overlaps, duplicate peers)
+        # are atomic.
+        "/calico/pycalico/guards/bgppeers",
+        "/calico/pycalico/guards/ippools",
         resources + "bgpconfigurations/default",
         resources + "bgpfilters/filter1",
-        # pycalico's own: moved by every create and delete of the kind, so that checks
-        # against all the others (overlaps, duplicate peers) are atomic. Calico ignores keys
-        # without a name segment.
-        resources + "bgppeers-guard",
         resources + "bgppeers/peer1",
         resources + "clusterinformations/default",
         resources + "felixconfigurations/default",
@@ -624,7 +625,6 @@ def test_calicoctl_and_ipam_write_exactly_the_keys_calico_uses_in_etcd(server: E
         resources + "globalnetworkpolicies/security.deny",
         resources + "globalnetworksets/gns1",
         resources + "hostendpoints/hep1",
-        resources + "ippools-guard",
         resources + "ippools/pool1",
         resources + "ipreservations/res1",
         resources + "kubecontrollersconfigurations/default",

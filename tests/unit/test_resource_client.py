@@ -263,3 +263,25 @@ def test_a_tier_with_policies_and_the_builtin_tiers_cannot_be_deleted(
         client.delete(tier, "default")
     client.delete(resolve("GlobalNetworkPolicy"), "security.p")
     assert client.delete(tier, "security")["spec"] == {"defaultAction": "Deny"}
+
+
+def test_guard_keys_of_earlier_versions_move_out_of_calicos_resource_tree(
+    client: ResourceClient,
+) -> None:
+    from pycalico.datastore.resources import PREFIX, migrate_guards
+
+    client.backend.create(PREFIX + "ippools-guard", "")
+    client.backend.create(PREFIX + "bgppeers-guard", "")
+    assert migrate_guards(client.backend) == [PREFIX + "bgppeers-guard", PREFIX + "ippools-guard"]
+    keys = [kv.key for kv in client.backend.list("/calico/")[0]]
+    assert keys == ["/calico/pycalico/guards/bgppeers", "/calico/pycalico/guards/ippools"]
+    assert migrate_guards(client.backend) == []  # once is enough
+
+
+def test_creating_a_pool_moves_only_pycalicos_own_guard_key(client: ResourceClient) -> None:
+    from tests.support.resources import normalized
+
+    client.create(resolve("IPPool"), normalized("IPPool", "p", {"cidr": "10.244.0.0/16"}))
+    keys = [kv.key for kv in client.backend.list("/calico/")[0]]
+    assert "/calico/pycalico/guards/ippools" in keys
+    assert not [k for k in keys if k.endswith("-guard")]
