@@ -85,6 +85,8 @@ def _read_file(path: str) -> dict[str, str]:
             text = f.read()
     except OSError:
         raise ConfigError(f"Error reading config file: {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"invalid config file: {path} is not UTF-8 text") from None
     from pycalico.api.codec import DocumentError, parse_documents
 
     try:

@@ -365,6 +365,12 @@ CASES: list[Case] = [
         files={"calicoctl.cfg": f"{V3}kind: CalicoAPIConfig\nspec: {{datastoreType: [}}\n"},
     ),
     Case(
+        "config-binary",
+        ("get", "ippools", "-c", "{dir}/calicoctl.cfg"),
+        ("invalid config file: {dir}/calicoctl.cfg is not UTF-8 text",),
+        files={"calicoctl.cfg": GARBAGE},
+    ),
+    Case(
         "config-missing",
         ("get", "ippools", "-c", "{dir}/missing.cfg"),
         ("Error reading config file: {dir}/missing.cfg",),
