@@ -85,7 +85,9 @@ def _kind_phrase(resources: Sequence[Resource]) -> str:
 
 
 def _write_all(command: str, client: ResourceClient, resources: list[Resource], opts: Any) -> int:
-    """Write in order and stop at the first failure, reporting as calicoctl does."""
+    """Write in order, reporting as calicoctl does. As Calico's ExecuteConfigCommand,
+    create, apply and delete carry on past a resource that fails and report each failure;
+    replace stops at the first."""
     from pycalico.api.registry import by_kind_name
     from pycalico.api.schema import ValidationErrors
 
@@ -93,25 +95,33 @@ def _write_all(command: str, client: ResourceClient, resources: list[Resource], 
         try:
             _check_against_store(command, client, resources)
         except ValidationErrors as exc:
-            return _report_failure(command, resources, 0, exc)
+            return _report_failure(command, resources, 0, [exc])
     done = 0
+    errors: list[Exception] = []
     for resource in resources:
         kind = by_kind_name(resource["kind"])
         try:
             _write_one(command, client, kind, resource, opts)
-        except ResourceExists:
-            if command == "create" and opts.skip_exists:
-                done += 1
+        except ResourceExists as exc:
+            if not (command == "create" and opts.skip_exists):
+                errors.append(exc)
+                if command == "replace":
+                    break
                 continue
-            return _report_failure(command, resources, done, sys.exc_info()[1])
         except ResourceNotFound as exc:
-            if command == "delete" and opts.skip_not_exists:
-                done += 1
+            if not (command == "delete" and opts.skip_not_exists):
+                errors.append(exc)
+                if command == "replace":
+                    break
                 continue
-            return _report_failure(command, resources, done, exc)
         except (ResourceError, ValidationErrors) as exc:
-            return _report_failure(command, resources, done, exc)
+            errors.append(exc)
+            if command == "replace":
+                break
+            continue
         done += 1
+    if errors:
+        return _report_failure(command, resources, done, errors)
     print(f"Successfully {PAST[command]} {done} {_kind_phrase(resources)}")
     return 0
 
@@ -218,26 +228,28 @@ def _delete(
 
 
 def _report_failure(
-    command: str, resources: list[Resource], done: int, exc: BaseException | None
+    command: str, resources: list[Resource], done: int, errors: Sequence[BaseException]
 ) -> int:
     kind_word = {r["kind"] for r in resources}
     kind_name = f"'{kind_word.pop()}' " if len(kind_word) == 1 else ""
     if command == "delete":
-        sys.stderr.write(f"Failed to delete {kind_name}resource: {exc}\n")
+        for exc in errors:
+            sys.stderr.write(f"Failed to delete {kind_name}resource: {exc}\n")
         if done:
             print(f"Successfully deleted {done} {_kind_phrase(resources)}")
         return 1
+    listed = "[" + " ".join(str(exc) for exc in errors) + "]"  # as Go prints []error
     if done:
         print(
             f"Partial success: {PAST[command]} the first {done} out of {len(resources)} "
             f"{kind_name}resources:"
         )
         word = "Hit error(s)" if command == "apply" else "Hit error"
-        sys.stderr.write(f"{word}: [{exc}]\n")
+        sys.stderr.write(f"{word}: {listed}\n")
     elif len(resources) == 1:
-        sys.stderr.write(f"Failed to {command} {kind_name}resource: [{exc}]\n")
+        sys.stderr.write(f"Failed to {command} {kind_name}resource: {listed}\n")
     else:
-        sys.stderr.write(f"Failed to {command} any {kind_name}resources: [{exc}]\n")
+        sys.stderr.write(f"Failed to {command} any {kind_name}resources: {listed}\n")
     return 1
 
 

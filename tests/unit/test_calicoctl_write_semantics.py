@@ -42,7 +42,8 @@ def test_create_of_several_that_all_exist(ctl: InProcess) -> None:
     assert again == (
         1,
         "",
-        "Failed to create any 'IPPool' resources: [resource already exists: IPPool(a)]\n",
+        "Failed to create any 'IPPool' resources: "
+        "[resource already exists: IPPool(a) resource already exists: IPPool(b)]\n",
     )
 
 
@@ -54,13 +55,13 @@ def test_create_skip_exists_counts_skipped_as_handled(ctl: InProcess) -> None:
 
 
 def test_create_partial_success_when_the_second_of_three_fails(ctl: InProcess) -> None:
+    """As calicoctl: the write goes on past the failure and counts what it wrote."""
     ctl.ok("create", "-f", "-", stdin=B)
     result = ctl.run("create", "-f", "-", stdin=multi(A, B, C))
     assert result.rc == 1
-    assert result.out == "Partial success: created the first 1 out of 3 'IPPool' resources:\n"
+    assert result.out == "Partial success: created the first 2 out of 3 'IPPool' resources:\n"
     assert result.err == "Hit error: [resource already exists: IPPool(b)]\n"
-    # pycalico stops at the first failure (calicoctl would go on and create c too).
-    assert names(ctl) == ["a", "b"]
+    assert names(ctl) == ["a", "b", "c"]
 
 
 def test_create_mixed_kinds_message_has_no_kind(ctl: InProcess) -> None:
@@ -118,8 +119,9 @@ def test_apply_partial_failure_wording(ctl: InProcess) -> None:
     ctl.ok("label", "ippool", "a", "x=y")
     result = ctl.run("apply", "-f", "-", stdin=multi(B, stale, C))
     assert result.rc == 1
-    assert result.out == "Partial success: applied the first 1 out of 3 'IPPool' resources:\n"
+    assert result.out == "Partial success: applied the first 2 out of 3 'IPPool' resources:\n"
     assert result.err == "Hit error(s): [update conflict: IPPool(a)]\n"
+    assert names(ctl) == ["a", "b", "c"]
 
 
 def test_delete_by_file_by_name_and_skip_not_exists(ctl: InProcess) -> None:
@@ -191,3 +193,22 @@ def test_policy_in_missing_tier_is_refused(ctl: InProcess) -> None:
     assert result.rc == 1
     assert "nosuch" in result.err
     assert ctl.ok("get", "gnp", "-o", "name").out == ""
+
+
+def test_delete_by_file_goes_on_past_a_missing_resource(ctl: InProcess) -> None:
+    ctl.ok("create", "-f", "-", stdin=multi(A, C))
+    result = ctl.run("delete", "-f", "-", stdin=multi(A, B, C))
+    assert result.rc == 1
+    assert result.err == (
+        "Failed to delete 'IPPool' resource: "
+        "resource does not exist: IPPool(b) with error: not found\n"
+    )
+    assert result.out == "Successfully deleted 2 'IPPool' resource(s)\n"
+    assert names(ctl) == []
+
+
+def test_replace_stops_at_the_first_failure(ctl: InProcess) -> None:
+    ctl.ok("create", "-f", "-", stdin=multi(A, C))
+    result = ctl.run("replace", "-f", "-", stdin=multi(A, B, C))
+    assert result.rc == 1
+    assert result.out == "Partial success: replaced the first 1 out of 3 'IPPool' resources:\n"
