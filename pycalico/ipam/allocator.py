@@ -205,6 +205,7 @@ class Allocator:
     ) -> None:
         nets = [pool_network(p) for p in usable]
         limit = state.config.max_blocks_per_host or DEFAULT_BLOCK_LIMIT
+        claimed: list[Network] = []
         while len(got) < count:
             affine = [
                 b for b in self._affine_blocks(host, version) if any(b.subnet_of(n) for n in nets)
@@ -221,8 +222,21 @@ class Allocator:
                 )
             if not state.config.auto_allocate_blocks:
                 raise IpamError("failed to find or claim a block")
-            if not self._claim_block(usable, host, state.reserved):
+            if len(claimed) > count:
+                # Each new block serves at least one address (one more covers a block
+                # another host borrowed empty meanwhile): claiming more means the node
+                # cannot see its own blocks, and would go on until the pool is taken.
+                for cidr in claimed:
+                    with contextlib.suppress(IpamError):
+                        self._release_affinity(host, cidr)
+                raise IpamError(
+                    f"claimed {len(claimed)} new IPAM blocks for node '{host}' to assign "
+                    f"{count} addresses and could assign from none of them; gave them back"
+                )
+            new_block = self._claim_block(usable, host, state.reserved)
+            if new_block is None:
                 break
+            claimed.append(new_block)
         if not state.config.strict_affinity:
             self._borrow(usable, count, handle, attrs, host, state, got)
         if len(got) < count:
@@ -269,7 +283,7 @@ class Allocator:
                 break
         return progress
 
-    def _claim_block(self, pools: Sequence[Pool], host: str, reserved: Reserved) -> bool:
+    def _claim_block(self, pools: Sequence[Pool], host: str, reserved: Reserved) -> Network | None:
         """Claim the first free block-sized subnet (for this host) in pool order."""
         for pool in pools:
             version = pool_network(pool).version
@@ -288,8 +302,8 @@ class Allocator:
                 except RevisionConflict:
                     existing.add(key)  # another host won this one: try the next
                     continue
-                return True
-        return False
+                return cidr
+        return None
 
     def _borrow(
         self,
