@@ -126,7 +126,9 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
                 "-f",
                 "-",
                 stdin="apiVersion: projectcalico.org/v3\nkind: IPPool\n"
-                "metadata: {name: pods}\nspec: {cidr: 10.247.0.0/16}\n",
+                "metadata: {name: pods}\nspec: {cidr: 10.247.0.0/16}\n---\n"
+                # Registered as calico-node would: ipam check counts blocks of unknown nodes.
+                "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node1}\n",
             )
             yield c
         finally:
