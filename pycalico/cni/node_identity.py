@@ -6,6 +6,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+from pycalico.api import checks
 from pycalico.cni.protocol import INVALID_CONFIG, CniError
 
 DEFAULT_NODENAME_FILE = "/var/lib/calico/nodename"
@@ -13,6 +14,16 @@ MTU_FILE = "/var/lib/calico/mtu"
 
 
 def node_name(config: Mapping[str, Any]) -> str:
+    """This node's name, refused unless it is a valid Node name: every call takes it here
+    before touching the datastore, so a bad name never reaches IPAM keys."""
+    name = _configured_node_name(config)
+    problem = checks.node_name(name)
+    if problem:
+        raise CniError(INVALID_CONFIG, problem)
+    return name
+
+
+def _configured_node_name(config: Mapping[str, Any]) -> str:
     """netconf `nodename` → the nodename file calico-node writes → `hostname` → OS hostname."""
     if config.get("nodename"):
         return str(config["nodename"])

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Sequence
 from typing import Any
 
+from pycalico.ctl import ipam_check
 from pycalico.ctl.arguments import ArgParser
 from pycalico.ctl.errors import CtlError, UsageError
 from pycalico.ctl.session import connect
@@ -27,6 +27,8 @@ def run(args: Sequence[str], allow_version_mismatch: bool) -> int:
     parser.add_argument("-o", "--output")
     parser.add_argument("--strictaffinity")
     parser.add_argument("--max-blocks-per-host", type=int)
+    parser.add_argument("--from-report", action="append", default=[])
+    parser.add_argument("--force", action="store_true")
     opts = parser.parse_args(list(args))
     client = connect(opts.config, allow_version_mismatch)
     from pycalico.ipam.allocator import Allocator
@@ -35,10 +37,12 @@ def run(args: Sequence[str], allow_version_mismatch: bool) -> int:
     if opts.subcommand == "show":
         return _show(client, alloc, opts)
     if opts.subcommand == "release":
+        if opts.from_report:
+            return ipam_check.release_from_reports(client, alloc, opts.from_report, opts.force)
         return _release(alloc, opts)
     if opts.subcommand == "configure":
         return _configure(client, opts)
-    return _check(client, alloc, opts)
+    return ipam_check.check(client, alloc, opts.show_problem_ips or opts.show_all_ips, opts.output)
 
 
 def _parse_ip(text: str | None) -> Any:
@@ -188,122 +192,4 @@ def _configure(client: Any, opts: Any) -> int:
         raise CtlError(str(exc)) from None
     client.apply(kind, resource)
     print("Successfully set StrictAffinity to:", opts.strictaffinity)
-    return 0
-
-
-def _in_use_addresses(client: Any) -> tuple[dict[str, str], int, int]:
-    """Address -> who uses it (workloads and node tunnels), and the two counts."""
-    from pycalico.api.registry import resolve
-
-    users: dict[str, str] = {}
-    tunnels = workloads = 0
-    nodes, _ = client.list(resolve("Node"))
-    for node in nodes:
-        spec = node["spec"]
-        name = node["metadata"]["name"]
-        for addr in (
-            spec.get("bgp", {}).get("ipv4IPIPTunnelAddr"),
-            spec.get("ipv4VXLANTunnelAddr"),
-            spec.get("ipv6VXLANTunnelAddr"),
-            spec.get("wireguard", {}).get("interfaceIPv4Address"),
-            spec.get("wireguard", {}).get("interfaceIPv6Address"),
-        ):
-            if addr:
-                users[str(ipaddress.ip_address(addr))] = f"node {name}"
-                tunnels += 1
-    weps, _ = client.list(resolve("WorkloadEndpoint"))
-    for wep in weps:
-        for net in wep["spec"].get("ipNetworks", []):
-            users[str(ipaddress.ip_interface(net).ip)] = (
-                f"workload {wep['metadata'].get('namespace')}/{wep['metadata']['name']}"
-            )
-            workloads += 1
-    return users, tunnels, workloads
-
-
-def _check(client: Any, alloc: Any, opts: Any) -> int:
-    from pycalico.api.registry import resolve
-    from pycalico.ipam import keys
-
-    print("Checking IPAM for inconsistencies...\n")
-    print("Loading all IPAM blocks...")
-    blocks = alloc.blocks()
-    print(f"Found {len(blocks)} IPAM blocks.")
-    allocated: dict[str, Any] = {}
-    handles_in_blocks: set[str] = set()
-    for block in blocks:
-        print(f" IPAM block {block.cidr} affinity={block.affinity or ''}:")
-        for ordinal in range(len(block.allocations)):
-            attr = block.attributes_of(ordinal)
-            if attr is not None:
-                allocated[str(block.address(ordinal))] = attr
-                if attr.handle_id:
-                    handles_in_blocks.add(attr.handle_id)
-    print(f"IPAM blocks record {len(allocated)} allocations.\n")
-    print("Loading all IPAM pools...")
-    pools, _ = client.list(resolve("IPPool"))
-    active = [
-        ipaddress.ip_network(p["spec"]["cidr"]) for p in pools if not p["spec"].get("disabled")
-    ]
-    for net in active:
-        print(f"  {net}")
-    print(f"Found {len(active)} active IP pools.\n")
-    print("Loading all nodes.")
-    users, tunnels, workloads = _in_use_addresses(client)
-    print(f"Found {tunnels} node tunnel IPs.\n")
-    print("Loading all workload endpoints.")
-    print(f"Found {workloads} workload IPs.")
-    print(f"Workloads and nodes are using {len(users)} IPs.\n")
-
-    problems: list[dict[str, Any]] = []
-    print("Scanning for IPs that are allocated but not actually in use...")
-    leaked = [ip for ip in allocated if ip not in users]
-    for ip in leaked:
-        attrs = allocated[ip]
-        problems.append(
-            {"ip": ip, "problem": "leaked", "handle": attrs.handle_id, "attrs": attrs.secondary}
-        )
-        if opts.show_problem_ips or opts.show_all_ips:
-            print(f"  {ip} leaked; attrs {json.dumps(attrs.secondary, sort_keys=True)}")
-    print(f"Found {len(leaked)} IPs that are allocated in IPAM but not actually in use.")
-    print("Scanning for IPs that are in use by a workload or node but not allocated in IPAM...")
-    outside = [ip for ip in users if not any(ipaddress.ip_address(ip) in n for n in active)]
-    missing = [ip for ip in users if ip not in allocated and ip not in outside]
-    for ip in outside:
-        problems.append({"ip": ip, "problem": "not in any active IP pool", "user": users[ip]})
-        if opts.show_problem_ips or opts.show_all_ips:
-            print(f"  {ip} in use by {users[ip]} is not in any active IP pool")
-    for ip in missing:
-        problems.append({"ip": ip, "problem": "no IPAM allocation", "user": users[ip]})
-        if opts.show_problem_ips or opts.show_all_ips:
-            print(f"  {ip} in use by {users[ip]} has no corresponding IPAM allocation")
-    print(f"Found {len(outside)} in-use IPs that are not in active IP pools.")
-    print(
-        f"Found {len(missing)} in-use IPs that are in active IP pools but have no "
-        "corresponding IPAM allocation.\n"
-    )
-    print("Scanning for IPAM handles with no matching IPs...")
-    handle_ids = [
-        kv.key[len(keys.HANDLE_PREFIX) :] for kv in client.backend.list(keys.HANDLE_PREFIX)[0]
-    ]
-    orphan_handles = [h for h in handle_ids if h not in handles_in_blocks]
-    problems += [{"handle": h, "problem": "handle with no IPs"} for h in orphan_handles]
-    print(
-        f"Found {len(orphan_handles)} handles with no matching IPs (and "
-        f"{len(handle_ids) - len(orphan_handles)} handles with matches)."
-    )
-    print("Scanning for IPs with missing handle...")
-    missing_handles = sorted(handles_in_blocks - set(handle_ids))
-    problems += [{"handle": h, "problem": "missing handle"} for h in missing_handles]
-    print(
-        f"Found {len(missing_handles)} handles mentioned in blocks with no matching handle "
-        "resource."
-    )
-    print(f"Check complete; found {len(problems)} problems.")
-    if opts.output:
-        try:
-            with open(opts.output, "w", encoding="utf-8") as f:
-                json.dump({"problems": problems}, f, indent=2)
-        except OSError as exc:
-            raise CtlError(f"cannot write report {opts.output}: {exc.strerror}") from None
     return 0

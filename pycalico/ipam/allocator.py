@@ -205,6 +205,7 @@ class Allocator:
     ) -> None:
         nets = [pool_network(p) for p in usable]
         limit = state.config.max_blocks_per_host or DEFAULT_BLOCK_LIMIT
+        claimed: list[Network] = []
         while len(got) < count:
             affine = [
                 b for b in self._affine_blocks(host, version) if any(b.subnet_of(n) for n in nets)
@@ -221,8 +222,21 @@ class Allocator:
                 )
             if not state.config.auto_allocate_blocks:
                 raise IpamError("failed to find or claim a block")
-            if not self._claim_block(usable, host, state.reserved):
+            if len(claimed) > count:
+                # Each new block serves at least one address (one more covers a block
+                # another host borrowed empty meanwhile): claiming more means the node
+                # cannot see its own blocks, and would go on until the pool is taken.
+                for cidr in claimed:
+                    with contextlib.suppress(IpamError):
+                        self.release_affinity(host, cidr)
+                raise IpamError(
+                    f"claimed {len(claimed)} new IPAM blocks for node '{host}' to assign "
+                    f"{count} addresses and could assign from none of them; gave them back"
+                )
+            new_block = self._claim_block(usable, host, state.reserved)
+            if new_block is None:
                 break
+            claimed.append(new_block)
         if not state.config.strict_affinity:
             self._borrow(usable, count, handle, attrs, host, state, got)
         if len(got) < count:
@@ -269,7 +283,7 @@ class Allocator:
                 break
         return progress
 
-    def _claim_block(self, pools: Sequence[Pool], host: str, reserved: Reserved) -> bool:
+    def _claim_block(self, pools: Sequence[Pool], host: str, reserved: Reserved) -> Network | None:
         """Claim the first free block-sized subnet (for this host) in pool order."""
         for pool in pools:
             version = pool_network(pool).version
@@ -288,8 +302,8 @@ class Allocator:
                 except RevisionConflict:
                     existing.add(key)  # another host won this one: try the next
                     continue
-                return True
-        return False
+                return cidr
+        return None
 
     def _borrow(
         self,
@@ -415,6 +429,27 @@ class Allocator:
             )
             unallocated.extend(missing)
         return unallocated
+
+    def release_if_unchanged(self, ip: Address, handle: str | None, sequence: int | None) -> bool:
+        """Free `ip` only if it is still the allocation a report saw: same handle and, when
+        given, the same sequence number (an address freed and handed out again since has
+        a new one). Whether it was freed."""
+        from pycalico.api.registry import resolve
+        from pycalico.datastore.resources import ResourceClient
+
+        pools, _ = ResourceClient(self.backend).list(resolve("IPPool"))
+        kv = self._block_holding(ip, pools)
+        if kv is None:
+            return False
+
+        def pick(block: Block) -> list[int]:
+            ordinal = block.ordinal(ip)
+            seen = block.sequence_number_for_allocation.get(str(ordinal))
+            if block.handle_of(ordinal) != handle or sequence not in (None, seen):
+                return []
+            return [ordinal]
+
+        return self._release_in_block(kv.key, pick)[0] == 1
 
     def release_by_handle(self, handle: str) -> int:
         """Free every address of `handle`; return how many were freed."""
@@ -561,18 +596,27 @@ class Allocator:
             host, cidr = parsed
             if cidr.version != pool_cidr.version or not cidr.subnet_of(pool_cidr):  # type: ignore[arg-type]
                 continue
-            self._release_affinity(host, cidr)
+            self.release_affinity(host, cidr)
 
-    def _release_affinity(self, host: str, cidr: Network) -> None:
+    def affinities(self) -> list[tuple[str, Network]]:
+        """(host, block CIDR) of every block affinity key."""
+        found = []
+        for kv in self.backend.list(keys.all_affinities_prefix())[0]:
+            parsed = keys.parse_affinity_key(kv.key)
+            if parsed is not None:
+                found.append(parsed)
+        return found
+
+    def release_affinity(self, host: str, cidr: Network) -> None:
+        """Take `host`'s claim off a block: its affinity key, and the block's own record of
+        it (the block goes too if it is empty). Either may be missing already."""
         affinity_key = keys.affinity_key(host, cidr)
         block_key = keys.block_key(cidr)
 
         def attempt() -> _Write[None] | None:
             affinity = self.backend.get(affinity_key)
-            if affinity is None:
-                return None
-            compares = [Compare(affinity_key, affinity.mod_revision)]
-            ops: list[Op] = [Delete(affinity_key)]
+            compares = [Compare(affinity_key, 0 if affinity is None else affinity.mod_revision)]
+            ops: list[Op] = [] if affinity is None else [Delete(affinity_key)]
             block_kv = self.backend.get(block_key)
             if block_kv is not None:
                 block = _block(block_kv)
@@ -584,6 +628,6 @@ class Allocator:
                         block.affinity = None
                         block.sequence_number += 1
                         ops.append(Put(block_key, block.to_json()))
-            return _Write(compares, ops, None)
+            return _Write(compares, ops, None) if ops else None
 
         self._compare_and_swap(attempt)

@@ -44,12 +44,16 @@ def parse_block_key(key: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 def parse_affinity_key(
     key: str,
 ) -> tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
-    """(host, block CIDR) from an affinity key; None for other keys under the host prefix."""
-    parts = key[len(all_affinities_prefix()) :].split("/")
-    if len(parts) != 4 or parts[1] not in ("ipv4", "ipv6") or parts[2] != "block":
+    """(host, block CIDR) from an affinity key; None for other keys under the host prefix.
+
+    Read from the right: node names are refused if they hold a '/', but one that got in
+    before must still parse, so that its affinities can be found and removed."""
+    host, _, rest = key[len(all_affinities_prefix()) :].rpartition("/ipv")
+    parts = rest.split("/")
+    if not host or len(parts) != 3 or parts[0] not in ("4", "6") or parts[1] != "block":
         return None
     try:
-        return parts[0], _cidr_from_name(parts[3])
+        return host, _cidr_from_name(parts[2])
     except ValueError:
         return None
 

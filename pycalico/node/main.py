@@ -91,10 +91,11 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
         )
     state_dir = env.get("CALICO_STATE_DIR", "/var/lib/calico")
     run_dir = env.get("CALICO_RUN_DIR", "/var/run/calico")
+    # The name first: a refused one must leave the datastore untouched.
+    name = startup.node_name(env, os.path.join(state_dir, "nodename"))
     backend = open_backend(config_from_env(env))
     client = ResourceClient(backend)
     interfaces = _interfaces()
-    name = startup.node_name(env, os.path.join(state_dir, "nodename"))
     v4 = [a for i in interfaces for a in i.addresses if a.version == 4]
     startup.ensure_cluster(client, env, v4)
     _migrate_guards(backend)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pycalico import __version__
+from pycalico.api import checks
 from pycalico.api.registry import resolve
 from pycalico.api.resource import normalize
 from pycalico.atomic_file import write_text
@@ -43,6 +44,16 @@ class Identity:
 
 
 def node_name(env: Mapping[str, str], nodename_file: str) -> str:
+    """This node's name, refused at startup unless it is a valid Node name (nothing is
+    registered, and no nodename file written, for a name the CNI would refuse)."""
+    name = _configured_node_name(env, nodename_file)
+    problem = checks.node_name(name)
+    if problem:
+        raise StartupError(problem)
+    return name
+
+
+def _configured_node_name(env: Mapping[str, str], nodename_file: str) -> str:
     """NODENAME → the nodename file → HOSTNAME → the OS hostname (lower-cased)."""
     if env.get("NODENAME"):
         return env["NODENAME"]

@@ -126,7 +126,9 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
                 "-f",
                 "-",
                 stdin="apiVersion: projectcalico.org/v3\nkind: IPPool\n"
-                "metadata: {name: pods}\nspec: {cidr: 10.247.0.0/16}\n",
+                "metadata: {name: pods}\nspec: {cidr: 10.247.0.0/16}\n---\n"
+                # Registered as calico-node would: ipam check counts blocks of unknown nodes.
+                "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node1}\n",
             )
             yield c
         finally:
@@ -239,7 +241,12 @@ def _start_agent(cluster: Cluster, sock: Path) -> subprocess.Popen[bytes]:
 
 
 def _shim_call(
-    cluster: Cluster, bin_dir: Path, command: str, container: str, netns: str
+    cluster: Cluster,
+    bin_dir: Path,
+    command: str,
+    container: str,
+    netns: str,
+    conf: dict[str, Any] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     env = {
         "PATH": os.environ["PATH"],
@@ -254,9 +261,33 @@ def _shim_call(
         env=env,
         capture_output=True,
         check=False,
-        input=json.dumps(cluster.conf()).encode(),
+        input=json.dumps(conf or cluster.conf()).encode(),
     )
     return out.returncode, json.loads(out.stdout) if out.stdout.strip() else {}
+
+
+def test_a_node_name_with_a_slash_is_refused_in_process_and_through_the_agent(
+    cluster: Cluster,
+) -> None:
+    # Such a name once made one ADD claim every block of the pool under host/x/y/....
+    from pycalico.cni.install import install
+
+    conf = cluster.conf(nodename="x/y")
+    rc, err = cluster.cni("ADD", "ctr-n", cluster.netns(), pod="n", conf=conf)
+    assert rc == 1 and err["code"] == 7 and err["msg"].startswith("invalid node name 'x/y'")
+    bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "agent.sock"
+    install(str(bin_dir), str(sock), compiled=True)
+    agent = _start_agent(cluster, sock)
+    # The shim's in-process fallback cannot run: the answer is the agent's.
+    install(str(bin_dir), str(sock), python="/nonexistent/python")
+    try:
+        rc, via_agent = _shim_call(cluster, bin_dir, "ADD", "ctr-a", cluster.netns(), conf)
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
+    assert rc == 1 and via_agent == err
+    assert cluster.calicoctl("get", "wep", "-o", "name") == ""
+    assert "Found 0 IPAM blocks." in cluster.calicoctl("ipam", "check")
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["c-shim", "python-shim"])

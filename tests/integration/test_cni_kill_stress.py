@@ -48,7 +48,9 @@ def _stress(node: str, tmp_path: Path) -> None:
         check=True,
         capture_output=True,
         input=b"apiVersion: projectcalico.org/v3\nkind: IPPool\n"
-        b"metadata: {name: stress}\nspec: {cidr: 10.246.0.0/16}\n",
+        b"metadata: {name: stress}\nspec: {cidr: 10.246.0.0/16}\n---\n"
+        # Registered as calico-node would: ipam check counts blocks of unknown nodes.
+        b"apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: stress-node}\n",
     )
     conf = json.dumps(
         {

@@ -132,7 +132,9 @@ def _podman(tmp_path: Path, node: str) -> Iterator[Podman]:
             "-f",
             "-",
             stdin="apiVersion: projectcalico.org/v3\nkind: IPPool\n"
-            f"metadata: {{name: podman}}\nspec: {{cidr: {POOL}}}\n",
+            f"metadata: {{name: podman}}\nspec: {{cidr: {POOL}}}\n---\n"
+            # Registered as calico-node would: ipam check counts blocks of unknown nodes.
+            "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: podman-node}\n",
         )
         archive = subprocess.run(
             ["tar", "-C", str(tmp_path / "rootfs"), "-c", "."], capture_output=True, check=True

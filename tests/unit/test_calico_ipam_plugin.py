@@ -250,3 +250,31 @@ def test_gc_of_one_network_leaves_a_dotted_sibling_network_alone(plugin: Plugin)
     with SqliteBackend(plugin.store) as backend:
         handles = sorted(kv.key.rsplit("/", 1)[1] for kv in backend.list(keys.HANDLE_PREFIX)[0])
     assert handles == ["net.c1", "net.v2.c2"]
+
+
+@pytest.mark.parametrize(
+    ("where", "name"),
+    [
+        *(("netconf", n) for n in ("x/y", "Node1", "-a", "a" * 254)),
+        *(("nodename file", n) for n in ("x/y", "a b", "")),
+    ],
+)
+def test_a_node_name_calico_would_refuse_is_refused_before_any_write(
+    plugin: Plugin, where: str, name: str
+) -> None:
+    # A '/' once split the node's affinity keys, and one ADD claimed every block of the pool.
+    conf = plugin.conf()
+    if where == "netconf":
+        conf["nodename"] = name
+    else:
+        path = plugin.tmp / "nodename"
+        path.write_text(name + "\n")
+        del conf["nodename"]
+        conf["nodename_file"] = str(path)
+    rc, out = plugin.call("ADD", conf=conf)
+    assert rc == 1 and out["code"] == 7
+    assert out["msg"].startswith(f"invalid node name {name!r}: a node name must be")
+    with SqliteBackend(plugin.store) as backend:
+        assert backend.list(keys.all_affinities_prefix())[0] == []
+        assert backend.list(keys.block_prefix(4))[0] == []
+    assert plugin.in_use() == 0

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pycalico.datastore.backend import Put
 from pycalico.datastore.sqlite import SqliteBackend
-from pycalico.ipam.allocator import Allocator
+from pycalico.ipam import keys
+from pycalico.ipam.allocator import CONFIRMED_AFFINITY, Allocator
 from tests.support.calicoctl_harness import InProcess
 
 
@@ -20,7 +23,8 @@ def alloc(ctl: InProcess) -> Iterator[Allocator]:
         "-f",
         "-",
         stdin="apiVersion: projectcalico.org/v3\nkind: IPPool\n"
-        "metadata: {name: p}\nspec: {cidr: 10.244.0.0/16}\n",
+        "metadata: {name: p}\nspec: {cidr: 10.244.0.0/16}\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n1}\nspec: {}\n",
     )
     with SqliteBackend(ctl.store) as backend:
         yield Allocator(backend)
@@ -160,3 +164,110 @@ def test_show_handles_dual_stack_pools(ctl: InProcess, alloc: Allocator) -> None
     rc, out, err = ctl.run("ipam", "show", "--show-blocks")
     assert rc == 0, err
     assert "fd00:9::/64" in out and "| 1 (0%)" in out
+
+
+def _leave_orphans(alloc: Allocator) -> None:
+    """What a node that went, and an ADD with a name now refused, left behind."""
+    alloc.auto_assign(1, 4, "k8s-pod-network.gone", {"node": "gone"}, "gone")
+    affinity = keys.affinity_key("x/y", ipaddress.ip_network("10.244.255.0/26"))
+    alloc.backend.txn([], [Put(affinity, CONFIRMED_AFFINITY)])
+
+
+def test_check_reports_affinities_of_nodes_without_a_node_resource(
+    ctl: InProcess, alloc: Allocator, tmp_path: Path
+) -> None:
+    alloc.auto_assign(1, 4, "k8s-pod-network.mine", {"node": "n1"}, "n1")
+    _leave_orphans(alloc)
+    report = tmp_path / "report.json"
+    out = ctl.run("ipam", "check", "--show-problem-ips", "-o", str(report))[1]
+    gone_block = next(b.cidr for b in alloc.blocks() if b.host == "gone")
+    assert "Scanning for block affinities of nodes that do not exist..." in out
+    assert f"  block {gone_block} is affine to node 'gone', which does not exist." in out
+    assert "  block 10.244.255.0/26 is affine to node 'x/y', which does not exist." in out
+    assert "Found 2 block affinities of nodes with no Node resource." in out
+    # Two leaked addresses (n1's and gone's) and the two affinities.
+    assert out.rstrip().endswith("Check complete; found 4 problems.")
+    written = json.loads(report.read_text())
+    assert sorted(written) == [
+        "allocations",
+        "clusterGUID",
+        "clusterInformationRevision",
+        "clusterType",
+        "datastoreLocked",
+        "leakedAffinities",
+        "version",
+    ]
+    assert written["leakedAffinities"] == [
+        {"node": "gone", "cidr": str(gone_block)},
+        {"node": "x/y", "cidr": "10.244.255.0/26"},
+    ]
+    [gone] = [a for [a] in written["allocations"].values() if a["node"] == "gone"]
+    assert gone["handle"] == "k8s-pod-network.gone" and gone["inUse"] is False
+    assert isinstance(gone["sequenceNumber"], int) and gone["owners"] is None
+
+
+def test_release_from_report_removes_what_check_found_and_keeps_the_rest(
+    ctl: InProcess, alloc: Allocator, tmp_path: Path
+) -> None:
+    [mine] = alloc.auto_assign(1, 4, "k8s-pod-network.mine", {"node": "n1"}, "n1")
+    wep = (
+        "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n"
+        "metadata: {name: n1-cni-mine-eth0, namespace: default}\n"
+        f"spec: {{node: n1, ipNetworks: ['{mine.ip}/32'], interfaceName: calimine}}\n"
+    )
+    ctl.ok("apply", "-f", "-", stdin=wep)
+    _leave_orphans(alloc)
+    report = tmp_path / "report.json"
+    ctl.ok("ipam", "check", "-o", str(report))
+    rc, out, _ = ctl.run("ipam", "release", f"--from-report={report}", "--force")
+    assert rc == 0
+    assert out.splitlines() == [
+        "WARNING: Data store is not locked. Ignoring due to --force option",
+        "Releasing 1 old IPs",
+        "Released 1 IPs successfully",
+        "Deleting 0 handles...",
+        "Key: '.' = Deleted OK; 'x' = already gone.",
+        "",
+        "Releasing 2 block affinities of nodes that do not exist",
+        "You may now unlock the data store.",
+    ]
+    assert [host for host, _ in alloc.affinities()] == ["n1"]
+    assert [b.host for b in alloc.blocks()] == ["n1"]
+    assert alloc.addresses_of_handle("k8s-pod-network.mine") == [mine]
+    assert "Check complete; found 0 problems." in ctl.run("ipam", "check")[1]
+
+
+def test_release_from_report_wants_a_locked_store_a_fresh_report_and_the_same_cluster(
+    ctl: InProcess, alloc: Allocator, tmp_path: Path
+) -> None:
+    _leave_orphans(alloc)
+    info = (
+        "apiVersion: projectcalico.org/v3\nkind: ClusterInformation\n"
+        "metadata: {name: default}\nspec: {clusterGUID: abc, datastoreReady: %s}\n"
+    )
+    ctl.ok("apply", "-f", "-", stdin=info % "true")
+    report = tmp_path / "report.json"
+    ctl.ok("ipam", "check", "-o", str(report))
+    rc, _, err = ctl.run("ipam", "release", f"--from-report={report}")
+    assert rc == 1
+    assert err == "Data store is not locked. Either lock the data store, or re-run with --force.\n"
+    ctl.ok("apply", "-f", "-", stdin=info % "false")  # locking moves the revision on
+    rc, _, err = ctl.run("ipam", "release", f"--from-report={report}")
+    assert rc == 1 and err.startswith("The provided reports are all stale")
+    ctl.ok("ipam", "check", "-o", str(report))
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(report.read_text().replace('"abc"', '"other"'))
+    rc, _, err = ctl.run("ipam", "release", f"--from-report={foreign}", "--force")
+    assert rc == 1 and "mismatched cluster GUID. Refusing to release." in err
+    rc, out, _ = ctl.run("ipam", "release", f"--from-report={report}")
+    assert rc == 0 and "Releasing 2 block affinities of nodes that do not exist" in out
+    assert alloc.affinities() == []
+
+
+def test_release_from_a_report_that_is_not_one_is_a_one_line_error(
+    ctl: InProcess, tmp_path: Path
+) -> None:
+    bogus = tmp_path / "bogus.json"
+    bogus.write_text("[1, 2]")
+    rc, _, err = ctl.run("ipam", "release", f"--from-report={bogus}")
+    assert (rc, err) == (1, f"cannot read report {bogus}: not a JSON ipam check report\n")

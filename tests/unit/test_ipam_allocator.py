@@ -224,3 +224,27 @@ def test_a_foreign_value_under_an_ipam_key_is_an_error_naming_the_key(
         alloc.auto_assign(1, 4, "h1", {}, "n1")
 
     assert str(raised.value) == f"cannot read {key}: not a stored Calico {record}"
+
+
+def test_a_host_that_cannot_see_its_blocks_claims_at_most_one_more_than_it_needs(
+    store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a node name with '/' did (its affinity keys did not parse back): the host never
+    # found its new block and claimed every block of the pool in one request.
+    backend, alloc = store
+    apply(backend, "IPPool", "p", {"cidr": "10.244.0.0/16"})
+    claims: list[Any] = []
+    claim = alloc._claim_block
+
+    def counted_claim(*args: Any) -> Any:
+        claims.append(claim(*args))
+        return claims[-1]
+
+    monkeypatch.setattr(alloc, "_affine_blocks", lambda host, version: [])
+    monkeypatch.setattr(alloc, "_claim_block", counted_claim)
+    with pytest.raises(IpamError, match=r"^claimed 3 new IPAM blocks for node 'n1' to assign 2 "):
+        alloc.auto_assign(2, 4, "h", {"node": "n1"}, "n1")
+    assert len(claims) == 3
+    assert backend.list(keys.all_affinities_prefix())[0] == []
+    assert backend.list(keys.block_prefix(4))[0] == []
+    assert backend.get(keys.handle_key("h")) is None

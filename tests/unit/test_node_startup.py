@@ -34,6 +34,15 @@ def test_node_name_prefers_env_then_the_nodename_file_then_hostname(tmp_path: Pa
     assert node_name({"HOSTNAME": "Upper"}, str(tmp_path / "missing")) == "upper"
 
 
+@pytest.mark.parametrize("name", ["x/y", "Node1", "a_b", "a" * 254])
+def test_a_node_name_calico_would_refuse_stops_startup(tmp_path: Path, name: str) -> None:
+    with pytest.raises(StartupError, match=r"^invalid node name .*: a node name must be"):
+        node_name({"NODENAME": name}, str(tmp_path / "missing"))
+    write_nodename(str(tmp_path / "nodename"), name)
+    with pytest.raises(StartupError, match=r"^invalid node name"):
+        node_name({}, str(tmp_path / "nodename"))
+
+
 def test_ip_rules_explicit_autodetect_none_and_kept() -> None:
     assert str(node_address({"IP": "192.0.2.11"}, "", IFACES)) == "192.0.2.11/24"
     assert str(node_address({"IP": "203.0.113.5/28"}, "", IFACES)) == "203.0.113.5/28"
