@@ -10,7 +10,18 @@ from typing import Any
 from pycalico.api import checks
 from pycalico.api.duration import go_duration
 from pycalico.api.kind import Kind
-from pycalico.api.schema import Bool, Custom, Enum, Field, FieldError, Int, ListOf, Str, Struct
+from pycalico.api.schema import (
+    Bool,
+    Custom,
+    Enum,
+    Field,
+    FieldError,
+    Int,
+    ListOf,
+    Str,
+    Struct,
+    go_field_name,
+)
 
 LOG_SEVERITIES = ("Trace", "Debug", "Info", "Warning", "Error", "Fatal", "Panic", "None")
 _COMMUNITY_RE = re.compile(r"\d+:\d+(:\d+)?")
@@ -157,15 +168,20 @@ def _check_peer(spec: dict[str, Any], path: str) -> list[FieldError]:
     if spec.get("node") and spec.get("nodeSelector"):
         errors.append(
             FieldError(
-                f"{path}.node", spec["node"], "node field must be empty when nodeSelector is set"
+                f"{path}.node",
+                spec["node"],
+                "Node field must be empty when NodeSelector is specified",
             )
         )
     if spec.get("peerSelector"):
         for key in ("peerIP", "asNumber"):
             if key in spec:
+                go_name = go_field_name(key)
                 errors.append(
                     FieldError(
-                        f"{path}.{key}", spec[key], f"{key} must be empty when peerSelector is set"
+                        f"{path}.{key}",
+                        spec[key],
+                        f"{go_name} field must be empty when PeerSelector is specified",
                     )
                 )
     elif "peerIP" not in spec and "localWorkloadSelector" not in spec:
@@ -174,11 +190,12 @@ def _check_peer(spec: dict[str, Any], path: str) -> list[FieldError]:
         errors.append(FieldError(f"{path}.asNumber", "", "asNumber must be set with peerIP"))
     if "reachableBy" in spec:
         if "peerIP" not in spec:
-            reason = "reachableBy must be empty when peerIP is empty"
+            # Calico's own spelling, so that a search for its message finds this one.
+            reason = "ReachablyBy field must be empty when PeerIP is empty"
         elif ipaddress.ip_address(spec["reachableBy"]).version != (
             peer_address(spec["peerIP"])[0].version
         ):
-            reason = "reachableBy and peerIP address family mismatched"
+            reason = "ReachableBy and PeerIP address family mismatched"
         else:
             reason = ""
         if reason:
@@ -188,7 +205,8 @@ def _check_peer(spec: dict[str, Any], path: str) -> list[FieldError]:
             FieldError(
                 f"{path}.keepOriginalNextHop",
                 True,
-                "keepOriginalNextHop is deprecated and must not be set with nextHopMode",
+                "The KeepOriginalNextHop field is deprecated. It must not be set to true when "
+                "NextHopMode is configured.",
             )
         )
     return errors

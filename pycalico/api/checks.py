@@ -23,15 +23,25 @@ PROTOCOL_NAMES = ("TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "UDPLite")
 PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "sctp": 132, "udplite": 136}
 
 
+SUBDOMAIN_MAX = 253
+LABEL_MAX = 63
+SUBDOMAIN_REASON = (
+    "name must consist of lower case alphanumeric characters, '-' or '.' "
+    f"(regex: {DNS1123_SUBDOMAIN})"
+)
+LABEL_REASON = (
+    f"name must consist of lower case alphanumeric characters or '-' (regex: {DNS1123_LABEL})"
+)
+
+
+def too_long(name: str, limit: int) -> str | None:
+    return f"name is too long by {len(name) - limit} bytes" if len(name) > limit else None
+
+
 def dns1123_subdomain(name: str) -> str | None:
-    if len(name) > 253:
-        return "name is too long (max 253 characters)"
-    if not _SUBDOMAIN_RE.fullmatch(name):
-        return (
-            "name must consist of lower case alphanumeric characters, '-' or '.' "
-            f"(regex: {DNS1123_SUBDOMAIN})"
-        )
-    return None
+    return too_long(name, SUBDOMAIN_MAX) or (
+        None if _SUBDOMAIN_RE.fullmatch(name) else SUBDOMAIN_REASON
+    )
 
 
 def node_name(name: str) -> str | None:
@@ -47,14 +57,7 @@ def node_name(name: str) -> str | None:
 
 
 def dns1123_label(name: str) -> str | None:
-    if len(name) > 63:
-        return "name is too long (max 63 characters)"
-    if not _LABEL_RE.fullmatch(name):
-        return (
-            "name must consist of lower case alphanumeric characters or '-' "
-            f"(regex: {DNS1123_LABEL})"
-        )
-    return None
+    return too_long(name, LABEL_MAX) or (None if _LABEL_RE.fullmatch(name) else LABEL_REASON)
 
 
 def label_key(key: str) -> str | None:

@@ -48,7 +48,12 @@ def check_update(new: Resource, old: Resource, existing: Sequence[Resource]) -> 
         errors = []
         if new["spec"]["cidr"] != old["spec"]["cidr"]:
             errors.append(
-                FieldError("spec.cidr", new["spec"]["cidr"], "IPPool CIDR cannot be modified")
+                FieldError(
+                    "spec.cidr",
+                    new["spec"]["cidr"],
+                    "IPPool CIDR cannot be modified",
+                    "IPPool.Spec.CIDR",
+                )
             )
         if new["spec"]["blockSize"] != old["spec"]["blockSize"]:
             errors.append(
@@ -56,6 +61,7 @@ def check_update(new: Resource, old: Resource, existing: Sequence[Resource]) -> 
                     "spec.blockSize",
                     new["spec"]["blockSize"],
                     "IPPool BlockSize cannot be modified",
+                    "IPPool.Spec.BlockSize",
                 )
             )
         if ("LoadBalancer" in old["spec"]["allowedUses"]) != (
@@ -64,8 +70,11 @@ def check_update(new: Resource, old: Resource, existing: Sequence[Resource]) -> 
             errors.append(
                 FieldError(
                     "spec.allowedUses",
-                    ",".join(new["spec"]["allowedUses"]),
-                    "IPPool allowedUses cannot change to or from LoadBalancer",
+                    new["spec"]["allowedUses"],
+                    # Calico refuses only the change away from LoadBalancer (and words it
+                    # so); pycalico refuses the change to it too, as the uses conflict.
+                    "IPPool allowed use cannot be changed to or from LoadBalancer",
+                    "IPPool.Spec.AllowedUses",
                 )
             )
         return errors
@@ -87,7 +96,7 @@ def _pool_overlaps(new: Resource, existing: Sequence[Resource]) -> list[FieldErr
         if v == version and lo <= last and first <= hi and pool["metadata"]["name"] != name:
             other = f"IPPool({pool['metadata']['name']}) CIDR {pool['spec']['cidr']}"
             reason = f"IPPool({name}) CIDR overlaps with {other}"
-            return [FieldError("spec.cidr", new["spec"]["cidr"], reason)]
+            return [FieldError("spec.cidr", new["spec"]["cidr"], reason, "IPPool.Spec.CIDR")]
     return []
 
 

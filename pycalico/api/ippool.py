@@ -15,12 +15,18 @@ LINK_LOCAL_V4 = ipaddress.ip_network("169.254.0.0/16")
 LINK_LOCAL_V6 = ipaddress.ip_network("fe80::/10")
 
 
+# libcalico-go's IPPool client names the fields it checks itself so; its generic validator
+# would say just `CIDR`.
+CIDR_FIELD = "IPPool.Spec.CIDR"
+
+
 def _pool_cidr(value: Any) -> str:
     if not isinstance(value, str) or checks.cidr(value):
-        raise ValueError("invalid CIDR")
+        raise FieldError("spec.cidr", value, "IPPool CIDR must be a valid subnet", CIDR_FIELD)
     net = ipaddress.ip_network(value, strict=False)
     if str(net.network_address) != str(ipaddress.ip_interface(value).ip):
-        raise ValueError("IP pool CIDR is not strictly masked")
+        # Calico normalises the CIDR before this check, so it prints the masked value.
+        raise FieldError("spec.cidr", str(net), "IPPool CIDR is not strictly masked", CIDR_FIELD)
     return str(net)
 
 
@@ -39,6 +45,7 @@ def _check_spec(spec: dict[str, Any], path: str) -> list[FieldError]:
                 f"{path}.blockSize",
                 block,
                 f"IPv{net.version} block size must be between {low} and {high}",
+                "IPPool.Spec.BlockSize",
             )
         )
     elif not spec.get("disabled") and net.prefixlen > block:
@@ -46,7 +53,9 @@ def _check_spec(spec: dict[str, Any], path: str) -> list[FieldError]:
             FieldError(
                 f"{path}.cidr",
                 spec["cidr"],
-                f"IP pool size is too small (min /{block}) for use with Calico IPAM",
+                "IP pool size is too small for use with Calico IPAM. "
+                "It must be equal to or greater than the block size.",
+                CIDR_FIELD,
             )
         )
     link_local = LINK_LOCAL_V4 if net.version == 4 else LINK_LOCAL_V6
@@ -55,36 +64,50 @@ def _check_spec(spec: dict[str, Any], path: str) -> list[FieldError]:
             FieldError(
                 f"{path}.cidr",
                 spec["cidr"],
-                f"IP pool range overlaps with reserved link local range {link_local}",
+                f"IPPool CIDR overlaps with IPv{net.version} Link Local range {link_local}",
+                CIDR_FIELD,
             )
         )
     ipip, vxlan = spec["ipipMode"], spec["vxlanMode"]
     if ipip != "Never" and vxlan != "Never":
         errors.append(
             FieldError(
-                f"{path}.ipipMode", ipip, "Cannot enable both VXLAN and IPIP on the same IPPool"
+                f"{path}.vxlanMode",
+                vxlan,
+                "Cannot enable both VXLAN and IPIP on the same IPPool",
+                "IPPool.Spec.VXLANMode",
             )
         )
     if net.version == 6 and ipip != "Never":
         errors.append(
-            FieldError(f"{path}.ipipMode", ipip, "IPIP is not supported on an IPv6 IP pool")
+            FieldError(
+                f"{path}.ipipMode",
+                ipip,
+                "IPIP is not supported on an IPv6 IP pool",
+                "IPPool.Spec.IPIPMode",
+            )
         )
     uses = spec["allowedUses"]
     if "LoadBalancer" in uses:
-        if len(uses) > 1:
-            errors.append(
-                FieldError(
-                    f"{path}.allowedUses",
-                    ",".join(uses),
-                    "LoadBalancer cannot be combined with other uses",
-                )
+        # libcalico-go's validator words these (its field names spell "IPpool" so).
+        errors.extend(
+            FieldError(
+                f"{path}.allowedUses",
+                uses,
+                f"LoadBalancer cannot be used at the same time as: {use}",
+                "IPpool.AllowedUses",
             )
+            for use in uses
+            if use != "LoadBalancer"
+        )
         if ipip != "Never" or vxlan != "Never":
             errors.append(
                 FieldError(
-                    f"{path}.allowedUses",
-                    "LoadBalancer",
-                    "LoadBalancer pools cannot enable IPIP or VXLAN",
+                    f"{path}.ipipMode",
+                    ipip,
+                    "Neither IPIPMode nor VXLANMode can be enabled on AllowedUses LoadBalancer "
+                    "IP pool",
+                    "IPpool.IPIPMode",
                 )
             )
         if not spec.get("disableBGPExport"):
@@ -92,7 +115,8 @@ def _check_spec(spec: dict[str, Any], path: str) -> list[FieldError]:
                 FieldError(
                     f"{path}.disableBGPExport",
                     False,
-                    "LoadBalancer pools must set disableBGPExport to true",
+                    "IP Pool with AllowedUse LoadBalancer must have DisableBGPExport set to true",
+                    "IPpool.DisableBGPExport",
                 )
             )
         if spec["nodeSelector"] != "all()":
@@ -100,7 +124,8 @@ def _check_spec(spec: dict[str, Any], path: str) -> list[FieldError]:
                 FieldError(
                     f"{path}.nodeSelector",
                     spec["nodeSelector"],
-                    "LoadBalancer pools must use nodeSelector all()",
+                    "IP Pool with AllowedUse LoadBalancer must have node selector set to all()",
+                    "IPpool.NodeSelector",
                 )
             )
     return errors

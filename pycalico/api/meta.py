@@ -5,6 +5,9 @@ from __future__ import annotations
 from pycalico.api import checks
 from pycalico.api.schema import Custom, Field, Int, ListOf, MapOf, Str, Struct
 
+# How libcalico-go's validator names a resource's name in its errors.
+NAME_FIELD = "Metadata.Name"
+
 
 def _json_value(value: object) -> object:
     """Free-form metadata (owner references...): anything JSON can carry, and nothing else."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from pycalico.api import checks
 from pycalico.api.kind import Kind
+from pycalico.api.meta import NAME_FIELD
 from pycalico.api.schema import (
     Bool,
     Custom,
@@ -19,6 +20,7 @@ from pycalico.api.schema import (
     MapOf,
     Str,
     Struct,
+    go_field_name,
 )
 
 ACTIONS = ("Allow", "Deny", "Log", "Pass")
@@ -39,18 +41,28 @@ def _net_versions(nets: list[str]) -> set[int]:
 
 def _check_entity(entity: dict[str, Any], path: str) -> list[FieldError]:
     errors = []
+    # libcalico-go's rule validator names these fields from the rule: `Source.Nets`.
+    side = go_field_name(path)
     for key in ("nets", "notNets"):
         nets = entity.get(key, [])
         if len(_net_versions(nets)) > 1:
             errors.append(
                 FieldError(
-                    f"{path}.{key}", ",".join(nets), "rule contains both IPv4 and IPv6 CIDRs"
+                    f"{path}.{key}",
+                    nets,
+                    "rule contains both IPv4 and IPv6 CIDRs",
+                    f"{side}.{go_field_name(key)}",
                 )
             )
     for net in entity.get("notNets", []):
         if ipaddress.ip_network(net, strict=False).prefixlen == 0:
             errors.append(
-                FieldError(f"{path}.notNets", net, "notNets may not contain a match-all CIDR")
+                FieldError(
+                    f"{path}.notNets",
+                    net,
+                    "catch-all CIDR in negation creates logical contradiction (matches no traffic)",
+                    f"{side}.NotNets",
+                )
             )
     for key in ("selector", "notSelector"):
         if "global()" in entity.get(key, "").replace(" ", ""):
@@ -143,9 +155,10 @@ def _check_rule(rule: dict[str, Any], path: str) -> list[FieldError]:
             if entity.get(key) and proto not in PORT_PROTOCOLS:
                 errors.append(
                     FieldError(
-                        f"{path}.protocol",
-                        rule.get("protocol", ""),
+                        f"{path}.{side}.{key}",
+                        entity[key],
                         "rules that specify ports must set protocol to TCP or UDP or SCTP",
+                        f"{go_field_name(side)}.{go_field_name(key)}",
                     )
                 )
         version = rule.get("ipVersion")
@@ -155,8 +168,9 @@ def _check_rule(rule: dict[str, Any], path: str) -> list[FieldError]:
                 errors.append(
                     FieldError(
                         f"{path}.{side}.{key}",
-                        ",".join(entity[key]),
-                        f"rule IP version {version} does not match the CIDR version",
+                        entity[key],
+                        "rule IP version doesn't match CIDR version",
+                        f"{go_field_name(side)}.{go_field_name(key)}",
                     )
                 )
     for icmp_key, proto_key in (("icmp", "protocol"), ("notICMP", "notProtocol")):
@@ -165,7 +179,7 @@ def _check_rule(rule: dict[str, Any], path: str) -> list[FieldError]:
                 FieldError(
                     f"{path}.{icmp_key}",
                     rule[icmp_key],
-                    "ICMP fields require protocol to be ICMP or ICMPv6",
+                    "rules that specify ICMP fields must set protocol to ICMP",
                 )
             )
     for proto_key in ("protocol", "notProtocol"):
@@ -173,26 +187,30 @@ def _check_rule(rule: dict[str, Any], path: str) -> list[FieldError]:
         if p in ("icmp", 1) and rule.get("ipVersion", 4) != 4:
             errors.append(
                 FieldError(
-                    f"{path}.{proto_key}", rule[proto_key], "protocol ICMP requires ipVersion 4"
+                    f"{path}.ipVersion",
+                    rule["ipVersion"],
+                    "must set ipversion to '4' with protocol icmp",
                 )
             )
         if p in ("icmpv6", 58) and rule.get("ipVersion", 6) != 6:
             errors.append(
                 FieldError(
-                    f"{path}.{proto_key}", rule[proto_key], "protocol ICMPv6 requires ipVersion 6"
+                    f"{path}.ipVersion",
+                    rule["ipVersion"],
+                    "must set ipversion to '6' with protocol icmpv6",
                 )
             )
     if "http" in rule:
         if rule["action"] != "Allow":
             errors.append(
-                FieldError(f"{path}.http", rule["http"], "HTTP match is only valid on Allow rules")
+                FieldError(f"{path}.http", rule["http"], "only valid for Allow rules")
             )
         if proto not in (None, "tcp", 6):
             errors.append(
                 FieldError(
-                    f"{path}.http",
-                    rule["http"],
-                    "rules with HTTP match must have protocol TCP or unset",
+                    f"{path}.protocol",
+                    rule["protocol"],
+                    "rules that specify HTTP fields must set protocol to TCP or empty",
                 )
             )
     return errors
@@ -340,6 +358,7 @@ def _policy_name_check(kind: str) -> Any:
                     "metadata.name",
                     name,
                     f"{kind} name must be prefixed with its tier: '{tier}.<name>'",
+                    NAME_FIELD,
                 )
             ]
         # A dotted name is stored as it is, and its first label is read as the tier.
@@ -353,6 +372,7 @@ def _policy_name_check(kind: str) -> Any:
                     "metadata.name",
                     name,
                     f"{kind} name in the default tier must be '<name>' or 'default.<name>'",
+                    NAME_FIELD,
                 )
             ]
         return []
@@ -365,14 +385,12 @@ def _tier_label(resource: dict[str, Any]) -> dict[str, str]:
 
 
 def _policy_name(name: str) -> str | None:
-    reason = checks.dns1123_subdomain(name)
-    if reason:
-        return reason
-    if name.startswith(_SOURCE_PREFIXES):
-        return None
-    if name.count(".") > 1:
-        return "policy name must be a label or '<tier>.<label>'"
-    return None
+    """A label or `<tier>.<label>` (or a synthesised `knp.default.<subdomain>`), worded as
+    libcalico-go words every policy name it refuses."""
+    valid = checks.dns1123_subdomain(name) is None and (
+        name.startswith(_SOURCE_PREFIXES) or name.count(".") <= 1
+    )
+    return checks.too_long(name, checks.SUBDOMAIN_MAX) or (None if valid else checks.LABEL_REASON)
 
 
 NETWORK_POLICY = Kind(

@@ -6,7 +6,7 @@ from typing import Any
 
 from pycalico.api import checks
 from pycalico.api.kind import Kind
-from pycalico.api.meta import OBJECT_META
+from pycalico.api.meta import NAME_FIELD, OBJECT_META
 from pycalico.api.registry import UnknownKind, by_kind_name
 from pycalico.api.schema import FieldError, ValidationErrors
 
@@ -67,9 +67,9 @@ def normalize(doc: Any, default_namespace: str = "default") -> dict[str, Any]:
     if isinstance(name, str) and name:
         reason = kind.name_check(name)
         if reason:
-            errors.append(FieldError("metadata.name", name, reason))
+            errors.append(FieldError("metadata.name", name, reason, NAME_FIELD))
     elif raw_name in (None, ""):  # a name of the wrong type was reported already
-        errors.append(FieldError("metadata.name", "", "name is required"))
+        errors.append(FieldError("metadata.name", "", "name is required", NAME_FIELD))
     if kind.namespaced:
         metadata.setdefault("namespace", default_namespace)
         reason = checks.dns1123_label(metadata["namespace"])

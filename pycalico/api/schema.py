@@ -13,6 +13,7 @@ cheap and makes the stored JSON and the in-memory form the same thing.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,27 +23,83 @@ Check = Callable[[Any], str | None]
 
 
 class FieldError(ValueError):
-    """One invalid field, formatted the way libcalico-go's validator words it."""
+    """One invalid field, worded as libcalico-go's ErroredField prints.
 
-    def __init__(self, path: str, value: Any, reason: str) -> None:
+    `path` is where the field sits in the JSON document (`spec.ingress[0].source.nets[1]`);
+    the message names it as Calico does instead: `field` when the check has a name of its
+    own in Calico (its IPPool client says `IPPool.Spec.CIDR`), else the Go name of the last
+    path element (`Nets[1]`), which is what libcalico-go's validator reports (the
+    validator's StructField, not the whole namespace). A `value` of None prints no value,
+    as Calico's ErroredField with a nil Value does.
+    """
+
+    def __init__(self, path: str, value: Any, reason: str, field: str | None = None) -> None:
         self.path = path
         self.value = value
         self.reason = reason
-        super().__init__(f"error with field {path} = '{format_value(value)}' ({reason})")
+        self.field = field if field is not None else go_field_name(path)
+        super().__init__(f"error with field {self.described()}")
+
+    def described(self) -> str:
+        text = self.field if self.value is None else f"{self.field} = '{format_value(self.value)}'"
+        return f"{text} ({self.reason})" if self.reason else text
 
 
 class ValidationErrors(ValueError):
-    """Several invalid fields in one resource."""
+    """Several invalid fields in one resource, in libcalico-go's ErrorValidation shape."""
 
     def __init__(self, errors: Sequence[FieldError]) -> None:
         self.errors = list(errors)
         if len(self.errors) == 1:
             text = str(self.errors[0])
         else:
-            text = "error with the following fields: " + "; ".join(
-                f"{e.path} = '{format_value(e.value)}' ({e.reason})" for e in self.errors
+            text = "error with the following fields:\n" + "".join(
+                f"-  {e.described()}\n" for e in self.errors
             )
         super().__init__(text)
+
+
+# Go's names for the JSON names' leading lower-case word where Go does not simply capitalise
+# it (Calico spells initialisms in capitals: ipipMode is IPIPMode, asNumber ASNumber); the
+# rest of a JSON name already carries Go's spelling (peerIP, natOutgoingAddress).
+_GO_LEADING_WORD = {
+    "as": "AS",
+    "aws": "AWS",
+    "bgp": "BGP",
+    "bpf": "BPF",
+    "cidr": "CIDR",
+    "cidrs": "CIDRs",
+    "dns": "DNS",
+    "http": "HTTP",
+    "icmp": "ICMP",
+    "ip": "IP",
+    "ipip": "IPIP",
+    "ipv4": "IPv4",
+    "ipv6": "IPv6",
+    "mac": "MAC",
+    "mtu": "MTU",
+    "nat": "NAT",
+    "nftables": "NFTables",
+    "ttl": "TTL",
+    "uid": "UID",
+    "vxlan": "VXLAN",
+    "xdp": "XDP",
+}
+_LEADING_WORD = re.compile(r"[a-z0-9]+")
+_LAST_ELEMENT = re.compile(r"([^.\[]*)((?:\[[^\]]*\])*)$")
+
+
+def go_field_name(path: str) -> str:
+    """The Go struct field (with any index) that a JSON path ends in: `spec.ipipMode` ->
+    `IPIPMode`, `spec.ingress[0].source.nets[1]` -> `Nets[1]`."""
+    match = _LAST_ELEMENT.search(path)
+    assert match is not None  # the pattern matches the empty string at the end of any path
+    name, index = match.groups()
+    leading = _LEADING_WORD.match(name)
+    if leading is None:
+        return name + index
+    word = leading.group()
+    return _GO_LEADING_WORD.get(word, word.capitalize()) + name[leading.end() :] + index
 
 
 MAX_VALUE_IN_MESSAGE = 100
@@ -53,7 +110,10 @@ def format_value(value: Any) -> str:
         return "true" if value else "false"
     if value is None:
         return ""
-    if isinstance(value, dict | list):
+    if isinstance(value, list):
+        # As Go's %v prints a slice: `[Workload LoadBalancer]`.
+        text = "[" + " ".join(format_value(v) for v in value) + "]"
+    elif isinstance(value, dict):
         import json
 
         text = json.dumps(value, separators=(",", ":"), default=repr)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pycalico.api.codec import DocumentError, expand_lists, parse_documents
+from pycalico.api.schema import ValidationErrors
 
 INPUT_EXTENSIONS = (".yaml", ".yml", ".json")
 
@@ -75,28 +76,64 @@ def _documents(text: str, source: str) -> list[Document]:
     return [Document(source, i, doc) for i, doc in enumerate(docs, start=1)]
 
 
+class InvalidDocuments(InputError):
+    """Documents that parsed but that Calico's validator would refuse. calicoctl reports
+    these as refused writes (`Failed to apply 'IPPool' resource: [error with field ...]`),
+    so they are kept apart from input it cannot read at all."""
+
+    def __init__(
+        self, docs: list[Document], failures: list[tuple[Document, ValidationErrors]]
+    ) -> None:
+        self.docs = docs
+        self.failures = failures
+        super().__init__(" ".join(str(exc) for _, exc in failures))
+
+    def kinds(self) -> list[str]:
+        """The kind of every document of the input (the refused ones and the good ones), as
+        calicoctl's 'Failed to apply any ...' sentence counts them."""
+        from pycalico.api.registry import by_kind_name
+
+        return [by_kind_name(doc.raw["kind"]).name for doc in self.docs]
+
+    def where(self) -> list[str]:
+        """Which document each error is about, with the JSON paths of its fields: Calico's
+        line names a field as Go does (`CIDR`), which does not say where it is in a file."""
+        return [
+            f"{_where(doc)}: {', '.join(e.path for e in exc.errors)}" for doc, exc in self.failures
+        ]
+
+
 def normalize_all(docs: list[Document], namespace: str | None) -> list[dict[str, Any]]:
-    """Validate every document before anything is written; the first bad one is reported."""
+    """Validate every document before anything is written.
+
+    Raises InvalidDocuments when every failure is a validation error, else InputError for
+    the first document that could not be read as a resource."""
     from pycalico.api.resource import normalize
 
     resources: list[dict[str, Any]] = []
-    failures: list[str] = []
+    invalid: list[tuple[Document, ValidationErrors]] = []
+    unreadable: list[str] = []
     for doc in docs:
         try:
             resource = normalize(doc.raw, default_namespace=namespace or "default")
+        except ValidationErrors as exc:
+            invalid.append((doc, exc))
+            continue
         except ValueError as exc:
-            failures.append(f"{_where(doc)}: {exc}")
+            unreadable.append(f"{_where(doc)}: {exc}")
             continue
         given = resource["metadata"].get("namespace")
         if namespace and given and given != namespace:
-            failures.append(
+            unreadable.append(
                 f"{_where(doc)}: namespace '{given}' does not match the -n namespace '{namespace}'"
             )
             continue
         resources.append(resource)
-    if failures:
-        more = f" (and {len(failures) - 1} more invalid documents)" if len(failures) > 1 else ""
-        raise InputError(failures[0] + more)
+    if unreadable:
+        more = len(unreadable) + len(invalid) - 1
+        raise InputError(unreadable[0] + (f" (and {more} more invalid documents)" if more else ""))
+    if invalid:
+        raise InvalidDocuments(docs, invalid)
     return resources
 
 

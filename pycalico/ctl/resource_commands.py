@@ -11,6 +11,7 @@ from pycalico.api.kind import Kind
 from pycalico.api.resource import identity, identity_of
 from pycalico.ctl.arguments import ArgParser
 from pycalico.ctl.errors import CtlError, UsageError
+from pycalico.ctl.inputs import InvalidDocuments
 from pycalico.ctl.lookup import can_exist, check_namespace
 from pycalico.ctl.session import connect
 from pycalico.datastore.resources import (
@@ -55,7 +56,10 @@ def run(command: str, args: Sequence[str], allow_version_mismatch: bool) -> int:
         raise UsageError("-f/--filename is required")
     if command == "delete" and opts.kind:
         raise UsageError("give either -f or a resource type and name, not both")
-    resources = _load(opts.filename, opts.recursive, opts.namespace)
+    try:
+        resources = _load(opts.filename, opts.recursive, opts.namespace)
+    except InvalidDocuments as exc:
+        return _report_invalid(command, exc)
     if not resources:
         if getattr(opts, "skip_empty", False):
             print("No resources specified")
@@ -71,12 +75,28 @@ def _nothing_in(filename: str) -> str:
 
 
 def _load(filename: str, recursive: bool, namespace: str | None) -> list[Resource]:
+    """The validated resources of `-f`; InvalidDocuments (for the caller to report as
+    calicoctl reports refused resources), or CtlError for input that is not resources."""
     from pycalico.ctl.inputs import InputError, normalize_all, read_documents
 
     try:
         return normalize_all(read_documents(filename, recursive), namespace)
+    except InvalidDocuments:
+        raise
     except InputError as exc:
         raise CtlError(str(exc)) from None
+
+
+def _report_invalid(command: str, exc: InvalidDocuments) -> int:
+    """As calicoctl reports resources its client refused, none of them written (pycalico
+    validates the whole input before writing any of it). With several documents, a line
+    per refused one says where it is: Calico's message names only the Go field."""
+    kinds = exc.kinds()
+    _report_failure(command, [{"kind": k} for k in kinds], 0, [e for _, e in exc.failures])
+    if len(kinds) > 1:
+        for line in exc.where():
+            sys.stderr.write(f"  in {line}\n")
+    return 1
 
 
 def _kind_phrase(resources: Sequence[Resource]) -> str:
@@ -317,9 +337,12 @@ def _get(opts: Any, allow_version_mismatch: bool) -> int:
     if opts.filename is not None:
         if opts.kind:
             raise UsageError("give either -f or a resource type, not both")
+        try:
+            loaded = _load(opts.filename, opts.recursive, opts.namespace)
+        except InvalidDocuments as exc:
+            return _report_invalid("get", exc)
         wanted = [
-            (r["kind"], r["metadata"]["name"], r["metadata"].get("namespace"))
-            for r in _load(opts.filename, opts.recursive, opts.namespace)
+            (r["kind"], r["metadata"]["name"], r["metadata"].get("namespace")) for r in loaded
         ]
         if not wanted:
             raise CtlError(_nothing_in(opts.filename))

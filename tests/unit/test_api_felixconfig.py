@@ -367,7 +367,7 @@ def test_whole_document_goes_through_the_registry() -> None:
     result = resource.normalize(doc)
     assert result["spec"]["defaultEndpointToHostAction"] == "Return"
     assert result["spec"]["floatingIPs"] == "Disabled"
-    with pytest.raises(ValidationErrors, match=r"metadata\.name"):
+    with pytest.raises(ValidationErrors, match=r"Metadata\.Name = 'foo'"):
         resource.normalize({**doc, "metadata": {"name": "foo"}})
 
 

@@ -313,7 +313,7 @@ def test_calico_documents_are_checked_and_kept_for_calicoctl() -> None:
     }
     m = kube.manifest(raw)
     assert (m.kind, m.name, m.raw) == ("Calico", "ext", raw)
-    with pytest.raises(ValueError, match="nets"):
+    with pytest.raises(ValueError, match=r"error with field Nets\[0\] = 'junk'"):
         kube.manifest({**raw, "spec": {"nets": ["junk"]}})
 
 

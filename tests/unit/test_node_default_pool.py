@@ -65,5 +65,6 @@ def test_bad_environment_is_a_clear_error(env: dict[str, str], fragment: str) ->
 
 
 def test_an_invalid_cidr_is_caught_by_normal_pool_validation() -> None:
-    with pytest.raises(ValueError, match=r"spec\.cidr"):
+    masked = r"IPPool\.Spec\.CIDR = '10\.244\.0\.0/16' \(IPPool CIDR is not strictly masked\)"
+    with pytest.raises(ValueError, match=masked):
         normalize(default_ipv4_pool({"CALICO_IPV4POOL_CIDR": "10.244.0.1/16"}))
