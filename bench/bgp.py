@@ -208,7 +208,7 @@ class DatastoreWatch:
     never hold up writers)."""
 
     def __init__(self, path: str) -> None:
-        self.backend = SqliteBackend(path, poll_interval=0.005)
+        self.backend = SqliteBackend(path, create=True, poll_interval=0.005)
         self.writes: list[tuple[float, str]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()

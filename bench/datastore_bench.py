@@ -89,7 +89,7 @@ def _apply_pool(backend: Backend) -> None:
 
 def ipam_workload(config: DatastoreConfig) -> tuple[float, list[float], list[str]]:
     """(wall seconds, every allocation's latency, every address handed out)."""
-    with open_backend(config) as backend:
+    with open_backend(config, create=True) as backend:
         _apply_pool(backend)
     context = multiprocessing.get_context("fork")
     start = context.Event()

@@ -480,7 +480,7 @@ def ruleset_sizes(rules: Ruleset, script: str) -> dict[str, int]:
 def cold_full(store: str, tmp: str) -> Cold:
     cold = Cold()
     clear_caches()
-    backend = SqliteBackend(store)
+    backend = SqliteBackend(store, create=True)
     try:
         started = now()
         client = ResourceClient(backend)
@@ -784,7 +784,7 @@ def incremental(store: str, tmp: str, load_seconds: float) -> Incremental:
     recorder = Recorder()
     stop = threading.Event()
     failure: list[BaseException] = []
-    writer = SqliteBackend(store)
+    writer = SqliteBackend(store, create=True)
     client = ResourceClient(writer)
     kind = resolve("WorkloadEndpoint")
     with node_namespace() as ns:
@@ -801,7 +801,7 @@ def incremental(store: str, tmp: str, load_seconds: float) -> Incremental:
                         felix = driver.Driver(NODE, ipr, mtu_file=os.path.join(tmp, "mtu"))
                         daemon.Felix(
                             felix, {"FELIX_ROUTEREFRESHINTERVAL": "3600"}, observe=recorder.observe
-                        ).run(SqliteBackend(store), stop)
+                        ).run(SqliteBackend(store, create=True), stop)
 
                 try:
                     in_netns(f"/run/netns/{ns}", inside)
@@ -1277,7 +1277,7 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory(prefix="bench-policy-") as tmp:
         store = os.path.join(tmp, "store.db")
-        backend = SqliteBackend(store)
+        backend = SqliteBackend(store, create=True)
         try:
             load_seconds = load_datastore(ResourceClient(backend))
         finally:

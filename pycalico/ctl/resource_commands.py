@@ -65,7 +65,8 @@ def run(command: str, args: Sequence[str], allow_version_mismatch: bool) -> int:
             print("No resources specified")
             return 0
         raise CtlError(_nothing_in(opts.filename))
-    client = connect(opts.config, allow_version_mismatch)
+    # Only these can start a store: replace and delete need resources that already exist.
+    client = connect(opts.config, allow_version_mismatch, create=command in ("create", "apply"))
     return _write_all(command, client, resources, opts)
 
 

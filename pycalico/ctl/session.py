@@ -16,11 +16,15 @@ def _bare_version(version: str) -> str:
     return version.lstrip("v").split("-", 1)[0]
 
 
-def connect(config_path: str | None, allow_version_mismatch: bool) -> ResourceClient:
+def connect(
+    config_path: str | None, allow_version_mismatch: bool, *, create: bool = False
+) -> ResourceClient:
+    """`create`: for commands that write resources, a missing SQLite store is made (in an
+    existing directory); any other command reports it, naming the path."""
     from pycalico.datastore.config import ConfigError, load_config, open_backend
 
     try:
-        client = ResourceClient(open_backend(load_config(config_path)))
+        client = ResourceClient(open_backend(load_config(config_path), create=create))
     except ConfigError as exc:
         raise CtlError(str(exc)) from None
     if not allow_version_mismatch:

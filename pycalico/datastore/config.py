@@ -115,11 +115,14 @@ def _read_file(path: str) -> dict[str, str]:
     return spec
 
 
-def open_backend(config: DatastoreConfig) -> Backend:
+def open_backend(config: DatastoreConfig, *, create: bool = False) -> Backend:
+    """The configured store. `create`: a missing SQLite file is made (in an existing
+    directory) rather than reported; only calico-node's startup and calicoctl's writes ask,
+    so that a mistyped path elsewhere fails instead of starting an empty store."""
     if config.datastore_type == "sqlite":
         from pycalico.datastore.sqlite import SqliteBackend
 
-        return SqliteBackend(config.sqlite_path)
+        return SqliteBackend(config.sqlite_path, create=create)
     if config.datastore_type == "etcdv3":
         return _open_etcd(config)
     raise ConfigError(f"unsupported datastoreType '{config.datastore_type}'")

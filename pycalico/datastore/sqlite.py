@@ -17,15 +17,31 @@ Watches poll `events`; each has its own connection so it never contends with the
 lock. Between polls a watch sleeps on inotify for the database's directory, so a commit
 (a write to the WAL file) wakes it at once; the poll interval only bounds the sleep, for
 filesystems that do not report changes.
+
+The store is the file at the path, not whatever file a connection happens to hold: every
+operation first checks that the path still names the file (device and inode) it opened, and
+a write checks again just before it commits. If the file was removed or replaced, the
+operation fails naming the path and the old connection is dropped unused; the next operation
+opens the file now at the path. Without this a process would go on writing into an unlinked
+file while the others use a new one: two stores handing out the same addresses.
+
+Only a caller that may create the store passes `create=True` (calico-node at startup,
+calicoctl's writes); it creates the file, never its directory, so a mistyped path fails. The
+store holds every resource, so it is private, as etcd's data directory is: the file is created
+0600 (SQLite gives its -wal and -shm the file's mode), and such a caller also takes away
+anything more from an existing store and tightens its directory to 0700, with a log line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
+import urllib.parse
 import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -45,6 +61,8 @@ from pycalico.datastore.backend import (
     Watch,
     WatchCompacted,
 )
+
+log = logging.getLogger("pycalico.datastore")
 
 _SCHEMA_VERSION = 1
 
@@ -80,10 +98,18 @@ _WHOLE_REVISION = 2**63 - 1
 
 _WATCH_BATCH = 500
 
-# Connections inherited through fork() are never touched again, not even closed: closing
-# would run SQLite's cleanup on file locks and shared memory that belong to the parent.
-# Holding them here keeps garbage collection from closing them.
-_inherited_connections: list[sqlite3.Connection] = []
+# Connections that are never touched again, not even closed: those inherited through fork(),
+# whose file locks and shared memory belong to the parent, and those whose file was removed
+# or replaced, because closing the last connection to a file checkpoints and then deletes
+# `<path>-wal` and `<path>-shm` by name, which by then may be the new store's. Holding them
+# here keeps garbage collection from closing them.
+_parked_connections: list[sqlite3.Connection] = []
+
+# SQLite's own files next to the store. Left behind by a removed store, SQLite would take
+# them for a new store's at the same path and replay the old pages into it.
+_COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
+
+_FileIdentity = tuple[int, int]  # (st_dev, st_ino)
 
 
 def _prefix_end(prefix: str) -> str | None:
@@ -108,11 +134,23 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _identity_at(path: str) -> _FileIdentity | None:
+    """The file the path names now, or None if it names none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _connect(path: str) -> sqlite3.Connection:
+    # mode=rw: SQLite never creates the file; only SqliteBackend._create does, with its mode.
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=rw"
     # Autocommit (isolation_level=None) so that every transaction is begun explicitly, with
     # the locking mode chosen here rather than by the sqlite3 module.
     conn = sqlite3.connect(
-        path,
+        uri,
+        uri=True,
         timeout=_BUSY_TIMEOUT_SECONDS,
         isolation_level=None,
         check_same_thread=False,
@@ -164,6 +202,39 @@ def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
     conn.execute("COMMIT")
 
 
+def _tighten(path: str, st: os.stat_result, mode: int) -> None:
+    """Take away every permission beyond `mode`, saying so; a file of another owner is left."""
+    current = stat.S_IMODE(st.st_mode)
+    if not current & ~mode:
+        return
+    try:
+        os.chmod(path, current & mode)
+    except OSError as exc:
+        log.warning(
+            "%s has mode %04o, readable beyond its owner, and cannot be tightened: %s",
+            path,
+            current,
+            exc.strerror or _one_line(exc),
+        )
+        return
+    log.warning("%s had mode %04o; tightened to %04o", path, current, current & mode)
+
+
+def _tighten_directory(directory: str) -> None:
+    """Warn when the store's directory is open beyond its owner, as etcd warns about its
+    data directory. It is not changed: it may be shared (`/var/lib`, `/tmp`), and the
+    store's own files are private (0600) whatever their directory's mode."""
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return  # the store's own open reports a missing directory
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        log.warning(
+            "%s, the datastore's directory, has mode %04o; 0700 is recommended", directory, mode
+        )
+
+
 def _check_retained(compacted: int, cursor: tuple[int, int]) -> None:
     """Raise WatchCompacted unless every event after `cursor` is still in the table."""
     revision, seq = cursor
@@ -177,15 +248,19 @@ def _check_retained(compacted: int, cursor: tuple[int, int]) -> None:
 class SqliteBackend(Backend):
     """The Backend contract on one SQLite file, shared by any number of processes.
 
-    `history` is how many of the latest revisions keep their events for watches; a watch
-    starting further back raises WatchCompacted. Each writer prunes with its own setting.
-    `poll_interval` is how often watches look for new events, in seconds.
+    `create`: make the file if it is missing (its directory must exist), and take away
+    permissions beyond the owner's from an existing one; otherwise a missing file is an
+    error naming the path. `history` is how many of the latest revisions keep their events
+    for watches; a watch starting further back raises WatchCompacted. Each writer prunes
+    with its own setting. `poll_interval` is how often watches look for new events, in
+    seconds.
     """
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         *,
+        create: bool = False,
         history: int = 100_000,
         poll_interval: float = 0.02,
     ) -> None:
@@ -199,19 +274,20 @@ class SqliteBackend(Backend):
         self._lock = threading.Lock()
         self._closed = False
         self._watches: weakref.WeakSet[SqliteWatch] = weakref.WeakSet()
-        parent = os.path.dirname(self.path)
-        if parent and not os.path.isdir(parent):
-            try:
-                os.makedirs(parent, mode=0o755, exist_ok=True)
-            except OSError as exc:
-                raise DatastoreUnavailable(
-                    f"cannot open datastore {self.path}: cannot create directory {parent}: "
-                    f"{exc.strerror or _one_line(exc)}"
-                ) from exc
-        # Opened now so that an unusable file is reported by the constructor.
-        self._conn, self._pid = self._open(), os.getpid()
+        self._conn: sqlite3.Connection | None = None
+        self._identity: _FileIdentity | None = None  # the file self._conn holds
+        # The -wal and -shm files self._conn opened, which SQLite keeps open until it closes.
+        self._companions: dict[str, _FileIdentity | None] = {}
+        # Opened now so that an unusable file is reported by the constructor. Only this
+        # first open may create: a store that disappears later is reported, not remade.
+        self._open(create)
+        self._pid = os.getpid()
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, create: bool) -> sqlite3.Connection:
+        """Connect to the file now at the path, which becomes the one this backend holds."""
+        identity = self._find(create)
+        if self._identity is not None and identity != self._identity:
+            self._refuse_stale_companions()
         try:
             conn = _connect(self.path)
         except sqlite3.Error as exc:
@@ -220,13 +296,95 @@ class SqliteBackend(Backend):
             ) from exc
         try:
             _ensure_schema(conn, self.path)
+            if _identity_at(self.path) != identity:
+                raise self._replaced()
         except BaseException as exc:
-            conn.close()
+            _parked_connections.append(conn)  # it may hold another file: never close it
             if isinstance(exc, sqlite3.Error):
                 raise DatastoreUnavailable(
                     f"cannot open datastore {self.path}: {_one_line(exc)}"
                 ) from exc
             raise
+        self._conn, self._identity = conn, identity
+        self._companions = {suffix: _identity_at(self.path + suffix) for suffix in ("-wal", "-shm")}
+        return conn
+
+    def _refuse_stale_companions(self) -> None:
+        """After the file was replaced: the old file's -wal or -shm still at the path would
+        be read as the new file's, pages of one store written over the other."""
+        for suffix, identity in self._companions.items():
+            if identity is not None and _identity_at(self.path + suffix) == identity:
+                raise DatastoreUnavailable(
+                    f"datastore {self.path} was replaced while in use, and {self.path}{suffix} "
+                    "is still the old file's; remove it once no process uses the old file"
+                )
+
+    def _find(self, create: bool) -> _FileIdentity:
+        """The file at the path, created if allowed and missing, with its mode tightened."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            if create:
+                return self._create()
+            raise DatastoreUnavailable(f"datastore {self.path} does not exist") from None
+        except OSError as exc:
+            raise DatastoreUnavailable(
+                f"cannot open datastore {self.path}: {exc.strerror or _one_line(exc)}"
+            ) from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise DatastoreUnavailable(f"cannot open datastore {self.path}: not a regular file")
+        if create:
+            # Whoever may start the store (calico-node at startup) also secures one made
+            # before stores were private; the CNI and calicoctl's reads only use it.
+            _tighten(self.path, st, 0o600)
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(OSError):  # absent, or gone since: nothing to do
+                    _tighten(self.path + suffix, os.stat(self.path + suffix), 0o600)
+            _tighten_directory(os.path.dirname(os.path.abspath(self.path)))
+        return st.st_dev, st.st_ino
+
+    def _create(self) -> _FileIdentity:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise DatastoreUnavailable(
+                f"cannot create datastore {self.path}: directory {directory} does not exist"
+            )
+        for suffix in _COMPANION_SUFFIXES:
+            # Refused rather than removed: deciding they are stale races with a process that
+            # is creating the same store right now, whose files they may be.
+            if os.path.lexists(self.path + suffix) and not os.path.lexists(self.path):
+                raise DatastoreUnavailable(
+                    f"cannot create datastore {self.path}: {self.path}{suffix} is left from "
+                    "a removed datastore; remove it once no process uses the old one"
+                )
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            return self._find(create=False)  # another process created it first
+        except OSError as exc:
+            raise DatastoreUnavailable(
+                f"cannot create datastore {self.path}: {exc.strerror or _one_line(exc)}"
+            ) from exc
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        log.info("created datastore %s", self.path)
+        _tighten_directory(directory)
+        return st.st_dev, st.st_ino
+
+    def _replaced(self) -> DatastoreUnavailable:
+        return DatastoreUnavailable(
+            f"datastore {self.path} was removed or replaced while in use; nothing was "
+            "written to the old file, and the next operation opens the file now at the path"
+        )
+
+    def _checked(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """`conn` (this backend's) if the path still names its file; else it is dropped."""
+        if _identity_at(self.path) != self._identity:
+            _parked_connections.append(conn)
+            self._conn = None
+            raise self._replaced()
         return conn
 
     @contextlib.contextmanager
@@ -235,10 +393,12 @@ class SqliteBackend(Backend):
             if self._closed:
                 raise DatastoreUnavailable(f"datastore {self.path} is closed")
             if self._pid != os.getpid():
-                _inherited_connections.append(self._conn)
-                self._conn, self._pid = self._open(), os.getpid()
+                if self._conn is not None:
+                    _parked_connections.append(self._conn)
+                self._conn, self._pid = None, os.getpid()
+            conn = self._open(create=False) if self._conn is None else self._checked(self._conn)
             try:
-                yield self._conn
+                yield conn
             except sqlite3.Error as exc:
                 raise DatastoreUnavailable(f"datastore {self.path}: {_one_line(exc)}") from exc
 
@@ -248,7 +408,8 @@ class SqliteBackend(Backend):
             conn.execute(begin)
             try:
                 yield conn
-                conn.execute("COMMIT")
+                # Again just before the commit: a write may have waited long for the lock.
+                self._checked(conn).execute("COMMIT")
             except BaseException:
                 # Also after a failed COMMIT: a long-running process must not be left inside
                 # a transaction that every later BEGIN would trip over.
@@ -332,8 +493,10 @@ class SqliteBackend(Backend):
             raise ValueError("after_revision cannot be negative")
         with self._connection() as conn:
             compacted = conn.execute("SELECT compacted FROM meta").fetchone()[0]
+            identity = self._identity
+        assert identity is not None  # set by every successful open
         _check_retained(compacted, (after_revision, _WHOLE_REVISION))
-        watch = SqliteWatch(self.path, prefix, after_revision, self._poll_interval)
+        watch = SqliteWatch(self.path, identity, prefix, after_revision, self._poll_interval)
         self._watches.add(watch)
         return watch
 
@@ -344,17 +507,28 @@ class SqliteBackend(Backend):
             if self._closed:
                 return
             self._closed = True
-            if self._pid == os.getpid():
+            if self._conn is None:
+                return
+            if self._pid == os.getpid() and _identity_at(self.path) == self._identity:
                 self._conn.close()
             else:
-                _inherited_connections.append(self._conn)
+                _parked_connections.append(self._conn)
+            self._conn = None
 
 
 class SqliteWatch(Watch):
     """Polls the events table; `close()` may be called from any thread."""
 
-    def __init__(self, path: str, prefix: str, after_revision: int, poll_interval: float) -> None:
+    def __init__(
+        self,
+        path: str,
+        identity: _FileIdentity,
+        prefix: str,
+        after_revision: int,
+        poll_interval: float,
+    ) -> None:
         self._path = path
+        self._identity = identity  # the backend's file: events are never read from another
         self._poll_interval = poll_interval
         end = _prefix_end(prefix)
         self._range: tuple[str, ...] = (prefix,) if end is None else (prefix, end)
@@ -418,6 +592,14 @@ class SqliteWatch(Watch):
                     self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise DatastoreUnavailable(f"datastore {self._path}: {_one_line(exc)}") from exc
+            # Checked after the read, which needs the connection open: an unlinked file's
+            # events would otherwise look like a quiet store to the watcher for ever.
+            if _identity_at(self._path) != self._identity:
+                _parked_connections.append(self._conn)
+                self._conn = None
+                raise DatastoreUnavailable(
+                    f"datastore {self._path} was removed or replaced while watched"
+                )
         self._buffer.extend(
             Event(EventType(kind), key, value, event_revision)
             for event_revision, _, key, kind, value in rows
@@ -431,7 +613,10 @@ class SqliteWatch(Watch):
         self._closed.set()
         with self._lock:
             if self._conn is not None:
-                self._conn.close()
+                if _identity_at(self._path) == self._identity:
+                    self._conn.close()
+                else:
+                    _parked_connections.append(self._conn)
                 self._conn = None
         if self._changes is not None:
             self._changes.wake_all()

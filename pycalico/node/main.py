@@ -93,7 +93,10 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
     run_dir = env.get("CALICO_RUN_DIR", "/var/run/calico")
     # The name first: a refused one must leave the datastore untouched.
     name = startup.node_name(env, os.path.join(state_dir, "nodename"))
-    backend = open_backend(config_from_env(env))
+    # The state directory is calico-node's own (the default store is in it); the store's
+    # directory is not made for it, so that a mistyped SQLITE_PATH fails.
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    backend = open_backend(config_from_env(env), create=True)
     client = ResourceClient(backend)
     interfaces = _interfaces()
     v4 = [a for i in interfaces for a in i.addresses if a.version == 4]

@@ -68,9 +68,10 @@ class Store:
 
 @contextlib.contextmanager
 def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    # The directory does not exist yet, so every test also covers the backend creating it.
+    # The backend creates the file, never its directory.
     directory = tmp_path / "sqlite"
-    yield Store(functools.partial(SqliteBackend, directory / "calico.db"))
+    directory.mkdir()
+    yield Store(functools.partial(SqliteBackend, directory / "calico.db", create=True))
     shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -760,7 +761,7 @@ def test_concurrent_creates_of_the_same_keys_from_two_processes_let_exactly_one_
 def test_sqlite_first_open_of_a_fresh_file_from_many_processes_at_once_works(
     tmp_path: Path,
 ) -> None:
-    opener = functools.partial(SqliteBackend, tmp_path / "fresh" / "calico.db")
+    opener = functools.partial(SqliteBackend, tmp_path / "calico.db", create=True)
 
     revisions = run_in_processes(create_one, [(opener, f"/calico/p{i}", "v") for i in range(4)])
 
@@ -769,14 +770,13 @@ def test_sqlite_first_open_of_a_fresh_file_from_many_processes_at_once_works(
         assert [kv.key for kv in backend.list("/calico/")[0]] == [f"/calico/p{i}" for i in range(4)]
 
 
-def test_sqlite_creates_missing_parent_directories_and_uses_wal(tmp_path: Path) -> None:
-    path = tmp_path / "a" / "b" / "calico.db"
+def test_sqlite_creates_the_store_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "calico.db"
 
-    with SqliteBackend(path) as backend:
+    with SqliteBackend(path, create=True) as backend:
         backend.create("/calico/a", "v")
         journal_mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
 
-    assert path.parent.is_dir()
     assert journal_mode == "wal"
 
 
@@ -801,7 +801,7 @@ def test_sqlite_garbage_file_raises_datastore_unavailable_naming_the_path(tmp_pa
 
 def test_sqlite_corrupt_pages_raise_datastore_unavailable_on_use(tmp_path: Path) -> None:
     path = tmp_path / "calico.db"
-    with SqliteBackend(path) as backend:
+    with SqliteBackend(path, create=True) as backend:
         for i in range(50):
             backend.create(f"/calico/k{i}", "v" * 200)
     page_size = 4096
@@ -820,7 +820,7 @@ def test_sqlite_path_under_a_regular_file_raises_datastore_unavailable(tmp_path:
     path = tmp_path / "file" / "sub" / "calico.db"
 
     with pytest.raises(DatastoreUnavailable) as raised:
-        SqliteBackend(path)
+        SqliteBackend(path, create=True)
 
     assert_unavailable_naming(raised, path)
 
@@ -845,7 +845,7 @@ def test_sqlite_schema_newer_than_supported_raises_datastore_unavailable(tmp_pat
 
 
 def test_sqlite_use_after_close_raises_datastore_unavailable(tmp_path: Path) -> None:
-    backend = SqliteBackend(tmp_path / "calico.db")
+    backend = SqliteBackend(tmp_path / "calico.db", create=True)
     backend.close()
 
     with pytest.raises(DatastoreUnavailable):
@@ -853,7 +853,7 @@ def test_sqlite_use_after_close_raises_datastore_unavailable(tmp_path: Path) -> 
 
 
 def test_sqlite_closing_the_backend_ends_its_watches(tmp_path: Path) -> None:
-    backend = SqliteBackend(tmp_path / "calico.db")
+    backend = SqliteBackend(tmp_path / "calico.db", create=True)
     watch = backend.watch("/calico/", 0)
 
     backend.close()
@@ -868,7 +868,7 @@ def _write_through_inherited_backend(backend: SqliteBackend, results: Queue[int]
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork()")
 def test_sqlite_backend_inherited_through_fork_opens_its_own_connection(tmp_path: Path) -> None:
     fork = multiprocessing.get_context("fork")
-    with SqliteBackend(tmp_path / "calico.db") as backend:
+    with SqliteBackend(tmp_path / "calico.db", create=True) as backend:
         before = backend.create("/calico/parent-1", "v")
         results: Queue[int] = fork.Queue()
         child = fork.Process(target=_write_through_inherited_backend, args=(backend, results))
@@ -883,13 +883,13 @@ def test_sqlite_backend_inherited_through_fork_opens_its_own_connection(tmp_path
 def test_sqlite_watch_is_woken_by_another_process_write_not_by_its_poll(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     # A poll interval far longer than any wait here: only the wake-up can deliver the event.
-    backend = SqliteBackend(path, poll_interval=600)
+    backend = SqliteBackend(path, create=True, poll_interval=600)
     delivered: queue.Queue[Event | None] = queue.Queue()
     with backend.watch("/calico/", 0) as watch:
         reader = threading.Thread(target=lambda: delivered.put(watch.next(timeout=None)))
         reader.start()
         run_in_processes(
-            create_one, [(functools.partial(SqliteBackend, path), "/calico/woke", "v")]
+            create_one, [(functools.partial(SqliteBackend, path, create=True), "/calico/woke", "v")]
         )
         event = delivered.get(timeout=WAIT)
         reader.join()

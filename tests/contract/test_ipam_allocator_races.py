@@ -27,7 +27,7 @@ def store_pool(backend: SqliteBackend, spec: dict[str, Any]) -> None:
 
 
 def _allocate_many(path: str, host: str, count: int, queue: Any) -> None:
-    backend = SqliteBackend(path)
+    backend = SqliteBackend(path, create=True)
     alloc = Allocator(backend)
     got: list[str] = []
     error = ""
@@ -54,7 +54,7 @@ def _run_workers(path: Path, hosts: list[str], count: int) -> list[tuple[list[st
 
 
 def test_concurrent_allocations_on_one_node_never_collide(tmp_path: Path) -> None:
-    with SqliteBackend(tmp_path / "store.db") as backend:
+    with SqliteBackend(tmp_path / "store.db", create=True) as backend:
         store_pool(backend, {"cidr": "10.244.0.0/16"})
         results = _run_workers(tmp_path / "store.db", ["n1"] * 4, 25)
     ips = [a for got, _ in results for a in got]
@@ -63,7 +63,7 @@ def test_concurrent_allocations_on_one_node_never_collide(tmp_path: Path) -> Non
 
 
 def test_three_nodes_exhaust_a_small_pool_without_duplicates(tmp_path: Path) -> None:
-    with SqliteBackend(tmp_path / "store.db") as backend:
+    with SqliteBackend(tmp_path / "store.db", create=True) as backend:
         store_pool(backend, {"cidr": "10.244.0.0/26", "blockSize": 29})
         results = _run_workers(tmp_path / "store.db", ["n1", "n2", "n3"], 65)
         ips = [a for got, _ in results for a in got]

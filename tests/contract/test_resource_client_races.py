@@ -43,7 +43,7 @@ def one_wins(*writers: tuple[Callable[..., None], tuple[Any, ...]]) -> None:
 
 def _create_pool(path: str, name: str, cidr: str, start: Any, results: Any) -> None:
     start.wait()
-    with SqliteBackend(path) as backend:
+    with SqliteBackend(path, create=True) as backend:
         try:
             ResourceClient(backend).create(IPPOOL, normalized("IPPool", name, {"cidr": cidr}))
             results.put(name)
@@ -53,7 +53,7 @@ def _create_pool(path: str, name: str, cidr: str, start: Any, results: Any) -> N
 
 def test_concurrent_overlapping_pool_creates_never_both_succeed(tmp_path: Path) -> None:
     path = str(tmp_path / "store.db")
-    SqliteBackend(path).close()
+    SqliteBackend(path, create=True).close()
     for i in range(10):
         one_wins(
             (_create_pool, (path, f"a{i}", f"10.{i}.0.0/16")),
@@ -67,7 +67,7 @@ def peer(name: str, peer_ip: str) -> dict[str, Any]:
 
 def _move_peer(path: str, action: str, round_: int, start: Any, results: Any) -> None:
     address = f"192.0.2.{100 + round_}"
-    with SqliteBackend(path) as backend:
+    with SqliteBackend(path, create=True) as backend:
         client = ResourceClient(backend)
         start.wait()
         try:
@@ -86,7 +86,7 @@ def _move_peer(path: str, action: str, round_: int, start: Any, results: Any) ->
 
 def test_a_racing_create_and_update_never_both_make_the_same_peering(tmp_path: Path) -> None:
     path = str(tmp_path / "store.db")
-    with SqliteBackend(path) as backend:
+    with SqliteBackend(path, create=True) as backend:
         client = ResourceClient(backend)
         for i in range(10):
             client.create(BGPPEER, peer(f"old{i}", f"198.51.100.{i + 1}"))

@@ -35,7 +35,7 @@ def _birdc(bird: BirdProcess, *command: str) -> str:
 def test_confd_starts_bird_reloads_it_and_keeps_the_last_good_config_on_refusal(
     tmp_path: Path,
 ) -> None:
-    backend = SqliteBackend(tmp_path / "store.db")
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
     client = ResourceClient(backend)
     bird = BirdProcess(str(tmp_path / "confd" / "bird.cfg"), str(tmp_path / "run"))
     states: list[tuple[bool, str]] = []

@@ -60,7 +60,7 @@ def felix(tmp_path: Path) -> Iterator[tuple[str, ResourceClient, Path]]:
 
     stack = contextlib.ExitStack()
     ns = stack.enter_context(node_namespace("fxnode")).ns
-    backend = SqliteBackend(tmp_path / "store.db")
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
     client = ResourceClient(backend)
     stop = threading.Event()
     thread: threading.Thread | None = None
@@ -93,7 +93,7 @@ def felix(tmp_path: Path) -> Iterator[tuple[str, ResourceClient, Path]]:
                     IPRoute() as ipr,
                     contextlib.closing(Driver("node1", ipr, mtu_file=str(mtu_file))) as driver,
                 ):
-                    Felix(driver, {}).run(SqliteBackend(tmp_path / "store.db"), stop)
+                    Felix(driver, {}).run(SqliteBackend(tmp_path / "store.db", create=True), stop)
 
             in_netns(f"/run/netns/{ns}", inside)
 

@@ -57,6 +57,13 @@ class Result(NamedTuple):
         return self.out.splitlines()
 
 
+def _start_store(path: Path) -> None:
+    """An empty store, as calico-node leaves at startup: calicoctl's reads need one."""
+    from pycalico.datastore.sqlite import SqliteBackend
+
+    SqliteBackend(path, create=True).close()
+
+
 class InProcess:
     """calicoctl's `main()` in this interpreter, bound to the store at `store`."""
 
@@ -72,6 +79,7 @@ class InProcess:
         monkeypatch.setattr(
             datastore_config, "DEFAULT_CONFIG_PATH", str(tmp_path / "absent-calicoctl.cfg")
         )
+        _start_store(self.store)
 
     def setenv(self, name: str, value: str) -> None:
         self._monkeypatch.setenv(name, value)
@@ -140,6 +148,7 @@ class Subprocess:
             if k not in _CONNECTION_VARS and k.removeprefix("CALICO_") not in _CONNECTION_VARS
         }
         self.env = {**env, "DATASTORE_TYPE": "sqlite", "SQLITE_PATH": str(self.store)}
+        _start_store(self.store)
 
     def run(
         self,

@@ -35,7 +35,7 @@ def normalized(
 def store_documents(path: Path, text: str) -> None:
     """Every resource in the YAML `text` applied to the SQLite store at `path` through the
     library, in this process: the objects `calicoctl apply` would write, without its cost."""
-    with SqliteBackend(path) as backend:
+    with SqliteBackend(path, create=True) as backend:
         client = ResourceClient(backend)
         for doc in parse_documents(text, "seed"):
             resource = normalize(doc)

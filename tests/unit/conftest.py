@@ -28,5 +28,5 @@ def ctl_script(tmp_path: Path) -> Subprocess:
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[ResourceClient]:
     """A resource client on `store.db`, closed after the test."""
-    with SqliteBackend(tmp_path / "store.db") as backend:
+    with SqliteBackend(tmp_path / "store.db", create=True) as backend:
         yield ResourceClient(backend)

@@ -211,6 +211,7 @@ def test_status_is_ready_with_a_pool_and_unavailable_without(
     assert plugin.call("STATUS", conf=conf) == (0, {})
     empty = Plugin(tmp_path / "empty")
     (tmp_path / "empty").mkdir()
+    SqliteBackend(empty.store, create=True).close()
     rc, out = empty.call("STATUS", conf={**empty.conf(), "cniVersion": "1.1.0"})
     assert rc == 1 and out["code"] == 50 and "no enabled IP pool" in out["msg"]
 

@@ -28,7 +28,7 @@ def catch_up(mirror: Mirror, backend: SqliteBackend, after: int, until: int) -> 
 def test_a_mirror_fed_by_the_watch_lists_exactly_what_the_datastore_lists(
     tmp_path: Path,
 ) -> None:
-    backend = SqliteBackend(tmp_path / "store.db")
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
     backend.create("/calico/a/0", "before")
     mirror = Mirror(PREFIX)
     loaded = mirror.load(backend)
@@ -53,7 +53,7 @@ def test_a_mirror_fed_by_the_watch_lists_exactly_what_the_datastore_lists(
 
 
 def test_each_stored_value_is_decoded_once_per_version(tmp_path: Path) -> None:
-    backend = SqliteBackend(tmp_path / "store.db")
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
     backend.create("/calico/a", "1")
     backend.create("/calico/b", "2")
     mirror = Mirror(PREFIX)
@@ -88,7 +88,7 @@ def test_the_mirror_refuses_writes_and_watches() -> None:
 def test_follow_applies_once_loaded_then_after_changes_from_a_current_mirror(
     tmp_path: Path,
 ) -> None:
-    backend = SqliteBackend(tmp_path / "store.db")
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
     backend.create("/calico/first", "1")
     seen: list[tuple[int, list[str]]] = []
     stop = threading.Event()

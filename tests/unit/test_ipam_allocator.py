@@ -35,7 +35,7 @@ def apply(
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[tuple[SqliteBackend, Allocator]]:
-    backend = SqliteBackend(tmp_path / "store.db")
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
     yield backend, Allocator(backend)
     backend.close()
 

@@ -102,7 +102,7 @@ def test_overlap_check_sees_pools_written_by_another_client(
     client: ResourceClient, tmp_path: Path
 ) -> None:
     client.create(IPPOOL, pool("p1", "10.0.0.0/16"))  # primes the client's cached listing
-    with SqliteBackend(tmp_path / "store.db") as other:
+    with SqliteBackend(tmp_path / "store.db", create=True) as other:
         ResourceClient(other).create(IPPOOL, pool("p2", "10.1.0.0/16"))
     with pytest.raises(ValidationErrors, match=r"IPPool\(p2\)"):
         client.create(IPPOOL, pool("p3", "10.1.0.0/24"))

@@ -27,10 +27,10 @@ def peer(name: str, peer_ip: str, **spec: Any) -> dict[str, Any]:
 
 
 def test_an_update_is_checked_against_a_peer_another_client_just_created(tmp_path: Path) -> None:
-    with SqliteBackend(tmp_path / "store.db") as backend:
+    with SqliteBackend(tmp_path / "store.db", create=True) as backend:
         client = ResourceClient(backend)
         client.create(BGPPEER, peer("a", "192.0.2.1"))  # primes the client's cached listing
-        with SqliteBackend(tmp_path / "store.db") as other:
+        with SqliteBackend(tmp_path / "store.db", create=True) as other:
             ResourceClient(other).create(BGPPEER, peer("b", "192.0.2.2"))
         moved = {**peer("a", "192.0.2.2"), "metadata": client.get(BGPPEER, "a")["metadata"]}
         with pytest.raises(ValidationErrors, match=r"BGPPeer\(a\) duplicates BGPPeer\(b\)"):
@@ -39,7 +39,7 @@ def test_an_update_is_checked_against_a_peer_another_client_just_created(tmp_pat
 
 
 def test_an_update_that_keeps_its_own_peering_is_not_its_own_duplicate(tmp_path: Path) -> None:
-    with SqliteBackend(tmp_path / "store.db") as backend:
+    with SqliteBackend(tmp_path / "store.db", create=True) as backend:
         client = ResourceClient(backend)
         client.create(BGPPEER, peer("a", "192.0.2.1"))
         for asn in (65002, 65003):  # twice: the second reuses the listing cached by the first
