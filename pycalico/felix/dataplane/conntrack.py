@@ -71,7 +71,8 @@ def _remove_ipv4(ips: set[str]) -> int:
         }
         for entry in found.values():
             try:
-                ct.delete(entry)
+                # By zone too: Conntrack.delete() would look in zone 0 only.
+                ct.entry("del", tuple_orig=entry.tuple_orig, zone=entry.zone)
                 removed += 1
             except NetlinkError as exc:
                 if exc.code != errno.ENOENT:  # else it expired meanwhile
