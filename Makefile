@@ -10,7 +10,7 @@ SYSTEM_PACKAGES := python3 python3-venv iproute2 iputils-ping nftables bird2 \
 VM_PACKAGES := qemu-system-x86 cpio kmod
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-packages vm-packages demo test test-vm unit contract lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy clean
+.PHONY: setup system-packages vm-packages demo test test-vm unit contract lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack clean
 
 setup: system-packages vm-packages $(STAMP)
 
@@ -72,6 +72,9 @@ bench-bgp: setup
 
 bench-datastore: setup
 	$(PY) bench/datastore_bench.py
+
+bench-conntrack: setup
+	$(PY) bench/conntrack_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
