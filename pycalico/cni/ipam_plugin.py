@@ -263,6 +263,16 @@ def ipam_del(req: Request) -> None:
         raise CniError(IO_FAILURE, "data store connection failed", str(exc)) from None
 
 
+def addresses_of(req: Request) -> list[str]:
+    """The addresses assigned to this container (by its handle), as `ip/prefix` text."""
+    from pycalico.datastore.backend import DatastoreError
+
+    try:
+        return [str(i) for i in _allocator(req.config, req.env).addresses_of_handle(handle_id(req))]
+    except DatastoreError as exc:
+        raise CniError(IO_FAILURE, "data store connection failed", str(exc)) from None
+
+
 def ipam_status(req: Request) -> None:
     """Ready when the datastore answers and some enabled pool exists (CNI 1.1 STATUS)."""
     from pycalico.cni.protocol import PLUGIN_NOT_AVAILABLE

@@ -197,6 +197,7 @@ def cmd_add(req: Request) -> Result:
     wl = workload(node, req.container_id, req.ifname, req.args, req.env)
     client = _client(req.config, req.env)
     _check_ready(client)
+    os.close(dataplane.pod_netns(req.netns))  # no address for a pod that cannot be wired
     ipam_result = _run_ipam(req, "ADD")
     if ipam_result is None or not ipam_result.ips:
         raise CniError(GENERIC, "IPAM plugin returned missing IP config")
@@ -244,11 +245,20 @@ def cmd_del(req: Request) -> None:
     kind = resolve("WorkloadEndpoint")
     current = client.get(kind, wl.wep_name, wl.namespace)
     # A WEP of a newer sandbox for the same pod is not ours to delete.
-    if current is not None and current["spec"].get("containerID") in ("", req.container_id):
+    ours = current is not None and current["spec"].get("containerID") in ("", req.container_id)
+    if ours:
         # Gone already, or replaced by a newer ADD meanwhile: nothing of ours to delete.
         with contextlib.suppress(ResourceNotFound, UpdateConflict):
             client.delete(kind, wl.wep_name, wl.namespace, current["metadata"]["resourceVersion"])
-    dataplane.unwire(req.netns, req.ifname)
+    if not dataplane.unwire(req.netns, req.ifname):
+        # No namespace to enter, yet the pair may live on (a namespace unmounted but still
+        # held, a wrong path): its host end goes, or it and its routes would stay forever.
+        addresses = list(current["spec"].get("ipNetworks") or []) if ours else []
+        if _ipam_type(req.config) == "calico-ipam":
+            from pycalico.cni.ipam_plugin import addresses_of
+
+            addresses += addresses_of(req)
+        dataplane.remove_host_end(wl.host_ifname, addresses)
     _run_ipam(req, "DEL")
 
 

@@ -225,11 +225,22 @@ def test_non_kubernetes_containers_get_cni_names_and_a_network_profile(cluster: 
     assert profile["spec"]["labelsToApply"] == {"k8s-pod-network": ""}
 
 
-def _start_agent(cluster: Cluster, sock: Path) -> subprocess.Popen[bytes]:
-    # `ip netns exec` execs the agent in place: the Popen's PID is the agent's own.
-    agent = subprocess.Popen(
-        [*cluster.in_node, sys.executable, "-m", "pycalico.cni.agent", "--socket", str(sock)]
-    )
+def _start_agent(cluster: Cluster, sock: Path, *options: str) -> subprocess.Popen[bytes]:
+    # `ip netns exec` execs the agent in place: the Popen's PID is the agent's own. Its log
+    # is kept next to the socket, for tests to read.
+    with open(sock.with_suffix(".log"), "wb") as log:
+        agent = subprocess.Popen(
+            [
+                *cluster.in_node,
+                sys.executable,
+                "-m",
+                "pycalico.cni.agent",
+                "--socket",
+                str(sock),
+                *options,
+            ],
+            stderr=log,
+        )
     for _ in range(200):
         if sock.exists():
             return agent
@@ -241,11 +252,12 @@ def _start_agent(cluster: Cluster, sock: Path) -> subprocess.Popen[bytes]:
 def _shim_call(
     cluster: Cluster, bin_dir: Path, command: str, container: str, netns: str
 ) -> tuple[int, dict[str, Any]]:
+    """`netns` is a name under /run/netns, or a path."""
     env = {
         "PATH": os.environ["PATH"],
         "CNI_COMMAND": command,
         "CNI_CONTAINERID": container,
-        "CNI_NETNS": f"/run/netns/{netns}",
+        "CNI_NETNS": netns if netns.startswith("/") else f"/run/netns/{netns}",
         "CNI_IFNAME": "eth0",
         "CNI_PATH": str(bin_dir),
     }
@@ -255,6 +267,7 @@ def _shim_call(
         capture_output=True,
         check=False,
         input=json.dumps(cluster.conf()).encode(),
+        timeout=60,  # only turns a hang into a failure
     )
     return out.returncode, json.loads(out.stdout) if out.stdout.strip() else {}
 
@@ -500,3 +513,124 @@ def test_a_delegated_ipam_plugin_gets_the_runtime_environment(cluster: Cluster) 
     )
     assert out.returncode == 0, out.stdout
     assert not list((cluster.tmp / "host-local").rglob("10.240.7.*"))
+
+
+# Hardening against hostile or broken input (issue 16): each through the plugin run
+# in-process and through the agent, the way a runtime calls them.
+
+PluginCall = Callable[..., tuple[int, dict[str, Any]]]
+
+
+def _stop_agent(agent: subprocess.Popen[bytes]) -> None:
+    agent.terminate()
+    try:
+        agent.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # a worker stuck for good: it cannot stop cleanly
+        agent.kill()
+        agent.wait()
+
+
+@pytest.fixture(params=["in-process", "agent"])
+def plugin(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[PluginCall]:
+    """Calls `calico` in the node: the plugin itself, or the installed shim with an agent
+    listening and no in-process fallback, so that every answer is the agent's."""
+    from pycalico.cni.install import install
+
+    agent = None
+    if request.param == "agent":
+        bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "agent.sock"
+        install(str(bin_dir), str(sock), python="/nonexistent/python")
+        agent = _start_agent(cluster, sock)
+        binary = str(bin_dir / "calico")
+    else:
+        binary = os.path.join(BIN_DIR, "calico")
+
+    def call(
+        command: str,
+        container: str,
+        netns: str,
+        conf: Any = None,
+        stdin: bytes | None = None,
+        cni_path: str = BIN_DIR,
+        pod: str = "",
+    ) -> tuple[int, dict[str, Any]]:
+        env = {
+            "PATH": os.environ["PATH"],
+            "CNI_COMMAND": command,
+            "CNI_CONTAINERID": container,
+            "CNI_NETNS": netns,
+            "CNI_IFNAME": "eth0",
+            "CNI_PATH": cni_path,
+            "CNI_ARGS": f"K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod or 'pod-' + container}",
+        }
+        body = stdin if stdin is not None else json.dumps(conf or cluster.conf()).encode()
+        # The timeout only turns a hang into a failure; no call here takes a second.
+        out = subprocess.run(
+            [*cluster.in_node, binary], env=env, input=body, capture_output=True, timeout=60
+        )
+        assert b"Traceback" not in out.stdout + out.stderr
+        assert len(out.stdout.splitlines()) <= 1
+        return out.returncode, json.loads(out.stdout) if out.stdout.strip() else {}
+
+    try:
+        yield call
+    finally:
+        if agent is not None:
+            _stop_agent(agent)
+            assert b"Traceback" not in (cluster.tmp / "agent.log").read_bytes()
+
+
+def _nothing_left(cluster: Cluster, links_before: str) -> None:
+    assert cluster.on_node("ip", "-o", "link", "show") == links_before
+    assert cluster.calicoctl("get", "wep", "-o", "name") == ""
+    assert "| 0 (0%)" in cluster.calicoctl("ipam", "show")
+
+
+def _not_a_netns(cluster: Cluster, kind: str) -> str:
+    """A path that exists but is no network namespace."""
+    if kind == "etc-hostname":
+        return "/etc/hostname"
+    path = cluster.tmp / kind
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:  # what stays at a namespace's path once it is unmounted
+        path.touch()
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", ["empty-file", "directory", "etc-hostname", "fifo"])
+def test_a_netns_path_that_is_no_namespace_fails_add_and_del_removes_what_add_made(
+    cluster: Cluster, plugin: PluginCall, kind: str
+) -> None:
+    bad = _not_a_netns(cluster, kind)
+    links_before = cluster.on_node("ip", "-o", "link", "show")
+    rc, err = plugin("ADD", "ctr-nn1", bad)
+    assert rc == 1 and err["code"] == 4, err
+    assert err["msg"] == f"CNI_NETNS {bad} is not a network namespace"
+    _nothing_left(cluster, links_before)
+    # The pod was wired into its real namespace, which lives on; DEL is given a path that
+    # is no namespace (its bind mount gone, a runtime's mistake): the pair still goes.
+    ns = cluster.netns()
+    rc, result = plugin("ADD", "ctr-nn2", f"/run/netns/{ns}")
+    assert rc == 0, result
+    assert cluster.on_node("ip", "-o", "link", "show") != links_before
+    assert plugin("DEL", "ctr-nn2", bad) == (0, {})
+    _nothing_left(cluster, links_before)
+    assert plugin("DEL", "ctr-nn2", bad) == (0, {})  # and again, as runtimes retry
+
+
+def test_del_without_a_namespace_leaves_a_newer_sandbox_of_the_pod_alone(
+    cluster: Cluster, plugin: PluginCall
+) -> None:
+    """Same pod, same host interface name: only the interface routing the old sandbox's
+    addresses is the old sandbox's."""
+    old_ns, new_ns = cluster.netns(), cluster.netns()
+    old_ip = cluster.cni("ADD", "ctr-old", old_ns, pod="same")[1]["ips"][0]["address"]
+    # The newer sandbox's ADD replaces the host end; the old sandbox's address is still held.
+    new_ip = cluster.cni("ADD", "ctr-new", new_ns, pod="same")[1]["ips"][0]["address"]
+    assert old_ip != new_ip
+    assert plugin("DEL", "ctr-old", str(cluster.tmp), pod="same") == (0, {})
+    cluster.on_node("ping", "-c1", "-W2", new_ip.split("/")[0])
+    assert "| 1 (0%)" in cluster.calicoctl("ipam", "show")
