@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -634,3 +635,99 @@ def test_del_without_a_namespace_leaves_a_newer_sandbox_of_the_pod_alone(
     assert plugin("DEL", "ctr-old", str(cluster.tmp), pod="same") == (0, {})
     cluster.on_node("ping", "-c1", "-W2", new_ip.split("/")[0])
     assert "| 1 (0%)" in cluster.calicoctl("ipam", "show")
+
+
+def _stalled_call(sock: Path) -> socket.socket:
+    """A caller that announces a request and never sends it (a shim stopped mid-send)."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.connect(str(sock))
+    conn.sendall(b"calico 10 10\n")
+    return conn
+
+
+def _agent_answer(conn: socket.socket) -> tuple[int, dict[str, Any]]:
+    conn.settimeout(60)  # only turns a hang into a failure
+    reply = b""
+    while chunk := conn.recv(1 << 16):
+        reply += chunk
+    head, _, body = reply.partition(b"\n")
+    return int(head.split()[0]), json.loads(body)
+
+
+def test_stalled_and_fifo_calls_do_not_keep_the_agent_from_answering(cluster: Cluster) -> None:
+    """Each call the agent serves has a deadline, and nothing a caller sends can block it:
+    with a worker's worth of stalled callers and of FIFO namespaces pending, a normal ADD is
+    answered at once, the stalled ones an error at the deadline."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pycalico.cni.agent import Agent
+    from pycalico.cni.install import install
+
+    bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "agent.sock"
+    install(str(bin_dir), str(sock), python="/nonexistent/python")
+    deadline = 8.0  # the production default is 30 s; the test need not wait that long
+    agent = _start_agent(cluster, sock, "--deadline", str(deadline))
+    fifo = _not_a_netns(cluster, "fifo")
+    stalled: list[socket.socket] = []
+    try:
+        started = time.monotonic()
+        stalled = [_stalled_call(sock) for _ in range(Agent.workers)]
+        with ThreadPoolExecutor(Agent.workers) as pool:
+            fifo_calls = [
+                pool.submit(_shim_call, cluster, bin_dir, "ADD", f"ctr-fifo{i}", fifo)
+                for i in range(Agent.workers)
+            ]
+            ns = cluster.netns()
+            rc, result = _shim_call(cluster, bin_dir, "ADD", "ctr-normal", f"/run/netns/{ns}")
+            assert rc == 0, result
+            for conn in stalled:  # answered while every stalled call is still waiting
+                conn.setblocking(False)
+                with pytest.raises(BlockingIOError):
+                    conn.recv(1)
+            for call in fifo_calls:
+                rc, err = call.result()
+                assert rc == 1 and err["code"] == 4 and "not a network namespace" in err["msg"]
+        for conn in stalled:
+            rc, err = _agent_answer(conn)
+            assert rc == 1 and err["code"] == 11, err
+            assert err["msg"] == "the CNI agent got no complete request within 8s"
+        assert time.monotonic() - started >= deadline
+        assert _shim_call(cluster, bin_dir, "DEL", "ctr-normal", f"/run/netns/{ns}")[0] == 0
+    finally:
+        for conn in stalled:
+            conn.close()
+        _stop_agent(agent)
+
+
+def test_an_add_past_the_agent_deadline_is_answered_and_undone(cluster: Cluster) -> None:
+    """An ADD held up (here: the node's IPAM lock held by someone else) is answered with
+    "try again later" at the deadline; when it then completes, what it made is removed."""
+    import fcntl
+
+    from pycalico.cni.install import install
+
+    bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "agent.sock"
+    install(str(bin_dir), str(sock), python="/nonexistent/python")
+    agent = _start_agent(cluster, sock, "--deadline", "3")
+    links_before = cluster.on_node("ip", "-o", "link", "show")
+    try:
+        with open(cluster.tmp / "ipam.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            ns = cluster.netns()
+            rc, err = _shim_call(cluster, bin_dir, "ADD", "ctr-late", f"/run/netns/{ns}")
+            assert rc == 1 and err == {
+                "cniVersion": "1.1.0",
+                "code": 11,
+                "msg": "the CNI agent did not finish ADD within 3s",
+            }
+        for _ in range(200):  # the ADD goes on once the lock is free, then is undone
+            if (
+                b"ADD of ctr-late finished after its deadline"
+                in (cluster.tmp / "agent.log").read_bytes()
+            ):
+                break
+            time.sleep(0.05)
+        assert b"after its deadline, undone" in (cluster.tmp / "agent.log").read_bytes()
+        _nothing_left(cluster, links_before)
+    finally:
+        _stop_agent(agent)
