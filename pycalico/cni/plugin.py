@@ -47,7 +47,15 @@ def _ipam_type(config: Mapping[str, Any]) -> str:
     ipam = config.get("ipam")
     if not isinstance(ipam, dict) or not isinstance(ipam.get("type"), str) or not ipam["type"]:
         raise CniError(INVALID_CONFIG, "ipam.type is required (e.g. calico-ipam)")
-    return str(ipam["type"])
+    name = str(ipam["type"])
+    # A name, never a path: `../evil.sh` would run a program outside CNI_PATH (libcni's
+    # CVE-2021-20206 had this hole; its fix refuses names with a path separator too).
+    if "/" in name or name in (".", ".."):
+        raise CniError(
+            INVALID_CONFIG,
+            f"invalid plugin name: {name}: ipam.type must name a plugin in CNI_PATH",
+        )
+    return name
 
 
 def _run_ipam(req: Request, command: str) -> Result | None:
@@ -62,16 +70,21 @@ def _run_ipam(req: Request, command: str) -> Result | None:
         return None
     plugin = next(
         (
-            os.path.join(d, ipam_type)
-            for d in req.path.split(":")
-            if d and os.access(os.path.join(d, ipam_type), os.X_OK)
+            path
+            for path in (os.path.join(d, ipam_type) for d in req.path.split(":") if d)
+            if os.path.isfile(path) and os.access(path, os.X_OK)
         ),
         None,
     )
     if plugin is None:
         raise CniError(INVALID_CONFIG, f"failed to find plugin {ipam_type!r} in path {req.path}")
     env = {**req.env, "CNI_COMMAND": command}
-    out = subprocess.run([plugin], input=req.raw_config, env=env, capture_output=True, check=False)
+    try:
+        out = subprocess.run(
+            [plugin], input=req.raw_config, env=env, capture_output=True, check=False
+        )
+    except OSError as exc:
+        raise CniError(GENERIC, f"cannot run IPAM plugin {plugin}: {exc.strerror}") from None
     body = json.loads(out.stdout) if out.stdout.strip() else {}
     if out.returncode != 0:
         raise CniError(
@@ -192,6 +205,7 @@ def cmd_add(req: Request) -> Result:
     from pycalico.api.registry import resolve
     from pycalico.cni import dataplane
 
+    _ipam_type(req.config)  # refused before anything is done
     node = node_identity.node_name(req.config)
     mtu = node_identity.mtu(req.config)
     wl = workload(node, req.container_id, req.ifname, req.args, req.env)

@@ -731,3 +731,26 @@ def test_an_add_past_the_agent_deadline_is_answered_and_undone(cluster: Cluster)
         _nothing_left(cluster, links_before)
     finally:
         _stop_agent(agent)
+
+
+@pytest.mark.parametrize("up", [1, 3])
+def test_an_ipam_type_with_a_path_is_refused_and_runs_nothing(
+    cluster: Cluster, plugin: PluginCall, up: int
+) -> None:
+    """libcni's CVE-2021-20206: a plugin name is looked up in CNI_PATH, never followed out."""
+    cni_path = cluster.tmp / "a" / "b" / "bin"
+    cni_path.mkdir(parents=True)
+    ran = cluster.tmp / "ran"
+    evil = cni_path.parents[up - 1] / "evil.sh"
+    evil.write_text(f"#!/bin/sh\ntouch {ran}\n")
+    evil.chmod(0o755)
+    name = "../" * up + "evil.sh"
+    conf = cluster.conf(ipam={"type": name})
+    for command in ("ADD", "DEL"):
+        rc, err = plugin(command, "ctr-evil", "/run/netns/none", conf=conf, cni_path=str(cni_path))
+        assert rc == 1 and err == {
+            "cniVersion": "1.0.0",
+            "code": 7,
+            "msg": f"invalid plugin name: {name}: ipam.type must name a plugin in CNI_PATH",
+        }
+    assert not ran.exists()

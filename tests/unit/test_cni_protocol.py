@@ -173,3 +173,29 @@ def test_an_unreachable_datastore_is_an_io_failure_carrying_its_one_line_reason(
         "msg": "data store connection failed",
         "details": f"cannot reach etcd at {url}: connection refused",
     }
+
+
+def _calico(conf: dict[str, object] | bytes) -> dict[str, object]:
+    """The calico plugin's error for an ADD of `conf`, refused before anything is touched."""
+    from pycalico.cni.main import handle
+
+    stdin = conf if isinstance(conf, bytes) else json.dumps(conf).encode()
+    out, code = handle("calico", ENV, stdin)
+    assert code == 1
+    return dict(json.loads(out))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "msg"),
+    [
+        ("ipam", {"type": "../evil.sh"}, "invalid plugin name: ../evil.sh: ipam.type must name"),
+        ("ipam", {"type": ".."}, "invalid plugin name: ..: ipam.type must name"),
+    ],
+)
+def test_a_field_in_a_wrong_shape_is_named_before_anything_is_done(
+    field: str, value: object, msg: str
+) -> None:
+    conf = {**json.loads(CONF), "ipam": {"type": "calico-ipam"}, field: value}
+    err = _calico(conf)
+    assert err["code"] == INVALID_CONFIG and str(err["msg"]).startswith(msg)
+
