@@ -65,7 +65,10 @@ def _pod_metadata(config: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]
     annotations = cni.get("annotations") or {}
     if not isinstance(annotations, dict):
         raise CniError(INVALID_CONFIG, "args.cni.annotations must be an object")
-    return annotations, list(cni.get("ips") or [])
+    ips = cni.get("ips") or []
+    if not isinstance(ips, list):
+        raise CniError(INVALID_CONFIG, "args.cni.ips must be a list of strings")
+    return annotations, ips
 
 
 def ipam_settings(config: Mapping[str, Any], args: Mapping[str, str]) -> IpamSettings:

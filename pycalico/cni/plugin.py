@@ -58,6 +58,23 @@ def _ipam_type(config: Mapping[str, Any]) -> str:
     return name
 
 
+def _validate(config: Mapping[str, Any]) -> None:
+    """Refuse, before anything is allocated or wired, the fields ADD reads in a wrong shape."""
+    _ipam_type(config)
+    settings = config.get("container_settings")
+    if settings is not None:
+        if not isinstance(settings, dict):
+            raise CniError(INVALID_CONFIG, "container_settings must be an object")
+        forwarding = settings.get("allow_ip_forwarding", False)
+        if not isinstance(forwarding, bool):
+            raise CniError(
+                INVALID_CONFIG, "container_settings.allow_ip_forwarding must be true or false"
+            )
+    labels = _pod_args(config).get("labels")
+    if labels is not None and not isinstance(labels, list):
+        raise CniError(INVALID_CONFIG, "args.cni.labels must be a list of {key, value} objects")
+
+
 def _run_ipam(req: Request, command: str) -> Result | None:
     """calico-ipam runs in this process; any other IPAM plugin is executed from CNI_PATH."""
     ipam_type = _ipam_type(req.config)
@@ -85,35 +102,45 @@ def _run_ipam(req: Request, command: str) -> Result | None:
         )
     except OSError as exc:
         raise CniError(GENERIC, f"cannot run IPAM plugin {plugin}: {exc.strerror}") from None
-    body = json.loads(out.stdout) if out.stdout.strip() else {}
-    if out.returncode != 0:
-        raise CniError(
+    try:
+        body = json.loads(out.stdout) if out.stdout.strip() else {}
+        if not isinstance(body, dict):
+            raise ValueError("not a JSON object")
+        if out.returncode == 0:
+            return Result.from_dict(body) if command == "ADD" else None
+        error = CniError(
             int(body.get("code", GENERIC)),
             str(body.get("msg", "IPAM plugin failed")),
             str(body.get("details", "")),
         )
-    return Result.from_dict(body) if command == "ADD" else None
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise CniError(
+            GENERIC,
+            f"IPAM plugin {ipam_type} answered {command} with an unreadable result",
+            str(exc),
+        ) from None
+    raise error
 
 
-def _pod_args(req: Request) -> dict[str, Any]:
+def _pod_args(config: Mapping[str, Any]) -> dict[str, Any]:
     """What the runtime passes about the pod in the CNI `args.cni` convention: `labels`
     ([{key, value}]) and, standing in for Calico's read of the Pod from the API server,
     `ports` (the named container ports, as WorkloadEndpoint ports) and `serviceAccountName`."""
-    args = req.config.get("args")
+    args = config.get("args")
     if isinstance(args, dict) and isinstance(args.get("cni"), dict):
         return args["cni"]
     return {}
 
 
 def _service_account(req: Request) -> str:
-    account = _pod_args(req).get("serviceAccountName")
+    account = _pod_args(req.config).get("serviceAccountName")
     return account if isinstance(account, str) else ""
 
 
 def _labels(req: Request, wl: Workload) -> dict[str, str]:
     """Labels from the CNI `args.cni.labels` convention, plus Calico's own."""
     labels: dict[str, str] = {}
-    for item in _pod_args(req).get("labels") or []:
+    for item in _pod_args(req.config).get("labels") or []:
         if isinstance(item, dict) and isinstance(item.get("key"), str):
             labels[item["key"]] = str(item.get("value", ""))
     labels["projectcalico.org/namespace"] = wl.namespace
@@ -144,7 +171,7 @@ def _endpoint_resource(
     account = _service_account(req)
     if account:
         spec["serviceAccountName"] = account
-    ports = _pod_args(req).get("ports")
+    ports = _pod_args(req.config).get("ports")
     if ports:
         spec["ports"] = ports  # validated with the rest of the endpoint
     try:
@@ -205,7 +232,7 @@ def cmd_add(req: Request) -> Result:
     from pycalico.api.registry import resolve
     from pycalico.cni import dataplane
 
-    _ipam_type(req.config)  # refused before anything is done
+    _validate(req.config)
     node = node_identity.node_name(req.config)
     mtu = node_identity.mtu(req.config)
     wl = workload(node, req.container_id, req.ifname, req.args, req.env)
@@ -224,7 +251,7 @@ def cmd_add(req: Request) -> Result:
             wl.host_ifname,
             addresses,
             mtu,
-            bool(settings.get("allow_ip_forwarding")),
+            settings.get("allow_ip_forwarding", False),
         )
         try:
             endpoint = _endpoint_resource(req, wl, addresses, mac)

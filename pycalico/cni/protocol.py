@@ -146,7 +146,7 @@ def read_request(env: Mapping[str, str], stdin: bytes) -> Request:
 def _probe_version(stdin: bytes) -> str:
     try:
         config = json.loads(stdin) if stdin.strip() else {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         config = {}
     version = config.get("cniVersion") if isinstance(config, dict) else None
     return version if isinstance(version, str) and version in SUPPORTED_VERSIONS else LATEST
@@ -155,8 +155,14 @@ def _probe_version(stdin: bytes) -> str:
 def _decode_config(stdin: bytes) -> dict[str, Any]:
     try:
         config = json.loads(stdin)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # UnicodeDecodeError included
         raise CniError(DECODE_FAILURE, "error parsing network configuration", str(exc)) from None
+    except RecursionError:
+        raise CniError(
+            DECODE_FAILURE,
+            "error parsing network configuration",
+            "nested too deeply (arrays and objects within one another)",
+        ) from None
     if not isinstance(config, dict):
         raise CniError(DECODE_FAILURE, "network configuration must be a JSON object")
     name = config.get("name")

@@ -754,3 +754,40 @@ def test_an_ipam_type_with_a_path_is_refused_and_runs_nothing(
             "msg": f"invalid plugin name: {name}: ipam.type must name a plugin in CNI_PATH",
         }
     assert not ran.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "msg"),
+    [
+        ({"container_settings": "x"}, 7, "container_settings must be an object"),
+        (
+            {"container_settings": {"allow_ip_forwarding": "yes"}},
+            7,
+            "container_settings.allow_ip_forwarding must be true or false",
+        ),
+        (
+            {"args": {"cni": {"labels": 5}}},
+            7,
+            "args.cni.labels must be a list of {key, value} objects",
+        ),
+        ({"args": {"cni": {"ips": 5}}}, 7, "args.cni.ips must be a list of strings"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_named_in_the_error(
+    cluster: Cluster, plugin: PluginCall, change: dict[str, Any], code: int, msg: str
+) -> None:
+    ns = cluster.netns()
+    links_before = cluster.on_node("ip", "-o", "link", "show")
+    rc, err = plugin("ADD", "ctr-type", f"/run/netns/{ns}", conf=cluster.conf(**change))
+    assert rc == 1 and err == {"cniVersion": "1.0.0", "code": code, "msg": msg}
+    _nothing_left(cluster, links_before)
+
+
+def test_a_deeply_nested_config_is_a_decode_failure(cluster: Cluster, plugin: PluginCall) -> None:
+    rc, err = plugin("ADD", "ctr-deep", "", stdin=b"[" * 100_000 + b"]" * 100_000)
+    assert rc == 1 and err == {
+        "cniVersion": "1.1.0",
+        "code": 6,
+        "msg": "error parsing network configuration",
+        "details": "nested too deeply (arrays and objects within one another)",
+    }

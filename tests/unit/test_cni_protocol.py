@@ -188,6 +188,13 @@ def _calico(conf: dict[str, object] | bytes) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("field", "value", "msg"),
     [
+        ("container_settings", "x", "container_settings must be an object"),
+        (
+            "container_settings",
+            {"allow_ip_forwarding": "false"},
+            "container_settings.allow_ip_forwarding must be true or false",
+        ),
+        ("args", {"cni": {"labels": 5}}, "args.cni.labels must be a list of {key, value} objects"),
         ("ipam", {"type": "../evil.sh"}, "invalid plugin name: ../evil.sh: ipam.type must name"),
         ("ipam", {"type": ".."}, "invalid plugin name: ..: ipam.type must name"),
     ],
@@ -198,4 +205,14 @@ def test_a_field_in_a_wrong_shape_is_named_before_anything_is_done(
     conf = {**json.loads(CONF), "ipam": {"type": "calico-ipam"}, field: value}
     err = _calico(conf)
     assert err["code"] == INVALID_CONFIG and str(err["msg"]).startswith(msg)
+
+
+def test_deep_nesting_is_a_decode_failure_for_every_command() -> None:
+    from pycalico.cni.main import handle
+
+    deep = b"[" * 100_000 + b"]" * 100_000
+    err = _calico(deep)
+    assert (err["code"], err["msg"]) == (DECODE_FAILURE, "error parsing network configuration")
+    out, code = handle("calico", {**ENV, "CNI_COMMAND": "VERSION"}, deep)
+    assert code == 0 and json.loads(out)["cniVersion"] == "1.1.0"
 
