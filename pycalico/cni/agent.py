@@ -11,6 +11,7 @@ pairs, then the plugin's stdin. Reply: `<exit code> <stdout bytes>\n`, then stdo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -21,10 +22,16 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from pycalico.cni.main import PLUGINS, handle
-from pycalico.cni.protocol import GENERIC, LATEST, TRY_AGAIN_LATER, CniError
+from pycalico.cni.protocol import (
+    GENERIC,
+    LATEST,
+    TRY_AGAIN_LATER,
+    CniError,
+    check_config_size,
+)
 
 DEFAULT_SOCKET = "/var/run/calico/cni-agent.sock"
-MAX_REQUEST = 16 << 20
+MAX_ENV = 16 << 20  # far above what the kernel lets an environment be
 # Seconds from a connection to its answer: above the datastore's own timeouts (an etcd
 # request gives up after 4 s, SQLite's busy wait sooner), below the shim's 120 s.
 DEADLINE = 30.0
@@ -71,6 +78,13 @@ class _Reader:
         del self.buf[:size]
         return out
 
+    def skip(self, size: int) -> None:
+        while len(self.buf) < size:
+            size -= len(self.buf)
+            self.buf.clear()
+            self._fill()
+        del self.buf[:size]
+
 
 class _Handler(socketserver.BaseRequestHandler):
     server: Agent
@@ -81,9 +95,14 @@ class _Handler(socketserver.BaseRequestHandler):
         try:
             plugin, env_size, stdin_size = reader.line(256).decode("ascii").split()
             sizes = int(env_size), int(stdin_size)
-            if plugin not in PLUGINS or not all(0 <= n <= MAX_REQUEST for n in sizes):
+            if plugin not in PLUGINS or not 0 <= sizes[0] <= MAX_ENV or sizes[1] < 0:
                 raise ValueError(f"bad request header for plugin {plugin!r}")
             env = parse_env(reader.exactly(sizes[0]))
+            try:
+                check_config_size(sizes[1])
+            except CniError as exc:
+                self._refuse_oversized(reader, sizes[1], exc)
+                return
             stdin = reader.exactly(sizes[1])
         except (ValueError, UnicodeDecodeError) as exc:
             error = CniError(GENERIC, f"bad request to the CNI agent: {exc}")
@@ -99,6 +118,13 @@ class _Handler(socketserver.BaseRequestHandler):
         except (EOFError, OSError):
             return  # the caller went away: nobody to answer
         self._reply(*self.server.call(plugin, env, stdin, deadline))
+
+    def _refuse_oversized(self, reader: _Reader, size: int, error: CniError) -> None:
+        """The same refusal as the plugin's own. The shim sends all before it reads: what it
+        sends is read and dropped, or it would find the connection closed, not the answer."""
+        self._reply(error.to_json(LATEST), 1)
+        with contextlib.suppress(TimeoutError, EOFError, OSError):
+            reader.skip(size)
 
     def _reply(self, out: str, code: int) -> None:
         body = out.encode()

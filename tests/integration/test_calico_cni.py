@@ -791,3 +791,16 @@ def test_a_deeply_nested_config_is_a_decode_failure(cluster: Cluster, plugin: Pl
         "msg": "error parsing network configuration",
         "details": "nested too deeply (arrays and objects within one another)",
     }
+
+
+def test_a_config_over_the_size_limit_gets_the_same_error_on_every_path(
+    cluster: Cluster, plugin: PluginCall
+) -> None:
+    conf = cluster.conf(padding="x" * (20 << 20))
+    rc, err = plugin("ADD", "ctr-big", "", conf=conf)
+    assert rc == 1 and err == {
+        "cniVersion": "1.1.0",
+        "code": 7,
+        "msg": "the network configuration is larger than 16 MiB (16777216 bytes), "
+        "the most accepted",
+    }

@@ -216,3 +216,12 @@ def test_deep_nesting_is_a_decode_failure_for_every_command() -> None:
     out, code = handle("calico", {**ENV, "CNI_COMMAND": "VERSION"}, deep)
     assert code == 0 and json.loads(out)["cniVersion"] == "1.1.0"
 
+
+def test_a_config_over_16_mib_is_refused_and_one_at_the_limit_is_read() -> None:
+    from pycalico.cni.protocol import MAX_CONFIG
+
+    padding = b" " * (MAX_CONFIG - len(CONF))
+    assert read_request(ENV, CONF + padding).network_name == "k8s-pod-network"
+    with pytest.raises(CniError) as err:
+        read_request(ENV, CONF + padding + b" ")
+    assert err.value.code == INVALID_CONFIG and "larger than 16 MiB" in err.value.msg
