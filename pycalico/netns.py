@@ -8,11 +8,15 @@ a node's kernel state) without forking and without moving anything else it runs.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
+import stat
 from collections.abc import Callable
 from typing import TypeVar
 
 CLONE_NEWNET = 0x40000000  # setns(2): the descriptor must name a network namespace
+NSFS_MAGIC = 0x6E736673  # statfs(2) f_type of a namespace file
+NS_GET_NSTYPE = 0xB703  # ioctl(2) on a namespace file: which kind of namespace it is
 # Kernel numbers pyroute2 has no name for.
 MAIN_TABLE = 254  # RT_TABLE_MAIN
 PROTO_FELIX = 80  # Felix's route protocol: how Felix knows its routes, and BIRD leaves them
@@ -30,14 +34,51 @@ def _setns(fd: int, what: str) -> None:
         raise OSError(err, f"setns {what}: {os.strerror(err)}")
 
 
+class NotANetworkNamespace(Exception):
+    """The path names something, but not a network namespace."""
+
+
+def _fs_type(fd: int) -> int:
+    # struct statfs begins with f_type, a word; the rest of the buffer is room for the others.
+    buf = (ctypes.c_long * 32)()
+    if _libc.fstatfs(fd, buf) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return int(buf[0]) & 0xFFFFFFFF
+
+
+def open_netns(path: str) -> int:
+    """A descriptor of the network namespace at `path`, found out without blocking.
+
+    FileNotFoundError when nothing is there; NotANetworkNamespace for anything else: the
+    empty file left where a namespace was unmounted, a directory, another kind of namespace
+    (setns would fail with EINVAL), a FIFO (a plain open() waits for a writer forever).
+    Only regular files are opened, and non-blocking: nsfs files are regular, and opening a
+    device can itself act (a tape rewinds, a watchdog arms).
+    """
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise NotANetworkNamespace(f"{path} is not a network namespace")
+    # O_NONBLOCK: replaced by a FIFO since the stat, it still cannot block. Not O_PATH,
+    # whose descriptors setns refuses.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        if _fs_type(fd) != NSFS_MAGIC or fcntl.ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET:
+            raise NotANetworkNamespace(f"{path} is not a network namespace")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def in_netns(netns: str, work: Callable[[], T]) -> T:
     """Run `work` with this thread inside the network namespace at `netns`, then come back.
 
     setns() moves only the calling thread, so the rest of the process stays where it is.
     Returning is checked: a thread that could not come back must not go on working for the
-    host, so the process exits rather than continue in the wrong namespace.
+    host, so the process exits rather than continue in the wrong namespace. `netns` is
+    checked first (open_netns), so a path that is no namespace raises instead of blocking.
     """
-    target = os.open(netns, os.O_RDONLY)
+    target = open_netns(netns)
     try:
         home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         try:

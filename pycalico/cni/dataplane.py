@@ -19,11 +19,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from pycalico.cni.protocol import IO_FAILURE, UNKNOWN_CONTAINER, CniError
-from pycalico.netns import in_netns, write_sysctl
+from pycalico.cni.protocol import INVALID_ENV, IO_FAILURE, UNKNOWN_CONTAINER, CniError
+from pycalico.netns import NotANetworkNamespace, in_netns, open_netns, write_sysctl
 
 HOST_MAC = "ee:ee:ee:ee:ee:ee"
 GATEWAY_V4 = "169.254.1.1"
@@ -62,6 +62,18 @@ def host_netlink() -> Iterator[Any]:
         raise
 
 
+def pod_netns(netns: str) -> int:
+    """ADD: a descriptor of the pod's namespace, or the CNI error that says why there is none."""
+    try:
+        return open_netns(netns)
+    except FileNotFoundError:
+        raise CniError(UNKNOWN_CONTAINER, f"network namespace {netns} does not exist") from None
+    except NotANetworkNamespace as exc:
+        raise CniError(INVALID_ENV, f"CNI_NETNS {exc}") from None
+    except OSError as exc:
+        raise CniError(INVALID_ENV, f"cannot open CNI_NETNS {netns}: {exc.strerror}") from None
+
+
 def _host_sysctls(host_ifname: str, v4: bool, v6: bool) -> None:
     if v4:
         write_sysctl(f"ipv4/conf/{host_ifname}/route_localnet", "1")
@@ -98,15 +110,13 @@ def wire(
     """
     from pyroute2.netlink.exceptions import NetlinkError
 
-    if not os.path.exists(netns):
-        raise CniError(UNKNOWN_CONTAINER, f"network namespace {netns} does not exist")
     v4 = [a for a in addresses if a.version == 4]
     v6 = [a for a in addresses if a.version == 6]
     with host_netlink() as host:
         stale = host.link_lookup(ifname=host_ifname)
         if stale:
             host.link("del", index=stale[0])  # a leftover from an earlier ADD of this pod
-        fd = os.open(netns, os.O_RDONLY)
+        fd = pod_netns(netns)
         # The pod's MAC is chosen here (random, locally administered, as the kernel would)
         # so that it need not be read back from inside the pod.
         mac = _random_mac()
@@ -242,17 +252,23 @@ def _add_host_route(host: Any, index: int, host_ifname: str, addr: Interface) ->
             ) from None
 
 
-def unwire(netns: str, ifname: str) -> None:
+def unwire(netns: str, ifname: str) -> bool:
     """DEL: remove `ifname` inside the pod's namespace (its host end goes with it).
 
-    As Calico, nothing is removed by host-side name: a newer sandbox of the same pod has
-    the same host interface name, and a late DEL for the old one must not touch it. An
-    empty, missing or already emptied namespace is success.
+    As Calico, nothing is removed by host-side name here: a newer sandbox of the same pod
+    has the same host interface name, and a late DEL for the old one must not touch it.
+    False when there is no namespace to enter (empty, missing, or a path that is not a
+    network namespace): the caller decides about the host end (remove_host_end).
     """
     from pyroute2 import IPRoute
 
-    if not netns or not os.path.exists(netns):
-        return
+    try:
+        fd = open_netns(netns) if netns else None
+    except (FileNotFoundError, NotANetworkNamespace):
+        fd = None
+    if fd is None:
+        return False
+    os.close(fd)  # in_netns opens it again, with the same check
 
     def remove() -> None:
         with IPRoute() as pod:
@@ -261,6 +277,32 @@ def unwire(netns: str, ifname: str) -> None:
                 pod.link("del", index=found[0])
 
     in_netns(netns, remove)
+    return True
+
+
+def remove_host_end(host_ifname: str, addresses: Collection[str]) -> None:
+    """DEL without a pod namespace to enter: remove the host end `host_ifname` if it routes
+    one of the container's `addresses`.
+
+    The route is the proof that the interface is this container's: a newer sandbox of the
+    same pod has the same interface name but routes its own addresses. (When the pod's
+    namespace is really gone, the kernel has removed the pair already.)
+    """
+    ours = {ipaddress.ip_address(a.split("/")[0]) for a in addresses}
+    if not ours:
+        return
+    with host_netlink() as host:
+        found = host.link_lookup(ifname=host_ifname)
+        if not found:
+            return
+        routed = {
+            ipaddress.ip_address(route.get_attr("RTA_DST"))
+            for family in (socket.AF_INET, socket.AF_INET6)
+            for route in host.get_routes(family=family, oif=found[0])
+            if route.get_attr("RTA_DST") and route["dst_len"] in (32, 128)
+        }
+        if routed & ours:
+            host.link("del", index=found[0])
 
 
 def remove_host_interface(host_ifname: str) -> None:

@@ -65,7 +65,10 @@ def _pod_metadata(config: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]
     annotations = cni.get("annotations") or {}
     if not isinstance(annotations, dict):
         raise CniError(INVALID_CONFIG, "args.cni.annotations must be an object")
-    return annotations, list(cni.get("ips") or [])
+    ips = cni.get("ips") or []
+    if not isinstance(ips, list):
+        raise CniError(INVALID_CONFIG, "args.cni.ips must be a list of strings")
+    return annotations, ips
 
 
 def ipam_settings(config: Mapping[str, Any], args: Mapping[str, str]) -> IpamSettings:
@@ -259,6 +262,16 @@ def ipam_del(req: Request) -> None:
                 else req.container_id
             )
             alloc.release_by_handle(legacy)
+    except DatastoreError as exc:
+        raise CniError(IO_FAILURE, "data store connection failed", str(exc)) from None
+
+
+def addresses_of(req: Request) -> list[str]:
+    """The addresses assigned to this container (by its handle), as `ip/prefix` text."""
+    from pycalico.datastore.backend import DatastoreError
+
+    try:
+        return [str(i) for i in _allocator(req.config, req.env).addresses_of_handle(handle_id(req))]
     except DatastoreError as exc:
         raise CniError(IO_FAILURE, "data store connection failed", str(exc)) from None
 

@@ -15,6 +15,7 @@ from pycalico import __version__
 from pycalico.cni.protocol import (
     GENERIC,
     IO_FAILURE,
+    MAX_CONFIG,
     CniError,
     Request,
     read_request,
@@ -83,7 +84,8 @@ def _run(plugin: str) -> int:
     if len(sys.argv) > 1 and sys.argv[1] in ("-v", "--version"):
         print(f"v{__version__}")
         return 0
-    out, code = handle(plugin, os.environ, sys.stdin.buffer.read())
+    # One byte more than accepted is enough to refuse it: the rest is never read.
+    out, code = handle(plugin, os.environ, sys.stdin.buffer.read(MAX_CONFIG + 1))
     sys.stdout.write(out)
     return code
 

@@ -47,7 +47,32 @@ def _ipam_type(config: Mapping[str, Any]) -> str:
     ipam = config.get("ipam")
     if not isinstance(ipam, dict) or not isinstance(ipam.get("type"), str) or not ipam["type"]:
         raise CniError(INVALID_CONFIG, "ipam.type is required (e.g. calico-ipam)")
-    return str(ipam["type"])
+    name = str(ipam["type"])
+    # A name, never a path: `../evil.sh` would run a program outside CNI_PATH (libcni's
+    # CVE-2021-20206 had this hole; its fix refuses names with a path separator too).
+    if "/" in name or name in (".", ".."):
+        raise CniError(
+            INVALID_CONFIG,
+            f"invalid plugin name: {name}: ipam.type must name a plugin in CNI_PATH",
+        )
+    return name
+
+
+def _validate(config: Mapping[str, Any]) -> None:
+    """Refuse, before anything is allocated or wired, the fields ADD reads in a wrong shape."""
+    _ipam_type(config)
+    settings = config.get("container_settings")
+    if settings is not None:
+        if not isinstance(settings, dict):
+            raise CniError(INVALID_CONFIG, "container_settings must be an object")
+        forwarding = settings.get("allow_ip_forwarding", False)
+        if not isinstance(forwarding, bool):
+            raise CniError(
+                INVALID_CONFIG, "container_settings.allow_ip_forwarding must be true or false"
+            )
+    labels = _pod_args(config).get("labels")
+    if labels is not None and not isinstance(labels, list):
+        raise CniError(INVALID_CONFIG, "args.cni.labels must be a list of {key, value} objects")
 
 
 def _run_ipam(req: Request, command: str) -> Result | None:
@@ -62,45 +87,60 @@ def _run_ipam(req: Request, command: str) -> Result | None:
         return None
     plugin = next(
         (
-            os.path.join(d, ipam_type)
-            for d in req.path.split(":")
-            if d and os.access(os.path.join(d, ipam_type), os.X_OK)
+            path
+            for path in (os.path.join(d, ipam_type) for d in req.path.split(":") if d)
+            if os.path.isfile(path) and os.access(path, os.X_OK)
         ),
         None,
     )
     if plugin is None:
         raise CniError(INVALID_CONFIG, f"failed to find plugin {ipam_type!r} in path {req.path}")
     env = {**req.env, "CNI_COMMAND": command}
-    out = subprocess.run([plugin], input=req.raw_config, env=env, capture_output=True, check=False)
-    body = json.loads(out.stdout) if out.stdout.strip() else {}
-    if out.returncode != 0:
-        raise CniError(
+    try:
+        out = subprocess.run(
+            [plugin], input=req.raw_config, env=env, capture_output=True, check=False
+        )
+    except OSError as exc:
+        raise CniError(GENERIC, f"cannot run IPAM plugin {plugin}: {exc.strerror}") from None
+    try:
+        body = json.loads(out.stdout) if out.stdout.strip() else {}
+        if not isinstance(body, dict):
+            raise ValueError("not a JSON object")
+        if out.returncode == 0:
+            return Result.from_dict(body) if command == "ADD" else None
+        error = CniError(
             int(body.get("code", GENERIC)),
             str(body.get("msg", "IPAM plugin failed")),
             str(body.get("details", "")),
         )
-    return Result.from_dict(body) if command == "ADD" else None
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise CniError(
+            GENERIC,
+            f"IPAM plugin {ipam_type} answered {command} with an unreadable result",
+            str(exc),
+        ) from None
+    raise error
 
 
-def _pod_args(req: Request) -> dict[str, Any]:
+def _pod_args(config: Mapping[str, Any]) -> dict[str, Any]:
     """What the runtime passes about the pod in the CNI `args.cni` convention: `labels`
     ([{key, value}]) and, standing in for Calico's read of the Pod from the API server,
     `ports` (the named container ports, as WorkloadEndpoint ports) and `serviceAccountName`."""
-    args = req.config.get("args")
+    args = config.get("args")
     if isinstance(args, dict) and isinstance(args.get("cni"), dict):
         return args["cni"]
     return {}
 
 
 def _service_account(req: Request) -> str:
-    account = _pod_args(req).get("serviceAccountName")
+    account = _pod_args(req.config).get("serviceAccountName")
     return account if isinstance(account, str) else ""
 
 
 def _labels(req: Request, wl: Workload) -> dict[str, str]:
     """Labels from the CNI `args.cni.labels` convention, plus Calico's own."""
     labels: dict[str, str] = {}
-    for item in _pod_args(req).get("labels") or []:
+    for item in _pod_args(req.config).get("labels") or []:
         if isinstance(item, dict) and isinstance(item.get("key"), str):
             labels[item["key"]] = str(item.get("value", ""))
     labels["projectcalico.org/namespace"] = wl.namespace
@@ -131,7 +171,7 @@ def _endpoint_resource(
     account = _service_account(req)
     if account:
         spec["serviceAccountName"] = account
-    ports = _pod_args(req).get("ports")
+    ports = _pod_args(req.config).get("ports")
     if ports:
         spec["ports"] = ports  # validated with the rest of the endpoint
     try:
@@ -192,11 +232,13 @@ def cmd_add(req: Request) -> Result:
     from pycalico.api.registry import resolve
     from pycalico.cni import dataplane
 
+    _validate(req.config)
     node = node_identity.node_name(req.config)
     mtu = node_identity.mtu(req.config)
     wl = workload(node, req.container_id, req.ifname, req.args, req.env)
     client = _client(req.config, req.env)
     _check_ready(client)
+    os.close(dataplane.pod_netns(req.netns))  # no address for a pod that cannot be wired
     ipam_result = _run_ipam(req, "ADD")
     if ipam_result is None or not ipam_result.ips:
         raise CniError(GENERIC, "IPAM plugin returned missing IP config")
@@ -209,7 +251,7 @@ def cmd_add(req: Request) -> Result:
             wl.host_ifname,
             addresses,
             mtu,
-            bool(settings.get("allow_ip_forwarding")),
+            settings.get("allow_ip_forwarding", False),
         )
         try:
             endpoint = _endpoint_resource(req, wl, addresses, mac)
@@ -244,11 +286,20 @@ def cmd_del(req: Request) -> None:
     kind = resolve("WorkloadEndpoint")
     current = client.get(kind, wl.wep_name, wl.namespace)
     # A WEP of a newer sandbox for the same pod is not ours to delete.
-    if current is not None and current["spec"].get("containerID") in ("", req.container_id):
+    ours = current is not None and current["spec"].get("containerID") in ("", req.container_id)
+    if ours:
         # Gone already, or replaced by a newer ADD meanwhile: nothing of ours to delete.
         with contextlib.suppress(ResourceNotFound, UpdateConflict):
             client.delete(kind, wl.wep_name, wl.namespace, current["metadata"]["resourceVersion"])
-    dataplane.unwire(req.netns, req.ifname)
+    if not dataplane.unwire(req.netns, req.ifname):
+        # No namespace to enter, yet the pair may live on (a namespace unmounted but still
+        # held, a wrong path): its host end goes, or it and its routes would stay forever.
+        addresses = list(current["spec"].get("ipNetworks") or []) if ours else []
+        if _ipam_type(req.config) == "calico-ipam":
+            from pycalico.cni.ipam_plugin import addresses_of
+
+            addresses += addresses_of(req)
+        dataplane.remove_host_end(wl.host_ifname, addresses)
     _run_ipam(req, "DEL")
 
 

@@ -27,6 +27,10 @@ TRY_AGAIN_LATER = 11
 PLUGIN_NOT_AVAILABLE = 50
 GENERIC = 999
 
+# The largest network configuration accepted, on stdin or through the agent alike: far
+# above any real one (prevResult and runtimeConfig included), far below what would hurt.
+MAX_CONFIG = 16 << 20
+
 _NETWORK_NAME = re.compile(r"[a-zA-Z0-9_.\-]+")
 _CONTAINER_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]*")
 
@@ -90,8 +94,18 @@ def parse_cni_args(text: str) -> dict[str, str]:
     return out
 
 
+def check_config_size(size: int) -> None:
+    if size > MAX_CONFIG:
+        raise CniError(
+            INVALID_CONFIG,
+            f"the network configuration is larger than {MAX_CONFIG >> 20} MiB "
+            f"({MAX_CONFIG} bytes), the most accepted",
+        )
+
+
 def read_request(env: Mapping[str, str], stdin: bytes) -> Request:
     """Validate the environment and the network configuration for one call."""
+    check_config_size(len(stdin))
     command = env.get("CNI_COMMAND", "")
     if command not in COMMANDS:
         raise CniError(
@@ -146,7 +160,7 @@ def read_request(env: Mapping[str, str], stdin: bytes) -> Request:
 def _probe_version(stdin: bytes) -> str:
     try:
         config = json.loads(stdin) if stdin.strip() else {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         config = {}
     version = config.get("cniVersion") if isinstance(config, dict) else None
     return version if isinstance(version, str) and version in SUPPORTED_VERSIONS else LATEST
@@ -155,8 +169,14 @@ def _probe_version(stdin: bytes) -> str:
 def _decode_config(stdin: bytes) -> dict[str, Any]:
     try:
         config = json.loads(stdin)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # UnicodeDecodeError included
         raise CniError(DECODE_FAILURE, "error parsing network configuration", str(exc)) from None
+    except RecursionError:
+        raise CniError(
+            DECODE_FAILURE,
+            "error parsing network configuration",
+            "nested too deeply (arrays and objects within one another)",
+        ) from None
     if not isinstance(config, dict):
         raise CniError(DECODE_FAILURE, "network configuration must be a JSON object")
     name = config.get("name")

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -227,11 +228,22 @@ def test_non_kubernetes_containers_get_cni_names_and_a_network_profile(cluster: 
     assert profile["spec"]["labelsToApply"] == {"k8s-pod-network": ""}
 
 
-def _start_agent(cluster: Cluster, sock: Path) -> subprocess.Popen[bytes]:
-    # `ip netns exec` execs the agent in place: the Popen's PID is the agent's own.
-    agent = subprocess.Popen(
-        [*cluster.in_node, sys.executable, "-m", "pycalico.cni.agent", "--socket", str(sock)]
-    )
+def _start_agent(cluster: Cluster, sock: Path, *options: str) -> subprocess.Popen[bytes]:
+    # `ip netns exec` execs the agent in place: the Popen's PID is the agent's own. Its log
+    # is kept next to the socket, for tests to read.
+    with open(sock.with_suffix(".log"), "wb") as log:
+        agent = subprocess.Popen(
+            [
+                *cluster.in_node,
+                sys.executable,
+                "-m",
+                "pycalico.cni.agent",
+                "--socket",
+                str(sock),
+                *options,
+            ],
+            stderr=log,
+        )
     for _ in range(200):
         if sock.exists():
             return agent
@@ -248,11 +260,12 @@ def _shim_call(
     netns: str,
     conf: dict[str, Any] | None = None,
 ) -> tuple[int, dict[str, Any]]:
+    """`netns` is a name under /run/netns, or a path."""
     env = {
         "PATH": os.environ["PATH"],
         "CNI_COMMAND": command,
         "CNI_CONTAINERID": container,
-        "CNI_NETNS": f"/run/netns/{netns}",
+        "CNI_NETNS": netns if netns.startswith("/") else f"/run/netns/{netns}",
         "CNI_IFNAME": "eth0",
         "CNI_PATH": str(bin_dir),
     }
@@ -262,6 +275,7 @@ def _shim_call(
         capture_output=True,
         check=False,
         input=json.dumps(conf or cluster.conf()).encode(),
+        timeout=60,  # only turns a hang into a failure
     )
     return out.returncode, json.loads(out.stdout) if out.stdout.strip() else {}
 
@@ -531,3 +545,293 @@ def test_a_delegated_ipam_plugin_gets_the_runtime_environment(cluster: Cluster) 
     )
     assert out.returncode == 0, out.stdout
     assert not list((cluster.tmp / "host-local").rglob("10.240.7.*"))
+
+
+# Hardening against hostile or broken input (issue 16): each through the plugin run
+# in-process and through the agent, the way a runtime calls them.
+
+PluginCall = Callable[..., tuple[int, dict[str, Any]]]
+
+
+def _stop_agent(agent: subprocess.Popen[bytes]) -> None:
+    agent.terminate()
+    try:
+        agent.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # a worker stuck for good: it cannot stop cleanly
+        agent.kill()
+        agent.wait()
+
+
+@pytest.fixture(params=["in-process", "agent"])
+def plugin(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[PluginCall]:
+    """Calls `calico` in the node: the plugin itself, or the installed shim with an agent
+    listening and no in-process fallback, so that every answer is the agent's."""
+    from pycalico.cni.install import install
+
+    agent = None
+    if request.param == "agent":
+        bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "agent.sock"
+        install(str(bin_dir), str(sock), python="/nonexistent/python")
+        agent = _start_agent(cluster, sock)
+        binary = str(bin_dir / "calico")
+    else:
+        binary = os.path.join(BIN_DIR, "calico")
+
+    def call(
+        command: str,
+        container: str,
+        netns: str,
+        conf: Any = None,
+        stdin: bytes | None = None,
+        cni_path: str = BIN_DIR,
+        pod: str = "",
+    ) -> tuple[int, dict[str, Any]]:
+        env = {
+            "PATH": os.environ["PATH"],
+            "CNI_COMMAND": command,
+            "CNI_CONTAINERID": container,
+            "CNI_NETNS": netns,
+            "CNI_IFNAME": "eth0",
+            "CNI_PATH": cni_path,
+            "CNI_ARGS": f"K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod or 'pod-' + container}",
+        }
+        body = stdin if stdin is not None else json.dumps(conf or cluster.conf()).encode()
+        # The timeout only turns a hang into a failure; no call here takes a second.
+        out = subprocess.run(
+            [*cluster.in_node, binary], env=env, input=body, capture_output=True, timeout=60
+        )
+        assert b"Traceback" not in out.stdout + out.stderr
+        assert len(out.stdout.splitlines()) <= 1
+        return out.returncode, json.loads(out.stdout) if out.stdout.strip() else {}
+
+    try:
+        yield call
+    finally:
+        if agent is not None:
+            _stop_agent(agent)
+            assert b"Traceback" not in (cluster.tmp / "agent.log").read_bytes()
+
+
+def _nothing_left(cluster: Cluster, links_before: str) -> None:
+    assert cluster.on_node("ip", "-o", "link", "show") == links_before
+    assert cluster.calicoctl("get", "wep", "-o", "name") == ""
+    assert "| 0 (0%)" in cluster.calicoctl("ipam", "show")
+
+
+def _not_a_netns(cluster: Cluster, kind: str) -> str:
+    """A path that exists but is no network namespace."""
+    if kind == "etc-hostname":
+        return "/etc/hostname"
+    path = cluster.tmp / kind
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:  # what stays at a namespace's path once it is unmounted
+        path.touch()
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", ["empty-file", "directory", "etc-hostname", "fifo"])
+def test_a_netns_path_that_is_no_namespace_fails_add_and_del_removes_what_add_made(
+    cluster: Cluster, plugin: PluginCall, kind: str
+) -> None:
+    bad = _not_a_netns(cluster, kind)
+    links_before = cluster.on_node("ip", "-o", "link", "show")
+    rc, err = plugin("ADD", "ctr-nn1", bad)
+    assert rc == 1 and err["code"] == 4, err
+    assert err["msg"] == f"CNI_NETNS {bad} is not a network namespace"
+    _nothing_left(cluster, links_before)
+    # The pod was wired into its real namespace, which lives on; DEL is given a path that
+    # is no namespace (its bind mount gone, a runtime's mistake): the pair still goes.
+    ns = cluster.netns()
+    rc, result = plugin("ADD", "ctr-nn2", f"/run/netns/{ns}")
+    assert rc == 0, result
+    assert cluster.on_node("ip", "-o", "link", "show") != links_before
+    assert plugin("DEL", "ctr-nn2", bad) == (0, {})
+    _nothing_left(cluster, links_before)
+    assert plugin("DEL", "ctr-nn2", bad) == (0, {})  # and again, as runtimes retry
+
+
+def test_del_without_a_namespace_leaves_a_newer_sandbox_of_the_pod_alone(
+    cluster: Cluster, plugin: PluginCall
+) -> None:
+    """Same pod, same host interface name: only the interface routing the old sandbox's
+    addresses is the old sandbox's."""
+    old_ns, new_ns = cluster.netns(), cluster.netns()
+    old_ip = cluster.cni("ADD", "ctr-old", old_ns, pod="same")[1]["ips"][0]["address"]
+    # The newer sandbox's ADD replaces the host end; the old sandbox's address is still held.
+    new_ip = cluster.cni("ADD", "ctr-new", new_ns, pod="same")[1]["ips"][0]["address"]
+    assert old_ip != new_ip
+    assert plugin("DEL", "ctr-old", str(cluster.tmp), pod="same") == (0, {})
+    cluster.on_node("ping", "-c1", "-W2", new_ip.split("/")[0])
+    assert "| 1 (0%)" in cluster.calicoctl("ipam", "show")
+
+
+def _stalled_call(sock: Path) -> socket.socket:
+    """A caller that announces a request and never sends it (a shim stopped mid-send)."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.connect(str(sock))
+    conn.sendall(b"calico 10 10\n")
+    return conn
+
+
+def _agent_answer(conn: socket.socket) -> tuple[int, dict[str, Any]]:
+    conn.settimeout(60)  # only turns a hang into a failure
+    reply = b""
+    while chunk := conn.recv(1 << 16):
+        reply += chunk
+    head, _, body = reply.partition(b"\n")
+    return int(head.split()[0]), json.loads(body)
+
+
+def test_stalled_and_fifo_calls_do_not_keep_the_agent_from_answering(cluster: Cluster) -> None:
+    """Each call the agent serves has a deadline, and nothing a caller sends can block it:
+    with a worker's worth of stalled callers and of FIFO namespaces pending, a normal ADD is
+    answered at once, the stalled ones an error at the deadline."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pycalico.cni.agent import Agent
+    from pycalico.cni.install import install
+
+    bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "agent.sock"
+    install(str(bin_dir), str(sock), python="/nonexistent/python")
+    deadline = 8.0  # the production default is 30 s; the test need not wait that long
+    agent = _start_agent(cluster, sock, "--deadline", str(deadline))
+    fifo = _not_a_netns(cluster, "fifo")
+    stalled: list[socket.socket] = []
+    try:
+        started = time.monotonic()
+        stalled = [_stalled_call(sock) for _ in range(Agent.workers)]
+        with ThreadPoolExecutor(Agent.workers) as pool:
+            fifo_calls = [
+                pool.submit(_shim_call, cluster, bin_dir, "ADD", f"ctr-fifo{i}", fifo)
+                for i in range(Agent.workers)
+            ]
+            ns = cluster.netns()
+            rc, result = _shim_call(cluster, bin_dir, "ADD", "ctr-normal", f"/run/netns/{ns}")
+            assert rc == 0, result
+            for conn in stalled:  # answered while every stalled call is still waiting
+                conn.setblocking(False)
+                with pytest.raises(BlockingIOError):
+                    conn.recv(1)
+            for call in fifo_calls:
+                rc, err = call.result()
+                assert rc == 1 and err["code"] == 4 and "not a network namespace" in err["msg"]
+        for conn in stalled:
+            rc, err = _agent_answer(conn)
+            assert rc == 1 and err["code"] == 11, err
+            assert err["msg"] == "the CNI agent got no complete request within 8s"
+        assert time.monotonic() - started >= deadline
+        assert _shim_call(cluster, bin_dir, "DEL", "ctr-normal", f"/run/netns/{ns}")[0] == 0
+    finally:
+        for conn in stalled:
+            conn.close()
+        _stop_agent(agent)
+
+
+def test_an_add_past_the_agent_deadline_is_answered_and_undone(cluster: Cluster) -> None:
+    """An ADD held up (here: the node's IPAM lock held by someone else) is answered with
+    "try again later" at the deadline; when it then completes, what it made is removed."""
+    import fcntl
+
+    from pycalico.cni.install import install
+
+    bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "agent.sock"
+    install(str(bin_dir), str(sock), python="/nonexistent/python")
+    agent = _start_agent(cluster, sock, "--deadline", "3")
+    links_before = cluster.on_node("ip", "-o", "link", "show")
+    try:
+        with open(cluster.tmp / "ipam.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            ns = cluster.netns()
+            rc, err = _shim_call(cluster, bin_dir, "ADD", "ctr-late", f"/run/netns/{ns}")
+            assert rc == 1 and err == {
+                "cniVersion": "1.1.0",
+                "code": 11,
+                "msg": "the CNI agent did not finish ADD within 3s",
+            }
+        for _ in range(200):  # the ADD goes on once the lock is free, then is undone
+            if (
+                b"ADD of ctr-late finished after its deadline"
+                in (cluster.tmp / "agent.log").read_bytes()
+            ):
+                break
+            time.sleep(0.05)
+        assert b"after its deadline, undone" in (cluster.tmp / "agent.log").read_bytes()
+        _nothing_left(cluster, links_before)
+    finally:
+        _stop_agent(agent)
+
+
+@pytest.mark.parametrize("up", [1, 3])
+def test_an_ipam_type_with_a_path_is_refused_and_runs_nothing(
+    cluster: Cluster, plugin: PluginCall, up: int
+) -> None:
+    """libcni's CVE-2021-20206: a plugin name is looked up in CNI_PATH, never followed out."""
+    cni_path = cluster.tmp / "a" / "b" / "bin"
+    cni_path.mkdir(parents=True)
+    ran = cluster.tmp / "ran"
+    evil = cni_path.parents[up - 1] / "evil.sh"
+    evil.write_text(f"#!/bin/sh\ntouch {ran}\n")
+    evil.chmod(0o755)
+    name = "../" * up + "evil.sh"
+    conf = cluster.conf(ipam={"type": name})
+    for command in ("ADD", "DEL"):
+        rc, err = plugin(command, "ctr-evil", "/run/netns/none", conf=conf, cni_path=str(cni_path))
+        assert rc == 1 and err == {
+            "cniVersion": "1.0.0",
+            "code": 7,
+            "msg": f"invalid plugin name: {name}: ipam.type must name a plugin in CNI_PATH",
+        }
+    assert not ran.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "msg"),
+    [
+        ({"container_settings": "x"}, 7, "container_settings must be an object"),
+        (
+            {"container_settings": {"allow_ip_forwarding": "yes"}},
+            7,
+            "container_settings.allow_ip_forwarding must be true or false",
+        ),
+        (
+            {"args": {"cni": {"labels": 5}}},
+            7,
+            "args.cni.labels must be a list of {key, value} objects",
+        ),
+        ({"args": {"cni": {"ips": 5}}}, 7, "args.cni.ips must be a list of strings"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_named_in_the_error(
+    cluster: Cluster, plugin: PluginCall, change: dict[str, Any], code: int, msg: str
+) -> None:
+    ns = cluster.netns()
+    links_before = cluster.on_node("ip", "-o", "link", "show")
+    rc, err = plugin("ADD", "ctr-type", f"/run/netns/{ns}", conf=cluster.conf(**change))
+    assert rc == 1 and err == {"cniVersion": "1.0.0", "code": code, "msg": msg}
+    _nothing_left(cluster, links_before)
+
+
+def test_a_deeply_nested_config_is_a_decode_failure(cluster: Cluster, plugin: PluginCall) -> None:
+    rc, err = plugin("ADD", "ctr-deep", "", stdin=b"[" * 100_000 + b"]" * 100_000)
+    assert rc == 1 and err == {
+        "cniVersion": "1.1.0",
+        "code": 6,
+        "msg": "error parsing network configuration",
+        "details": "nested too deeply (arrays and objects within one another)",
+    }
+
+
+def test_a_config_over_the_size_limit_gets_the_same_error_on_every_path(
+    cluster: Cluster, plugin: PluginCall
+) -> None:
+    conf = cluster.conf(padding="x" * (20 << 20))
+    rc, err = plugin("ADD", "ctr-big", "", conf=conf)
+    assert rc == 1 and err == {
+        "cniVersion": "1.1.0",
+        "code": 7,
+        "msg": "the network configuration is larger than 16 MiB (16777216 bytes), "
+        "the most accepted",
+    }

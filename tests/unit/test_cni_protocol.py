@@ -173,3 +173,55 @@ def test_an_unreachable_datastore_is_an_io_failure_carrying_its_one_line_reason(
         "msg": "data store connection failed",
         "details": f"cannot reach etcd at {url}: connection refused",
     }
+
+
+def _calico(conf: dict[str, object] | bytes) -> dict[str, object]:
+    """The calico plugin's error for an ADD of `conf`, refused before anything is touched."""
+    from pycalico.cni.main import handle
+
+    stdin = conf if isinstance(conf, bytes) else json.dumps(conf).encode()
+    out, code = handle("calico", ENV, stdin)
+    assert code == 1
+    return dict(json.loads(out))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "msg"),
+    [
+        ("container_settings", "x", "container_settings must be an object"),
+        (
+            "container_settings",
+            {"allow_ip_forwarding": "false"},
+            "container_settings.allow_ip_forwarding must be true or false",
+        ),
+        ("args", {"cni": {"labels": 5}}, "args.cni.labels must be a list of {key, value} objects"),
+        ("ipam", {"type": "../evil.sh"}, "invalid plugin name: ../evil.sh: ipam.type must name"),
+        ("ipam", {"type": ".."}, "invalid plugin name: ..: ipam.type must name"),
+    ],
+)
+def test_a_field_in_a_wrong_shape_is_named_before_anything_is_done(
+    field: str, value: object, msg: str
+) -> None:
+    conf = {**json.loads(CONF), "ipam": {"type": "calico-ipam"}, field: value}
+    err = _calico(conf)
+    assert err["code"] == INVALID_CONFIG and str(err["msg"]).startswith(msg)
+
+
+def test_deep_nesting_is_a_decode_failure_for_every_command() -> None:
+    from pycalico.cni.main import handle
+
+    deep = b"[" * 100_000 + b"]" * 100_000
+    err = _calico(deep)
+    assert (err["code"], err["msg"]) == (DECODE_FAILURE, "error parsing network configuration")
+    out, code = handle("calico", {**ENV, "CNI_COMMAND": "VERSION"}, deep)
+    assert code == 0 and json.loads(out)["cniVersion"] == "1.1.0"
+
+
+def test_a_config_over_16_mib_is_refused_and_one_at_the_limit_is_read() -> None:
+    from pycalico.cni.protocol import MAX_CONFIG
+
+    padding = b" " * (MAX_CONFIG - len(CONF))
+    assert read_request(ENV, CONF + padding).network_name == "k8s-pod-network"
+    with pytest.raises(CniError) as err:
+        read_request(ENV, CONF + padding + b" ")
+    assert err.value.code == INVALID_CONFIG and "larger than 16 MiB" in err.value.msg
