@@ -99,8 +99,10 @@ def blocks_by_node(name: str) -> dict[str, list[str]]:
 
 
 def felix_routes(ns: str) -> dict[str, dict[str, Any]]:
-    """Felix's routes (protocol 80) in a node namespace, by destination."""
-    return {r["dst"]: r for r in ip_json(ns, "route", "show", "proto", "80")}
+    """Felix's routes in a node namespace, by destination: protocol 80, and every route on
+    vxlan.calico (those carry the device route protocol, as Calico's do)."""
+    on_vxlan = [r for r in ip_json(ns, "route", "show") if r.get("dev") == "vxlan.calico"]
+    return {r["dst"]: r for r in ip_json(ns, "route", "show", "proto", "80") + on_vxlan}
 
 
 def route_text(route: dict[str, Any]) -> str:
