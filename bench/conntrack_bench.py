@@ -35,10 +35,10 @@ from collections.abc import Callable
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pyroute2 import Conntrack, NetlinkError
-from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
 
 from pycalico.felix.dataplane import conntrack
 from pycalico.netns import in_netns
+from tests.support.conntrack_entries import add_tcp_entry
 from tests.support.node_namespace import bare_namespace
 
 ENTRIES = int(os.environ.get("BENCH_CONNTRACK_ENTRIES", "20000"))
@@ -54,16 +54,7 @@ def peer(family: int, n: int) -> str:
 
 
 def add(ct: Conntrack, family: int, src: str, dst: str, port: int) -> None:
-    ct.entry(
-        "add",
-        timeout=600,
-        tuple_orig=NFCTAttrTuple(
-            family=family, saddr=src, daddr=dst, proto=6, sport=port, dport=80
-        ),
-        tuple_reply=NFCTAttrTuple(
-            family=family, saddr=dst, daddr=src, proto=6, sport=80, dport=port
-        ),
-    )
+    add_tcp_entry(ct, family, src, dst, port, timeout=600)
 
 
 def add_pod_flows(family: int) -> None:

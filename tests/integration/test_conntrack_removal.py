@@ -11,6 +11,7 @@ import pytest
 
 from pycalico.felix.dataplane import conntrack
 from pycalico.netns import in_netns
+from tests.support.conntrack_entries import add_tcp_entry
 from tests.support.node_namespace import bare_namespace
 
 pytestmark = pytest.mark.integration
@@ -30,24 +31,12 @@ def netns() -> Iterator[str]:
 
 def add(flows: list[Flow]) -> None:
     from pyroute2 import Conntrack
-    from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
 
     for family in (socket.AF_INET, socket.AF_INET6):
         with Conntrack(nfgen_family=family) as ct:
             for port, (src, dst, reply_src, zone) in enumerate(flows, start=1024):
-                if (":" in src) != (family == socket.AF_INET6):
-                    continue
-                ct.entry(
-                    "add",
-                    timeout=300,
-                    zone=zone or None,
-                    tuple_orig=NFCTAttrTuple(
-                        family=family, saddr=src, daddr=dst, proto=6, sport=port, dport=80
-                    ),
-                    tuple_reply=NFCTAttrTuple(
-                        family=family, saddr=reply_src, daddr=src, proto=6, sport=80, dport=port
-                    ),
-                )
+                if (":" in src) == (family == socket.AF_INET6):
+                    add_tcp_entry(ct, family, src, dst, port, reply_src, zone)
 
 
 def table() -> set[Flow]:

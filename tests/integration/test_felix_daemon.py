@@ -21,6 +21,7 @@ from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.felix.daemon import Felix
 from pycalico.felix.driver import Driver
 from pycalico.netns import in_netns
+from tests.support.conntrack_entries import add_tcp_entry
 from tests.support.node_namespace import node_namespace, sh
 
 pytestmark = pytest.mark.integration
@@ -191,22 +192,12 @@ def flows(ns: str) -> set[tuple[str, str]]:
 
 def add_flow(ns: str, src: str, dst: str, reply_src: str, port: int) -> None:
     from pyroute2 import Conntrack
-    from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
 
     family = socket.AF_INET if "." in src else socket.AF_INET6
 
     def inside() -> None:
         with Conntrack(nfgen_family=family) as ct:
-            ct.entry(
-                "add",
-                timeout=300,
-                tuple_orig=NFCTAttrTuple(
-                    family=family, saddr=src, daddr=dst, proto=6, sport=port, dport=80
-                ),
-                tuple_reply=NFCTAttrTuple(
-                    family=family, saddr=reply_src, daddr=src, proto=6, sport=80, dport=port
-                ),
-            )
+            add_tcp_entry(ct, family, src, dst, port, reply_src)
 
     in_netns(f"/run/netns/{ns}", inside)
 
