@@ -55,6 +55,9 @@ from typing import Any
 import yaml
 from lab_runs import LAB, down, iperf
 
+# The repository root, for the tests' shared helpers (tests.support).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 from pycalico.api.registry import resolve
 from pycalico.api.resource import kind_of, normalize
 from pycalico.datastore import resources as ds_resources
@@ -70,6 +73,7 @@ from pycalico.netns import in_netns
 from pycalico.policy import calc, model
 from pycalico.policy import inputs as policy_inputs
 from pycalico.policy.identity_memo import IdentityMemo
+from tests.support.node_namespace import bare_namespace, node_namespace
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What Felix's watch uses: SqliteBackend's default poll interval.
@@ -409,18 +413,8 @@ def clear_caches() -> None:
 # --- namespaces ------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def netns(prefix: str) -> Iterator[str]:
-    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-
-
 def nft_load(ns: str, script: str) -> float:
-    """`nft -f -` of `script` inside `ns`, as PolicyManager sends it; seconds."""
+    """`nft -f -` of `script` inside `ns`, as NftablesManager sends it; seconds."""
 
     def run() -> float:
         started = now()
@@ -505,13 +499,13 @@ def cold_full(store: str, tmp: str) -> Cold:
         statistics.mean(sum(len(t.policies) for t in p.ingress) for p in plans),
         statistics.mean(sum(len(t.policies) for t in p.egress) for p in plans),
     )
-    with netns("pbc") as ns:
+    with bare_namespace("pbc") as ns:
         cold.apply = nft_load(ns, script)
     path = os.path.join(tmp, "full.nft")
     with open(path, "w", encoding="utf-8") as f:
         f.write(script)
     for _ in range(3):
-        with netns("pbf") as ns:
+        with bare_namespace("pbf") as ns:
             cold.floor.append(nft_file(ns, path))
     return cold
 
@@ -696,41 +690,6 @@ def nft_monitor(ns: str) -> Iterator[queue.Queue[tuple[float, str]]]:
             proc.wait()
 
 
-@contextlib.contextmanager
-def node_namespace() -> Iterator[str]:
-    """A node namespace with eth0 (192.0.2.11/24) on a veth to a peer namespace."""
-    tag = uuid.uuid4().hex[:6]
-    node, peer = f"pbn-{tag}", f"pbnp-{tag}"
-    made = []
-    try:
-        for name in (node, peer):
-            subprocess.run(["ip", "netns", "add", name], check=True)
-            made.append(name)
-        sh(
-            "ip",
-            "link",
-            "add",
-            "eth0",
-            "netns",
-            node,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            peer,
-        )
-        sh("ip", "netns", "exec", node, "ip", "addr", "add", NODE_ADDRESS, "dev", "eth0")
-        for name in made:
-            sh("ip", "netns", "exec", name, "ip", "link", "set", "eth0", "up")
-            sh("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up")
-        yield node
-    finally:
-        for name in made:
-            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-
-
 @dataclass
 class Change:
     write: float  # seconds the datastore write took
@@ -765,7 +724,7 @@ def one_element(ns: str, set_ref: str) -> float:
 
 
 def one_element_small() -> float:
-    with netns("pbs") as ns:
+    with bare_namespace("pbs") as ns:
         sh(
             "ip",
             "netns",
@@ -787,7 +746,8 @@ def incremental(store: str, tmp: str, load_seconds: float) -> Incremental:
     writer = SqliteBackend(store, create=True)
     client = ResourceClient(writer)
     kind = resolve("WorkloadEndpoint")
-    with node_namespace() as ns:
+    with node_namespace("pbn", NODE_ADDRESS) as node:
+        ns = node.ns
         thread: threading.Thread | None = None
         clear_caches()  # part 1 warmed them: Felix starts as a fresh process would
         recorder.install()

@@ -72,29 +72,36 @@ def open_netns(path: str) -> int:
 
 def in_netns(netns: str, work: Callable[[], T]) -> T:
     """Run `work` with this thread inside the network namespace at `netns`, then come back.
+    `netns` is checked first (open_netns), so a path that is no namespace raises instead of
+    blocking."""
+    target = open_netns(netns)
+    try:
+        return enter(target, netns, work)
+    finally:
+        os.close(target)
+
+
+def enter(target: int, what: str, work: Callable[[], T]) -> T:
+    """Run `work` with this thread inside the network namespace `target` (a descriptor from
+    open_netns; `what` names it in errors), then come back.
 
     setns() moves only the calling thread, so the rest of the process stays where it is.
     Returning is checked: a thread that could not come back must not go on working for the
-    host, so the process exits rather than continue in the wrong namespace. `netns` is
-    checked first (open_netns), so a path that is no namespace raises instead of blocking.
+    host, so the process exits rather than continue in the wrong namespace.
     """
-    target = open_netns(netns)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
-        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        _setns(target, what)
         try:
-            _setns(target, netns)
-            try:
-                return work()
-            finally:
-                try:
-                    _setns(home, "back to the node's namespace")
-                except OSError as exc:
-                    os.write(2, f"fatal: {exc}\n".encode())
-                    os._exit(70)
+            return work()
         finally:
-            os.close(home)
+            try:
+                _setns(home, "back to the node's namespace")
+            except OSError as exc:
+                os.write(2, f"fatal: {exc}\n".encode())
+                os._exit(70)
     finally:
-        os.close(target)
+        os.close(home)
 
 
 def write_sysctl(path: str, value: str) -> None:

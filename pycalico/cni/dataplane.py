@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from pycalico.cni.protocol import INVALID_ENV, IO_FAILURE, UNKNOWN_CONTAINER, CniError
-from pycalico.netns import NotANetworkNamespace, in_netns, open_netns, write_sysctl
+from pycalico.netns import NotANetworkNamespace, enter, open_netns, write_sysctl
 
 HOST_MAC = "ee:ee:ee:ee:ee:ee"
 GATEWAY_V4 = "169.254.1.1"
@@ -94,6 +94,7 @@ def _host_sysctls(host_ifname: str, v4: bool, v6: bool) -> None:
 
 
 def wire(
+    netns_fd: int,
     netns: str,
     ifname: str,
     host_ifname: str,
@@ -102,7 +103,8 @@ def wire(
     allow_ip_forwarding: bool = False,
     queues: int = 1,
 ) -> str:
-    """Create and configure the pod interface; return the pod-side MAC.
+    """Create and configure the pod interface in the pod's namespace `netns_fd` (from
+    pod_netns; the caller closes it; `netns` names it in errors); return the pod-side MAC.
 
     `queues` is the tx/rx queue count of both ends (Calico's `num_queues`, default 1; left
     to itself the kernel would give a veth one queue per CPU).
@@ -116,49 +118,47 @@ def wire(
         stale = host.link_lookup(ifname=host_ifname)
         if stale:
             host.link("del", index=stale[0])  # a leftover from an earlier ADD of this pod
-        fd = pod_netns(netns)
         # The pod's MAC is chosen here (random, locally administered, as the kernel would)
         # so that it need not be read back from inside the pod.
         mac = _random_mac()
+        peer: dict[str, Any] = {"ifname": ifname, "net_ns_fd": netns_fd, "address": mac}
+        # MAC and up in the same request: one netlink round trip instead of three. The pod
+        # end is still down, so nothing flows before the sysctls below are set.
+        link: dict[str, Any] = {
+            "ifname": host_ifname,
+            "kind": "veth",
+            "peer": peer,
+            "address": HOST_MAC,
+            "state": "up",
+        }
+        if mtu:
+            peer["mtu"] = link["mtu"] = mtu
+        if queues > 0:
+            for end in (peer, link):
+                end["num_tx_queues"] = end["num_rx_queues"] = queues
         try:
-            peer: dict[str, Any] = {"ifname": ifname, "net_ns_fd": fd, "address": mac}
-            # MAC and up in the same request: one netlink round trip instead of three. The
-            # pod end is still down, so nothing flows before the sysctls below are set.
-            link: dict[str, Any] = {
-                "ifname": host_ifname,
-                "kind": "veth",
-                "peer": peer,
-                "address": HOST_MAC,
-                "state": "up",
-            }
-            if mtu:
-                peer["mtu"] = link["mtu"] = mtu
-            if queues > 0:
-                for end in (peer, link):
-                    end["num_tx_queues"] = end["num_rx_queues"] = queues
-            try:
-                host.link("add", **link)
-            except NetlinkError as exc:
-                raise CniError(
-                    IO_FAILURE,
-                    f"failed to create veth {host_ifname}/{ifname}: {os.strerror(exc.code)}",
-                ) from None
-        finally:
-            os.close(fd)
+            host.link("add", **link)
+        except NetlinkError as exc:
+            raise CniError(
+                IO_FAILURE,
+                f"failed to create veth {host_ifname}/{ifname}: {os.strerror(exc.code)}",
+            ) from None
         created = host.link("get", ifname=host_ifname)[0]
         index = created["index"]
         pod_index = created.get_attr("IFLA_LINK")  # the peer's index in the pod's namespace
         try:
             _host_sysctls(host_ifname, bool(v4), bool(v6))
             try:
-                in_netns(
-                    netns, lambda: _configure_pod(pod_index, ifname, v4, v6, allow_ip_forwarding)
+                enter(
+                    netns_fd,
+                    netns,
+                    lambda: _configure_pod(pod_index, ifname, v4, v6, allow_ip_forwarding),
                 )
                 if v6:
                     # The pod's IPv6 default goes via the host end's link-local address,
                     # which exists only once both ends are up: read it, as Calico does.
                     gateway = _link_local(host, index)
-                    in_netns(netns, lambda: _add_v6_default(pod_index, gateway))
+                    enter(netns_fd, netns, lambda: _add_v6_default(pod_index, gateway))
             except NetlinkError as exc:
                 raise CniError(
                     IO_FAILURE, f"failed to configure {ifname} in {netns}: {os.strerror(exc.code)}"
@@ -262,13 +262,12 @@ def unwire(netns: str, ifname: str) -> bool:
     """
     from pyroute2 import IPRoute
 
-    try:
-        fd = open_netns(netns) if netns else None
-    except (FileNotFoundError, NotANetworkNamespace):
-        fd = None
-    if fd is None:
+    if not netns:
         return False
-    os.close(fd)  # in_netns opens it again, with the same check
+    try:
+        fd = open_netns(netns)
+    except (FileNotFoundError, NotANetworkNamespace):
+        return False
 
     def remove() -> None:
         with IPRoute() as pod:
@@ -276,7 +275,10 @@ def unwire(netns: str, ifname: str) -> bool:
             if found:
                 pod.link("del", index=found[0])
 
-    in_netns(netns, remove)
+    try:
+        enter(fd, netns, remove)
+    finally:
+        os.close(fd)
     return True
 
 

@@ -229,7 +229,6 @@ def _ensure_network_profile(client: Any, req: Request, wl: Workload) -> None:
 
 
 def cmd_add(req: Request) -> Result:
-    from pycalico.api.registry import resolve
     from pycalico.cni import dataplane
 
     _validate(req.config)
@@ -238,7 +237,28 @@ def cmd_add(req: Request) -> Result:
     wl = workload(node, req.container_id, req.ifname, req.args, req.env)
     client = _client(req.config, req.env)
     _check_ready(client)
-    os.close(dataplane.pod_netns(req.netns))  # no address for a pod that cannot be wired
+    netns_fd = dataplane.pod_netns(req.netns)  # before IPAM: no address for a pod it cannot wire
+    try:
+        addresses, mac, dns = _add_with_namespace(req, client, wl, netns_fd, mtu)
+    finally:
+        os.close(netns_fd)
+    interfaces = [{"name": wl.host_ifname}, {"name": req.ifname, "mac": mac, "sandbox": req.netns}]
+    if mtu:
+        interfaces[1]["mtu"] = mtu
+    return Result(
+        ips=[IpConfig(f"{a.ip}/{a.max_prefixlen}", interface=1) for a in addresses],
+        interfaces=interfaces,
+        dns=dns,
+    )
+
+
+def _add_with_namespace(
+    req: Request, client: Any, wl: Workload, netns_fd: int, mtu: int
+) -> tuple[list[ipaddress.IPv4Interface | ipaddress.IPv6Interface], str, Any]:
+    """IPAM, the pod's interface, then its endpoint, all or nothing: (addresses, MAC, DNS)."""
+    from pycalico.api.registry import resolve
+    from pycalico.cni import dataplane
+
     ipam_result = _run_ipam(req, "ADD")
     if ipam_result is None or not ipam_result.ips:
         raise CniError(GENERIC, "IPAM plugin returned missing IP config")
@@ -246,6 +266,7 @@ def cmd_add(req: Request) -> Result:
         addresses = [ipaddress.ip_interface(ip.address) for ip in ipam_result.ips]
         settings = req.config.get("container_settings") or {}
         mac = dataplane.wire(
+            netns_fd,
             req.netns,
             req.ifname,
             wl.host_ifname,
@@ -265,14 +286,7 @@ def cmd_add(req: Request) -> Result:
     except BaseException:
         _run_ipam(req, "DEL")  # give the addresses back: ADD is all or nothing
         raise
-    interfaces = [{"name": wl.host_ifname}, {"name": req.ifname, "mac": mac, "sandbox": req.netns}]
-    if mtu:
-        interfaces[1]["mtu"] = mtu
-    return Result(
-        ips=[IpConfig(f"{a.ip}/{a.max_prefixlen}", interface=1) for a in addresses],
-        interfaces=interfaces,
-        dns=ipam_result.dns,
-    )
+    return addresses, mac, ipam_result.dns
 
 
 def cmd_del(req: Request) -> None:

@@ -27,14 +27,15 @@ HOST_IF = "calitest0dp000"
 WIRE = """
 import ipaddress, sys
 from pyroute2 import IPRoute
-from pycalico.cni.dataplane import wire
+from pycalico.cni.dataplane import pod_netns, wire
 from pycalico.felix.calc.desired import VxlanSpec
 from pycalico.felix.dataplane.vxlan import ensure
 
 spec = VxlanSpec(4096, 4789, "192.0.2.11", "eth0", "66:f9:37:c3:7e:94", 1450, "10.244.1.0")
 with IPRoute() as ipr:
     ensure(ipr, spec)
-wire(sys.argv[1], "eth0", sys.argv[2], [ipaddress.ip_interface("10.244.1.5/32")], 1450)
+pod = pod_netns(sys.argv[1])
+wire(pod, sys.argv[1], "eth0", sys.argv[2], [ipaddress.ip_interface("10.244.1.5/32")], 1450)
 """
 FEATURES = """
 import json, sys
