@@ -74,10 +74,9 @@ class Driver:
         self._link_events: LinkEvents | None = None
         self._links_dirty = False  # a link changed: the linked managers start over
         self._underlay = ""
+        # The host's links as last read; None: read them on the next apply.
         self._host: calc.HostLinks | None = None
         self._ok = False  # the last apply went through
-        # What the host's links were last read for (None: read them on the next apply).
-        self._host_read_for: tuple[Any, ...] | None = None
         self.applies = 0
         self.route_count = 0
         self.endpoint_count = 0
@@ -86,20 +85,24 @@ class Driver:
         if snap.generation != self._generation:
             for manager in self.managers:
                 manager.reset()
-            self._generation, self._host_read_for = snap.generation, None
+            self._generation, self._host = snap.generation, None
         if self._links_changed():  # first: changes from now on are heard
             for manager in self._linked:
                 manager.reset()
-            self._links_dirty, self._host_read_for = False, None
-        inputs = calc.routing_inputs(snap, settings)
-        if self._host is None or inputs != self._host_read_for or self.routes.due():
-            self._host = host_links.read(self.ipr)
-        self._host_read_for, self._ok = None, False  # until this apply has gone through
-        desired = self.calculator.calculate(snap, settings, self._host)
+            self._links_dirty, self._host = False, None
+        host = self._host
+        if (
+            host is None
+            or not self.calculator.made_from(calc.routing_inputs(snap, settings))
+            or self.routes.due()
+        ):
+            host = host_links.read(self.ipr)
+        self._host, self._ok = None, False  # until this apply has gone through
+        desired = self.calculator.calculate(snap, settings, host)
         self._underlay = desired.routing.underlay
         for manager in self.managers:
             manager.apply(desired)
-        self._host_read_for, self._ok = inputs, True
+        self._host, self._ok = host, True
         self.route_count = len(desired.routing.state.routes)
         self.endpoint_count = len(snap.workloads)
         self.applies += 1
