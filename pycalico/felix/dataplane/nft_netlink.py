@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,14 +24,13 @@ from pyroute2.netlink.nfnetlink.nftsocket import (
     nft_set_elem_list_msg,
 )
 
+from pycalico.felix.dataplane import netlink_frames
 from pycalico.felix.rules.element_keys import Key
 
 NFPROTO = {"inet": 1, "ip": 2, "ip6": 10}
 NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END = 0x10, 0x11
-NLMSG_ERROR = 2
 # pyroute2 encodes set element flags from the keys of its flag table ({1: INTERVAL_END}).
 _INTERVAL_END = frozenset({1})
-_HEADER = struct.Struct("=IHHII")
 
 
 class NetlinkApplyError(RuntimeError):
@@ -87,20 +85,6 @@ def batch(family: str, table: str, changes: Sequence[ElementChange], first_seq: 
     return b"".join(parts)
 
 
-def _acks(data: bytes) -> list[tuple[int, int]]:
-    """(sequence number, errno) of every acknowledgement in `data` (errno 0: success)."""
-    found, offset = [], 0
-    while offset + _HEADER.size <= len(data):
-        length, kind, _flags, seq, _pid = _HEADER.unpack_from(data, offset)
-        if length < _HEADER.size:
-            break
-        if kind == NLMSG_ERROR:
-            (code,) = struct.unpack_from("=i", data, offset + _HEADER.size)
-            found.append((seq, -code))
-        offset += (length + 3) & ~3
-    return found
-
-
 class Channel:
     """A netlink socket to nf_tables in the network namespace it was opened in, kept open.
 
@@ -142,7 +126,8 @@ class Channel:
             sock = self._socket()
             sock.send(batch(family, table, changes, first))
             while acknowledged() < len(changes):
-                acks += [a for a in _acks(sock.recv(65536, socket.MSG_DONTWAIT)) if a[0] in wanted]
+                data = sock.recv(65536, socket.MSG_DONTWAIT)
+                acks += [a for a in netlink_frames.acks(data) if a[0] in wanted]
         except BlockingIOError:
             pass
         except OSError as exc:
