@@ -48,7 +48,7 @@ def node_name(name: str) -> str | None:
     """A whole one-line error for a bad node name; Calico validates a Node's name as a
     DNS-1123 subdomain, and IPAM keys and interface names built from it rely on that
     (a '/' would split the affinity keys that hold the node's blocks)."""
-    if len(name) <= 253 and _SUBDOMAIN_RE.fullmatch(name):
+    if dns1123_subdomain(name) is None:
         return None
     return (
         f"invalid node name {name!r}: a node name must be 1-253 lower-case alphanumeric "

@@ -29,13 +29,14 @@ class _Findings:
     leaked_affinities: list[dict[str, str]] = field(default_factory=list)
 
 
-def _in_use_addresses(client: Any) -> tuple[dict[str, str], int, int]:
+def _in_use_addresses(
+    client: Any, nodes: list[dict[str, Any]]
+) -> tuple[dict[str, str], int, int]:
     """Address -> who uses it (workloads and node tunnels), and the two counts."""
     from pycalico.api.registry import resolve
 
     users: dict[str, str] = {}
     tunnels = workloads = 0
-    nodes, _ = client.list(resolve("Node"))
     for node in nodes:
         spec = node["spec"]
         name = node["metadata"]["name"]
@@ -121,7 +122,8 @@ def check(client: Any, alloc: Any, show_problem_ips: bool, output: str | None) -
         print(f"  {net}")
     print(f"Found {len(active)} active IP pools.\n")
     print("Loading all nodes.")
-    users, tunnels, workloads = _in_use_addresses(client)
+    nodes, _ = client.list(resolve("Node"))
+    users, tunnels, workloads = _in_use_addresses(client, nodes)
     print(f"Found {tunnels} node tunnel IPs.\n")
     print("Loading all workload endpoints.")
     print(f"Found {workloads} workload IPs.")
@@ -155,20 +157,22 @@ def check(client: Any, alloc: Any, show_problem_ips: bool, output: str | None) -
         "corresponding IPAM allocation.\n"
     )
     print("Scanning for IPAM handles with no matching IPs...")
-    handle_kvs = client.backend.list(keys.HANDLE_PREFIX)[0]
-    handle_ids = [kv.key[len(keys.HANDLE_PREFIX) :] for kv in handle_kvs]
+    handles = {
+        kv.key[len(keys.HANDLE_PREFIX) :]: kv.mod_revision
+        for kv in client.backend.list(keys.HANDLE_PREFIX)[0]
+    }
     found.leaked_handles = [
-        {"ID": kv.key[len(keys.HANDLE_PREFIX) :], "UID": None, "Revision": str(kv.mod_revision)}
-        for kv in handle_kvs
-        if kv.key[len(keys.HANDLE_PREFIX) :] not in handles_in_blocks
+        {"ID": handle, "UID": None, "Revision": str(revision)}
+        for handle, revision in handles.items()
+        if handle not in handles_in_blocks
     ]
     problems += len(found.leaked_handles)
     print(
         f"Found {len(found.leaked_handles)} handles with no matching IPs (and "
-        f"{len(handle_ids) - len(found.leaked_handles)} handles with matches)."
+        f"{len(handles) - len(found.leaked_handles)} handles with matches)."
     )
     print("Scanning for IPs with missing handle...")
-    missing_handles = sorted(handles_in_blocks - set(handle_ids))
+    missing_handles = sorted(handles_in_blocks - handles.keys())
     if show_problem_ips:
         for handle in missing_handles:
             print(f"  {handle} is in use in a block but doesn't exist.")
@@ -178,7 +182,7 @@ def check(client: Any, alloc: Any, show_problem_ips: bool, output: str | None) -
         "resource."
     )
     print("Scanning for block affinities of nodes that do not exist...")
-    found.leaked_affinities = _orphan_affinities(alloc, _node_names(client))
+    found.leaked_affinities = _orphan_affinities(alloc, {n["metadata"]["name"] for n in nodes})
     if show_problem_ips:
         for affinity in found.leaked_affinities:
             cidr, node = affinity["cidr"], affinity["node"]

@@ -27,9 +27,10 @@ file while the others use a new one: two stores handing out the same addresses.
 
 Only a caller that may create the store passes `create=True` (calico-node at startup,
 calicoctl's writes); it creates the file, never its directory, so a mistyped path fails. The
-store holds every resource, so it is private, as etcd's data directory is: the file is created
-0600 (SQLite gives its -wal and -shm the file's mode), and such a caller also takes away
-anything more from an existing store and tightens its directory to 0700, with a log line.
+store holds every resource, so it is private: the file is created 0600 (SQLite gives its -wal
+and -shm the file's mode), and such a caller also takes away anything more from an existing
+store, with a log line. Its directory is only warned about when open to others, as etcd
+warns about its data directory: it may be shared, and is never changed.
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ def _tighten(path: str, st: os.stat_result, mode: int) -> None:
     log.warning("%s had mode %04o; tightened to %04o", path, current, current & mode)
 
 
-def _tighten_directory(directory: str) -> None:
+def _warn_if_open_directory(directory: str) -> None:
     """Warn when the store's directory is open beyond its owner, as etcd warns about its
     data directory. It is not changed: it may be shared (`/var/lib`, `/tmp`), and the
     store's own files are private (0600) whatever their directory's mode."""
@@ -340,7 +341,7 @@ class SqliteBackend(Backend):
             for suffix in ("-wal", "-shm"):
                 with contextlib.suppress(OSError):  # absent, or gone since: nothing to do
                     _tighten(self.path + suffix, os.stat(self.path + suffix), 0o600)
-            _tighten_directory(os.path.dirname(os.path.abspath(self.path)))
+            _warn_if_open_directory(os.path.dirname(os.path.abspath(self.path)))
         return st.st_dev, st.st_ino
 
     def _create(self) -> _FileIdentity:
@@ -370,7 +371,7 @@ class SqliteBackend(Backend):
         finally:
             os.close(fd)
         log.info("created datastore %s", self.path)
-        _tighten_directory(directory)
+        _warn_if_open_directory(directory)
         return st.st_dev, st.st_ino
 
     def _replaced(self) -> DatastoreUnavailable:

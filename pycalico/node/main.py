@@ -152,13 +152,10 @@ def _migrate_guards(backend: Backend) -> None:
 
 def _felix_settings(env: Mapping[str, str], client: ResourceClient, name: str) -> Settings:
     """Felix's settings as they stand at start (what the health server needs)."""
-    from pycalico.api.registry import resolve
-    from pycalico.felix.calc.settings import resolve as resolve_settings
+    from pycalico.felix.calc.settings import resolve
+    from pycalico.felix.calc.snapshot import felix_configuration
 
-    kind = resolve("FelixConfiguration")
-    specs = [client.get(kind, n) for n in ("default", f"node.{name}")]
-    global_spec, node_spec = (found["spec"] if found else {} for found in specs)
-    settings = resolve_settings(env, global_spec, node_spec)
+    settings = resolve(env, *felix_configuration(client, name))
     for warning in settings.warnings:
         log.warning("%s", warning)
     return settings

@@ -42,6 +42,14 @@ class Snapshot:
     policy: calc.Inputs = field(default_factory=lambda: calc.Inputs([], [], {}, {}))
 
 
+def felix_configuration(client: ResourceClient, node: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The specs of FelixConfiguration `default` and `node.<node>` ({} for a missing one)."""
+    kind = resolve("FelixConfiguration")
+    found = [client.get(kind, name) for name in ("default", f"node.{node}")]
+    global_spec, node_spec = (resource["spec"] if resource else {} for resource in found)
+    return global_spec, node_spec
+
+
 @dataclass
 class SnapshotReader:
     node: str
@@ -60,9 +68,7 @@ class SnapshotReader:
         affinities, _ = mirror.list(keys.all_affinities_prefix())
         blocks, _ = mirror.list(keys.block_prefix(4))
         listed = {kind: client.list(resolve(kind))[0] for kind in policy_inputs.KINDS}
-        config = resolve("FelixConfiguration")
-        global_config = client.get(config, "default")
-        node_config = client.get(config, f"node.{self.node}")
+        global_config, node_config = felix_configuration(client, self.node)
         return Snapshot(
             revision=mirror.revision(),
             generation=mirror.loads,
@@ -72,8 +78,8 @@ class SnapshotReader:
             workloads=[w for wep in weps for w in self._local_workloads(wep)],
             block_owners=inputs.block_owners((kv.key, kv.value) for kv in affinities),
             borrowed=inputs.borrowed_addresses(kv.value for kv in blocks),
-            global_config=global_config["spec"] if global_config else {},
-            node_config=node_config["spec"] if node_config else {},
+            global_config=global_config,
+            node_config=node_config,
             policy=self.policy.read(listed, weps),
         )
 
