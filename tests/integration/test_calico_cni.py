@@ -701,7 +701,6 @@ def test_stalled_and_fifo_calls_do_not_keep_the_agent_from_answering(cluster: Cl
     fifo = _not_a_netns(cluster, "fifo")
     stalled: list[socket.socket] = []
     try:
-        started = time.monotonic()
         stalled = [_stalled_call(sock) for _ in range(Agent.workers)]
         with ThreadPoolExecutor(Agent.workers) as pool:
             fifo_calls = [
@@ -722,7 +721,6 @@ def test_stalled_and_fifo_calls_do_not_keep_the_agent_from_answering(cluster: Cl
             rc, err = _agent_answer(conn)
             assert rc == 1 and err["code"] == 11, err
             assert err["msg"] == "the CNI agent got no complete request within 8s"
-        assert time.monotonic() - started >= deadline
         assert _shim_call(cluster, bin_dir, "DEL", "ctr-normal", f"/run/netns/{ns}")[0] == 0
     finally:
         for conn in stalled:
