@@ -12,8 +12,10 @@ import sys
 from collections.abc import Mapping
 
 from pycalico import __version__
+from pycalico.cni import netconf_fields
 from pycalico.cni.protocol import (
     GENERIC,
+    INVALID_CONFIG,
     IO_FAILURE,
     MAX_CONFIG,
     CniError,
@@ -33,6 +35,9 @@ def handle(plugin: str, env: Mapping[str, str], stdin: bytes) -> tuple[str, int]
         version = req.version
         if req.command == "VERSION":
             return version_result(req.version), 0
+        problem = netconf_fields.wrong_type(req.config)
+        if problem:
+            raise CniError(INVALID_CONFIG, problem)
         if plugin == "calico-ipam":
             return _ipam(req), 0
         return _network(req), 0

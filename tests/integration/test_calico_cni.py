@@ -788,7 +788,7 @@ def test_an_ipam_type_with_a_path_is_refused_and_runs_nothing(
 @pytest.mark.parametrize(
     ("change", "code", "msg"),
     [
-        ({"container_settings": "x"}, 7, "container_settings must be an object"),
+        ({"container_settings": "x"}, 7, "container_settings must be an object, not a string"),
         (
             {"container_settings": {"allow_ip_forwarding": "yes"}},
             7,

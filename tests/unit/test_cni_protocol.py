@@ -225,3 +225,45 @@ def test_a_config_over_16_mib_is_refused_and_one_at_the_limit_is_read() -> None:
     with pytest.raises(CniError) as err:
         read_request(ENV, CONF + padding + b" ")
     assert err.value.code == INVALID_CONFIG and "larger than 16 MiB" in err.value.msg
+
+
+@pytest.mark.parametrize(
+    ("change", "msg"),
+    [
+        ({"nodename": 5}, "nodename must be a string, not a number"),
+        ({"nodename": ["a"]}, "nodename must be a string, not a list"),
+        (
+            {"nodename_file_optional": "yes"},
+            "nodename_file_optional must be true or false, not a string",
+        ),
+        ({"sqlite_path": {"a": 1}}, "sqlite_path must be a string, not an object"),
+        (
+            {"etcd_endpoints": ["http://127.0.0.1:2379"]},
+            "etcd_endpoints must be a string, not a list",
+        ),
+        ({"mtu": "1400"}, "mtu must be an integer, not a string"),
+        ({"mtu": True}, "mtu must be an integer, not a boolean"),
+        ({"ipam": "calico-ipam"}, "ipam must be an object, not a string"),
+        (
+            {"ipam": {"type": "calico-ipam", "assign_ipv6": True}},
+            "ipam.assign_ipv6 must be a string, not a boolean",
+        ),
+        ({"policy": []}, "policy must be an object, not a list"),
+    ],
+)
+@pytest.mark.parametrize("command", ["ADD", "DEL", "CHECK"])
+def test_a_netconf_field_of_the_wrong_json_type_is_named_for_every_command(
+    change: dict[str, object], msg: str, command: str
+) -> None:
+    from pycalico.cni.main import handle
+
+    conf = json.dumps({**json.loads(CONF), **change}).encode()
+    out, code = handle("calico", {**ENV, "CNI_COMMAND": command}, conf)
+    assert code == 1
+    assert json.loads(out) == {"cniVersion": "1.0.0", "code": INVALID_CONFIG, "msg": msg}
+
+
+def test_null_netconf_fields_are_read_as_absent_ones() -> None:
+    from pycalico.cni.netconf_fields import wrong_type
+
+    assert wrong_type({"nodename": None, "ipam": None, "mtu": None}) is None
