@@ -30,7 +30,8 @@ def run(args: Sequence[str], allow_version_mismatch: bool) -> int:
     parser.add_argument("--from-report", action="append", default=[])
     parser.add_argument("--force", action="store_true")
     opts = parser.parse_args(list(args))
-    client = connect(opts.config, allow_version_mismatch)
+    # configure writes the IPAMConfig, and calicoctl's writes may create the store.
+    client = connect(opts.config, allow_version_mismatch, create=opts.subcommand == "configure")
     from pycalico.ipam.allocator import Allocator
 
     alloc = Allocator(client.backend)

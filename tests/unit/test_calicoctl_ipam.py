@@ -271,3 +271,21 @@ def test_release_from_a_report_that_is_not_one_is_a_one_line_error(
     bogus.write_text("[1, 2]")
     rc, _, err = ctl.run("ipam", "release", f"--from-report={bogus}")
     assert (rc, err) == (1, f"cannot read report {bogus}: not a JSON ipam check report\n")
+
+
+def _without_store(ctl: InProcess) -> None:
+    for path in ctl.store.parent.glob(ctl.store.name + "*"):
+        path.unlink()
+
+
+def test_configure_creates_a_missing_store_as_calicoctl_writes_do(ctl: InProcess) -> None:
+    _without_store(ctl)
+    ctl.ok("ipam", "configure", "--strictaffinity=true")
+    rc, out, _ = ctl.run("ipam", "show", "--show-configuration")
+    assert rc == 0 and "| StrictAffinity     | true  |" in out
+
+
+def test_reading_ipam_commands_do_not_create_a_missing_store(ctl: InProcess) -> None:
+    _without_store(ctl)
+    rc, _, err = ctl.run("ipam", "show")
+    assert rc != 0 and "does not exist" in err and not ctl.store.exists()
