@@ -272,8 +272,21 @@ def _felix(
 
 def main() -> int:
     from pycalico.datastore.backend import DatastoreError
+    from pycalico.node import options
     from pycalico.node.startup import StartupError
 
+    # Before anything else: `--help` typed on a host must not start a node there.
+    try:
+        action = options.parse(sys.argv[1:])
+    except options.UsageError as exc:
+        sys.stderr.write(f"calico-node: {exc}\n")
+        return 1
+    if action == "help":
+        sys.stdout.write(options.USAGE)
+        return 0
+    if action == "version":
+        print(options.version())
+        return 0
     env = dict(os.environ)
     _setup_logging(env)
     stop = threading.Event()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pycalico import __version__
 from tests.support.node_namespace import bare_namespace, node_namespace, sh
 
 pytestmark = pytest.mark.integration
@@ -276,3 +278,65 @@ def test_policy_only_node_enforces_policy_and_routes_local_pods_without_a_node_a
 def tunnel_devices(ns: str) -> set[str]:
     links = {link["ifname"] for link in json.loads(sh(ns, "ip", "-j", "link", "show"))}
     return links & {"vxlan.calico", "tunl0"}
+
+
+def run_calico_node_in_fresh_namespace(
+    tmp: Path, *args: str
+) -> tuple[subprocess.CompletedProcess[str], str, str]:
+    """`calico-node ARGS` entered into a node namespace of its own (network only, as
+    `nsenter --net` does); its result, then what it left there: nft tables, processes."""
+    env = {
+        **os.environ,
+        "DATASTORE_TYPE": "sqlite",
+        "SQLITE_PATH": str(tmp / "store.db"),
+        "NODENAME": "cli",
+        "CALICO_NETWORKING_BACKEND": "none",  # were it to start, no BIRD to outlive it
+        "CALICO_STATE_DIR": str(tmp / "lib"),
+        "CALICO_RUN_DIR": str(tmp / "run"),
+    }
+    with node_namespace("cncli") as namespace:
+        command = ["nsenter", f"--net={namespace.path}", os.path.join(BIN, "calico-node"), *args]
+        proc = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            err += "\n(still running after 20 s: killed)"
+        tables = sh(namespace.ns, "nft", "list", "tables")
+        pids = subprocess.run(
+            ["ip", "netns", "pids", namespace.ns], capture_output=True, text=True, check=True
+        ).stdout
+        for pid in pids.split():  # what it started there and left running
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+    return subprocess.CompletedProcess(command, proc.returncode, out, err), tables, pids
+
+
+@pytest.mark.parametrize("option", ["--help", "-h"])
+def test_help_prints_usage_and_starts_nothing(tmp_path: Path, option: str) -> None:
+    result, tables, pids = run_calico_node_in_fresh_namespace(tmp_path, option)
+    assert (result.returncode, result.stderr) == (0, ""), result
+    assert result.stdout.startswith("Usage: calico-node")
+    assert (tables, pids) == ("", "")
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("option", ["-v", "--version"])
+def test_version_prints_the_version_and_starts_nothing(tmp_path: Path, option: str) -> None:
+    result, tables, pids = run_calico_node_in_fresh_namespace(tmp_path, option)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"v{__version__}\n", "")
+    assert (tables, pids) == ("", "")
+    assert not any(tmp_path.iterdir())
+
+
+def test_an_unknown_option_is_one_line_of_error_and_starts_nothing(tmp_path: Path) -> None:
+    result, tables, pids = run_calico_node_in_fresh_namespace(tmp_path, "--no-such-option")
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "calico-node: unknown option --no-such-option (see calico-node --help)"
+    ]
+    assert (tables, pids) == ("", "")
+    assert not any(tmp_path.iterdir())
