@@ -63,6 +63,7 @@ class Felix:
         self.before_apply = before_apply
         self.observe = observe
         self._warned: set[str] = set()
+        self._dataplane_warnings: tuple[str, ...] = ()
 
     def apply(self, view: Mirror) -> None:
         started = time.monotonic()
@@ -78,6 +79,8 @@ class Felix:
             log.warning("dataplane apply failed (will retry): %s", exc)
             self.observe(False, time.monotonic() - started)
             return
+        finally:
+            self._tell(self.driver.warnings)
         elapsed = time.monotonic() - started
         log.debug("applied revision %d in %.1f ms", snap.revision, elapsed * 1000)
         self.observe(True, elapsed)
@@ -87,6 +90,14 @@ class Felix:
             self.apply(view)
         else:
             self.observe(None, 0.0)
+
+    def _tell(self, warnings: tuple[str, ...]) -> None:
+        """Each warning of the dataplane's once, when it starts to hold (every apply would
+        repeat it), and again should it come back after it stopped."""
+        for warning in warnings:
+            if warning not in self._dataplane_warnings:
+                log.warning("%s", warning)
+        self._dataplane_warnings = warnings
 
     def _settle(self, new: felix_settings.Settings) -> None:
         for warning in new.warnings:

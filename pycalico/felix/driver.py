@@ -77,6 +77,8 @@ class Driver:
         # The host's links as last read; None: read them on the next apply.
         self._host: calc.HostLinks | None = None
         self._ok = False  # the last apply went through
+        # What the last calculation could not give that the pools ask for (Routing.warnings).
+        self.warnings: tuple[str, ...] = ()
         self.applies = 0
         self.route_count = 0
         self.endpoint_count = 0
@@ -99,7 +101,7 @@ class Driver:
             host = host_links.read(self.ipr)
         self._host, self._ok = None, False  # until this apply has gone through
         desired = self.calculator.calculate(snap, settings, host)
-        self._underlay = desired.routing.underlay
+        self._underlay, self.warnings = desired.routing.underlay, desired.routing.warnings
         for manager in self.managers:
             manager.apply(desired)
         self._host, self._ok = host, True

@@ -8,7 +8,9 @@ CALICO_STATE_DIR (default /var/lib/calico: nodename and mtu files), CALICO_RUN_D
 (default /var/run/calico: the CNI agent socket, calico-node.pid, BIRD's bird.ctl and
 bird.pid) and CALICO_CONFD_DIR (default /etc/calico/confd/config: bird.cfg).
 
-With the `bird` backend, confd and BIRD run too (see pycalico/confd).
+With the `bird` backend, confd and BIRD run too (see pycalico/confd). With `none` (policy
+only) the Node gets no address and Felix programs policy and this node's own routes, not
+tunnels. The only options are `-h`/`--help` and `-v`/`--version` (see options.py).
 """
 
 from __future__ import annotations
@@ -98,6 +100,15 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
     backend = open_backend(config_from_env(env), create=True)
     client = ResourceClient(backend)
+    if backend_kind == "none":
+        for var in ("IP", "IP6"):
+            if env.get(var, "none") != "none":
+                log.warning(
+                    "%s=%s is not used: with CALICO_NETWORKING_BACKEND=none (policy only) the "
+                    "Node gets no address, as in Calico",
+                    var,
+                    env[var],
+                )
     interfaces = _interfaces()
     v4 = [a for i in interfaces for a in i.addresses if a.version == 4]
     startup.ensure_cluster(client, env, v4)
@@ -220,9 +231,10 @@ def _felix(
     from pycalico.felix.driver import Driver
     from pycalico.node import tunnel_addrs
 
+    # In every mode, as Calico's calico-node runs allocate-tunnel-addrs in every mode: in
+    # policy-only mode a pool that asks for a tunnel still gets its address (Felix builds
+    # the tunnel once the Node has an address of its own) and a stale one is released.
     def before_apply(view: Backend) -> None:
-        if backend_kind == "none":
-            return
         for tunnel in (tunnel_addrs.VXLAN, tunnel_addrs.IPIP):
             if not tunnel_addrs.in_place(view, name, tunnel):
                 tunnel_addrs.reconcile(client, name, tunnel)
@@ -260,8 +272,21 @@ def _felix(
 
 def main() -> int:
     from pycalico.datastore.backend import DatastoreError
+    from pycalico.node import options
     from pycalico.node.startup import StartupError
 
+    # Before anything else: `--help` typed on a host must not start a node there.
+    try:
+        action = options.parse(sys.argv[1:])
+    except options.UsageError as exc:
+        sys.stderr.write(f"calico-node: {exc}\n")
+        return 1
+    if action == "help":
+        sys.stdout.write(options.USAGE)
+        return 0
+    if action == "version":
+        print(options.version())
+        return 0
     env = dict(os.environ)
     _setup_logging(env)
     stop = threading.Event()

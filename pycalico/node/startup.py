@@ -201,13 +201,15 @@ def register_node(
         spec: dict[str, Any] = dict(current["spec"]) if current else {}
         bgp = dict(spec.get("bgp", {}))
         address = None
+        # Policy-only mode: Calico writes neither address (another provider routes; Felix
+        # needs none), and leaves any the Node already has.
         if env.get("CALICO_NETWORKING_BACKEND", "bird") != "none":
             address = node_address(env, bgp.get("ipv4Address", ""), interfaces, source_towards)
-        if address is not None:
-            bgp["ipv4Address"] = str(address)
-        address6 = node_address6(env, bgp.get("ipv6Address", ""), interfaces, source_towards)
-        if address6 is not None:
-            bgp["ipv6Address"] = str(address6)
+            address6 = node_address6(env, bgp.get("ipv6Address", ""), interfaces, source_towards)
+            if address is not None:
+                bgp["ipv4Address"] = str(address)
+            if address6 is not None:
+                bgp["ipv6Address"] = str(address6)
         if env.get("AS"):
             bgp["asNumber"] = env["AS"]
         if bgp:

@@ -162,3 +162,22 @@ def test_vxlan_routes_carry_the_device_route_protocol_and_the_rest_felixs_own() 
     state = calc(PoolInfo(NET("10.244.0.0/16"), vxlan_mode="CrossSubnet"))
     protocols = {(r.dev or r.kind): r.proto for r in state.routes}
     assert protocols == {"blackhole": 80, "vxlan.calico": PROTO_BOOT, "eth0": 80}
+
+
+def test_a_node_without_an_address_routes_only_its_own_pods_and_blocks_in_every_mode() -> None:
+    """Policy-only mode: every route to another node starts from this node's address."""
+    nodes = {**NODES, "node1": NodeInfo("node1", None, "10.244.1.0", "66:00:00:00:00:01")}
+    workload = Workload("10.244.1.5/32", "cali1234567890a")
+    own = {
+        Route("10.244.1.5/32", dev="cali1234567890a", proto=PROTO_BOOT, scope="link"),
+        Route("10.244.1.0/26", kind="blackhole"),
+    }
+    for mode in ("Always", "CrossSubnet"):
+        for pool in (
+            PoolInfo(NET("10.244.0.0/16"), vxlan_mode=mode),
+            PoolInfo(NET("10.244.0.0/16"), ipip_mode=mode),
+        ):
+            state = calculate(
+                "node1", nodes, [pool], BLOCKS, {"10.244.1.9": "node2"}, [workload], ""
+            )
+            assert state == RouteState(own), pool

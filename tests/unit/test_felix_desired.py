@@ -7,6 +7,7 @@ import ipaddress
 
 import pytest
 
+from pycalico.api.resource import normalize
 from pycalico.felix.calc.desired import (
     Calculator,
     DesiredStateError,
@@ -17,10 +18,12 @@ from pycalico.felix.calc.desired import (
     routing_inputs,
 )
 from pycalico.felix.calc.mtu import Link
-from pycalico.felix.calc.routes import PROTO_BOOT, NodeInfo, PoolInfo, Route
+from pycalico.felix.calc.routes import PROTO_BOOT, NodeInfo, PoolInfo, Route, Workload
 from pycalico.felix.calc.settings import resolve
 from pycalico.felix.calc.snapshot import Snapshot
 from pycalico.felix.rules.nat import NatPool
+from pycalico.policy import calc as policy_calc
+from pycalico.policy import model
 
 NET = ipaddress.ip_network
 HOST = HostLinks(
@@ -101,11 +104,111 @@ def test_the_same_routing_inputs_give_back_the_same_routing_object() -> None:
     assert calculator.calculate(snapshot(), settings, other_host).routing.pod_mtu == 8950
 
 
-def test_a_node_without_an_address_has_no_desired_state_yet() -> None:
-    snap = snapshot()
-    snap.nodes["node1"] = NodeInfo("node1", None)
-    with pytest.raises(DesiredStateError, match="Node node1 has no IPv4 address yet"):
-        Calculator("node1").calculate(snap, resolve({}, {}, {}), HOST)
+KNS_DEFAULT = model.profile(
+    normalize(
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "Profile",
+            "metadata": {"name": "kns.default"},
+            "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]},
+        }
+    )
+)
+POD = model.endpoint(
+    normalize(
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "WorkloadEndpoint",
+            "metadata": {"name": "node1-k8s-a-eth0", "namespace": "default"},
+            "spec": {
+                "node": "node1",
+                "orchestrator": "k8s",
+                "pod": "a",
+                "endpoint": "eth0",
+                "interfaceName": "calia",
+                "ipNetworks": ["10.246.1.5/32"],
+                "profiles": ["kns.default"],
+            },
+        }
+    ),
+    {"kns.default": KNS_DEFAULT},
+)
+
+
+def policy_only_snapshot(*pools: PoolInfo) -> Snapshot:
+    """node1 without an address (CALICO_NETWORKING_BACKEND=none), one pod of its own, and a
+    node2 that has an address, a VTEP and a block."""
+    return Snapshot(
+        revision=3,
+        nodes={
+            "node1": NodeInfo("node1", None, "10.246.1.0"),
+            "node2": NodeInfo(
+                "node2", ipaddress.ip_interface("192.0.2.12/24"), "10.246.2.0", "66:00:00:00:00:02"
+            ),
+        },
+        pools=list(pools),
+        nat_pools=[NatPool(str(p.cidr), True) for p in pools],
+        workloads=[Workload("10.246.1.5/32", "calia")],
+        block_owners={NET("10.246.1.0/26"): "node1", NET("10.246.2.0/26"): "node2"},
+        borrowed={"10.246.1.9": "node2"},
+        policy=policy_calc.Inputs(
+            [POD], [], {"kns.default": KNS_DEFAULT}, {"default": policy_calc.Tier("default", 1)}
+        ),
+    )
+
+
+OWN_ROUTES = {
+    Route("10.246.1.5/32", dev="calia", proto=PROTO_BOOT, scope="link"),
+    Route("10.246.1.0/26", kind="blackhole"),
+}
+
+
+def test_a_node_without_an_address_gets_policy_its_pods_routes_and_nat() -> None:
+    desired = Calculator("node1").calculate(
+        policy_only_snapshot(PoolInfo(NET("10.246.0.0/16"))), resolve({}, {}, {}), HOST
+    )
+    routing = desired.routing
+    assert desired.endpoints == frozenset({"calia"})
+    assert desired.workload_addresses == frozenset({NET("10.246.1.5/32")})
+    assert {"filter-cali-fw-calia", "filter-cali-tw-calia"} <= desired.ruleset.chains.keys()
+    assert "nat-outgoing" in desired.ruleset.base_chains
+    assert routing.state.routes == OWN_ROUTES
+    assert (routing.underlay, routing.vxlan, routing.ipip, routing.vxlan_port) == (
+        "",
+        None,
+        None,
+        None,
+    )
+    assert routing.forwarding == Forwarding(ipv4=True, ipv6=True)
+    assert routing.pod_mtu == 1500
+    assert routing.warnings == ()
+
+
+def test_a_node_without_an_address_builds_no_tunnel_its_pools_ask_for_and_says_why() -> None:
+    snap = policy_only_snapshot(
+        PoolInfo(NET("10.246.0.0/16"), vxlan_mode="Always"),
+        PoolInfo(NET("10.247.0.0/16"), ipip_mode="Always"),
+    )
+    desired = Calculator("node1").calculate(snap, resolve({}, {}, {}), HOST)
+    routing = desired.routing
+    assert (routing.vxlan, routing.ipip, routing.vxlan_port) == (None, None, None)
+    assert "raw-prerouting" not in desired.ruleset.chains
+    assert routing.state.routes == OWN_ROUTES  # nothing via vxlan.calico, tunl0 or eth0
+    assert routing.state.neighbours == set() and routing.state.fdb == set()
+    assert routing.pod_mtu == 1500  # no tunnel overhead for a tunnel not built
+    assert len(routing.warnings) == 2
+    for warning, device, mode in zip(
+        routing.warnings, ("vxlan.calico", "tunl0"), ("vxlanMode", "ipipMode"), strict=True
+    ):
+        assert warning.startswith("Node node1 has no IPv4 address (policy-only mode): no ")
+        assert device in warning and mode in warning
+
+
+def test_a_node_not_registered_yet_is_a_node_without_an_address() -> None:
+    snap = policy_only_snapshot(PoolInfo(NET("10.246.0.0/16")))
+    del snap.nodes["node1"]
+    routing = Calculator("node1").calculate(snap, resolve({}, {}, {}), HOST).routing
+    assert routing.state.routes == OWN_ROUTES
 
 
 def test_a_node_whose_address_no_link_holds_has_no_desired_state_yet() -> None:

@@ -88,9 +88,14 @@ def test_register_node_writes_the_address_and_a_restart_writes_nothing(
     assert client.backend.revision() == revision
 
 
-def test_backend_none_registers_no_address(client: ResourceClient) -> None:
-    identity = register_node(client, "node1", {"CALICO_NETWORKING_BACKEND": "none"}, IFACES)
+def test_backend_none_registers_no_address_of_either_family(client: ResourceClient) -> None:
+    """As Calico's policy-only mode: even an IP6 asked for is not written."""
+    env = {"CALICO_NETWORKING_BACKEND": "none", "IP6": "autodetect", "AS": "64513"}
+    identity = register_node(client, "node1", env, DUAL)
     assert identity.address is None
+    node = client.get(resolve("Node"), "node1")
+    assert node is not None
+    assert node["spec"]["bgp"] == {"asNumber": 64513}
 
 
 DUAL = [

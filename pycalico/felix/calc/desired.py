@@ -9,6 +9,13 @@ dataplane managers each take their part of it and make the kernel match.
 The routing part is remembered: while its inputs are equal the same `Routing` object
 comes back, which is how a policy-only change (a label, a policy) lets the device and
 route managers skip their work.
+
+A node without an IPv4 address (Calico's policy-only mode, CALICO_NETWORKING_BACKEND=none,
+where another routing provider carries traffic between nodes, or a single host) still gets
+its policy, its workloads' routes, its blocks' blackholes and natOutgoing. What starts from
+the node's address is left out, as Calico's Felix leaves it: no VXLAN device (a VTEP is the
+node's address), no IPIP device and no routes to other nodes' blocks; `Routing.warnings`
+says why while a pool asks for a tunnel.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pycalico.felix.calc import mtu, routes
+from pycalico.felix.calc.routes import IPIP_DEVICE, VXLAN_DEVICE
 from pycalico.felix.calc.settings import Settings
 from pycalico.felix.calc.snapshot import Snapshot
 from pycalico.felix.rules import nat
@@ -68,13 +76,15 @@ class Forwarding:
 class Routing:
     """The devices and routes; compared by identity, so built only by `Calculator`."""
 
-    underlay: str  # the interface holding this node's address
+    underlay: str  # the interface holding this node's address ("" for a node without one)
     forwarding: Forwarding | None  # None: ipForwarding Disabled, left as it is
     vxlan: VxlanSpec | None  # None: no VXLAN pool, or no tunnel address yet: left alone
     ipip: IpipSpec | None  # None: no IPIP pool, so tunl0 (if any) holds no address
     state: routes.RouteState
     vxlan_port: int | None  # with VXLAN on, the port its NOTRACK rules name
     pod_mtu: int
+    # What a pool asks for that this node cannot have (a tunnel without a node address).
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,24 +122,40 @@ def underlay(address: ipaddress.IPv4Interface, host: HostLinks) -> str:
     raise DesiredStateError(f"no interface holds this node's address {address.ip}")
 
 
+def _tunnels_skipped(node: str, vxlan_on: bool, ipip_on: bool) -> tuple[str, ...]:
+    skipped = []
+    if vxlan_on:
+        skipped.append((VXLAN_DEVICE, "vxlanMode"))
+    if ipip_on:
+        skipped.append((IPIP_DEVICE, "ipipMode"))
+    return tuple(
+        f"Node {node} has no IPv4 address (policy-only mode): no {device} although a pool "
+        f"has {mode} on, since a tunnel starts from the node's address; traffic to other "
+        "nodes' pods is left to the routing provider"
+        for device, mode in skipped
+    )
+
+
 def routing(
     node: str, snap: Snapshot, settings: Settings, host: HostLinks, bird_blackholes: bool
 ) -> Routing:
-    local = snap.nodes.get(node)
-    if local is None or local.address is None:
-        raise DesiredStateError(f"Node {node} has no IPv4 address yet")
-    device = underlay(local.address, host)
+    local = snap.nodes.get(node) or routes.NodeInfo(node, None)
+    device = underlay(local.address, host) if local.address is not None else ""
     host_mtu = mtu.host_mtu(host.links, settings.mtu_iface_pattern)
     v4_pools = [p for p in snap.pools if p.cidr.version == 4]
     vxlan_on = any(p.vxlan_mode != "Never" for p in v4_pools)
     ipip_on = any(p.ipip_mode != "Never" for p in v4_pools)
+    warnings: tuple[str, ...] = ()
+    if local.address is None:
+        warnings = _tunnels_skipped(node, vxlan_on, ipip_on)
+        vxlan_on = ipip_on = False
     enabled: dict[str, int] = {}
     if vxlan_on:
         enabled["vxlan"] = settings.vxlan_mtu
     if ipip_on:
         enabled["ipip"] = settings.ipip_mtu
     vxlan = None
-    if vxlan_on and local.vxlan_address:
+    if vxlan_on and local.address is not None and local.vxlan_address:
         vxlan = VxlanSpec(
             vni=settings.vxlan_vni,
             port=settings.vxlan_port,
@@ -169,6 +195,7 @@ def routing(
         state=state,
         vxlan_port=settings.vxlan_port if vxlan_on else None,
         pod_mtu=mtu.pod_mtu(host_mtu, enabled),
+        warnings=warnings,
     )
 
 
@@ -215,4 +242,3 @@ class Calculator:
             endpoints=frozenset(policy.endpoints),
             workload_addresses=workload_addresses(self.node, snap.policy.endpoints),
         )
-

@@ -18,7 +18,10 @@ What a node gets (Calico's rules, reference routing-and-encap.md §1-§4):
     CrossSubnet with the node in this node's subnet:
         `<block> via <node IP> dev <underlay>`;
     no encapsulation: left to BGP (BIRD learns and programs those routes);
-* every address borrowed by another node from any block, routed the same way, as a /32.
+* every address borrowed by another node from any block, routed the same way, as a /32;
+* but a node without an address of its own (policy-only mode) routes nothing to other
+  nodes: tunnels and same-subnet routes all start from it, and there the routing provider
+  Calico runs beside carries that traffic.
 
 Route protocols are Calico's: routes through `vxlan.calico` and workload routes carry the
 device route protocol (boot, which `ip route` does not print); blackholes, same-subnet and
@@ -140,12 +143,16 @@ def calculate(
             if not bird_blackholes or (pool is not None and pool.vxlan_mode != "Never"):
                 state.routes.add(Route(str(block), kind="blackhole"))
             continue
+        if local.address is None:
+            continue  # policy-only: the routing provider's job
         vteps_used |= _remote(
             state, str(block), block, nodes.get(owner), local, pools, underlay_device, tunl0_up
         )
     for ip, owner in borrowed.items():
         if owner == node:
             continue  # our own workloads' routes come from their endpoints
+        if local.address is None:
+            continue  # policy-only: the routing provider's job
         host = ipaddress.ip_network(ip)
         vteps_used |= _remote(
             state, str(host), host, nodes.get(owner), local, pools, underlay_device, tunl0_up
