@@ -9,7 +9,9 @@ from __future__ import annotations
 import ipaddress
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from pycalico.api import enforcement
 from pycalico.api.registry import resolve
 from pycalico.ctl.errors import CtlError, UsageError
 from pycalico.policy import inputs as policy_inputs
@@ -120,12 +122,34 @@ def run(args: Sequence[str], allow_version_mismatch: bool) -> int:
     # Pods by the name users gave them (the endpoint's own name is Calico's WEP name).
     shown = {ep.key: f"{ep.namespace}/{ep.pod}" for ep in (src, dst) if ep is not None and ep.pod}
     width = max([len(shown.get(s.endpoint, s.endpoint)) for s in steps] + [8])
+    unenforced = _unenforced_by_step_name(listed)
     for step in steps:
         rule = f" rule {step.rule}" if step.rule is not None else ""
+        fields = unenforced.get(step.by)
+        caveat = f" (not enforced: {', '.join(fields)})" if fields else ""
         print(
             f"{step.direction:<8} {shown.get(step.endpoint, step.endpoint):<{width}} "
-            f"{'ALLOW' if step.allowed else 'DENY':<5} by {step.by}{rule}"
+            f"{'ALLOW' if step.allowed else 'DENY':<5} by {step.by}{rule}{caveat}"
         )
     allowed = all(s.allowed for s in steps)
     print(f"verdict: {'ALLOW' if allowed else 'DENY'}")
     return 0
+
+
+def _unenforced_by_step_name(listed: dict[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
+    """What of each policy and profile pycalico does not enforce, by the name a step gives
+    it ("policy <tier>/<ns>/<name>", "profile <name>")."""
+    found: dict[str, list[str]] = {}
+    for kind in ("GlobalNetworkPolicy", "NetworkPolicy", "Profile"):
+        for resource in listed[kind]:
+            fields = enforcement.unenforced(resource)
+            if not fields:
+                continue
+            meta = resource["metadata"]
+            if kind == "Profile":
+                found[f"profile {meta['name']}"] = fields
+            else:
+                scope = f"{meta['namespace']}/" if kind == "NetworkPolicy" else ""
+                tier = resource["spec"].get("tier", "default")
+                found[f"policy {tier}/{scope}{meta['name']}"] = fields
+    return found

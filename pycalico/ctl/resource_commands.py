@@ -117,6 +117,8 @@ def _write_all(command: str, client: ResourceClient, resources: list[Resource], 
             _check_against_store(command, client, resources)
         except ValidationErrors as exc:
             return _report_failure(command, resources, 0, [exc])
+    if command != "delete":
+        _warn_unenforced(resources)
     done = 0
     errors: list[Exception] = []
     for resource in resources:
@@ -145,6 +147,17 @@ def _write_all(command: str, client: ResourceClient, resources: list[Resource], 
         return _report_failure(command, resources, done, errors)
     print(f"Successfully {PAST[command]} {done} {_kind_phrase(resources)}")
     return 0
+
+
+def _warn_unenforced(resources: list[Resource]) -> None:
+    """A line for each resource that asks for something pycalico does not do: accepted, as
+    Calico accepts it, but never silently ignored."""
+    from pycalico.api import enforcement
+
+    for resource in resources:
+        fields = enforcement.unenforced(resource)
+        if fields:
+            sys.stderr.write(f"Warning: {enforcement.describe(resource, fields)}\n")
 
 
 def _check_against_store(command: str, client: ResourceClient, resources: list[Resource]) -> None:

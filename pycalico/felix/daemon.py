@@ -80,7 +80,7 @@ class Felix:
             self.observe(False, time.monotonic() - started)
             return
         finally:
-            self._tell(self.driver.warnings)
+            self._tell(self.driver.warnings + snap.unenforced)
         elapsed = time.monotonic() - started
         log.debug("applied revision %d in %.1f ms", snap.revision, elapsed * 1000)
         self.observe(True, elapsed)
@@ -92,8 +92,9 @@ class Felix:
             self.observe(None, 0.0)
 
     def _tell(self, warnings: tuple[str, ...]) -> None:
-        """Each warning of the dataplane's once, when it starts to hold (every apply would
-        repeat it), and again should it come back after it stopped."""
+        """Each warning (the dataplane's, and what Felix does not enforce) once, when it
+        starts to hold (every apply would repeat it), and again should it come back after
+        it stopped."""
         for warning in warnings:
             if warning not in self._dataplane_warnings:
                 log.warning("%s", warning)

@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from pycalico.api import enforcement
 from pycalico.api.registry import resolve
 from pycalico.datastore.mirror import Mirror
 from pycalico.datastore.resources import ResourceClient
@@ -40,13 +41,21 @@ class Snapshot:
     global_config: dict[str, Any] = field(default_factory=dict)
     node_config: dict[str, Any] = field(default_factory=dict)
     policy: calc.Inputs = field(default_factory=lambda: calc.Inputs([], [], {}, {}))
+    # One line per resource that asks for what Felix does not do (api.enforcement).
+    unenforced: tuple[str, ...] = ()
+
+
+def felix_configurations(client: ResourceClient, node: str) -> list[dict[str, Any] | None]:
+    """FelixConfiguration `default` and `node.<node>` (None for a missing one)."""
+    kind = resolve("FelixConfiguration")
+    return [client.get(kind, name) for name in ("default", f"node.{node}")]
 
 
 def felix_configuration(client: ResourceClient, node: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The specs of FelixConfiguration `default` and `node.<node>` ({} for a missing one)."""
-    kind = resolve("FelixConfiguration")
-    found = [client.get(kind, name) for name in ("default", f"node.{node}")]
-    global_spec, node_spec = (resource["spec"] if resource else {} for resource in found)
+    global_spec, node_spec = (
+        resource["spec"] if resource else {} for resource in felix_configurations(client, node)
+    )
     return global_spec, node_spec
 
 
@@ -56,6 +65,9 @@ class SnapshotReader:
     policy: policy_inputs.Reader = field(default_factory=policy_inputs.Reader)
     # Per WorkloadEndpoint object: the mirror hands out one object per stored version.
     _workloads: IdentityMemo[dict[str, Any], tuple[str, tuple[Workload, ...]]] = field(
+        default_factory=lambda: IdentityMemo(MEMO_LIMIT)
+    )
+    _unenforced: IdentityMemo[dict[str, Any], str] = field(
         default_factory=lambda: IdentityMemo(MEMO_LIMIT)
     )
 
@@ -68,7 +80,15 @@ class SnapshotReader:
         affinities, _ = mirror.list(keys.all_affinities_prefix())
         blocks, _ = mirror.list(keys.block_prefix(4))
         listed = {kind: client.list(resolve(kind))[0] for kind in policy_inputs.KINDS}
-        global_config, node_config = felix_configuration(client, self.node)
+        configs = felix_configurations(client, self.node)
+        global_config, node_config = (c["spec"] if c else {} for c in configs)
+        checked = [
+            *listed["GlobalNetworkPolicy"],
+            *listed["NetworkPolicy"],
+            *listed["Profile"],
+            *client.list(resolve("HostEndpoint"))[0],
+            *(c for c in configs if c),
+        ]
         return Snapshot(
             revision=mirror.revision(),
             generation=mirror.loads,
@@ -81,8 +101,16 @@ class SnapshotReader:
             global_config=global_config,
             node_config=node_config,
             policy=self.policy.read(listed, weps),
+            unenforced=tuple(
+                line for r in checked if (line := self._unenforced.get(r, _unenforced_line))
+            ),
         )
 
     def _local_workloads(self, wep: dict[str, Any]) -> tuple[Workload, ...]:
         owner, workloads = self._workloads.get(wep, inputs.endpoint_workloads)
         return workloads if owner == self.node else ()
+
+
+def _unenforced_line(resource: dict[str, Any]) -> str:
+    fields = enforcement.unenforced(resource)
+    return enforcement.describe(resource, fields) if fields else ""
