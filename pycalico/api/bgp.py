@@ -16,28 +16,43 @@ from pycalico.api.schema import (
     Enum,
     Field,
     FieldError,
+    GoTag,
     Int,
     ListOf,
     Str,
     Struct,
+    ValidationErrors,
     go_field_name,
+    go_struct,
+    go_tag,
+    type_name,
 )
 
 LOG_SEVERITIES = ("Trace", "Debug", "Info", "Warning", "Error", "Fatal", "Panic", "None")
-_COMMUNITY_RE = re.compile(r"\d+:\d+(:\d+)?")
+_COMMUNITY_RE = re.compile(r"[0-9]+:[0-9]+(:[0-9]+)?")
+_REQUIRED = GoTag("required")
 
 
-def _community_value(value: str) -> str | None:
+def _community_value_errors(value: str) -> list[str] | None:
+    """Calico's isValidCommunity: None when the value is not `aa:nn` or `aa:nn:mm` at all,
+    else a reason per part too big for its 16 (or, in a large community, 32) bits."""
     if not _COMMUNITY_RE.fullmatch(value):
-        return "community value must be 'aa:nn' or 'aa:nn:mm'"
-    limits = (65535, 65535) if value.count(":") == 1 else (4294967295, 4294967295, 4294967295)
-    if any(int(part) > limit for part, limit in zip(value.split(":"), limits, strict=True)):
-        return "community value out of range"
-    return None
+        return None
+    bits = 16 if value.count(":") == 1 else 32
+    return [
+        f"invalid community value, expected {bits} bit value"
+        for part in value.split(":")
+        if int(part) >= 1 << bits
+    ]
+
+
+# Calico's `net` tag refuses what is not an address or CIDR; pycalico also wants the prefix.
+_NET = go_tag("net", checks.ip_or_cidr, checks.cidr)
 
 
 def _cidr_list() -> ListOf:
-    return ListOf(Struct((Field("cidr", Str((checks.cidr,)), required=True),)))
+    # Calico's tag is `omitempty,net`; pycalico also wants the CIDR written.
+    return ListOf(Struct((Field("cidr", Str((_NET,)), required=True, missing=_REQUIRED),)))
 
 
 SECRET_KEY_REF = Struct(
@@ -56,36 +71,127 @@ SECRET_KEY_REF = Struct(
 )
 
 
+_COMMUNITY_VALUE = "Spec.Communities[].Value"
+_ADVERTISED_COMMUNITY = "Spec.PrefixAdvertisement[].Communities[]"
+
+
 def _check_communities(spec: dict[str, Any], path: str) -> list[FieldError]:
-    """Calico's rules: defined communities must be used, and an advertisement's community is
-    either a value (`aa:nn`, `aa:nn:mm`) or the name of a defined one."""
-    defined = {c["name"] for c in spec.get("communities", [])}
+    """validateBGPConfigurationSpec, in its order and with its field names: a community's
+    value is `aa:nn` or `aa:nn:mm` within range, defined communities must be used, and an
+    advertisement's community is such a value or the name of a defined one."""
+    communities = spec.get("communities", [])
+    errors = []
+    for i, community in enumerate(communities):
+        value, where = community["value"], f"{path}.communities[{i}].value"
+        reasons = _community_value_errors(value)
+        errors.extend(FieldError(where, value, r, _COMMUNITY_VALUE) for r in reasons or ())
+        if reasons is None:
+            errors.append(
+                FieldError(
+                    where, value, "invalid community value or format used.", _COMMUNITY_VALUE
+                )
+            )
     advertisements = spec.get("prefixAdvertisements", [])
-    if defined and not advertisements:
-        return [
+    if communities and not advertisements:
+        errors.append(
             FieldError(
                 f"{path}.communities",
-                sorted(defined),
-                "communities are defined but not used in spec.prefixAdvertisements",
+                "[" + " ".join(go_struct(c["name"], c["value"]) for c in communities) + "]",
+                "communities are defined but not used in Spec.PrefixAdvertisement[].",
+                "Spec.Communities[]",
             )
-        ]
-    errors = []
+        )
+    defined = {c["name"] for c in communities}
     for i, advertisement in enumerate(advertisements):
         for j, community in enumerate(advertisement.get("communities", [])):
-            if community not in defined and _community_value(community) is not None:
+            where = f"{path}.prefixAdvertisements[{i}].communities[{j}]"
+            reasons = _community_value_errors(community)
+            errors.extend(
+                FieldError(where, community, r, _ADVERTISED_COMMUNITY) for r in reasons or ()
+            )
+            if reasons is None and community not in defined:
                 errors.append(
                     FieldError(
-                        f"{path}.prefixAdvertisements[{i}].communities[{j}]",
+                        where,
                         community,
-                        "community used is invalid or not defined",
+                        "community used is invalid or not defined.",
+                        _ADVERTISED_COMMUNITY,
+                    )
+                )
+    if spec.get("nodeToNodeMeshEnabled") is False:
+        # Calico shows the whole spec as Go prints it, pointers as addresses: pycalico
+        # shows no value.
+        for key in ("nodeMeshPassword", "nodeMeshMaxRestartTime"):
+            if key in spec:
+                go_name = go_field_name(key)
+                errors.append(
+                    FieldError(
+                        f"{path}.{key}",
+                        None,
+                        f"spec.{go_name} cannot be set if spec.NodeToNodeMesh is disabled",
+                        f"Spec.{go_name}",
                     )
                 )
     return errors
 
 
+# What only the cluster-wide `default` BGPConfiguration may set, in the order and words of
+# libcalico-go's client (ValidateDefaultOnlyFields), which checks it after validation.
+_DEFAULT_ONLY = (
+    ("nodeToNodeMeshEnabled", "nodeToNodeMeshEnabled"),
+    ("asNumber", "ASNumber"),
+    ("serviceLoadBalancerIPs", "ServiceLoadBalancerIPs"),
+    ("serviceExternalIPs", "ServiceExternalIPs"),
+    ("serviceClusterIPs", "ServiceClusterIPs"),
+    ("nodeMeshPassword", "nodeMeshPassword"),
+    ("nodeMeshMaxRestartTime", "nodeMeshMaxRestartTime"),
+)
+
+
+def _default_only_fields(resource: dict[str, Any]) -> list[FieldError]:
+    if resource["metadata"]["name"] == "default":
+        return []
+    return [
+        FieldError(
+            f"spec.{key}",
+            None,
+            f"Cannot set {words} on a non default BGP Configuration.",
+            f"BGPConfiguration.Spec.{go_field_name(key)}",
+        )
+        for key, words in _DEFAULT_ONLY
+        if key in resource["spec"]
+    ]
+
+
+def _advertised_cidr(value: Any) -> str:
+    """An advertisement's CIDR: Calico's `net` tag refuses it, and then, if it is not an
+    address at all, validateBGPConfigurationSpec does too."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, not a {type_name(value)}")
+    reason = _NET(value)
+    if not reason:
+        return value
+    errors = [FieldError("", value, reason, "CIDR")]
+    if checks.ip_or_cidr(value):
+        errors.append(
+            FieldError("", value, "invalid CIDR value.", "Spec.PrefixAdvertisement[].CIDR")
+        )
+    raise ValidationErrors(errors)
+
+
+def _ignored_interface(value: str) -> str | None:
+    # Globs for BIRD's interface patterns; a lone "*" would match every interface.
+    if value != "*" and _IGNORED_INTERFACE_RE.fullmatch(value):
+        return None
+    return GoTag("ignoredInterface")
+
+
+_IGNORED_INTERFACE_RE = re.compile(r"[a-zA-Z0-9_.*-]{1,15}")
+
+
 BGPCONFIG_SPEC = Struct(
     (
-        Field("logSeverityScreen", Enum(LOG_SEVERITIES)),
+        Field("logSeverityScreen", Enum(LOG_SEVERITIES, tag="logLevel")),
         Field("nodeToNodeMeshEnabled", Bool(), omitempty=False),
         Field("asNumber", Custom(checks.as_number), omitempty=False),
         Field("serviceLoadBalancerIPs", _cidr_list()),
@@ -96,8 +202,14 @@ BGPCONFIG_SPEC = Struct(
             ListOf(
                 Struct(
                     (
-                        Field("name", Str((checks.dns1123_label,)), required=True),
-                        Field("value", Str((_community_value,)), required=True),
+                        # Calico's `name` tag allows a subdomain; pycalico a label only.
+                        Field(
+                            "name",
+                            Str((go_tag("name", checks.dns1123_subdomain, checks.dns1123_label),)),
+                            required=True,
+                            missing=_REQUIRED,
+                        ),
+                        Field("value", Str(), required=True, missing=_REQUIRED),
                     )
                 )
             ),
@@ -107,19 +219,19 @@ BGPCONFIG_SPEC = Struct(
             ListOf(
                 Struct(
                     (
-                        Field("cidr", Str((checks.cidr,)), required=True),
+                        Field("cidr", Custom(_advertised_cidr), required=True, missing=_REQUIRED),
                         Field("communities", ListOf(Str())),
                     )
                 )
             ),
         ),
-        Field("listenPort", Int(1, 65535)),
+        Field("listenPort", Int(1, 65535, "gt", "lte")),
         Field("nodeMeshPassword", SECRET_KEY_REF),
         Field("nodeMeshMaxRestartTime", Custom(go_duration)),
         Field("bindMode", Enum(("None", "NodeIP"))),
-        Field("ignoredInterfaces", ListOf(Str())),
-        Field("localWorkloadPeeringIPV4", Str((checks.ipv4_address,))),
-        Field("localWorkloadPeeringIPV6", Str((checks.ip_address,))),
+        Field("ignoredInterfaces", ListOf(Str((_ignored_interface,)))),
+        Field("localWorkloadPeeringIPV4", Str((go_tag("ipv4", checks.ipv4_address),))),
+        Field("localWorkloadPeeringIPV6", Str((go_tag("ipv6", checks.ipv6_address),))),
     ),
     checks=(_check_communities,),
 )
@@ -129,7 +241,7 @@ BGP_CONFIGURATION = Kind(
     "bgpconfigurations",
     namespaced=False,
     spec=BGPCONFIG_SPEC,
-    name_check=checks.dns1123_subdomain,
+    checks=(_default_only_fields,),
 )
 
 
@@ -243,16 +355,6 @@ BGPPEER_SPEC = Struct(
 BGP_PEER = Kind("BGPPeer", "bgppeers", namespaced=False, spec=BGPPEER_SPEC)
 
 
-def _check_filter_rule(rule: dict[str, Any], path: str) -> list[FieldError]:
-    if "cidr" in rule and "matchOperator" not in rule:
-        return [FieldError(f"{path}.matchOperator", "", "matchOperator is required with cidr")]
-    if "matchOperator" in rule and "cidr" not in rule:
-        return [FieldError(f"{path}.cidr", "", "cidr is required with matchOperator")]
-    if "prefixLength" in rule and "cidr" not in rule:
-        return [FieldError(f"{path}.cidr", "", "cidr is required with prefixLength")]
-    return []
-
-
 def _filter_network(version: int) -> Callable[[str], str | None]:
     """Calico's netv4/netv6: a strictly masked network of the rule's family (or a bare IP)."""
 
@@ -272,30 +374,65 @@ _FILTER_INTERFACE_RE = re.compile(r"[a-zA-Z0-9_.*-]{1,15}")
 
 
 def _filter_interface(value: str) -> str | None:
-    if _FILTER_INTERFACE_RE.fullmatch(value):
-        return None
-    return "interface must be 1-15 characters of [a-zA-Z0-9_.*-]"
+    return None if _FILTER_INTERFACE_RE.fullmatch(value) else GoTag("bgpFilterInterface")
+
+
+def _check_filter_rule(rule: dict[str, Any], path: str) -> list[FieldError]:
+    """validateBGPFilterRule: each of its rules that the rule breaks, in its order."""
+    errors = []
+    cidr, operator = rule.get("cidr"), rule.get("matchOperator")
+    if cidr and not operator:
+        errors.append(
+            FieldError(f"{path}.cidr", cidr, "MatchOperator cannot be empty when CIDR is not")
+        )
+    if operator and not cidr:
+        errors.append(
+            FieldError(
+                f"{path}.matchOperator", operator, "CIDR cannot be empty when MatchOperator is not"
+            )
+        )
+    if "prefixLength" in rule and not cidr:
+        length = rule["prefixLength"]
+        errors.append(
+            FieldError(
+                f"{path}.prefixLength",
+                # Go prints the two pointers' addresses; pycalico shows what they point to.
+                go_struct(length.get("min"), length.get("max")),
+                "CIDR cannot be empty when PrefixLength is not",
+            )
+        )
+    return errors
 
 
 def _filter_rules(version: int) -> ListOf:
+    """BGPFilterRuleV4 or V6: every field checked by a struct tag of Calico's (the network
+    strictly masked, or a bare IP; prefix lengths within the family's)."""
     longest = 32 if version == 4 else 128
+    length = Int(0, longest, f"bgpFilterPrefixLengthV{version}", f"bgpFilterPrefixLengthV{version}")
     return ListOf(
         Struct(
             (
-                Field("cidr", Str((_filter_network(version),))),
+                Field("cidr", Str((go_tag(f"netv{version}", _filter_network(version)),))),
                 Field(
                     "prefixLength",
                     Struct(
                         (
-                            Field("min", Int(0, longest), omitempty=False),
-                            Field("max", Int(0, longest), omitempty=False),
+                            Field("min", length, omitempty=False),
+                            Field("max", length, omitempty=False),
                         )
                     ),
                 ),
-                Field("source", Enum(("RemotePeers",))),
+                Field("source", Enum(("RemotePeers",), tag="oneof")),
                 Field("interface", Str((_filter_interface,))),
-                Field("matchOperator", Enum(("Equal", "NotEqual", "In", "NotIn"))),
-                Field("action", Enum(("Accept", "Reject")), required=True),
+                Field(
+                    "matchOperator", Enum(("Equal", "NotEqual", "In", "NotIn"), tag="matchOperator")
+                ),
+                Field(
+                    "action",
+                    Enum(("Accept", "Reject"), tag="filterAction"),
+                    required=True,
+                    missing=_REQUIRED,
+                ),
             ),
             checks=(_check_filter_rule,),
         )

@@ -44,6 +44,11 @@ def dns1123_subdomain(name: str) -> str | None:
     )
 
 
+def subdomain_chars(name: str) -> str | None:
+    """The DNS-1123 subdomain pattern alone, with no length limit: Calico's `name` tag."""
+    return None if _SUBDOMAIN_RE.fullmatch(name) else SUBDOMAIN_REASON
+
+
 def node_name(name: str) -> str | None:
     """A whole one-line error for a bad node name; Calico validates a Node's name as a
     DNS-1123 subdomain, and IPAM keys and interface names built from it rely on that
@@ -54,6 +59,25 @@ def node_name(name: str) -> str | None:
         f"invalid node name {name!r}: a node name must be 1-253 lower-case alphanumeric "
         "characters, '-' or '.', starting and ending with an alphanumeric"
     )
+
+
+def metadata_name(name: str) -> list[str] | None:
+    """validateObjectMeta's reasons for a resource name: its length and its pattern are
+    checked apart, so a long name of bad characters has both reasons."""
+    reasons = [r for r in (too_long(name, SUBDOMAIN_MAX), subdomain_chars(name)) if r]
+    return reasons or None
+
+
+def tier_name(name: str) -> list[str] | None:
+    """A Tier's name: validateObjectMeta's rules, then validateTier's (a label, since it
+    prefixes policy names and is a label value in Kubernetes)."""
+    reasons = metadata_name(name) or []
+    label = [
+        r
+        for r in (too_long(name, LABEL_MAX), None if _LABEL_RE.fullmatch(name) else LABEL_REASON)
+        if r
+    ]
+    return reasons + label or None
 
 
 def dns1123_label(name: str) -> str | None:
@@ -88,10 +112,108 @@ def annotation_key(key: str) -> str | None:
     return label_key(key)
 
 
+# Kubernetes' own reasons (k8s.io/apimachinery/pkg/util/validation, v0.32 as Calico v3.30
+# builds with), which libcalico-go's validator passes on for metadata labels and annotations.
+_QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_QUALIFIED_NAME_MSG = (
+    "must consist of alphanumeric characters, '-', '_' or '.', "
+    "and must start and end with an alphanumeric character"
+)
+_LABEL_VALUE_FMT = f"({_QUALIFIED_NAME_FMT})?"
+_LABEL_VALUE_MSG = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+    "or '.', and must start and end with an alphanumeric character"
+)
+_K8S_SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
+    "or '.', and must start and end with an alphanumeric character"
+)
+
+
+def _regex_error(message: str, pattern: str, *examples: str) -> str:
+    shown = "".join(f"{' or ' if i else ''}'{e}', " for i, e in enumerate(examples))
+    return f"{message} (e.g. {shown}regex used for validation is '{pattern}')"
+
+
+def _max_length(limit: int) -> str:
+    return f"must be no more than {limit} characters"
+
+
+def _k8s_subdomain_errors(value: str) -> list[str]:
+    errors = [_max_length(SUBDOMAIN_MAX)] if len(value.encode()) > SUBDOMAIN_MAX else []
+    if not _SUBDOMAIN_RE.fullmatch(value):
+        errors.append(_regex_error(_K8S_SUBDOMAIN_MSG, DNS1123_SUBDOMAIN, "example.com"))
+    return errors
+
+
+def qualified_name_errors(value: str) -> list[str]:
+    """IsQualifiedName: a label key (`[prefix/]name`), every reason it fails."""
+    name_error = _regex_error(
+        _QUALIFIED_NAME_MSG, _QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc"
+    )
+    parts = value.split("/")
+    if len(parts) > 2:
+        return [
+            f"a qualified name {name_error} with an optional DNS subdomain prefix and '/' "
+            "(e.g. 'example.com/MyName')"
+        ]
+    errors = []
+    if len(parts) == 2:
+        if not parts[0]:
+            errors.append("prefix part must be non-empty")
+        else:
+            errors.extend(f"prefix part {e}" for e in _k8s_subdomain_errors(parts[0]))
+    name = parts[-1]
+    if not name:
+        errors.append("name part must be non-empty")
+    elif len(name.encode()) > LABEL_MAX:
+        errors.append(f"name part {_max_length(LABEL_MAX)}")
+    if not _QUALIFIED_NAME_RE.fullmatch(name):
+        errors.append(f"name part {name_error}")
+    return errors
+
+
+def label_value_errors(value: str) -> list[str]:
+    """IsValidLabelValue: every reason a label value fails."""
+    errors = [_max_length(LABEL_MAX)] if len(value.encode()) > LABEL_MAX else []
+    if value and not _QUALIFIED_NAME_RE.fullmatch(value):
+        errors.append(
+            _regex_error(_LABEL_VALUE_MSG, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345")
+        )
+    return errors
+
+
 def interface_name(name: str) -> str | None:
     if not _INTERFACE_RE.fullmatch(name):
         return "interface name must be 1-15 characters of [a-zA-Z0-9_.-]"
     return None
+
+
+def wireguard_key(value: str) -> str | None:
+    """A WireGuard key as wgtypes.ParseKey reads one: 32 bytes in standard base64."""
+    import base64
+    import binascii
+
+    try:
+        key = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return "invalid WireGuard key"
+    return None if len(key) == 32 else "invalid WireGuard key: must be 32 bytes"
+
+
+def port_name(name: str) -> str | None:
+    """A Kubernetes port name (IsValidPortName): up to 15 of a-z, 0-9 and '-', with a letter,
+    no '--', and no '-' at either end."""
+    if (
+        len(name) <= 15
+        and re.fullmatch(r"[-a-z0-9]+", name)
+        and re.search(r"[a-z]", name)
+        and "--" not in name
+        and not name.startswith("-")
+        and not name.endswith("-")
+    ):
+        return None
+    return "invalid port name"
 
 
 def mac_address(value: str) -> str | None:
@@ -113,6 +235,18 @@ def ipv4_address(value: str) -> str | None:
         ipaddress.IPv4Address(value)
     except ValueError:
         return "invalid IPv4 address"
+    return None
+
+
+def ipv6_address(value: str) -> str | None:
+    """An IPv6 address as Go's net.ParseIP reads one: no zone, and not IPv4-mapped (Go
+    takes `::ffff:a.b.c.d` for the IPv4 address)."""
+    try:
+        address = ipaddress.IPv6Address(value)
+    except ValueError:
+        return "invalid IPv6 address"
+    if address.ipv4_mapped is not None or address.scope_id is not None:
+        return "invalid IPv6 address"
     return None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pycalico.api.kind import Kind, singleton_name
+from pycalico.api.kind import Kind, singleton_refusal
 from pycalico.api.schema import Bool, Field, Str, Struct
 
 CLUSTER_INFORMATION = Kind(
@@ -18,5 +18,5 @@ CLUSTER_INFORMATION = Kind(
             Field("variant", Str()),
         )
     ),
-    name_check=singleton_name("default"),
+    checks=(singleton_refusal("Cluster Information"),),
 )

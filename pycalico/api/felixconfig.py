@@ -24,12 +24,18 @@ from pycalico.api.schema import (
     Enum,
     Field,
     FieldError,
+    GoTag,
     Int,
     ListOf,
     MapOf,
     Str,
     Struct,
     Type,
+    ValidationErrors,
+    WholeList,
+    go_struct,
+    go_tag,
+    type_name,
 )
 
 # --- Reusable pieces (also used by kubecontrollers.py) ------------------------------------
@@ -80,9 +86,7 @@ def _host_chars(value: str, limit: int) -> bool:
 
 
 def _prometheus_host(value: str) -> str | None:
-    if _host_chars(value, 64):
-        return None
-    return "must be 1-64 characters of [a-zA-Z0-9:._+-]"
+    return None if _host_chars(value, 64) else GoTag("prometheusHost")
 
 
 def _iface_filter(value: str) -> str | None:
@@ -91,8 +95,18 @@ def _iface_filter(value: str) -> str | None:
     return "interface filter must be 1-15 characters of [a-zA-Z0-9:._+-]"
 
 
+def _iface_filters(values: list[str]) -> str | None:
+    # Calico's tag checks the list as one value.
+    return GoTag("ifaceFilterSlice") if any(_iface_filter(v) for v in values) else None
+
+
+def _bpf_log_filters(filters: dict[str, str]) -> str | None:
+    bad = any(checks.interface_name(k) for k in filters)
+    return GoTag("bpfLogFilters") if bad else None
+
+
 def _interface(value: str) -> str | None:
-    return None if value == "*" else checks.interface_name(value)
+    return None if value == "*" or checks.interface_name(value) is None else GoTag("interface")
 
 
 def _is_word(char: str) -> bool:
@@ -108,7 +122,7 @@ def _key_value_list(value: str) -> str | None:
             continue
         key, eq, rest = item.lstrip(" \t\n\f\r").partition("=")
         if not eq or not key or not all(_is_word(c) for c in key) or "\n" in rest:
-            return "must be a comma-separated list of key=value pairs"
+            return GoTag("keyValueList")
     return None
 
 
@@ -126,21 +140,33 @@ def _ipv4(value: str) -> str | None:
 
 
 def _ipv6(value: str) -> str | None:
-    try:
-        address = ipaddress.IPv6Address(value)
-    except ValueError:
-        return "is not a valid IPv6 address"
-    # Go's parser reads IPv4-mapped addresses as IPv4 and has no zone syntax.
-    if address.ipv4_mapped is not None or address.scope_id is not None:
-        return "is not a valid IPv6 address"
-    return None
+    return None if checks.ipv6_address(value) is None else "is not a valid IPv6 address"
+
+
+# validateFelixConfigSpec names the field by its Go name and shows the one bad entry.
+_EXTERNAL_NODES = "ExternalNodesCIDRList"
 
 
 def _external_node_cidr(value: Any) -> str:
     if not isinstance(value, str) or checks.ip_or_cidr(value):
-        raise ValueError("has invalid CIDR(s)")
+        raise FieldError("", value, "has invalid CIDR(s)", _EXTERNAL_NODES)
     if ipaddress.ip_interface(value).version != 4:
-        raise ValueError("has invalid IPv6 CIDR")
+        raise FieldError("", value, "has invalid IPv6 CIDR", _EXTERNAL_NODES)
+    return value
+
+
+def _external_nodes(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list, not a {type_name(value)}")
+    errors = []
+    for i, cidr in enumerate(value):
+        try:
+            _external_node_cidr(cidr)
+        except FieldError as exc:
+            exc.path = f"spec.externalNodesList[{i}]"
+            errors.append(exc)
+    if errors:
+        raise ValidationErrors(errors)
     return value
 
 
@@ -148,20 +174,38 @@ def _failsafe_protocol(value: str) -> str | None:
     # Felix reads the protocol case-insensitively; an unset protocol means tcp.
     if value.lower() in ("tcp", "udp", "sctp"):
         return None
-    return "protocol must be 'TCP' or 'UDP' or 'SCTP'"
+    return "protocol must be 'TCP' or 'UDP' or 'SCTP'."
 
 
-def _health_override_name(value: str) -> str | None:
-    if value and all(c.isascii() and (c.isalnum() or c in "_ -") for c in value):
-        return None
-    return "name should match regex ^[a-zA-Z0-9_ -]+$"
+def _health_override_name_ok(value: Any) -> bool:
+    return bool(value) and all(c.isascii() and (c.isalnum() or c in "_ -") for c in value)
 
 
-def _health_override_timeout(value: Any) -> str:
-    timeout = go_duration(value)
-    if timeout.startswith("-"):
-        raise ValueError("Timeout should not be negative")
-    return timeout
+def _check_health_override(value: dict[str, Any], path: str) -> list[FieldError]:
+    """validateHealthTimeoutOverride: both errors show the whole override, as Go prints it
+    (a missing name is Go's empty string, which the pattern refuses)."""
+    name = value.get("name", "")
+    shown = go_struct(name, value["timeout"])
+    errors = []
+    if not _health_override_name_ok(name):
+        errors.append(
+            FieldError(
+                f"{path}.name",
+                shown,
+                "name should match regex ^[a-zA-Z0-9_ -]+$",
+                "HealthTimeoutOverride.Name",
+            )
+        )
+    if value["timeout"].startswith("-"):
+        errors.append(
+            FieldError(
+                f"{path}.timeout",
+                shown,
+                "Timeout should not be negative",
+                "HealthTimeoutOverride.Timeout",
+            )
+        )
+    return errors
 
 
 def _conntrack_timeout(value: str) -> str | None:
@@ -170,53 +214,133 @@ def _conntrack_timeout(value: str) -> str | None:
     return "must be a duration (e.g. 30s) or Auto"
 
 
+# numorstring.Port's struct validator (validatePort) names every port error `Port`.
+_PORT_FIELD = "Port"
+_PORT_NUMBER_RANGE = "port range invalid, port number must be between 1 and 65535"
+
+
+def _starts_at_zero(value: Any) -> bool:
+    """0, "0" or "0:N": what Calico decodes and then refuses as a port (not as a range)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value == 0
+    low, _, high = value.partition(":") if isinstance(value, str) else ("", "", "")
+    return low.isdigit() and int(low) == 0 and (not high or (high.isdigit() and int(high) <= 65535))
+
+
 def _port_range(value: Any) -> int | str:
     """numorstring.Port without names, stored as Go marshals it: `N`, or `min:max`."""
+    if _starts_at_zero(value):
+        raise FieldError("", 0, _PORT_NUMBER_RANGE, _PORT_FIELD)
     port = checks.port_range_or_number(value)
     low, _, high = str(port).partition(":")
     first, last = int(low), int(high or low)
-    if first < 1:
-        raise ValueError("port range invalid, port number must be between 1 and 65535")
     return first if first == last else f"{first}:{last}"
 
 
-def _at_most_seven(ranges: list[Any]) -> str | None:
-    # iptables' multiport match takes 15 ports and each range uses two of them.
-    return "node port ranges list is too long (max 7)" if len(ranges) > 7 else None
+_NODE_PORTS = "KubeNodePortRanges"
 
 
-def _too_many_tables(ranges: list[dict[str, int]]) -> str | None:
-    tables = sum(r["max"] - r["min"] + 1 for r in ranges)
-    return "targets too many tables" if tables > 0xFFFF else None
+def _is_port_name(item: Any) -> bool:
+    return isinstance(item, str) and item != "" and ":" not in item and not item.isdigit()
+
+
+def _node_port_ranges(value: Any) -> list[Any]:
+    """kubeNodePortRanges in Calico's order: each port's own check (validatePort), then
+    validateFelixConfigSpec's, whose errors show the whole list. iptables' multiport match
+    takes 15 ports and a range uses two of them, hence at most 7."""
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list, not a {type_name(value)}")
+    errors, ports = [], []
+    for i, item in enumerate(value):
+        if _is_port_name(item):
+            continue
+        try:
+            ports.append(_port_range(item))
+        except FieldError as exc:
+            exc.path = f"spec.kubeNodePortRanges[{i}]"
+            errors.append(exc)
+        except ValueError as exc:
+            errors.append(FieldError(f"spec.kubeNodePortRanges[{i}]", item, str(exc)))
+    if len(value) > 7:
+        errors.append(
+            FieldError(
+                "spec.kubeNodePortRanges",
+                value,
+                "node port ranges list is too long (max 7)",
+                _NODE_PORTS,
+            )
+        )
+    errors.extend(
+        FieldError(
+            f"spec.kubeNodePortRanges[{i}]",
+            value,
+            "node port ranges should not contain named ports",
+            _NODE_PORTS,
+        )
+        for i, item in enumerate(value)
+        if _is_port_name(item)
+    )
+    if errors:
+        raise ValidationErrors(errors)
+    return ports
+
+
+def _table_range(value: dict[str, int]) -> str:
+    return go_struct(value["min"], value["max"])
+
+
+def _too_many_tables(ranges: list[dict[str, int]]) -> bool:
+    return sum(r["max"] - r["min"] + 1 for r in ranges) > 0xFFFF
 
 
 def _check_table_id_range(value: dict[str, int], path: str) -> list[FieldError]:
+    # Calico's RouteTableIDRange validator names its field as the older RouteTableRange's.
+    shown, field = _table_range(value), "RouteTableRange"
     errors = []
     if value["min"] > value["max"]:
-        errors.append(FieldError(path, value, "min value cannot be greater than max value"))
+        errors.append(FieldError(path, shown, "min value cannot be greater than max value", field))
     if value["min"] <= 0:
-        errors.append(FieldError(path, value, "cannot target indices < 1"))
+        errors.append(FieldError(path, shown, "cannot target indices < 1", field))
     if value["max"] > 0xFFFFFFFF:
-        errors.append(FieldError(path, value, "max index too high"))
+        errors.append(FieldError(path, shown, "max index too high", field))
     return errors
 
 
 def _check_table_range(value: dict[str, int], path: str) -> list[FieldError]:
     if 1 <= value["min"] <= value["max"] <= 250:
         return []
-    return [FieldError(path, value, "must be a range of route table indices within 1..250")]
+    return [
+        FieldError(
+            path,
+            _table_range(value),
+            "must be a range of route table indices within 1..250",
+            "RouteTableRange",
+        )
+    ]
 
 
 def _check_spec(spec: dict[str, Any], path: str) -> list[FieldError]:
+    errors = []
     if "routeTableRange" in spec and "routeTableRanges" in spec:
-        return [
+        errors.append(
             FieldError(
                 f"{path}.routeTableRange",
-                spec["routeTableRange"],
+                # Both are pointers in Go, and %v prints a pointer to a struct or a slice
+                # as `&` and the value.
+                "&" + _table_range(spec["routeTableRange"]),
                 "cannot be set when `RouteTableRanges` is also set",
             )
-        ]
-    return []
+        )
+    ranges = spec.get("routeTableRanges")
+    if ranges is not None and _too_many_tables(ranges):
+        errors.append(
+            FieldError(
+                f"{path}.routeTableRanges",
+                "&[" + " ".join(_table_range(r) for r in ranges) + "]",
+                "targets too many tables",
+            )
+        )
+    return errors
 
 
 # --- Types ----------------------------------------------------------------------------------
@@ -226,49 +350,72 @@ _INT = Int()
 _PORT = Int(0, 65535)
 _MTU = Int(0, 65535)
 _UINT32 = Int(0, 0xFFFFFFFF)
-_GO_RUNTIME = Int(minimum=-1)  # -1 means "leave the Go runtime's own setting".
+_GO_RUNTIME = Int(minimum=-1, min_tag="gte")  # -1: leave the Go runtime's own setting.
+_WIREGUARD_PORT = Int(1, 65535, "gt", "lte")
 _DURATION = Custom(go_duration)
 _TEXT = Str()
 _PATTERN = Str()  # A Go regexp; Python's syntax differs, so only the type is checked.
+# Pycalico's own checks on fields Calico leaves to its CRD schema keep pycalico's reasons;
+# where libcalico-go checks a field with a struct tag, the tag is given so that the error
+# reads as Calico's.
 _ENABLED_DISABLED = Choice(("Enabled", "Disabled"))
-_ACCEPT_RETURN = Choice(("Accept", "Return"))
-_DROP_REJECT = Choice(("Drop", "Reject"))
-_LOG_LEVEL = Choice(("Trace", "Debug", "Info", "Warning", "Error", "Fatal"))
+_ONEOF_ENABLED_DISABLED = Choice(("Enabled", "Disabled"), tag="oneof")
+_ACCEPT_RETURN = Choice(("Accept", "Return"), tag="acceptReturn")
+_DROP_REJECT = Choice(("Drop", "Reject"), tag="dropReject")
+_LOG_LEVEL = Choice(("Trace", "Debug", "Info", "Warning", "Error", "Fatal"), tag="logLevel")
 _PORT_RANGE = Custom(_port_range)
-_CIDRS = ListOf(Str((checks.ip_or_cidr,)))
+
+
+def _cidrs(values: list[str]) -> str | None:
+    # Calico's `cidrs` tag checks the list as one value.
+    return GoTag("cidrs") if any(checks.ip_or_cidr(v) for v in values) else None
+
+
+_CIDRS = ListOf(Str(), (_cidrs,))
 
 
 def _checked(*rules: Check) -> Str:
     return Str(tuple(unless_empty(rule) for rule in rules))
 
 
+def _proto_port_protocol(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, not a {type_name(value)}")
+    reason = _failsafe_protocol(value) if value else None
+    if reason:
+        raise FieldError("", value, reason, "ProtoPort.Protocol")
+    return value
+
+
 _PROTO_PORT = Struct(
     (
-        Field("protocol", _checked(_failsafe_protocol)),
-        Field("port", _PORT, required=True, omitempty=False),
+        Field("protocol", Custom(_proto_port_protocol)),
+        Field("port", _PORT, required=True, omitempty=False, zero=0),
         Field("net", _checked(checks.ip_or_cidr)),
     )
 )
 
 _HEALTH_TIMEOUT_OVERRIDE = Struct(
     (
-        Field("name", Str((_health_override_name,)), required=True),
-        Field("timeout", Custom(_health_override_timeout), required=True),
-    )
+        Field("name", Str()),
+        Field("timeout", _DURATION, required=True, zero="0s"),
+    ),
+    checks=(_check_health_override,),
 )
 
+# An unset bound is Go's 0, which the range checks then refuse in Calico's words.
 _ROUTE_TABLE_ID_RANGE = Struct(
     (
-        Field("min", _INT, required=True, omitempty=False),
-        Field("max", _INT, required=True, omitempty=False),
+        Field("min", _INT, default=0, omitempty=False),
+        Field("max", _INT, default=0, omitempty=False),
     ),
     checks=(_check_table_id_range,),
 )
 
 _ROUTE_TABLE_RANGE = Struct(
     (
-        Field("min", _INT, required=True, omitempty=False),
-        Field("max", _INT, required=True, omitempty=False),
+        Field("min", _INT, default=0, omitempty=False),
+        Field("max", _INT, default=0, omitempty=False),
     ),
     checks=(_check_table_range,),
 )
@@ -323,7 +470,7 @@ FELIX_SPEC = _FelixSpec(
         Field("featureGates", _checked(_key_value_list)),
         _ptr("ipsetsRefreshInterval", _DURATION),
         _ptr("maxIpsetSize", _INT),
-        Field("iptablesBackend", Choice(("Legacy", "NFT", "Auto"))),
+        Field("iptablesBackend", Choice(("Legacy", "NFT", "Auto"), tag="iptablesBackend")),
         _ptr("xdpRefreshInterval", _DURATION),
         _ptr("netlinkTimeout", _DURATION),
         Field("metadataAddr", _TEXT),
@@ -332,7 +479,10 @@ FELIX_SPEC = _FelixSpec(
         Field("interfacePrefix", _TEXT),
         Field("interfaceExclude", _TEXT),
         Field("chainInsertMode", Choice(("Insert", "Append"), ignore_case=True)),
-        Field("defaultEndpointToHostAction", Choice(("Drop", "Accept", "Return"))),
+        Field(
+            "defaultEndpointToHostAction",
+            Choice(("Drop", "Accept", "Return"), tag="dropAcceptReturn"),
+        ),
         Field("iptablesFilterAllowAction", _ACCEPT_RETURN),
         Field("iptablesMangleAllowAction", _ACCEPT_RETURN),
         Field("iptablesFilterDenyAction", _DROP_REJECT),
@@ -371,7 +521,7 @@ FELIX_SPEC = _FelixSpec(
         # `[]` is meaningful here: it turns the failsafe rules off.
         _ptr("failsafeInboundHostPorts", ListOf(_PROTO_PORT)),
         _ptr("failsafeOutboundHostPorts", ListOf(_PROTO_PORT)),
-        _ptr("kubeNodePortRanges", ListOf(_PORT_RANGE, (_at_most_seven,))),
+        _ptr("kubeNodePortRanges", WholeList(_node_port_ranges)),
         Field("policySyncPathPrefix", _TEXT),
         _ptr("usageReportingEnabled", _BOOL),
         _ptr("usageReportingInitialDelay", _DURATION),
@@ -385,15 +535,18 @@ FELIX_SPEC = _FelixSpec(
         _ptr("removeExternalRoutes", _BOOL),
         Field("programClusterRoutes", _ENABLED_DISABLED),
         Field("ipForwarding", _ENABLED_DISABLED),
-        _ptr("externalNodesList", ListOf(Custom(_external_node_cidr))),
+        _ptr("externalNodesList", WholeList(_external_nodes)),
         Field("debugMemoryProfilePath", _TEXT),
         _ptr("debugDisableLogDropping", _BOOL),
         _ptr("debugSimulateCalcGraphHangAfter", _DURATION),
         _ptr("debugSimulateDataplaneHangAfter", _DURATION),
         _ptr("debugSimulateDataplaneApplyDelay", _DURATION),
         _ptr("debugHost", _TEXT),
-        _ptr("debugPort", _PORT),
-        Field("iptablesNATOutgoingInterfaceFilter", _checked(_iface_filter)),
+        _ptr("debugPort", Int(0, 65535, "gte", "lte")),
+        Field(
+            "iptablesNATOutgoingInterfaceFilter",
+            _checked(go_tag("ifaceFilter", _iface_filter)),
+        ),
         _ptr("sidecarAccelerationEnabled", _BOOL),
         _ptr("xdpEnabled", _BOOL),
         _ptr("genericXDPEnabled", _BOOL),
@@ -406,20 +559,24 @@ FELIX_SPEC = _FelixSpec(
         _ptr("bpfEnabled", _BOOL),
         _ptr("bpfDisableUnprivileged", _BOOL),
         # The Go tag has no omitempty, so Calico always stores this key, usually as "".
-        _ptr("bpfLogLevel", Choice(("Debug", "Info", "Off")), default=""),
-        Field("bpfConntrackLogLevel", Choice(("Off", "Debug"))),
-        Field("bpfConntrackMode", Choice(("Auto", "Userspace", "BPFProgram"))),
+        _ptr("bpfLogLevel", Choice(("Debug", "Info", "Off"), tag="bpfLogLevel"), default=""),
+        Field("bpfConntrackLogLevel", Choice(("Off", "Debug"), tag="oneof")),
+        Field("bpfConntrackMode", Choice(("Auto", "Userspace", "BPFProgram"), tag="oneof")),
         _ptr("bpfConntrackTimeouts", _BPF_CONNTRACK_TIMEOUTS),
-        _ptr("bpfLogFilters", MapOf(_TEXT, key_check=checks.interface_name)),
+        _ptr("bpfLogFilters", MapOf(_TEXT, checks=(_bpf_log_filters,))),
         Field("bpfCTLBLogFilter", _TEXT),
         Field("bpfDataIfacePattern", _PATTERN),
         Field("bpfL3IfacePattern", _PATTERN),
         _ptr("bpfConnectTimeLoadBalancingEnabled", _BOOL),
-        Field("bpfConnectTimeLoadBalancing", Choice(("TCP", "Enabled", "Disabled")), default="TCP"),
-        Field("bpfHostNetworkedNATWithoutCTLB", _ENABLED_DISABLED, default="Enabled"),
-        Field("bpfExternalServiceMode", Choice(("Tunnel", "DSR"))),
+        Field(
+            "bpfConnectTimeLoadBalancing",
+            Choice(("TCP", "Enabled", "Disabled"), tag="oneof"),
+            default="TCP",
+        ),
+        Field("bpfHostNetworkedNATWithoutCTLB", _ONEOF_ENABLED_DISABLED, default="Enabled"),
+        Field("bpfExternalServiceMode", Choice(("Tunnel", "DSR"), tag="bpfServiceMode")),
         _ptr("bpfDSROptoutCIDRs", _CIDRS),
-        _ptr("bpfExtToServiceConnmark", _UINT32),
+        _ptr("bpfExtToServiceConnmark", Int(0, 0xFFFFFFFF, "gte", "lte")),
         _ptr("bpfKubeProxyIptablesCleanupEnabled", _BOOL),
         _ptr("bpfKubeProxyMinSyncPeriod", _DURATION),
         _ptr("bpfKubeProxyEndpointSlicesEnabled", _BOOL),
@@ -431,13 +588,13 @@ FELIX_SPEC = _FelixSpec(
         _ptr("bpfMapSizeConntrack", _INT),
         _ptr("bpfMapSizePerCpuConntrack", _INT),
         Field("bpfMapSizeConntrackScaling", Choice(("Disabled", "DoubleIfFull"), ignore_case=True)),
-        _ptr("bpfMapSizeConntrackCleanupQueue", Int(minimum=1)),
+        _ptr("bpfMapSizeConntrackCleanupQueue", Int(minimum=1, min_tag="gte")),
         _ptr("bpfMapSizeIPSets", _INT),
         _ptr("bpfMapSizeIfState", _INT),
         _ptr("bpfHostConntrackBypass", _BOOL),
         Field("bpfEnforceRPF", Choice(("Disabled", "Strict", "Loose"), ignore_case=True)),
         _ptr("bpfPolicyDebugEnabled", _BOOL),
-        _ptr("bpfForceTrackPacketsFromIfaces", ListOf(Str((_iface_filter,)))),
+        _ptr("bpfForceTrackPacketsFromIfaces", ListOf(Str(), (_iface_filters,))),
         Field("bpfDisableGROForIfaces", _PATTERN),
         _ptr("bpfExcludeCIDRsFromNAT", _CIDRS),
         _ptr("bpfExportBufferSizeMB", _INT),
@@ -448,28 +605,29 @@ FELIX_SPEC = _FelixSpec(
         _ptr("flowLogsGoldmaneServer", _TEXT),
         Field("flowLogsLocalReporter", Choice(("Disabled", "Enabled"))),
         Field("bpfProfiling", _ENABLED_DISABLED),
+        # Calico's `routeSource` tag passes any regular expression: the choice is pycalico's.
         Field("routeSource", Choice(("WorkloadIPs", "CalicoIPAM"))),
-        _ptr("routeTableRanges", ListOf(_ROUTE_TABLE_ID_RANGE, (_too_many_tables,))),
+        _ptr("routeTableRanges", ListOf(_ROUTE_TABLE_ID_RANGE)),
         _ptr("routeTableRange", _ROUTE_TABLE_RANGE),
         _ptr("routeSyncDisabled", _BOOL),
         _ptr("wireguardEnabled", _BOOL),
         _ptr("wireguardEnabledV6", _BOOL),
         _ptr("wireguardThreadingEnabled", _BOOL),
-        _ptr("wireguardListeningPort", Int(1, 65535)),
-        _ptr("wireguardListeningPortV6", Int(1, 65535)),
-        _ptr("wireguardRoutingRulePriority", Int(1, 32765)),
+        _ptr("wireguardListeningPort", _WIREGUARD_PORT),
+        _ptr("wireguardListeningPortV6", _WIREGUARD_PORT),
+        _ptr("wireguardRoutingRulePriority", Int(1, 32765, "gt", "lt")),
         Field("wireguardInterfaceName", _checked(_interface)),
         Field("wireguardInterfaceNameV6", _checked(_interface)),
         _ptr("wireguardMTU", _MTU),
         _ptr("wireguardMTUV6", _MTU),
         _ptr("wireguardHostEncryptionEnabled", _BOOL),
         _ptr("wireguardKeepAlive", _DURATION),
-        Field("awsSrcDstCheck", Choice(("DoNothing", "Enable", "Disable"))),
-        Field("serviceLoopPrevention", Choice(("Drop", "Reject", "Disabled"))),
-        Field("workloadSourceSpoofing", Choice(("Disabled", "Any"))),
+        Field("awsSrcDstCheck", Choice(("DoNothing", "Enable", "Disable"), tag="oneof")),
+        Field("serviceLoopPrevention", Choice(("Drop", "Reject", "Disabled"), tag="oneof")),
+        Field("workloadSourceSpoofing", Choice(("Disabled", "Any"), tag="oneof")),
         Field("mtuIfacePattern", _PATTERN),
         Field("floatingIPs", _ENABLED_DISABLED, default="Disabled"),
-        Field("windowsManageFirewallRules", _ENABLED_DISABLED),
+        Field("windowsManageFirewallRules", _ONEOF_ENABLED_DISABLED),
         _ptr("goGCThreshold", _GO_RUNTIME),
         _ptr("goMemoryLimitMB", _GO_RUNTIME),
         _ptr("goMaxProcs", _GO_RUNTIME),

@@ -7,7 +7,20 @@ from typing import Any
 
 from pycalico.api import checks
 from pycalico.api.kind import Kind
-from pycalico.api.schema import Bool, Custom, Enum, Field, FieldError, Int, ListOf, Str, Struct
+from pycalico.api.schema import (
+    Bool,
+    Custom,
+    Enum,
+    Field,
+    FieldError,
+    GoTag,
+    Int,
+    ListOf,
+    Str,
+    Struct,
+    WholeList,
+    type_name,
+)
 
 ENCAP_MODES = ("Never", "Always", "CrossSubnet")
 ALLOWED_USES = ("Workload", "Tunnel", "LoadBalancer")
@@ -168,15 +181,19 @@ IPPOOL = Kind(
 )
 
 
-def _reserved_cidr(value: Any) -> str:
-    if not isinstance(value, str) or checks.ip_or_cidr(value):
-        raise ValueError("invalid CIDR")
-    return str(ipaddress.ip_network(value, strict=False)) if "/" in value else value
+def _reserved_cidrs(value: Any) -> list[str]:
+    """Calico's `cidrs` tag, which checks the list as one value (the error shows it all);
+    CIDRs are stored masked."""
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list, not a {type_name(value)}")
+    if any(not isinstance(v, str) or checks.ip_or_cidr(v) for v in value):
+        raise ValueError(GoTag("cidrs"))
+    return [str(ipaddress.ip_network(v, strict=False)) if "/" in v else v for v in value]
 
 
 IPRESERVATION = Kind(
     "IPReservation",
     "ipreservations",
     namespaced=False,
-    spec=Struct((Field("reservedCIDRs", ListOf(Custom(_reserved_cidr))),)),
+    spec=Struct((Field("reservedCIDRs", WholeList(_reserved_cidrs)),)),
 )

@@ -16,49 +16,82 @@ from typing import Any
 from pycalico.api import checks
 from pycalico.api.duration import go_duration
 from pycalico.api.felixconfig import Choice, unless_empty
-from pycalico.api.kind import Kind, singleton_name
-from pycalico.api.schema import Custom, Field, FieldError, Int, ListOf, MapOf, Str, Struct
+from pycalico.api.kind import Kind, singleton_refusal
+from pycalico.api.schema import (
+    Custom,
+    Field,
+    FieldError,
+    GoTag,
+    Int,
+    ListOf,
+    MapOf,
+    Str,
+    Struct,
+    go_tag,
+)
 
-_ENABLED_DISABLED = Choice(("Enabled", "Disabled"))
+_ENABLED_DISABLED = Choice(("Enabled", "Disabled"), tag="oneof")
 _DURATION = Custom(go_duration)
 _PORT = Int(0, 65535)
+# Where the client's own template checks say the error is (it names no single template).
+_TEMPLATES = "KubeControllersConfiguration.Node.HostEndpoint.Templates"
 
 
-def _template_name(value: str) -> str | None:
-    if not value:
-        return "Template name must be specified"
-    return checks.dns1123_subdomain(value)
+def _check_templates(hep: dict[str, Any], path: str) -> list[FieldError]:
+    """validateAndFillDefaults' template rules, in its order, and only the first broken one
+    (the client returns at it): a name, not too long, unique (it makes the generated
+    HostEndpoint names unique), and some CIDRs."""
+    seen: set[str] = set()
+    for i, template in enumerate(hep.get("templates", [])):
+        where = f"{path}.templates[{i}]"
+        name = template.get("generateName", "")
+        if not name:
+            reason = "Template name must be specified"
+            return [FieldError(f"{where}.generateName", None, reason, _TEMPLATES)]
+        if len(name) > checks.SUBDOMAIN_MAX:
+            reason = "Template name must be shorter than 253 characters"
+            return [FieldError(f"{where}.generateName", None, reason, _TEMPLATES)]
+        if name in seen:
+            reason = "Template name must be unique"
+            return [FieldError(where, None, reason, f"{_TEMPLATES}.{name}")]
+        seen.add(name)
+        if not template.get("interfaceCIDRs"):
+            reason = "CIDR can not be empty"
+            return [FieldError(f"{where}.interfaceCIDRs", None, reason, f"{_TEMPLATES}.{name}")]
+    return []
 
 
-def _unique_template_names(templates: list[dict[str, Any]]) -> str | None:
-    # The name makes the generated HostEndpoint names unique, so it must be unique itself.
-    names = [t["generateName"] for t in templates]
-    return "Template name must be unique" if len(set(names)) != len(names) else None
+def _cidrs(values: list[str]) -> str | None:
+    # Calico's `cidrs` tag checks the list as one value.
+    return GoTag("cidrs") if any(checks.ip_or_cidr(v) for v in values) else None
 
 
-def _check_template(template: dict[str, Any], path: str) -> list[FieldError]:
-    if template.get("interfaceCIDRs"):
-        return []
-    return [FieldError(f"{path}.interfaceCIDRs", [], "CIDR can not be empty")]
+def _labels(labels: dict[str, str]) -> str | None:
+    bad = any(checks.label_key(k) or checks.label_value(v) for k, v in labels.items())
+    return GoTag("labels") if bad else None
 
 
 _TEMPLATE = Struct(
     (
-        Field("generateName", Str((_template_name,)), required=True),
-        Field("interfaceCIDRs", ListOf(Str((checks.ip_or_cidr,)))),
+        # A long name is the client's to refuse (_check_templates), with its own words.
+        Field("generateName", Str((go_tag("name", checks.subdomain_chars),))),
+        Field("interfaceCIDRs", ListOf(Str(), (_cidrs,))),
         Field("interfacePattern", Str()),  # A Go regexp; only the type is checked.
-        Field("labels", MapOf(Str((checks.label_value,)), key_check=checks.label_key)),
-        Field("nodeSelector", Str((unless_empty(checks.selector),))),
+        Field("labels", MapOf(Str(), checks=(_labels,))),
+        Field("nodeSelector", Str((unless_empty(go_tag("selector", checks.selector)),))),
     ),
-    checks=(_check_template,),
 )
 
 _HOST_ENDPOINT = Struct(
     (
         Field("autoCreate", _ENABLED_DISABLED),
-        Field("createDefaultHostEndpoint", _ENABLED_DISABLED),
-        Field("templates", ListOf(_TEMPLATE, (_unique_template_names,))),
-    )
+        Field(
+            "createDefaultHostEndpoint",
+            Choice(("Enabled", "Disabled"), tag="createDefaultHostEndpoint"),
+        ),
+        Field("templates", ListOf(_TEMPLATE)),
+    ),
+    checks=(_check_templates,),
 )
 
 # Policy, workloadEndpoint, serviceAccount and namespace controllers share this shape.
@@ -84,7 +117,7 @@ def _spec(client_defaults: bool) -> Struct:
         (
             Field(
                 "assignIPs",
-                Choice(("AllServices", "RequestedServicesOnly")),
+                Choice(("AllServices", "RequestedServicesOnly"), tag="assignIPs"),
                 default=fill("AllServices"),
             ),
         )
@@ -105,7 +138,11 @@ def _spec(client_defaults: bool) -> Struct:
         (
             Field(
                 "logSeverityScreen",
-                Choice(("None", "Debug", "Info", "Warning", "Error", "Fatal", "Panic")),
+                Choice(
+                    ("None", "Debug", "Info", "Warning", "Error", "Fatal", "Panic"),
+                    tag="logLevel",
+                    tag_accepts=("Trace",),
+                ),
             ),
             Field("healthChecks", _ENABLED_DISABLED),
             Field("etcdV3CompactionPeriod", _DURATION, omitempty=False),
@@ -156,5 +193,5 @@ KUBECONTROLLERSCONFIGURATION = Kind(
     namespaced=False,
     spec=KUBE_CONTROLLERS_SPEC,
     status=KUBE_CONTROLLERS_STATUS,
-    name_check=singleton_name("default"),
+    checks=(singleton_refusal("Kube Controllers Configuration"),),
 )

@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pycalico.api import checks
-from pycalico.api.schema import Custom, Field, Int, ListOf, MapOf, Str, Struct
+from pycalico.api.schema import Custom, Field, FieldError, Int, ListOf, MapOf, Str, Struct, go_map
 
 # How libcalico-go's validator names a resource's name in its errors.
 NAME_FIELD = "Metadata.Name"
+# Annotations may take this many bytes, keys and values together.
+ANNOTATIONS_MAX = 256 * 1024
+
+
+def label_errors(metadata: dict[str, Any]) -> list[FieldError]:
+    """validateObjectMeta's checks of annotations and labels, each reason Kubernetes gives
+    (an annotation key is checked in lower case), under Calico's field names."""
+    errors = []
+    annotations = metadata.get("annotations", {})
+    for key in annotations:
+        errors.extend(
+            FieldError(f"metadata.annotations[{key}]", key, reason, "Metadata.Annotations (key)")
+            for reason in checks.qualified_name_errors(key.lower())
+        )
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
+    if size > ANNOTATIONS_MAX:
+        errors.append(
+            FieldError(
+                "metadata.annotations",
+                go_map(annotations),
+                f"total size of annotations is too large by {size - ANNOTATIONS_MAX} bytes",
+                "Metadata.Annotations (key)",
+            )
+        )
+    for key, value in metadata.get("labels", {}).items():
+        where = f"metadata.labels[{key}]"
+        errors.extend(
+            FieldError(where, key, reason, "Metadata.Labels (label)")
+            for reason in checks.qualified_name_errors(key)
+        )
+        errors.extend(
+            FieldError(where, value, reason, "Metadata.Labels (value)")
+            for reason in checks.label_value_errors(value)
+        )
+    return errors
 
 
 def _json_value(value: object) -> object:
@@ -18,10 +55,6 @@ def _json_value(value: object) -> object:
     except (TypeError, ValueError):
         raise ValueError("must be plain JSON data") from None
     return value
-
-
-def _label_map() -> MapOf:
-    return MapOf(Str((checks.label_value,)), key_check=checks.label_key)
 
 
 OBJECT_META = Struct(
@@ -36,8 +69,9 @@ OBJECT_META = Struct(
         Field("creationTimestamp", Str()),
         Field("deletionTimestamp", Str()),
         Field("deletionGracePeriodSeconds", Int(minimum=0)),
-        Field("labels", _label_map()),
-        Field("annotations", MapOf(Str(), key_check=checks.annotation_key)),
+        # Their keys and values are checked with the name (label_errors), as Calico does.
+        Field("labels", MapOf(Str())),
+        Field("annotations", MapOf(Str())),
         Field("ownerReferences", ListOf(Custom(_json_value))),
         Field("finalizers", ListOf(Str())),
         Field("managedFields", ListOf(Custom(_json_value))),

@@ -15,6 +15,7 @@ from pycalico.api.schema import (
     Field,
     FieldError,
     Float,
+    GoTag,
     Int,
     ListOf,
     MapOf,
@@ -413,6 +414,32 @@ GLOBAL_NETWORK_POLICY = Kind(
     derived_labels=_tier_label,
 )
 
+
+def _labels(labels: dict[str, str]) -> str | None:
+    bad = any(checks.label_key(k) or checks.label_value(v) for k, v in labels.items())
+    return GoTag("labels") if bad else None
+
+
+# validateTier's orders for the tiers Calico creates itself, and its words for them.
+BUILTIN_TIER_ORDERS = {
+    DEFAULT_TIER: (1_000_000.0, "default tier order must be 1e+06"),
+    "adminnetworkpolicy": (1_000.0, "adminnetworkpolicy tier order must be 1000"),
+    "baselineadminnetworkpolicy": (
+        10_000_000.0,
+        "baselineadminnetworkpolicy tier order must be 1e+07",
+    ),
+}
+
+
+def _check_builtin_tier_order(resource: dict[str, Any]) -> list[FieldError]:
+    name, order = resource["metadata"]["name"], resource["spec"].get("order")
+    if name not in BUILTIN_TIER_ORDERS or order == BUILTIN_TIER_ORDERS[name][0]:
+        return []
+    # Go prints the *float64 itself: `<nil>` when unset, else an address (pycalico: the order).
+    shown = "<nil>" if order is None else order
+    return [FieldError("spec.order", shown, BUILTIN_TIER_ORDERS[name][1], "TierSpec.Order")]
+
+
 PROFILE = Kind(
     "Profile",
     "profiles",
@@ -421,7 +448,8 @@ PROFILE = Kind(
         (
             Field("ingress", ListOf(RULE)),
             Field("egress", ListOf(RULE)),
-            Field("labelsToApply", MapOf(Str((checks.label_value,)), key_check=checks.label_key)),
+            # Calico's `labels` tag checks the map as one value.
+            Field("labelsToApply", MapOf(Str(), checks=(_labels,))),
         )
     ),
 )
@@ -433,8 +461,9 @@ TIER = Kind(
     spec=Struct(
         (
             Field("order", Float(), omitempty=False),
-            Field("defaultAction", Enum(("Deny", "Pass")), default="Deny"),
+            Field("defaultAction", Enum(("Deny", "Pass"), tag="oneof"), default="Deny"),
         )
     ),
-    name_check=checks.dns1123_label,
+    name_check=checks.tier_name,
+    checks=(_check_builtin_tier_order,),
 )

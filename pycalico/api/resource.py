@@ -6,7 +6,7 @@ from typing import Any
 
 from pycalico.api import checks
 from pycalico.api.kind import Kind
-from pycalico.api.meta import NAME_FIELD, OBJECT_META
+from pycalico.api.meta import NAME_FIELD, OBJECT_META, label_errors
 from pycalico.api.registry import UnknownKind, by_kind_name
 from pycalico.api.schema import FieldError, ValidationErrors
 
@@ -65,11 +65,14 @@ def normalize(doc: Any, default_namespace: str = "default") -> dict[str, Any]:
     name = metadata.get("name")
     raw_name = raw_meta.get("name") if isinstance(raw_meta, dict) else None
     if isinstance(name, str) and name:
-        reason = kind.name_check(name)
-        if reason:
-            errors.append(FieldError("metadata.name", name, reason, NAME_FIELD))
+        reasons = kind.name_check(name) or []
+        errors.extend(
+            FieldError("metadata.name", name, reason, NAME_FIELD)
+            for reason in ([reasons] if isinstance(reasons, str) else reasons)
+        )
     elif raw_name in (None, ""):  # a name of the wrong type was reported already
         errors.append(FieldError("metadata.name", "", "name is required", NAME_FIELD))
+    errors.extend(label_errors(metadata))
     if kind.namespaced:
         metadata.setdefault("namespace", default_namespace)
         reason = checks.dns1123_label(metadata["namespace"])

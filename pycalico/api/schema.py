@@ -22,6 +22,27 @@ from typing import Any
 Check = Callable[[Any], str | None]
 
 
+class GoTag(str):
+    """A check failed that Calico makes with a `validate:"..."` struct tag of this name.
+
+    libcalico-go has no message of its own for those: its extractReason words them
+    `Reason: failed to validate Field: <Field> because of Tag: <tag> ` (the "Reason: "
+    prefix and the trailing space are Calico's), and FieldError fills in the field.
+    """
+
+
+def go_tag(tag: str, check: Check, stricter: Check | None = None) -> Check:
+    """`check` (Calico's), failing as Calico's validator does for the struct tag `tag`; then
+    `stricter`, pycalico's own rule for what Calico lets through, in pycalico's words."""
+
+    def tagged(value: Any) -> str | None:
+        if check(value) is not None:
+            return GoTag(tag)
+        return None if stricter is None else stricter(value)
+
+    return tagged
+
+
 class FieldError(ValueError):
     """One invalid field, worded as libcalico-go's ErroredField prints.
 
@@ -30,19 +51,46 @@ class FieldError(ValueError):
     own in Calico (its IPPool client says `IPPool.Spec.CIDR`), else the Go name of the last
     path element (`Nets[1]`), which is what libcalico-go's validator reports (the
     validator's StructField, not the whole namespace). A `value` of None prints no value,
-    as Calico's ErroredField with a nil Value does.
+    as Calico's ErroredField with a nil Value does; a GoTag reason becomes Calico's
+    sentence for a failed struct tag, naming the field.
     """
 
     def __init__(self, path: str, value: Any, reason: str, field: str | None = None) -> None:
+        super().__init__(path, value, reason)
+        # A converter may raise without knowing where its value sits (path ""): the type
+        # that called it fills the path in, so the name and the message follow from it.
         self.path = path
         self.value = value
-        self.reason = reason
-        self.field = field if field is not None else go_field_name(path)
-        super().__init__(f"error with field {self.described()}")
+        self._reason = reason
+        self._field = field
+
+    @property
+    def field(self) -> str:
+        return self._field if self._field is not None else go_field_name(self.path)
+
+    @property
+    def reason(self) -> str:
+        if isinstance(self._reason, GoTag):
+            return f"Reason: failed to validate Field: {self.field} because of Tag: {self._reason} "
+        return self._reason
+
+    def __str__(self) -> str:
+        return f"error with field {self.described()}"
 
     def described(self) -> str:
         text = self.field if self.value is None else f"{self.field} = '{format_value(self.value)}'"
         return f"{text} ({self.reason})" if self.reason else text
+
+
+class Refusal(FieldError):
+    """A refusal Calico's client words as a plain sentence, not as an errored field (`Cannot
+    create a Cluster Information resource with a name other than "default"`)."""
+
+    def __str__(self) -> str:
+        return self.reason
+
+    def described(self) -> str:
+        return self.reason
 
 
 class ValidationErrors(ValueError):
@@ -50,13 +98,14 @@ class ValidationErrors(ValueError):
 
     def __init__(self, errors: Sequence[FieldError]) -> None:
         self.errors = list(errors)
+        super().__init__(self.errors)
+
+    def __str__(self) -> str:
         if len(self.errors) == 1:
-            text = str(self.errors[0])
-        else:
-            text = "error with the following fields:\n" + "".join(
-                f"-  {e.described()}\n" for e in self.errors
-            )
-        super().__init__(text)
+            return str(self.errors[0])
+        return "error with the following fields:\n" + "".join(
+            f"-  {e.described()}\n" for e in self.errors
+        )
 
 
 # Go's names for the JSON names' leading lower-case word where Go does not simply capitalise
@@ -79,11 +128,26 @@ _GO_LEADING_WORD = {
     "mac": "MAC",
     "mtu": "MTU",
     "nat": "NAT",
-    "nftables": "NFTables",
     "ttl": "TTL",
     "uid": "UID",
     "vxlan": "VXLAN",
     "xdp": "XDP",
+}
+# Whole JSON names whose Go field is not spelt by that rule (FelixConfiguration's
+# `nftables...` fields are `Nftables...` in Go but its mode is `NFTablesMode`).
+_GO_NAMES = {
+    "bpfConntrackMode": "BPFConntrackCleanupMode",
+    "bpfMapSizePerCpuConntrack": "BPFMapSizePerCPUConntrack",
+    "externalNodesList": "ExternalNodesCIDRList",
+    "nftablesMode": "NFTablesMode",
+    "qosControls": "QoSControls",
+    "tcpEstablished": "TCPEstablished",
+    "tcpFinsSeen": "TCPFinsSeen",
+    "tcpResetSeen": "TCPResetSeen",
+    "tcpSynSent": "TCPSynSent",
+    "udpTimeout": "UDPTimeout",
+    "icmpTimeout": "ICMPTimeout",
+    "wireguardKeepAlive": "WireguardPersistentKeepAlive",
 }
 _LEADING_WORD = re.compile(r"[a-z0-9]+")
 _LAST_ELEMENT = re.compile(r"([^.\[]*)((?:\[[^\]]*\])*)$")
@@ -95,6 +159,8 @@ def go_field_name(path: str) -> str:
     match = _LAST_ELEMENT.search(path)
     assert match is not None  # the pattern matches the empty string at the end of any path
     name, index = match.groups()
+    if name in _GO_NAMES:
+        return _GO_NAMES[name] + index
     leading = _LEADING_WORD.match(name)
     if leading is None:
         return name + index
@@ -122,6 +188,16 @@ def format_value(value: Any) -> str:
     if len(text) > MAX_VALUE_IN_MESSAGE:
         return text[: MAX_VALUE_IN_MESSAGE - 3] + "..."
     return text
+
+
+def go_struct(*fields: Any) -> str:
+    """A Go struct value as `%v` prints it: `{1 250}` (a nil pointer field is `<nil>`)."""
+    return "{" + " ".join("<nil>" if f is None else format_value(f) for f in fields) + "}"
+
+
+def go_map(value: Mapping[str, Any]) -> str:
+    """A Go map as `%v` prints it: keys sorted, `map[a:1 b:2]`."""
+    return "map[" + " ".join(f"{k}:{format_value(v)}" for k, v in sorted(value.items())) + "]"
 
 
 def type_name(value: Any) -> str:
@@ -167,9 +243,17 @@ class Str(Type):
 @dataclass(frozen=True)
 class Enum(Type):
     values: tuple[str, ...]
+    # The Go struct tag that checks the value in Calico (`oneof`, `logLevel`...), if any, and
+    # what that tag accepts when it is not `values`: a value only pycalico refuses is refused
+    # in pycalico's words, not as a failed tag.
+    tag: str | None = None
+    tag_accepts: tuple[str, ...] | None = None
 
     def normalize(self, value: Any, path: str) -> Any:
         if value not in self.values or not isinstance(value, str):
+            calico_accepts = value in (self.tag_accepts or ())
+            if self.tag and not calico_accepts:
+                raise FieldError(path, value, GoTag(self.tag))
             raise FieldError(path, value, "must be one of " + ", ".join(self.values))
         return value
 
@@ -178,14 +262,19 @@ class Enum(Type):
 class Int(Type):
     minimum: int | None = None
     maximum: int | None = None
+    # The Go struct tags that bound the value in Calico (`gte`, `gt`; `lte`, `lt`), if any.
+    min_tag: str | None = None
+    max_tag: str | None = None
 
     def normalize(self, value: Any, path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise FieldError(path, value, f"must be an integer, not a {type_name(value)}")
         if self.minimum is not None and value < self.minimum:
-            raise FieldError(path, value, f"must be at least {self.minimum}")
+            low = GoTag(self.min_tag) if self.min_tag else f"must be at least {self.minimum}"
+            raise FieldError(path, value, low)
         if self.maximum is not None and value > self.maximum:
-            raise FieldError(path, value, f"must be at most {self.maximum}")
+            high = GoTag(self.max_tag) if self.max_tag else f"must be at most {self.maximum}"
+            raise FieldError(path, value, high)
         return value
 
 
@@ -219,10 +308,26 @@ class Custom(Type):
     def normalize(self, value: Any, path: str) -> Any:
         try:
             return self.convert(value)
-        except FieldError:
+        except FieldError as exc:
+            exc.path = exc.path or path  # a converter may leave the path to its caller
+            raise
+        except ValidationErrors as exc:
+            for error in exc.errors:
+                error.path = error.path or path
             raise
         except ValueError as exc:
-            raise FieldError(path, value, str(exc)) from None
+            # A GoTag reason is kept as one, so that the field is named in it.
+            reason = exc.args[0] if exc.args and isinstance(exc.args[0], GoTag) else str(exc)
+            raise FieldError(path, value, reason) from None
+
+
+@dataclass(frozen=True)
+class WholeList(Custom):
+    """A list that `convert` checks as one value (Calico's checks of a whole list report
+    the whole list), empty when it has no items, as ListOf."""
+
+    def is_empty(self, value: Any) -> bool:
+        return not value
 
 
 @dataclass(frozen=True)
@@ -233,7 +338,17 @@ class ListOf(Type):
     def normalize(self, value: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise FieldError(path, value, f"must be a list, not a {type_name(value)}")
-        out = [self.item.normalize(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        # Every item is checked, as Go's validator dives into each and reports them all.
+        out, errors = [], []
+        for i, v in enumerate(value):
+            try:
+                out.append(self.item.normalize(v, f"{path}[{i}]"))
+            except ValidationErrors as exc:
+                errors.extend(exc.errors)
+            except FieldError as exc:
+                errors.append(exc)
+        if errors:
+            raise ValidationErrors(errors)
         for check in self.checks:
             reason = check(out)
             if reason:
@@ -248,6 +363,8 @@ class ListOf(Type):
 class MapOf(Type):
     value_type: Type
     key_check: Check | None = None
+    # Checks of the whole map (Go's `labels` tag): the error shows the map as Go prints it.
+    checks: tuple[Callable[[dict[str, Any]], str | None], ...] = ()
 
     def normalize(self, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
@@ -261,6 +378,10 @@ class MapOf(Type):
                 if reason:
                     raise FieldError(f"{path}[{k}]", k, reason)
             out[k] = self.value_type.normalize(v, f"{path}[{k}]")
+        for check in self.checks:
+            reason = check(out)
+            if reason:
+                raise FieldError(path, go_map(out), reason)
         # encoding/json writes map keys sorted; so does pycalico, for identical bytes.
         return dict(sorted(out.items()))
 
@@ -278,6 +399,10 @@ class Field:
     default: Any = None
     # Go's `omitempty` on a non-pointer field: a zero value is dropped on output.
     omitempty: bool = True
+    # A required field that is missing: the reason (a GoTag when Calico's check is a struct
+    # tag that the Go zero value fails) and the value Calico would print (Go's zero value).
+    missing: str = "required field is missing"
+    zero: Any = ""
 
 
 @dataclass(frozen=True)
@@ -315,9 +440,9 @@ class Struct(Type):
                 if not (f.omitempty and f.type.is_empty(v)):
                     out[f.name] = v
                 elif f.required:
-                    errors.append(FieldError(sub, "", "required field is missing"))
+                    errors.append(FieldError(sub, f.zero, f.missing))
             elif f.required:
-                errors.append(FieldError(sub, "", "required field is missing"))
+                errors.append(FieldError(sub, f.zero, f.missing))
         if errors:
             raise ValidationErrors(errors)
         for f in self.fields:

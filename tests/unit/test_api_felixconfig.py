@@ -63,6 +63,21 @@ def errors_of(struct: Struct, spec: Any) -> dict[str, str]:
     return {e.path: e.reason for e in info.value.errors}
 
 
+def message_of(struct: Struct, spec: Any) -> str:
+    """The refusal as Calico's ErrorValidation prints it."""
+    with pytest.raises(ValidationErrors) as info:
+        struct.normalize(spec, "spec")
+    return str(info.value)
+
+
+def tag_failure(field: str, value: str, tag: str) -> str:
+    """libcalico-go's line for a field that failed a `validate:` struct tag."""
+    return (
+        f"error with field {field} = '{value}' "
+        f"(Reason: failed to validate Field: {field} because of Tag: {tag} )"
+    )
+
+
 def assert_go_order(spec: dict[str, Any]) -> None:
     assert list(spec) == [name for name in GO_ORDER if name in spec]
 
@@ -260,22 +275,30 @@ def test_deprecated_ctlb_switch_overrides_the_newer_fields_as_the_client_does() 
     assert_go_order(on)
 
 
-def test_route_table_ranges_are_validated() -> None:
-    assert errors_of(
+def test_route_table_ranges_are_refused_in_calicos_words() -> None:
+    """validateFelixConfigSpec, validateRouteTableRange and validateRouteTableIDRange: the
+    ranges shown as Go prints the structs (the spec's fields are pointers: `&`), and the
+    ID range's errors named `RouteTableRange` as Calico names them."""
+    assert message_of(
         FELIX_SPEC,
         {"routeTableRange": {"min": 1, "max": 250}, "routeTableRanges": [{"min": 1, "max": 2}]},
-    ) == {"spec.routeTableRange": "cannot be set when `RouteTableRanges` is also set"}
-    assert errors_of(FELIX_SPEC, {"routeTableRange": {"min": 1, "max": 251}}) == {
-        "spec.routeTableRange": "must be a range of route table indices within 1..250"
-    }
-    assert errors_of(FELIX_SPEC, {"routeTableRanges": [{"min": 10, "max": 2}]}) == {
-        "spec.routeTableRanges[0]": "min value cannot be greater than max value"
-    }
-    assert errors_of(FELIX_SPEC, {"routeTableRanges": [{"min": 1, "max": 70000}]}) == {
-        "spec.routeTableRanges": "targets too many tables"
-    }
-    assert "spec.routeTableRanges[0].max" in errors_of(
-        FELIX_SPEC, {"routeTableRanges": [{"min": 1}]}
+    ) == (
+        "error with field RouteTableRange = '&{1 250}' "
+        "(cannot be set when `RouteTableRanges` is also set)"
+    )
+    assert message_of(FELIX_SPEC, {"routeTableRange": {"min": 1, "max": 251}}) == (
+        "error with field RouteTableRange = '{1 251}' "
+        "(must be a range of route table indices within 1..250)"
+    )
+    assert message_of(FELIX_SPEC, {"routeTableRanges": [{"min": 10, "max": 2}]}) == (
+        "error with field RouteTableRange = '{10 2}' (min value cannot be greater than max value)"
+    )
+    assert message_of(FELIX_SPEC, {"routeTableRanges": [{"min": 1, "max": 70000}]}) == (
+        "error with field RouteTableRanges = '&[{1 70000}]' (targets too many tables)"
+    )
+    # A missing bound is Go's 0, which the range check then refuses.
+    assert message_of(FELIX_SPEC, {"routeTableRanges": [{"min": 1}]}) == (
+        "error with field RouteTableRange = '{1 0}' (min value cannot be greater than max value)"
     )
     assert felix({"routeTableRanges": [{"min": 1, "max": 250}, {"min": 1000, "max": 2000}]})[
         "routeTableRanges"
@@ -292,15 +315,28 @@ def test_port_ranges_are_stored_as_numorstring_prints_them() -> None:
     )
     assert spec["kubeNodePortRanges"] == ["30000:32767", 8080, 9000, 80]
     assert spec["natPortRange"] == "32768:65535"
-    assert "spec.kubeNodePortRanges[0]" in errors_of(FELIX_SPEC, {"kubeNodePortRanges": ["http"]})
-    assert errors_of(FELIX_SPEC, {"kubeNodePortRanges": list(range(1, 9))}) == {
-        "spec.kubeNodePortRanges": "node port ranges list is too long (max 7)"
-    }
-    assert "spec.natPortRange" in errors_of(FELIX_SPEC, {"natPortRange": 0})
+
+
+def test_port_range_errors_are_calicos() -> None:
+    """validatePort names every port `Port`; validateFelixConfigSpec shows the whole list."""
+    assert message_of(FELIX_SPEC, {"kubeNodePortRanges": ["http", "30000:32767"]}) == (
+        "error with field KubeNodePortRanges = '[http 30000:32767]' "
+        "(node port ranges should not contain named ports)"
+    )
+    assert message_of(FELIX_SPEC, {"kubeNodePortRanges": list(range(1, 9))}) == (
+        "error with field KubeNodePortRanges = '[1 2 3 4 5 6 7 8]' "
+        "(node port ranges list is too long (max 7))"
+    )
+    assert message_of(FELIX_SPEC, {"natPortRange": 0}) == (
+        "error with field Port = '0' (port range invalid, port number must be between 1 and 65535)"
+    )
+    assert message_of(FELIX_SPEC, {"bpfPSNATPorts": "0:100"}) == (
+        "error with field Port = '0' (port range invalid, port number must be between 1 and 65535)"
+    )
 
 
 def test_addresses_and_cidrs_are_checked() -> None:
-    errors = errors_of(
+    message = message_of(
         FELIX_SPEC,
         {
             "natOutgoingAddress": "fd00::1",
@@ -310,32 +346,44 @@ def test_addresses_and_cidrs_are_checked() -> None:
             "bpfExcludeCIDRsFromNAT": ["169.254.20.10", "junk"],
         },
     )
-    assert errors == {
-        "spec.natOutgoingAddress": "is not a valid IPv4 address",
-        "spec.deviceRouteSourceAddress": "is not a valid IPv4 address",
-        "spec.deviceRouteSourceAddressIPv6": "is not a valid IPv6 address",
-        "spec.externalNodesList[1]": "has invalid IPv6 CIDR",
-        "spec.bpfExcludeCIDRsFromNAT[1]": "invalid IP address or CIDR",
-    }
+    cidrs = tag_failure("BPFExcludeCIDRsFromNAT", "[169.254.20.10 junk]", "cidrs")
+    assert message == (
+        "error with the following fields:\n"
+        "-  NATOutgoingAddress = 'fd00::1' (is not a valid IPv4 address)\n"
+        "-  DeviceRouteSourceAddress = '10.0.0.300' (is not a valid IPv4 address)\n"
+        "-  DeviceRouteSourceAddressIPv6 = '10.0.0.1' (is not a valid IPv6 address)\n"
+        "-  ExternalNodesCIDRList = 'fd00::/64' (has invalid IPv6 CIDR)\n"
+        f"-  {cidrs.removeprefix('error with field ')}\n"
+    )
     spec = felix({"natOutgoingAddress": "192.0.2.1", "deviceRouteSourceAddressIPv6": "fd00::1"})
     assert spec["natOutgoingAddress"] == "192.0.2.1"
 
 
 def test_string_formats_from_libcalico_validators() -> None:
     assert felix({"featureGates": "BPFConnectTimeLoadBalancingWorkaround=enabled,"})
-    assert "spec.featureDetectOverride" in errors_of(FELIX_SPEC, {"featureDetectOverride": "x"})
-    assert "spec.openstackRegion" in errors_of(FELIX_SPEC, {"openstackRegion": "Region_One"})
-    assert "spec.iptablesNATOutgoingInterfaceFilter" in errors_of(
+    assert message_of(FELIX_SPEC, {"featureDetectOverride": "x"}) == tag_failure(
+        "FeatureDetectOverride", "x", "keyValueList"
+    )
+    assert message_of(FELIX_SPEC, {"openstackRegion": "Region_One"}) == (
+        "error with field OpenstackRegion = 'Region_One' (must be a valid DNS label)"
+    )
+    assert message_of(
         FELIX_SPEC, {"iptablesNATOutgoingInterfaceFilter": "much-too-long-iface+"}
+    ) == tag_failure("IptablesNATOutgoingInterfaceFilter", "much-too-long-iface+", "ifaceFilter")
+    assert message_of(FELIX_SPEC, {"bpfLogFilters": {"bad key!": "tcp"}}) == tag_failure(
+        "BPFLogFilters", "map[bad key!:tcp]", "bpfLogFilters"
     )
-    assert "spec.bpfLogFilters[bad key!]" in errors_of(
-        FELIX_SPEC, {"bpfLogFilters": {"bad key!": "tcp"}}
-    )
-    assert "spec.healthTimeoutOverrides[0].name" in errors_of(
+    assert message_of(
         FELIX_SPEC, {"healthTimeoutOverrides": [{"name": "a/b", "timeout": "1s"}]}
+    ) == (
+        "error with field HealthTimeoutOverride.Name = '{a/b 1s}' "
+        "(name should match regex ^[a-zA-Z0-9_ -]+$)"
     )
-    assert "spec.healthTimeoutOverrides[0].timeout" in errors_of(
+    assert message_of(
         FELIX_SPEC, {"healthTimeoutOverrides": [{"name": "ok", "timeout": "-1s"}]}
+    ) == (
+        "error with field HealthTimeoutOverride.Timeout = '{ok -1s}' "
+        "(Timeout should not be negative)"
     )
     spec = felix(
         {
@@ -487,24 +535,31 @@ def test_kube_controllers_bad_values_are_rejected() -> None:
 
 
 def test_host_endpoint_templates_follow_the_client_rules() -> None:
+    """validateAndFillDefaults' rules in its words: its field names, no value shown, and
+    only the first broken rule (the client returns at it)."""
+
     def templates(*items: dict[str, Any]) -> dict[str, Any]:
         return {"controllers": {"node": {"hostEndpoint": {"templates": list(items)}}}}
 
-    path = "spec.controllers.node.hostEndpoint.templates"
-    assert errors_of(KUBE_CONTROLLERS_SPEC, templates({"generateName": "a"})) == {
-        f"{path}[0].interfaceCIDRs": "CIDR can not be empty"
-    }
+    where = "KubeControllersConfiguration.Node.HostEndpoint.Templates"
+    assert message_of(KUBE_CONTROLLERS_SPEC, templates({"generateName": "a"})) == (
+        f"error with field {where}.a (CIDR can not be empty)"
+    )
     duplicate = {"generateName": "a", "interfaceCIDRs": ["10.0.0.0/8"]}
-    assert errors_of(KUBE_CONTROLLERS_SPEC, templates(duplicate, duplicate)) == {
-        path: "Template name must be unique"
-    }
-    assert f"{path}[0].nodeSelector" in errors_of(
+    assert message_of(KUBE_CONTROLLERS_SPEC, templates(duplicate, duplicate, {})) == (
+        f"error with field {where}.a (Template name must be unique)"
+    )
+    assert message_of(
+        KUBE_CONTROLLERS_SPEC, templates({"generateName": "", "interfaceCIDRs": ["10.0.0.0/8"]})
+    ) == (f"error with field {where} (Template name must be specified)")
+    assert message_of(
         KUBE_CONTROLLERS_SPEC,
         templates({"generateName": "a", "interfaceCIDRs": ["10.0.0.0/8"], "nodeSelector": "(("}),
-    )
-    assert f"{path}[0].generateName" in errors_of(
-        KUBE_CONTROLLERS_SPEC, templates({"generateName": "", "interfaceCIDRs": ["10.0.0.0/8"]})
-    )
+    ) == tag_failure("NodeSelector", "((", "selector")
+    assert message_of(
+        KUBE_CONTROLLERS_SPEC,
+        templates({"generateName": "a", "interfaceCIDRs": ["10.0.0.0/8", "ten"]}),
+    ) == tag_failure("InterfaceCIDRs", "[10.0.0.0/8 ten]", "cidrs")
 
 
 def test_kube_controllers_status_is_reported_as_is() -> None:
@@ -521,7 +576,17 @@ def test_kube_controllers_status_is_reported_as_is() -> None:
     }
 
 
-def test_kube_controllers_name_must_be_default() -> None:
-    assert KUBECONTROLLERSCONFIGURATION.name_check("default") is None
-    assert KUBECONTROLLERSCONFIGURATION.name_check("node.node-1")
+def test_kube_controllers_name_must_be_default_in_the_clients_words() -> None:
+    doc = {
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "KubeControllersConfiguration",
+        "metadata": {"name": "default"},
+        "spec": {},
+    }
+    resource.normalize(doc)
+    with pytest.raises(ValidationErrors) as info:
+        resource.normalize({**doc, "metadata": {"name": "node.node-1"}})
+    assert str(info.value) == (
+        'Cannot create a Kube Controllers Configuration resource with a name other than "default"'
+    )
     assert KUBECONTROLLERSCONFIGURATION.status is KUBE_CONTROLLERS_STATUS

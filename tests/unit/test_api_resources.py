@@ -191,17 +191,54 @@ def test_cluster_scoped_kind_refuses_a_namespace() -> None:
     assert "not namespaced" in text
 
 
+QUALIFIED = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+LABEL_VALUE = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
+    "'my_value',  or '12345', regex used for validation is "
+    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+
+
 @pytest.mark.parametrize(
-    ("labels", "fragment"),
+    ("labels", "message"),
     [
-        ({"bad key!": "v"}, "invalid label key"),
-        ({"a/b/c": "v"}, "invalid label key"),
-        ({"k": "bad value!"}, "invalid label value"),
-        ({"k": "x" * 64}, "invalid label value"),
+        (
+            {"bad key!": "v"},
+            f"error with field Metadata.Labels (label) = 'bad key!' (name part {QUALIFIED})",
+        ),
+        (
+            {"a/b/c": "v"},
+            f"error with field Metadata.Labels (label) = 'a/b/c' (a qualified name {QUALIFIED} "
+            "with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName'))",
+        ),
+        (
+            {"k": "bad value!"},
+            f"error with field Metadata.Labels (value) = 'bad value!' ({LABEL_VALUE})",
+        ),
+        (
+            {"k": "x" * 64},
+            f"error with field Metadata.Labels (value) = '{'x' * 64}' "
+            "(must be no more than 63 characters)",
+        ),
     ],
 )
-def test_label_keys_and_values_are_validated(labels: dict[str, str], fragment: str) -> None:
-    assert fragment in error_of(doc("Profile", labels=labels))
+def test_label_keys_and_values_are_refused_in_kubernetes_words(
+    labels: dict[str, str], message: str
+) -> None:
+    """validateObjectMeta passes on IsQualifiedName's and IsValidLabelValue's reasons."""
+    assert error_of(doc("Profile", labels=labels)) == message
+
+
+def test_annotation_keys_are_checked_in_lower_case() -> None:
+    normalize(doc("Profile", annotations={"Example.com/Note": "x"}))
+    assert error_of(doc("Profile", annotations={"/note": "x"})) == (
+        "error with field Metadata.Annotations (key) = '/note' (prefix part must be non-empty)"
+    )
 
 
 def test_prefixed_label_keys_are_accepted() -> None:
@@ -362,7 +399,10 @@ def test_workload_endpoint_networks_must_be_single_addresses() -> None:
         )
     )["spec"]
     assert spec["ipNetworks"] == ["10.0.0.5/32"]
-    assert "1-15" in error_of(doc("WorkloadEndpoint", spec={"interfaceName": "x" * 16}))
+    assert error_of(doc("WorkloadEndpoint", spec={"interfaceName": "x" * 16})) == (
+        f"error with field InterfaceName = '{'x' * 16}' "
+        "(Reason: failed to validate Field: InterfaceName because of Tag: interface )"
+    )
 
 
 def test_host_endpoint_needs_an_interface_or_expected_ips() -> None:
@@ -371,7 +411,9 @@ def test_host_endpoint_needs_an_interface_or_expected_ips() -> None:
 
 
 def test_singleton_kinds_only_accept_their_names() -> None:
-    assert "name must be 'default'" in error_of(doc("ClusterInformation", name="other"))
+    assert error_of(doc("ClusterInformation", name="other")) == (
+        'Cannot create a Cluster Information resource with a name other than "default"'
+    )
     normalize(doc("ClusterInformation", name="default", spec={"datastoreReady": False}))
 
 
@@ -528,7 +570,7 @@ def test_namespace_must_be_a_dns_label() -> None:
 
 
 def test_zero_port_and_empty_required_values_are_rejected() -> None:
-    assert "required field is missing" in error_of(
+    assert "Port = '0' (Reason: failed to validate Field: Port because of Tag: gt )" in error_of(
         doc(
             "HostEndpoint",
             spec={

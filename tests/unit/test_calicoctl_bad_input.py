@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,7 +148,7 @@ CASES: list[Case] = [
     invalid_file(
         "invalid-label-key",
         pool_doc("{cidr: 10.1.0.0/16}", '{name: p, labels: {"bad key!": v}}'),
-        "Labels[bad key!]",
+        "Metadata.Labels (label) = 'bad key!' (name part must consist of alphanumeric ",
     ),
     Case(
         "create-with-resourceversion",
@@ -259,7 +260,7 @@ CASES: list[Case] = [
     invalid_file(
         "node-empty-bgp",
         f"{V3}kind: Node\nmetadata: {{name: n}}\nspec: {{bgp: {{}}}}\n",
-        "BGP = '' (Spec.BGP should not be empty)]",
+        "BGP = '&{<nil>    }' (Spec.BGP should not be empty)]",
         kind="Node",
     ),
     # --- whole batches: one bad document means nothing is written ------------------------------
@@ -334,7 +335,10 @@ CASES: list[Case] = [
     Case(
         "label-invalid-value",
         ("label", "ippool", "existing", "team=not ok!"),
-        ("failed to update ippool existing, label not changed", "Labels[team] = 'not ok!'"),
+        (
+            "failed to update ippool existing, label not changed",
+            "Metadata.Labels (value) = 'not ok!' (a valid label must be an empty string",
+        ),
     ),
     # --- datastore and configuration ------------------------------------------------------------
     Case(
@@ -522,3 +526,442 @@ def test_invalid_documents_among_several_are_each_reported_and_located(ctl: InPr
         f"  in {path} document 3 (IPPool c): spec.cidr",
     ]
     assert snapshot(ctl) == before
+
+
+# --- every kind's refusals, worded as Calico v3.30 prints them -------------------------------
+
+
+def tag(field: str, value: str, go_tag: str) -> str:
+    """libcalico-go's ErroredField for a field that failed a `validate:` struct tag (its
+    extractReason, trailing space and all)."""
+    return (
+        f"{field} = '{value}' (Reason: failed to validate Field: {field} because of Tag: {go_tag} )"
+    )
+
+
+def refused(kind: str, *fields: str) -> str:
+    """calicoctl's stderr for one resource its client refused: ErrorValidation's one-field or
+    list shape, inside the brackets Go prints an []error with."""
+    if len(fields) == 1:
+        inner = f"error with field {fields[0]}"
+    else:
+        inner = "error with the following fields:\n" + "".join(f"-  {f}\n" for f in fields)
+    return f"Failed to apply '{kind}' resource: [{inner}]\n"
+
+
+def sentence(kind: str, text: str) -> str:
+    return f"Failed to apply '{kind}' resource: [{text}]\n"
+
+
+PORT_RANGE = "port range invalid, port number must be between 1 and 65535"
+TEMPLATES = "KubeControllersConfiguration.Node.HostEndpoint.Templates"
+
+# Kind -> (name, metadata extras, spec, what calicoctl prints), from libcalico-go's
+# validator.go, its clientv3 and the API types' `validate:` tags at v3.30.
+REFUSALS: dict[str, list[tuple[str, dict[str, Any], dict[str, Any], str]]] = {
+    "FelixConfiguration": [
+        (
+            "default",
+            {},
+            {"logSeverityScreen": "Loud"},
+            refused("FelixConfiguration", tag("LogSeverityScreen", "Loud", "logLevel")),
+        ),
+        (
+            "default",
+            {},
+            {"kubeNodePortRanges": [f"{p}:{p + 1}" for p in range(30000, 30016, 2)]},
+            refused(
+                "FelixConfiguration",
+                "KubeNodePortRanges = '[30000:30001 30002:30003 30004:30005 30006:30007 "
+                "30008:30009 30010:30011 30012:30013 30014:30015]' "
+                "(node port ranges list is too long (max 7))",
+            ),
+        ),
+        (
+            "default",
+            {},
+            {"natPortRange": 0},
+            refused("FelixConfiguration", f"Port = '0' ({PORT_RANGE})"),
+        ),
+        (
+            "default",
+            {},
+            {"healthTimeoutOverrides": [{"name": "main/loop", "timeout": "30s"}]},
+            refused(
+                "FelixConfiguration",
+                "HealthTimeoutOverride.Name = '{main/loop 30s}' "
+                "(name should match regex ^[a-zA-Z0-9_ -]+$)",
+            ),
+        ),
+        (
+            "default",
+            {},
+            {"routeTableRange": {"min": 1, "max": 250}, "routeTableRanges": [{"min": 1, "max": 9}]},
+            refused(
+                "FelixConfiguration",
+                "RouteTableRange = '&{1 250}' (cannot be set when `RouteTableRanges` is also set)",
+            ),
+        ),
+        (
+            "default",
+            {},
+            {"failsafeInboundHostPorts": [{"protocol": "ICMP", "port": 1}]},
+            refused(
+                "FelixConfiguration",
+                "ProtoPort.Protocol = 'ICMP' (protocol must be 'TCP' or 'UDP' or 'SCTP'.)",
+            ),
+        ),
+        (
+            "default",
+            {},
+            {"wireguardListeningPort": 0, "bpfExcludeCIDRsFromNAT": ["10.0.0.0/8", "ten"]},
+            refused(
+                "FelixConfiguration",
+                tag("BPFExcludeCIDRsFromNAT", "[10.0.0.0/8 ten]", "cidrs"),
+                tag("WireguardListeningPort", "0", "gt"),
+            ),
+        ),
+    ],
+    "BGPFilter": [
+        (
+            "f",
+            {},
+            {"exportV4": [{"cidr": "fd00::/64", "matchOperator": "In", "action": "Accept"}]},
+            refused("BGPFilter", tag("CIDR", "fd00::/64", "netv4")),
+        ),
+        (
+            "f",
+            {},
+            {"importV4": [{"cidr": "10.0.0.0/8", "action": "Accept"}]},
+            refused(
+                "BGPFilter", "CIDR = '10.0.0.0/8' (MatchOperator cannot be empty when CIDR is not)"
+            ),
+        ),
+        (
+            "f",
+            {},
+            {"importV6": [{"action": "Drop"}, {"cidr": "fd00::/64", "matchOperator": "In"}]},
+            refused(
+                "BGPFilter", tag("Action", "Drop", "filterAction"), tag("Action", "", "required")
+            ),
+        ),
+        (
+            "f",
+            {},
+            {
+                "exportV6": [
+                    {
+                        "cidr": "fd00::/64",
+                        "matchOperator": "In",
+                        "prefixLength": {"min": 129},
+                        "action": "Accept",
+                    }
+                ]
+            },
+            refused("BGPFilter", tag("Min", "129", "bgpFilterPrefixLengthV6")),
+        ),
+    ],
+    "BGPConfiguration": [
+        (
+            "default",
+            {},
+            {"communities": [{"name": "c", "value": "65001:1"}]},
+            refused(
+                "BGPConfiguration",
+                "Spec.Communities[] = '[{c 65001:1}]' "
+                "(communities are defined but not used in Spec.PrefixAdvertisement[].)",
+            ),
+        ),
+        (
+            "default",
+            {},
+            {
+                "communities": [{"name": "big", "value": "70000:70000"}],
+                "prefixAdvertisements": [{"cidr": "10.0.0.0/8", "communities": ["big"]}],
+            },
+            refused(
+                "BGPConfiguration",
+                "Spec.Communities[].Value = '70000:70000' "
+                "(invalid community value, expected 16 bit value)",
+                "Spec.Communities[].Value = '70000:70000' "
+                "(invalid community value, expected 16 bit value)",
+            ),
+        ),
+        (
+            "default",
+            {},
+            {"prefixAdvertisements": [{"cidr": "ten", "communities": ["65001:1"]}]},
+            refused(
+                "BGPConfiguration",
+                tag("CIDR", "ten", "net"),
+                "Spec.PrefixAdvertisement[].CIDR = 'ten' (invalid CIDR value.)",
+            ),
+        ),
+        (
+            "default",
+            {},
+            {"logSeverityScreen": "Loud", "ignoredInterfaces": ["*"]},
+            refused(
+                "BGPConfiguration",
+                tag("LogSeverityScreen", "Loud", "logLevel"),
+                tag("IgnoredInterfaces[0]", "*", "ignoredInterface"),
+            ),
+        ),
+        (
+            "node.n1",
+            {},
+            {
+                "asNumber": 65000,
+                "listenPort": 1790,
+                "serviceClusterIPs": [{"cidr": "10.96.0.0/12"}],
+            },
+            refused(
+                "BGPConfiguration",
+                "BGPConfiguration.Spec.ASNumber "
+                "(Cannot set ASNumber on a non default BGP Configuration.)",
+                "BGPConfiguration.Spec.ServiceClusterIPs "
+                "(Cannot set ServiceClusterIPs on a non default BGP Configuration.)",
+            ),
+        ),
+    ],
+    "Node": [
+        (
+            "n1",
+            {},
+            {"bgp": {}},
+            refused("Node", "BGP = '&{<nil>    }' (Spec.BGP should not be empty)"),
+        ),
+        (
+            "n1",
+            {},
+            {"ipv4VXLANTunnelAddr": "fd00::1", "vxlanTunnelMACAddr": "66:zz"},
+            refused(
+                "Node",
+                tag("IPv4VXLANTunnelAddr", "fd00::1", "ipv4"),
+                tag("VXLANTunnelMACAddr", "66:zz", "mac"),
+            ),
+        ),
+        (
+            "n1",
+            {},
+            {"addresses": [{"address": "192.0.2.1", "type": "PublicIP"}]},
+            refused("Node", tag("Type", "PublicIP", "ipType")),
+        ),
+    ],
+    "WorkloadEndpoint": [
+        (
+            "w",
+            {},
+            {"ipNetworks": ["10.0.0.0/24"]},
+            refused(
+                "WorkloadEndpoint",
+                "IPNetworks = '[10.0.0.0/24]' (IP network contains multiple addresses)",
+            ),
+        ),
+        (
+            "w",
+            {},
+            {
+                "ipNetworks": ["10.0.0.5/32"],
+                "ipNATs": [{"internalIP": "10.0.0.6", "externalIP": "192.0.2.1"}],
+            },
+            refused(
+                "WorkloadEndpoint",
+                "IPNATs = '[{10.0.0.6 192.0.2.1}]' (NAT is not in the endpoint networks)",
+            ),
+        ),
+        (
+            "w",
+            {},
+            {"ports": [{"name": "ping", "protocol": "ICMP", "port": 1}]},
+            refused(
+                "WorkloadEndpoint",
+                "WorkloadEndpointPort.Protocol = 'ICMP' "
+                "(WorkloadEndpointPort protocol does not support ports.)",
+            ),
+        ),
+        (
+            "w",
+            {},
+            {"ipv4Gateway": "fd00::1"},
+            refused(
+                "WorkloadEndpoint",
+                tag("IPv4Gateway", "fd00::1", "ipv4"),
+                "IPv4Gateway = 'fd00::1' (invalid IPv4 gateway address specified)",
+            ),
+        ),
+    ],
+    "HostEndpoint": [
+        (
+            "h",
+            {},
+            {},
+            refused(
+                "HostEndpoint",
+                "InterfaceName = '' (no interface or expected IPs have been specified)",
+                "InterfaceName = '' (no node has been specified)",
+            ),
+        ),
+        (
+            "h",
+            {},
+            {"node": "n1", "expectedIPs": ["10.0.0.300"]},
+            refused("HostEndpoint", tag("ExpectedIPs[0]", "10.0.0.300", "ip")),
+        ),
+        (
+            "h",
+            {},
+            {"node": "n1", "interfaceName": "eth0", "ports": [{"protocol": "TCP", "port": 80}]},
+            refused("HostEndpoint", tag("Name", "", "portName")),
+        ),
+    ],
+    "KubeControllersConfiguration": [
+        (
+            "other",
+            {},
+            {},
+            sentence(
+                "KubeControllersConfiguration",
+                "Cannot create a Kube Controllers Configuration resource with a name other than "
+                '"default"',
+            ),
+        ),
+        (
+            "default",
+            {},
+            {"healthChecks": "on"},
+            refused("KubeControllersConfiguration", tag("HealthChecks", "on", "oneof")),
+        ),
+        (
+            "default",
+            {},
+            {"controllers": {"node": {"hostEndpoint": {"templates": [{"generateName": "a"}]}}}},
+            refused("KubeControllersConfiguration", f"{TEMPLATES}.a (CIDR can not be empty)"),
+        ),
+    ],
+    "NetworkSet": [
+        (
+            "s",
+            {},
+            {"nets": ["10.0.0.300"]},
+            refused("NetworkSet", tag("Nets[0]", "10.0.0.300", "cidr")),
+        ),
+        (
+            "s",
+            {"labels": {"projectcalico.org/namespace": "prod"}},
+            {},
+            refused(
+                "NetworkSet",
+                "Metadata.Labels (label) = 'projectcalico.org/namespace' "
+                "(projectcalico.org/namespace is not a valid label name)",
+            ),
+        ),
+    ],
+    "GlobalNetworkSet": [
+        (
+            "s",
+            {},
+            {"nets": ["192.0.2.0/24", "x"]},
+            refused("GlobalNetworkSet", tag("Nets[1]", "x", "cidr")),
+        ),
+        (
+            "s",
+            {"labels": {"projectcalico.org/namespace": "prod"}},
+            {},
+            refused(
+                "GlobalNetworkSet",
+                "Metadata.Labels (label) = 'projectcalico.org/namespace' "
+                "(projectcalico.org/namespace is not a valid label name)",
+            ),
+        ),
+    ],
+    "Tier": [
+        (
+            "Gold",
+            {},
+            {},
+            refused(
+                "Tier",
+                "Metadata.Name = 'Gold' (name must consist of lower case alphanumeric "
+                "characters, '-' or '.' (regex: [a-z0-9]([-a-z0-9]*[a-z0-9])?"
+                "(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*))",
+                "Metadata.Name = 'Gold' (name must consist of lower case alphanumeric "
+                "characters or '-' (regex: [a-z0-9]([-a-z0-9]*[a-z0-9])?))",
+            ),
+        ),
+        (
+            "gold",
+            {},
+            {"defaultAction": "Allow"},
+            refused("Tier", tag("DefaultAction", "Allow", "oneof")),
+        ),
+        (
+            "default",
+            {},
+            {},
+            refused("Tier", "TierSpec.Order = '<nil>' (default tier order must be 1e+06)"),
+        ),
+    ],
+    "Profile": [
+        (
+            "p",
+            {},
+            {"labelsToApply": {"bad key!": "x"}},
+            refused("Profile", tag("LabelsToApply", "map[bad key!:x]", "labels")),
+        ),
+        (
+            "p",
+            {},
+            {"labelsToApply": {"team": "a b", "app": "web"}},
+            refused("Profile", tag("LabelsToApply", "map[app:web team:a b]", "labels")),
+        ),
+    ],
+    "IPReservation": [
+        (
+            "r",
+            {},
+            {"reservedCIDRs": ["10.0.0.0/8", "ten"]},
+            refused("IPReservation", tag("ReservedCIDRs", "[10.0.0.0/8 ten]", "cidrs")),
+        ),
+        (
+            "r",
+            {},
+            {"reservedCIDRs": ["fd00::/200"]},
+            refused("IPReservation", tag("ReservedCIDRs", "[fd00::/200]", "cidrs")),
+        ),
+    ],
+    "ClusterInformation": [
+        (
+            "other",
+            {},
+            {},
+            sentence(
+                "ClusterInformation",
+                'Cannot create a Cluster Information resource with a name other than "default"',
+            ),
+        ),
+        (
+            "Default",
+            {},
+            {},
+            refused(
+                "ClusterInformation",
+                "Metadata.Name = 'Default' (name must consist of lower case alphanumeric "
+                "characters, '-' or '.' (regex: [a-z0-9]([-a-z0-9]*[a-z0-9])?"
+                "(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*))",
+            ),
+        ),
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", list(REFUSALS))
+def test_each_kinds_refusals_read_as_calico_prints_them(ctl: InProcess, kind: str) -> None:
+    """The Go field name, value and reason of every refusal, in ErrorValidation's shapes
+    (or the client's own sentence), through calicoctl's line; nothing written."""
+    for name, meta, spec, expected in REFUSALS[kind]:
+        document = resource_yaml(kind, name, spec, labels=meta.get("labels"))
+        before = snapshot(ctl)
+        result = ctl.run("apply", "-f", "-", stdin=document)
+        assert (result.rc, result.out, result.err) == (1, "", expected), spec
+        assert snapshot(ctl) == before

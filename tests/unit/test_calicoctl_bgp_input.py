@@ -64,6 +64,7 @@ def bgp_filter(**spec: Any) -> str:
 
 
 GOOD = {"peerIP": "192.0.2.50", "asNumber": 65001}
+IPV4_TAG = "(Reason: failed to validate Field: RouteReflectorClusterID because of Tag: ipv4 )"
 DUPLICATE = "duplicates BGPPeer"
 
 CASES = [
@@ -114,7 +115,8 @@ CASES = [
     peer_case(
         "peer-reachable-by-without-peer-ip",
         {"peerSelector": "all()", "reachableBy": "192.0.2.254"},
-        "ReachableBy", "ReachablyBy field must be empty when PeerIP is empty",
+        "ReachableBy",
+        "ReachablyBy field must be empty when PeerIP is empty",
     ),
     # --- selectors ----------------------------------------------------------------------------
     peer_case("node-selector-bad", {**GOOD, "nodeSelector": "rack =="}, "NodeSelector"),
@@ -130,10 +132,10 @@ CASES = [
         "Node field must be empty when NodeSelector is specified",
     ),
     # --- route reflector cluster IDs ----------------------------------------------------------
-    Case("cluster-id-word", node_bgp(routeReflectorClusterID="rr-1"), ("'rr-1'", "IPv4")),
+    Case("cluster-id-word", node_bgp(routeReflectorClusterID="rr-1"), ("'rr-1'", IPV4_TAG)),
     Case("cluster-id-ipv6", node_bgp(routeReflectorClusterID="fd00::1"), ("'fd00::1'",)),
-    Case("cluster-id-octet", node_bgp(routeReflectorClusterID="244.0.0.256"), ("IPv4",)),
-    Case("cluster-id-cidr", node_bgp(routeReflectorClusterID="244.0.0.1/32"), ("IPv4",)),
+    Case("cluster-id-octet", node_bgp(routeReflectorClusterID="244.0.0.256"), (IPV4_TAG,)),
+    Case("cluster-id-cidr", node_bgp(routeReflectorClusterID="244.0.0.1/32"), (IPV4_TAG,)),
     Case("cluster-id-number", node_bgp(routeReflectorClusterID=1), ("must be a string",)),
     # --- overlapping peers --------------------------------------------------------------------
     peer_case(
@@ -184,22 +186,28 @@ CASES = [
     Case(
         "communities-defined-but-unused",
         config(communities=[{"name": "c", "value": "65001:1"}]),
-        ("Communities", "not used"),
+        (
+            "error with field Spec.Communities[] = '[{c 65001:1}]' "
+            "(communities are defined but not used in Spec.PrefixAdvertisement[].)]",
+        ),
     ),
     Case(
         "advertised-community-undefined",
         config(prefixAdvertisements=[{"cidr": "10.0.0.0/8", "communities": ["nope"]}]),
-        ("Communities[0] = 'nope'", "not defined"),
+        (
+            "error with field Spec.PrefixAdvertisement[].Communities[] = 'nope' "
+            "(community used is invalid or not defined.)]",
+        ),
     ),
     Case(
         "filter-v6-cidr-in-v4-rules",
         bgp_filter(exportV4=[{"cidr": "fd00::/64", "matchOperator": "In", "action": "Accept"}]),
-        ("CIDR = 'fd00::/64'", "IPv4"),
+        ("CIDR = 'fd00::/64' (Reason: failed to validate Field: CIDR because of Tag: netv4 )",),
     ),
     Case(
         "filter-cidr-not-masked",
         bgp_filter(importV4=[{"cidr": "10.0.0.1/8", "matchOperator": "In", "action": "Reject"}]),
-        ("CIDR", "strictly masked"),
+        ("CIDR = '10.0.0.1/8' (Reason: failed to validate Field: CIDR because of Tag: netv4 )",),
     ),
     Case(
         "filter-v4-prefix-length-over-32",
@@ -218,7 +226,7 @@ CASES = [
     Case(
         "filter-prefix-length-without-cidr",
         bgp_filter(exportV6=[{"prefixLength": {"min": 64}, "action": "Accept"}]),
-        ("CIDR", "prefixLength"),
+        ("PrefixLength = '{64 <nil>}' (CIDR cannot be empty when PrefixLength is not)",),
     ),
     Case(
         "filter-bad-interface",
