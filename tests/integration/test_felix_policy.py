@@ -218,3 +218,18 @@ def test_a_ruleset_nft_refuses_changes_nothing_and_the_next_apply_starts_over() 
         assert connects(client_ns, web_ip, 80)
         program(node, manager, [client, web], [])
         assert connects(client_ns, web_ip, 81)
+
+
+def test_the_last_endpoints_of_a_profile_go_with_its_chain_in_one_change() -> None:
+    with node_with_pods(2) as (node, pods), contextlib.closing(NftablesManager()) as manager:
+        (_, client_if, client_ip), (_, web_if, web_ip) = pods
+        client = endpoint(client_if, client_ip, app="client")
+        web = endpoint(web_if, web_ip, app="web")
+        program(node, manager, [client, web], [])
+        before = manager.applied
+        assert before is not None and any("pri-kns.default" in c for c in before.chains)
+        # The endpoints' chains jump to the profile's chain, which goes with them: the
+        # change must not delete the profile's chain while they still jump to it.
+        program(node, manager, [], [])
+        after = manager.applied
+        assert after is not None and not any("pri-kns.default" in c for c in after.chains)

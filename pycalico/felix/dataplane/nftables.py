@@ -89,9 +89,12 @@ def diff_script(old: Ruleset, new: Ruleset) -> str:
         if name not in added_chains:
             lines.append(f"flush chain {TABLE} {name}")
         lines += [f"add rule {TABLE} {name} {rule}" for rule in new.chains[name]]
-    # Last: nothing refers to them any more once the chains above were rewritten.
-    for name in sorted(old.chains.keys() - new.chains.keys()):
-        lines += [f"flush chain {TABLE} {name}", f"delete chain {TABLE} {name}"]
+    # Last: nothing refers to them any more once the chains above were rewritten. Gone
+    # chains may jump to one another (an endpoint's to- and from-chains to its profile's),
+    # so all are flushed before any is deleted: a chain still jumped to is busy.
+    gone = sorted(old.chains.keys() - new.chains.keys())
+    lines += [f"flush chain {TABLE} {name}" for name in gone]
+    lines += [f"delete chain {TABLE} {name}" for name in gone]
     for kind, before, after in (("set", old.sets, new.sets), ("map", old.maps, new.maps)):
         lines += [f"delete {kind} {TABLE} {name}" for name in sorted(before.keys() - after.keys())]
     return "\n".join(lines) + "\n" if lines else ""
