@@ -112,7 +112,11 @@ def with_agent(tmp: str, work: Callable[[Plugin], Any]) -> Any:
         input=b"apiVersion: projectcalico.org/v3\nkind: IPPool\n"
         b"metadata: {name: bench}\nspec: {cidr: 10.251.0.0/16}\n",
     )
-    agent = subprocess.Popen([sys.executable, "-m", "pycalico.cni.agent", "--socket", sock])
+    # The agent's own datastore is the one the netconf names, or it would hand every call
+    # back to the shim to run in-process.
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "pycalico.cni.agent", "--socket", sock], env=env
+    )
     try:
         for _ in range(100):
             if os.path.exists(sock):

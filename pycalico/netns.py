@@ -54,7 +54,8 @@ def open_netns(path: str) -> int:
     empty file left where a namespace was unmounted, a directory, another kind of namespace
     (setns would fail with EINVAL), a FIFO (a plain open() waits for a writer forever).
     Only regular files are opened, and non-blocking: nsfs files are regular, and opening a
-    device can itself act (a tape rewinds, a watchdog arms).
+    device can itself act (a tape rewinds, a watchdog arms). The CNI shims open CNI_NETNS
+    the same way where the runtime is, and the agent checks what they pass with check_netns.
     """
     if not stat.S_ISREG(os.stat(path).st_mode):
         raise NotANetworkNamespace(f"{path} is not a network namespace")
@@ -62,12 +63,23 @@ def open_netns(path: str) -> int:
     # whose descriptors setns refuses.
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
-        if _fs_type(fd) != NSFS_MAGIC or fcntl.ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET:
-            raise NotANetworkNamespace(f"{path} is not a network namespace")
+        check_netns(fd, path)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def check_netns(fd: int, what: str) -> None:
+    """NotANetworkNamespace unless the open descriptor `fd` is a network namespace (`what`
+    names it in the error). Asks only the kernel's bookkeeping: nothing is read from `fd`,
+    so whatever it is (a FIFO, a socket, a device), nothing blocks or acts."""
+    if (
+        not stat.S_ISREG(os.fstat(fd).st_mode)
+        or _fs_type(fd) != NSFS_MAGIC
+        or fcntl.ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET
+    ):
+        raise NotANetworkNamespace(f"{what} is not a network namespace")
 
 
 def in_netns(netns: str, work: Callable[[], T]) -> T:

@@ -19,7 +19,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from pycalico.cni.protocol import INVALID_ENV, IO_FAILURE, UNKNOWN_CONTAINER, CniError
@@ -62,10 +62,14 @@ def host_netlink() -> Iterator[Any]:
         raise
 
 
-def pod_netns(netns: str) -> int:
-    """ADD: a descriptor of the pod's namespace, or the CNI error that says why there is none."""
+def pod_netns(netns: str, opener: Callable[[str], int] | None = None) -> int:
+    """ADD: a descriptor of the pod's namespace, or the CNI error that says why there is none.
+
+    `opener` turns the path into a checked descriptor (Request.netns_opener: the agent's
+    hands out what the shim opened); by default the path is opened here (open_netns).
+    """
     try:
-        return open_netns(netns)
+        return (opener or open_netns)(netns)
     except FileNotFoundError:
         raise CniError(UNKNOWN_CONTAINER, f"network namespace {netns} does not exist") from None
     except NotANetworkNamespace as exc:
@@ -252,22 +256,31 @@ def _add_host_route(host: Any, index: int, host_ifname: str, addr: Interface) ->
             ) from None
 
 
-def unwire(netns: str, ifname: str) -> bool:
+def unwire(netns: str, ifname: str, opener: Callable[[str], int] | None = None) -> bool:
     """DEL: remove `ifname` inside the pod's namespace (its host end goes with it).
 
     As Calico, nothing is removed by host-side name here: a newer sandbox of the same pod
     has the same host interface name, and a late DEL for the old one must not touch it.
     False when there is no namespace to enter (empty, missing, or a path that is not a
-    network namespace): the caller decides about the host end (remove_host_end).
+    network namespace): the caller decides about the host end (remove_host_end). `opener`
+    as for pod_netns.
     """
-    from pyroute2 import IPRoute
-
     if not netns:
         return False
     try:
-        fd = open_netns(netns)
+        fd = (opener or open_netns)(netns)
     except (FileNotFoundError, NotANetworkNamespace):
         return False
+    try:
+        unwire_in(fd, netns, ifname)
+    finally:
+        os.close(fd)
+    return True
+
+
+def unwire_in(netns_fd: int, netns: str, ifname: str) -> None:
+    """Remove `ifname` inside the pod's namespace `netns_fd` (`netns` names it in errors)."""
+    from pyroute2 import IPRoute
 
     def remove() -> None:
         with IPRoute() as pod:
@@ -275,11 +288,7 @@ def unwire(netns: str, ifname: str) -> bool:
             if found:
                 pod.link("del", index=found[0])
 
-    try:
-        enter(fd, netns, remove)
-    finally:
-        os.close(fd)
-    return True
+    enter(netns_fd, netns, remove)
 
 
 def remove_host_end(host_ifname: str, addresses: Collection[str]) -> None:

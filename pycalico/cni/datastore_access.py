@@ -13,17 +13,26 @@ from typing import Any
 from pycalico.cni import node_identity
 from pycalico.cni.protocol import IO_FAILURE, CniError
 from pycalico.datastore.backend import Backend
+from pycalico.datastore.config import DatastoreConfig
 
 _shared: dict[Any, Backend] = {}
 _lock = threading.Lock()
 
 
+def call_settings(config: Mapping[str, Any], env: Mapping[str, str]) -> DatastoreConfig:
+    """The datastore a call names: its netconf's keys over the caller's environment's.
+    ConfigError (or CniError) when they name none that pycalico can open."""
+    from pycalico.datastore.config import config_from_env
+
+    return config_from_env(node_identity.datastore_env(config, env))
+
+
 def backend_for(config: Mapping[str, Any], env: Mapping[str, str]) -> Backend:
     from pycalico.datastore.backend import DatastoreError
-    from pycalico.datastore.config import ConfigError, config_from_env, open_backend
+    from pycalico.datastore.config import ConfigError, open_backend
 
     try:
-        settings = config_from_env(node_identity.datastore_env(config, env))
+        settings = call_settings(config, env)
         with _lock:
             backend = _shared.get(settings)
             if backend is None:

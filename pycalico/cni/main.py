@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from pycalico import __version__
 from pycalico.cni import netconf_fields
@@ -27,11 +27,17 @@ from pycalico.cni.protocol import (
 PLUGINS = ("calico", "calico-ipam")
 
 
-def handle(plugin: str, env: Mapping[str, str], stdin: bytes) -> tuple[str, int]:
-    """(stdout, exit code) of one call of `plugin`."""
+def handle(
+    plugin: str,
+    env: Mapping[str, str],
+    stdin: bytes,
+    netns_opener: Callable[[str], int] | None = None,
+) -> tuple[str, int]:
+    """(stdout, exit code) of one call of `plugin`. `netns_opener`: see Request."""
     version = "1.1.0"
     try:
         req = read_request(env, stdin)
+        req.netns_opener = netns_opener
         version = req.version
         if req.command == "VERSION":
             return version_result(req.version), 0

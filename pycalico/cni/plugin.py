@@ -58,6 +58,15 @@ def _ipam_type(config: Mapping[str, Any]) -> str:
     return name
 
 
+def delegates_ipam(config: Mapping[str, Any]) -> bool:
+    """Whether ADD and DEL run an IPAM plugin from CNI_PATH (a valid name other than
+    calico-ipam); False for calico-ipam and for an ipam.type that is refused."""
+    try:
+        return _ipam_type(config) != "calico-ipam"
+    except CniError:
+        return False
+
+
 def _validate(config: Mapping[str, Any]) -> None:
     """Refuse, before anything is allocated or wired, the fields ADD reads in a wrong shape."""
     _ipam_type(config)
@@ -237,7 +246,8 @@ def cmd_add(req: Request) -> Result:
     wl = workload(node, req.container_id, req.ifname, req.args, req.env)
     client = _client(req.config, req.env)
     _check_ready(client)
-    netns_fd = dataplane.pod_netns(req.netns)  # before IPAM: no address for a pod it cannot wire
+    # Before IPAM: no address for a pod it cannot wire.
+    netns_fd = dataplane.pod_netns(req.netns, req.netns_opener)
     try:
         addresses, mac, dns = _add_with_namespace(req, client, wl, netns_fd, mtu)
     finally:
@@ -281,7 +291,7 @@ def _add_with_namespace(
             # failed ADD never leaves an endpoint advertising a released address.
             client.apply(resolve("WorkloadEndpoint"), endpoint)
         except BaseException:
-            dataplane.unwire(req.netns, req.ifname)
+            dataplane.unwire_in(netns_fd, req.netns, req.ifname)
             raise
     except BaseException:
         _run_ipam(req, "DEL")  # give the addresses back: ADD is all or nothing
@@ -305,7 +315,7 @@ def cmd_del(req: Request) -> None:
         # Gone already, or replaced by a newer ADD meanwhile: nothing of ours to delete.
         with contextlib.suppress(ResourceNotFound, UpdateConflict):
             client.delete(kind, wl.wep_name, wl.namespace, current["metadata"]["resourceVersion"])
-    if not dataplane.unwire(req.netns, req.ifname):
+    if not dataplane.unwire(req.netns, req.ifname, req.netns_opener):
         # No namespace to enter, yet the pair may live on (a namespace unmounted but still
         # held, a wrong path): its host end goes, or it and its routes would stay forever.
         addresses = list(current["spec"].get("ipNetworks") or []) if ours else []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,10 @@ class Request:
     raw_config: bytes = field(repr=False, default=b"")
     # The caller's whole environment: delegated plugins and datastore settings read it.
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
+    # How CNI_NETNS becomes a descriptor (the caller of it closes it): None, the path is
+    # opened here (netns.open_netns); the node agent sets the descriptor the shim opened
+    # where the runtime is, since the path may name nothing, or another file, where it runs.
+    netns_opener: Callable[[str], int] | None = field(repr=False, default=None)
 
     @property
     def network_name(self) -> str:

@@ -4,18 +4,28 @@
  * A runtime runs the CNI plugin once per pod and waits for it; a Python interpreter alone
  * takes longer to start than the Go reference plugins take to finish. This forwards the
  * call to the node's CNI agent (wire format in pycalico/cni/agent.py) and, when no agent
- * listens, runs the Python plugin in-process instead. It has no logic of its own.
+ * listens or the agent hands the call back, runs the Python plugin in-process instead.
+ *
+ * The agent may run in another mount namespace, where CNI_NETNS names nothing or another
+ * file: the shim opens it here, where the runtime is, and passes the descriptor along. It
+ * has no other logic of its own.
  *
  * Built by pycalico.cni.install with -DPLUGIN, -DPYTHON and -DSOCKET_PATH string macros.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+/* The first word of a request: the wire format and its version (agent.PROTOCOL). */
+#define PROTOCOL "pycalico-cni/2"
 
 extern char **environ;
 
@@ -79,6 +89,49 @@ static void run_here(struct buf *in, char **argv) {
     exit(1);
 }
 
+/* CNI_NETNS, opened as pycalico.netns.open_netns opens it: only a regular file (nsfs files
+ * are; opening a device can act), read-only and non-blocking. Returns the request's <netns>
+ * word; *fd is the descriptor when the word is "fd", else -1. Whatever failed is the
+ * agent's to report, as the plugin would: the word carries the errno. */
+static const char *open_netns(int *fd, char *word, size_t size) {
+    const char *path = getenv("CNI_NETNS");
+    struct stat st;
+    *fd = -1;
+    if (!path || !*path) return "-";
+    if (stat(path, &st) != 0) {
+        snprintf(word, size, "%d", errno > 0 ? errno : EIO);
+        return word;
+    }
+    if (!S_ISREG(st.st_mode)) return "other";
+    *fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (*fd < 0) {
+        snprintf(word, size, "%d", errno > 0 ? errno : EIO);
+        return word;
+    }
+    return "fd";
+}
+
+/* The header, with the namespace's descriptor (if any) as SCM_RIGHTS on its first bytes. */
+static int send_header(int sock, const char *p, size_t n, int ns) {
+    struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
+    union { struct cmsghdr align; char space[CMSG_SPACE(sizeof(int))]; } control;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (ns >= 0) {
+        memset(&control, 0, sizeof control);
+        msg.msg_control = control.space;
+        msg.msg_controllen = sizeof control.space;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &ns, sizeof ns);
+    }
+    ssize_t w;
+    do w = sendmsg(sock, &msg, MSG_NOSIGNAL); while (w < 0 && errno == EINTR);
+    if (w < 0) return -1;
+    return send_all(sock, p + w, n - (size_t)w);
+}
+
 static const char NO_ANSWER[] =
     "{\"cniVersion\": \"1.1.0\", \"code\": 999, "
     "\"msg\": \"the CNI agent closed the connection without an answer\"}";
@@ -99,16 +152,26 @@ int main(int argc, char **argv) {
     struct timeval timeout = {.tv_sec = 120};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    char header[128];
-    int hl = snprintf(header, sizeof header, "%s %zu %zu\n", PLUGIN, env.len, in.len);
-    if (send_all(fd, header, (size_t)hl) || send_all(fd, env.data ? env.data : "", env.len) ||
-        send_all(fd, in.data ? in.data : "", in.len) || read_all(fd, &reply) != 0) {
+    int ns;
+    char errno_word[16];
+    const char *netns = open_netns(&ns, errno_word, sizeof errno_word);
+    char header[160];
+    int hl = snprintf(header, sizeof header, PROTOCOL " %s %zu %zu %s\n", PLUGIN, env.len,
+                      in.len, netns);
+    /* A send that fails may still have an answer waiting: an agent that refused the request
+     * early (too large, another wire format) answers, then stops reading. */
+    if (send_header(fd, header, (size_t)hl, ns) == 0 &&
+        send_all(fd, env.data ? env.data : "", env.len) == 0)
+        send_all(fd, in.data ? in.data : "", in.len);
+    if (ns >= 0) close(ns);
+    if (read_all(fd, &reply) != 0 && reply.len == 0) {
         fputs(NO_ANSWER, stdout);
         return 1;
     }
     close(fd);
     put(&reply, "", 1); /* NUL-terminate for sscanf; not part of the reply */
     reply.len--;
+    if (strcmp(reply.data, "in-process 0\n") == 0) run_here(&in, argv); /* the agent's answer */
     char *nl = memchr(reply.data, '\n', reply.len);
     int code;
     size_t size;

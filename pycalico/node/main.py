@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pycalico.cni.agent import Agent
     from pycalico.datastore.backend import Backend
+    from pycalico.datastore.config import DatastoreConfig
     from pycalico.datastore.resources import ResourceClient
     from pycalico.felix.calc.settings import Settings
     from pycalico.node.autodetect import HostInterface
@@ -131,7 +132,7 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
             metrics=True,
         ),
     ]
-    agent = _start_cni_agent(os.path.join(run_dir, "cni-agent.sock"))
+    agent = _start_cni_agent(os.path.join(run_dir, "cni-agent.sock"), config_from_env(env))
     write_text(os.path.join(run_dir, "calico-node.pid"), f"{os.getpid()}\n")
     confd = (
         _start_confd(env, backend, name, run_dir, status, stop) if backend_kind == "bird" else None
@@ -206,10 +207,11 @@ def _start_confd(
     return thread
 
 
-def _start_cni_agent(path: str) -> Agent:
+def _start_cni_agent(path: str, datastore: DatastoreConfig) -> Agent:
+    """The CNI agent serves the calls whose datastore is calico-node's own."""
     from pycalico.cni.agent import Agent
 
-    agent = Agent(path)
+    agent = Agent(path, datastore=datastore)
     threading.Thread(target=agent.serve_forever, daemon=True, name="cni-agent").start()
     return agent
 

@@ -8,6 +8,7 @@ fixture, even on failure (the node's links and routes go with the node's namespa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from pycalico.cni.agent import PROTOCOL
 from tests.support import node_namespace as node_ns
 
 pytestmark = pytest.mark.integration
@@ -229,8 +231,13 @@ def test_non_kubernetes_containers_get_cni_names_and_a_network_profile(cluster: 
 
 
 def _start_agent(cluster: Cluster, sock: Path, *options: str) -> subprocess.Popen[bytes]:
+    """The CNI agent in the node, its datastore the cluster's (it serves only the calls
+    whose datastore is its own), in a mount namespace of its own (`ip netns exec` makes one).
+    """
     # `ip netns exec` execs the agent in place: the Popen's PID is the agent's own. Its log
     # is kept next to the socket, for tests to read.
+    env = {**os.environ, "DATASTORE_TYPE": "sqlite", "SQLITE_PATH": str(cluster.store)}
+    sock.parent.mkdir(parents=True, exist_ok=True)
     with open(sock.with_suffix(".log"), "wb") as log:
         agent = subprocess.Popen(
             [
@@ -242,6 +249,7 @@ def _start_agent(cluster: Cluster, sock: Path, *options: str) -> subprocess.Pope
                 str(sock),
                 *options,
             ],
+            env=env,
             stderr=log,
         )
     for _ in range(200):
@@ -672,7 +680,7 @@ def _stalled_call(sock: Path) -> socket.socket:
     """A caller that announces a request and never sends it (a shim stopped mid-send)."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(str(sock))
-    conn.sendall(b"calico 10 10\n")
+    conn.sendall(f"{PROTOCOL} calico 10 10 -\n".encode())
     return conn
 
 
@@ -833,3 +841,349 @@ def test_a_config_over_the_size_limit_gets_the_same_error_on_every_path(
         "msg": "the network configuration is larger than 16 MiB (16777216 bytes), "
         "the most accepted",
     }
+
+
+# The agent in a mount namespace of its own (calico-node under `ip netns exec`, or in a
+# container): a path the runtime names may be nothing, or another file, where the agent is.
+# The runtime here is the test itself, in the host's mount namespace.
+
+
+@contextlib.contextmanager
+def _callers_own_dir(cluster: Cluster) -> Iterator[Path]:
+    """A directory whose contents only the host's mount namespace has, mounted after the
+    agent started: a tmpfs inside a private tmpfs. (Where the host's root is a shared mount,
+    the outer one reaches the agent's namespace too, but nothing mounted in it does.)"""
+    outer = cluster.tmp / "caller"
+    outer.mkdir()
+    sh("mount", "-t", "tmpfs", "-o", "size=1m", "caller", str(outer))
+    try:
+        sh("mount", "--make-private", str(outer))
+        inner = outer / "own"
+        inner.mkdir()
+        sh("mount", "-t", "tmpfs", "-o", "size=64m", "own", str(inner))
+        yield inner
+    finally:
+        sh("umount", "--recursive", "--lazy", str(outer), check=False)
+
+
+def _pinned_netns(path: Path) -> str:
+    """A new network namespace, bind-mounted at `path` only (not under /run/netns)."""
+    path.touch()
+    sh("unshare", f"--net={path}", "true")
+    return str(path)
+
+
+def _seen_by(pid: int, *test: str) -> bool:
+    """Whether `test` (test(1)'s arguments) holds for the process `pid`, in its own mount
+    namespace."""
+    out = subprocess.run(
+        ["nsenter", f"--mount=/proc/{pid}/ns/mnt", "test", *test], capture_output=True, check=False
+    )
+    return out.returncode == 0
+
+
+def _fs_type(path: str, pid: int | None = None) -> str:
+    """The file system at `path` (`nsfs` for a namespace), in the mount namespace of the
+    process `pid` (default: this one's), or nothing if there is no such path there."""
+    enter = ["nsenter", f"--mount=/proc/{pid}/ns/mnt"] if pid else []
+    out = subprocess.run(
+        [*enter, "stat", "-f", "-c", "%T", path], capture_output=True, text=True, check=False
+    )
+    return out.stdout.strip()
+
+
+def _install_agent_only(bin_dir: Path, sock: Path, compiled: bool) -> None:
+    """The shims, with an in-process fallback that cannot run: every answer is the agent's."""
+    from pycalico.cni.install import install
+
+    if compiled:
+        install(str(bin_dir), str(sock), python="/nonexistent/python")
+        return
+    install(str(bin_dir), str(sock), compiled=False)
+    for name in ("calico", "calico-ipam"):
+        shim = bin_dir / name
+        shim.write_text(
+            re.sub(r"(?m)^PYTHON = .*$", "PYTHON = '/nonexistent/python'", shim.read_text())
+        )
+
+
+def _call_from_host(
+    cluster: Cluster,
+    bin_dir: Path,
+    command: str,
+    container: str,
+    netns: str,
+    conf: dict[str, Any] | None = None,
+    cni_path: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """The shim run as a runtime on the host runs it: the host's mount namespace (where
+    `netns` and `cni_path` are), the node's network namespace (where pods are wired)."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": container,
+        "CNI_NETNS": netns,
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": cni_path or str(bin_dir),
+        "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-{container}",
+    }
+    out = subprocess.run(
+        ["nsenter", f"--net=/run/netns/{cluster.node}", str(bin_dir / "calico")],
+        env=env,
+        input=json.dumps(conf or cluster.conf()).encode(),
+        capture_output=True,
+        check=False,
+        timeout=60,  # only turns a hang into a failure
+    )
+    assert b"Traceback" not in out.stdout + out.stderr, out.stderr
+    return out.returncode, json.loads(out.stdout) if out.stdout.strip() else {}
+
+
+def _in_pod(netns: str, *cmd: str, check: bool = True) -> str:
+    return sh("nsenter", f"--net={netns}", *cmd, check=check)
+
+
+def _raw_request(
+    sock: Path,
+    env: dict[str, str],
+    conf: Any,
+    netns: str = "-",
+    fd: int | None = None,
+    header: bytes | None = None,
+) -> bytes:
+    """One exchange with the agent, as a shim of this version speaks (or with `header`
+    instead of its header line); the agent's reply as it came."""
+    body = b"\0".join(f"{k}={v}".encode() for k, v in env.items())
+    stdin = conf if isinstance(conf, bytes) else json.dumps(conf).encode()
+    if header is None:
+        header = f"{PROTOCOL} calico {len(body)} {len(stdin)} {netns}\n".encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(60)  # only turns a hang into a failure
+        conn.connect(str(sock))
+        if fd is None:
+            conn.sendall(header + body + stdin)
+        else:
+            socket.send_fds(conn, [header], [fd])
+            conn.sendall(body + stdin)
+        reply = b""
+        while chunk := conn.recv(1 << 16):
+            reply += chunk
+    return reply
+
+
+def _cni_env(command: str, container: str, netns: str, cni_path: str = BIN_DIR) -> dict[str, str]:
+    return {
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": container,
+        "CNI_NETNS": netns,
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": cni_path,
+    }
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["c-shim", "python-shim"])
+def test_an_agent_in_another_mount_namespace_wires_a_pod_only_the_runtime_can_see(
+    cluster: Cluster, compiled: bool
+) -> None:
+    """The issue's reproduction: the pod's namespace is mounted after the agent started, in
+    the runtime's mount namespace only. The shim opens it and passes it to the agent."""
+    bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "run" / "cni-agent.sock"
+    _install_agent_only(bin_dir, sock, compiled)
+    agent = _start_agent(cluster, sock)  # `ip netns exec`: a mount namespace of its own
+    links_before = cluster.on_node("ip", "-o", "link", "show")
+    try:
+        with _callers_own_dir(cluster) as own:
+            pod = _pinned_netns(own / "pod")
+            assert _fs_type(pod) == "nsfs"
+            assert not _seen_by(agent.pid, "-e", pod)  # the agent cannot see it
+            rc, result = _call_from_host(cluster, bin_dir, "ADD", "ctr-own", pod)
+            assert rc == 0, result
+            ip = result["ips"][0]["address"].split("/")[0]
+            host_if = result["interfaces"][0]["name"]
+            assert result["interfaces"][1]["sandbox"] == pod
+            addresses = json.loads(_in_pod(pod, "ip", "-j", "addr", "show", "eth0"))[0]
+            assert ip in [a["local"] for a in addresses["addr_info"]]
+            assert _in_pod(pod, "ip", "route").startswith("default via 169.254.1.1 dev eth0")
+            route = cluster.on_node("ip", "route", "show", ip).strip()
+            assert route == f"{ip} dev {host_if} scope link"
+            cluster.on_node("ping", "-c1", "-W2", ip)
+            assert _call_from_host(cluster, bin_dir, "CHECK", "ctr-own", pod) == (0, {})
+            assert _call_from_host(cluster, bin_dir, "DEL", "ctr-own", pod) == (0, {})
+            assert _in_pod(pod, "ip", "-o", "link", "show", "eth0", check=False) == ""
+        _nothing_left(cluster, links_before)
+    finally:
+        _stop_agent(agent)
+    assert b"Traceback" not in (sock.with_suffix(".log")).read_bytes()
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["c-shim", "python-shim"])
+def test_a_delegated_ipam_plugin_in_a_cni_path_only_the_runtime_has_is_run_there(
+    cluster: Cluster, compiled: bool
+) -> None:
+    """host-local from a CNI_PATH, and with a data directory, that only the runtime's mount
+    namespace has: the agent hands the call back, and the shim runs it where it is."""
+    from pycalico.cni.install import install
+
+    bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "run" / "cni-agent.sock"
+    install(str(bin_dir), str(sock), compiled=compiled)
+    agent = _start_agent(cluster, sock)
+    links_before = cluster.on_node("ip", "-o", "link", "show")
+    try:
+        with _callers_own_dir(cluster) as own:
+            cni_path = own / "cni-bin"
+            cni_path.mkdir()
+            shutil.copy("/usr/lib/cni/host-local", cni_path / "host-local")
+            assert not _seen_by(agent.pid, "-e", str(cni_path / "host-local"))
+            data = own / "host-local"
+            conf = cluster.conf(
+                ipam={"type": "host-local", "subnet": "10.240.8.0/24", "dataDir": str(data)}
+            )
+            pod = _pinned_netns(own / "pod")
+            rc, result = _call_from_host(
+                cluster, bin_dir, "ADD", "ctr-hl", pod, conf, str(cni_path)
+            )
+            assert rc == 0, result
+            ip = result["ips"][0]["address"].split("/")[0]
+            assert ip.startswith("10.240.8.")
+            assert (data / "k8s-pod-network" / ip).exists()  # host-local's, in the runtime's
+            assert _in_pod(pod, "ip", "-br", "link", "show", "eth0").strip()
+            rc, _ = _call_from_host(cluster, bin_dir, "DEL", "ctr-hl", pod, conf, str(cni_path))
+            assert rc == 0
+            assert not (data / "k8s-pod-network" / ip).exists()
+            # The agent was asked, and handed the calls back.
+            env = _cni_env("ADD", "ctr-hl", pod, str(cni_path))
+            assert _raw_request(sock, env, conf) == b"in-process 0\n"
+        _nothing_left(cluster, links_before)
+    finally:
+        _stop_agent(agent)
+
+
+def test_a_netconf_naming_another_datastore_runs_in_process_against_it(cluster: Cluster) -> None:
+    """The agent uses its own datastore; a netconf naming another (here one only the
+    runtime's mount namespace has) is the shim's to run in-process, against that store."""
+    from pycalico.cni.install import install
+
+    bin_dir, sock = cluster.tmp / "bin", cluster.tmp / "run" / "cni-agent.sock"
+    install(str(bin_dir), str(sock), compiled=True)
+    agent = _start_agent(cluster, sock)
+    try:
+        with _callers_own_dir(cluster) as own:
+            other = Cluster(own, cluster.node)
+            other.store = own / "other.db"
+            other.calicoctl(
+                "apply",
+                "-f",
+                "-",
+                stdin="apiVersion: projectcalico.org/v3\nkind: IPPool\n"
+                "metadata: {name: other}\nspec: {cidr: 10.249.0.0/16}\n---\n"
+                "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node1}\n",
+            )
+            conf = cluster.conf(sqlite_path=str(other.store))
+            pod = _pinned_netns(own / "pod")
+            rc, result = _call_from_host(cluster, bin_dir, "ADD", "ctr-o", pod, conf)
+            assert rc == 0, result
+            assert result["ips"][0]["address"].startswith("10.249.")
+            assert "node1-k8s-pod--ctr--o-eth0" in other.calicoctl("get", "wep", "-o", "name")
+            assert "| 1 (0%)" in other.calicoctl("ipam", "show")
+            # The agent's own store has none of it.
+            assert cluster.calicoctl("get", "wep", "-o", "name") == ""
+            assert "| 0 (0%)" in cluster.calicoctl("ipam", "show")
+            assert _call_from_host(cluster, bin_dir, "DEL", "ctr-o", pod, conf) == (0, {})
+            assert other.calicoctl("get", "wep", "-o", "name") == ""
+            assert "| 0 (0%)" in other.calicoctl("ipam", "show")
+            # The agent was asked, and handed the calls back.
+            assert _raw_request(sock, _cni_env("ADD", "ctr-o", pod), conf) == b"in-process 0\n"
+    finally:
+        _stop_agent(agent)
+
+
+@pytest.mark.parametrize("kind", ["missing", "under-a-file"])
+def test_a_netns_path_that_cannot_be_opened_gets_the_same_error_on_every_path(
+    cluster: Cluster, plugin: PluginCall, kind: str
+) -> None:
+    bad, code, msg = {
+        "missing": (
+            str(cluster.tmp / "gone"),
+            3,
+            f"network namespace {cluster.tmp / 'gone'} does not exist",
+        ),
+        "under-a-file": (
+            "/etc/hostname/ns",
+            4,
+            "cannot open CNI_NETNS /etc/hostname/ns: Not a directory",
+        ),
+    }[kind]
+    links_before = cluster.on_node("ip", "-o", "link", "show")
+    rc, err = plugin("ADD", "ctr-bad", bad)
+    assert rc == 1 and err == {"cniVersion": "1.0.0", "code": code, "msg": msg}
+    _nothing_left(cluster, links_before)
+
+
+def test_del_of_a_pod_whose_namespace_is_gone_succeeds_and_releases_its_address(
+    cluster: Cluster, plugin: PluginCall
+) -> None:
+    links_before = cluster.on_node("ip", "-o", "link", "show")
+    ns = cluster.netns()
+    rc, result = plugin("ADD", "ctr-gone", f"/run/netns/{ns}")
+    assert rc == 0, result
+    sh("ip", "netns", "del", ns)
+    assert plugin("DEL", "ctr-gone", f"/run/netns/{ns}") == (0, {})
+    _nothing_left(cluster, links_before)
+    assert plugin("DEL", "ctr-gone", f"/run/netns/{ns}") == (0, {})
+
+
+def test_the_agent_wires_only_the_namespace_it_was_handed_never_the_path(
+    cluster: Cluster,
+) -> None:
+    """CNI_NETNS only names the namespace in messages: a descriptor that is no network
+    namespace is refused though the path names one, and a word without a descriptor is a
+    bad request."""
+    sock = cluster.tmp / "run" / "cni-agent.sock"
+    agent = _start_agent(cluster, sock)
+    links_before = cluster.on_node("ip", "-o", "link", "show")
+    try:
+        ns = f"/run/netns/{cluster.netns()}"
+        uts = os.open("/proc/self/ns/uts", os.O_RDONLY)
+        try:
+            reply = _raw_request(sock, _cni_env("ADD", "ctr-u", ns), cluster.conf(), "fd", uts)
+        finally:
+            os.close(uts)
+        head, _, body = reply.partition(b"\n")
+        assert head.split()[0] == b"1" and json.loads(body) == {
+            "cniVersion": "1.0.0",
+            "code": 4,
+            "msg": f"CNI_NETNS {ns} is not a network namespace",
+        }
+        reply = _raw_request(sock, _cni_env("ADD", "ctr-u", ns), cluster.conf(), "fd")
+        err = json.loads(reply.partition(b"\n")[2])
+        assert err["msg"].startswith("bad request to the CNI agent: <netns> is 'fd' but 0")
+        _nothing_left(cluster, links_before)
+    finally:
+        _stop_agent(agent)
+
+
+def test_a_shim_of_the_older_wire_format_is_told_to_reinstall_not_left_hanging(
+    cluster: Cluster,
+) -> None:
+    sock = cluster.tmp / "run" / "cni-agent.sock"
+    agent = _start_agent(cluster, sock)
+    try:
+        env = _cni_env("ADD", "ctr-v1", f"/run/netns/{cluster.netns()}")
+        conf = cluster.conf(padding="x" * (1 << 20))  # more than a socket buffer holds
+        body = b"\0".join(f"{k}={v}".encode() for k, v in env.items())
+        stdin = json.dumps(conf).encode()
+        # What a shim of the first version sends: `<plugin> <env bytes> <stdin bytes>`.
+        header = f"calico {len(body)} {len(stdin)}\n".encode()
+        reply = _raw_request(sock, env, conf, header=header)
+        head, _, out = reply.partition(b"\n")
+        assert head == f"1 {len(out)}".encode()
+        assert json.loads(out) == {
+            "cniVersion": "1.1.0",
+            "code": 999,
+            "msg": "this CNI shim speaks an older wire format (version 1), the node's CNI "
+            f"agent {PROTOCOL}: reinstall the shims from the agent's pycalico "
+            "(python -m pycalico.cni.install)",
+        }
+    finally:
+        _stop_agent(agent)
+    assert b"Traceback" not in (sock.with_suffix(".log")).read_bytes()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pycalico.netns import NotANetworkNamespace, open_netns
+from pycalico.netns import NotANetworkNamespace, check_netns, open_netns
 
 
 def test_a_network_namespace_is_opened() -> None:
@@ -33,3 +33,28 @@ def test_anything_else_is_refused_at_once(tmp_path: Path, kind: str) -> None:
 def test_a_missing_path_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         open_netns(str(tmp_path / "gone"))
+
+
+def test_a_descriptor_is_checked_as_the_path_is(tmp_path: Path) -> None:
+    """The agent checks the descriptor a shim opened with the same test as open_netns."""
+    fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        check_netns(fd, "mine")
+    finally:
+        os.close(fd)
+    (tmp_path / "empty").touch()
+    read, write = os.pipe()
+    others = [
+        os.open("/proc/self/ns/uts", os.O_RDONLY),
+        os.open(tmp_path / "empty", os.O_RDONLY),
+        os.open(tmp_path, os.O_RDONLY),
+        read,
+        write,
+    ]
+    try:
+        for fd in others:
+            with pytest.raises(NotANetworkNamespace, match=r"^theirs is not a network namespace$"):
+                check_netns(fd, "theirs")
+    finally:
+        for fd in others:
+            os.close(fd)
