@@ -5,15 +5,17 @@ them is tested in a VM booting the current `linux-image-amd64` kernel, unpacked 
 the Debian package (never installed over the host's). The guest has:
 
 * the host's root filesystem, read-only over virtio-9p, under a tmpfs overlay: it runs
-  exactly what is installed here (the repo, its venv, BIRD, nft), and its writes vanish
-  when it powers off;
-* fresh tmpfs on /run and /tmp, so it sees none of the host's namespaces or labs;
-* no network device at all (`-nic none`): the only traffic is in namespaces it creates;
-* a second, read-write 9p share of a host temp dir: the job script in, its exit code and
-  timing out.
+  exactly what is installed here (BIRD, nft, Python), and its writes vanish when it powers
+  off;
+* fresh tmpfs on /run, /tmp and /var/tmp, so it sees none of the host's namespaces or labs;
+* then, mounted over those, the host directories `shares()` lists, each its own 9p share
+  at the same path as on the host: the checkout and its venv (whose scripts and editable
+  install name absolute paths), wherever they live, even under /tmp; the job's directory
+  (its script in, its exit code and timing out); and whatever the caller adds;
+* no network device at all (`-nic none`): the only traffic is in namespaces it creates.
 
 The command's stdout and stderr arrive on the second serial port; the first carries the
-kernel's console, kept to explain a guest that never finished.
+kernel's console, quoted when the job fails (`VmRun.check`) or the guest never finished.
 
 Booting is software emulation (TCG): this host's /dev/kvm cannot run a stock kernel.
 The kernel is booted as an uncompressed ELF through its PVH entry point, because
@@ -33,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,48 +62,45 @@ GUEST_MODULES = (
 )
 GUEST_MEMORY_MB = 2048
 GUEST_CPUS = 2
-OUTPUT_TAIL = 4000  # console characters quoted when the guest never finished
-RESULTS_MOUNT = "/run/vm"
+OUTPUT_TAIL = 4000  # console characters quoted when the job failed or never finished
+TERMINAL_CODES = re.compile(r"\x1b(?:\[[0-9;?]*[A-Za-z]|c)")
+JOB_DIR = "/run/vm"  # where the guest sees the job's directory
+REPO = Path(__file__).resolve().parents[2]
+# Fresh in the guest (the host's own are hidden); shares under them are mounted after.
+GUEST_TMPFS = ("/run", "/tmp", "/var/tmp")
+NINEP = "trans=virtio,version=9p2000.L,msize=512000"
 
 INIT = r"""#!/bin/busybox sh
-# Stage 1 (initramfs): the host root read-only over 9p under a tmpfs overlay, then
-# switch_root into it. Any failure panics the kernel, which makes QEMU exit at once.
+# Stage 1 (initramfs): the host root read-only over 9p under a tmpfs overlay, the guest's
+# own tmpfs, the shares, then switch_root. Any failure panics the kernel, which makes QEMU
+# exit at once.
 /bin/busybox --install -s /bin
 fail() { echo "vm-init: $*"; echo c > /proc/sysrq-trigger; }
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 while read -r module; do insmod "/modules/$module" || fail "insmod $module"; done < /modules.list
-mkdir -p /lower /rw /newroot
-mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot /lower \
-    || fail "mount hostroot"
-mount -t tmpfs -o mode=0755 tmpfs /rw
-mkdir -p /rw/upper /rw/work
-mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot \
-    || fail "mount overlay"
-for dir in /run /tmp; do mount -t tmpfs -o mode=1777 tmpfs "/newroot$dir"; done
-mkdir -p "/newroot@RESULTS@" "/newroot/lib/modules/@KVER@"
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results "/newroot@RESULTS@" \
-    || fail "mount results"
+mkdir -p /rw && mount -t tmpfs -o mode=0755 tmpfs /rw || fail "mount /rw"
+@MOUNTS@
+mkdir -p "/newroot/lib/modules/@KVER@"
 mount --bind "/newroot@MODULES@" "/newroot/lib/modules/@KVER@" || fail "bind modules"
 for dir in /proc /sys /dev; do mount --move "$dir" "/newroot$dir"; done
-exec switch_root /newroot /bin/sh "@RESULTS@/stage2"
+exec switch_root /newroot /bin/sh "@JOB_DIR@/stage2"
 """
 
 STAGE2 = r"""# Stage 2 (PID 1 on the overlay root): the job, its exit code to the share, power off.
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /var/tmp
 hostname vm
 ip link set lo up
-/usr/sbin/modprobe -a @MODULES@ > @RESULTS@/modprobe.log 2>&1 || cat @RESULTS@/modprobe.log
+/usr/sbin/modprobe -a @MODULES@ > @JOB_DIR@/modprobe.log 2>&1 || cat @JOB_DIR@/modprobe.log
 /bin/busybox stty -F /dev/ttyS1 raw -echo
 started=$(date +%s.%N)
-cd @CWD@ && /bin/sh @RESULTS@/job > /dev/ttyS1 2>&1
+/bin/sh @JOB_DIR@/job > /dev/ttyS1 2>&1
 rc=$?
-echo "$started $(date +%s.%N)" > @RESULTS@/job-times
-echo $rc > @RESULTS@/rc.tmp && mv @RESULTS@/rc.tmp @RESULTS@/rc
+echo "$started $(date +%s.%N)" > @JOB_DIR@/job-times
+echo $rc > @JOB_DIR@/rc.tmp && mv @JOB_DIR@/rc.tmp @JOB_DIR@/rc
 sync
 /bin/busybox poweroff -f
 """
@@ -118,16 +117,126 @@ class Kernel:
     modules: Path  # .../lib/modules/<version>, with modules.dep
 
 
+class VmJobFailed(AssertionError):
+    """The job ran in the VM and exited non-zero; the message carries what it printed."""
+
+
 @dataclass(frozen=True)
 class VmRun:
+    command: str  # the job, as a shell line
+    cwd: str  # where in the guest it ran
     rc: int
     output: str  # the job's stdout and stderr
+    console: str  # the end of the guest's console: the kernel's log, stage 2's complaints
     seconds: float  # boot, job and teardown
     job_seconds: float  # the job alone, by the guest's clock
 
     @property
     def boot_teardown_seconds(self) -> float:
         return self.seconds - self.job_seconds
+
+    def failure(self, what: str) -> str:
+        """`what`, then everything known about the run: its command, exit code, output and
+        the console's end (the only witness when the job printed nothing)."""
+        return (
+            f"{what}: `{self.command}` (in {self.cwd}) exited {self.rc} "
+            f"after {self.job_seconds:.1f}s\n"
+            f"its output:\n{self.output.rstrip() or '(none)'}\n"
+            f"the VM's console (end):\n{self.console.rstrip() or '(empty)'}"
+        )
+
+    def check(self, what: str = "the job failed in the VM") -> VmRun:
+        """This run, if its job exited 0; otherwise VmJobFailed with `failure(what)`."""
+        if self.rc != 0:
+            raise VmJobFailed(self.failure(what))
+        return self
+
+
+@dataclass(frozen=True)
+class Share:
+    """A host directory the guest sees at `guest`, over a 9p share of its own.
+
+    Read-only shares sit under a tmpfs overlay in the guest, as its root does: the guest can
+    write there, and its writes vanish at power-off. A writable share's writes reach the
+    host (the way results come back).
+    """
+
+    host: Path
+    guest: str
+    writable: bool = False
+
+    @classmethod
+    def same_path(cls, host: str | Path, writable: bool = False) -> Share:
+        path = Path(host).resolve()
+        return cls(path, str(path), writable)
+
+
+def hidden_in_guest(path: Path) -> bool:
+    """Whether the guest's own tmpfs hides this host path unless it is shared."""
+    return any(path.is_relative_to(d) for d in GUEST_TMPFS)
+
+
+def checkout_shares(
+    repo: Path = REPO, prefix: str = sys.prefix, base_prefix: str = sys.base_prefix
+) -> list[Share]:
+    """The checkout and the Python running it, at their host paths: the venv's scripts and
+    editable install name the checkout by absolute path, and the venv's `python` links to
+    its base interpreter (shared only when the guest's tmpfs would hide it)."""
+    paths = [repo.resolve()]
+    venv, base = Path(prefix).resolve(), Path(base_prefix).resolve()
+    for path in (venv, base) if hidden_in_guest(base) else (venv,):
+        if not any(path.is_relative_to(p) for p in paths):
+            paths.append(path)
+    return [Share.same_path(p) for p in paths]
+
+
+def shares(job_dir: Path, extra: Sequence[Share] = ()) -> list[Share]:
+    """What of the host the guest sees, and where, in the order it is mounted: the host's
+    root at / (read-only), then — after the guest's fresh tmpfs on GUEST_TMPFS — the
+    checkout and its Python (`checkout_shares`), the job's directory at JOB_DIR (writable),
+    and `extra`, each parent before anything inside it."""
+    rest = [*checkout_shares(), Share(job_dir, JOB_DIR, writable=True), *extra]
+    for share in rest:
+        if not share.guest.startswith("/") or share.guest == "/":
+            raise VmError(f"a share's guest path must be absolute and not /: {share.guest!r}")
+    rest.sort(key=lambda share: len(Path(share.guest).parts))
+    return [Share(Path("/"), "/"), *rest]
+
+
+def _tag(index: int) -> str:
+    return f"share{index}"
+
+
+def _virtfs_args(plan: Sequence[Share]) -> list[str]:
+    args = []
+    for index, share in enumerate(plan):
+        path = str(share.host).replace(",", ",,")  # QEMU's option syntax escapes commas
+        options = f"local,path={path},mount_tag={_tag(index)},security_model=none,multidevs=remap"
+        args += ["-virtfs", options if share.writable else f"{options},readonly=on"]
+    return args
+
+
+def _mount_lines(plan: Sequence[Share]) -> str:
+    """Stage 1's mounts of `plan` (from `shares`) under /newroot."""
+    lines = []
+    for index, share in enumerate(plan):
+        tag = _tag(index)
+        target = shlex.quote("/newroot" + share.guest.rstrip("/"))
+        failed = "|| fail " + shlex.quote(f"mount {share.guest}")
+        lines.append(f"mkdir -p {target}")
+        if share.writable:
+            lines.append(f"mount -t 9p -o {NINEP} {tag} {target} {failed}")
+        else:
+            lower, upper, work = f"/lower/{index}", f"/rw/{index}/upper", f"/rw/{index}/work"
+            lines += [
+                f"mkdir -p {lower} {upper} {work}",
+                f"mount -t 9p -o ro,{NINEP},cache=loose {tag} {lower} {failed}",
+                f"mount -t overlay overlay -o lowerdir={lower},upperdir={upper},workdir={work} "
+                f"{target} {failed}",
+            ]
+        if share.guest == "/":
+            lines += [f"mount -t tmpfs -o mode=1777 tmpfs /newroot{d}" for d in GUEST_TMPFS]
+    return "\n".join(lines)
 
 
 def qemu_unusable() -> str | None:
@@ -244,7 +353,7 @@ def _module_files(k: Kernel, names: tuple[str, ...]) -> list[Path]:
     return files
 
 
-def _initramfs(k: Kernel, work: Path) -> Path:
+def _initramfs(k: Kernel, work: Path, plan: Sequence[Share]) -> Path:
     tree = work / "initramfs"
     for sub in ("bin", "modules", "proc", "sys", "dev"):
         (tree / sub).mkdir(parents=True)
@@ -255,7 +364,8 @@ def _initramfs(k: Kernel, work: Path) -> Path:
         names.append(module.name)
     (tree / "modules.list").write_text("\n".join(names) + "\n")
     init = (
-        INIT.replace("@RESULTS@", RESULTS_MOUNT)
+        INIT.replace("@MOUNTS@", _mount_lines(plan))
+        .replace("@JOB_DIR@", JOB_DIR)
         .replace("@KVER@", k.version)
         .replace("@MODULES@", str(k.modules))
     )
@@ -274,40 +384,43 @@ def _initramfs(k: Kernel, work: Path) -> Path:
     return image
 
 
-def _job_script(cmd: list[str], env: Mapping[str, str]) -> str:
+def _job_script(cmd: list[str], env: Mapping[str, str], cwd: str) -> str:
+    """The job as the guest runs it: a `cd` that fails says so in the job's own output."""
     exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
-    return exports + f"exec {shlex.join(cmd)}\n"
+    return exports + f"cd {shlex.quote(cwd)} || exit\nexec {shlex.join(cmd)}\n"
 
 
 def run_in_vm(
     cmd: list[str],
     timeout: float,
     cwd: str = "/",
+    extra_shares: Sequence[Share] = (),
 ) -> VmRun:
-    """Boot the stock kernel, run `cmd` as root in the guest, power off; its rc and output.
+    """Boot the stock kernel, run `cmd` as root in the guest in `cwd`, power off; its rc and
+    output. The guest sees what `shares(..., extra_shares)` lists.
 
-    A job that fails is a VmRun with its non-zero rc; VmError means the VM itself did not
-    boot or did not finish within `timeout` seconds (QEMU is killed then).
+    A job that fails is a VmRun with its non-zero rc (`VmRun.check` raises with everything
+    it printed); VmError means the VM itself did not boot or did not finish within
+    `timeout` seconds (QEMU is killed then).
     """
     k = kernel()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="pycalico-vm-") as tmp:
         work = Path(tmp)
-        share = work / "share"
-        share.mkdir()
+        job_dir = work / "job"
+        job_dir.mkdir()
+        plan = shares(job_dir, extra_shares)
         base_env = {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": "/root",
             "LANG": "C.UTF-8",
             "TERM": "dumb",
         }
-        (share / "job").write_text(_job_script(cmd, base_env))
-        (share / "stage2").write_text(
-            STAGE2.replace("@RESULTS@", RESULTS_MOUNT)
-            .replace("@MODULES@", " ".join(GUEST_MODULES))
-            .replace("@CWD@", shlex.quote(cwd))
+        (job_dir / "job").write_text(_job_script(cmd, base_env, cwd))
+        (job_dir / "stage2").write_text(
+            STAGE2.replace("@JOB_DIR@", JOB_DIR).replace("@MODULES@", " ".join(GUEST_MODULES))
         )
-        initrd = _initramfs(k, work)
+        initrd = _initramfs(k, work, plan)
         output, console = work / "output", work / "console"
         argv = [
             QEMU,
@@ -327,9 +440,7 @@ def run_in_vm(
             "-serial", "chardev:console",
             "-chardev", f"file,id=job,path={output}",
             "-serial", "chardev:job",
-            "-virtfs",
-            "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
-            "-virtfs", f"local,path={share},mount_tag=results,security_model=none",
+            *_virtfs_args(plan),
         ]  # fmt: skip
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -341,22 +452,30 @@ def run_in_vm(
             proc.wait()
             raise VmError(
                 f"the VM did not finish within {timeout:.0f}s; its output:\n"
-                f"{_read(output)}\nconsole (end):\n{_read(console)[-OUTPUT_TAIL:]}"
+                f"{_read(output)}\nconsole (end):\n{_console_tail(console)}"
             ) from None
         finally:
             if proc.poll() is None:  # an exception on the way out: never leave QEMU behind
                 proc.kill()
                 proc.wait()
         seconds = time.monotonic() - started
-        rc_file = share / "rc"
+        rc_file = job_dir / "rc"
         if not rc_file.exists():
             raise VmError(
                 f"the VM stopped before the job finished (QEMU exit {proc.returncode}: "
                 f"{qemu_said.decode(errors='replace').strip()}); its output:\n{_read(output)}\n"
-                f"console (end):\n{_read(console)[-OUTPUT_TAIL:]}"
+                f"console (end):\n{_console_tail(console)}"
             )
-        start, end = (float(t) for t in (share / "job-times").read_text().split())
-        return VmRun(int(rc_file.read_text().strip()), _read(output), seconds, end - start)
+        begun, ended = (float(t) for t in (job_dir / "job-times").read_text().split())
+        return VmRun(
+            command=shlex.join(cmd),
+            cwd=cwd,
+            rc=int(rc_file.read_text().strip()),
+            output=_read(output),
+            console=_console_tail(console),
+            seconds=seconds,
+            job_seconds=ended - begun,
+        )
 
 
 def _read(path: Path) -> str:
@@ -364,3 +483,8 @@ def _read(path: Path) -> str:
         return path.read_text(errors="replace")
     except FileNotFoundError:
         return ""
+
+
+def _console_tail(path: Path) -> str:
+    """The console's last OUTPUT_TAIL characters, without the firmware's terminal codes."""
+    return TERMINAL_CODES.sub("", _read(path))[-OUTPUT_TAIL:]
