@@ -283,9 +283,12 @@ def _install_command(request: Install | Uninstall) -> int:
     def log(line: str) -> None:
         print(line, flush=True)
 
+    def warn(line: str) -> None:
+        sys.stderr.write(f"calico-node: {line}\n")
+
     try:
         if isinstance(request, options.Install):
-            return commands.install(request, log)
+            return commands.install(request, log, warn)
         return commands.uninstall(request, log)
     except InstallError as exc:
         sys.stderr.write(f"calico-node: {exc}\n")

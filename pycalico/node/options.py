@@ -103,8 +103,10 @@ Usage: calico-node install --wheelhouse DIR [--prefix DIR] [--root DIR] [NAME=VA
 
 Installs pycalico on this host as Calico's install-cni and host docs lay Calico out: a venv
 (--prefix, default /opt/pycalico) with pycalico from the wheels in --wheelhouse (`make
-wheelhouse` builds it; no network is used), the CNI shim as /opt/cni/bin/calico and
-calico-ipam, /etc/cni/net.d/10-calico.conflist, /etc/calico/calicoctl.cfg,
+wheelhouse` builds it; no network is used), calicoctl and calico-node linked into
+/usr/local/bin, the CNI shim as /opt/cni/bin/calico and calico-ipam (with links to the
+host's portmap, bandwidth, host-local and loopback from /usr/lib/cni where /opt/cni/bin
+has none), /etc/cni/net.d/10-calico.conflist, /etc/calico/calicoctl.cfg,
 /etc/calico/calico.env, /etc/systemd/system/calico-node.service and, where NetworkManager
 is installed, /etc/NetworkManager/conf.d/calico.conf. What it wrote is recorded in
 /etc/calico/.pycalico-install; running it again with the same settings changes nothing,

@@ -35,7 +35,13 @@ INSTALLED = {
     "/etc/NetworkManager/conf.d/calico.conf",
     "/opt/cni/bin/calico",
     "/opt/cni/bin/calico-ipam",
+    "/opt/cni/bin/loopback",
+    "/opt/cni/bin/portmap",
+    "/usr/local/bin/calico-node",
+    "/usr/local/bin/calicoctl",
 }
+# What new_root's Debian host has of its own (containernetworking-plugins).
+DEBIAN_PLUGINS = {"/usr/lib/cni/loopback", "/usr/lib/cni/portmap"}
 
 
 @pytest.fixture(scope="session")
@@ -60,11 +66,18 @@ def install(root: Path, wheelhouse: Path, *settings: str) -> subprocess.Complete
     return out
 
 
-def new_root(tmp_path: Path, name: str = "root") -> Path:
-    """A root as a Debian host has it: /etc with NetworkManager's conf.d, /opt."""
+def new_root(tmp_path: Path, name: str = "root", plugins: bool = True) -> Path:
+    """A root as a Debian host has it: /etc with NetworkManager's conf.d, /opt,
+    /usr/local/bin and (with `plugins`) two of containernetworking-plugins' executables."""
     root = tmp_path / name
     (root / "etc/NetworkManager/conf.d").mkdir(parents=True)
     (root / "opt").mkdir()
+    (root / "usr/local/bin").mkdir(parents=True)
+    if plugins:
+        (root / "usr/lib/cni").mkdir(parents=True)
+        for path in DEBIAN_PLUGINS:
+            (root / path.lstrip("/")).write_bytes(b"\x7fELF Debian's plugin")
+            (root / path.lstrip("/")).chmod(0o755)
     return root
 
 
@@ -96,7 +109,9 @@ def installed(
 
 def test_install_lays_down_calicos_files_and_the_venv(installed: tuple) -> None:
     root, first, _, _ = installed
-    assert {p for p in files_in(root) if not p.startswith("/opt/pycalico/")} == INSTALLED
+    assert {p for p in files_in(root) if not p.startswith("/opt/pycalico/")} == (
+        INSTALLED | DEBIAN_PLUGINS
+    )
     modes = {path: first[path][0] & 0o7777 for path in INSTALLED}
     assert modes == {
         "/etc/calico/.pycalico-install": 0o644,
@@ -107,6 +122,17 @@ def test_install_lays_down_calicos_files_and_the_venv(installed: tuple) -> None:
         "/etc/NetworkManager/conf.d/calico.conf": 0o644,
         "/opt/cni/bin/calico": 0o755,
         "/opt/cni/bin/calico-ipam": 0o755,
+        "/opt/cni/bin/loopback": 0o777,
+        "/opt/cni/bin/portmap": 0o777,
+        "/usr/local/bin/calico-node": 0o777,
+        "/usr/local/bin/calicoctl": 0o777,
+    }
+    links = {path: first[path][1] for path in INSTALLED if stat.S_ISLNK(first[path][0])}
+    assert links == {
+        "/opt/cni/bin/loopback": "/usr/lib/cni/loopback",
+        "/opt/cni/bin/portmap": "/usr/lib/cni/portmap",
+        "/usr/local/bin/calico-node": "/opt/pycalico/bin/calico-node",
+        "/usr/local/bin/calicoctl": "/opt/pycalico/bin/calicoctl",
     }
     conflist = json.loads((root / "etc/cni/net.d/10-calico.conflist").read_text())
     assert [p["type"] for p in conflist["plugins"]] == ["calico", "portmap"]
@@ -200,6 +226,26 @@ def test_install_with_other_settings_rewrites_only_calico_env_and_the_conflist(
     ]
 
 
+def test_install_links_no_plugin_over_the_hosts_own_and_warns_when_portmap_is_nowhere(
+    tmp_path: Path, wheelhouse: Path
+) -> None:
+    root = new_root(tmp_path, plugins=False)
+    out = install(root, wheelhouse, *SETTINGS)
+    assert out.stderr == (
+        "calico-node: warning: the conflist chains portmap after calico, and neither "
+        "/opt/cni/bin/portmap nor /usr/lib/cni/portmap exists "
+        "(apt-get install containernetworking-plugins)\n"
+    )
+    # The host's own portmap in /opt/cni/bin is used as it is, even with Debian's there too.
+    (root / "opt/cni/bin/portmap").write_bytes(b"\x7fELF the host's own portmap")
+    (root / "usr/lib/cni").mkdir(parents=True)
+    (root / "usr/lib/cni/portmap").write_bytes(b"\x7fELF Debian's portmap")
+    out = install(root, wheelhouse, *SETTINGS)
+    assert out.stderr == ""
+    assert out.stdout.splitlines()[-1].endswith("is installed as asked: nothing changed")
+    assert (root / "opt/cni/bin/portmap").read_bytes() == b"\x7fELF the host's own portmap"
+
+
 def test_a_wheelhouse_pip_cannot_install_from_leaves_the_root_as_it_was(
     tmp_path: Path, wheelhouse: Path
 ) -> None:
@@ -257,7 +303,7 @@ def test_uninstall_removes_what_install_wrote_and_calicos_kernel_state_and_nothi
     install(root, wheelhouse, *SETTINGS)
     # What the user added next to install's files, and systemctl enable's link.
     (root / "etc/calico/mine.yaml").write_text("kind: IPPool\n")
-    (root / "opt/cni/bin/portmap").write_bytes(b"\x7fELF a plugin of the host's own")
+    (root / "opt/cni/bin/tuning").write_bytes(b"\x7fELF a plugin of the host's own")
     wants = root / "etc/systemd/system/multi-user.target.wants"
     wants.mkdir()
     (wants / "calico-node.service").symlink_to("/etc/systemd/system/calico-node.service")
@@ -296,7 +342,7 @@ def test_uninstall_removes_what_install_wrote_and_calicos_kernel_state_and_nothi
         "203.0.113.0/24 via 192.0.2.1 dev eth0 proto static ",
     ]
     assert tables == "table inet mine\n"
-    assert files_in(root) == {"/etc/calico/mine.yaml", "/opt/cni/bin/portmap"}
+    assert files_in(root) == {"/etc/calico/mine.yaml", "/opt/cni/bin/tuning", *DEBIAN_PLUGINS}
     assert (root / "etc/NetworkManager/conf.d").is_dir()  # the package's, not install's
     lines = out.stdout.splitlines()
     assert lines[0] == f"systemctl not used: --root {root} is not this host's root"
@@ -367,5 +413,6 @@ def test_the_installed_node_runs_and_uninstall_stops_it_and_removes_its_kernel_s
     assert out.stdout.splitlines()[1].startswith("stopping calico-node (pid ")
     # The datastore and calico-node's own state are left; install's files are gone.
     assert store.is_file()
-    assert not any(p.startswith(("/etc/calico/", "/opt/", "/etc/cni")) for p in files_in(root))
+    node_state = ("/var/lib/calico/", "/var/run/calico/")
+    assert {p for p in files_in(root) if not p.startswith(node_state)} == DEBIAN_PLUGINS
     assert stat.S_ISDIR(os.stat(root / "var/lib/calico").st_mode)

@@ -98,3 +98,15 @@ def test_the_enable_links_systemctl_enable_made_go_and_others_stay(tmp_path: Pat
     services.remove_enable_links(str(tmp_path), lines.append)
     assert sorted(os.listdir(wants)) == ["ssh.service"]
     assert lines == ["removed /etc/systemd/system/multi-user.target.wants/calico-node.service"]
+
+
+def test_a_link_is_made_once_and_repointed_in_one_rename(tmp_path: Path) -> None:
+    (tmp_path / "usr/local/bin").mkdir(parents=True)
+    link = tmp_path / "usr/local/bin/calicoctl"
+    assert files.write_link(str(tmp_path), "/usr/local/bin/calicoctl", "/opt/a/bin/calicoctl")
+    before = snapshot(tmp_path)
+    assert not files.write_link(str(tmp_path), "/usr/local/bin/calicoctl", "/opt/a/bin/calicoctl")
+    assert snapshot(tmp_path) == before
+    assert files.write_link(str(tmp_path), "/usr/local/bin/calicoctl", "/opt/b/bin/calicoctl")
+    assert os.readlink(link) == "/opt/b/bin/calicoctl"
+    assert sorted(os.listdir(tmp_path / "usr/local/bin")) == ["calicoctl"]

@@ -232,3 +232,13 @@ def test_plan_writes_the_conflist_and_calico_env_0600_and_nm_only_where_present(
     }
     with_nm = {p.path: p.mode for p in plan.files(settings(), "/opt/pycalico", True)}
     assert with_nm == {**without, "/etc/NetworkManager/conf.d/calico.conf": 0o644}
+
+
+def test_plan_links_calicoctl_and_calico_node_into_usr_local_bin_and_the_hosts_plugins() -> None:
+    links = {p.path: p.target for p in plan.links("/opt/pc", ["portmap", "loopback"])}
+    assert links == {
+        "/usr/local/bin/calicoctl": "/opt/pc/bin/calicoctl",
+        "/usr/local/bin/calico-node": "/opt/pc/bin/calico-node",
+        "/opt/cni/bin/portmap": "/usr/lib/cni/portmap",
+        "/opt/cni/bin/loopback": "/usr/lib/cni/loopback",
+    }

@@ -18,7 +18,10 @@ from collections.abc import Callable
 from pycalico.node.install import files, kernel_cleanup, plan, services, shims, venv
 from pycalico.node.install.errors import InstallError
 from pycalico.node.install.layout import (
+    BUNDLED_PLUGINS,
     CALICO_ENV,
+    CNI_BIN_DIR,
+    DEBIAN_CNI_DIR,
     MANIFEST,
     NM_CONF,
     NM_DIR,
@@ -42,7 +45,7 @@ def _root(path: str) -> str:
     return root
 
 
-def install(request: Install, log: Log) -> int:
+def install(request: Install, log: Log, warn: Log) -> int:
     root = _root(request.root)
     prefix = request.prefix
     settings = resolve(request.settings, socket.gethostname())
@@ -58,7 +61,9 @@ def install(request: Install, log: Log) -> int:
             f"to {prefix}"
         )
     planned = plan.files(settings, prefix, os.path.isdir(under(root, NM_DIR)))
-    targets = [item.path for item in planned] + shim_paths()
+    bundled = _bundled_plugins(root, old)
+    links = plan.links(prefix, bundled)
+    targets = [item.path for item in planned] + shim_paths() + [item.path for item in links]
     _refuse_foreign(root, [*targets, prefix], old)
     new_dirs = files.missing_dirs(root, [*targets, MANIFEST, prefix])
     old_dirs = old.dirs if old else ()
@@ -77,11 +82,21 @@ def install(request: Install, log: Log) -> int:
     except InstallError:
         _undo(root, old, new_dirs)
         raise
-    changed = shims.install(root, prefix, log) + files.write_planned(root, planned, log)
+    changed = (
+        shims.install(root, prefix, log)
+        + files.write_planned(root, planned, log)
+        + files.write_links(root, links, log)
+    )
     stale = sorted(set(old.files if old else ()) - set(targets))
     files.remove_files(root, stale, log)
     files.write_manifest(root, Manifest(prefix, wheels, tuple(sorted(targets)), dirs))
     _tell_systemd(root, UNIT in changed, bool(changed or stale or venv_changed), log)
+    portmap = f"{CNI_BIN_DIR}/portmap"
+    if "portmap" not in bundled and not os.path.lexists(under(root, portmap)):
+        warn(
+            f"warning: the conflist chains portmap after calico, and neither {portmap} nor "
+            f"{DEBIAN_CNI_DIR}/portmap exists (apt-get install containernetworking-plugins)"
+        )
     if NM_CONF in changed:
         log("NetworkManager reads calico.conf when it starts again, or: nmcli general reload conf")
     if changed or stale or venv_changed or new_dirs:
@@ -92,6 +107,20 @@ def install(request: Install, log: Log) -> int:
     else:
         log(f"pycalico for node {settings.nodename} is installed as asked: nothing changed")
     return 0
+
+
+def _bundled_plugins(root: str, old: Manifest | None) -> list[str]:
+    """The host's plugins to link into /opt/cni/bin: those Debian's package put in
+    /usr/lib/cni, where /opt/cni/bin has none of its own (a link install made is not one)."""
+    found = []
+    for name in BUNDLED_PLUGINS:
+        path = f"{CNI_BIN_DIR}/{name}"
+        if not os.path.isfile(under(root, f"{DEBIAN_CNI_DIR}/{name}")):
+            continue
+        if os.path.lexists(under(root, path)) and not (old and old.owns(path)):
+            continue
+        found.append(name)
+    return found
 
 
 def _refuse_foreign(root: str, paths: list[str], old: Manifest | None) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pycalico.node.install import manifest as manifest_format
 from pycalico.node.install.layout import MANIFEST, under
 from pycalico.node.install.manifest import Manifest
-from pycalico.node.install.plan import PlannedFile
+from pycalico.node.install.plan import PlannedFile, PlannedLink
 
 Log = Callable[[str], None]
 DIR_MODE = 0o755
@@ -62,6 +62,33 @@ def write_planned(root: str, planned: Iterable[PlannedFile], log: Log) -> list[s
             log(f"wrote {item.path}")
             written.append(item.path)
     return written
+
+
+def write_link(root: str, path: str, target: str) -> bool:
+    """Make `path` a symbolic link to `target`, in one rename; whether it changed."""
+    link = under(root, path)
+    if os.path.islink(link) and os.readlink(link) == target:
+        return False
+    tmp = f"{link}.pycalico-tmp"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return True
+
+
+def write_links(root: str, planned: Iterable[PlannedLink], log: Log) -> list[str]:
+    """Make each planned link that differs; the host paths made."""
+    made = []
+    for item in planned:
+        if write_link(root, item.path, item.target):
+            log(f"linked {item.path} -> {item.target}")
+            made.append(item.path)
+    return made
 
 
 def missing_dirs(root: str, paths: Iterable[str]) -> list[str]:

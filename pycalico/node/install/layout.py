@@ -12,6 +12,13 @@ import os
 DEFAULT_PREFIX = "/opt/pycalico"
 CNI_BIN_DIR = "/opt/cni/bin"
 CNI_PLUGINS = ("calico", "calico-ipam")
+# install-cni also copies the plugins Calico's image bundles; a Debian host has them from
+# containernetworking-plugins in /usr/lib/cni, which containerd's default CNI_PATH lacks.
+BUNDLED_PLUGINS = ("portmap", "bandwidth", "host-local", "loopback")
+DEBIAN_CNI_DIR = "/usr/lib/cni"
+# Calico's docs put calicoctl and calico-node in /usr/local/bin.
+LOCAL_BIN = "/usr/local/bin"
+PROGRAMS = ("calicoctl", "calico-node")
 CNI_NET_DIR = "/etc/cni/net.d"
 CONFLIST = f"{CNI_NET_DIR}/10-calico.conflist"
 CALICO_DIR = "/etc/calico"
