@@ -141,8 +141,8 @@ calico-node or BIRD its pid files in /var/run/calico name), removes what calico-
 the kernel of the current network namespace (cali* links, vxlan.calico, vxlan-v6.calico,
 wireguard.cali, wg-v6.cali, tunl0's address, routes of protocol 80 or bird or through those
 devices, the nftables table inet calico), then exactly the files and directories calico-node
-install recorded, and the venv. The datastore is left alone: `calicoctl delete node NAME`
-(before uninstalling, or from another node) releases the node's address blocks.
+install recorded, and the venv. The datastore is left alone: `calicoctl delete node NAME`,
+run afterwards on another node, releases the node's addresses and blocks.
 
 Options:
   --root DIR   the root install used (its files; the kernel cleaned is still this one's)

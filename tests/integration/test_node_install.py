@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import readme_install
 from tests.support.install_root import contents, files_in, snapshot
 from tests.support.lab_driver import wait_for
 from tests.support.node_namespace import node_namespace, sh
@@ -26,6 +27,8 @@ pytestmark = pytest.mark.integration
 
 CALICO_NODE = os.path.join(os.path.dirname(sys.executable), "calico-node")
 SETTINGS = ("NODENAME=node1", "IP=192.0.2.11/24", "CALICO_IPV4POOL_CIDR=10.65.0.0/16")
+README_INSTALL = readme_install.command("pycalico.node.main install")
+README_SETTINGS = readme_install.settings(README_INSTALL)
 INSTALLED = {
     "/etc/calico/.pycalico-install",
     "/etc/calico/calico.env",
@@ -81,29 +84,31 @@ def new_root(tmp_path: Path, name: str = "root", plugins: bool = True) -> Path:
     return root
 
 
-def install_from_the_wheels(root: Path, wheelhouse: Path, *settings: str) -> None:
-    """The README's way for a host with only python3: the installer run from the wheels."""
-    wheels = sorted(str(p) for p in wheelhouse.glob("*.whl") if not p.name.startswith("pip-"))
+def install_as_the_readme_says(root: Path, wheelhouse: Path, workdir: Path) -> None:
+    """The README's install command, as written, with `--root` added: run by bash in a
+    directory holding `wheelhouse`, with only the system's python3 and programs on PATH."""
+    (workdir / "wheelhouse").symlink_to(wheelhouse)
     out = subprocess.run(
-        ["/usr/bin/python3", "-m", "pycalico.node.main", "install", f"--root={root}",
-         f"--wheelhouse={wheelhouse}", *settings],
-        capture_output=True, text=True, check=False, cwd="/",
-        env={"PATH": os.environ["PATH"], "PYTHONPATH": ":".join(wheels)},
+        ["bash", "-c", f"{README_INSTALL} --root {root}"],
+        capture_output=True, text=True, check=False, cwd=workdir,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
 
 
 @pytest.fixture(scope="module")
 def installed(
     tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path
 ) -> Iterator[tuple[Path, dict, dict, str]]:
-    """One root installed twice with the same settings, first by a bare python3 from the
-    wheels, then by this checkout's calico-node: the root, what it held after each install,
-    and the second install's output."""
-    root = new_root(tmp_path_factory.mktemp("installed"))
-    install_from_the_wheels(root, wheelhouse, *SETTINGS)
+    """One root installed twice with the README's settings, first by the README's command
+    (the system's python3 from the wheels), then by this checkout's calico-node: the root,
+    what it held after each install, and the second install's output."""
+    base = tmp_path_factory.mktemp("installed")
+    root = new_root(base)
+    install_as_the_readme_says(root, wheelhouse, base)
     first = snapshot(root)
-    second = install(root, wheelhouse, *SETTINGS)
+    second = install(root, wheelhouse, *README_SETTINGS)
     yield root, first, snapshot(root), second.stdout
 
 
@@ -136,7 +141,14 @@ def test_install_lays_down_calicos_files_and_the_venv(installed: tuple) -> None:
     }
     conflist = json.loads((root / "etc/cni/net.d/10-calico.conflist").read_text())
     assert [p["type"] for p in conflist["plugins"]] == ["calico", "portmap"]
-    assert conflist["plugins"][0]["nodename"] == "node1"
+    calico = conflist["plugins"][0]
+    assert (calico["nodename"], calico["datastore_type"], calico["etcd_endpoints"]) == (
+        "host1",
+        "etcdv3",
+        "http://192.0.2.11:2379",
+    )
+    env = (root / "etc/calico/calico.env").read_text().splitlines()
+    assert sorted(line for line in env if not line.startswith("#")) == sorted(README_SETTINGS)
     manifest = json.loads((root / "etc/calico/.pycalico-install").read_text())
     assert manifest["prefix"] == "/opt/pycalico"
     assert set(manifest["files"]) == INSTALLED - {"/etc/calico/.pycalico-install"}
@@ -179,12 +191,12 @@ def test_the_venvs_calico_node_and_calicoctl_run(installed: tuple) -> None:
 
 
 def test_a_second_install_with_the_same_settings_changes_nothing(installed: tuple) -> None:
-    # Also: installing from the wheels with a bare python3 and from the checkout's venv
-    # lay down the same bytes.
+    # Also: the README's command (the system's python3 from the wheels) and the checkout's
+    # calico-node lay down the same bytes.
     _, first, second, output = installed
     assert second == first  # bytes, modes, inodes and mtimes, venv included
     assert (
-        output.splitlines()[-1] == "pycalico for node node1 is installed as asked: nothing changed"
+        output.splitlines()[-1] == "pycalico for node host1 is installed as asked: nothing changed"
     )
 
 
@@ -350,8 +362,8 @@ def test_uninstall_removes_what_install_wrote_and_calicos_kernel_state_and_nothi
     assert "deleted nftables table inet calico" in lines
     assert "removed /etc/systemd/system/multi-user.target.wants/calico-node.service" in lines
     assert lines[-1] == (
-        "uninstalled; the datastore is left as it was: `calicoctl delete node node1` "
-        "releases the node's addresses"
+        "uninstalled; the datastore is left as it was: `calicoctl delete node node1` on "
+        "another node releases its addresses"
     )
 
 

@@ -194,7 +194,10 @@ def uninstall(request: Uninstall, log: Log) -> int:
     if services.systemd_runs(root) and UNIT in old.files:
         services.systemctl("daemon-reload")
     who = f"calicoctl delete node {nodename}" if nodename else "calicoctl delete node NAME"
-    log(f"uninstalled; the datastore is left as it was: `{who}` releases the node's addresses")
+    log(
+        f"uninstalled; the datastore is left as it was: `{who}` on another node releases "
+        "its addresses"
+    )
     return 0
 
 
