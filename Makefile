@@ -5,12 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SYSTEM_PACKAGES := python3 python3-venv iproute2 iputils-ping nftables bird2 \
 	containernetworking-plugins podman runc busybox-static gcc libc6-dev iperf3 \
-	etcd-server etcd-client containerd golang-go golang-github-appc-cni-dev
+	etcd-server etcd-client containerd golang-go golang-github-appc-cni-dev systemd
 # The VM suite's QEMU, without the GUI and firmware extras recommends would pull in.
 VM_PACKAGES := qemu-system-x86 cpio kmod
 STAMP := $(VENV)/.installed
+WHEELHOUSE := build/wheelhouse
 
-.PHONY: setup system-packages vm-packages demo test test-vm unit contract lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack clean
+.PHONY: setup system-packages vm-packages wheelhouse demo test test-vm unit contract lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack clean
 
 setup: system-packages vm-packages $(STAMP)
 
@@ -35,6 +36,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
+
+# What `calico-node install --wheelhouse` installs from: pycalico's wheel (built offline) and
+# the wheels of its dependencies and of pip (downloaded once, at the versions .venv has).
+wheelhouse: setup
+	$(PY) -m pycalico.node.install.wheelhouse $(WHEELHOUSE)
 
 demo: setup
 	./demo/lab.sh

@@ -257,6 +257,10 @@ def _delete(
         from pycalico.ipam.pool_lifecycle import delete_pool
 
         delete_pool(client, name, resource_version)
+    elif kind.name == "Node":
+        from pycalico.ipam.node_lifecycle import delete_node
+
+        delete_node(client, name, resource_version)
     else:
         client.delete(kind, name, namespace, resource_version)
 

@@ -10,7 +10,8 @@ bird.pid) and CALICO_CONFD_DIR (default /etc/calico/confd/config: bird.cfg).
 
 With the `bird` backend, confd and BIRD run too (see pycalico/confd). With `none` (policy
 only) the Node gets no address and Felix programs policy and this node's own routes, not
-tunnels. The only options are `-h`/`--help` and `-v`/`--version` (see options.py).
+tunnels. The only options are `-h`/`--help` and `-v`/`--version`; `install` and
+`uninstall` put pycalico on a host or take it off (see options.py, pycalico/node/install).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from pycalico.felix.calc.settings import Settings
     from pycalico.node.autodetect import HostInterface
     from pycalico.node.health import Status
+    from pycalico.node.options import Install, Uninstall
 
 log = logging.getLogger("pycalico.node")
 BACKENDS = ("bird", "vxlan", "none")
@@ -272,6 +274,31 @@ def _felix(
     return 0
 
 
+def _install_command(request: Install | Uninstall) -> int:
+    """`install` / `uninstall`: progress on stdout, a failure as one line on stderr."""
+    from pycalico.node import options
+    from pycalico.node.install import commands
+    from pycalico.node.install.errors import InstallError
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    def warn(line: str) -> None:
+        sys.stderr.write(f"calico-node: {line}\n")
+
+    try:
+        if isinstance(request, options.Install):
+            return commands.install(request, log, warn)
+        return commands.uninstall(request, log)
+    except InstallError as exc:
+        sys.stderr.write(f"calico-node: {exc}\n")
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        what = "install" if isinstance(request, options.Install) else "uninstall"
+        sys.stderr.write(f"calico-node: {what} failed:{where}: {exc.strerror}\n")
+    return 1
+
+
 def main() -> int:
     from pycalico.datastore.backend import DatastoreError
     from pycalico.node import options
@@ -283,8 +310,16 @@ def main() -> int:
     except options.UsageError as exc:
         sys.stderr.write(f"calico-node: {exc}\n")
         return 1
-    if action == "help":
-        sys.stdout.write(options.USAGE)
+    if isinstance(action, (options.Install, options.Uninstall)):
+        return _install_command(action)
+    if action in ("help", "help-install", "help-uninstall"):
+        sys.stdout.write(
+            {
+                "help": options.USAGE,
+                "help-install": options.INSTALL_USAGE,
+                "help-uninstall": options.UNINSTALL_USAGE,
+            }[action]
+        )
         return 0
     if action == "version":
         print(options.version())
@@ -303,3 +338,7 @@ def main() -> int:
     except (StartupError, DatastoreError, ValueError, OSError) as exc:
         sys.stderr.write(f"calico-node: {exc}\n")
         return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
