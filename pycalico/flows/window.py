@@ -9,8 +9,9 @@ for clocks that run ahead; a record for a time outside that is dropped, and so i
 of a new key for a bucket already holding `max_flows_per_bucket` keys (the cap that keeps
 one noisy interval from exhausting memory). Both drops are counted.
 
-Every aggregate that changes is also noted, so that a stream can send what changed since
-it last looked (`drain_changes`), once per bucket and key however many records came.
+Every aggregate that changes is also noted with a running change number, so that a stream
+can send what changed since it last looked (`drain_changes`), once per bucket and key
+however many records came, and a stream that starts now can skip what it already has.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ class Window:
         self.settings = settings or WindowSettings()
         self.counters = Counters()
         self._buckets: dict[int, dict[FlowKey, Flow]] = {}
-        self._changed: dict[int, set[FlowKey]] = {}
+        # bucket start -> key -> the number of its latest change
+        self._changed: dict[int, dict[FlowKey, int]] = {}
+        self.change_count = 0
         self._current = self._start_of(now)
 
     def _start_of(self, t: float) -> int:
@@ -111,7 +114,8 @@ class Window:
         else:
             bucket[flow.key] = held.merged(placed)
             outcome = Outcome.MERGED
-        self._changed.setdefault(start, set()).add(flow.key)
+        self.change_count += 1
+        self._changed.setdefault(start, {})[flow.key] = self.change_count
         return outcome
 
     def unique_flows(self) -> int:
@@ -130,12 +134,13 @@ class Window:
             merged[flow.key] = flow if held is None else held.merged(flow)
         return list(merged.values())
 
-    def drain_changes(self) -> list[Flow]:
-        """The bucket aggregates that changed since the last call, oldest bucket first."""
+    def drain_changes(self) -> list[tuple[int, Flow]]:
+        """The bucket aggregates that changed since the last call, each with the number of
+        its latest change, oldest bucket first."""
         changed = [
-            self._buckets[start][key]
+            (number, self._buckets[start][key])
             for start in sorted(self._changed)
-            for key in self._changed[start]
+            for key, number in self._changed[start].items()
             if start in self._buckets
         ]
         self._changed.clear()

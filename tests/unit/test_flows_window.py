@@ -89,19 +89,28 @@ def test_a_full_bucket_drops_new_keys_counts_them_and_still_merges_known_ones() 
     assert sorted(f.key.dest_port for f in window.bucket_flows(BUCKET, BUCKET + 1)) == [1, 2]
 
 
-def test_changes_are_drained_once_per_bucket_and_key() -> None:
+def test_changes_are_drained_once_per_bucket_and_key_with_their_latest_number() -> None:
     window = Window(NOW)
     window.add(flow(start=BUCKET))
     window.add(flow(start=BUCKET))
     window.add(flow(start=BUCKET - 15))
     drained = window.drain_changes()
-    assert [(f.start_time, f.num_connections_started) for f in drained] == [
-        (BUCKET - 15, 1), (BUCKET, 2),
+    assert [(n, f.start_time, f.num_connections_started) for n, f in drained] == [
+        (3, BUCKET - 15, 1), (2, BUCKET, 2),
     ]  # fmt: skip
     assert window.drain_changes() == []
     window.add(flow(start=BUCKET))
-    (again,) = window.drain_changes()
+    ((number, again),) = window.drain_changes()
+    assert number == window.change_count == 4
     assert again.num_connections_started == 3  # the bucket's aggregate so far
+
+
+def test_dropped_records_are_no_change() -> None:
+    window = Window(NOW, WindowSettings(max_flows_per_bucket=1))
+    window.add(flow(start=BUCKET))
+    window.add(flow(start=BUCKET, dest_port=1))
+    window.add(flow(start=BUCKET - 3600 * 2))
+    assert window.change_count == 1
 
 
 def test_changes_of_buckets_that_rolled_away_are_not_sent() -> None:
