@@ -10,7 +10,7 @@ SYSTEM_PACKAGES := python3 python3-venv iproute2 iputils-ping nftables bird2 \
 VM_PACKAGES := qemu-system-x86 cpio kmod
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-packages vm-packages demo test test-vm unit contract lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack clean
+.PHONY: setup system-packages vm-packages demo test test-vm unit contract lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack bench-collector clean
 
 setup: system-packages vm-packages $(STAMP)
 
@@ -75,6 +75,9 @@ bench-datastore: setup
 
 bench-conntrack: setup
 	$(PY) bench/conntrack_bench.py
+
+bench-collector: setup
+	$(PY) bench/nflog_conntrack.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -285,3 +285,35 @@ def test_a_dump_request_asks_for_every_entry_of_a_family() -> None:
     length, kind, flags, seq, _ = nf.NLMSG_HEADER.unpack_from(request)
     assert (length, kind, flags, seq) == (20, ct.GET_TYPE, 0x301, 7)
     assert request[16] == 10
+
+
+def test_entries_of_one_shape_each_keep_their_own_values() -> None:
+    def entry(port: int, packets: int) -> bytes:
+        return ct_message(
+            ct.NEW_TYPE, 0x2, 2,
+            ct_tuple(ct.CTA_TUPLE_ORIG, "10.0.0.1", "10.0.0.2", 6, port, 80),
+            counters(ct.CTA_COUNTERS_ORIG, packets, packets * 100),
+        )  # fmt: skip
+
+    entries, _ = ct.parse(b"".join(entry(1000 + i, i) for i in range(5)))
+    assert [(e.orig.sport, e.packets_orig, e.bytes_orig) for e in entries] == [
+        (1000 + i, i, i * 100) for i in range(5)
+    ]
+
+
+def test_entries_of_one_length_but_another_shape_are_read_by_their_own() -> None:
+    status = attr(ct.CTA_STATUS, struct.pack("!I", ct.IPS_ASSURED))
+    mark = attr(ct.CTA_MARK, struct.pack("!I", 99))
+    orig = ct_tuple(ct.CTA_TUPLE_ORIG, "10.0.0.1", "10.0.0.2", 6, 1, 80)
+    first = ct_message(ct.NEW_TYPE, 0x2, 2, orig, status, mark)
+    second = ct_message(ct.NEW_TYPE, 0x2, 2, orig, mark, status)
+    assert len(first) == len(second)
+    entries, _ = ct.parse(first + second + first)
+    assert [(e.status, e.mark) for e in entries] == [(ct.IPS_ASSURED, 99)] * 3
+
+
+def test_an_attribute_too_short_for_its_value_leaves_the_field_unset() -> None:
+    short_status = attr(ct.CTA_STATUS, b"\x00\x04")
+    orig = ct_tuple(ct.CTA_TUPLE_ORIG, "10.0.0.1", "10.0.0.2", 6, 1, 80)
+    (entry,), _ = ct.parse(ct_message(ct.NEW_TYPE, 0x2, 2, short_status, orig))
+    assert (entry.status, entry.orig.sport) == (0, 1)

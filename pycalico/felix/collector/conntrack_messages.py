@@ -72,9 +72,7 @@ GROUP_UPDATE = 2
 GROUP_DESTROY = 3
 
 _NLA_TYPE = 0x3FFF
-_BE16 = struct.Struct("!H")
-_BE32 = struct.Struct("!I")
-_BE64 = struct.Struct("!Q")
+_U32 = struct.Struct("=I")
 
 
 class Event(IntEnum):
@@ -150,124 +148,163 @@ def parse(data: bytes) -> tuple[list[ConntrackEntry], DumpEnd | None]:
     return entries, None
 
 
+# Reading an entry. ctnetlink writes the entries of one shape (family, protocol, which
+# optional attributes) with every attribute at the same offset, so each shape is walked
+# once, attribute by attribute, into a layout: the offsets of every attribute header on the
+# way and of every value kept. Later entries of the shape are read with two precompiled
+# structs - one checks that all those headers are where the layout says (else the entry is
+# walked again, and its layout replaces the old one), one reads every value - about three
+# times faster than walking each entry (bench/nflog_conntrack.py).
+
+# Value slots, in the order ConntrackEntry is built from.
+(_FAMILY, _O_SRC, _O_DST, _O_PROTO, _O_SPORT, _O_DPORT, _R_SRC, _R_DST, _R_PROTO, _R_SPORT,
+ _R_DPORT, _P_ORIG, _B_ORIG, _P_REPLY, _B_REPLY, _STATUS, _ID, _ZONE, _MARK, _TCP_STATE,
+ _TIMEOUT) = range(21)  # fmt: skip
+_DEFAULTS = (0, b"", b"", 0, 0, 0, b"", b"", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+_TOP_VALUES = {
+    CTA_STATUS: (_STATUS, "I"),
+    CTA_ID: (_ID, "I"),
+    CTA_ZONE: (_ZONE, "H"),
+    CTA_MARK: (_MARK, "I"),
+    CTA_TIMEOUT: (_TIMEOUT, "I"),
+}
+_COUNTER_VALUES = {
+    CTA_COUNTERS_PACKETS: (0, "Q"),
+    CTA_COUNTERS_BYTES: (1, "Q"),
+    CTA_COUNTERS32_PACKETS: (0, "I"),
+    CTA_COUNTERS32_BYTES: (1, "I"),
+}
+_LAYOUT_CACHE = 256
+
+
+class _Layout(NamedTuple):
+    headers: struct.Struct
+    expected: tuple[int, ...]
+    values: struct.Struct
+    slots: tuple[int, ...]
+
+
+_layouts: dict[int, _Layout] = {}
+
+
 def _entry(data: bytes, start: int, end: int, event: Event) -> ConntrackEntry:
-    family_code = data[start]
-    orig = reply = _EMPTY
-    packets_orig = bytes_orig = packets_reply = bytes_reply = 0
-    status = ident = zone = mark = tcp_state = timeout = 0
-    at = start + NFGENMSG.size
-    while at + 4 <= end:
-        length, kind = NLA.unpack_from(data, at)
-        if length < 4:
-            break
-        kind &= _NLA_TYPE
-        body, stop = at + 4, at + length
-        if kind == CTA_TUPLE_ORIG:
-            orig = _tuple(data, body, stop)
-        elif kind == CTA_TUPLE_REPLY:
-            reply = _tuple(data, body, stop)
-        elif kind == CTA_COUNTERS_ORIG:
-            packets_orig, bytes_orig = _counters(data, body, stop)
-        elif kind == CTA_COUNTERS_REPLY:
-            packets_reply, bytes_reply = _counters(data, body, stop)
-        elif kind == CTA_STATUS:
-            status = _BE32.unpack_from(data, body)[0]
-        elif kind == CTA_ID:
-            ident = _BE32.unpack_from(data, body)[0]
-        elif kind == CTA_ZONE:
-            zone = _BE16.unpack_from(data, body)[0]
-        elif kind == CTA_MARK:
-            mark = _BE32.unpack_from(data, body)[0]
-        elif kind == CTA_TIMEOUT:
-            timeout = _BE32.unpack_from(data, body)[0]
-        elif kind == CTA_PROTOINFO:
-            tcp_state = _tcp_state(data, body, stop)
-        at += (length + 3) & ~3
-    family = 6 if family_code == 10 else 4  # AF_INET6 is 10
+    layout = _layouts.get(end - start)
+    if layout is None or layout.headers.unpack_from(data, start) != layout.expected:
+        layout = _walk(data, start, end)
+        if len(_layouts) >= _LAYOUT_CACHE:
+            _layouts.clear()
+        _layouts[end - start] = layout
+    v = list(_DEFAULTS)
+    for slot, value in zip(layout.slots, layout.values.unpack_from(data, start), strict=True):
+        v[slot] = value
     return ConntrackEntry(
-        event, family, orig, reply, packets_orig, bytes_orig, packets_reply, bytes_reply,
-        status, ident, zone, mark, tcp_state, timeout,
+        event,
+        6 if v[_FAMILY] == 10 else 4,  # AF_INET6 is 10
+        Tuple(v[_O_SRC], v[_O_DST], v[_O_PROTO], v[_O_SPORT], v[_O_DPORT]),
+        Tuple(v[_R_SRC], v[_R_DST], v[_R_PROTO], v[_R_SPORT], v[_R_DPORT]),
+        v[_P_ORIG], v[_B_ORIG], v[_P_REPLY], v[_B_REPLY],
+        v[_STATUS], v[_ID], v[_ZONE], v[_MARK], v[_TCP_STATE], v[_TIMEOUT],
     )  # fmt: skip
 
 
-def _tuple(data: bytes, at: int, end: int) -> Tuple:
-    src = dst = b""
-    proto = sport = dport = 0
-    while at + 4 <= end:
-        length, kind = NLA.unpack_from(data, at)
-        if length < 4:
-            break
-        kind &= _NLA_TYPE
+class _Walk:
+    """Collects an entry's layout: (offset, header) pairs and (offset, slot, format)."""
+
+    def __init__(self, data: bytes, base: int) -> None:
+        self.data = data
+        self.base = base
+        self.headers: list[tuple[int, int]] = []
+        self.values: list[tuple[int, int, str]] = [(0, _FAMILY, "B")]
+
+    def attributes(self, at: int, end: int) -> list[tuple[int, int, int]]:
+        """(type, payload offset, payload end) of the attributes between at and end, each
+        header noted."""
+        found = []
+        while at + 4 <= end:
+            length, kind = NLA.unpack_from(self.data, at)
+            if length < 4 or at + length > end:
+                break
+            self.headers.append((at - self.base, _U32.unpack_from(self.data, at)[0]))
+            found.append((kind & _NLA_TYPE, at + 4, at + length))
+            at += (length + 3) & ~3
+        return found
+
+    def value(self, at: int, end: int, slot: int, code: str) -> None:
+        """Keep the value at `at` unless its attribute is too short to hold one (a
+        malformed attribute leaves the field at its default)."""
+        if end - at >= struct.calcsize(">" + code):
+            self.values.append((at - self.base, slot, code))
+
+    def layout(self) -> _Layout:
+        headers = sorted(self.headers)
+        values = sorted(self.values)
+        return _Layout(
+            _struct("=", [(offset, "I") for offset, _ in headers]),
+            tuple(header for _, header in headers),
+            _struct(">", [(offset, code) for offset, _, code in values]),
+            tuple(slot for _, slot, _ in values),
+        )
+
+
+def _struct(order: str, fields: list[tuple[int, str]]) -> struct.Struct:
+    """A struct reading `fields` (offset, code; in offset order, none overlapping: each is
+    in an attribute of its own), skipping what is between them."""
+    text, position = order, 0
+    for offset, code in fields:
+        text += "x" * (offset - position) + code
+        position = offset + struct.calcsize(">" + code)
+    return struct.Struct(text)
+
+
+def _walk(data: bytes, start: int, end: int) -> _Layout:
+    walk = _Walk(data, start)
+    for kind, at, stop in walk.attributes(start + NFGENMSG.size, end):
+        if kind in (CTA_TUPLE_ORIG, CTA_TUPLE_REPLY):
+            _walk_tuple(walk, at, stop, kind == CTA_TUPLE_ORIG)
+        elif kind in (CTA_COUNTERS_ORIG, CTA_COUNTERS_REPLY):
+            first = _P_ORIG if kind == CTA_COUNTERS_ORIG else _P_REPLY
+            for inner, value_at, value_end in walk.attributes(at, stop):
+                if inner in _COUNTER_VALUES:
+                    which, code = _COUNTER_VALUES[inner]
+                    walk.value(value_at, value_end, first + which, code)
+        elif kind == CTA_PROTOINFO:
+            for inner, tcp_at, tcp_stop in walk.attributes(at, stop):
+                if inner == CTA_PROTOINFO_TCP:
+                    for field, value_at, value_end in walk.attributes(tcp_at, tcp_stop):
+                        if field == CTA_PROTOINFO_TCP_STATE:
+                            walk.value(value_at, value_end, _TCP_STATE, "B")
+        elif kind in _TOP_VALUES:
+            slot, code = _TOP_VALUES[kind]
+            walk.value(at, stop, slot, code)
+    return walk.layout()
+
+
+def _walk_tuple(walk: _Walk, at: int, end: int, original: bool) -> None:
+    src, dst, proto, sport, dport = (
+        (_O_SRC, _O_DST, _O_PROTO, _O_SPORT, _O_DPORT)
+        if original
+        else (_R_SRC, _R_DST, _R_PROTO, _R_SPORT, _R_DPORT)
+    )
+    for kind, inner_at, inner_end in walk.attributes(at, end):
         if kind == CTA_TUPLE_IP:
-            inner, stop = at + 4, at + length
-            while inner + 4 <= stop:
-                ip_length, ip_kind = NLA.unpack_from(data, inner)
-                if ip_length < 4:
-                    break
-                ip_kind &= _NLA_TYPE
-                if ip_kind in (CTA_IP_V4_SRC, CTA_IP_V6_SRC):
-                    src = data[inner + 4 : inner + ip_length]
-                elif ip_kind in (CTA_IP_V4_DST, CTA_IP_V6_DST):
-                    dst = data[inner + 4 : inner + ip_length]
-                inner += (ip_length + 3) & ~3
+            for field, value_at, value_end in walk.attributes(inner_at, inner_end):
+                size = value_end - value_at
+                if field in (CTA_IP_V4_SRC, CTA_IP_V6_SRC):
+                    walk.value(value_at, value_end, src, f"{size}s")
+                elif field in (CTA_IP_V4_DST, CTA_IP_V6_DST):
+                    walk.value(value_at, value_end, dst, f"{size}s")
         elif kind == CTA_TUPLE_PROTO:
-            inner, stop = at + 4, at + length
-            while inner + 4 <= stop:
-                p_length, p_kind = NLA.unpack_from(data, inner)
-                if p_length < 4:
-                    break
-                p_kind &= _NLA_TYPE
-                value_at = inner + 4
-                if p_kind == CTA_PROTO_NUM:
-                    proto = data[value_at]
-                elif p_kind == CTA_PROTO_SRC_PORT:
-                    sport = _BE16.unpack_from(data, value_at)[0]
-                elif p_kind == CTA_PROTO_DST_PORT:
-                    dport = _BE16.unpack_from(data, value_at)[0]
-                elif p_kind in (CTA_PROTO_ICMP_TYPE, CTA_PROTO_ICMPV6_TYPE):
-                    sport = data[value_at]
-                elif p_kind in (CTA_PROTO_ICMP_CODE, CTA_PROTO_ICMPV6_CODE):
-                    dport = data[value_at]
-                inner += (p_length + 3) & ~3
-        at += (length + 3) & ~3
-    return Tuple(src, dst, proto, sport, dport)
-
-
-def _counters(data: bytes, at: int, end: int) -> tuple[int, int]:
-    packets = count = 0
-    while at + 4 <= end:
-        length, kind = NLA.unpack_from(data, at)
-        if length < 4:
-            break
-        kind &= _NLA_TYPE
-        if kind == CTA_COUNTERS_PACKETS:
-            packets = _BE64.unpack_from(data, at + 4)[0]
-        elif kind == CTA_COUNTERS_BYTES:
-            count = _BE64.unpack_from(data, at + 4)[0]
-        elif kind == CTA_COUNTERS32_PACKETS:
-            packets = _BE32.unpack_from(data, at + 4)[0]
-        elif kind == CTA_COUNTERS32_BYTES:
-            count = _BE32.unpack_from(data, at + 4)[0]
-        at += (length + 3) & ~3
-    return packets, count
-
-
-def _tcp_state(data: bytes, at: int, end: int) -> int:
-    while at + 4 <= end:
-        length, kind = NLA.unpack_from(data, at)
-        if length < 4:
-            break
-        if kind & _NLA_TYPE == CTA_PROTOINFO_TCP:
-            inner, stop = at + 4, at + length
-            while inner + 4 <= stop:
-                t_length, t_kind = NLA.unpack_from(data, inner)
-                if t_length < 4:
-                    break
-                if t_kind & _NLA_TYPE == CTA_PROTOINFO_TCP_STATE:
-                    return data[inner + 4]
-                inner += (t_length + 3) & ~3
-        at += (length + 3) & ~3
-    return 0
+            for field, value_at, value_end in walk.attributes(inner_at, inner_end):
+                if field == CTA_PROTO_NUM:
+                    walk.value(value_at, value_end, proto, "B")
+                elif field == CTA_PROTO_SRC_PORT:
+                    walk.value(value_at, value_end, sport, "H")
+                elif field == CTA_PROTO_DST_PORT:
+                    walk.value(value_at, value_end, dport, "H")
+                elif field in (CTA_PROTO_ICMP_TYPE, CTA_PROTO_ICMPV6_TYPE):
+                    walk.value(value_at, value_end, sport, "B")
+                elif field in (CTA_PROTO_ICMP_CODE, CTA_PROTO_ICMPV6_CODE):
+                    walk.value(value_at, value_end, dport, "B")
 
 
 def dump_request(family: int, seq: int) -> bytes:
