@@ -194,9 +194,13 @@ class FlowSender:
         with self._lock:
             if welcome.highest >= self._next:
                 # It holds numbers this sender never gave: the identity was used before
-                # (state lost). Continuing would have new records taken for old ones.
+                # and this sender's records were lost. Continuing would have new records
+                # taken for old ones; under a new identity everything kept is sent again.
                 old = self.sender
                 self.sender = new_sender_id(old.rsplit("-", 1)[0])
+                self._acked = 0
+                if self._spool is not None:
+                    self._spool.restart_as(self.sender, list(self._cache))
                 raise wire.WireError(
                     f"the aggregator holds record {welcome.highest} of {old}, which this "
                     f"sender never numbered; continuing as {self.sender}"

@@ -50,6 +50,7 @@ class Spool:
         if not self.sender:
             self.sender = new_sender_id(prefix)
             _replace(id_path, (self.sender + "\n").encode())
+        self._id_path = id_path
         self.entries, self.acked = self._load()
         self._lines = len(self.entries)
         self._file = open(self._path, "ab", buffering=0)  # noqa: SIM115 (kept open)
@@ -87,10 +88,18 @@ class Spool:
 
     def compact_if_grown(self, kept: list[Entry], acked: int) -> None:
         """Rewrite the journal as `kept` and `acked` when it is much longer than that."""
-        if self._lines < max(_MIN_COMPACT_LINES, 4 * len(kept)):
-            return
+        if self._lines >= max(_MIN_COMPACT_LINES, 4 * len(kept)):
+            self._rewrite(kept, acked)
+
+    def restart_as(self, sender: str, kept: list[Entry]) -> None:
+        """Take a new identity: `kept` is all this sender still has, none acknowledged."""
+        _replace(self._id_path, (sender + "\n").encode())
+        self.sender = sender
+        self._rewrite(kept, 0)
+
+    def _rewrite(self, kept: list[Entry], acked: int) -> None:
         body = b"".join(f"{e.time:.3f} ".encode() + e.line for e in kept)
-        _replace(self._path, body + f"A {acked}\n".encode())
+        _replace(self._path, body + (f"A {acked}\n".encode() if acked else b""))
         self._file.close()
         self._file = open(self._path, "ab", buffering=0)  # noqa: SIM115
         self._lines = len(kept) + 1

@@ -163,3 +163,46 @@ def test_a_sender_waits_for_an_aggregator_that_is_not_there_yet(
 
 def first_identity(spool: Path) -> str:
     return (spool / "sender").read_text().strip()
+
+
+def test_past_max_pending_records_are_dropped_and_counted(tmp_path: Path) -> None:
+    from pycalico.flows.sender import FlowSender
+    from tests.support.flow_records import flow
+
+    agg = AggregatorProcess().start()
+    collector = agg.collector
+    agg.stop()  # nobody acknowledges
+    sender = FlowSender(collector, max_pending=10, retry_first=0.2).start()
+    try:
+        accepted = [sender.send(flow(dest_port=port)) for port in range(1, 16)]
+        assert accepted == [True] * 10 + [False] * 5
+        assert (sender.stats.queued, sender.stats.dropped) == (10, 5)
+    finally:
+        sender.close()
+
+
+def test_a_sender_whose_identity_was_used_before_takes_a_new_one(
+    aggregator: AggregatorProcess, senders: list[SenderProcess], tmp_path: Path
+) -> None:
+    """Its records were lost but not its identity: numbering again from 1 would have the
+    aggregator take new records for old ones."""
+    first = SenderProcess(aggregator.collector, tmp_path / "spool")
+    senders.append(first)
+    first.send(30)
+    assert first.flush()
+    first.close()
+    (tmp_path / "spool" / "records").unlink()
+    second = SenderProcess(aggregator.collector, tmp_path / "spool")
+    senders.append(second)
+    old_identity = first_identity(tmp_path / "spool")
+    second.send(5, first_port=31)
+    assert second.flush()
+    renamed = second.stats()["sender"]
+    assert renamed != old_identity
+    second.close()
+    third = SenderProcess(aggregator.collector, tmp_path / "spool")  # keeps the new identity
+    senders.append(third)
+    third.send(2, first_port=36)
+    assert third.flush()
+    assert third.stats()["sender"] == renamed == first_identity(tmp_path / "spool")
+    assert connections_by_port(aggregator) == exactly_once(range(1, 38))
