@@ -25,6 +25,11 @@ log = logging.getLogger("pycalico.flows")
 SUBSCRIPTION_BACKLOG = 100_000
 
 
+def _worth_logging(count: int) -> bool:
+    """The 1st, 10th, 100th... drop: a full bucket is said, not shouted per flow."""
+    return count > 0 and 10 ** (len(str(count)) - 1) == count
+
+
 @dataclass
 class Subscription:
     filter: query.Filter
@@ -77,10 +82,11 @@ class Aggregator:
             self.collector.taken += 1
             self._window.roll(self._clock())
             outcome = self._window.add(flow)
-        if outcome == Outcome.BUCKET_FULL:
+        if outcome == Outcome.BUCKET_FULL and _worth_logging(self._window.counters.dropped_full):
             log.warning(
-                "dropped a flow: its bucket holds %d flows already",
+                "dropped a flow: its bucket holds %d flows already (%d dropped so far)",
                 self.settings.max_flows_per_bucket,
+                self._window.counters.dropped_full,
             )
         elif outcome in (Outcome.TOO_OLD, Outcome.TOO_NEW):
             log.warning("dropped a flow starting at %d: %s for the window", flow.start_time,

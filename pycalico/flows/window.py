@@ -87,7 +87,10 @@ class Window:
 
     def roll(self, now: float) -> None:
         """Move the window to `now`, forgetting the buckets that fall out of it."""
-        self._current = max(self._current, self._start_of(now))
+        current = self._start_of(now)
+        if current <= self._current:
+            return  # still in the same bucket (or a clock that stepped back)
+        self._current = current
         oldest = self.oldest_start
         for start in [s for s in self._buckets if s < oldest]:
             del self._buckets[start]
