@@ -60,11 +60,35 @@ def _positive(text: str) -> int:
 
 def _options(argv: Sequence[str]) -> argparse.Namespace:
     parser = _Parser(prog="calico-goldmane", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--collector", default=DEFAULT_COLLECTOR, help="where Felix sends")
-    parser.add_argument("--listen", default=DEFAULT_LISTEN, help="the HTTP API's address")
-    parser.add_argument("--aggregation-window", type=_positive, default=BUCKET_SECONDS)
-    parser.add_argument("--history", type=_positive, default=HISTORY_BUCKETS)
-    parser.add_argument("--max-flows-per-bucket", type=_positive, default=MAX_FLOWS_PER_BUCKET)
+    parser.add_argument(
+        "--collector",
+        default=DEFAULT_COLLECTOR,
+        metavar="HOST:PORT",
+        help=f"where Felix sends its records ({DEFAULT_COLLECTOR})",
+    )
+    parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
+                        help=f"the HTTP API's address ({DEFAULT_LISTEN})")  # fmt: skip
+    parser.add_argument(
+        "--aggregation-window",
+        type=_positive,
+        default=BUCKET_SECONDS,
+        metavar="SECONDS",
+        help="the width of a bucket (Goldmane: 15)",
+    )
+    parser.add_argument(
+        "--history",
+        type=_positive,
+        default=HISTORY_BUCKETS,
+        metavar="BUCKETS",
+        help="buckets kept before the one filling now (240: an hour)",
+    )
+    parser.add_argument(
+        "--max-flows-per-bucket",
+        type=_positive,
+        default=MAX_FLOWS_PER_BUCKET,
+        metavar="N",
+        help="new flows past this in one bucket are dropped",
+    )
     parser.add_argument("--log-level", default="info",
                         choices=("debug", "info", "warning", "error"))  # fmt: skip
     return parser.parse_args(argv)
