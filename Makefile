@@ -11,7 +11,7 @@ VM_PACKAGES := qemu-system-x86 cpio kmod
 STAMP := $(VENV)/.installed
 WHEELHOUSE := build/wheelhouse
 
-.PHONY: setup system-packages vm-packages wheelhouse demo test test-vm unit contract lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack clean
+.PHONY: setup system-packages vm-packages wheelhouse demo test test-vm unit contract lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack bench-collector clean
 
 setup: system-packages vm-packages $(STAMP)
 
@@ -81,6 +81,9 @@ bench-datastore: setup
 
 bench-conntrack: setup
 	$(PY) bench/conntrack_bench.py
+
+bench-collector: setup
+	$(PY) bench/nflog_conntrack.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -11,7 +11,16 @@ from pycalico.api.schema import FieldError
 
 Resource = dict[str, Any]
 
-POLICY_KINDS = frozenset({"NetworkPolicy", "GlobalNetworkPolicy"})
+# Tiered policies: stored under `<tier>.<name>` (default-tier ones as `default.<name>`),
+# their tier must exist, and a tier holding any of them cannot be deleted.
+POLICY_KINDS = frozenset(
+    {
+        "NetworkPolicy",
+        "GlobalNetworkPolicy",
+        "StagedNetworkPolicy",
+        "StagedGlobalNetworkPolicy",
+    }
+)
 
 
 def tier_to_check(resource: Resource) -> str | None:

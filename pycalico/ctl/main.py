@@ -28,6 +28,7 @@ USAGE = """Usage:
     ipam         IP address management.
     node         Calico node management.
     policy       Explain what policy does to a connection.
+    flows        Show the flow log: each flow and the policy rule that decided it.
     version      Display the version of this binary.
 
 Options:
@@ -57,6 +58,7 @@ COMMANDS = (
     "ipam",
     "node",
     "policy",
+    "flows",
     "version",
 )
 
@@ -98,6 +100,10 @@ def run(argv: Sequence[str]) -> int:
         from pycalico.ctl import policy_explain
 
         return policy_explain.run(rest, opts.allow_version_mismatch)
+    if opts.command == "flows":
+        from pycalico.ctl import flows_command
+
+        return flows_command.run(rest)
     if opts.command in ("patch", "label"):
         from pycalico.ctl import edit_commands
 

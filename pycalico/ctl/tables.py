@@ -99,6 +99,12 @@ def _count(key: str) -> Column:
     return lambda r, _: str(len(r["spec"].get(key, [])))
 
 
+def _pod_selector(resource: Resource, _: TableContext) -> str:
+    from pycalico.api.staged import pod_selector_text
+
+    return pod_selector_text(resource["spec"].get("podSelector") or {})
+
+
 def _hep_ips(resource: Resource, _: TableContext) -> str:
     return ",".join(resource["spec"].get("expectedIPs", []))
 
@@ -172,6 +178,9 @@ COLUMNS: dict[str, tuple[tuple[tuple[str, Column], ...], tuple[tuple[str, Column
     * 2,
     "NetworkPolicy": (_POLICY_PS, _POLICY_WIDE),
     "GlobalNetworkPolicy": (_POLICY_PS, _POLICY_WIDE),
+    "StagedNetworkPolicy": (_POLICY_PS, _POLICY_WIDE),
+    "StagedGlobalNetworkPolicy": (_POLICY_PS, _POLICY_WIDE),
+    "StagedKubernetesNetworkPolicy": ((_NAME,), (_NAME, ("PODSELECTOR", _pod_selector))),
     "HostEndpoint": (
         (_NAME, ("NODE", _spec("node"))),
         (
