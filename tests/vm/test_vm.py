@@ -14,8 +14,9 @@ from .harness import GUEST_MODULES, REPO, Share, VmJobFailed, VmRun
 pytestmark = pytest.mark.vm
 
 CHECKS = "tests/vm/ipip_checks.py"
-# Under emulation the checks take a few minutes; CI allows the whole VM suite 10.
-CHECKS_TIMEOUT = 480.0
+# Under emulation the checks take about 3 minutes on a quiet 2-core machine; with other QEMU
+# guests and test runs beside them they took 11.5 (690 s), so the guard leaves room for that.
+CHECKS_TIMEOUT = 900.0
 
 
 def test_the_vm_runs_a_command_on_the_stock_kernel_and_returns_its_output_and_exit_code(
