@@ -115,6 +115,17 @@ def _parser() -> argparse.ArgumentParser:
     probe = _lab_option(sub.add_parser("probe", help="pod × pod connectivity matrix"))
     probe.add_argument("--port", type=int, default=80)
     probe.add_argument("--proto", choices=("tcp", "udp", "icmp"), default="tcp")
+    trace = _lab_option(
+        sub.add_parser(
+            "trace",
+            help="send one real packet from a pod and print every hop it took, from the kernel",
+        )
+    )
+    trace.add_argument("--from", dest="source", required=True, metavar="NS/POD")
+    trace.add_argument("--to", dest="destination", required=True, metavar="NS/POD|IP")
+    trace.add_argument("--port", type=int, help="the destination port (tcp, udp)")
+    trace.add_argument("--proto", choices=("tcp", "udp", "icmp"), default="tcp")
+    trace.add_argument("-o", "--output", choices=("text", "json"), default="text")
     _kube_parsers(sub)
     return p
 
@@ -359,6 +370,18 @@ def _lab_command(state: LabState, opts: argparse.Namespace) -> int:
         return 0
     if opts.command == "etcd":
         return _etcd(state, opts.action)
+    if opts.command == "trace":
+        from pycalico.lab import packet_trace, trace_report
+
+        if opts.port is not None and not 1 <= opts.port <= 65535:
+            raise LabError(f"--port {opts.port}: must be 1-65535")
+        if opts.proto == "icmp" and opts.port is not None:
+            raise LabError("--port has no meaning with --proto icmp")
+        port = opts.port if opts.port is not None or opts.proto == "icmp" else 80
+        found = packet_trace.trace(state, opts.source, opts.destination, opts.proto, port)
+        render = trace_report.as_json if opts.output == "json" else trace_report.text
+        sys.stdout.write(render(found))
+        return 0
     if opts.command == "logs":
         from pycalico.lab import node_logs
 
