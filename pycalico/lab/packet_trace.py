@@ -162,7 +162,7 @@ def trace(state: LabState, source: str, destination: str, protocol: str, port: i
     }
     walk = Walk(lab, packet, table, events, wire, arp, inputs)
     walk.run(src.netns)
-    walk.compare_with_explain(src, dst_pod)
+    walk.compare_with_explain()
     return walk.result(src, dst_pod, reply)
 
 
@@ -388,33 +388,13 @@ class Walk:
             return
         self.step(netns, "encap", f"not seen on the underlay (bridge port {port})")
 
-    def compare_with_explain(self, src: Pod, dst: Pod | None) -> None:
-        from pycalico.lab.trace_policy import explain
+    def compare_with_explain(self) -> None:
+        from pycalico.lab.trace_policy import disagreements, explain
 
-        seen = {d.direction: d for d in self.decisions if d.direction in ("egress", "ingress")}
-        if not seen or any(d.by.startswith("an established") for d in seen.values()):
-            return
         steps = explain(
             self.inputs, self.packet.src, self.packet.dst, self.packet.protocol, self.packet.dport
         )
-        for step in steps:
-            decision = seen.get(step.direction)
-            if decision is None:
-                continue
-            same = (step.allowed, step.by, step.rule) == (
-                decision.allowed,
-                decision.by,
-                decision.rule,
-            )
-            if not same:
-                said = f"{'ALLOW' if step.allowed else 'DENY'} by {step.by}" + (
-                    f" rule {step.rule}" if step.rule is not None else ""
-                )
-                saw = f"{'allowed' if decision.allowed else 'denied'} by {_by(decision)}"
-                self.notes.append(
-                    f"calicoctl policy explain says {step.direction} {said}, but the kernel "
-                    f"{saw}: the trace is what happened"
-                )
+        self.notes += disagreements(self.decisions, steps)
 
     def result(self, src: Pod, dst: Pod | None, reply: Any) -> Trace:
         destination = f"{dst.name} ({dst.ip})" if dst else self.packet.dst

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from pycalico.felix.rules.policy import rule_lines
 from pycalico.lab.state import LabState
+from pycalico.lab.trace_verdicts import Decision
 from pycalico.policy import calc, verdict
 from pycalico.policy.model import Endpoint, Rule
 
@@ -120,3 +121,28 @@ def explain(
         icmp_type=8 if protocol == "icmp" else None,
     )
     return verdict.explain(inputs, owner_of(src_ip), owner_of(dst_ip), packet)
+
+
+def disagreements(decisions: Sequence[Decision], steps: Sequence[verdict.Step]) -> list[str]:
+    """Where `calicoctl policy explain` (`steps`) says other than what the kernel did to the
+    packet (`decisions`, from its trace): one sentence each (pure). A packet let through as
+    part of an established connection is not judged by policy, so it is not compared."""
+    seen = {d.direction: d for d in decisions if d.direction in ("egress", "ingress")}
+    if any(d.by.startswith("an established") for d in seen.values()):
+        return []
+    out = []
+    for step in steps:
+        decision = seen.get(step.direction)
+        if decision is None:
+            continue
+        if (step.allowed, step.by, step.rule) == (decision.allowed, decision.by, decision.rule):
+            continue
+        said = f"{'ALLOW' if step.allowed else 'DENY'} by {step.by}"
+        said += f" rule {step.rule}" if step.rule is not None else ""
+        saw = f"{'allowed' if decision.allowed else 'denied'} it by {decision.by}"
+        saw += f" rule {decision.rule}" if decision.rule is not None else ""
+        out.append(
+            f"calicoctl policy explain says {step.direction} {said}, but the kernel {saw}: "
+            "the trace is what happened"
+        )
+    return out

@@ -8,11 +8,13 @@ import struct
 
 from pycalico.lab.route_lookup import answer
 from pycalico.lab.trace_events import Packet
-from pycalico.lab.trace_policy import index_of
+from pycalico.lab.trace_policy import disagreements, index_of
 from pycalico.lab.trace_report import Step, Trace, as_json, text
 from pycalico.lab.trace_send import echo_request
 from pycalico.lab.trace_tables import match, render
+from pycalico.lab.trace_verdicts import Decision
 from pycalico.lab.wire_capture import carried, decode
+from pycalico.policy import verdict
 from pycalico.policy.model import rule
 
 TCP = Packet("10.244.1.5", "10.244.2.7", "tcp", 41000, 80)
@@ -202,3 +204,23 @@ def test_the_report_numbers_the_steps_and_ends_with_the_outcome() -> None:
     assert lines[1].split()[:3] == ["1", "node1", "route"]
     assert lines[2:] == ["outcome: delivered: to default/b; connection established", "note: a note"]
     assert '"outcome": "delivered"' in as_json(found)
+
+
+def test_where_policy_explain_and_the_kernel_disagree_the_trace_says_so() -> None:
+    kernel = [Decision("ingress", "cali1", False, "policy default/default/deny-b", 1)]
+    agree = [explained("ingress", False, "policy default/default/deny-b", 1)]
+    assert disagreements(kernel, agree) == []
+    differ = [explained("ingress", True, "profile kns.default", 0)]
+    assert disagreements(kernel, differ) == [
+        "calicoctl policy explain says ingress ALLOW by profile kns.default rule 0, but the "
+        "kernel denied it by policy default/default/deny-b rule 1: the trace is what happened"
+    ]
+
+
+def test_an_established_flow_is_not_compared_with_policy() -> None:
+    kernel = [Decision("ingress", "cali1", True, "an established connection (conntrack)")]
+    assert disagreements(kernel, [explained("ingress", False, "no profile allowed it", None)]) == []
+
+
+def explained(direction: str, allowed: bool, by: str, index: int | None) -> verdict.Step:
+    return verdict.Step("default/b", direction, allowed, by, index)
