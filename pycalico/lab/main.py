@@ -386,7 +386,11 @@ def _lab_command(state: LabState, opts: argparse.Namespace) -> int:
         from pycalico.lab import node_logs
 
         return node_logs.show(state, opts.node, opts.component, opts.follow, sys.stdout)
-    results = probe.run_matrix(state, opts.proto, opts.port)
+    from pycalico.lab.probe_diagnosis import Watch
+
+    with Watch(state, opts.proto, opts.port) as watch:
+        results = probe.run_matrix(state, opts.proto, opts.port)
+    watch.name_drops(results)
     sys.stdout.write(probe.render(results.answers, results.failures))
     return 0
 

@@ -124,7 +124,7 @@ def trace(state: LabState, source: str, destination: str, protocol: str, port: i
     try:
         for ns in namespaces:
             installed.append(ns)
-            trace_tables.install(ns, table, packet)
+            trace_tables.install(ns, table, trace_tables.match(packet))
         monitors = [trace_tables.Monitor(ns) for ns in namespaces]
         for monitor in monitors:
             monitor.start()

@@ -35,14 +35,19 @@ def table_name(pid: int | None = None) -> str:
 def match(packet: Packet) -> str:
     """What marks the packet: its destination and protocol (and port), whatever NAT makes of
     its source on the way; the trace's reader picks the packet out by its whole tuple."""
-    if packet.protocol == "icmp":
-        return f"ip daddr {packet.dst} icmp type echo-request"
-    return f"ip daddr {packet.dst} {packet.protocol} dport {packet.dport}"
+    return f"ip daddr {packet.dst} {match_service(packet.protocol, packet.dport)}"
 
 
-def render(name: str, packet: Packet) -> str:
-    """The table, as `nft -f` reads it (pure)."""
-    mark = f"{match(packet)} meta nftrace set 1"
+def match_service(protocol: str, port: int) -> str:
+    """Every packet to a service (a probe round's packets, whatever their addresses)."""
+    if protocol == "icmp":
+        return "icmp type echo-request"
+    return f"{protocol} dport {port}"
+
+
+def render(name: str, marked: str) -> str:
+    """The table, as `nft -f` reads it, marking the packets `marked` matches (pure)."""
+    mark = f"{marked} meta nftrace set 1"
     chains = [
         ("pre", "prerouting", FIRST, mark),
         ("out", "output", FIRST, mark),
@@ -67,8 +72,8 @@ def _nft(netns: str, *args: str, stdin: str | None = None) -> subprocess.Complet
     )
 
 
-def install(netns: str, name: str, packet: Packet) -> None:
-    out = _nft(netns, "-f", "-", stdin=render(name, packet))
+def install(netns: str, name: str, marked: str) -> None:
+    out = _nft(netns, "-f", "-", stdin=render(name, marked))
     if out.returncode != 0:
         raise LabError(f"could not add the trace table in {netns}: {out.stderr.strip()}")
 

@@ -232,3 +232,20 @@ def test_a_bgp_lab_shows_the_bird_route_and_no_encapsulation(make_lab: Callable[
     [wire] = steps(found, "encap")
     assert wire.startswith("no encapsulation on the wire (n1)")
     assert "VXLAN" not in json.dumps(found) and "vxlan.calico" not in json.dumps(found)
+
+
+def test_probe_names_the_policy_and_rule_that_dropped_a_probe(vxlan_lab: str) -> None:
+    calicoctl(vxlan_lab, "apply", "-f", "-", stdin=DENY_WEB)
+    try:
+        settle(LabState.load(vxlan_lab))
+        matrix = lab("probe", "--name", vxlan_lab)
+    finally:
+        calicoctl(vxlan_lab, "delete", "networkpolicy", "deny-web", "-n", "default")
+    rows = {line.split()[0]: line for line in matrix.splitlines()[1:-1]}
+    assert "dropped by default/default/deny-web[0]" in rows["default/client"]
+    assert "refused" in rows["default/web"]  # the client serves nothing: its kernel answers RST
+    assert matrix.splitlines()[-1] == "FAIL: 2 of 4 got no answer (1 dropped, 1 refused)"
+    leftovers = [
+        t for n in ("node1", "node2") for t in nft_tables(ns_name(vxlan_lab, n)) if "trace" in t
+    ]
+    assert leftovers == []

@@ -21,7 +21,7 @@ TCP = Packet("10.244.1.5", "10.244.2.7", "tcp", 41000, 80)
 
 
 def test_the_trace_table_marks_the_packet_first_and_sees_it_last() -> None:
-    table = render("calico-lab-trace-7", TCP)
+    table = render("calico-lab-trace-7", match(TCP))
     assert table.startswith("table inet calico-lab-trace-7 {")
     assert (
         "chain pre { type filter hook prerouting priority -400; policy accept; "
