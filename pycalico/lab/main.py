@@ -115,6 +115,14 @@ def _parser() -> argparse.ArgumentParser:
     probe = _lab_option(sub.add_parser("probe", help="pod × pod connectivity matrix"))
     probe.add_argument("--port", type=int, default=80)
     probe.add_argument("--proto", choices=("tcp", "udp", "icmp"), default="tcp")
+    graph = _lab_option(
+        sub.add_parser(
+            "graph",
+            help="draw the lab with Graphviz: underlay, nodes, blocks, pods, BGP sessions, "
+            "tunnels (DOT on stdout without -o)",
+        )
+    )
+    graph.add_argument("-o", "--output", metavar="FILE.svg|.png|.dot")
     trace = _lab_option(
         sub.add_parser(
             "trace",
@@ -381,6 +389,18 @@ def _lab_command(state: LabState, opts: argparse.Namespace) -> int:
         found = packet_trace.trace(state, opts.source, opts.destination, opts.proto, port)
         render = trace_report.as_json if opts.output == "json" else trace_report.text
         sys.stdout.write(render(found))
+        return 0
+    if opts.command == "graph":
+        from pycalico.lab import lab_graph
+
+        if opts.output:
+            lab_graph.check_output(opts.output)
+        text = lab_graph.graph(state)
+        if opts.output:
+            lab_graph.render(text, opts.output)
+            print(f"wrote {opts.output}")
+        else:
+            sys.stdout.write(text)
         return 0
     if opts.command == "logs":
         from pycalico.lab import node_logs

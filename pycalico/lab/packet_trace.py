@@ -28,7 +28,7 @@ from typing import Any
 from pycalico.lab import route_lookup, trace_events, trace_tables, trace_verdicts
 from pycalico.lab.cluster import EXTERNAL_IP, EXTERNAL_ROUTER_IP, SUBNETS
 from pycalico.lab.namespaces import ns_name
-from pycalico.lab.pods import pod_key
+from pycalico.lab.pods import host_veth, pod_key
 from pycalico.lab.state import LabError, LabState, Pod
 from pycalico.lab.trace_events import Hook, Packet
 from pycalico.lab.trace_report import Step, Trace
@@ -519,13 +519,6 @@ def _pod_on(lab: Lab, netns: str, interface: str) -> str:
         return ""
     node = lab.label(netns)
     for key, pod in lab.state.pods.items():
-        if pod.node == node and _veth_name(pod) == interface:
+        if pod.node == node and host_veth(pod) == interface:
             return key
     return ""
-
-
-def _veth_name(pod: Pod) -> str:
-    from pycalico.cni.endpoint import Workload
-
-    namespace, _, name = pod.name.partition("/")
-    return Workload(pod.node, "k8s", namespace, name, pod.container_id, "eth0").host_ifname

@@ -290,5 +290,13 @@ def _why_no_bird(state: LabState) -> str:
     return "its BIRD is not running"
 
 
+def host_veth(pod: Pod) -> str:
+    """The node's end of the pod's veth, named as Calico's CNI names it."""
+    from pycalico.cni.endpoint import Workload
+
+    namespace, _, name = pod.name.partition("/")
+    return Workload(pod.node, "k8s", namespace, name, pod.container_id, "eth0").host_ifname
+
+
 def in_pod(pod: Pod, *cmd: str) -> str:
     return in_ns(pod.netns, *cmd)
