@@ -54,6 +54,8 @@ def conflist(state: LabState, node: str) -> dict[str, Any]:
             {
                 "type": "calico",
                 "log_level": "info",
+                # Calico's /var/log/calico/cni/cni.log, per node (calico-lab logs --component cni)
+                "log_file_path": state.path("nodes", node, "cni.log"),
                 **_datastore_keys(state),
                 "nodename_file": state.path("nodes", node, "lib", "nodename"),
                 "mtu": mtu,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from pycalico.lab.pods import host_veth
 from pycalico.lab.state import ROOT, LabState, max_name_length
 from tests.support.lab_driver import (
     LAB,
@@ -257,10 +258,12 @@ def test_birdc_logs_and_bgp_sessions_in_a_bgp_lab(make_lab: Callable[..., str]) 
         while time.monotonic() < deadline and follower.stdout is not None:
             line = follower.stdout.readline()
             seen.append(line)
-            if "BIRD config updated" in line:
+            if "Global_192_168_56_250" in line:
                 break
         assert all("pycalico.confd" in line for line in seen if line.strip())
-        assert any("BIRD config updated" in line for line in seen)
+        [updated] = [line for line in seen if "Global_192_168_56_250" in line]
+        assert "BIRD config updated in" in updated
+        assert "BGP sessions added Global_192_168_56_250" in updated
     finally:
         follower.terminate()
         follower.wait(5)
@@ -283,3 +286,23 @@ def test_etcd_stop_and_start_for_outage_demos(make_lab: Callable[..., str]) -> N
 def test_etcd_commands_are_refused_in_a_sqlite_lab(vxlan_lab: str) -> None:
     out = lab_run("etcd", "stop", "--name", vxlan_lab)
     assert out.returncode == 1 and "has no etcd" in out.stderr
+
+
+def test_the_cni_logs_each_add_and_del_and_felix_each_apply(vxlan_lab: str) -> None:
+    lab("pod", "add", "logged", "--node", "node1", "--name", vxlan_lab)
+    pod = LabState.load(vxlan_lab).pods["default/logged"]
+    veth = host_veth(pod)
+    lab("pod", "del", "logged", "--name", vxlan_lab)
+    cni = lab("logs", "node1", "--component", "cni", "--name", vxlan_lab).splitlines()
+    [added] = [line for line in cni if f"ADD ContainerID={pod.container_id}" in line]
+    assert "[INFO]" in added and "Pod=default/logged" in added and "Interface=eth0" in added
+    assert f"HostInterface={veth}" in added and f"Addresses={pod.ip}/32" in added
+    [deleted] = [line for line in cni if f"DEL ContainerID={pod.container_id}" in line]
+    assert f"Addresses={pod.ip}/32" in deleted
+    felix = lab("logs", "node1", "--component", "felix", "--name", vxlan_lab).splitlines()
+    assert any(
+        "Finished applying updates to dataplane" in line and f"endpoint added {veth}" in line
+        for line in felix
+    )
+    assert any(f"endpoint removed {veth}" in line for line in felix)
+    assert all("pycalico.felix" in line for line in felix if line[:2] == "20")
