@@ -323,10 +323,14 @@ class Walk:
                 None,
             )
             by = f"{rule.chain}: {rule.text}" if rule else "a NAT rule"
+            if self.packet.protocol == "icmp":
+                change = f"{before[0]} (echo id {before[1]}) → {after[0]} (echo id {after[1]})"
+            else:
+                change = f"{before[0]}:{before[1]} → {after[0]}:{after[1]}"
             self.step(
                 netns,
                 "nat",
-                f"source {before[0]}:{before[1]} → {after[0]}:{after[1]} (masquerade, by {by})",
+                f"source {change} (masquerade, by {by})",
                 before=list(before),
                 after=list(after),
             )
