@@ -219,13 +219,17 @@ def test_a_bgp_lab_shows_the_bird_route_and_no_encapsulation(make_lab: Callable[
     name = make_lab("--nodes", "2", "--encap", "none")
     lab("pod", "add", "a", "--node", "node1", "--name", name)
     lab("pod", "add", "b", "--node", "node2", "--serve", "80", "--name", name)
+    node2 = LabState.load(name).node_ips["node2"].split("/")[0]
+    # node1's own blackhole is `proto bird` too: wait for the route learned from node2.
     wait_for(
         "the BGP route to node2's block",
-        lambda: "proto bird" in lab("exec", "node1", "--name", name, "--", "ip", "route"),
+        lambda: (
+            f"via {node2} dev eth0 proto bird"
+            in lab("exec", "node1", "--name", name, "--", "ip", "route")
+        ),
     )
     found = trace_json(name, "--from", "default/a", "--to", "default/b", "--port", "80")
     assert found["outcome"] == "delivered"
-    node2 = LabState.load(name).node_ips["node2"].split("/")[0]
     routes = [s for s in found["steps"] if s["kind"] == "route" and s["where"] == "node1"]
     assert routes[0]["data"]["protocol"] == "bird"
     assert f"via {node2} dev eth0 proto bird" in routes[0]["text"]
