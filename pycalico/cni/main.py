@@ -7,6 +7,7 @@ on stdout and exit code 1, never a traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -35,6 +36,7 @@ def handle(
 ) -> tuple[str, int]:
     """(stdout, exit code) of one call of `plugin`. `netns_opener`: see Request."""
     version = "1.1.0"
+    req: Request | None = None
     try:
         req = read_request(env, stdin)
         req.netns_opener = netns_opener
@@ -48,6 +50,7 @@ def handle(
             return _ipam(req), 0
         return _network(req), 0
     except CniError as exc:
+        _log_failure(plugin, req, exc)
         return exc.to_json(version), 1
     except Exception as exc:  # the promise is a CNI error, never a traceback
         from pycalico.datastore.backend import DatastoreError
@@ -57,7 +60,22 @@ def handle(
             error = CniError(IO_FAILURE, "data store connection failed", str(exc))
         else:
             error = CniError(GENERIC, f"{plugin} failed: {type(exc).__name__}: {exc}")
+        _log_failure(plugin, req, error)
         return error.to_json(version), 1
+
+
+def _log_failure(plugin: str, req: Request | None, error: CniError) -> None:
+    """A failed ADD or DEL of the network plugin, in its log (see call_log)."""
+    if req is None or plugin != "calico" or req.command not in ("ADD", "DEL"):
+        return
+    from pycalico.cni import call_log
+
+    details = f" ({error.details})" if error.details else ""
+    call_log.write(
+        req.config,
+        logging.ERROR,
+        f"{req.command} ContainerID={req.container_id} failed: {error.msg}{details}",
+    )
 
 
 def _ipam(req: Request) -> str:

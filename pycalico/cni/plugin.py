@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Mapping
 from typing import Any
 
-from pycalico.cni import node_identity
+from pycalico.cni import call_log, node_identity
 from pycalico.cni.endpoint import Workload, workload
 from pycalico.cni.protocol import (
     GENERIC,
@@ -255,6 +255,13 @@ def cmd_add(req: Request) -> Result:
     interfaces = [{"name": wl.host_ifname}, {"name": req.ifname, "mac": mac, "sandbox": req.netns}]
     if mtu:
         interfaces[1]["mtu"] = mtu
+    call_log.call(
+        req.config,
+        f"ADD ContainerID={req.container_id} Workload={wl.wep_name} "
+        f"Pod={wl.namespace}/{wl.pod or '-'} Interface={req.ifname} "
+        f"HostInterface={wl.host_ifname} MAC={mac} "
+        f"Addresses={','.join(f'{a.ip}/{a.max_prefixlen}' for a in addresses)}",
+    )
     return Result(
         ips=[IpConfig(f"{a.ip}/{a.max_prefixlen}", interface=1) for a in addresses],
         interfaces=interfaces,
@@ -325,6 +332,14 @@ def cmd_del(req: Request) -> None:
             addresses += addresses_of(req)
         dataplane.remove_host_end(wl.host_ifname, addresses)
     _run_ipam(req, "DEL")
+    released = list(current["spec"].get("ipNetworks") or []) if ours else []
+    call_log.call(
+        req.config,
+        f"DEL ContainerID={req.container_id} Workload={wl.wep_name} "
+        f"Pod={wl.namespace}/{wl.pod or '-'} Interface={req.ifname} "
+        f"HostInterface={wl.host_ifname} Addresses={','.join(released) or '-'}"
+        + ("" if ours else " (no endpoint of this container)"),
+    )
 
 
 def cmd_status(req: Request) -> None:

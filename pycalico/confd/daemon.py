@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pycalico.api.registry import resolve
-from pycalico.confd import bird_config, inputs
+from pycalico.confd import bird_config, config_changes, inputs
 from pycalico.confd.bird_process import BirdError, BirdProcess
 from pycalico.datastore.backend import Backend
 from pycalico.datastore.follow import follow
@@ -70,10 +71,12 @@ class Confd:
                 f"BIRD refuses the rendered config, keeping the last good one: {problem}"
             )
         os.replace(candidate, path)
+        started = time.monotonic()
         if not self.bird.ensure_running(recovering=True):
             self.bird.reload()
+        what = config_changes.summary(self._installed, text)
         self._installed = text
-        log.info("BIRD config updated")
+        log.info("BIRD config updated in %.1f ms: %s", (time.monotonic() - started) * 1000, what)
 
     def _report(self, error: str) -> None:
         self.on_state(self.bird.pid() is not None and bool(self._installed), error)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pycalico.datastore.backend import Backend
 from pycalico.datastore.follow import follow
 from pycalico.datastore.mirror import Mirror
+from pycalico.felix import apply_summary
 from pycalico.felix.calc import settings as felix_settings
 from pycalico.felix.calc.snapshot import SnapshotReader
 from pycalico.felix.driver import Driver
@@ -63,6 +64,7 @@ class Felix:
         self.before_apply = before_apply
         self.observe = observe
         self._warned: set[str] = set()
+        self._seen: apply_summary.Seen | None = None  # what the last apply was made from
         self._dataplane_warnings: tuple[str, ...] = ()
 
     def apply(self, view: Mirror) -> None:
@@ -82,7 +84,11 @@ class Felix:
         finally:
             self._tell(self.driver.warnings + snap.unenforced)
         elapsed = time.monotonic() - started
-        log.debug("applied revision %d in %.1f ms", snap.revision, elapsed * 1000)
+        seen = apply_summary.Seen.of(snap, self.driver.route_count)
+        if log.isEnabledFor(logging.INFO):
+            what = apply_summary.changes(self._seen, seen)
+            log.info("%s", apply_summary.line(snap.revision, elapsed * 1000, what))
+        self._seen = seen
         self.observe(True, elapsed)
 
     def idle(self, view: Mirror) -> None:

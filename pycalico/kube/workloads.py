@@ -1,7 +1,7 @@
-"""Pods and Deployments checked as kube-apiserver checks them (pure), as far as a CNI-driven
-cluster needs them: a pod's labels, annotations, node, container ports and service account,
-a Deployment's replicas, selector and pod template (hashed as the Deployment controller
-hashes it).
+"""Pods, Deployments and DaemonSets checked as kube-apiserver checks them (pure), as far as a
+CNI-driven cluster needs them: a pod's labels, annotations, node, container ports and service
+account, a Deployment's replicas, a workload's selector and pod template (hashed as the
+Deployment controller hashes it).
 
 Every other field the apiserver knows is accepted and ignored. What a cluster cannot do on
 top of that (the lab has no host network, for one) it says in an `Admission`, refused with
@@ -240,13 +240,52 @@ def deployment(raw: dict[str, Any], admission: Admission) -> Deployment:
         replicas = 1
     elif replicas < 0:
         c.invalid("spec.replicas", replicas, "must be greater than or equal to 0")
+    template, template_doc = _selected_template(c, spec, "deployment", admission)
+    c.raise_if_any("Deployment", meta["name"])
+    return Deployment(
+        meta["name"], meta["namespace"], template, replicas, template_hash(template_doc)
+    )
+
+
+@dataclass(frozen=True)
+class DaemonSet:
+    name: str
+    namespace: str
+    template: PodTemplate
+    template_hash: str  # its pods' controller-revision-hash
+
+
+DAEMONSET_SPEC_FIELDS = (
+    "selector",
+    "template",
+    "updateStrategy",
+    "minReadySeconds",
+    "revisionHistoryLimit",
+)
+
+
+def daemonset(raw: dict[str, Any], admission: Admission) -> DaemonSet:
+    """Check an apps/v1 DaemonSet document; every problem is one KubeInvalid."""
+    c = Checker()
+    check_top_level(c, raw, ("status",))
+    meta = c.metadata(raw.get("metadata"), namespaced=True)
+    spec = c.mapping(raw.get("spec"), "spec", DAEMONSET_SPEC_FIELDS)
+    template, template_doc = _selected_template(c, spec, "daemonset", admission)
+    c.raise_if_any("DaemonSet", meta["name"])
+    return DaemonSet(meta["name"], meta["namespace"], template, template_hash(template_doc))
+
+
+def _selected_template(
+    c: Checker, spec: dict[str, Any], kind: str, admission: Admission
+) -> tuple[PodTemplate, Any]:
+    """The pod template of a workload's spec, which its selector must select."""
     if spec.get("selector") is None:
         c.required("spec.selector")
     selector = c.label_selector(spec.get("selector"), "spec.selector")
     if spec.get("selector") is not None and not (
         selector.get("matchLabels") or selector.get("matchExpressions")
     ):
-        c.invalid("spec.selector", selector, "empty selector is invalid for deployment")
+        c.invalid("spec.selector", selector, f"empty selector is invalid for {kind}")
     if spec.get("template") is None:
         c.required("spec.template")
     template_doc = c.mapping(spec.get("template"), "spec.template", ("metadata", "spec"))
@@ -268,10 +307,7 @@ def deployment(raw: dict[str, Any], admission: Admission) -> Deployment:
         c.invalid(
             "spec.template.metadata.labels", labels, "`selector` does not match template `labels`"
         )
-    c.raise_if_any("Deployment", meta["name"])
-    return Deployment(
-        meta["name"], meta["namespace"], template, replicas, template_hash(template_doc)
-    )
+    return template, template_doc
 
 
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:

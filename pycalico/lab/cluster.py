@@ -10,7 +10,6 @@ Layout (all namespaces, nothing touches the host's own interfaces):
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import shutil
 import subprocess
@@ -226,24 +225,3 @@ def down(state: LabState) -> list[str]:
             problems.append(f"netns {ns}: {out.stderr.strip()}")
     shutil.rmtree(state.dir, ignore_errors=True)
     return problems
-
-
-def summary(state: LabState) -> dict[str, object]:
-    return {
-        "name": state.name,
-        "topology": state.topology,
-        "encap": state.encap,
-        "cross_subnet": state.cross_subnet,
-        "ipv6": state.ipv6,
-        "pool": state.pool,
-        "nodes": state.node_ips,
-        "pods": {
-            k: {"node": p.node, "ip": p.ip, **({"ip6": p.ip6} if p.ip6 else {})}
-            for k, p in state.pods.items()
-        },
-        "external": EXTERNAL_IP,
-    }
-
-
-def describe(state: LabState) -> str:
-    return json.dumps(summary(state), indent=2)

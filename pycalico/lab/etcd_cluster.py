@@ -96,6 +96,17 @@ def stop_all(state: LabState) -> None:
     state.save()
 
 
+def running(state: LabState) -> bool:
+    """Whether any member the lab started is still running."""
+    from pycalico.lab.processes import alive
+
+    return any(
+        alive(state.pids[f"etcd:{_member(i)}"])
+        for i in range(MEMBERS)
+        if f"etcd:{_member(i)}" in state.pids
+    )
+
+
 def start_all(state: LabState) -> None:
     """Start every member again on its data and wait until the cluster serves."""
     for i in range(MEMBERS):

@@ -3,7 +3,9 @@ them (by pycalico.kube), before anything is applied (pure: no lab state, no I/O)
 
 v1 Namespace, ServiceAccount and Pod, apps/v1 Deployment, networking.k8s.io/v1
 NetworkPolicy (converted to Calico's `knp.default.<name>` by pycalico.kube.conversions), and
-any projectcalico.org/v3 document (left to calicoctl). Pods are namespaces, not containers:
+any projectcalico.org/v3 document (left to calicoctl); apps/v1 DaemonSets too (a pod on every
+node). A v1 Service is read and skipped with a warning: Services are kube-proxy's, which
+Calico does not provide and the lab does not have. Pods are namespaces, not containers:
 a container's image and command are accepted and not run; its declared TCP and UDP
 container ports are served by the lab's echo server.
 """
@@ -42,7 +44,8 @@ def serve(template: PodTemplate) -> str:
 class Manifest:
     """One checked object. `resource` is the Calico resource it becomes, if any."""
 
-    kind: str  # Namespace, ServiceAccount, Pod, Deployment, NetworkPolicy, or Calico
+    kind: str  # Namespace, ServiceAccount, Pod, Deployment, DaemonSet, NetworkPolicy,
+    # Calico, or Skipped (read, not applied: `warning` says why)
     name: str
     namespace: str = ""  # "" for cluster-scoped objects
     resource: dict[str, Any] = field(default_factory=dict)
@@ -50,6 +53,7 @@ class Manifest:
     replicas: int = 0
     template_hash: str = ""
     raw: Any = None
+    warning: str = ""
 
     @property
     def key(self) -> str:
@@ -60,8 +64,11 @@ class Manifest:
         """How kubectl names the kind in its output (`deployment.apps/web created`)."""
         if self.kind == "Calico":
             return str(self.resource["kind"])
+        if self.kind == "Skipped":
+            return str(self.raw.get("kind", "")).lower()
         return {
             "Deployment": "deployment.apps",
+            "DaemonSet": "daemonset.apps",
             "NetworkPolicy": "networkpolicy.networking.k8s.io",
         }.get(self.kind, self.kind.lower())
 
@@ -122,10 +129,30 @@ def manifest(raw: Any) -> Manifest:
             replicas=checked.replicas,
             template_hash=checked.template_hash,
         )
+    if (api, kind) == ("apps/v1", "DaemonSet"):
+        ds = workloads.daemonset(raw, ADMISSION)
+        return Manifest(
+            "DaemonSet",
+            ds.name,
+            ds.namespace,
+            template=ds.template,
+            template_hash=ds.template_hash,
+        )
+    if (api, kind) == ("v1", "Service"):
+        meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+        name = str(meta.get("name") or "")
+        return Manifest(
+            "Skipped",
+            name,
+            str(meta.get("namespace") or "default"),
+            raw=raw,
+            warning=f"Warning: service/{name} skipped: Services are kube-proxy's, which "
+            "Calico does not provide and the lab does not have",
+        )
     raise ValueError(
         f'no matches for kind "{kind}" in version "{api}" (the lab knows v1 Namespace, '
-        "ServiceAccount and Pod, apps/v1 Deployment, networking.k8s.io/v1 NetworkPolicy "
-        "and projectcalico.org/v3 resources)"
+        "ServiceAccount and Pod, apps/v1 Deployment and DaemonSet, networking.k8s.io/v1 "
+        "NetworkPolicy and projectcalico.org/v3 resources)"
     )
 
 

@@ -24,15 +24,26 @@ Emit = Callable[[str], None]
 PLURALS = {
     "Pod": "pods",
     "Deployment": "deployments.apps",
+    "DaemonSet": "daemonsets.apps",
     "NetworkPolicy": "networkpolicies.networking.k8s.io",
     "ServiceAccount": "serviceaccounts",
     "Namespace": "namespaces",
 }
 
 
-def apply(state: LabState, manifests: list[Manifest], emit: Emit, create: bool = False) -> None:
-    """Make every manifest so (`create`: refuse objects that exist, as `kubectl run`)."""
+def apply(
+    state: LabState,
+    manifests: list[Manifest],
+    emit: Emit,
+    create: bool = False,
+    warn: Emit = lambda message: None,
+) -> None:
+    """Make every manifest so (`create`: refuse objects that exist, as `kubectl run`); what
+    is read and not applied (a Service) is said through `warn`."""
     _check(state, manifests, create)
+    for m in manifests:
+        if m.kind == "Skipped":
+            warn(m.warning)
     calico = [m for m in manifests if m.kind == "Calico"]
     if calico:
         for line in kube_store.calicoctl(state, "apply", _documents(calico)).splitlines():
@@ -43,6 +54,8 @@ def apply(state: LabState, manifests: list[Manifest], emit: Emit, create: bool =
             _apply_pod(state, m, emit)
         elif m.kind == "Deployment":
             _apply_deployment(state, m, emit)
+        elif m.kind == "DaemonSet":
+            _apply_daemonset(state, m, emit)
 
 
 def _check(state: LabState, manifests: list[Manifest], create: bool) -> None:
@@ -98,7 +111,7 @@ def _apply_resources(client: ResourceClient, manifests: list[Manifest], emit: Em
                 emit(f"{m.kind_phrase}/{m.name} {kube_store.put(client, m.resource)}")
     accounts: dict[str, set[str]] = {}
     for m in manifests:
-        if m.namespace and m.kind != "Calico":
+        if m.namespace and m.kind not in ("Calico", "Skipped"):
             used = accounts.setdefault(m.namespace, set())
             if m.template is not None:
                 used.add(m.template.service_account)
@@ -186,6 +199,56 @@ def _add_replicas(state: LabState, m: Manifest, count: int) -> None:
         _add_pod(state, name, m, owner=m.key)
 
 
+def _apply_daemonset(state: LabState, m: Manifest, emit: Emit) -> None:
+    """One pod on every node, each labelled with the template's controller-revision-hash as
+    the DaemonSet controller labels them; a new template replaces them all."""
+    record = state.daemonsets.get(m.key)
+    owned = sorted(key for key, pod in state.pods.items() if pod.owner == m.key)
+    if record is not None and record.template_hash == m.template_hash:
+        covered = {state.pods[key].node for key in owned}
+        if covered >= set(state.nodes):
+            emit(f"{m.kind_phrase}/{m.name} unchanged")
+            return
+        for node in state.nodes:
+            if node not in covered:
+                _add_daemon_pod(state, m, node)
+        emit(f"{m.kind_phrase}/{m.name} configured")
+        return
+    for key in owned:
+        pods.remove(state, key)
+    state.daemonsets[m.key] = Deployment(m.template_hash, len(state.nodes))
+    state.save()
+    for node in state.nodes:
+        _add_daemon_pod(state, m, node)
+    emit(f"{m.kind_phrase}/{m.name} {'created' if record is None else 'configured'}")
+
+
+def _add_daemon_pod(state: LabState, m: Manifest, node: str) -> None:
+    template = m.template
+    assert template is not None
+    while True:
+        name = f"{m.name}-{''.join(random.choices(NAME_ALPHABET, k=5))}"
+        if f"{m.namespace}/{name}" not in state.pods:
+            break
+    labels = {
+        **template.labels,
+        "controller-revision-hash": m.template_hash,
+        "pod-template-generation": "1",
+    }
+    pods.add(
+        state,
+        name,
+        node,
+        m.namespace,
+        labels,
+        serve(template),
+        template.annotations,
+        template.endpoint_ports(),
+        template.service_account,
+        owner=m.key,
+    )
+
+
 def delete(state: LabState, manifests: list[Manifest], emit: Emit, complain: Emit) -> int:
     """Delete what the manifests name; what is not there is complained about (exit 1)."""
     if not manifests:
@@ -194,14 +257,16 @@ def delete(state: LabState, manifests: list[Manifest], emit: Emit, complain: Emi
         raise LabError('namespaces "default" is forbidden: this namespace may not be deleted')
     missing: list[Manifest] = []
     for m in manifests:
-        if m.kind == "Pod":
+        if m.kind == "Skipped":
+            complain(m.warning)
+        elif m.kind == "Pod":
             if m.key in state.pods:
                 pods.remove(state, m.key)
                 emit(f'pod "{m.name}" deleted')
             else:
                 missing.append(m)
-        elif m.kind == "Deployment":
-            if _delete_deployment(state, m.key):
+        elif m.kind in ("Deployment", "DaemonSet"):
+            if _delete_deployment(state, m.key, m.kind):
                 emit(f'{m.kind_phrase} "{m.name}" deleted')
             else:
                 missing.append(m)
@@ -228,13 +293,15 @@ def delete(state: LabState, manifests: list[Manifest], emit: Emit, complain: Emi
     return 1 if problems else 0
 
 
-def _delete_deployment(state: LabState, key: str) -> bool:
+def _delete_deployment(state: LabState, key: str, kind: str = "Deployment") -> bool:
+    """Delete a Deployment or DaemonSet and its pods; False if there was none."""
+    records = state.deployments if kind == "Deployment" else state.daemonsets
     owned = [k for k, pod in state.pods.items() if pod.owner == key]
-    if key not in state.deployments and not owned:
+    if key not in records and not owned:
         return False
     for pod_key in owned:
         pods.remove(state, pod_key)
-    state.deployments.pop(key, None)
+    records.pop(key, None)
     state.save()
     return True
 
@@ -254,6 +321,8 @@ def _delete_resource(state: LabState, m: Manifest) -> bool:
         return False
     for key in [k for k in state.deployments if k.startswith(f"{m.name}/")]:
         _delete_deployment(state, key)
+    for key in [k for k in state.daemonsets if k.startswith(f"{m.name}/")]:
+        _delete_deployment(state, key, "DaemonSet")
     for key in [k for k in state.pods if k.startswith(f"{m.name}/")]:
         pods.remove(state, key)
     kube_store.session(state, lambda c: kube_store.delete_namespace_objects(c, m.name))

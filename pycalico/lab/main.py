@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import os
 import re
 import sys
 import time
 from collections.abc import Sequence
 
-from pycalico.lab.state import LabError, LabState, choose, existing_labs
+from pycalico.lab.state import (
+    DEFAULT_NAME,
+    MAX_NODES,
+    LabError,
+    LabState,
+    choose,
+    existing_labs,
+    name_for_up,
+    name_rule,
+)
 
 ENCAPS = ("vxlan", "ipip", "none")
 TOPOLOGIES = ("flat", "two-subnet", "tor")
-_NAME_OK = "abcdefghijklmnopqrstuvwxyz0123456789-"
+COMPONENTS = ("felix", "confd", "bird", "cni")
+LAB_CHOICE = (
+    "Which lab: `up` builds --name, else $CALICO_LAB, else `lab`; every other command acts "
+    "on --name, else $CALICO_LAB, else the only lab there is."
+)
 _IPIP_KO = re.compile(r"(^|/)ipip\.ko(\.[a-z]+)?$")
 
 
@@ -24,11 +38,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="calico-lab", description=__doc__)
+    p = _Parser(prog="calico-lab", description=__doc__, epilog=LAB_CHOICE)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    up = sub.add_parser("up", help="build a lab and start calico-node on every node")
-    up.add_argument("--name", default="lab")
-    up.add_argument("--nodes", type=int, default=3)
+    up = sub.add_parser(
+        "up",
+        help="build a lab and start calico-node on every node",
+        description="Build a lab and start calico-node on every node.",
+    )
+    up.add_argument(
+        "--name",
+        help=f"the lab's name (default: $CALICO_LAB, else `{DEFAULT_NAME}`): {name_rule()}",
+    )
+    up.add_argument("--nodes", type=int, default=3, help=f"1-{MAX_NODES} (default 3)")
     up.add_argument("--topology", choices=TOPOLOGIES, default="flat")
     up.add_argument("--encap", choices=ENCAPS, default="vxlan")
     up.add_argument("--cross-subnet", action="store_true")
@@ -37,9 +58,29 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--ipv6", action="store_true", help="dual stack: IPv6 too, its routes carried by BGP"
     )
-    for name in ("down", "status"):
-        s = sub.add_parser(name)
-        s.add_argument("--name")
+    _lab_option(sub.add_parser("down", help="stop everything a lab started and remove it"))
+    status = _lab_option(
+        sub.add_parser("status", help="the lab's nodes, pods and pools as a table")
+    )
+    status.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    _lab_option(
+        sub.add_parser(
+            "env",
+            help="the shell lines that put the tools on PATH and point calicoctl at the lab "
+            '(eval "$(calico-lab env)")',
+        )
+    )
+    _lab_option(
+        sub.add_parser(
+            "repair", help="restore the underlay routes the lab made (lost in an eth0 flap)"
+        )
+    )
+    etcd = _lab_option(sub.add_parser("etcd", help="stop or start an etcd lab's etcd cluster"))
+    etcd.add_argument("action", choices=("stop", "start"))
+    logs = _lab_option(sub.add_parser("logs", help="a node's log, all of it or one component"))
+    logs.add_argument("node")
+    logs.add_argument("--component", choices=COMPONENTS)
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     pod = sub.add_parser("pod", help="add, delete or list pods")
     pod_sub = pod.add_subparsers(dest="pod_command", required=True, parser_class=_Parser)
     add = pod_sub.add_parser("add")
@@ -61,16 +102,45 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("--name", dest="lab")
     listing = pod_sub.add_parser("list")
     listing.add_argument("--name", dest="lab")
-    ex = sub.add_parser("exec", help="run a command in a node or pod namespace")
-    ex.add_argument("--name")
+    ex = _lab_option(
+        sub.add_parser(
+            "exec",
+            help="run a command on a node, in a pod, or on router|tor|external "
+            "(`birdc` finds the node's BIRD by itself)",
+        )
+    )
+    ex.add_argument("-n", "--namespace", help="the pod's namespace (kubectl's -n)")
     ex.add_argument("target")
     ex.add_argument("cmd", nargs=argparse.REMAINDER)
-    probe = sub.add_parser("probe", help="pod × pod connectivity matrix")
-    probe.add_argument("--name")
+    probe = _lab_option(sub.add_parser("probe", help="pod × pod connectivity matrix"))
     probe.add_argument("--port", type=int, default=80)
     probe.add_argument("--proto", choices=("tcp", "udp", "icmp"), default="tcp")
+    graph = _lab_option(
+        sub.add_parser(
+            "graph",
+            help="draw the lab with Graphviz: underlay, nodes, blocks, pods, BGP sessions, "
+            "tunnels (DOT on stdout without -o)",
+        )
+    )
+    graph.add_argument("-o", "--output", metavar="FILE.svg|.png|.dot")
+    trace = _lab_option(
+        sub.add_parser(
+            "trace",
+            help="send one real packet from a pod and print every hop it took, from the kernel",
+        )
+    )
+    trace.add_argument("--from", dest="source", required=True, metavar="NS/POD")
+    trace.add_argument("--to", dest="destination", required=True, metavar="NS/POD|IP")
+    trace.add_argument("--port", type=int, help="the destination port (tcp, udp)")
+    trace.add_argument("--proto", choices=("tcp", "udp", "icmp"), default="tcp")
+    trace.add_argument("-o", "--output", choices=("text", "json"), default="text")
     _kube_parsers(sub)
     return p
+
+
+def _lab_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--name", help="the lab (default: $CALICO_LAB, else the only lab)")
+    return parser
 
 
 def _kube_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,7 +149,8 @@ def _kube_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         s = sub.add_parser(
             verb,
             help=f"{what} the Kubernetes (v1 Namespace, ServiceAccount, Pod, apps/v1 "
-            "Deployment, networking.k8s.io/v1 NetworkPolicy) and Calico objects in a file",
+            "Deployment and DaemonSet, networking.k8s.io/v1 NetworkPolicy) and Calico "
+            "objects in a file (a v1 Service is skipped with a warning: no kube-proxy)",
         )
         s.add_argument("-f", "--filename", required=True, help="FILE, DIR or - for stdin")
         s.add_argument("--name", dest="lab")
@@ -105,6 +176,19 @@ def _kube_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     deploy.add_argument("--replicas", type=int, default=1)
     deploy.add_argument("--port", type=int, default=80, help="the container port (served)")
     deploy.add_argument("--name", dest="lab")
+    get = sub.add_parser("get", help="pods or nodes in kubectl's columns")
+    get.add_argument("kind", choices=("pods", "pod", "po", "nodes", "node", "no"))
+    scope = get.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", default="default")
+    scope.add_argument("-A", "--all-namespaces", action="store_true")
+    get.add_argument("-o", "--output", choices=("wide",))
+    get.add_argument("--name", dest="lab")
+    label = sub.add_parser("label", help="label a node, as kubectl label node does")
+    label.add_argument("kind", choices=("node", "nodes", "no"))
+    label.add_argument("node")
+    label.add_argument("labels", nargs="+", help="KEY=VALUE to set, KEY- to remove")
+    label.add_argument("--overwrite", action="store_true")
+    label.add_argument("--name", dest="lab")
 
 
 def _labels(text: str) -> dict[str, str]:
@@ -145,10 +229,9 @@ def up(opts: argparse.Namespace) -> int:
     from pycalico.lab import cluster
     from pycalico.lab.echo import parse as parse_ports
 
-    if not opts.name or any(c not in _NAME_OK for c in opts.name) or len(opts.name) > 8:
-        raise LabError("--name must be 1-8 characters of a-z, 0-9 and '-'")
-    if not 1 <= opts.nodes <= 20:
-        raise LabError("--nodes must be between 1 and 20")
+    name = name_for_up(opts.name)
+    if not 1 <= opts.nodes <= MAX_NODES:
+        raise LabError(f"--nodes must be between 1 and {MAX_NODES}")
     try:
         pool = str(ipaddress.ip_network(opts.pool))
     except ValueError:
@@ -160,11 +243,11 @@ def up(opts: argparse.Namespace) -> int:
             "--encap ipip needs the kernel's ipip module, which this kernel lacks "
             "(IPIP is proven in the VM suite); use --encap vxlan"
         )
-    if opts.name in existing_labs():
-        raise LabError(f"lab {opts.name!r} already exists (calico-lab down --name {opts.name})")
+    if name in existing_labs():
+        raise LabError(f"lab {name!r} already exists (calico-lab down --name {name})")
     started = time.monotonic()
     state = LabState(
-        opts.name,
+        name,
         [f"node{i + 1}" for i in range(opts.nodes)],
         opts.topology,
         opts.encap,
@@ -172,6 +255,7 @@ def up(opts: argparse.Namespace) -> int:
         pool,
         datastore=opts.datastore,
         ipv6=opts.ipv6,
+        created=time.time(),
     )
     try:
         _progress(f"building {opts.topology} underlay")
@@ -197,7 +281,7 @@ def up(opts: argparse.Namespace) -> int:
         cluster.down(state)
         raise
     print(f"lab {state.name} is up in {time.monotonic() - started:.1f}s")
-    print(cluster.describe(state))
+    print(f'(eval "$(calico-lab env --name {state.name})" puts its tools on PATH)')
     return 0
 
 
@@ -218,6 +302,7 @@ def _external_server(state: LabState, ports: list[tuple[int, str]]) -> int:
                 "-m",
                 "pycalico.lab.echo",
                 spec,
+                "external",
             ],
             stdout=log,
             stderr=log,
@@ -226,74 +311,158 @@ def _external_server(state: LabState, ports: list[tuple[int, str]]) -> int:
     return proc.pid
 
 
-def run(argv: Sequence[str]) -> int:
-    from pycalico.lab import cluster, pods, probe
-
-    argv = list(argv)
-    command: list[str] = []
+def _split_command(argv: list[str]) -> tuple[list[str], list[str]]:
+    """calico-lab's own arguments, and the command after `--` of `exec` and `run`."""
     if argv[:1] in (["exec"], ["run"]) and "--" in argv:
-        # Everything after `--` is the command, whatever options it carries.
         split = argv.index("--")
-        argv, command = argv[:split], argv[split + 1 :]
-    opts = _parser().parse_args(argv)
+        return argv[:split], argv[split + 1 :]
+    return argv, []
+
+
+def run(argv: Sequence[str]) -> int:
+    args, command = _split_command(list(argv))
+    opts = _parser().parse_args(args)
     if command and opts.command == "exec" and opts.cmd:
         # `exec TARGET --name LAB -- CMD`: options after the target were taken as the command.
-        opts = _parser().parse_args(["exec", *opts.cmd, opts.target])
+        before = args[1 : len(args) - len(opts.cmd)]
+        opts = _parser().parse_args(["exec", *opts.cmd, *before])
     if opts.command == "up":
         return up(opts)
-    if opts.command in ("apply", "delete", "run", "create"):
+    if opts.command in ("apply", "delete", "run", "create", "get", "label"):
         return _kube(opts)
-    if opts.command == "status":
-        names = [opts.name] if opts.name else existing_labs()
-        if not names:
-            print("no labs")
-        for name in names:
-            print(cluster.describe(LabState.load(name)))
-        return 0
     if opts.command == "pod":
-        state = LabState.load(choose(opts.lab))
-        if opts.pod_command == "add":
-            if opts.serve:
-                from pycalico.lab.echo import parse
-
-                try:
-                    parse(opts.serve)
-                except ValueError as exc:
-                    raise LabError(f"--serve: {exc}") from None
-            annotations = {}
-            for item in opts.annotation:
-                key, eq, value = item.partition("=")
-                if not eq or not key:
-                    raise LabError(f"bad annotation {item!r}: use KEY=VALUE")
-                annotations[key] = value
-            pod = pods.add(
-                state,
-                opts.pod,
-                opts.node,
-                opts.namespace,
-                _labels(opts.labels),
-                opts.serve,
-                annotations,
-            )
-            print(pod.ip)
-        elif opts.pod_command == "del":
-            pods.remove(state, opts.pod)
-        else:
-            sys.stdout.write(pods.listing(state))
-        return 0
+        return _pod(opts)
     state = LabState.load(choose(opts.name))
+    if opts.command == "exec":
+        from pycalico.lab import pods
+
+        cmd = command or (opts.cmd[1:] if opts.cmd[:1] == ["--"] else opts.cmd)
+        if not cmd:
+            raise LabError("exec needs a command: calico-lab exec NODE|POD -- CMD ...")
+        return pods.exec_in(state, opts.target, cmd, opts.namespace)
+    return _lab_command(state, opts)
+
+
+def _lab_command(state: LabState, opts: argparse.Namespace) -> int:
+    """The commands that act on one whole lab."""
+    from pycalico.lab import cluster, probe
+
     if opts.command == "down":
         problems = cluster.down(state)
         for problem in problems:
             sys.stderr.write(f"calico-lab: {problem}\n")
         print(f"lab {state.name} removed")
         return 1 if problems else 0
-    if opts.command == "exec":
-        cmd = command or (opts.cmd[1:] if opts.cmd[:1] == ["--"] else opts.cmd)
-        if not cmd:
-            raise LabError("exec needs a command: calico-lab exec NODE -- CMD ...")
-        return pods.exec_in(state, opts.target, cmd)
-    sys.stdout.write(probe.render(probe.matrix(state, opts.proto, opts.port)))
+    if opts.command == "status":
+        from pycalico.lab import lab_status, status_table
+
+        facts = lab_status.gather(state)
+        if opts.output == "json":
+            print(json.dumps(lab_status.as_json(facts), indent=2))
+        else:
+            sys.stdout.write(status_table.render(facts))
+        return 0
+    if opts.command == "env":
+        from pycalico.lab.shell_env import exports
+
+        sys.stdout.write(exports(state.name, os.path.dirname(sys.executable)))
+        return 0
+    if opts.command == "repair":
+        from pycalico.lab import underlay_routes
+
+        fixed = underlay_routes.repair(state)
+        for line in fixed:
+            print(line)
+        if not fixed:
+            print(f"lab {state.name}: every underlay route is in place")
+        return 0
+    if opts.command == "etcd":
+        return _etcd(state, opts.action)
+    if opts.command == "trace":
+        from pycalico.lab import packet_trace, trace_report
+
+        if opts.port is not None and not 1 <= opts.port <= 65535:
+            raise LabError(f"--port {opts.port}: must be 1-65535")
+        if opts.proto == "icmp" and opts.port is not None:
+            raise LabError("--port has no meaning with --proto icmp")
+        port = opts.port if opts.port is not None or opts.proto == "icmp" else 80
+        found = packet_trace.trace(state, opts.source, opts.destination, opts.proto, port)
+        render = trace_report.as_json if opts.output == "json" else trace_report.text
+        sys.stdout.write(render(found))
+        return 0
+    if opts.command == "graph":
+        from pycalico.lab import lab_graph
+
+        if opts.output:
+            lab_graph.check_output(opts.output)
+        text = lab_graph.graph(state)
+        if opts.output:
+            lab_graph.render(text, opts.output)
+            print(f"wrote {opts.output}")
+        else:
+            sys.stdout.write(text)
+        return 0
+    if opts.command == "logs":
+        from pycalico.lab import node_logs
+
+        return node_logs.show(state, opts.node, opts.component, opts.follow, sys.stdout)
+    from pycalico.lab.probe_diagnosis import Watch
+
+    with Watch(state, opts.proto, opts.port) as watch:
+        results = probe.run_matrix(state, opts.proto, opts.port)
+    watch.name_drops(results)
+    sys.stdout.write(probe.render(results.answers, results.failures))
+    return 0
+
+
+def _etcd(state: LabState, action: str) -> int:
+    from pycalico.lab import etcd_cluster
+
+    if state.datastore != "etcd":
+        raise LabError(f"lab {state.name} keeps its datastore in SQLite: it has no etcd")
+    if action == "stop":
+        etcd_cluster.stop_all(state)
+        print(f"etcd of lab {state.name} stopped (calico-lab etcd start brings it back)")
+    else:
+        if etcd_cluster.running(state):
+            raise LabError(f"etcd of lab {state.name} is already running")
+        etcd_cluster.start_all(state)
+        print(f"etcd of lab {state.name} started")
+    return 0
+
+
+def _pod(opts: argparse.Namespace) -> int:
+    from pycalico.lab import pods
+
+    state = LabState.load(choose(opts.lab))
+    if opts.pod_command == "add":
+        if opts.serve:
+            from pycalico.lab.echo import parse
+
+            try:
+                parse(opts.serve)
+            except ValueError as exc:
+                raise LabError(f"--serve: {exc}") from None
+        annotations = {}
+        for item in opts.annotation:
+            key, eq, value = item.partition("=")
+            if not eq or not key:
+                raise LabError(f"bad annotation {item!r}: use KEY=VALUE")
+            annotations[key] = value
+        pod = pods.add(
+            state,
+            opts.pod,
+            opts.node,
+            opts.namespace,
+            _labels(opts.labels),
+            opts.serve,
+            annotations,
+        )
+        print(pod.ip)
+    elif opts.pod_command == "del":
+        pods.remove(state, opts.pod)
+    else:
+        sys.stdout.write(pods.listing(state))
     return 0
 
 
@@ -302,6 +471,20 @@ def _kube(opts: argparse.Namespace) -> int:
     from pycalico.lab import kube, kube_apply
 
     state = LabState.load(choose(opts.lab))
+    if opts.command == "get":
+        from pycalico.lab import kube_get
+
+        sys.stdout.write(
+            kube_get.get(
+                state, opts.kind, opts.namespace, opts.all_namespaces, opts.output == "wide"
+            )
+        )
+        return 0
+    if opts.command == "label":
+        from pycalico.lab import node_labels
+
+        print(node_labels.label(state, opts.node, opts.labels, opts.overwrite))
+        return 0
     if opts.command in ("apply", "delete"):
         try:
             manifests = kube.read(read_documents(opts.filename))
@@ -309,7 +492,7 @@ def _kube(opts: argparse.Namespace) -> int:
             raise LabError(str(exc)) from None
         if opts.command == "delete":
             return kube_apply.delete(state, manifests, print, _complain)
-        kube_apply.apply(state, manifests, print)
+        kube_apply.apply(state, manifests, print, warn=_complain)
         return 0
     if opts.command == "run":
         labels = _labels(opts.labels) if opts.labels is not None else None
@@ -340,3 +523,7 @@ def main() -> int:
     except KeyboardInterrupt:
         sys.stderr.write("calico-lab: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

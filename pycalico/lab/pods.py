@@ -54,6 +54,8 @@ def conflist(state: LabState, node: str) -> dict[str, Any]:
             {
                 "type": "calico",
                 "log_level": "info",
+                # Calico's /var/log/calico/cni/cni.log, per node (calico-lab logs --component cni)
+                "log_file_path": state.path("nodes", node, "cni.log"),
                 **_datastore_keys(state),
                 "nodename_file": state.path("nodes", node, "lib", "nodename"),
                 "mtu": mtu,
@@ -149,6 +151,7 @@ def add(
         ports=ports or [],
         service_account=service_account,
         owner=owner,
+        created=time.time(),
     )
     state.pods[key] = pod
     state.save()  # recorded before the namespace exists, so `down` always finds it
@@ -199,7 +202,17 @@ def _start_server(pod: Pod, serve: str, log_path: str) -> int:
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", pod.netns, sys.executable, "-m", "pycalico.lab.echo", serve],
+            [
+                "ip",
+                "netns",
+                "exec",
+                pod.netns,
+                sys.executable,
+                "-m",
+                "pycalico.lab.echo",
+                serve,
+                pod.name,
+            ],
             stdout=log,
             stderr=log,
             start_new_session=True,
@@ -238,18 +251,53 @@ def listing(state: LabState) -> str:
     )
 
 
-def exec_in(state: LabState, target: str, command: list[str]) -> int:
+def exec_in(state: LabState, target: str, command: list[str], namespace: str | None = None) -> int:
+    """Run `command` on a node, in a pod, or on the lab's router (`tor` in a ToR lab) or
+    external host. A `birdc` without `-s` talks to that namespace's BIRD."""
     from pycalico.lab.cluster import node_env
 
-    if target in state.nodes:
-        ns, node = ns_name(state.name, target), target
-    else:
-        pod = state.pods.get(pod_key(target))
-        if pod is None:
-            raise LabError(f"no node or pod {target!r} in lab {state.name}")
-        ns, node = pod.netns, pod.node
+    ns, node, bird_socket = exec_target(state, target, namespace)
     env = node_env(state, node)
+    if os.path.basename(command[0]) in ("birdc", "birdcl") and "-s" not in command:
+        if not bird_socket or not os.path.exists(bird_socket):
+            raise LabError(f"{target} runs no BIRD in lab {state.name} ({_why_no_bird(state)})")
+        command = [command[0], "-s", bird_socket, *command[1:]]
     return subprocess.run(["ip", "netns", "exec", ns, *command], env=env, check=False).returncode
+
+
+def exec_target(state: LabState, target: str, namespace: str | None = None) -> tuple[str, str, str]:
+    """(network namespace, node whose environment applies, BIRD control socket or "")."""
+    if target in state.nodes and not namespace:
+        return ns_name(state.name, target), target, state.path("nodes", target, "run", "bird.ctl")
+    if target in ("router", "tor", "external") and not namespace:
+        if target == "tor" and state.topology != "tor":
+            raise LabError(f"lab {state.name} has no ToR (its topology is {state.topology})")
+        if target == "external":
+            return ns_name(state.name, "ext"), state.nodes[0], ""
+        tor = state.path("tor", "bird.ctl") if state.topology == "tor" else ""
+        return ns_name(state.name, "router"), state.nodes[0], tor
+    pod = state.pods.get(pod_key(target, namespace))
+    if pod is None:
+        where = f"pod {pod_key(target, namespace)}" if namespace else f"node or pod {target!r}"
+        raise LabError(
+            f"no {where} in lab {state.name} (targets: {', '.join(state.nodes)}, "
+            "router, external, or a pod)"
+        )
+    return pod.netns, pod.node, ""
+
+
+def _why_no_bird(state: LabState) -> str:
+    if state.encap == "vxlan" and state.topology != "tor" and not state.ipv6:
+        return "a VXLAN lab routes without BGP; --encap none or ipip, or --topology tor, run BIRD"
+    return "its BIRD is not running"
+
+
+def host_veth(pod: Pod) -> str:
+    """The node's end of the pod's veth, named as Calico's CNI names it."""
+    from pycalico.cni.endpoint import Workload
+
+    namespace, _, name = pod.name.partition("/")
+    return Workload(pod.node, "k8s", namespace, name, pod.container_id, "eth0").host_ifname
 
 
 def in_pod(pod: Pod, *cmd: str) -> str:

@@ -1,7 +1,9 @@
 """`calico-lab probe`: the pod × pod (and pod → external) connectivity matrix, with real packets.
 
 One probe process runs inside each source pod and tries every destination; for TCP and
-UDP the lab's echo servers answer with the source address they saw, which shows NAT.
+UDP the lab's echo servers answer with the source address they saw, which shows NAT. A probe
+that gets no answer says why: `refused` (a TCP RST, or an ICMP error: nothing listens, or
+the destination cannot be reached) or `timeout` (no answer at all: dropped somewhere).
 """
 
 from __future__ import annotations
@@ -11,31 +13,65 @@ import socket
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from pycalico.lab.cluster import EXTERNAL_IP
 from pycalico.lab.state import LabState
 
 TIMEOUT = 1.0
+REFUSED = "refused"
+TIMED_OUT = "timeout"
+# What the probe sends once connected: the echo server answers at once, not after the
+# pause it leaves a client that might send an HTTP request.
+HELLO = b"probe\n"
+
+
+def attempt(ip: str, proto: str, port: int) -> tuple[str, str]:
+    """(what the destination saw as our address, "ok" for ICMP; why not, when it did not
+    answer: REFUSED or TIMED_OUT)."""
+    if proto == "icmp":
+        out = subprocess.run(
+            ["ping", "-c1", "-W1", ip], capture_output=True, text=True, check=False
+        )
+        if out.returncode == 0:
+            return "ok", ""
+        return "", REFUSED if "nreachable" in out.stdout or "rohibited" in out.stdout else TIMED_OUT
+    try:
+        if proto == "tcp":
+            with socket.create_connection((ip, port), timeout=TIMEOUT) as conn:
+                conn.sendall(HELLO)
+                return conn.recv(64).decode().strip() or "ok", ""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(TIMEOUT)
+            # Connected, so that an ICMP error (port unreachable) is reported to us.
+            sock.connect((ip, port))
+            sock.send(b"probe")
+            return sock.recv(64).decode().strip() or "ok", ""
+    except TimeoutError:
+        return "", TIMED_OUT
+    except OSError:
+        return "", REFUSED
 
 
 def try_one(ip: str, proto: str, port: int) -> str:
     """What the destination saw as our address ("ok" for ICMP), or "" if unreachable."""
-    if proto == "icmp":
-        out = subprocess.run(["ping", "-c1", "-W1", ip], capture_output=True, check=False)
-        return "ok" if out.returncode == 0 else ""
-    try:
-        if proto == "tcp":
-            with socket.create_connection((ip, port), timeout=TIMEOUT) as conn:
-                return conn.recv(64).decode().strip() or "ok"
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.settimeout(TIMEOUT)
-            sock.sendto(b"probe", (ip, port))
-            return sock.recv(64).decode().strip() or "ok"
-    except OSError:
-        return ""
+    return attempt(ip, proto, port)[0]
+
+
+@dataclass
+class Results:
+    """Answers by source and destination ("" when none came), and why none came."""
+
+    answers: dict[str, dict[str, str]]
+    failures: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def matrix(state: LabState, proto: str, port: int) -> dict[str, dict[str, str]]:
+    """Answers by source and destination ("" when none came)."""
+    return run_matrix(state, proto, port).answers
+
+
+def run_matrix(state: LabState, proto: str, port: int) -> Results:
     targets = {key: pod.ip for key, pod in sorted(state.pods.items())}
     targets["external"] = EXTERNAL_IP
     runs = {}
@@ -59,11 +95,13 @@ def matrix(state: LabState, proto: str, port: int) -> dict[str, dict[str, str]]:
             stderr=subprocess.DEVNULL,
             text=True,
         )
-    results: dict[str, dict[str, str]] = {}
+    results = Results({})
     for key, run in runs.items():
         out, _ = run.communicate()
         seen = json.loads(out) if run.returncode == 0 and out.strip() else {}
-        results[key] = {k: seen.get(ip, "") for k, ip in targets.items() if k != key}
+        others = [(k, ip) for k, ip in targets.items() if k != key]
+        results.answers[key] = {k: seen.get(ip, ["", ""])[0] for k, ip in others}
+        results.failures[key] = {k: seen.get(ip, ["", "probe did not run"])[1] for k, ip in others}
     return results
 
 
@@ -135,30 +173,42 @@ def matrices(
     return results
 
 
-def render(results: dict[str, dict[str, str]]) -> str:
+def render(
+    results: dict[str, dict[str, str]], failures: dict[str, dict[str, str]] | None = None
+) -> str:
+    """The matrix; a cell without an answer says why (`failures`), and a last line counts
+    what failed, so that a matrix holds the word FAIL exactly when something did."""
+    failures = failures or {}
     columns = sorted(
         {t for row in results.values() for t in row}, key=lambda t: (t == "external", t)
     )
     rows = [["FROM \\ TO", *columns]]
+    failed: dict[str, int] = {}
+    tried = 0
     for source, row in results.items():
         cells = []
         for target in columns:
             if target == source:
                 cells.append("-")
-            elif not row.get(target):
-                cells.append("FAIL")
+                continue
+            tried += 1
+            if not row.get(target):
+                why = failures.get(source, {}).get(target) or "no answer"
+                failed[why.split(" ", 1)[0]] = failed.get(why.split(" ", 1)[0], 0) + 1
+                cells.append(why)
             elif target == "external" and row[target] not in ("ok",):
                 cells.append(f"ok (as {row[target]})")
             else:
                 cells.append("ok")
         rows.append([source, *cells])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return (
-        "\n".join(
-            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-        )
-        + "\n"
+    table = "".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in rows
     )
+    if failed:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(failed.items()))
+        table += f"FAIL: {sum(failed.values())} of {tried} got no answer ({kinds})\n"
+    return table
 
 
 def main(argv: Sequence[str]) -> int:
@@ -167,7 +217,7 @@ def main(argv: Sequence[str]) -> int:
     proto, port, *ips = argv
     # All at once: a blocked destination costs one timeout, not one per destination.
     with ThreadPoolExecutor(max_workers=max(1, len(ips))) as pool:
-        seen = list(pool.map(lambda ip: try_one(ip, proto, int(port)), ips))
+        seen = list(pool.map(lambda ip: attempt(ip, proto, int(port)), ips))
     print(json.dumps(dict(zip(ips, seen, strict=True))))
     return 0
 

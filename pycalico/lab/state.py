@@ -14,6 +14,50 @@ from typing import Any
 from pycalico.atomic_file import write_text
 
 ROOT = os.environ.get("CALICO_LAB_ROOT", "/run/calico-lab")
+DEFAULT_NAME = "lab"
+MAX_NODES = 20
+NAME_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789-"
+# The kernel's limit on a unix socket path (sun_path: 108 bytes with the closing NUL).
+SOCKET_PATH_MAX = 107
+# The longest unix socket a lab makes: the CNI agent's, of its last node.
+_LONGEST_SOCKET = ("nodes", f"node{MAX_NODES}", "run", "cni-agent.sock")
+
+
+def max_name_length(root: str = ROOT) -> int:
+    """How long a lab name may be: its nodes' unix sockets live under `<root>/<name>/`."""
+    return SOCKET_PATH_MAX - len(longest_socket(root, "x")) + 1
+
+
+def longest_socket(root: str, name: str) -> str:
+    return os.path.join(root, name, *_LONGEST_SOCKET)
+
+
+def name_rule(root: str = ROOT) -> str:
+    """The naming rule, as --help and errors state it."""
+    longest = longest_socket(root, "NAME")
+    return (
+        f"1-{max_name_length(root)} characters of a-z, 0-9 and '-', not starting with '-' "
+        f"(the longest unix socket of a lab, {longest}, must fit the kernel's "
+        f"{SOCKET_PATH_MAX + 1}-byte socket path)"
+    )
+
+
+def check_name(name: str, root: str = ROOT) -> str:
+    """`name` if a lab may be called so, else a LabError saying the rule."""
+    if (
+        not name
+        or name.startswith("-")
+        or any(c not in NAME_CHARACTERS for c in name)
+        or len(name) > max_name_length(root)
+    ):
+        raise LabError(f"bad lab name {name!r}: use {name_rule(root)}")
+    return name
+
+
+def name_for_up(given: str | None, env: dict[str, str] | None = None) -> str:
+    """The name `up` builds: --name, else $CALICO_LAB, else `lab`."""
+    env = dict(os.environ) if env is None else env
+    return check_name(given or env.get("CALICO_LAB") or DEFAULT_NAME)
 
 
 class LabError(RuntimeError):
@@ -33,7 +77,8 @@ class Pod:
     serve: str = ""  # what its echo server answers (`80,53/udp`)
     ports: list[dict[str, Any]] = field(default_factory=list)  # its endpoint's named ports
     service_account: str = ""
-    owner: str = ""  # NS/NAME of the Deployment that made it
+    owner: str = ""  # NS/NAME of the Deployment or DaemonSet that made it
+    created: float = 0.0  # time.time() when it was made (kubectl's AGE)
 
 
 @dataclass
@@ -57,6 +102,8 @@ class LabState:
     node_ips: dict[str, str] = field(default_factory=dict)
     pods: dict[str, Pod] = field(default_factory=dict)
     deployments: dict[str, Deployment] = field(default_factory=dict)  # NS/NAME ->
+    daemonsets: dict[str, Deployment] = field(default_factory=dict)  # NS/NAME ->
+    created: float = 0.0  # time.time() when `up` began (the nodes' AGE)
 
     @property
     def dir(self) -> str:
@@ -78,7 +125,8 @@ class LabState:
         except (OSError, ValueError) as exc:
             raise LabError(f"cannot read the record of lab {name!r}: {exc}") from None
         data["pods"] = {k: Pod(**v) for k, v in data.get("pods", {}).items()}
-        data["deployments"] = {k: Deployment(**v) for k, v in data.get("deployments", {}).items()}
+        for kind in ("deployments", "daemonsets"):
+            data[kind] = {k: Deployment(**v) for k, v in data.get(kind, {}).items()}
         return cls(**data)
 
 
@@ -91,13 +139,16 @@ def existing_labs() -> list[str]:
         return []
 
 
-def choose(name: str | None) -> str:
+def choose(
+    name: str | None, env: dict[str, str] | None = None, labs: list[str] | None = None
+) -> str:
     """The lab a command means: --name, else $CALICO_LAB, else the only one that exists."""
+    env = dict(os.environ) if env is None else env
     if name:
         return name
-    if os.environ.get("CALICO_LAB"):
-        return os.environ["CALICO_LAB"]
-    labs = existing_labs()
+    if env.get("CALICO_LAB"):
+        return env["CALICO_LAB"]
+    labs = existing_labs() if labs is None else labs
     if len(labs) == 1:
         return labs[0]
     if not labs:

@@ -33,6 +33,21 @@ class Status:
         with self.lock:
             return self.ready and self.bird_ready
 
+    def not_ready_because(self) -> str:
+        """Why the node is not ready, worded as Calico's readiness check words it; "" if it is."""
+        with self.lock:
+            if not self.ready:
+                felix = (
+                    "its last dataplane apply failed"
+                    if self.apply_failures and self.applies
+                    else "it has not applied the dataplane yet"
+                )
+                return f"calico/node is not ready: Felix is not ready: {felix}"
+            if not self.bird_ready:
+                why = f": {self.bird_error}" if self.bird_error else ""
+                return f"calico/node is not ready: BIRD is not ready{why}"
+            return ""
+
     def metrics(self) -> str:
         with self.lock:
             rows = [
@@ -76,8 +91,8 @@ def serve(
                 ok = status.live(stall_seconds)
                 self._reply(200 if ok else 503, "ok\n" if ok else "stalled\n")
             elif not metrics and self.path == "/readiness":
-                ready = status.is_ready()
-                self._reply(200 if ready else 503, "ok\n" if ready else "not ready\n")
+                reason = status.not_ready_because()
+                self._reply(503 if reason else 200, f"{reason or 'ok'}\n")
             else:
                 self._reply(404, "not found\n")
 

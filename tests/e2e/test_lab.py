@@ -124,7 +124,8 @@ def test_killing_calico_node_does_not_disturb_running_traffic(make_lab: Callable
     cluster.wait_ready(state, lambda message: None)
     got, out = received(ping)
     assert got >= 59, out
-    assert json.loads(lab("status", "--name", name))["pods"]["default/dst"]["node"] == "node2"
+    status = json.loads(lab("status", "--name", name, "-o", "json"))
+    assert status["pods"]["default/dst"]["node"] == "node2"
 
 
 def test_an_etcd_lab_keeps_working_with_one_member_killed(make_lab: Callable[..., str]) -> None:

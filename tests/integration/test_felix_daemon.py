@@ -264,6 +264,44 @@ def test_log_severity_screen_from_felix_configuration_sets_felixs_log_level(
     eventually(lambda: felix_log.level == logging.WARNING)
     apply(client, "FelixConfiguration", "node.node1", {"logSeverityScreen": "Debug"})
     eventually(lambda: felix_log.level == logging.DEBUG)
-    eventually(lambda: any("applied revision" in r.getMessage() for r in caplog.records))
+    eventually(lambda: any("Finished applying updates" in r.getMessage() for r in caplog.records))
     client.delete(resolve("FelixConfiguration"), "node.node1")
     eventually(lambda: felix_log.level == logging.WARNING)
+
+
+def test_each_apply_is_logged_at_info_with_what_changed_unless_the_level_is_above(
+    felix: tuple[str, ResourceClient, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    ns, client, _ = felix
+    caplog.set_level(logging.DEBUG)
+    eventually(lambda: "blackhole 10.244.1.0/26" in sh(ns, "ip", "route"))
+
+    def finished() -> list[str]:
+        return [m for m in caplog.messages if m.startswith("Finished applying updates")]
+
+    apply(client, "FelixConfiguration", "default", {"logSeverityScreen": "Warning"})
+    eventually(lambda: logging.getLogger("pycalico.felix").level == logging.WARNING)
+    caplog.clear()
+    apply(
+        client,
+        "Node",
+        "node3",
+        {"bgp": {"ipv4Address": "192.0.2.13/24"}, "ipv4VXLANTunnelAddr": "10.244.3.0"},
+    )
+    affinity(client, "node3", "10.244.3.0/26")
+    eventually(lambda: "10.244.3.0/26 via 10.244.3.0" in sh(ns, "ip", "route"))
+    assert finished() == []
+    apply(client, "FelixConfiguration", "default", {"logSeverityScreen": "Info"})
+    eventually(lambda: logging.getLogger("pycalico.felix").level == logging.INFO)
+    apply(
+        client,
+        "Node",
+        "node4",
+        {"bgp": {"ipv4Address": "192.0.2.14/24"}, "ipv4VXLANTunnelAddr": "10.244.4.0"},
+    )
+    affinity(client, "node4", "10.244.4.0/26")
+    eventually(lambda: "10.244.4.0/26 via 10.244.4.0" in sh(ns, "ip", "route"))
+    eventually(lambda: any("node added node4" in m for m in finished()))
+    line = next(m for m in finished() if "node added node4" in m)
+    assert "msecToApply=" in line and "(revision " in line
+    eventually(lambda: any("routes " in m and " -> " in m for m in finished()))

@@ -21,11 +21,25 @@ from pycalico.netns import in_netns
 LAB = os.path.join(os.path.dirname(sys.executable), "calico-lab")
 
 
-def lab(*args: str, stdin: str | None = None, check: bool = True) -> str:
-    out = subprocess.run([LAB, *args], input=stdin, capture_output=True, text=True, check=False)
+def lab(
+    *args: str, stdin: str | None = None, check: bool = True, env: dict[str, str] | None = None
+) -> str:
+    out = lab_run(*args, stdin=stdin, env=env)
     if check and out.returncode != 0:
         raise AssertionError(f"calico-lab {' '.join(args)} failed: {out.stderr}")
     return out.stdout
+
+
+def lab_run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """calico-lab as a user runs it; `env` replaces the environment (CALICO_LAB unset by
+    default, so that a test never acts on a lab named in the caller's shell)."""
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if k != "CALICO_LAB"}
+    return subprocess.run(
+        [LAB, *args], input=stdin, capture_output=True, text=True, check=False, env=env
+    )
 
 
 def down_leaving_nothing(name: str) -> None:

@@ -3,6 +3,7 @@ the lab before anything is applied, and where pods are scheduled (pycalico.lab.k
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -318,8 +319,8 @@ def test_calico_documents_are_checked_and_kept_for_calicoctl() -> None:
 
 
 def test_unknown_kinds_and_non_objects_are_refused() -> None:
-    with pytest.raises(ValueError, match='no matches for kind "Service" in version "v1"'):
-        kube.manifest({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}})
+    with pytest.raises(ValueError, match='no matches for kind "Ingress" in version "v1"'):
+        kube.manifest({"apiVersion": "v1", "kind": "Ingress", "metadata": {"name": "s"}})
     with pytest.raises(ValueError, match="must be a mapping"):
         kube.manifest(["a"])
 
@@ -443,3 +444,60 @@ def test_a_running_pod_may_only_be_relabelled(change: dict[str, Any]) -> None:
 def test_empty_input_is_refused() -> None:
     with pytest.raises(LabError, match="no objects passed to apply"):
         kube_apply._check(lab_state(), [], create=False)
+
+
+def test_a_service_is_read_and_skipped_with_a_warning_naming_kube_proxy() -> None:
+    m = kube.manifest({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "wluo"}})
+    assert m.kind == "Skipped"
+    assert m.warning.startswith("Warning: service/wluo skipped:")
+    assert "kube-proxy" in m.warning
+
+
+def daemonset_doc(**spec: Any) -> dict[str, Any]:
+    labels = {"app": "wluo"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "wluo", "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container()]}},
+            **spec,
+        },
+    }
+
+
+def test_the_seeds_daemonset_with_host_volumes_and_privilege_is_accepted() -> None:
+    doc = daemonset_doc()
+    doc["spec"]["template"]["spec"]["volumes"] = [
+        {"name": "host", "hostPath": {"path": "/", "type": "Directory"}}
+    ]
+    doc["spec"]["template"]["spec"]["containers"][0].update(
+        {
+            "volumeMounts": [{"name": "host", "mountPath": "/host"}],
+            "env": [
+                {
+                    "name": "NETTOOL_NODE_NAME",
+                    "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
+                }
+            ],
+            "securityContext": {"privileged": True},
+        }
+    )
+    m = kube.manifest(doc)
+    assert (m.kind, m.kind_phrase, m.key) == ("DaemonSet", "daemonset.apps", "default/wluo")
+    assert m.template is not None and m.template.labels == {"app": "wluo"}
+    assert m.template_hash
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ({"replicas": 2}, "spec.replicas"),
+        ({"selector": {"matchLabels": {"app": "other"}}}, "does not match template"),
+        ({"selector": {}}, "empty selector is invalid for daemonset"),
+    ],
+)
+def test_bad_daemonsets_are_refused(spec: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        kube.manifest(daemonset_doc(**spec))

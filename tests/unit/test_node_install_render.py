@@ -44,6 +44,8 @@ def test_conflist_is_calico_then_calico_ipam_then_portmap_with_the_sqlite_store(
   "plugins": [
     {
       "type": "calico",
+      "log_level": "info",
+      "log_file_path": "/var/log/calico/cni/cni.log",
       "datastore_type": "sqlite",
       "sqlite_path": "/var/lib/calico/pycalico.db",
       "nodename": "node1",
@@ -74,6 +76,8 @@ def test_conflist_carries_install_cnis_etcd_keys() -> None:
     calico = conflist.document(settings(*ETCD))["plugins"][0]
     assert calico == {
         "type": "calico",
+        "log_level": "info",
+        "log_file_path": "/var/log/calico/cni/cni.log",
         "datastore_type": "etcdv3",
         "etcd_endpoints": "https://192.0.2.1:2379,https://192.0.2.2:2379",
         "etcd_key_file": "/etc/calico/pki/node-key.pem",

@@ -6,9 +6,10 @@ current template), the `calico` plugin with `calico-ipam`, then `portmap` with S
 are the ones install-cni fills in for etcd (`etcd_endpoints`, `etcd_*_file`), or pycalico's
 `sqlite_path`; the Kubernetes keys (`kubernetes.kubeconfig`, `policy: k8s`) are left out,
 since pycalico has no Kubernetes API to read pods from: workloads get the network's Profile,
-as Calico's plugin gives any workload without Kubernetes policy. `log_level` and
-`log_file_path` are left out too: pycalico's plugin keeps no log file, and a key that does
-nothing would say otherwise.
+as Calico's plugin gives any workload without Kubernetes policy. `log_level` (`info`) and
+`log_file_path` (/var/log/calico/cni/cni.log) are Calico's: the plugin logs each ADD and DEL
+there (pycalico.cni.call_log); the rotation keys are left out, since that file is not
+rotated.
 
 MTU: install-cni replaces `__CNI_MTU__` with `CNI_MTU` (1500 if unset); Calico's manifest
 sets it from `veth_mtu: "0"`, which tells the plugin to use the MTU Felix writes to
@@ -23,6 +24,7 @@ from typing import Any
 from pycalico.node.install.settings import Settings
 
 NETWORK = "k8s-pod-network"
+LOG_FILE = "/var/log/calico/cni/cni.log"
 CNI_VERSION = "1.0.0"
 # calico.env name -> the netconf key install-cni writes it to (etcd) or pycalico reads.
 _DATASTORE_KEYS = (
@@ -36,7 +38,7 @@ _DATASTORE_KEYS = (
 
 
 def document(settings: Settings) -> dict[str, Any]:
-    calico: dict[str, Any] = {"type": "calico"}
+    calico: dict[str, Any] = {"type": "calico", "log_level": "info", "log_file_path": LOG_FILE}
     calico.update({key: settings.get(var) for var, key in _DATASTORE_KEYS if settings.get(var)})
     calico["nodename"] = settings.nodename
     calico["mtu"] = settings.cni_mtu
