@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -58,6 +59,8 @@ from pycalico.cni.protocol import (
 
 if TYPE_CHECKING:
     from pycalico.datastore.config import DatastoreConfig
+
+_log = logging.getLogger("pycalico.cni.agent")
 
 DEFAULT_SOCKET = "/var/run/calico/cni-agent.sock"
 PROTOCOL = "pycalico-cni/2"  # the first word of a request: this wire format and its version
@@ -172,12 +175,15 @@ class _Reader:
         self.fds = []
 
 
-def for_the_caller(plugin: str, env: Mapping[str, str], stdin: bytes, own: DatastoreConfig) -> bool:
-    """Whether the shim is to run this call itself, where the caller is, rather than an agent
-    whose datastore is `own`: the call's network delegates IPAM to a plugin in CNI_PATH, or
-    its datastore settings are not exactly `own` (another store, a relative path, or none
-    pycalico can open: the caller gets that error where it would without an agent). A
-    request the plugin refuses is not: the agent answers it, as the plugin would."""
+def for_the_caller(
+    plugin: str, env: Mapping[str, str], stdin: bytes, own: DatastoreConfig
+) -> str | None:
+    """Why the shim is to run this call itself, where the caller is, rather than an agent
+    whose datastore is `own` (None: the agent serves it): the call's network delegates IPAM
+    to a plugin in CNI_PATH, or its datastore settings are not exactly `own` (another store,
+    a relative path, or none pycalico can open: the caller gets that error where it would
+    without an agent). A request the plugin refuses is the agent's: it answers as the plugin
+    would."""
     from pycalico.cni.datastore_access import call_settings
     from pycalico.cni.plugin import delegates_ipam
     from pycalico.datastore.config import ConfigError
@@ -185,15 +191,15 @@ def for_the_caller(plugin: str, env: Mapping[str, str], stdin: bytes, own: Datas
     try:
         req = read_request(env, stdin)
     except CniError:
-        return False
+        return None
     if req.command == "VERSION":
-        return False
+        return None
     if plugin == "calico" and delegates_ipam(req.config):
-        return True
+        return "its IPAM is a plugin in CNI_PATH"
     try:
         settings = call_settings(req.config, req.env)
     except (CniError, ConfigError):
-        return True
+        return "its datastore settings are not ones the agent can open"
     # A relative path names a file relative to each one's working directory.
     paths = (
         settings.sqlite_path,
@@ -201,7 +207,11 @@ def for_the_caller(plugin: str, env: Mapping[str, str], stdin: bytes, own: Datas
         settings.etcd_cert_file,
         settings.etcd_ca_cert_file,
     )
-    return settings != own or not all(os.path.isabs(p) for p in paths if p)
+    if not all(os.path.isabs(p) for p in paths if p):
+        return "its datastore settings name a relative path"
+    if settings != own:
+        return "its datastore is not the agent's own"
+    return None
 
 
 class _Answered(Exception):
@@ -217,7 +227,16 @@ class _Handler(socketserver.BaseRequestHandler):
         netns = None
         try:
             plugin, env, stdin, netns = self._read(reader)
-            if for_the_caller(plugin, env, stdin, self.server.datastore):
+            why = for_the_caller(plugin, env, stdin, self.server.datastore)
+            if why:
+                # Said at INFO: each such call pays for a Python start-up in the shim.
+                _log.info(
+                    "%s %s for container %s runs in-process in the shim: %s",
+                    plugin,
+                    env.get("CNI_COMMAND", "?"),
+                    env.get("CNI_CONTAINERID", "?"),
+                    why,
+                )
                 self._send(IN_PROCESS)
                 return
             call, netns = netns, None  # the call closes it once done with it
