@@ -4,8 +4,8 @@ calicoctl accepts every manifest Calico accepts (real manifests must round-trip)
 who sets a field pycalico does not implement must be told: calicoctl prints a warning line
 naming the fields when it writes such a resource, Felix logs one once, and `calicoctl policy
 explain` marks the policy. A field counts only when it asks for something pycalico does not
-do: a value that is what pycalico does anyway (`doNotTrack: false`, a BGPPeer's
-`failureDetectionMode: None`, the defaults calicoctl fills in on write) is no warning.
+do: a value that is what pycalico does anyway (a BGPPeer's `failureDetectionMode: None`,
+the defaults calicoctl fills in on write) is no warning.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 
 # Kinds pycalico stores and serves but nothing acts on.
 UNENFORCED_KINDS: dict[str, str] = {
-    "HostEndpoint": "host endpoints are not enforced yet",
     "BGPFilter": "BGP filters are not applied to BIRD's import and export",
     "KubeControllersConfiguration": "there is no kube-controllers to act on it",
 }
@@ -39,6 +38,8 @@ FELIX_ENFORCED = frozenset(
         "healthPort",
         "prometheusMetricsHost",
         "prometheusMetricsPort",
+        "failsafeInboundHostPorts",
+        "failsafeOutboundHostPorts",
     }
 )
 
@@ -65,11 +66,6 @@ _ALREADY_SO: dict[str, dict[str, tuple[Any, ...]]] = {
         "communities": ([],),
         "prefixAdvertisements": ([],),
     },
-    "GlobalNetworkPolicy": {
-        "doNotTrack": (False,),
-        "preDNAT": (False,),
-        "applyOnForward": (False,),
-    },
 }
 
 # Fields acted on by nothing, per kind (any value but the ones above is warned about).
@@ -92,7 +88,6 @@ _UNENFORCED_FIELDS: dict[str, tuple[str, ...]] = {
         "localWorkloadPeeringIPV4",
         "localWorkloadPeeringIPV6",
     ),
-    "GlobalNetworkPolicy": ("doNotTrack", "preDNAT", "applyOnForward"),
 }
 
 _POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy", "Profile")
