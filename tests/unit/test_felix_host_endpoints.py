@@ -12,54 +12,24 @@ table into a kernel.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from pycalico.api.resource import normalize
-from pycalico.felix.calc import inputs as felix_inputs
-from pycalico.felix.calc.desired import Calculator, Desired, HostLinks
-from pycalico.felix.calc.mtu import Link
 from pycalico.felix.calc.settings import resolve
-from pycalico.felix.calc.snapshot import Snapshot
 from pycalico.felix.dataplane.nftables import full_script
 from pycalico.felix.rules import failsafes
 from pycalico.felix.rules.failsafes import ProtoPort
-from pycalico.policy import calc
-from pycalico.policy import inputs as policy_inputs
+from pycalico.policy import calc, model
+from tests.support.felix_case import GOLDEN, desired, golden_cases, load
 
-GOLDEN = Path(__file__).parent / "golden" / "felix"
-CASES = sorted(p.stem for p in GOLDEN.glob("*.yaml"))
+CASES = golden_cases()
 REGENERATE = os.environ.get("PYCALICO_REGEN_GOLDEN") == "1"
 
 
-def desired(case: dict[str, Any]) -> Desired:
-    resources = [normalize({"apiVersion": "projectcalico.org/v3", **r}) for r in case["resources"]]
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for r in resources:
-        by_kind.setdefault(r["kind"], []).append(r)
-    listed = {kind: by_kind.get(kind, []) for kind in policy_inputs.KINDS}
-    pools = by_kind.get("IPPool", [])
-    snap = Snapshot(
-        revision=1,
-        nodes={n["metadata"]["name"]: felix_inputs.node_info(n) for n in by_kind.get("Node", [])},
-        pools=[felix_inputs.pool_info(p) for p in pools],
-        nat_pools=[felix_inputs.nat_pool(p) for p in pools],
-        policy=policy_inputs.Reader().read(listed, by_kind.get("WorkloadEndpoint", [])),
-    )
-    interfaces: dict[str, list[str]] = case["interfaces"]
-    host = HostLinks(
-        tuple(Link(name, 1500, True) for name in interfaces),
-        tuple((address, name) for name, addresses in interfaces.items() for address in addresses),
-    )
-    settings = resolve(case.get("env", {}), case.get("felix", {}), {})
-    return Calculator(case["node"]).calculate(snap, settings, host)
-
-
 def golden_text(case: str) -> str:
-    wanted = desired(yaml.safe_load((GOLDEN / f"{case}.yaml").read_text()))
+    wanted = desired(load(case))
     warnings = "".join(f"# warning: {w}\n" for w in wanted.policy_warnings)
     return full_script(wanted.ruleset) + warnings
 
@@ -73,13 +43,8 @@ def test_the_table_felix_writes_matches_the_golden_file(case: str) -> None:
     assert text == expected.read_text()
 
 
-def _case(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((GOLDEN / f"{name}.yaml").read_text())
-    return loaded
-
-
 def test_without_a_host_endpoint_on_the_node_no_host_hook_exists() -> None:
-    case = _case("named_eth0")
+    case = load("named_eth0")
     case["resources"] = [
         r for r in case["resources"] if r["metadata"]["name"] != "node1-eth0"
     ]  # node2's endpoint stays: it is not this node's
@@ -96,7 +61,7 @@ def test_without_a_host_endpoint_on_the_node_no_host_hook_exists() -> None:
 
 
 def test_a_named_endpoint_on_a_missing_interface_governs_nothing() -> None:
-    case = _case("named_eth0")
+    case = load("named_eth0")
     case["interfaces"] = {"lo": ["127.0.0.1"], "ens3": ["192.168.56.11"]}
     assert "filter-OUTPUT" not in desired(case).ruleset.chains
 
@@ -104,7 +69,7 @@ def test_a_named_endpoint_on_a_missing_interface_governs_nothing() -> None:
 def test_a_global_policy_with_do_not_track_or_pre_dnat_never_applies_to_workloads() -> None:
     """Calico's untracked and pre-DNAT policies are for host endpoints only; a selector
     that also matches pods must leave the pods' chains alone."""
-    case = _case("named_eth0")
+    case = load("named_eth0")
     for flag in ("doNotTrack", "preDNAT"):
         case["resources"].append(
             {
@@ -151,9 +116,7 @@ def test_named_endpoint_beats_the_all_interfaces_one_and_the_earliest_name_wins(
     }
 
 
-def _hep(name: str, iface: str, ips: list[str], node: str = "node1") -> Any:
-    from pycalico.policy import model
-
+def _hep(name: str, iface: str, ips: list[str], node: str = "node1") -> model.HostEndpoint:
     spec: dict[str, Any] = {"node": node, "expectedIPs": ips}
     if iface:
         spec["interfaceName"] = iface
@@ -171,7 +134,7 @@ def _hep(name: str, iface: str, ips: list[str], node: str = "node1") -> Any:
 
 
 def test_host_endpoint_stages_split_policies_as_felix_does() -> None:
-    state = desired(_case("untracked_forward"))
+    state = desired(load("untracked_forward"))
     rules = state.ruleset
     storage = [line for line in rules.chains["filter-cali-thfw-eth1"] if "jump" in line]
     assert storage == ["meta mark & 0x20000 == 0 jump filter-cali-po-default/no-forwarded-udp"]
@@ -184,7 +147,7 @@ def test_host_endpoint_stages_split_policies_as_felix_does() -> None:
 
 
 def test_the_all_interfaces_endpoint_forwards_by_default_without_apply_on_forward() -> None:
-    rules = desired(_case("untracked_forward")).ruleset
+    rules = desired(load("untracked_forward")).ruleset
     assert rules.chains["filter-cali-fhfw-any-interface-at-all"][-2:] == (
         'meta mark set meta mark | 0x10000 comment "Allow forwarded traffic by default"',
         'return comment "Return for accepted forward traffic"',
@@ -192,7 +155,7 @@ def test_the_all_interfaces_endpoint_forwards_by_default_without_apply_on_forwar
 
 
 def test_forwarding_is_allowed_in_a_direction_no_apply_on_forward_policy_covers() -> None:
-    rules = desired(_case("untracked_forward")).ruleset
+    rules = desired(load("untracked_forward")).ruleset
     assert rules.chains["filter-cali-fhfw-eth1"][-1] == (
         'return comment "Return for accepted forward traffic"'
     )
