@@ -16,8 +16,17 @@ from typing import Any
 # Kinds pycalico stores and serves but nothing acts on.
 UNENFORCED_KINDS: dict[str, str] = {
     "BGPFilter": "BGP filters are not applied to BIRD's import and export",
-    "KubeControllersConfiguration": "there is no kube-controllers to act on it",
 }
+
+# What pycalico's calico-kube-controllers acts on: the node controller's automatic host
+# endpoints. Any other KubeControllersConfiguration value but the one kube-controllers
+# starts with is warned about.
+KUBE_CONTROLLERS_ENFORCED = frozenset(
+    {
+        "controllers.node.hostEndpoint.autoCreate",
+        "controllers.node.hostEndpoint.createDefaultHostEndpoint",
+    }
+)
 
 # FelixConfiguration fields Felix reads (pycalico.felix.calc.settings.Settings: a unit test
 # keeps the two equal). Every other field set to a value pycalico does not already behave
@@ -114,6 +123,29 @@ def _felix_fields(spec: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    """A mapping's scalar and list values by dotted path, in order."""
+    if not isinstance(value, Mapping):
+        return [(path, value)]
+    found = []
+    for key, item in value.items():
+        found += _leaves(item, f"{path}.{key}" if path else str(key))
+    return found
+
+
+def _kube_controllers_fields(spec: Mapping[str, Any]) -> list[str]:
+    from pycalico.api.kubecontrollers import KUBE_CONTROLLERS_DEFAULTS
+
+    defaults = dict(_leaves(KUBE_CONTROLLERS_DEFAULTS))
+    return [
+        f"spec.{path}"
+        for path, value in _leaves(spec)
+        if path not in KUBE_CONTROLLERS_ENFORCED
+        and value not in (None, [], {})
+        and value != defaults.get(path, object())
+    ]
+
+
 def _rule_fields(spec: Mapping[str, Any]) -> list[str]:
     return [
         f"spec.{direction}[{i}].http"
@@ -134,6 +166,8 @@ def unenforced(resource: Mapping[str, Any]) -> list[str]:
         return []
     if kind == "FelixConfiguration":
         return _felix_fields(spec)
+    if kind == "KubeControllersConfiguration":
+        return _kube_controllers_fields(spec)
     fields = [
         f"spec.{name}"
         for name in _UNENFORCED_FIELDS.get(kind, ())

@@ -50,6 +50,31 @@ def test_the_felix_fields_called_enforced_are_exactly_the_settings_felix_reads()
         (_doc("HostEndpoint", {"node": "n1", "interfaceName": "eth0"}), []),
         (_doc("BGPFilter", {}), ["kind"]),
         (
+            _doc(
+                "KubeControllersConfiguration",
+                {"controllers": {"node": {"hostEndpoint": {"autoCreate": "Enabled"}}}},
+            ),
+            [],
+        ),
+        (
+            _doc(
+                "KubeControllersConfiguration",
+                {
+                    "logSeverityScreen": "Info",  # what kube-controllers starts with
+                    "controllers": {
+                        "node": {
+                            "syncLabels": "Disabled",
+                            "hostEndpoint": {
+                                "autoCreate": "Enabled",
+                                "templates": [{"generateName": "t", "interfaceCIDRs": ["::/0"]}],
+                            },
+                        },
+                    },
+                },
+            ),
+            ["spec.controllers.node.syncLabels", "spec.controllers.node.hostEndpoint.templates"],
+        ),
+        (
             _doc("BGPPeer", {"peerIP": "192.0.2.1", "asNumber": 64512, "password": {}}),
             ["spec.password"],
         ),
