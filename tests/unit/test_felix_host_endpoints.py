@@ -210,3 +210,32 @@ def test_failsafe_settings_come_from_env_then_felix_configuration_then_calicos_d
     assert bad.warnings == (
         "ignoring FELIX_FAILSAFEINBOUNDHOSTPORTS='icmp:1': unknown protocol: icmp",
     )
+
+
+def _targets_missing(chains: dict[str, tuple[str, ...]]) -> set[str]:
+    """Chains jumped to or gone to that the ruleset does not have (nft would refuse it)."""
+    wanted = {
+        words[i + 1]
+        for lines in chains.values()
+        for line in lines
+        for words in [line.split()]
+        for i, word in enumerate(words[:-1])
+        if word in ("jump", "goto")
+    }
+    return wanted - chains.keys()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_chain_jumped_to_exists(case: str) -> None:
+    assert _targets_missing(desired(load(case)).ruleset.chains) == set()
+
+
+def test_a_host_endpoints_missing_profile_is_skipped_as_a_workloads_is() -> None:
+    """A profile named but not (yet) there must not make nft refuse the whole table."""
+    case = load("named_eth0")
+    for resource in case["resources"]:
+        if resource["metadata"]["name"] == "node1-eth0":
+            resource["spec"]["profiles"] = ["not-there", "kns.default"]
+    rules = desired(case).ruleset
+    assert _targets_missing(rules.chains) == set()
+    assert "jump filter-cali-pri-kns.default" in rules.chains["filter-cali-fh-eth0"]

@@ -221,6 +221,10 @@ def add_to(
     pre_dnat = {i: h for i, h in heps.items() if h.pre_dnat.ingress}
     policies = state.policies
 
+    def known(profiles: tuple[str, ...]) -> tuple[str, ...]:
+        """The profiles that exist (a missing one is skipped, as for a workload)."""
+        return tuple(p for p in profiles if p in state.profiles)
+
     def policy_chains(layer: str, ids: Iterable[str], direction: str) -> None:
         for policy_id in ids:
             rules = getattr(policies[policy_id], direction)
@@ -242,7 +246,7 @@ def add_to(
             ("thfw", "egress", hep.forward, "forward"),
         ):
             out.chains[host_chain(FILTER, kind, interface)] = _endpoint_chain(
-                plan, direction, FILTER, stage, hep.normal.profiles
+                plan, direction, FILTER, stage, known(hep.normal.profiles)
             )
     fallback = ALL_INTERFACES in heps
     for name, match, kind in (
@@ -262,7 +266,7 @@ def add_to(
     )
     for interface, hep in heps.items():
         out.chains[host_chain(MANGLE, "th", interface)] = _endpoint_chain(
-            hep.normal, "egress", MANGLE, "normal", hep.normal.profiles
+            hep.normal, "egress", MANGLE, "normal", known(hep.normal.profiles)
         )
     policy_chains(MANGLE, _policy_ids((h.normal for h in heps.values()), "egress"), "egress")
     for profile in {p for h in heps.values() for p in h.normal.profiles}:
