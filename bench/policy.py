@@ -29,15 +29,18 @@ One run, three parts, printed side by side with their targets:
 4. Host protection, side by side with parts 1 and 2 in the same run: the same datastore
    plus a HostEndpoint on node1's eth0 and 100 GlobalNetworkPolicies selecting it (normal,
    applyOnForward, preDNAT and doNotTrack ones, some with rule selectors that also match
-   pods). The cold full load is timed alternately without and with them (median of
-   BENCH_POLICY_HEP_ROUNDS each, the same path as part 1, host endpoint rendering
-   included), and part 2's label changes run again on a Felix that has the host endpoint.
+   pods). The cold full load is timed alternately without and with them
+   (BENCH_POLICY_HEP_ROUNDS each, the same path as part 1, host endpoint rendering
+   included); the overhead is taken between the best rounds (on a shared machine other
+   work only ever adds time, and a single full load varies by tens of percent), the
+   medians printed beside them. Part 2's label changes then run again on a Felix that has
+   the host endpoint.
    Target: the host endpoint adds <= 5% to the full load and the label-change p99 stays
    <= 50 ms. The last line printed is that verdict.
 
 Needs root. Run: make bench-policy. Environment: BENCH_POLICY_CHANGES (50),
 BENCH_POLICY_ROUNDS (3 iperf rounds), BENCH_IPERF_SECONDS (5), BENCH_POLICY_LAB=0 skips
-part 3, BENCH_POLICY_HEP_ROUNDS (5), BENCH_POLICY_HEP=0 skips part 4.
+part 3, BENCH_POLICY_HEP_ROUNDS (7), BENCH_POLICY_HEP=0 skips part 4.
 """
 
 from __future__ import annotations
@@ -104,7 +107,7 @@ ROUNDS = int(os.environ.get("BENCH_POLICY_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_IPERF_SECONDS", "5"))
 RUN_LAB = os.environ.get("BENCH_POLICY_LAB", "1") != "0"
 RUN_HEP = os.environ.get("BENCH_POLICY_HEP", "1") != "0"
-HEP_ROUNDS = int(os.environ.get("BENCH_POLICY_HEP_ROUNDS", "5"))
+HEP_ROUNDS = int(os.environ.get("BENCH_POLICY_HEP_ROUNDS", "7"))
 HEP_POLICIES = 100
 TARGET_HEP_OVERHEAD = 0.05
 NODE = "node1"
@@ -1207,14 +1210,15 @@ def phase_rows(cycles: list[Cycle], wait: list[float] | None) -> list[tuple[str,
 def hep_verdict(hosts_: Hosts, inc: Incremental) -> str:
     """The issue's sentence, with the figures and whether both targets are met."""
     assert hosts_.inc is not None
-    ref, hep = statistics.median(hosts_.reference), statistics.median(hosts_.with_hep)
+    ref, hep = min(hosts_.reference), min(hosts_.with_hep)
     overhead = (hep - ref) / ref
     p99 = pct([c.e2e for c in hosts_.inc.changes], 0.99) * 1000
     p99_ref = pct([c.e2e for c in inc.changes], 0.99) * 1000
     ok = overhead <= TARGET_HEP_OVERHEAD and p99 <= TARGET_INCR_P99_MS
     return (
         f"a host endpoint with {HEP_POLICIES} policies adds {overhead * 100:+.1f}% to "
-        f"bench-policy's full load ({hep:.2f} s vs {ref:.2f} s) and keeps the label-change p99 "
+        f"bench-policy's full load (best of {len(hosts_.reference)}: {hep:.2f} s vs {ref:.2f} s) "
+        f"and keeps the label-change p99 "
         f"at {p99:.0f} ms ({p99_ref:.0f} ms without) (targets <= 5%, <= 50 ms: {verdict(ok)})"
     )
 
@@ -1229,6 +1233,7 @@ def report_hosts(hosts_: Hosts, inc: Incremental) -> None:
         f"{s['set elements']} elements"
     )
     changes, ref_changes = hosts_.inc.changes, inc.changes
+    med_ref, med_hep = statistics.median(hosts_.reference), statistics.median(hosts_.with_hep)
     e2e, ref_e2e = [c.e2e for c in changes], [c.e2e for c in ref_changes]
     table(
         [
@@ -1241,10 +1246,15 @@ def report_hosts(hosts_: Hosts, inc: Incremental) -> None:
                 "",
             ),
             (
+                "full load, best round without / with",
+                f"{min(hosts_.reference):.2f} / {min(hosts_.with_hep):.2f} s",
+                f"+{(min(hosts_.with_hep) / min(hosts_.reference) - 1) * 100:.1f}%, "
+                f"target <= {TARGET_HEP_OVERHEAD * 100:.0f}%",
+            ),
+            (
                 "full load, median without / with",
-                f"{statistics.median(hosts_.reference):.2f} / "
-                f"{statistics.median(hosts_.with_hep):.2f} s",
-                "",
+                f"{med_ref:.2f} / {med_hep:.2f} s",
+                f"{(med_hep / med_ref - 1) * 100:+.1f}%",
             ),
             (
                 "label change p50/p99/max without it (part 2)",
