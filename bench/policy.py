@@ -31,10 +31,13 @@ One run, three parts, printed side by side with their targets:
    applyOnForward, preDNAT and doNotTrack ones, some with rule selectors that also match
    pods). The cold full load is timed alternately without and with them
    (BENCH_POLICY_HEP_ROUNDS each, the same path as part 1, host endpoint rendering
-   included); the overhead is taken between the best rounds (on a shared machine other
-   work only ever adds time, and a single full load varies by tens of percent), the
-   medians printed beside them. Part 2's label changes then run again on a Felix that has
-   the host endpoint.
+   included). The overhead is judged on the CPU time of the load (this process's from read
+   to script, plus nft's user and system time for the apply, the kernel's commit
+   included), median of the rounds: the load is single-threaded and CPU-bound, so on an
+   idle machine its wall time is its CPU time, while on a shared 2-core machine one full
+   load's wall time varied by tens of percent between rounds of the same table. Wall
+   times (best and median) are printed beside it. Part 2's label changes then run again on
+   a Felix that has the host endpoint.
    Target: the host endpoint adds <= 5% to the full load and the label-change p99 stays
    <= 50 ms. The last line printed is that verdict.
 
@@ -52,6 +55,7 @@ import json
 import os
 import queue
 import random
+import resource
 import signal
 import statistics
 import subprocess
@@ -547,6 +551,14 @@ class Cold:
     floor: list[float] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
     selected: tuple[float, float] = (0.0, 0.0)  # policies per endpoint, ingress/egress
+    # CPU seconds of the whole load: this process's (read to script) and nft's (the apply,
+    # user + system, which includes the kernel's commit done in nft's system calls).
+    cpu: float = 0.0
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def ruleset_sizes(rules: Ruleset, script: str) -> dict[str, int]:
@@ -569,6 +581,7 @@ INTERFACES = {"lo": frozenset({"127.0.0.1"}), "eth0": frozenset({NODE_ADDRESS.sp
 def cold_full(store: str, tmp: str, floors: int = 3) -> Cold:
     cold = Cold()
     clear_caches()
+    cpu_started = time.process_time()
     backend = SqliteBackend(store, create=True)
     try:
         started = now()
@@ -590,6 +603,7 @@ def cold_full(store: str, tmp: str, floors: int = 3) -> Cold:
     started = now()
     script = nftables.full_script(rules)
     cold.script = now() - started
+    cold.cpu = time.process_time() - cpu_started
     cold.sizes = ruleset_sizes(rules, script)
     plans = list(state.endpoints.values())
     cold.selected = (
@@ -597,7 +611,9 @@ def cold_full(store: str, tmp: str, floors: int = 3) -> Cold:
         statistics.mean(sum(len(t.policies) for t in p.egress) for p in plans),
     )
     with bare_namespace("pbc") as ns:
+        children = _children_cpu()
         cold.apply = nft_load(ns, script)
+        cold.cpu += _children_cpu() - children
     path = os.path.join(tmp, "full.nft")
     with open(path, "w", encoding="utf-8") as f:
         f.write(script)
@@ -616,8 +632,10 @@ class Hosts:
     """Part 4: full loads without and with the host endpoint, alternately, and the label
     changes again with it."""
 
-    reference: list[float] = field(default_factory=list)
+    reference: list[float] = field(default_factory=list)  # wall seconds
     with_hep: list[float] = field(default_factory=list)
+    reference_cpu: list[float] = field(default_factory=list)  # CPU seconds
+    with_hep_cpu: list[float] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
     inc: Incremental | None = None
 
@@ -635,9 +653,12 @@ def hosts(store: str, tmp: str) -> Hosts:
     finally:
         backend.close()
     for _ in range(HEP_ROUNDS):
-        result.reference.append(cold_total(cold_full(store, tmp, floors=0)))
+        cold = cold_full(store, tmp, floors=0)
+        result.reference.append(cold_total(cold))
+        result.reference_cpu.append(cold.cpu)
         cold = cold_full(hep_store, tmp, floors=0)
         result.with_hep.append(cold_total(cold))
+        result.with_hep_cpu.append(cold.cpu)
         result.sizes = cold.sizes
     result.inc = incremental(hep_store, tmp, load)
     return result
@@ -1210,14 +1231,15 @@ def phase_rows(cycles: list[Cycle], wait: list[float] | None) -> list[tuple[str,
 def hep_verdict(hosts_: Hosts, inc: Incremental) -> str:
     """The issue's sentence, with the figures and whether both targets are met."""
     assert hosts_.inc is not None
-    ref, hep = min(hosts_.reference), min(hosts_.with_hep)
+    ref, hep = statistics.median(hosts_.reference_cpu), statistics.median(hosts_.with_hep_cpu)
     overhead = (hep - ref) / ref
     p99 = pct([c.e2e for c in hosts_.inc.changes], 0.99) * 1000
     p99_ref = pct([c.e2e for c in inc.changes], 0.99) * 1000
     ok = overhead <= TARGET_HEP_OVERHEAD and p99 <= TARGET_INCR_P99_MS
     return (
         f"a host endpoint with {HEP_POLICIES} policies adds {overhead * 100:+.1f}% to "
-        f"bench-policy's full load (best of {len(hosts_.reference)}: {hep:.2f} s vs {ref:.2f} s) "
+        f"bench-policy's full load (CPU, median of {len(hosts_.reference)}: {hep:.2f} s vs "
+        f"{ref:.2f} s) "
         f"and keeps the label-change p99 "
         f"at {p99:.0f} ms ({p99_ref:.0f} ms without) (targets <= 5%, <= 50 ms: {verdict(ok)})"
     )
@@ -1234,11 +1256,13 @@ def report_hosts(hosts_: Hosts, inc: Incremental) -> None:
     )
     changes, ref_changes = hosts_.inc.changes, inc.changes
     med_ref, med_hep = statistics.median(hosts_.reference), statistics.median(hosts_.with_hep)
+    cpu_ref = statistics.median(hosts_.reference_cpu)
+    cpu_hep = statistics.median(hosts_.with_hep_cpu)
     e2e, ref_e2e = [c.e2e for c in changes], [c.e2e for c in ref_changes]
     table(
         [
             (
-                "full load without / with it, per round",
+                "full load wall, per round",
                 " ".join(f"{v:.2f}" for v in hosts_.reference)
                 + "  /  "
                 + " ".join(f"{v:.2f}" for v in hosts_.with_hep)
@@ -1246,13 +1270,26 @@ def report_hosts(hosts_: Hosts, inc: Incremental) -> None:
                 "",
             ),
             (
-                "full load, best round without / with",
-                f"{min(hosts_.reference):.2f} / {min(hosts_.with_hep):.2f} s",
-                f"+{(min(hosts_.with_hep) / min(hosts_.reference) - 1) * 100:.1f}%, "
+                "full load CPU, per round",
+                " ".join(f"{v:.2f}" for v in hosts_.reference_cpu)
+                + "  /  "
+                + " ".join(f"{v:.2f}" for v in hosts_.with_hep_cpu)
+                + " s",
+                "",
+            ),
+            (
+                "full load CPU, median without / with",
+                f"{cpu_ref:.2f} / {cpu_hep:.2f} s",
+                f"{(cpu_hep / cpu_ref - 1) * 100:+.1f}%, "
                 f"target <= {TARGET_HEP_OVERHEAD * 100:.0f}%",
             ),
             (
-                "full load, median without / with",
+                "full load wall, best round without / with",
+                f"{min(hosts_.reference):.2f} / {min(hosts_.with_hep):.2f} s",
+                f"{(min(hosts_.with_hep) / min(hosts_.reference) - 1) * 100:+.1f}%",
+            ),
+            (
+                "full load wall, median without / with",
                 f"{med_ref:.2f} / {med_hep:.2f} s",
                 f"{(med_hep / med_ref - 1) * 100:+.1f}%",
             ),

@@ -147,10 +147,46 @@ def _tier_plans(
     return tuple(plans)
 
 
-def plan(ep: Endpoint, policies: Sequence[Policy], tiers: Mapping[str, Tier]) -> EndpointPlan:
-    """`policies` must already be `ordered`. doNotTrack and preDNAT policies apply to host
-    endpoints only, as in Calico."""
-    applicable = [p for p in policies if not p.host_only and selects(p, ep)]
+@dataclass(frozen=True)
+class Scoped:
+    """The policies that may apply to workloads, in order, each with the index of its scope
+    (namespace and selectors: whom it selects) among the distinct scopes: an endpoint is
+    tested once per scope, not once per policy (many policies share a selector, e.g. all
+    those on one host endpoint). doNotTrack and preDNAT policies apply to host endpoints
+    only, as in Calico, so they are not here."""
+
+    policies: tuple[Policy, ...]
+    scope_of: tuple[int, ...]
+    scopes: tuple[Policy, ...]  # one policy of each distinct scope, to test with
+
+    @staticmethod
+    def of(policies: Sequence[Policy]) -> Scoped:
+        kept = [p for p in policies if not p.host_only]
+        index: dict[tuple[str | None, str, str, str], int] = {}
+        scopes: list[Policy] = []
+        scope_of = []
+        for p in kept:
+            key = (p.namespace, p.selector, p.namespace_selector, p.service_account_selector)
+            if key not in index:
+                index[key] = len(scopes)
+                scopes.append(p)
+            scope_of.append(index[key])
+        return Scoped(tuple(kept), tuple(scope_of), tuple(scopes))
+
+    def applicable(self, ep: Endpoint) -> list[Policy]:
+        hits = [selects(p, ep) for p in self.scopes]
+        return [p for p, i in zip(self.policies, self.scope_of, strict=True) if hits[i]]
+
+
+def plan(
+    ep: Endpoint,
+    policies: Sequence[Policy],
+    tiers: Mapping[str, Tier],
+    scoped: Scoped | None = None,
+) -> EndpointPlan:
+    """`policies` must already be `ordered`; `scoped`: Scoped.of(policies), when the caller
+    keeps it."""
+    applicable = (scoped or Scoped.of(policies)).applicable(ep)
     return EndpointPlan(
         ep.interface,
         _tier_plans(applicable, "ingress", tiers),
@@ -362,6 +398,7 @@ class Calculator:
     _host_plans: dict[tuple[str, str], tuple[tuple[object, ...], HostEndpointPlan]] = field(
         default_factory=dict
     )
+    _scoped: Scoped = field(default_factory=lambda: Scoped((), (), ()))
     _selectors: frozenset[EntitySelector] = frozenset()
     _port_keys: frozenset[NamedPortKey] = frozenset()
     _seen: dict[str, _Seen] = field(default_factory=dict)
@@ -402,7 +439,7 @@ class Calculator:
         if found is None:
             if len(self._plans) > PLAN_MEMO_LIMIT:
                 self._plans.clear()  # label churn: forget old combinations, keep memory flat
-            found = self._plans[token] = plan(ep, policies, tiers)
+            found = self._plans[token] = plan(ep, policies, tiers, self._scoped)
         last = self._endpoint_plans.get(ep.key)
         if (
             last is not None
@@ -506,6 +543,7 @@ class Calculator:
         if not self._same_policies(policies, inputs.tiers):
             self._policies, self._tiers, self._plans = tuple(policies), dict(inputs.tiers), {}
             self._host_plans = {}
+            self._scoped = Scoped.of(policies)
         by_id = {p.id: p for p in policies}
         everyone = inputs.all_endpoints()
         tokens = {ep.key: self._tokens.get(ep, _token) for ep in everyone}
