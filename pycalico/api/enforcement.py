@@ -4,8 +4,8 @@ calicoctl accepts every manifest Calico accepts (real manifests must round-trip)
 who sets a field pycalico does not implement must be told: calicoctl prints a warning line
 naming the fields when it writes such a resource, Felix logs one once, and `calicoctl policy
 explain` marks the policy. A field counts only when it asks for something pycalico does not
-do: a value that is what pycalico does anyway (`doNotTrack: false`, a BGPPeer's
-`failureDetectionMode: None`, the defaults calicoctl fills in on write) is no warning.
+do: a value that is what pycalico does anyway (a BGPPeer's `failureDetectionMode: None`,
+the defaults calicoctl fills in on write) is no warning.
 """
 
 from __future__ import annotations
@@ -15,10 +15,18 @@ from typing import Any
 
 # Kinds pycalico stores and serves but nothing acts on.
 UNENFORCED_KINDS: dict[str, str] = {
-    "HostEndpoint": "host endpoints are not enforced yet",
     "BGPFilter": "BGP filters are not applied to BIRD's import and export",
-    "KubeControllersConfiguration": "there is no kube-controllers to act on it",
 }
+
+# What pycalico's calico-kube-controllers acts on: the node controller's automatic host
+# endpoints. Any other KubeControllersConfiguration value but the one kube-controllers
+# starts with is warned about.
+KUBE_CONTROLLERS_ENFORCED = frozenset(
+    {
+        "controllers.node.hostEndpoint.autoCreate",
+        "controllers.node.hostEndpoint.createDefaultHostEndpoint",
+    }
+)
 
 # FelixConfiguration fields Felix reads (pycalico.felix.calc.settings.Settings: a unit test
 # keeps the two equal). Every other field set to a value pycalico does not already behave
@@ -39,6 +47,8 @@ FELIX_ENFORCED = frozenset(
         "healthPort",
         "prometheusMetricsHost",
         "prometheusMetricsPort",
+        "failsafeInboundHostPorts",
+        "failsafeOutboundHostPorts",
     }
 )
 
@@ -65,11 +75,6 @@ _ALREADY_SO: dict[str, dict[str, tuple[Any, ...]]] = {
         "communities": ([],),
         "prefixAdvertisements": ([],),
     },
-    "GlobalNetworkPolicy": {
-        "doNotTrack": (False,),
-        "preDNAT": (False,),
-        "applyOnForward": (False,),
-    },
 }
 
 # Fields acted on by nothing, per kind (any value but the ones above is warned about).
@@ -92,7 +97,6 @@ _UNENFORCED_FIELDS: dict[str, tuple[str, ...]] = {
         "localWorkloadPeeringIPV4",
         "localWorkloadPeeringIPV6",
     ),
-    "GlobalNetworkPolicy": ("doNotTrack", "preDNAT", "applyOnForward"),
 }
 
 _POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy", "Profile")
@@ -119,6 +123,29 @@ def _felix_fields(spec: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    """A mapping's scalar and list values by dotted path, in order."""
+    if not isinstance(value, Mapping):
+        return [(path, value)]
+    found = []
+    for key, item in value.items():
+        found += _leaves(item, f"{path}.{key}" if path else str(key))
+    return found
+
+
+def _kube_controllers_fields(spec: Mapping[str, Any]) -> list[str]:
+    from pycalico.api.kubecontrollers import KUBE_CONTROLLERS_DEFAULTS
+
+    defaults = dict(_leaves(KUBE_CONTROLLERS_DEFAULTS))
+    return [
+        f"spec.{path}"
+        for path, value in _leaves(spec)
+        if path not in KUBE_CONTROLLERS_ENFORCED
+        and value not in (None, [], {})
+        and value != defaults.get(path, object())
+    ]
+
+
 def _rule_fields(spec: Mapping[str, Any]) -> list[str]:
     return [
         f"spec.{direction}[{i}].http"
@@ -139,6 +166,8 @@ def unenforced(resource: Mapping[str, Any]) -> list[str]:
         return []
     if kind == "FelixConfiguration":
         return _felix_fields(spec)
+    if kind == "KubeControllersConfiguration":
+        return _kube_controllers_fields(spec)
     fields = [
         f"spec.{name}"
         for name in _UNENFORCED_FIELDS.get(kind, ())

@@ -325,22 +325,26 @@ def _check_policy_selectors(spec: dict[str, Any], path: str) -> list[FieldError]
 
 
 def _check_global_policy(spec: dict[str, Any], path: str) -> list[FieldError]:
+    """libcalico-go v3.30's validateGlobalNetworkPolicy, in its order and words (the types
+    are defaulted before it runs, so egress rules alone also make an Egress type)."""
     errors = _check_policy_selectors(spec, path)
-    if spec.get("doNotTrack") and spec.get("preDNAT"):
-        errors.append(
-            FieldError(f"{path}.preDNAT", True, "PreDNAT and DoNotTrack cannot both be true")
+    pre_dnat, untracked = spec.get("preDNAT"), spec.get("doNotTrack")
+    if untracked and pre_dnat:
+        reason = "PreDNAT and DoNotTrack cannot both be true, for a given PolicySpec"
+        errors.append(FieldError(f"{path}.preDNAT", True, reason, "PolicySpec.PreDNAT"))
+    if pre_dnat and spec.get("egress"):
+        reason = "PreDNAT PolicySpec cannot have any Egress rules"
+        errors.append(FieldError(f"{path}.egress", None, reason, "PolicySpec.Egress"))
+    if pre_dnat and "Egress" in spec.get("types", []):
+        reason = "PreDNAT PolicySpec cannot have 'egress' Type"
+        errors.append(FieldError(f"{path}.types", spec["types"], reason, "PolicySpec.Types"))
+    if (untracked or pre_dnat) and not spec.get("applyOnForward"):
+        reason = (
+            "ApplyOnForward must be true if either PreDNAT or DoNotTrack is true, "
+            "for a given PolicySpec"
         )
-    if spec.get("preDNAT") and spec.get("egress"):
         errors.append(
-            FieldError(f"{path}.egress", "", "PreDNAT policy cannot have any egress rules")
-        )
-    if (spec.get("doNotTrack") or spec.get("preDNAT")) and not spec.get("applyOnForward"):
-        errors.append(
-            FieldError(
-                f"{path}.applyOnForward",
-                False,
-                "ApplyOnForward must be true if either PreDNAT or DoNotTrack is true",
-            )
+            FieldError(f"{path}.applyOnForward", False, reason, "PolicySpec.ApplyOnForward")
         )
     return errors
 

@@ -9,32 +9,40 @@ from __future__ import annotations
 import ipaddress
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pycalico.api import enforcement
 from pycalico.api.registry import resolve
 from pycalico.ctl.errors import CtlError, UsageError
+from pycalico.policy import calc, verdict
 from pycalico.policy import inputs as policy_inputs
-from pycalico.policy import verdict
-from pycalico.policy.model import PROTOCOL_NUMBERS, Endpoint
+from pycalico.policy.model import PROTOCOL_NUMBERS, Endpoint, HostEndpoint
 
 USAGE = """Usage:
-  calicoctl policy explain --from=<NS/POD|IP> --to=<NS/POD|IP> [--port=<port>]
+  calicoctl policy explain --from=<WHO> --to=<WHO> [--port=<port>]
                            [--proto=<proto>] [--config=<CONFIG>]
 
 Options:
   -h --help              Show this screen.
-     --from=<NS/POD|IP>  The client: a pod (namespace/name, or name in default) or an address.
-     --to=<NS/POD|IP>    The server: a pod or an address.
+     --from=<WHO>        The client: a pod (namespace/name, or name in default), a host
+                         (hep:NAME for a HostEndpoint, node:NODE[/IFACE] for a node's own
+                         processes) or an address.
+     --to=<WHO>          The server, in the same forms.
      --port=<port>       Destination port (TCP/UDP/SCTP).
      --proto=<proto>     tcp (default), udp, sctp, icmp or a protocol number.
   -c --config=<CONFIG>   Path to the file containing connection configuration in
                          YAML or JSON format. [default: /etc/calico/calicoctl.cfg]
 
 Description:
-  Explains whether policy lets the connection through: the source pod's egress, then the
-  destination pod's ingress, each with the policy (tier/namespace/name) and rule index,
-  or the profile, or the default deny that decided it.
+  Explains whether policy lets the connection through: the source's egress, then the
+  destination's ingress, each with the policy (tier/namespace/name) and rule index, or the
+  profile, or the default deny that decided it. Host endpoints take part as Felix applies
+  them: failsafe ports, then untracked (doNotTrack), preDNAT and normal policy on a host's
+  own traffic, applyOnForward policy on traffic a node forwards to or from its pods (at the
+  host endpoint holding the node's address, or its '*' one). A pod reaching its own host
+  meets defaultEndpointToHostAction (from FelixConfiguration: a node's
+  FELIX_DEFAULTENDPOINTTOHOSTACTION, which calicoctl cannot see, overrides it).
 """
 
 
@@ -67,22 +75,151 @@ def _parse(args: Sequence[str]) -> dict[str, str]:
     return opts
 
 
-def _resolve(
-    text: str, endpoints: Sequence[Endpoint]
-) -> tuple[Endpoint | None, ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass
+class _Cluster:
+    """What the sides of a connection are resolved against."""
+
+    inputs: calc.Inputs
+    node_addresses: dict[str, list[Address]]  # each Node's BGP addresses
+    felix_configs: dict[str, dict[str, Any]]  # FelixConfiguration specs by name
+
+    def heps_of(self, node: str) -> list[HostEndpoint]:
+        return sorted(
+            (h for h in self.inputs.host_endpoints if h.node == node), key=lambda h: h.key
+        )
+
+    def gateway(self, node: str) -> HostEndpoint | None:
+        """The host endpoint a node's forwarded traffic meets: the one holding the node's
+        own address, else its '*' one, else its only one."""
+        heps = self.heps_of(node)
+        named = [h for h in heps if h.interface != calc.ALL_INTERFACES]
+        own = set(self.node_addresses.get(node, []))
+        for hep in named:
+            if own & {a.network_address for a in hep.addresses}:
+                return hep
+        everywhere = [h for h in heps if h.interface == calc.ALL_INTERFACES]
+        if everywhere:
+            return everywhere[0]
+        return named[0] if len(named) == 1 else None
+
+    def rules_of(self, node: str) -> verdict.NodeRules:
+        from pycalico.felix.calc.settings import resolve as felix_settings
+
+        settings = felix_settings(
+            {},
+            self.felix_configs.get("default", {}),
+            self.felix_configs.get(f"node.{node}", {}),
+        )
+        inbound = settings.failsafe_inbound_host_ports
+        outbound = settings.failsafe_outbound_host_ports
+
+        def failsafe(direction: str, packet: verdict.Packet) -> str | None:
+            entries, peer = (
+                (inbound, packet.src) if direction == "ingress" else (outbound, packet.dst)
+            )
+            for entry in entries:
+                if (
+                    packet.protocol == PROTOCOL_NUMBERS[entry.protocol]
+                    and packet.dst_port == entry.port
+                    and (not entry.net or peer in ipaddress.ip_network(entry.net))
+                ):
+                    where = "inbound" if direction == "ingress" else "outbound"
+                    net = f"{entry.net}:" if entry.net else ""
+                    return f"{where} {entry.protocol}:{net}{entry.port}"
+            return None
+
+        return verdict.NodeRules(settings.default_endpoint_to_host_action, failsafe)
+
+    def resolve(self, text: str) -> tuple[verdict.Side, list[Address]]:
+        """A side of the connection and its candidate addresses (the first of the other
+        side's IP version is used)."""
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            pass
+        else:
+            return self._owner(address), [address]
+        kind, colon, rest = text.partition(":")
+        if colon and kind == "hep":
+            hep = next((h for h in self.inputs.host_endpoints if h.key == rest), None)
+            if hep is None:
+                raise CtlError(f"no host endpoint {rest}")
+            addresses = [n.network_address for n in hep.addresses]
+            if not addresses:
+                raise CtlError(f"host endpoint {rest} has no expectedIPs")
+            return verdict.Host(hep.node, hep, f"hep {hep.key}"), addresses
+        if colon and kind == "node":
+            return self._node(rest)
+        return self._pod(text)
+
+    def _node(self, text: str) -> tuple[verdict.Side, list[Address]]:
+        node, slash, interface = text.partition("/")
+        heps = self.heps_of(node)
+        if node not in self.node_addresses and not heps:
+            raise CtlError(f"no node {node}")
+        if slash:
+            governing = calc.resolve_host_endpoints(heps, node, None)
+            hep = governing.get(interface) or governing.get(calc.ALL_INTERFACES)
+            shown = f"node {node}/{interface}"
+        else:
+            hep, shown = self.gateway(node), f"node {node}"
+        addresses = list(self.node_addresses.get(node, []))
+        if hep is not None:
+            addresses += [n.network_address for n in hep.addresses]
+        if not addresses:
+            raise CtlError(f"node {node} has no address")
+        return _host(node, hep, shown), addresses
+
+    def _pod(self, text: str) -> tuple[verdict.Side, list[Address]]:
         namespace, _, pod = text.rpartition("/")
         namespace = namespace or "default"
-        for ep in endpoints:
+        for ep in self.inputs.endpoints:
             if ep.namespace == namespace and pod in (ep.pod, ep.key.partition("/")[2]):
                 if not ep.addresses:
-                    raise CtlError(f"pod {namespace}/{pod} has no address") from None
-                return ep, ep.addresses[0].network_address
-        raise CtlError(f"no pod {namespace}/{pod} (and not an IP address)") from None
-    owner = next((ep for ep in endpoints if any(address in n for n in ep.addresses)), None)
-    return owner, address
+                    raise CtlError(f"pod {namespace}/{pod} has no address")
+                return ep, [n.network_address for n in ep.addresses]
+        raise CtlError(f"no pod {namespace}/{pod} (and not an IP address, hep:NAME or node:NODE)")
+
+    def _owner(self, address: Address) -> verdict.Side:
+        """A workload's, a host endpoint's or a node's address; None for anyone else's."""
+        for ep in self.inputs.endpoints:
+            if any(address in n for n in ep.addresses):
+                return ep
+        for hep in sorted(self.inputs.host_endpoints, key=lambda h: h.key):
+            if any(address in n for n in hep.addresses):
+                return verdict.Host(hep.node, hep, f"hep {hep.key}")
+        for node, addresses in sorted(self.node_addresses.items()):
+            if address in addresses:
+                return _host(node, self.gateway(node), f"node {node}")
+        return None
+
+
+def _host(node: str, hep: HostEndpoint | None, shown: str) -> verdict.Host:
+    """A node's processes, named with the host endpoint their traffic goes through."""
+    return verdict.Host(node, hep, f"{shown} (hep {hep.key})" if hep is not None else shown)
+
+
+def _pick(src: list[Address], dst: list[Address]) -> tuple[Address, Address]:
+    """One address each, of one IP version (IPv4 first)."""
+    for version in (4, 6):
+        a = next((x for x in src if x.version == version), None)
+        b = next((x for x in dst if x.version == version), None)
+        if a is not None and b is not None:
+            return a, b
+    raise CtlError("--from and --to are of different IP versions")
+
+
+def _node_addresses(nodes: Sequence[dict[str, Any]]) -> dict[str, list[Address]]:
+    found: dict[str, list[Address]] = {}
+    for node in nodes:
+        bgp = node.get("spec", {}).get("bgp") or {}
+        found[node["metadata"]["name"]] = [
+            ipaddress.ip_interface(bgp[k]).ip for k in ("ipv4Address", "ipv6Address") if bgp.get(k)
+        ]
+    return found
 
 
 def run(args: Sequence[str], allow_version_mismatch: bool) -> int:
@@ -111,24 +248,36 @@ def run(args: Sequence[str], allow_version_mismatch: bool) -> int:
     client = connect(opts.get("config"), allow_version_mismatch)
     listed = {kind: client.list(resolve(kind))[0] for kind in policy_inputs.KINDS}
     inputs = policy_inputs.Reader().read(listed, client.list(resolve("WorkloadEndpoint"))[0])
-    src, src_ip = _resolve(opts["from"], inputs.endpoints)
-    dst, dst_ip = _resolve(opts["to"], inputs.endpoints)
-    if src_ip.version != dst_ip.version:
-        raise CtlError("--from and --to are of different IP versions")
+    configs = {
+        c["metadata"]["name"]: c["spec"] for c in client.list(resolve("FelixConfiguration"))[0]
+    }
+    cluster = _Cluster(inputs, _node_addresses(client.list(resolve("Node"))[0]), configs)
+    src, src_addresses = cluster.resolve(opts["from"])
+    dst, dst_addresses = cluster.resolve(opts["to"])
+    src_ip, dst_ip = _pick(src_addresses, dst_addresses)
     packet = verdict.Packet(
         src_ip, dst_ip, protocol, port, icmp_type=8 if protocol in (1, 58) else None
     )
-    steps = verdict.explain(inputs, src, dst, packet)
+    steps = verdict.explain(inputs, src, dst, packet, cluster.rules_of, cluster.gateway)
     # Pods by the name users gave them (the endpoint's own name is Calico's WEP name).
-    shown = {ep.key: f"{ep.namespace}/{ep.pod}" for ep in (src, dst) if ep is not None and ep.pod}
-    width = max([len(shown.get(s.endpoint, s.endpoint)) for s in steps] + [8])
+    shown = {
+        ep.key: f"{ep.namespace}/{ep.pod}"
+        for ep in (src, dst)
+        if isinstance(ep, Endpoint) and ep.pod
+    }
+
+    def who(step: verdict.Step) -> str:
+        name = shown.get(step.endpoint, step.endpoint)
+        return f"{name} [{step.stage}]" if step.stage else name
+
+    width = max([len(who(s)) for s in steps] + [8])
     unenforced = _unenforced_by_step_name(listed)
     for step in steps:
         rule = f" rule {step.rule}" if step.rule is not None else ""
         fields = unenforced.get(step.by)
         caveat = f" (not enforced: {', '.join(fields)})" if fields else ""
         print(
-            f"{step.direction:<8} {shown.get(step.endpoint, step.endpoint):<{width}} "
+            f"{step.direction:<8} {who(step):<{width}} "
             f"{'ALLOW' if step.allowed else 'DENY':<5} by {step.by}{rule}{caveat}"
         )
     allowed = all(s.allowed for s in steps)

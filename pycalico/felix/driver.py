@@ -36,6 +36,7 @@ from pycalico.felix.dataplane.status_files import (
     RevisionFileManager,
 )
 from pycalico.felix.dataplane.vxlan import VxlanManager
+from pycalico.policy.calc import ALL_INTERFACES, WORKLOAD_PREFIX
 
 
 class Driver:
@@ -73,6 +74,10 @@ class Driver:
         self._generation: int | None = None
         self._link_events: LinkEvents | None = None
         self._links_dirty = False  # a link changed: the linked managers start over
+        # Host endpoints found by interface name or address: a host link or address change
+        # makes the links be read again (without starting the linked managers over).
+        self._watch_host_links = False
+        self._host_links_stale = False
         self._underlay = ""
         # The host's links as last read; None: read them on the next apply.
         self._host: calc.HostLinks | None = None
@@ -82,6 +87,7 @@ class Driver:
         self.applies = 0
         self.route_count = 0
         self.endpoint_count = 0
+        self.host_endpoint_count = 0  # in the whole cluster
 
     def apply(self, snap: Snapshot, settings: Settings) -> None:
         if snap.generation != self._generation:
@@ -89,9 +95,10 @@ class Driver:
                 manager.reset()
             self._generation, self._host = snap.generation, None
         if self._links_changed():  # first: changes from now on are heard
-            for manager in self._linked:
-                manager.reset()
-            self._links_dirty, self._host = False, None
+            if self._links_dirty:
+                for manager in self._linked:
+                    manager.reset()
+            self._links_dirty, self._host_links_stale, self._host = False, False, None
         host = self._host
         if (
             host is None
@@ -101,12 +108,18 @@ class Driver:
             host = host_links.read(self.ipr)
         self._host, self._ok = None, False  # until this apply has gone through
         desired = self.calculator.calculate(snap, settings, host)
-        self._underlay, self.warnings = desired.routing.underlay, desired.routing.warnings
+        self._underlay = desired.routing.underlay
+        self.warnings = desired.routing.warnings + desired.policy_warnings
         for manager in self.managers:
             manager.apply(desired)
         self._host, self._ok = host, True
         self.route_count = len(desired.routing.state.routes)
         self.endpoint_count = len(snap.workloads)
+        self.host_endpoint_count = len(snap.policy.host_endpoints)
+        self._watch_host_links = any(
+            h.node == self.node and h.interface != ALL_INTERFACES
+            for h in snap.policy.host_endpoints
+        )
         self.applies += 1
 
     def due(self) -> bool:
@@ -124,13 +137,21 @@ class Driver:
 
     def _links_changed(self) -> bool:
         """Whether the underlay or a tunnel link changed since the linked managers last
-        started over."""
+        started over, or (while host endpoints are matched to interfaces) any host link or
+        address since the links were last read."""
         if self._link_events is None:  # opened in the namespace of the thread that applies
             self._link_events = LinkEvents()
-        names = (self._underlay, VXLAN_DEVICE, IPIP_DEVICE)
-        if self._link_events.changed(name for name in names if name):
+        changes = self._link_events.drain()
+        names = {self._underlay, VXLAN_DEVICE, IPIP_DEVICE} - {""}
+        if changes.lost or changes.links & names:
             self._links_dirty = True
-        return self._links_dirty
+        if self._watch_host_links and (
+            changes.lost
+            or changes.addresses
+            or any(not name.startswith(WORKLOAD_PREFIX) for name in changes.links)
+        ):
+            self._host_links_stale = True
+        return self._links_dirty or self._host_links_stale
 
     def close(self) -> None:
         for manager in self.managers:

@@ -130,6 +130,8 @@ def node_env(state: LabState, node: str) -> dict[str, str]:
             "CALICO_STATE_DIR": state.path("nodes", node, "lib"),
             "CALICO_RUN_DIR": state.path("nodes", node, "run"),
             "CALICO_CONFD_DIR": state.path("nodes", node, "confd"),
+            # As Calico's manifests set it: pods may reach their own node.
+            "FELIX_DEFAULTENDPOINTTOHOSTACTION": "ACCEPT",
             "PATH": f"{os.path.dirname(sys.executable)}:{env.get('PATH', '/usr/bin:/bin')}",
         }
     )
@@ -170,6 +172,28 @@ def start_node(state: LabState, node: str) -> None:
         )
     # `ip netns exec` execs calico-node in place, so this is calico-node's own pid.
     state.pids[f"calico-node:{node}"] = proc.pid
+    state.save()
+
+
+def start_kube_controllers(state: LabState) -> None:
+    """kube-controllers' role (its node controller's automatic host endpoints), on the
+    first node, where the datastore is reachable as the nodes reach it."""
+    node = state.nodes[0]
+    with open(state.path("kube-controllers.log"), "ab") as log:
+        proc = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns_name(state.name, node),
+                os.path.join(os.path.dirname(sys.executable), "calico-kube-controllers"),
+            ],
+            env=node_env(state, node),
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    state.pids["calico-kube-controllers"] = proc.pid
     state.save()
 
 

@@ -276,6 +276,8 @@ def up(opts: argparse.Namespace) -> int:
         for node in state.nodes:
             cluster.start_node(state, node)
         cluster.wait_ready(state, _progress)
+        _progress("starting calico-kube-controllers")
+        cluster.start_kube_controllers(state)
     except BaseException:
         _progress("failed: removing what was built")
         cluster.down(state)

@@ -23,6 +23,7 @@ class Status:
     apply_seconds_total: float = 0.0
     routes: int = 0
     endpoints: int = 0
+    host_endpoints: int = 0  # in the whole cluster, as Calico counts them
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # Felix's loop wakes at least every resync period; three missed periods means it is stuck.
@@ -70,6 +71,12 @@ class Status:
                     "gauge",
                     "Local workload endpoints.",
                     self.endpoints,
+                ),
+                (
+                    "felix_cluster_num_host_endpoints",
+                    "gauge",
+                    "Total number of host endpoints cluster-wide.",
+                    self.host_endpoints,
                 ),
             ]
         out = []

@@ -265,6 +265,7 @@ def _felix(
                 status.ready = ok
                 if ok:
                     status.routes, status.endpoints = driver.route_count, driver.endpoint_count
+                    status.host_endpoints = driver.host_endpoint_count
                 else:
                     status.apply_failures += 1
 

@@ -22,6 +22,7 @@ from pycalico.policy.identity_memo import IdentityMemo
 from pycalico.policy.model import (
     Endpoint,
     EntitySelector,
+    HostEndpoint,
     NetworkSet,
     Policy,
     Profile,
@@ -30,6 +31,9 @@ from pycalico.policy.model import (
 )
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+AnyEndpoint = Endpoint | HostEndpoint
+ALL_INTERFACES = "*"  # a HostEndpoint for every interface that has none of its own
+WORKLOAD_PREFIX = "cali"  # workload interfaces: never a host endpoint's
 DEFAULT_TIER_ORDER = 1_000_000.0
 PLAN_MEMO_LIMIT = 20_000
 USES_MEMO_LIMIT = 50_000
@@ -59,6 +63,25 @@ class EndpointPlan:
 
 
 @dataclass(frozen=True)
+class HostEndpointPlan:
+    """What applies to a host endpoint on one interface, stage by stage (reference
+    host-protection.md §2, §4; Felix's event_sequencer tierInfoToProtoTierInfo): host
+    traffic (normal policy, then the profiles), forwarded traffic (applyOnForward policy
+    only), untracked (doNotTrack) and pre-DNAT (ingress only). The last two never drop at
+    the end of a tier: normal policy still follows them."""
+
+    name: str  # the HostEndpoint
+    interface: str  # the interface it governs, or ALL_INTERFACES
+    normal: EndpointPlan
+    forward: EndpointPlan
+    untracked: EndpointPlan
+    pre_dnat: EndpointPlan
+
+    def stages(self) -> tuple[EndpointPlan, ...]:
+        return (self.normal, self.forward, self.untracked, self.pre_dnat)
+
+
+@dataclass(frozen=True)
 class NamedPortKey:
     selector: EntitySelector | None  # None: every endpoint
     protocol: int
@@ -68,6 +91,9 @@ class NamedPortKey:
 @dataclass
 class PolicyState:
     endpoints: dict[str, EndpointPlan] = field(default_factory=dict)  # by interface
+    # This node's active host endpoints, by the interface they govern (ALL_INTERFACES: the
+    # one for every interface without its own).
+    host_endpoints: dict[str, HostEndpointPlan] = field(default_factory=dict)
     policies: dict[str, Policy] = field(default_factory=dict)
     profiles: dict[str, Profile] = field(default_factory=dict)
     selector_sets: dict[EntitySelector, frozenset[Network]] = field(default_factory=dict)
@@ -84,6 +110,10 @@ class Inputs:
     profiles: Mapping[str, Profile]
     tiers: Mapping[str, Tier]
     network_sets: Sequence[NetworkSet] = ()
+    host_endpoints: Sequence[HostEndpoint] = ()
+
+    def all_endpoints(self) -> list[AnyEndpoint]:
+        return [*self.endpoints, *self.host_endpoints]
 
 
 def ordered(policies: Iterable[Policy], tiers: Mapping[str, Tier]) -> list[Policy]:
@@ -91,28 +121,145 @@ def ordered(policies: Iterable[Policy], tiers: Mapping[str, Tier]) -> list[Polic
     return sorted(known, key=lambda p: (tiers[p.tier].order, p.tier, *p.sort_key()))
 
 
-def plan(ep: Endpoint, policies: Sequence[Policy], tiers: Mapping[str, Tier]) -> EndpointPlan:
-    """`policies` must already be `ordered`."""
-    directions: dict[str, list[TierPlan]] = {"ingress": [], "egress": []}
-    applicable = [p for p in policies if selects(p, ep)]
-    for direction, plans in directions.items():
-        current: list[str] = []
-        tier_name = None
-        for p in applicable:
-            if getattr(p, direction) is None:
-                continue
-            if p.tier != tier_name:
-                if current and tier_name is not None:
-                    plans.append(
-                        TierPlan(tier_name, tuple(current), tiers[tier_name].default_action)
-                    )
-                tier_name, current = p.tier, []
-            current.append(p.id)
-        if current and tier_name is not None:
-            plans.append(TierPlan(tier_name, tuple(current), tiers[tier_name].default_action))
+def _tier_plans(
+    applicable: Sequence[Policy],
+    direction: str,
+    tiers: Mapping[str, Tier],
+    end_of_tier: str | None = None,
+) -> tuple[TierPlan, ...]:
+    """`applicable` (ordered) grouped into tiers for one direction; `end_of_tier` overrides
+    the tiers' default actions (Pass for the untracked and pre-DNAT stages)."""
+    plans: list[TierPlan] = []
+    current: list[str] = []
+    tier_name = None
+    for p in applicable:
+        if getattr(p, direction) is None:
+            continue
+        if p.tier != tier_name:
+            if current and tier_name is not None:
+                action = end_of_tier or tiers[tier_name].default_action
+                plans.append(TierPlan(tier_name, tuple(current), action))
+            tier_name, current = p.tier, []
+        current.append(p.id)
+    if current and tier_name is not None:
+        action = end_of_tier or tiers[tier_name].default_action
+        plans.append(TierPlan(tier_name, tuple(current), action))
+    return tuple(plans)
+
+
+@dataclass(frozen=True)
+class Scoped:
+    """The policies that may apply to workloads, in order, each with the index of its scope
+    (namespace and selectors: whom it selects) among the distinct scopes: an endpoint is
+    tested once per scope, not once per policy (many policies share a selector, e.g. all
+    those on one host endpoint). doNotTrack and preDNAT policies apply to host endpoints
+    only, as in Calico, so they are not here."""
+
+    policies: tuple[Policy, ...]
+    scope_of: tuple[int, ...]
+    scopes: tuple[Policy, ...]  # one policy of each distinct scope, to test with
+
+    @staticmethod
+    def of(policies: Sequence[Policy]) -> Scoped:
+        kept = [p for p in policies if not p.host_only]
+        index: dict[tuple[str | None, str, str, str], int] = {}
+        scopes: list[Policy] = []
+        scope_of = []
+        for p in kept:
+            key = (p.namespace, p.selector, p.namespace_selector, p.service_account_selector)
+            if key not in index:
+                index[key] = len(scopes)
+                scopes.append(p)
+            scope_of.append(index[key])
+        return Scoped(tuple(kept), tuple(scope_of), tuple(scopes))
+
+    def applicable(self, ep: Endpoint) -> list[Policy]:
+        hits = [selects(p, ep) for p in self.scopes]
+        return [p for p, i in zip(self.policies, self.scope_of, strict=True) if hits[i]]
+
+
+def plan(
+    ep: Endpoint,
+    policies: Sequence[Policy],
+    tiers: Mapping[str, Tier],
+    scoped: Scoped | None = None,
+) -> EndpointPlan:
+    """`policies` must already be `ordered`; `scoped`: Scoped.of(policies), when the caller
+    keeps it."""
+    applicable = (scoped or Scoped.of(policies)).applicable(ep)
     return EndpointPlan(
-        ep.interface, tuple(directions["ingress"]), tuple(directions["egress"]), ep.profiles
+        ep.interface,
+        _tier_plans(applicable, "ingress", tiers),
+        _tier_plans(applicable, "egress", tiers),
+        ep.profiles,
     )
+
+
+def host_plan(
+    hep: HostEndpoint, interface: str, policies: Sequence[Policy], tiers: Mapping[str, Tier]
+) -> HostEndpointPlan:
+    """`policies` must already be `ordered`."""
+    applicable = [p for p in policies if selects(p, hep)]
+    normal = [p for p in applicable if not p.host_only]
+    forward = [p for p in normal if p.apply_on_forward]
+    untracked = [p for p in applicable if p.do_not_track]
+    pre_dnat = [p for p in applicable if p.pre_dnat]
+
+    def stage(
+        chosen: list[Policy],
+        profiles: tuple[str, ...] = (),
+        end: str | None = None,
+        egress: bool = True,
+    ) -> EndpointPlan:
+        return EndpointPlan(
+            interface,
+            _tier_plans(chosen, "ingress", tiers, end),
+            _tier_plans(chosen, "egress", tiers, end) if egress else (),
+            profiles,
+        )
+
+    return HostEndpointPlan(
+        hep.key,
+        interface,
+        stage(normal, hep.profiles),
+        stage(forward),
+        stage(untracked, end="Pass"),
+        stage(pre_dnat, end="Pass", egress=False),
+    )
+
+
+def resolve_host_endpoints(
+    heps: Sequence[HostEndpoint],
+    node: str,
+    interfaces: Mapping[str, frozenset[str]] | None,
+) -> dict[str, HostEndpoint]:
+    """Which of `node`'s host endpoints governs which interface (Felix's
+    resolveHostEndpoints): a named one its interface, one without a name each interface
+    holding one of its expectedIPs, the earliest name winning where several match; the
+    all-interfaces one under ALL_INTERFACES.
+
+    `interfaces`: the host's interfaces and their addresses (as text); None when they are
+    not known (`calicoctl policy explain`), then a named one governs its name.
+    """
+    mine = sorted((h for h in heps if h.node == node), key=lambda h: h.key)
+    specific = [h for h in mine if h.interface != ALL_INTERFACES]
+    if interfaces is None:
+        interfaces = {h.interface: frozenset() for h in specific if h.interface}
+    found: dict[str, HostEndpoint] = {}
+    for name, addresses in sorted(interfaces.items()):
+        if name.startswith(WORKLOAD_PREFIX):
+            continue
+        for hep in specific:
+            if hep.interface == name or (
+                not hep.interface
+                and any(str(a.network_address) in addresses for a in hep.addresses)
+            ):
+                found[name] = hep
+                break
+    wildcard = next((h for h in mine if h.interface == ALL_INTERFACES), None)
+    if wildcard is not None:
+        found[ALL_INTERFACES] = wildcard
+    return found
 
 
 def rule_selectors(rules: Iterable[Rule]) -> set[EntitySelector]:
@@ -135,7 +282,7 @@ def named_port_keys(rules: Iterable[Rule]) -> set[NamedPortKey]:
 
 
 def members(
-    sel: EntitySelector, endpoints: Sequence[Endpoint], network_sets: Sequence[NetworkSet]
+    sel: EntitySelector, endpoints: Sequence[AnyEndpoint], network_sets: Sequence[NetworkSet]
 ) -> frozenset[Network]:
     found: set[Network] = set()
     for ep in endpoints:
@@ -148,7 +295,7 @@ def members(
 
 
 def named_port_members(
-    key: NamedPortKey, endpoints: Sequence[Endpoint]
+    key: NamedPortKey, endpoints: Sequence[AnyEndpoint]
 ) -> frozenset[tuple[Network, int, int]]:
     found = set()
     for ep in endpoints:
@@ -166,7 +313,7 @@ def _rules(p: Policy | Profile) -> list[Rule]:
     return [*(p.ingress or ()), *(p.egress or ())]
 
 
-def _token(ep: Endpoint) -> tuple[object, ...]:
+def _token(ep: AnyEndpoint) -> tuple[object, ...]:
     """Everything about an endpoint that decides what applies to it and what it matches."""
     return (
         ep.namespace,
@@ -247,6 +394,11 @@ class Calculator:
     _tiers: dict[str, Tier] = field(default_factory=dict)
     _plans: dict[tuple[object, ...], EndpointPlan] = field(default_factory=dict)
     _endpoint_plans: dict[str, EndpointPlan] = field(default_factory=dict)
+    # Host endpoint plans by (name, interface), with the token they were made for.
+    _host_plans: dict[tuple[str, str], tuple[tuple[object, ...], HostEndpointPlan]] = field(
+        default_factory=dict
+    )
+    _scoped: Scoped = field(default_factory=lambda: Scoped((), (), ()))
     _selectors: frozenset[EntitySelector] = frozenset()
     _port_keys: frozenset[NamedPortKey] = frozenset()
     _seen: dict[str, _Seen] = field(default_factory=dict)
@@ -257,7 +409,7 @@ class Calculator:
     _uses: IdentityMemo[Policy | Profile, _Uses] = field(
         default_factory=lambda: IdentityMemo(USES_MEMO_LIMIT)
     )
-    _tokens: IdentityMemo[Endpoint, tuple[object, ...]] = field(
+    _tokens: IdentityMemo[AnyEndpoint, tuple[object, ...]] = field(
         default_factory=lambda: IdentityMemo(TOKEN_MEMO_LIMIT)
     )
 
@@ -287,7 +439,7 @@ class Calculator:
         if found is None:
             if len(self._plans) > PLAN_MEMO_LIMIT:
                 self._plans.clear()  # label churn: forget old combinations, keep memory flat
-            found = self._plans[token] = plan(ep, policies, tiers)
+            found = self._plans[token] = plan(ep, policies, tiers, self._scoped)
         last = self._endpoint_plans.get(ep.key)
         if (
             last is not None
@@ -300,9 +452,27 @@ class Calculator:
         self._endpoint_plans[ep.key] = current
         return current
 
+    def _host_plan(
+        self,
+        hep: HostEndpoint,
+        interface: str,
+        token: tuple[object, ...],
+        policies: list[Policy],
+        tiers: Mapping[str, Tier],
+    ) -> HostEndpointPlan:
+        """The same object while the endpoint's token and the policies stay the same."""
+        found = self._host_plans.get((hep.key, interface))
+        if found is not None and found[0] == token:
+            return found[1]
+        made = host_plan(hep, interface, policies, tiers)
+        if found is not None and found[1] == made:
+            made = found[1]
+        self._host_plans[hep.key, interface] = (token, made)
+        return made
+
     def _update_sets(
         self,
-        endpoints: Sequence[Endpoint],
+        endpoints: Sequence[AnyEndpoint],
         tokens: Mapping[str, tuple[object, ...]],
         selectors: frozenset[EntitySelector],
         port_keys: frozenset[NamedPortKey],
@@ -364,12 +534,19 @@ class Calculator:
             for key, items in seen.port_entries:
                 self._ports.change(key, items, -1)
 
-    def calculate(self, inputs: Inputs) -> PolicyState:
+    def calculate(
+        self, inputs: Inputs, interfaces: Mapping[str, frozenset[str]] | None = None
+    ) -> PolicyState:
+        """`interfaces`: the host's interfaces and their addresses, which decide the host
+        endpoints' (see resolve_host_endpoints)."""
         policies = ordered(inputs.policies, inputs.tiers)
         if not self._same_policies(policies, inputs.tiers):
             self._policies, self._tiers, self._plans = tuple(policies), dict(inputs.tiers), {}
+            self._host_plans = {}
+            self._scoped = Scoped.of(policies)
         by_id = {p.id: p for p in policies}
-        tokens = {ep.key: self._tokens.get(ep, _token) for ep in inputs.endpoints}
+        everyone = inputs.all_endpoints()
+        tokens = {ep.key: self._tokens.get(ep, _token) for ep in everyone}
         state = PolicyState()
         for ep in inputs.endpoints:
             if ep.node != self.node or not ep.interface:
@@ -382,9 +559,24 @@ class Calculator:
             for name in current.profiles:
                 if name in inputs.profiles:
                     state.profiles[name] = inputs.profiles[name]
+        resolved = resolve_host_endpoints(inputs.host_endpoints, self.node, interfaces)
+        live = set()
+        for interface, hep in resolved.items():
+            host = self._host_plan(hep, interface, tokens[hep.key], policies, inputs.tiers)
+            state.host_endpoints[interface] = host
+            live.add((hep.key, interface))
+            for stage in host.stages():
+                for tier in stage.ingress + stage.egress:
+                    for policy_id in tier.policies:
+                        state.policies[policy_id] = by_id[policy_id]
+            for name in host.normal.profiles:
+                if name in inputs.profiles:
+                    state.profiles[name] = inputs.profiles[name]
+        for gone in self._host_plans.keys() - live:
+            del self._host_plans[gone]
         everything = [self._uses_of(p) for p in (*policies, *inputs.profiles.values())]
         self._update_sets(
-            inputs.endpoints,
+            everyone,
             tokens,
             frozenset().union(*(u.selectors for u in everything)),
             frozenset().union(*(u.named_ports for u in everything)),
@@ -413,12 +605,12 @@ class Calculator:
         return state
 
 
-def _selects(sel: EntitySelector, ep: Endpoint) -> bool:
+def _selects(sel: EntitySelector, ep: AnyEndpoint) -> bool:
     return sel.matches(ep.labels, ep.namespace, ep.namespace_labels, ep.sa_labels)
 
 
 def _port_entries(
-    ep: Endpoint,
+    ep: AnyEndpoint,
     matched: frozenset[EntitySelector],
     by_port: Mapping[tuple[int, str], list[NamedPortKey]],
 ) -> tuple[tuple[NamedPortKey, tuple[PortEntry, ...]], ...]:
@@ -431,6 +623,8 @@ def _port_entries(
     return tuple(found)
 
 
-def calculate(node: str, inputs: Inputs) -> PolicyState:
+def calculate(
+    node: str, inputs: Inputs, interfaces: Mapping[str, frozenset[str]] | None = None
+) -> PolicyState:
     """The policy state of `node`: plans for its endpoints and every set their rules use."""
-    return Calculator(node).calculate(inputs)
+    return Calculator(node).calculate(inputs, interfaces)

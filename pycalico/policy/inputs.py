@@ -23,6 +23,7 @@ KINDS = (
     "GlobalNetworkPolicy",
     "NetworkSet",
     "GlobalNetworkSet",
+    "HostEndpoint",
 )
 
 
@@ -47,16 +48,18 @@ class Reader:
         default_factory=lambda: IdentityMemo(MODEL_MEMO_LIMIT)
     )
 
-    def _endpoint(self, wep: Resource, profiles: dict[str, model.Profile]) -> model.Endpoint:
-        used = [profiles.get(name) for name in wep["spec"].get("profiles", ())]
-        made = self._endpoints.get(wep, lambda _: [None, None])  # [profiles used, model]
+    def _endpoint(self, resource: Resource, profiles: dict[str, model.Profile]) -> Any:
+        """A WorkloadEndpoint's or HostEndpoint's model."""
+        used = [profiles.get(name) for name in resource["spec"].get("profiles", ())]
+        made = self._endpoints.get(resource, lambda _: [None, None])  # [profiles used, model]
         if (
             made[1] is None
             or len(made[0]) != len(used)
             or any(a is not b for a, b in zip(made[0], used, strict=True))
         ):
-            made[:] = [used, model.endpoint(wep, profiles)]
-        return cast(model.Endpoint, made[1])
+            make = model.host_endpoint if resource["kind"] == "HostEndpoint" else model.endpoint
+            made[:] = [used, make(resource, profiles)]
+        return made[1]
 
     def read(
         self, listed: Mapping[str, Sequence[Resource]], weps: Sequence[Resource]
@@ -65,9 +68,10 @@ class Reader:
 
         `listed`: the resources of each of `KINDS`; `weps`: every WorkloadEndpoint.
         """
-        profiles = {
-            p["metadata"]["name"]: self._profiles.get(p, model.profile) for p in listed["Profile"]
-        }
+        profiles = {model.DEFAULT_ALLOW: model.DEFAULT_ALLOW_PROFILE}
+        profiles.update(
+            (p["metadata"]["name"], self._profiles.get(p, model.profile)) for p in listed["Profile"]
+        )
         tiers = {
             t["metadata"]["name"]: calc.Tier(
                 t["metadata"]["name"],
@@ -77,7 +81,11 @@ class Reader:
             for t in listed["Tier"]
         }
         tiers.setdefault("default", calc.Tier("default", calc.DEFAULT_TIER_ORDER))
-        endpoints = [self._endpoint(w, profiles) for w in weps]
+        endpoints = [cast(model.Endpoint, self._endpoint(w, profiles)) for w in weps]
+        host_endpoints = [
+            cast(model.HostEndpoint, self._endpoint(h, profiles))
+            for h in listed.get("HostEndpoint", ())
+        ]
         policies = [
             self._policies.get(p, model.policy)
             for kind in ("NetworkPolicy", "GlobalNetworkPolicy")
@@ -86,5 +94,4 @@ class Reader:
         sets = [*listed["NetworkSet"], *listed["GlobalNetworkSet"]]
         namespace_labels = {ep.namespace: ep.namespace_labels for ep in endpoints} if sets else {}
         network_sets = [model.network_set(n, namespace_labels) for n in sets]
-        return calc.Inputs(endpoints, policies, profiles, tiers, network_sets)
-
+        return calc.Inputs(endpoints, policies, profiles, tiers, network_sets, host_endpoints)

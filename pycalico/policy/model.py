@@ -125,6 +125,17 @@ class Policy:
     ingress: tuple[Rule, ...] | None  # None: the policy has no Ingress type
     egress: tuple[Rule, ...] | None
     service_account_selector: str = ""
+    # GlobalNetworkPolicy's host-endpoint stages (reference host-protection.md §4): such
+    # policies apply only to host endpoints, before conntrack (doNotTrack) or before DNAT
+    # (preDNAT); applyOnForward also puts a normal one on traffic forwarded through one.
+    do_not_track: bool = False
+    pre_dnat: bool = False
+    apply_on_forward: bool = False
+
+    @property
+    def host_only(self) -> bool:
+        """Whether the policy applies to host endpoints alone (never to workloads)."""
+        return self.do_not_track or self.pre_dnat
 
     def sort_key(self) -> tuple[float, str]:
         return (self.order if self.order is not None else float("inf"), self.name)
@@ -156,12 +167,36 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class HostEndpoint:
+    """A HostEndpoint: policy on a host's own interface(s). Not namespaced, so namespaced
+    policies and rule selectors never pick it; its expectedIPs feed selector sets as a
+    workload's addresses do."""
+
+    key: str  # the HostEndpoint's name
+    node: str
+    interface: str  # a name, "*" for every interface, "" to be found by expectedIPs
+    addresses: tuple[Network, ...]  # expectedIPs, as host networks
+    labels: Mapping[str, str] = field(hash=False)  # own labels + its profiles' labels
+    profiles: tuple[str, ...] = ()
+    ports: tuple[tuple[str, int, int], ...] = ()  # (name, protocol number, port)
+    namespace: None = None
+    namespace_labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    sa_labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    pod: str = ""
+
+
+@dataclass(frozen=True)
 class NetworkSet:
     key: str
     namespace: str | None  # None: a GlobalNetworkSet
     nets: tuple[Network, ...]
     labels: Mapping[str, str] = field(hash=False)
     namespace_labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+
+# Calico's built-in profile: it allows everything both ways. Stored nowhere; every reader of
+# the policy inputs supplies it (kube-controllers' automatic host endpoints name it).
+DEFAULT_ALLOW = "projectcalico-default-allow"
 
 
 def _canonical(selector: str) -> str:
@@ -277,6 +312,9 @@ def policy(resource: Mapping[str, Any]) -> Policy:
         service_account_selector=_canonical(spec.get("serviceAccountSelector", "")),
         ingress=rules["Ingress"] if "Ingress" in types else None,
         egress=rules["Egress"] if "Egress" in types else None,
+        do_not_track=bool(spec.get("doNotTrack")) and namespace is None,
+        pre_dnat=bool(spec.get("preDNAT")) and namespace is None,
+        apply_on_forward=bool(spec.get("applyOnForward")) and namespace is None,
     )
 
 
@@ -290,14 +328,13 @@ def profile(resource: Mapping[str, Any]) -> Profile:
     )
 
 
+DEFAULT_ALLOW_PROFILE = Profile(DEFAULT_ALLOW, (Rule("Allow"),), (Rule("Allow"),))
+
+
 def endpoint(resource: Mapping[str, Any], profiles: Mapping[str, Profile]) -> Endpoint:
     meta, spec = resource["metadata"], resource["spec"]
     names = tuple(spec.get("profiles", []))
-    labels: dict[str, str] = {}
-    for name in names:
-        if name in profiles:
-            labels.update(profiles[name].labels_to_apply)
-    labels.update(meta.get("labels", {}))
+    labels = _labels_with_profiles(meta, names, profiles)
     namespace = meta.get("namespace", "default")
     labels.setdefault(NAMESPACE_LABEL, namespace)
     ns_labels = {k[len(NS_PREFIX) :]: v for k, v in labels.items() if k.startswith(NS_PREFIX)}
@@ -310,13 +347,42 @@ def endpoint(resource: Mapping[str, Any], profiles: Mapping[str, Profile]) -> En
         labels=labels,
         namespace_labels=ns_labels,
         profiles=names,
-        ports=tuple(
-            (p["name"], protocol_number(p.get("protocol", "TCP")) or 6, int(p["port"]))
-            for p in spec.get("ports", [])
-            if p.get("name")
-        ),
+        ports=_endpoint_ports(spec),
         pod=spec.get("pod") or spec.get("workload", ""),
         sa_labels={k[len(SA_PREFIX) :]: v for k, v in labels.items() if k.startswith(SA_PREFIX)},
+    )
+
+
+def _labels_with_profiles(
+    meta: Mapping[str, Any], names: Sequence[str], profiles: Mapping[str, Profile]
+) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for name in names:
+        if name in profiles:
+            labels.update(profiles[name].labels_to_apply)
+    labels.update(meta.get("labels", {}))
+    return labels
+
+
+def _endpoint_ports(spec: Mapping[str, Any]) -> tuple[tuple[str, int, int], ...]:
+    return tuple(
+        (p["name"], protocol_number(p.get("protocol", "TCP")) or 6, int(p["port"]))
+        for p in spec.get("ports", [])
+        if p.get("name")
+    )
+
+
+def host_endpoint(resource: Mapping[str, Any], profiles: Mapping[str, Profile]) -> HostEndpoint:
+    meta, spec = resource["metadata"], resource["spec"]
+    names = tuple(spec.get("profiles", []))
+    return HostEndpoint(
+        key=meta["name"],
+        node=spec.get("node", ""),
+        interface=spec.get("interfaceName", ""),
+        addresses=tuple(ipaddress.ip_network(ip) for ip in spec.get("expectedIPs", [])),
+        labels=_labels_with_profiles(meta, names, profiles),
+        profiles=names,
+        ports=_endpoint_ports(spec),
     )
 
 
@@ -334,7 +400,7 @@ def network_set(
     )
 
 
-def selects(policy_: Policy, ep: Endpoint) -> bool:
+def selects(policy_: Policy, ep: Endpoint | HostEndpoint) -> bool:
     """Whether a policy applies to an endpoint (either direction)."""
     if policy_.namespace is not None and ep.namespace != policy_.namespace:
         return False

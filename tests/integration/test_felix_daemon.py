@@ -305,3 +305,47 @@ def test_each_apply_is_logged_at_info_with_what_changed_unless_the_level_is_abov
     line = next(m for m in finished() if "node added node4" in m)
     assert "msecToApply=" in line and "(revision " in line
     eventually(lambda: any("routes " in m and " -> " in m for m in finished()))
+
+
+def test_a_host_endpoint_found_by_address_follows_the_address_between_interfaces(
+    felix: tuple[str, ResourceClient, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """No interfaceName: the endpoint governs whichever interface holds one of its
+    expectedIPs, as the kernel says now (no datastore change needed). An untracked policy
+    on the all-interfaces endpoint is ignored with a warning, as Calico does."""
+    ns, client, _ = felix
+    caplog.set_level(logging.WARNING, logger="pycalico.felix")
+
+    def chains() -> str:
+        return sh(ns, "nft", "list", "chains", "inet")
+
+    sh(ns, "ip", "addr", "add", "198.51.100.7/32", "dev", "eth0")
+    apply(
+        client, "HostEndpoint", "node1-storage", {"node": "node1", "expectedIPs": ["198.51.100.7"]}
+    )
+    eventually(lambda: "filter-cali-fh-eth0" in chains())
+    # From here on only the kernel changes.
+    sh(ns, "ip", "addr", "del", "198.51.100.7/32", "dev", "eth0")
+    eventually(lambda: "filter-cali-fh-eth0" not in chains())
+    sh(ns, "ip", "link", "add", "storage0", "type", "veth", "peer", "name", "storage1")
+    sh(ns, "ip", "addr", "add", "198.51.100.7/32", "dev", "storage0")
+    eventually(lambda: "filter-cali-fh-storage0" in chains())
+
+    apply(client, "HostEndpoint", "node1-all", {"node": "node1", "interfaceName": "*"})
+    apply(
+        client,
+        "GlobalNetworkPolicy",
+        "untracked",
+        {
+            "selector": "all()",
+            "doNotTrack": True,
+            "applyOnForward": True,
+            "ingress": [{"action": "Allow"}],
+        },
+    )
+    warning = (
+        "DoNotTrack policy is not supported for a HEP with `interfaceName: *` "
+        "(HostEndpoint node1-all); ignoring it"
+    )
+    eventually(lambda: any(r.getMessage() == warning for r in caplog.records))
+    assert "raw-cali-fh-any-interface-at-all" not in chains()

@@ -28,12 +28,8 @@ def test_the_felix_fields_called_enforced_are_exactly_the_settings_felix_reads()
 @pytest.mark.parametrize(
     ("doc", "fields"),
     [
-        (
-            _doc("GlobalNetworkPolicy", {"doNotTrack": True, "applyOnForward": True}),
-            ["spec.doNotTrack", "spec.applyOnForward"],
-        ),
-        (_doc("GlobalNetworkPolicy", {"preDNAT": True}), ["spec.preDNAT"]),
-        (_doc("GlobalNetworkPolicy", {"doNotTrack": False, "preDNAT": False}), []),
+        (_doc("GlobalNetworkPolicy", {"doNotTrack": True, "applyOnForward": True}), []),
+        (_doc("GlobalNetworkPolicy", {"preDNAT": True, "applyOnForward": True}), []),
         (
             _doc(
                 "NetworkPolicy",
@@ -51,8 +47,33 @@ def test_the_felix_fields_called_enforced_are_exactly_the_settings_felix_reads()
             _doc("Profile", {"egress": [{"action": "Allow", "http": {"paths": [{"exact": "/"}]}}]}),
             ["spec.egress[0].http"],
         ),
-        (_doc("HostEndpoint", {"node": "n1", "interfaceName": "eth0"}), ["kind"]),
+        (_doc("HostEndpoint", {"node": "n1", "interfaceName": "eth0"}), []),
         (_doc("BGPFilter", {}), ["kind"]),
+        (
+            _doc(
+                "KubeControllersConfiguration",
+                {"controllers": {"node": {"hostEndpoint": {"autoCreate": "Enabled"}}}},
+            ),
+            [],
+        ),
+        (
+            _doc(
+                "KubeControllersConfiguration",
+                {
+                    "logSeverityScreen": "Info",  # what kube-controllers starts with
+                    "controllers": {
+                        "node": {
+                            "syncLabels": "Disabled",
+                            "hostEndpoint": {
+                                "autoCreate": "Enabled",
+                                "templates": [{"generateName": "t", "interfaceCIDRs": ["::/0"]}],
+                            },
+                        },
+                    },
+                },
+            ),
+            ["spec.controllers.node.syncLabels", "spec.controllers.node.hostEndpoint.templates"],
+        ),
         (
             _doc("BGPPeer", {"peerIP": "192.0.2.1", "asNumber": 64512, "password": {}}),
             ["spec.password"],
@@ -99,7 +120,6 @@ def test_felix_configuration_warns_of_set_fields_felix_does_not_read_only() -> N
     }
     assert enforcement.unenforced(_doc("FelixConfiguration", spec, "default")) == [
         "spec.chainInsertMode",
-        "spec.failsafeInboundHostPorts",
     ]
 
 
@@ -116,8 +136,9 @@ def test_the_warning_is_one_line_naming_the_resource_and_its_fields() -> None:
     assert enforcement.describe(doc, ["spec.ingress[0].http"]) == (
         "NetworkPolicy prod/web: pycalico does not enforce spec.ingress[0].http"
     )
-    assert enforcement.describe(_doc("HostEndpoint", {}, "h1"), ["kind"]) == (
-        "HostEndpoint h1 is not enforced by pycalico: host endpoints are not enforced yet"
+    assert enforcement.describe(_doc("BGPFilter", {}, "f1"), ["kind"]) == (
+        "BGPFilter f1 is not enforced by pycalico: "
+        "BGP filters are not applied to BIRD's import and export"
     )
 
 
@@ -127,18 +148,20 @@ def test_calicoctl_writes_the_resource_and_warns_naming_the_unenforced_fields(
     text = multi(
         resource_yaml(
             "GlobalNetworkPolicy",
-            "raw",
-            {"doNotTrack": True, "applyOnForward": True, "selector": "all()"},
+            "web",
+            {
+                "selector": "all()",
+                "ingress": [{"action": "Allow"}, {"action": "Allow", "http": {"methods": ["GET"]}}],
+            },
         ),
         resource_yaml("GlobalNetworkPolicy", "plain", {"selector": "all()"}),
     )
     rc, out, err = ctl.run("apply", "-f", "-", stdin=text)
     assert rc == 0 and out == "Successfully applied 2 'GlobalNetworkPolicy' resource(s)\n"
     assert err.splitlines() == [
-        "Warning: GlobalNetworkPolicy raw: pycalico does not enforce "
-        "spec.doNotTrack, spec.applyOnForward"
+        "Warning: GlobalNetworkPolicy web: pycalico does not enforce spec.ingress[1].http"
     ]
-    assert ctl.run("get", "globalnetworkpolicy", "raw", "-o", "yaml")[1].count("doNotTrack: true")
+    assert ctl.run("get", "globalnetworkpolicy", "web", "-o", "yaml")[1].count("GET")
 
 
 def test_calicoctl_says_nothing_of_what_pycalico_enforces(ctl: InProcess) -> None:
@@ -166,6 +189,7 @@ def test_felix_snapshot_names_each_unenforced_resource_it_reads(ctl: InProcess) 
                     "applyOnForward": True,
                     "selector": "all()",
                     "types": ["Ingress"],
+                    "ingress": [{"action": "Allow", "http": {"paths": [{"prefix": "/a"}]}}],
                 },
             ),
             resource_yaml("FelixConfiguration", "node.n1", {"chainInsertMode": "Append"}),
@@ -178,8 +202,7 @@ def test_felix_snapshot_names_each_unenforced_resource_it_reads(ctl: InProcess) 
         mirror.load(backend)
     assert sorted(SnapshotReader("n1").read(mirror).unenforced) == [
         "FelixConfiguration node.n1: pycalico does not enforce spec.chainInsertMode",
-        "GlobalNetworkPolicy pd: pycalico does not enforce spec.preDNAT, spec.applyOnForward",
-        "HostEndpoint h1 is not enforced by pycalico: host endpoints are not enforced yet",
+        "GlobalNetworkPolicy pd: pycalico does not enforce spec.ingress[0].http",
     ]
 
 

@@ -346,8 +346,48 @@ def test_default_tier_policy_names_carry_no_prefix_or_the_default_one() -> None:
     normalize(doc("NetworkPolicy", name="knp.default.web", namespace="prod"))
 
 
-def test_pre_dnat_policy_needs_apply_on_forward() -> None:
-    assert "ApplyOnForward" in error_of(doc("GlobalNetworkPolicy", spec={"preDNAT": True}))
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"preDNAT": True},
+            "error with field PolicySpec.ApplyOnForward = 'false' (ApplyOnForward must be true "
+            "if either PreDNAT or DoNotTrack is true, for a given PolicySpec)",
+        ),
+        (
+            {"doNotTrack": True, "applyOnForward": False},
+            "error with field PolicySpec.ApplyOnForward = 'false' (ApplyOnForward must be true "
+            "if either PreDNAT or DoNotTrack is true, for a given PolicySpec)",
+        ),
+        (
+            {"preDNAT": True, "doNotTrack": True, "applyOnForward": True},
+            "error with field PolicySpec.PreDNAT = 'true' (PreDNAT and DoNotTrack cannot both "
+            "be true, for a given PolicySpec)",
+        ),
+        (
+            {"preDNAT": True, "applyOnForward": True, "types": ["Ingress", "Egress"]},
+            "error with field PolicySpec.Types = '[Ingress Egress]' (PreDNAT PolicySpec cannot "
+            "have 'egress' Type)",
+        ),
+        (
+            {"preDNAT": True, "applyOnForward": True, "egress": [{"action": "Deny"}]},
+            "error with the following fields:\n"
+            "-  PolicySpec.Egress (PreDNAT PolicySpec cannot have any Egress rules)\n"
+            "-  PolicySpec.Types = '[Egress]' (PreDNAT PolicySpec cannot have 'egress' Type)\n",
+        ),
+    ],
+)
+def test_host_policy_flags_are_refused_in_calicos_words(spec: dict[str, Any], message: str) -> None:
+    assert error_of(doc("GlobalNetworkPolicy", spec=spec)) == message
+
+
+def test_valid_host_policy_flags_round_trip() -> None:
+    for flags, rules in (
+        ({"preDNAT": True, "applyOnForward": True}, {"ingress": [{"action": "Deny"}]}),
+        ({"doNotTrack": True, "applyOnForward": True}, {"egress": [{"action": "Allow"}]}),
+    ):
+        spec = normalize(doc("GlobalNetworkPolicy", spec={**flags, **rules}))["spec"]
+        assert {key: spec[key] for key in flags} == flags
 
 
 def test_order_written_as_whole_float_prints_as_integer_like_go() -> None:

@@ -64,7 +64,7 @@ def test_vxlan_node_gets_device_routes_mtu_and_notrack_from_its_settings() -> No
         Route("10.244.2.0/26", dev="vxlan.calico", via="10.244.2.0", onlink=True, proto=PROTO_BOOT)
         in routing.state.routes
     )
-    assert desired.ruleset.chains["raw-prerouting"] == ('udp dport 4790 notrack comment "vxlan"',)
+    assert desired.ruleset.chains["raw-PREROUTING"] == ('udp dport 4790 notrack comment "vxlan"',)
     assert desired.revision == 7
 
 
@@ -192,7 +192,7 @@ def test_a_node_without_an_address_builds_no_tunnel_its_pools_ask_for_and_says_w
     desired = Calculator("node1").calculate(snap, resolve({}, {}, {}), HOST)
     routing = desired.routing
     assert (routing.vxlan, routing.ipip, routing.vxlan_port) == (None, None, None)
-    assert "raw-prerouting" not in desired.ruleset.chains
+    assert "raw-PREROUTING" not in desired.ruleset.chains
     assert routing.state.routes == OWN_ROUTES  # nothing via vxlan.calico, tunl0 or eth0
     assert routing.state.neighbours == set() and routing.state.fdb == set()
     assert routing.pod_mtu == 1500  # no tunnel overhead for a tunnel not built

@@ -37,8 +37,8 @@ def test_ipv6_pools_are_left_out() -> None:
 
 def test_vxlan_packets_skip_connection_tracking_only_when_vxlan_is_on() -> None:
     with_vxlan = rendered([NatPool("10.244.0.0/16", False)], vxlan_port=4789)
-    for chain in ("raw-prerouting", "raw-output"):
+    for chain in ("raw-PREROUTING", "raw-OUTPUT"):
         assert with_vxlan.chains[chain] == ('udp dport 4789 notrack comment "vxlan"',)
         assert "priority raw" in with_vxlan.base_chains[chain]
     # Without VXLAN no raw chains: an empty base chain still runs for every packet.
-    assert not rendered([NatPool("10.244.0.0/16", True)]).chains.keys() & {"raw-output"}
+    assert not rendered([NatPool("10.244.0.0/16", True)]).chains.keys() & {"raw-OUTPUT"}

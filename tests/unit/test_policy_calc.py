@@ -538,3 +538,40 @@ def test_a_long_lived_calculator_always_agrees_with_a_fresh_one() -> None:
             list(network_sets.values()),
         )
         _same_state(kept.calculate(now), calc.calculate("node1", now))
+
+
+def test_policies_sharing_a_selector_each_apply_in_order_and_host_only_ones_never() -> None:
+    """Workloads are tested once per distinct scope (namespace and selectors): policies
+    that share one still each apply, in their order; doNotTrack/preDNAT ones are left out."""
+    web = [
+        pol(
+            "GlobalNetworkPolicy",
+            f"web-{i}",
+            {"order": i, "selector": "app == 'web'", "ingress": [{"action": "Allow"}]},
+        )
+        for i in (3, 1, 2)
+    ]
+    untracked = pol(
+        "GlobalNetworkPolicy",
+        "untracked",
+        {
+            "order": 0,
+            "selector": "app == 'web'",
+            "doNotTrack": True,
+            "applyOnForward": True,
+            "ingress": [{"action": "Deny"}],
+        },
+    )
+    in_x = pol(
+        "NetworkPolicy",
+        "web-x",
+        {"order": 5, "selector": "app == 'web'", "ingress": [{"action": "Allow"}]},
+        ns="x",
+    )
+    ordered = calc.ordered([*web, untracked, in_x], TIERS)
+    scoped = calc.Scoped.of(ordered)
+    assert len(scoped.scopes) == 2  # the global selector, and the same one inside x
+    names = [p.name for p in scoped.applicable(A)]
+    assert names == ["web-1", "web-2", "web-3", "web-x"]
+    assert [p.name for p in scoped.applicable(C)] == ["web-1", "web-2", "web-3"]
+    assert [p.name for p in scoped.applicable(B)] == []

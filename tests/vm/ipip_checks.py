@@ -322,6 +322,55 @@ class TestFlatAlways:
         assert counts["ipip"] >= 3 and counts["back"] >= 3, counts
         assert counts["plain"] == 0, counts
 
+    def test_ipip_between_nodes_survives_host_endpoints_that_allow_nothing_else(
+        self, flat: str
+    ) -> None:
+        """IPIP (protocol 4) from other Calico hosts is admitted ahead of host endpoint
+        policy, as Calico arranges it: a '*' host endpoint on node1 and one on node2's
+        eth0, under a policy that allows nothing, leave pod traffic encapsulated and
+        flowing. Both go again before the next check."""
+        n1, n2 = node_ip(flat, "node1"), node_ip(flat, "node2")
+        heps = [
+            ("node1-all", {"node": "node1", "interfaceName": "*", "expectedIPs": [n1]}),
+            ("node2-eth0", {"node": "node2", "interfaceName": "eth0", "expectedIPs": [n2]}),
+        ]
+        docs = [
+            json.dumps(
+                {
+                    "apiVersion": "projectcalico.org/v3",
+                    "kind": "HostEndpoint",
+                    "metadata": {"name": hep_name, "labels": {"guarded": "yes"}},
+                    "spec": spec,
+                }
+            )
+            for hep_name, spec in heps
+        ]
+        docs.append(
+            json.dumps(
+                {
+                    "apiVersion": "projectcalico.org/v3",
+                    "kind": "GlobalNetworkPolicy",
+                    "metadata": {"name": "guard-hosts"},
+                    "spec": {"selector": "guarded == 'yes'", "types": ["Ingress", "Egress"]},
+                }
+            )
+        )
+        calicoctl(flat, "apply", "-f", "-", stdin="\n---\n".join(docs))
+        try:
+            settle(LabState.load(flat))
+            ping = ["ip", "netns", "exec", ns_name(flat, "node3"), "ping", "-c1", "-W1"]
+            assert subprocess.run([*ping, n1], capture_output=True).returncode != 0  # guarded
+            with Wire(flat, ipip=(n1, n2, IPIP_PROTO), back=(n2, n1, IPIP_PROTO)) as wire:
+                ping_netns(flat, "p1", pod_ip(flat, "p2"))
+                counts = wire.counts()
+            assert counts["ipip"] >= 3 and counts["back"] >= 3, counts
+            assert "FAIL" not in lab("probe", "--name", flat)
+        finally:
+            for hep_name, _ in heps:
+                calicoctl(flat, "delete", "hostendpoint", hep_name)
+            calicoctl(flat, "delete", "globalnetworkpolicy", "guard-hosts")
+            settle(LabState.load(flat))
+
     def test_switching_the_pool_to_vxlan_under_running_pods_moves_everything_within_2s(
         self, flat: str
     ) -> None:

@@ -29,7 +29,8 @@ from pycalico.felix.calc import mtu, routes
 from pycalico.felix.calc.routes import IPIP_DEVICE, VXLAN_DEVICE
 from pycalico.felix.calc.settings import Settings
 from pycalico.felix.calc.snapshot import Snapshot
-from pycalico.felix.rules import nat
+from pycalico.felix.rules import host_endpoints, nat
+from pycalico.felix.rules.host_endpoints import HostConfig
 from pycalico.felix.rules.policy import PolicyRenderer
 from pycalico.felix.rules.table import Ruleset
 from pycalico.policy import calc as policy_calc
@@ -46,7 +47,14 @@ class HostLinks:
     """What the kernel says about this host's links: the input the datastore cannot give."""
 
     links: tuple[mtu.Link, ...]
-    addresses: tuple[tuple[str, str], ...]  # (IPv4 address, the interface holding it)
+    addresses: tuple[tuple[str, str], ...]  # (IPv4 or IPv6 address, the interface holding it)
+
+    def interfaces(self) -> dict[str, frozenset[str]]:
+        """Every link with its addresses: what host endpoints are matched against."""
+        found: dict[str, set[str]] = {link.name: set() for link in self.links}
+        for address, name in self.addresses:
+            found.setdefault(name, set()).add(address)
+        return {name: frozenset(addresses) for name, addresses in found.items()}
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,8 @@ class Desired:
     ruleset: Ruleset
     endpoints: frozenset[str]  # interfaces whose policy is in the ruleset
     workload_addresses: frozenset[Network]  # this node's endpoints' addresses
+    # What policy asks for that Calico ignores (doNotTrack on an all-interfaces endpoint).
+    policy_warnings: tuple[str, ...] = ()
 
 
 def routing_inputs(snap: Snapshot, settings: Settings) -> tuple[Any, ...]:
@@ -231,9 +241,21 @@ class Calculator:
         else:
             wanted = routing(self.node, snap, settings, host, self.bird_blackholes)
             self._routing = (inputs, host, wanted)
-        policy = self.policy.calculate(snap.policy)
+        policy = self.policy.calculate(snap.policy, host.interfaces())
         ruleset = self.renderer.render(policy, settings.default_endpoint_to_host_action)
         nat.add_to(ruleset, snap.nat_pools, wanted.vxlan_port)
+        warnings = host_endpoints.add_to(
+            ruleset,
+            policy,
+            self.renderer.chain_lines,
+            HostConfig(
+                settings.failsafe_inbound_host_ports,
+                settings.failsafe_outbound_host_ports,
+                frozenset(str(n.address.ip) for n in snap.nodes.values() if n.address),
+                wanted.vxlan_port,
+                wanted.ipip is not None,
+            ),
+        )
         return Desired(
             revision=snap.revision,
             settings=settings,
@@ -241,4 +263,5 @@ class Calculator:
             ruleset=ruleset,
             endpoints=frozenset(policy.endpoints),
             workload_addresses=workload_addresses(self.node, snap.policy.endpoints),
+            policy_warnings=warnings,
         )

@@ -21,6 +21,8 @@ from pycalico.api.duration import parse_go_duration
 from pycalico.api.felixconfig import FELIX_SPEC, Choice
 from pycalico.api.schema import Bool, Custom, FieldError, Int, Type
 from pycalico.felix.calc.mtu import DEFAULT_IFACE_PATTERN
+from pycalico.felix.rules import failsafes
+from pycalico.felix.rules.failsafes import DEFAULT_INBOUND, DEFAULT_OUTBOUND, ProtoPort
 
 _TRUE = ("true", "1", "yes", "y", "t")
 _FALSE = ("false", "0", "no", "n", "f")
@@ -49,6 +51,12 @@ class Settings:
     health_port: int = _setting("healthPort", 9099)
     prometheus_metrics_host: str = _setting("prometheusMetricsHost", "")  # "": health_host
     prometheus_metrics_port: int = _setting("prometheusMetricsPort", 9091)
+    failsafe_inbound_host_ports: tuple[ProtoPort, ...] = _setting(
+        "failsafeInboundHostPorts", DEFAULT_INBOUND
+    )
+    failsafe_outbound_host_ports: tuple[ProtoPort, ...] = _setting(
+        "failsafeOutboundHostPorts", DEFAULT_OUTBOUND
+    )
     # What could not be read, one line each (not a setting: never compared).
     warnings: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
@@ -68,8 +76,13 @@ def env_name(key: str) -> str:
     return "FELIX_" + key.upper()
 
 
+_PORT_LISTS = ("failsafeInboundHostPorts", "failsafeOutboundHostPorts")
+
+
 def _from_env(key: str, text: str) -> Any:
     """The environment's text as the field's typed value; ValueError if it cannot be."""
+    if key in _PORT_LISTS:
+        return failsafes.parse(text)
     field_type: Type = FELIX_SPEC.by_name[key].type
     value = text.strip()
     if isinstance(field_type, Bool):
@@ -111,6 +124,8 @@ def _from_datastore(key: str, value: Any) -> Any:
     """A stored (already validated) value as the setting's type; None when unset."""
     if value is None or value == "":
         return None
+    if key in _PORT_LISTS:
+        return failsafes.from_datastore(value)  # [] is meaningful: no failsafes
     if isinstance(FELIX_SPEC.by_name[key].type, Custom):
         return parse_go_duration(value) / 1e9
     return value

@@ -19,8 +19,8 @@ MASQ_POOLS = "masq-ipam-pools"
 CHAIN = "nat-outgoing"
 HOOK = "type nat hook postrouting priority srcnat; policy accept;"
 RAW_CHAINS = (
-    ("raw-prerouting", "type filter hook prerouting priority raw; policy accept;"),
-    ("raw-output", "type filter hook output priority raw; policy accept;"),
+    ("raw-PREROUTING", "type filter hook prerouting priority raw; policy accept;"),
+    ("raw-OUTPUT", "type filter hook output priority raw; policy accept;"),
 )
 _SET_DECL = "type ipv4_addr; flags interval;"
 

@@ -64,12 +64,14 @@ def named_port_set(key: NamedPortKey, version: int) -> str:
     return f"cali{version}0n-{_digest(f'n:{where}/{key.protocol}/{key.name}')}"
 
 
-def policy_chain(policy_id: str, direction: str) -> str:
-    return f"filter-cali-p{'i' if direction == 'ingress' else 'o'}-{policy_id}"
+def policy_chain(policy_id: str, direction: str, layer: str = "filter") -> str:
+    """A policy's chain in one of the table's layers (filter; mangle and raw for host
+    endpoints' pre-DNAT, DNAT-ed egress and untracked stages)."""
+    return f"{layer}-cali-p{'i' if direction == 'ingress' else 'o'}-{policy_id}"
 
 
-def profile_chain(name: str, direction: str) -> str:
-    return f"filter-cali-pr{'i' if direction == 'ingress' else 'o'}-{name}"
+def profile_chain(name: str, direction: str, layer: str = "filter") -> str:
+    return f"{layer}-cali-pr{'i' if direction == 'ingress' else 'o'}-{name}"
 
 
 def endpoint_chain(interface: str, direction: str) -> str:
@@ -199,11 +201,17 @@ def rule_lines(rule: Rule, families: tuple[int, ...] = (4, 6)) -> tuple[str, ...
     return tuple(lines)
 
 
-def _tier_lines(tier: TierPlan, direction: str) -> list[str]:
+def tier_lines(
+    tier: TierPlan, direction: str, layer: str = "filter", untracked: bool = False
+) -> list[str]:
+    """One tier of an endpoint chain. `untracked`: in raw, where an allowed packet is also
+    taken out of connection tracking (Calico maps Allow to NOTRACK and allow there)."""
     clear_pass = f"meta mark set meta mark & {~PASS_MARK & 0xFFFFFFFF:#x}"
     lines = [f'{clear_pass} comment "Start of tier {tier.tier}"']
     for policy_id in tier.policies:
-        lines.append(f"{_NOT_PASSED} jump {policy_chain(policy_id, direction)}")
+        lines.append(f"{_NOT_PASSED} jump {policy_chain(policy_id, direction, layer)}")
+        if untracked:
+            lines.append(f"{_ACCEPTED} notrack")
         lines.append(f'{_ACCEPTED} return comment "Return if policy accepted"')
     if tier.default_action == "Deny":
         end = f"End of tier {tier.tier}. Drop if no policies passed packet"
@@ -226,7 +234,7 @@ def _endpoint_lines(
             'meta l4proto 4 drop comment "Drop IPinIP encapped packets originating in workloads"',
         ]
     for tier in plan.ingress if direction == "ingress" else plan.egress:
-        lines += _tier_lines(tier, direction)
+        lines += tier_lines(tier, direction)
     for name in profiles:
         lines.append(f"jump {profile_chain(name, direction)}")
         lines.append(f'{_ACCEPTED} return comment "Return if profile accepted"')
@@ -250,7 +258,7 @@ def _named_port_set(entries: frozenset[tuple[Network, int, int]], version: int) 
     )
 
 
-def _families(state: PolicyState) -> tuple[int, ...]:
+def families(state: PolicyState) -> tuple[int, ...]:
     """IPv4 always; IPv6 sets only once some endpoint or network set has an IPv6 address:
     `nft -f` reads every set of the table back before each change, so empty ones cost."""
     return (4, 6) if state.ipv6 else (4,)
@@ -303,7 +311,8 @@ class PolicyRenderer:
             found = self._bounded(self._lines)[rule, families] = rule_lines(rule, families)
         return found
 
-    def _chain_lines(self, rules: tuple[Rule, ...], families: tuple[int, ...]) -> tuple[str, ...]:
+    def chain_lines(self, rules: tuple[Rule, ...], families: tuple[int, ...]) -> tuple[str, ...]:
+        """A policy's or profile's rules for one direction, as the lines of its chain."""
         return self._chains[families].get(
             rules, lambda rs: tuple(line for r in rs for line in self._rule_lines(r, families))
         )
@@ -341,17 +350,19 @@ class PolicyRenderer:
 
     def render(self, state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
         out = Ruleset(base_chains=dict(BASE_CHAINS))
-        families = _families(state)
+        versions = families(state)
         for policy in state.policies.values():
+            if policy.host_only:
+                continue  # its chains live in the raw or mangle layer (host_endpoints)
             for direction in ("ingress", "egress"):
                 rules = getattr(policy, direction)
                 if rules is not None:
                     chain = policy_chain(policy.id, direction)
-                    out.chains[chain] = self._chain_lines(rules, families)
+                    out.chains[chain] = self.chain_lines(rules, versions)
         for profile in state.profiles.values():
             for direction in ("ingress", "egress"):
                 chain = profile_chain(profile.name, direction)
-                out.chains[chain] = self._chain_lines(getattr(profile, direction), families)
+                out.chains[chain] = self.chain_lines(getattr(profile, direction), versions)
         known = frozenset(state.profiles)
         for interface, plan in state.endpoints.items():
             for direction in ("egress", "ingress"):
@@ -380,13 +391,13 @@ class PolicyRenderer:
         )
         out.chains["filter-INPUT"] = (f'iifname "cali*" goto {WL_TO_HOST}',)
         for sel, nets in state.selector_sets.items():
-            for version in families:
+            for version in versions:
                 name = self._selector_set(sel, version)
                 out.sets[name] = self._set_once(
                     name, nets, lambda n=nets, v=version: _net_set(n, v)
                 )
         for key, entries in state.named_ports.items():
-            for version in families:
+            for version in versions:
                 name = self._named_port_set(key, version)
                 out.sets[name] = self._set_once(
                     name, entries, lambda e=entries, v=version: _named_port_set(e, v)
