@@ -163,7 +163,7 @@ def test_a_delete_staged_policy_keeps_only_its_tier(ctl: InProcess) -> None:
         ),
         (
             sgnp(preDNAT=True, applyOnForward=True, egress=[{"action": "Allow"}]),
-            "PreDNAT policy cannot have any egress rules",
+            "PreDNAT PolicySpec cannot have any Egress rules",
         ),
         (
             sknp(podSelector={"matchExpressions": [{"key": "a", "operator": "In"}]}),
