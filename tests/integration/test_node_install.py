@@ -148,7 +148,9 @@ def test_install_lays_down_calicos_files_and_the_venv(installed: tuple) -> None:
         "http://192.0.2.11:2379",
     )
     env = (root / "etc/calico/calico.env").read_text().splitlines()
-    assert sorted(line for line in env if not line.startswith("#")) == sorted(README_SETTINGS)
+    # The README's settings, and Calico's manifest's default for pods reaching their host.
+    expected = [*README_SETTINGS, "FELIX_DEFAULTENDPOINTTOHOSTACTION=ACCEPT"]
+    assert sorted(line for line in env if not line.startswith("#")) == sorted(expected)
     manifest = json.loads((root / "etc/calico/.pycalico-install").read_text())
     assert manifest["prefix"] == "/opt/pycalico"
     assert set(manifest["files"]) == INSTALLED - {"/etc/calico/.pycalico-install"}

@@ -140,14 +140,17 @@ FELIX_LOGSEVERITYSCREEN=Debug
     )
 
 
-def test_calico_env_defaults_are_the_hosts_name_autodetect_bird_and_sqlite() -> None:
+def test_calico_env_defaults_are_as_calicos_manifest_and_the_hosts_name() -> None:
     assert resolve([], "Host1.Example").env == (
         ("NODENAME", "host1.example"),
         ("IP", "autodetect"),
         ("CALICO_NETWORKING_BACKEND", "bird"),
         ("DATASTORE_TYPE", "sqlite"),
         ("SQLITE_PATH", "/var/lib/calico/pycalico.db"),
+        ("FELIX_DEFAULTENDPOINTTOHOSTACTION", "ACCEPT"),
     )
+    given = resolve([("FELIX_DEFAULTENDPOINTTOHOSTACTION", "Drop")], "h").env
+    assert dict(given)["FELIX_DEFAULTENDPOINTTOHOSTACTION"] == "Drop"
 
 
 def test_calico_env_single_quotes_values_that_systemd_or_a_shell_would_change() -> None:

@@ -121,6 +121,9 @@ def resolve(given: Sequence[tuple[str, str]], hostname: str) -> Settings:
     values.setdefault("IP", "autodetect")
     values.setdefault("CALICO_NETWORKING_BACKEND", "bird")
     values.setdefault("DATASTORE_TYPE", "sqlite")
+    # Calico's manifests set it: pods reach their own host (kubelet probes, node-local
+    # DNS) even once a host endpoint makes the host default-deny.
+    values.setdefault("FELIX_DEFAULTENDPOINTTOHOSTACTION", "ACCEPT")
     if values["DATASTORE_TYPE"] == "sqlite":
         values.setdefault("SQLITE_PATH", DEFAULT_SQLITE_PATH)
     _check(values)
