@@ -3,7 +3,7 @@
     GET /flows                  {"total": {"totalPages": N}, "items": [...]}
     GET /flows?watch=true       text/event-stream: `data: <item>` and a blank line per flow
     GET /flows-filter-hints     {"total": {"totalPages": N}, "items": [{"value": ...}]}
-    GET /metrics                Goldmane's Prometheus counters (Goldmane serves them on a
+    GET /metrics                Goldmane's Prometheus metrics (Goldmane serves them on a
                                 port of its own; here they share the API's)
 
 A bad query is a 400 with `{"error": "<one line>"}`. A stream first sends what the window
@@ -23,6 +23,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from pycalico.flows import query, whisker_json
 from pycalico.flows.aggregator import Aggregator
+from pycalico.flows.metrics import GoldmaneMetrics
+from pycalico.metrics import exposition
+from pycalico.metrics.registry import new_registry
 
 log = logging.getLogger("pycalico.flows")
 
@@ -35,6 +38,7 @@ class ApiServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], aggregator: Aggregator) -> None:
         self.aggregator = aggregator
+        self.metrics = new_registry(GoldmaneMetrics(aggregator))
         super().__init__(address, _Handler)
 
 
@@ -55,9 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
                 items, pages = self.server.aggregator.hints(query.parse_hints_query(params))
                 self._json(200, whisker_json.list_json(items, pages))
             elif url.path == "/metrics":
-                self._reply(
-                    200, self.server.aggregator.metrics().encode(), "text/plain; version=0.0.4"
-                )
+                self._reply(200, exposition.text(self.server.metrics), exposition.CONTENT_TYPE)
             else:
                 self._json(404, {"error": f"no such path: {url.path}"})
         except query.QueryError as exc:

@@ -44,6 +44,15 @@ def http_status(ns: str, port: int, path: str) -> int:
     return int(out or 0)
 
 
+def metrics_text(ns: str) -> str:
+    """calico-node's Prometheus endpoint, scraped from inside the node's namespace."""
+    code = (
+        "import urllib.request;"
+        "print(urllib.request.urlopen('http://127.0.0.1:9091/metrics').read().decode())"
+    )
+    return sh(ns, sys.executable, "-c", code, check=False)
+
+
 class Node:
     def __init__(self, tmp: Path, ns: str) -> None:
         self.ns = ns
@@ -162,25 +171,20 @@ def test_calico_node_starts_registers_serves_health_and_wires_pods(node: Node) -
         status_file = node.tmp / "run" / "endpoint-status" / result["interfaces"][0]["name"]
         eventually(status_file.exists)
         sh(node.ns, "ping", "-c1", "-W2", ip)
-        eventually(
-            lambda: (
-                b"felix_active_local_endpoints 1"
-                in subprocess.run(
-                    [
-                        "ip",
-                        "netns",
-                        "exec",
-                        node.ns,
-                        sys.executable,
-                        "-c",
-                        "import urllib.request;print(urllib.request.urlopen("
-                        "'http://127.0.0.1:9091/metrics').read().decode())",
-                    ],
-                    capture_output=True,
-                    check=False,
-                ).stdout
-            )
-        )
+        eventually(lambda: "\nfelix_active_local_endpoints 1\n" in metrics_text(node.ns))
+        metrics = metrics_text(node.ns)
+        for line in (
+            "# TYPE felix_int_dataplane_apply_time_seconds summary",
+            "# TYPE felix_int_dataplane_failures counter",
+            "# TYPE felix_resyncs_started counter",
+            "felix_cluster_num_hosts 1",
+            "felix_resync_state 3",
+            'felix_host{host="node1"} 1',
+            "# TYPE process_cpu_seconds_total counter",
+        ):
+            assert f"\n{line}\n" in metrics, line
+        assert 'felix_int_dataplane_apply_time_seconds{quantile="0.99"} ' in metrics
+        assert "felix_int_dataplane_initial_resync_time_seconds " in metrics
 
         # kill -9 and restart: the kernel state is found right, nothing is rebuilt.
         routes_before = sh(node.ns, "ip", "route")
