@@ -53,7 +53,7 @@ def test_whole_numbers_have_no_fraction_and_others_keep_theirs() -> None:
 
 
 def test_label_values_and_help_are_escaped() -> None:
-    gauge = GaugeMetricFamily("felix_host", 'Help with \\ and\nnewline.', labels=["host"])
+    gauge = GaugeMetricFamily("felix_host", "Help with \\ and\nnewline.", labels=["host"])
     gauge.add_metric(['a"b\\c'], 1)
     text = _text(gauge)
     assert "# HELP felix_host Help with \\\\ and\\nnewline.\n" in text
