@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SYSTEM_PACKAGES := python3 python3-venv iproute2 iputils-ping nftables bird2 \
 	containernetworking-plugins podman runc busybox-static gcc libc6-dev iperf3 \
 	etcd-server etcd-client containerd golang-go golang-github-appc-cni-dev systemd \
-	tcpdump curl graphviz
+	tcpdump curl graphviz chromium chromium-driver
 # The VM suite's QEMU, without the GUI and firmware extras recommends would pull in.
 VM_PACKAGES := qemu-system-x86 cpio kmod
 STAMP := $(VENV)/.installed

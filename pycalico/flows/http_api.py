@@ -3,8 +3,12 @@
     GET /flows                  {"total": {"totalPages": N}, "items": [...]}
     GET /flows?watch=true       text/event-stream: `data: <item>` and a blank line per flow
     GET /flows-filter-hints     {"total": {"totalPages": N}, "items": [{"value": ...}]}
+    GET /                       the web console (Whisker's role; pycalico/flows/console)
     GET /metrics                Goldmane's Prometheus metrics (Goldmane serves them on a
                                 port of its own; here they share the API's)
+
+The console is three static files shipped with the package, read once and served from
+memory; it asks the same API from the browser, so it needs nothing else.
 
 A bad query is a 400 with `{"error": "<one line>"}`. A stream first sends what the window
 holds from its start time, then, every tick, each bucket aggregate that changed (an
@@ -18,6 +22,7 @@ import json
 import logging
 import queue
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,6 +35,23 @@ from pycalico.metrics.registry import new_registry
 log = logging.getLogger("pycalico.flows")
 
 KEEPALIVE_SECONDS = 15.0
+
+
+def _console() -> dict[str, tuple[bytes, str]]:
+    files = resources.files("pycalico.flows") / "console"
+    page = (files / "index.html").read_bytes()
+    return {
+        "/": (page, "text/html; charset=utf-8"),
+        "/console/": (page, "text/html; charset=utf-8"),
+        "/console/console.js": (
+            (files / "console.js").read_bytes(),
+            "text/javascript; charset=utf-8",
+        ),
+        "/console/console.css": ((files / "console.css").read_bytes(), "text/css; charset=utf-8"),
+    }
+
+
+CONSOLE = _console()
 
 
 class ApiServer(ThreadingHTTPServer):
@@ -58,6 +80,9 @@ class _Handler(BaseHTTPRequestHandler):
             elif url.path == "/flows-filter-hints":
                 items, pages = self.server.aggregator.hints(query.parse_hints_query(params))
                 self._json(200, whisker_json.list_json(items, pages))
+            elif url.path in CONSOLE:
+                body, content_type = CONSOLE[url.path]
+                self._reply(200, body, content_type)
             elif url.path == "/metrics":
                 self._reply(200, exposition.text(self.server.metrics), exposition.CONTENT_TYPE)
             else:
