@@ -12,7 +12,7 @@ VM_PACKAGES := qemu-system-x86 cpio kmod
 STAMP := $(VENV)/.installed
 WHEELHOUSE := build/wheelhouse
 
-.PHONY: setup system-packages vm-packages wheelhouse demo test test-vm unit contract lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack bench-collector clean
+.PHONY: setup system-packages vm-packages wheelhouse demo test test-vm unit contract browser lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack bench-collector clean
 
 setup: system-packages vm-packages $(STAMP)
 
@@ -58,6 +58,9 @@ unit: setup
 
 contract: setup
 	$(VENV)/bin/pytest -q tests/contract
+
+browser: setup
+	$(VENV)/bin/pytest -q tests/browser
 
 lint: setup
 	$(VENV)/bin/ruff check pycalico tests bench
