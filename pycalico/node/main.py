@@ -88,6 +88,7 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
     from pycalico.atomic_file import write_text
     from pycalico.datastore.config import config_from_env, open_backend
     from pycalico.datastore.resources import ResourceClient
+    from pycalico.felix.dataplane import rule_counters
     from pycalico.felix.metrics import FelixMetrics
     from pycalico.metrics import exposition
     from pycalico.metrics.registry import new_registry
@@ -125,7 +126,7 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
     log.info("node %s registered with address %s", name, identity.address)
 
     status = health.Status()
-    metrics = FelixMetrics(name)
+    metrics = FelixMetrics(name, read_counters=rule_counters.read)
     registry = new_registry(metrics)
     settings = _felix_settings(env, client, name)
     # Health and metrics listen where the settings said at start; a change needs a restart.

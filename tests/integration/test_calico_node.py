@@ -53,6 +53,19 @@ def metrics_text(ns: str) -> str:
     return sh(ns, sys.executable, "-c", code, check=False)
 
 
+def sample_name(metric: str, **labels: str) -> str:
+    """A sample's name with its labels, as the exposition writes them (sorted)."""
+    return metric + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+def sample_value(text: str, sample: str) -> float:
+    """The value of `sample` in a scrape; -1 when it is not there."""
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return -1
+
+
 class Node:
     def __init__(self, tmp: Path, ns: str) -> None:
         self.ns = ns
@@ -253,6 +266,13 @@ def test_policy_only_node_enforces_policy_and_routes_local_pods_without_a_node_a
         assert pings(pod_b, ips["a"])  # only b's ingress from a is denied
         calicoctl(node, "apply", "-f", "-", stdin=B_FROM_A % "Allow")
         eventually(lambda: pings(pod_a, ips["b"]))
+        # The pings just allowed were counted on b-from-a's rule, read from the kernel.
+        allowed = sample_name(
+            "pycalico_policy_rule_packets_total", action="Allow", direction="ingress",
+            kind="NetworkPolicy", name="b-from-a", namespace="default", rule_index="0",
+            tier="default",
+        )  # fmt: skip
+        eventually(lambda: sample_value(metrics_text(node.ns), allowed) >= 1)
 
         assert http_status(node.ns, 9099, "/readiness") == 200
         assert "natOutgoing" in sh(

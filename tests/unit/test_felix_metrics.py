@@ -15,7 +15,8 @@ from pycalico.felix.calc.mtu import Link
 from pycalico.felix.calc.routes import NodeInfo, PoolInfo, Workload
 from pycalico.felix.calc.settings import resolve
 from pycalico.felix.calc.snapshot import Snapshot
-from pycalico.felix.metrics import FelixMetrics
+from pycalico.felix.dataplane.rule_counters import RuleKey
+from pycalico.felix.metrics import FelixMetrics, RuleCounters
 from pycalico.metrics import exposition
 from pycalico.policy import calc as policy_calc
 from pycalico.policy import model
@@ -232,3 +233,58 @@ def test_a_policy_that_stops_selecting_the_host_leaves_the_active_count() -> Non
     assert got["felix_active_local_policies"] == 0
     assert got["felix_active_local_selectors"] == 0
     assert got["felix_cluster_num_policies"] == 2
+
+
+def test_rule_counters_keep_growing_across_a_rewrite_of_their_chain() -> None:
+    counters = RuleCounters()
+    key = RuleKey("pi", "default/web", 0)
+    assert counters.update({key: (5, 500)}) == {key: (5, 500)}
+    assert counters.update({key: (7, 700)}) == {key: (7, 700)}
+    assert counters.update({key: (2, 200)}) == {key: (9, 900)}  # rewritten: 0, then 2
+    assert counters.update({key: (3, 300)}) == {key: (10, 1000)}
+    assert counters.update({}) == {}  # gone from the table: forgotten
+    assert counters.update({key: (1, 100)}) == {key: (1, 100)}
+
+
+def test_per_rule_counters_are_read_once_per_scrape_and_labelled_by_policy_and_rule() -> None:
+    readings = []
+
+    def read() -> dict[RuleKey, tuple[int, int]]:
+        readings.append(1)
+        return {
+            RuleKey("pi", WEB.id, 0): (12, 1200),
+            RuleKey("pi", WEB.id, 1): (3, 180),
+            RuleKey("pri", "kns.x", 0): (4, 400),
+            RuleKey("pi", "default/gone", 0): (1, 1),  # a policy the snapshot no longer has
+        }
+
+    metrics = FelixMetrics("node1", read_counters=read)
+    snap = snapshot()
+    metrics.applied(True, 0.1, snap, desired(snap))
+    got = scrape(metrics)
+    assert len(readings) == 1
+    web = 'direction="ingress",kind="GlobalNetworkPolicy",name="web",namespace=""'
+    assert got[f'pycalico_policy_rule_packets_total{{action="Allow",{web},rule_index="0",'
+               'tier="default"}'] == 12  # fmt: skip
+    assert got[f'pycalico_policy_rule_bytes_total{{action="Deny",{web},rule_index="1",'
+               'tier="default"}'] == 180  # fmt: skip
+    profile = (
+        'pycalico_policy_rule_packets_total{action="Allow",direction="ingress",kind="Profile",'
+        'name="kns.x",namespace="",rule_index="0",tier=""}'
+    )
+    assert got[profile] == 4
+    assert not [name for name in got if "gone" in name]
+    scrape(metrics)
+    assert len(readings) == 2
+
+
+def test_counters_that_cannot_be_read_leave_the_rest_of_the_scrape() -> None:
+    def read() -> dict[RuleKey, tuple[int, int]]:
+        raise PermissionError(1, "Operation not permitted")
+
+    metrics = FelixMetrics("node1", read_counters=read)
+    snap = snapshot()
+    metrics.applied(True, 0.1, snap, desired(snap))
+    got = scrape(metrics)
+    assert got["felix_cluster_num_hosts"] == 2
+    assert not [name for name in got if name.startswith("pycalico_policy_rule")]
