@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from pycalico.felix.dataplane.rule_counters import RuleKey
+from pycalico.felix.dataplane.rule_counters import RuleKey, counted_chain
 from pycalico.felix.rules.host_endpoints import FILTER, MANGLE, RAW
 from pycalico.felix.rules.policy import policy_chain, selector_set
 from pycalico.metrics.sliding_summary import SlidingSummary
@@ -109,10 +109,10 @@ class FelixMetrics(Collector):
         self,
         node: str,
         clock: Callable[[], float] = time.monotonic,
-        read_counters: Callable[[], Counts] | None = None,
+        read_counters: Callable[[list[str]], Counts] | None = None,
     ) -> None:
-        """`read_counters`: the kernel's per-rule counters (rule_counters.read), asked once
-        per scrape; None for no per-rule metrics."""
+        """`read_counters(chains)`: the kernel's per-rule counters of those chains
+        (rule_counters.read), asked once per scrape; None for no per-rule metrics."""
         self.node = node
         self._read_counters = read_counters
         self._rule_counters = RuleCounters()
@@ -182,14 +182,17 @@ class FelixMetrics(Collector):
             yield from _cluster(snapshot, self.node)
         if desired is not None:
             yield from _local(desired)
-        if self._read_counters is not None and snapshot is not None:
-            yield from self._per_rule(snapshot)
+        if self._read_counters is not None and snapshot is not None and desired is not None:
+            yield from self._per_rule(snapshot, desired)
 
-    def _per_rule(self, snapshot: Snapshot) -> Iterator[Metric]:
+    def _per_rule(self, snapshot: Snapshot, desired: Desired) -> Iterator[Metric]:
         assert self._read_counters is not None
+        # Only the policy and profile chains, each dumped alone: a dump of the whole table
+        # would walk every rule of it (10 times slower with 500 policies, bench-policy).
+        chains = [c for c in desired.ruleset.chains if counted_chain(c)]
         with self._counters_lock:  # one reading per scrape, and scrapes one at a time
             try:
-                totals = self._rule_counters.update(self._read_counters())
+                totals = self._rule_counters.update(self._read_counters(chains))
             except OSError as exc:
                 log.warning("could not read the policy rules' counters: %s", exc)
                 return

@@ -29,6 +29,11 @@ def test_each_policy_and_profile_rule_reads_back_with_its_packets_and_bytes() ->
         subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=script, text=True,
                        check=True)  # fmt: skip
         found = in_netns(path, rule_counters.read)
+        chains = [c for c in rules.chains if rule_counters.counted_chain(c)]
+        assert in_netns(path, lambda: rule_counters.read(chains)) == found
+        one = [nft.policy_chain(WEB.id, "ingress"), "filter-cali-pi-gone"]  # gone: skipped
+        only_web = in_netns(path, lambda: rule_counters.read(one))
+    assert only_web == {k: v for k, v in found.items() if k.owner == WEB.id}
     web = {k: v for k, v in found.items() if k.owner == WEB.id}
     # Rules 0 and 1 each render an IPv4 and an IPv6 line: their counts add up.
     assert web == {

@@ -247,10 +247,10 @@ def test_rule_counters_keep_growing_across_a_rewrite_of_their_chain() -> None:
 
 
 def test_per_rule_counters_are_read_once_per_scrape_and_labelled_by_policy_and_rule() -> None:
-    readings = []
+    readings: list[list[str]] = []
 
-    def read() -> dict[RuleKey, tuple[int, int]]:
-        readings.append(1)
+    def read(chains: list[str]) -> dict[RuleKey, tuple[int, int]]:
+        readings.append(chains)
         return {
             RuleKey("pi", WEB.id, 0): (12, 1200),
             RuleKey("pi", WEB.id, 1): (3, 180),
@@ -262,7 +262,10 @@ def test_per_rule_counters_are_read_once_per_scrape_and_labelled_by_policy_and_r
     snap = snapshot()
     metrics.applied(True, 0.1, snap, desired(snap))
     got = scrape(metrics)
-    assert len(readings) == 1
+    # One reading, of the policy's and the profile's chains only.
+    assert readings == [
+        ["filter-cali-pi-default/web", "filter-cali-pri-kns.x", "filter-cali-pro-kns.x"]
+    ]
     web = 'direction="ingress",kind="GlobalNetworkPolicy",name="web",namespace=""'
     assert got[f'pycalico_policy_rule_packets_total{{action="Allow",{web},rule_index="0",'
                'tier="default"}'] == 12  # fmt: skip
@@ -279,7 +282,7 @@ def test_per_rule_counters_are_read_once_per_scrape_and_labelled_by_policy_and_r
 
 
 def test_counters_that_cannot_be_read_leave_the_rest_of_the_scrape() -> None:
-    def read() -> dict[RuleKey, tuple[int, int]]:
+    def read(chains: list[str]) -> dict[RuleKey, tuple[int, int]]:
         raise PermissionError(1, "Operation not permitted")
 
     metrics = FelixMetrics("node1", read_counters=read)

@@ -14,7 +14,7 @@ import errno
 import os
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pycalico.felix.dataplane import netlink_frames
@@ -67,6 +67,11 @@ def _key(chain: str) -> tuple[str, str] | None:
     return None
 
 
+def counted_chain(chain: str) -> bool:
+    """Whether `chain` is a policy's or a profile's (whose rules carry counters)."""
+    return _key(chain) is not None
+
+
 def _counter(data: bytes, start: int, end: int) -> tuple[int, int] | None:
     """(packets, bytes) of the counter expression among a rule's expressions."""
     for _, elem, elem_end in _attrs(data, start, end):
@@ -97,7 +102,10 @@ def _comment(data: bytes, start: int, end: int) -> str:
     return ""
 
 
-def parse(data: bytes, into: dict[RuleKey, tuple[int, int]]) -> bool:
+Counts = dict[RuleKey, tuple[int, int]]
+
+
+def parse(data: bytes, into: Counts) -> bool:
     """Add the counted rules of a dump's messages to `into` (pure); whether the dump ended."""
     for start, length, kind, _ in netlink_frames.frames(data):
         if netlink_frames.ends_dump(kind):
@@ -129,10 +137,17 @@ def parse(data: bytes, into: dict[RuleKey, tuple[int, int]]) -> bool:
     return False
 
 
-def request(table: str, seq: int = 1) -> bytes:
-    name = table.encode() + b"\0"
-    attr = _ATTR.pack(4 + len(name), NFTA_RULE_TABLE) + name + b"\0" * (-len(name) % 4)
-    body = _NFGEN.pack(NFPROTO_INET, 0, 0) + attr
+def _string_attr(kind: int, text: str) -> bytes:
+    data = text.encode() + b"\0"
+    return _ATTR.pack(4 + len(data), kind) + data + b"\0" * (-len(data) % 4)
+
+
+def request(table: str, chain: str = "", seq: int = 1) -> bytes:
+    """A dump of the rules of `inet <table>`, or of one chain of it."""
+    attrs = _string_attr(NFTA_RULE_TABLE, table)
+    if chain:
+        attrs += _string_attr(NFTA_RULE_CHAIN, chain)
+    body = _NFGEN.pack(NFPROTO_INET, 0, 0) + attrs
     kind = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE
     header = netlink_frames.HEADER.pack(
         netlink_frames.HEADER.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
@@ -140,15 +155,19 @@ def request(table: str, seq: int = 1) -> bytes:
     return header + body
 
 
-def read(table: str = "calico") -> dict[RuleKey, tuple[int, int]]:
+def read(chains: Iterable[str] | None = None, table: str = "calico") -> Counts:
     """(packets, bytes) per policy and profile rule of `inet <table>`, in the namespace of
-    the calling thread; {} when there is no such table."""
-    found: dict[RuleKey, tuple[int, int]] = {}
+    the calling thread; {} when there is no such table. `chains`: dump only these (one
+    small dump each, which the kernel answers without walking the rest of the table);
+    None: one dump of the whole table."""
+    found: Counts = {}
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER) as sock:
-        sock.sendall(request(table))
-        while True:
+        for seq, chain in enumerate([""] if chains is None else chains, start=1):
+            sock.sendall(request(table, chain, seq))
             try:
-                if parse(sock.recv(_RECV), found):
-                    return found
+                while not parse(sock.recv(_RECV), found):
+                    pass
             except FileNotFoundError:
-                return {}
+                if chains is None:
+                    return {}  # no table; with chains, a chain gone since: the others
+    return found
