@@ -6,13 +6,13 @@ PY := $(VENV)/bin/python
 SYSTEM_PACKAGES := python3 python3-venv iproute2 iputils-ping nftables bird2 \
 	containernetworking-plugins podman runc busybox-static gcc libc6-dev iperf3 \
 	etcd-server etcd-client containerd golang-go golang-github-appc-cni-dev systemd \
-	tcpdump curl graphviz
+	tcpdump curl graphviz chromium chromium-driver
 # The VM suite's QEMU, without the GUI and firmware extras recommends would pull in.
 VM_PACKAGES := qemu-system-x86 cpio kmod
 STAMP := $(VENV)/.installed
 WHEELHOUSE := build/wheelhouse
 
-.PHONY: setup system-packages vm-packages wheelhouse demo test test-vm unit contract lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack bench-collector clean
+.PHONY: setup system-packages vm-packages wheelhouse demo test test-vm unit contract browser lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack bench-collector clean
 
 setup: system-packages vm-packages $(STAMP)
 
@@ -58,6 +58,9 @@ unit: setup
 
 contract: setup
 	$(VENV)/bin/pytest -q tests/contract
+
+browser: setup
+	$(VENV)/bin/pytest -q tests/browser
 
 lint: setup
 	$(VENV)/bin/ruff check pycalico tests bench

@@ -81,7 +81,7 @@ from pycalico.datastore.resources import ResourceClient
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.felix import daemon, driver
 from pycalico.felix.calc import snapshot
-from pycalico.felix.dataplane import nftables
+from pycalico.felix.dataplane import nftables, rule_counters
 from pycalico.felix.dataplane import routes as route_manager
 from pycalico.felix.rules import host_endpoints
 from pycalico.felix.rules import policy as nft
@@ -556,6 +556,9 @@ class Cold:
     # CPU seconds of the whole load: this process's (read to script) and nft's (the apply,
     # user + system, which includes the kernel's commit done in nft's system calls).
     cpu: float = 0.0
+    # With per-rule counters: one reading of them (a scrape's), and how many rules it gave.
+    counter_reads: list[float] = field(default_factory=list)
+    counted_rules: int = 0
 
 
 def _children_cpu() -> float:
@@ -580,7 +583,9 @@ def ruleset_sizes(rules: Ruleset, script: str) -> dict[str, int]:
 INTERFACES = {"lo": frozenset({"127.0.0.1"}), "eth0": frozenset({NODE_ADDRESS.split("/")[0]})}
 
 
-def cold_full(store: str, tmp: str, floors: int = 3) -> Cold:
+def cold_full(store: str, tmp: str, floors: int = 3, counters: bool = True) -> Cold:
+    """`counters`: Felix's per-rule counters on policy and profile rules (as calico-node
+    renders them), or the same table without them."""
     cold = Cold()
     clear_caches()
     cpu_started = time.process_time()
@@ -598,7 +603,7 @@ def cold_full(store: str, tmp: str, floors: int = 3) -> Cold:
     state = calc.calculate(NODE, inputs, INTERFACES)
     cold.calc = now() - started
     started = now()
-    renderer = nft.PolicyRenderer()
+    renderer = nft.PolicyRenderer(counters=counters)
     rules = renderer.render(state)
     host_endpoints.add_to(rules, state, renderer.chain_lines, host_endpoints.HostConfig())
     cold.render = now() - started
@@ -616,7 +621,14 @@ def cold_full(store: str, tmp: str, floors: int = 3) -> Cold:
         children = _children_cpu()
         cold.apply = nft_load(ns, script)
         cold.cpu += _children_cpu() - children
-    path = os.path.join(tmp, "full.nft")
+        if counters:  # as a scrape reads them: the policy and profile chains, one dump each
+            chains = [c for c in rules.chains if rule_counters.counted_chain(c)]
+            for _ in range(5):
+                started = now()
+                found = in_netns(f"/run/netns/{ns}", lambda: rule_counters.read(chains))
+                cold.counter_reads.append(now() - started)
+            cold.counted_rules = len(found)
+    path = os.path.join(tmp, "full.nft" if counters else "full-plain.nft")
     with open(path, "w", encoding="utf-8") as f:
         f.write(script)
     for _ in range(floors):
@@ -1318,6 +1330,43 @@ def report_hosts(hosts_: Hosts, inc: Incremental) -> None:
     table(phase_rows([c.cycle for c in changes], [c.wait for c in changes]))
 
 
+def report_counters(
+    counted: Cold, plain: Cold, counted_floor: list[float], plain_floor: list[float]
+) -> None:
+    """Part 1's full load with the per-rule counters calico-node renders, and without; the
+    floors measured in turns."""
+    print()
+    print("== 1b. per-rule counters (Calico #6998): part 1's full load with and without ==")
+
+    def total(cold: Cold) -> float:
+        return cold.read + cold.calc + cold.render + cold.script + cold.apply
+
+    rows = []
+    for label, cold, floor in (
+        ("with counters", counted, counted_floor),
+        ("without", plain, plain_floor),
+    ):
+        rows += [
+            (f"{label}: total (read + calc + render + script + apply)", ms(total(cold)), ""),
+            (
+                f"{label}: nft -f from a file, in turns (floor: best / median of 5)",
+                f"{ms(min(floor))} / {ms(statistics.median(floor))}",
+                "",
+            ),
+            (f"{label}: script", f"{cold.sizes['script kB']} kB", ""),
+        ]
+    reads = sorted(counted.counter_reads)
+    rows.append(
+        (
+            f"one scrape's reading of the counters ({counted.counted_rules} rules, a "
+            "netlink dump per policy and profile chain), median of 5",
+            ms(reads[len(reads) // 2]),
+            "",
+        )
+    )
+    table(rows)
+
+
 def report(cold: Cold, inc: Incremental, wire_: Wire | None) -> None:
     readme: list[str] = []
     print()
@@ -1488,6 +1537,15 @@ def main() -> int:
             backend.close()
         print("part 1: cold full ...", flush=True)
         cold = cold_full(store, tmp)
+        print("part 1b: cold full without per-rule counters ...", flush=True)
+        plain = cold_full(store, tmp, floors=0, counters=False)
+        # The floors side by side, in turns, so that the machine's load weighs on both alike.
+        floors: dict[str, list[float]] = {"full.nft": [], "full-plain.nft": []}
+        for _ in range(5):
+            for name, times in floors.items():
+                with bare_namespace("pbf") as ns:
+                    times.append(nft_file(ns, os.path.join(tmp, name)))
+        counted_floor, plain_floor = floors["full.nft"], floors["full-plain.nft"]
         print("part 2: Felix, incremental ...", flush=True)
         inc = incremental(store, tmp, load_seconds)
         hosts_ = None
@@ -1499,6 +1557,7 @@ def main() -> int:
         print("part 3: iperf3 in a lab ...", flush=True)
         wire_ = wire()
     report(cold, inc, wire_)
+    report_counters(cold, plain, counted_floor, plain_floor)
     if hosts_ is not None:
         report_hosts(hosts_, inc)
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")

@@ -82,14 +82,17 @@ class Driver:
         # The host's links as last read; None: read them on the next apply.
         self._host: calc.HostLinks | None = None
         self._ok = False  # the last apply went through
+        # What the last apply was made from, and what it asked for once it went through
+        # (Felix's metrics read them).
+        self.snapshot: Snapshot | None = None
+        self.desired: calc.Desired | None = None
         # What the last calculation could not give that the pools ask for (Routing.warnings).
         self.warnings: tuple[str, ...] = ()
         self.applies = 0
         self.route_count = 0
-        self.endpoint_count = 0
-        self.host_endpoint_count = 0  # in the whole cluster
 
     def apply(self, snap: Snapshot, settings: Settings) -> None:
+        self.snapshot = snap
         if snap.generation != self._generation:
             for manager in self.managers:
                 manager.reset()
@@ -112,10 +115,8 @@ class Driver:
         self.warnings = desired.routing.warnings + desired.policy_warnings
         for manager in self.managers:
             manager.apply(desired)
-        self._host, self._ok = host, True
+        self._host, self._ok, self.desired = host, True, desired
         self.route_count = len(desired.routing.state.routes)
-        self.endpoint_count = len(snap.workloads)
-        self.host_endpoint_count = len(snap.policy.host_endpoints)
         self._watch_host_links = any(
             h.node == self.node and h.interface != ALL_INTERFACES
             for h in snap.policy.host_endpoints

@@ -45,6 +45,16 @@ class CollectorCounters:
     rejected: int = 0
 
 
+@dataclass(frozen=True)
+class AggregatorStats:
+    received: int
+    dropped: int
+    unique_flows: int
+    duplicates: int
+    rejected: int
+    senders: int
+
+
 class Aggregator:
     def __init__(self, settings: WindowSettings, clock: Callable[[], float]) -> None:
         self._clock = clock
@@ -151,16 +161,15 @@ class Aggregator:
         for sub in subscriptions:
             sub.events.put(None)
 
-    def metrics(self) -> str:
-        """Goldmane's Prometheus metrics (reference flows.md §2), pycalico's counters after."""
+    def stats(self) -> AggregatorStats:
+        """What the counters say now (the metrics endpoint reads them per scrape)."""
         with self._lock:
             counters = self._window.counters
-            values = [
-                ("goldmane_aggr_received_flows_total", "counter", counters.received),
-                ("goldmane_aggr_dropped_flows_total", "counter", counters.dropped),
-                ("goldmane_aggr_num_unique_flows", "gauge", self._window.unique_flows()),
-                ("pycalico_flows_duplicate_records_total", "counter", self.collector.duplicates),
-                ("pycalico_flows_rejected_records_total", "counter", self.collector.rejected),
-                ("pycalico_flows_senders", "gauge", self._dedup.senders()),
-            ]
-        return "".join(f"# TYPE {name} {kind}\n{name} {value}\n" for name, kind, value in values)
+            return AggregatorStats(
+                received=counters.received,
+                dropped=counters.dropped,
+                unique_flows=self._window.unique_flows(),
+                duplicates=self.collector.duplicates,
+                rejected=self.collector.rejected,
+                senders=self._dedup.senders(),
+            )

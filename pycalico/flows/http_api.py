@@ -3,8 +3,12 @@
     GET /flows                  {"total": {"totalPages": N}, "items": [...]}
     GET /flows?watch=true       text/event-stream: `data: <item>` and a blank line per flow
     GET /flows-filter-hints     {"total": {"totalPages": N}, "items": [{"value": ...}]}
-    GET /metrics                Goldmane's Prometheus counters (Goldmane serves them on a
+    GET /                       the web console (Whisker's role; pycalico/flows/console)
+    GET /metrics                Goldmane's Prometheus metrics (Goldmane serves them on a
                                 port of its own; here they share the API's)
+
+The console is three static files shipped with the package, read once and served from
+memory; it asks the same API from the browser, so it needs nothing else.
 
 A bad query is a 400 with `{"error": "<one line>"}`. A stream first sends what the window
 holds from its start time, then, every tick, each bucket aggregate that changed (an
@@ -18,15 +22,36 @@ import json
 import logging
 import queue
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from pycalico.flows import query, whisker_json
 from pycalico.flows.aggregator import Aggregator
+from pycalico.flows.metrics import GoldmaneMetrics
+from pycalico.metrics import exposition
+from pycalico.metrics.registry import new_registry
 
 log = logging.getLogger("pycalico.flows")
 
 KEEPALIVE_SECONDS = 15.0
+
+
+def _console() -> dict[str, tuple[bytes, str]]:
+    files = resources.files("pycalico.flows") / "console"
+    page = (files / "index.html").read_bytes()
+    return {
+        "/": (page, "text/html; charset=utf-8"),
+        "/console/": (page, "text/html; charset=utf-8"),
+        "/console/console.js": (
+            (files / "console.js").read_bytes(),
+            "text/javascript; charset=utf-8",
+        ),
+        "/console/console.css": ((files / "console.css").read_bytes(), "text/css; charset=utf-8"),
+    }
+
+
+CONSOLE = _console()
 
 
 class ApiServer(ThreadingHTTPServer):
@@ -35,6 +60,7 @@ class ApiServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], aggregator: Aggregator) -> None:
         self.aggregator = aggregator
+        self.metrics = new_registry(GoldmaneMetrics(aggregator))
         super().__init__(address, _Handler)
 
 
@@ -54,10 +80,11 @@ class _Handler(BaseHTTPRequestHandler):
             elif url.path == "/flows-filter-hints":
                 items, pages = self.server.aggregator.hints(query.parse_hints_query(params))
                 self._json(200, whisker_json.list_json(items, pages))
+            elif url.path in CONSOLE:
+                body, content_type = CONSOLE[url.path]
+                self._reply(200, body, content_type)
             elif url.path == "/metrics":
-                self._reply(
-                    200, self.server.aggregator.metrics().encode(), "text/plain; version=0.0.4"
-                )
+                self._reply(200, exposition.text(self.server.metrics), exposition.CONTENT_TYPE)
             else:
                 self._json(404, {"error": f"no such path: {url.path}"})
         except query.QueryError as exc:

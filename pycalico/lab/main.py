@@ -25,6 +25,7 @@ from pycalico.lab.state import (
 ENCAPS = ("vxlan", "ipip", "none")
 TOPOLOGIES = ("flat", "two-subnet", "tor")
 COMPONENTS = ("felix", "confd", "bird", "cni")
+CONSOLE_PORT = 8081  # Whisker's: kubectl port-forward -n calico-system service/whisker 8081
 LAB_CHOICE = (
     "Which lab: `up` builds --name, else $CALICO_LAB, else `lab`; every other command acts "
     "on --name, else $CALICO_LAB, else the only lab there is."
@@ -134,6 +135,23 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--port", type=int, help="the destination port (tcp, udp)")
     trace.add_argument("--proto", choices=("tcp", "udp", "icmp"), default="tcp")
     trace.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    console = _lab_option(
+        sub.add_parser(
+            "console",
+            help="the flow console (Whisker's role): forward a 127.0.0.1 port to the lab's "
+            "calico-goldmane and print its URL; runs until Ctrl-C",
+        )
+    )
+    console.add_argument(
+        "--port", type=int, default=CONSOLE_PORT, help=f"the local port ({CONSOLE_PORT}; 0: any)"
+    )
+    sub.add_parser(
+        "flows",
+        help="the lab's flow log, as calicoctl flows prints it (its options: -f, --from, "
+        "--to, --action, --policy, --port, -o ...); --ui opens the console instead "
+        "(as `console`, on --ui-port)",
+        add_help=False,
+    )
     _kube_parsers(sub)
     return p
 
@@ -226,7 +244,7 @@ def ipip_available(sys_module: str = "/sys/module", modules: str = "") -> bool:
 
 
 def up(opts: argparse.Namespace) -> int:
-    from pycalico.lab import cluster
+    from pycalico.lab import cluster, goldmane
     from pycalico.lab.echo import parse as parse_ports
 
     name = name_for_up(opts.name)
@@ -263,6 +281,8 @@ def up(opts: argparse.Namespace) -> int:
         for i in range(opts.nodes):
             cluster.build_node(state, i)
         state.pids["echo:external"] = _external_server(state, parse_ports("80,53/udp"))
+        _progress("starting calico-goldmane (the flow aggregator) in the router namespace")
+        goldmane.start(state)
         if state.datastore == "etcd":
             from pycalico.lab import etcd_cluster
 
@@ -323,6 +343,8 @@ def _split_command(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def run(argv: Sequence[str]) -> int:
     args, command = _split_command(list(argv))
+    if args[:1] == ["flows"]:
+        return _flows(args[1:])
     opts = _parser().parse_args(args)
     if command and opts.command == "exec" and opts.cmd:
         # `exec TARGET --name LAB -- CMD`: options after the target were taken as the command.
@@ -404,6 +426,8 @@ def _lab_command(state: LabState, opts: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
         return 0
+    if opts.command == "console":
+        return _console(state, opts.port)
     if opts.command == "logs":
         from pycalico.lab import node_logs
 
@@ -414,6 +438,77 @@ def _lab_command(state: LabState, opts: argparse.Namespace) -> int:
         results = probe.run_matrix(state, opts.proto, opts.port)
     watch.name_drops(results)
     sys.stdout.write(probe.render(results.answers, results.failures))
+    return 0
+
+
+def _flows(argv: list[str]) -> int:
+    """`calico-lab flows [--name LAB] [--ui [--ui-port N]] [calicoctl flows options]`."""
+    import subprocess
+
+    from pycalico.lab import goldmane
+    from pycalico.lab.namespaces import ns_name
+
+    own = _Parser(
+        prog="calico-lab flows",
+        description="The lab's flow log from its calico-goldmane, one line per flow.",
+        epilog="Every other option is calicoctl flows' (see calicoctl flows --help): "
+        "-f, --since, --last, --from NS/POD, --to NS/POD, --action, --policy, --port, -o.",
+    )
+    own.add_argument("--name", help="the lab (default: $CALICO_LAB, else the only lab)")
+    own.add_argument("--ui", action="store_true", help="open the flow console instead")
+    own.add_argument(
+        "--ui-port", type=int, default=CONSOLE_PORT, help=f"the console's port ({CONSOLE_PORT})"
+    )
+    opts, rest = own.parse_known_args(argv)
+    state = LabState.load(choose(opts.name))
+    goldmane.require(state)
+    if opts.ui:
+        return _console(state, opts.ui_port)
+    if any(arg == "--server" or arg.startswith("--server=") for arg in rest):
+        raise LabError("flows asks the lab's own aggregator: --server is not taken")
+    calicoctl = os.path.join(os.path.dirname(sys.executable), "calicoctl")
+    host, port = goldmane.API
+    return subprocess.run(
+        ["ip", "netns", "exec", ns_name(state.name, "router"), calicoctl, "flows",
+         "--server", f"http://{host}:{port}", *rest],
+        check=False,
+    ).returncode  # fmt: skip
+
+
+def _console(state: LabState, port: int) -> int:
+    """Forward a local port to the lab's aggregator until Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    from pycalico.lab import goldmane, port_forward
+
+    goldmane.require(state)
+    if not 0 <= port <= 65535:
+        raise LabError(f"--port {port}: must be 0-65535")
+    try:
+        server = port_forward.listen(port)
+    except OSError as exc:
+        raise LabError(
+            f"cannot listen on 127.0.0.1:{port}: "
+            f"{os.strerror(exc.errno) if exc.errno else exc} (choose one with --port)"
+        ) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    host, api_port = goldmane.API
+    print(
+        f"Forwarding from {url[7:]} to calico-goldmane of lab {state.name} "
+        f"({goldmane.netns(state)}, {host}:{api_port})\n"
+        f"Flow console: {url}/\n"
+        f"API: {url}/flows   metrics: {url}/metrics\n"
+        "Ctrl-C stops the forward.",
+        flush=True,
+    )
+    try:
+        with server:
+            port_forward.serve(server, lambda: goldmane.connect(state), stop)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

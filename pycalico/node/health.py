@@ -1,12 +1,19 @@
-"""calico-node's health (`/liveness`, `/readiness`) and Prometheus metrics endpoints."""
+"""calico-node's health (`/liveness`, `/readiness`) and Prometheus metrics endpoints.
+
+The metrics themselves are Felix's (pycalico.felix.metrics); this only serves them."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+# Prometheus's text format, as pycalico.metrics.exposition writes it (not imported here:
+# the health server has no need of prometheus_client).
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass
@@ -20,10 +27,6 @@ class Status:
     last_loop: float = field(default_factory=time.monotonic)
     applies: int = 0
     apply_failures: int = 0
-    apply_seconds_total: float = 0.0
-    routes: int = 0
-    endpoints: int = 0
-    host_endpoints: int = 0  # in the whole cluster, as Calico counts them
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # Felix's loop wakes at least every resync period; three missed periods means it is stuck.
@@ -49,62 +52,32 @@ class Status:
                 return f"calico/node is not ready: BIRD is not ready{why}"
             return ""
 
-    def metrics(self) -> str:
-        with self.lock:
-            rows = [
-                ("felix_int_dataplane_apply_total", "counter", "Dataplane applies.", self.applies),
-                (
-                    "felix_int_dataplane_failures_total",
-                    "counter",
-                    "Dataplane applies that failed.",
-                    self.apply_failures,
-                ),
-                (
-                    "felix_int_dataplane_apply_time_seconds_total",
-                    "counter",
-                    "Time spent applying the dataplane.",
-                    round(self.apply_seconds_total, 6),
-                ),
-                ("felix_route_table_routes", "gauge", "Routes Felix programs.", self.routes),
-                (
-                    "felix_active_local_endpoints",
-                    "gauge",
-                    "Local workload endpoints.",
-                    self.endpoints,
-                ),
-                (
-                    "felix_cluster_num_host_endpoints",
-                    "gauge",
-                    "Total number of host endpoints cluster-wide.",
-                    self.host_endpoints,
-                ),
-            ]
-        out = []
-        for name, kind, help_text, value in rows:
-            out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
-        return "\n".join(out) + "\n"
-
 
 def serve(
-    host: str, port: int, status: Status, stall_seconds: float, metrics: bool = False
+    host: str,
+    port: int,
+    status: Status,
+    stall_seconds: float,
+    metrics: Callable[[], bytes] | None = None,
 ) -> ThreadingHTTPServer:
-    """Start a server (daemon thread) for health, or for metrics when `metrics`."""
+    """Start a server (daemon thread) for health, or for `metrics()` (the Prometheus text,
+    made on each scrape) when given."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if metrics and self.path == "/metrics":
-                self._reply(200, status.metrics(), "text/plain; version=0.0.4")
-            elif not metrics and self.path == "/liveness":
+            if metrics is not None and self.path == "/metrics":
+                self._reply(200, metrics(), METRICS_CONTENT_TYPE)
+            elif metrics is None and self.path == "/liveness":
                 ok = status.live(stall_seconds)
                 self._reply(200 if ok else 503, "ok\n" if ok else "stalled\n")
-            elif not metrics and self.path == "/readiness":
+            elif metrics is None and self.path == "/readiness":
                 reason = status.not_ready_because()
                 self._reply(503 if reason else 200, f"{reason or 'ok'}\n")
             else:
                 self._reply(404, "not found\n")
 
-        def _reply(self, code: int, body: str, ctype: str = "text/plain") -> None:
-            data = body.encode()
+        def _reply(self, code: int, body: str | bytes, ctype: str = "text/plain") -> None:
+            data = body.encode() if isinstance(body, str) else body
             self.send_response(code)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from pycalico.datastore.config import DatastoreConfig
     from pycalico.datastore.resources import ResourceClient
     from pycalico.felix.calc.settings import Settings
+    from pycalico.felix.metrics import FelixMetrics
     from pycalico.node.autodetect import HostInterface
     from pycalico.node.health import Status
     from pycalico.node.options import Install, Uninstall
@@ -87,6 +88,10 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
     from pycalico.atomic_file import write_text
     from pycalico.datastore.config import config_from_env, open_backend
     from pycalico.datastore.resources import ResourceClient
+    from pycalico.felix.dataplane import rule_counters
+    from pycalico.felix.metrics import FelixMetrics
+    from pycalico.metrics import exposition
+    from pycalico.metrics.registry import new_registry
     from pycalico.node import health, startup
 
     backend_kind = env.get("CALICO_NETWORKING_BACKEND", "bird")
@@ -121,6 +126,8 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
     log.info("node %s registered with address %s", name, identity.address)
 
     status = health.Status()
+    metrics = FelixMetrics(name, read_counters=rule_counters.read)
+    registry = new_registry(metrics)
     settings = _felix_settings(env, client, name)
     # Health and metrics listen where the settings said at start; a change needs a restart.
     stale_after = 3 * min(settings.resync_seconds, DEFAULT_STALE_SECONDS)
@@ -131,7 +138,7 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
             settings.prometheus_metrics_port,
             status,
             stale_after,
-            metrics=True,
+            metrics=lambda: exposition.text(registry),
         ),
     ]
     agent = _start_cni_agent(os.path.join(run_dir, "cni-agent.sock"), config_from_env(env))
@@ -140,7 +147,9 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
         _start_confd(env, backend, name, run_dir, status, stop) if backend_kind == "bird" else None
     )
     try:
-        return _felix(env, backend, client, name, backend_kind, state_dir, run_dir, status, stop)
+        return _felix(
+            env, backend, client, name, backend_kind, state_dir, run_dir, status, metrics, stop
+        )
     finally:
         if confd is not None:
             stop.set()
@@ -227,6 +236,7 @@ def _felix(
     state_dir: str,
     run_dir: str,
     status: Status,
+    metrics: FelixMetrics,
     stop: threading.Event,
 ) -> int:
     from pyroute2 import IPRoute
@@ -259,15 +269,12 @@ def _felix(
                 if ok is None:
                     return
                 status.applies += 1
-                status.apply_seconds_total += seconds
                 # A failed apply (e.g. nft refusing the policy) leaves endpoints closed: not
                 # ready until an apply succeeds again.
                 status.ready = ok
-                if ok:
-                    status.routes, status.endpoints = driver.route_count, driver.endpoint_count
-                    status.host_endpoints = driver.host_endpoint_count
-                else:
+                if not ok:
                     status.apply_failures += 1
+            metrics.applied(ok, seconds, driver.snapshot, driver.desired if ok else None)
 
         log.info("Calico node started successfully")
         with contextlib.closing(driver):

@@ -198,3 +198,16 @@ def test_bad_arguments_are_one_line(args: list[str], message: str) -> None:
     assert result.returncode == 1
     assert message in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_the_console_page_and_its_two_files_are_served_from_the_package(
+    aggregator: AggregatorProcess,
+) -> None:
+    for path, kind, marker in (
+        ("/", "text/html", '<script src="/console/console.js"'),
+        ("/console/console.js", "text/javascript", "EventSource"),
+        ("/console/console.css", "text/css", ".badge.Deny"),
+    ):
+        with urllib.request.urlopen(aggregator.url(path), timeout=10) as reply:
+            assert reply.headers["Content-Type"].startswith(kind)
+            assert marker in reply.read().decode()

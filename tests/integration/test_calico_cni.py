@@ -1187,3 +1187,26 @@ def test_a_shim_of_the_older_wire_format_is_told_to_reinstall_not_left_hanging(
     finally:
         _stop_agent(agent)
     assert b"Traceback" not in (sock.with_suffix(".log")).read_bytes()
+
+
+def test_the_plugins_start_up_never_imports_prometheus_client(cluster: Cluster) -> None:
+    """calico-node's metrics use prometheus_client; a CNI call is a Python start-up of its
+    own (the plugin, or the shim's hand-back to it) and must not pay for importing it.
+    Python's import profile of a real ADD and DEL lists every module either imported."""
+    ns = cluster.netns()
+    for command in ("ADD", "DEL"):
+        out = subprocess.run(
+            [*cluster.in_node, os.path.join(BIN_DIR, "calico")],
+            env={
+                **_cni_env(command, "ctr-imports", f"/run/netns/{ns}"),
+                "PATH": os.environ["PATH"],
+                "PYTHONPROFILEIMPORTTIME": "1",
+            },
+            input=json.dumps(cluster.conf()).encode(),
+            capture_output=True,
+            check=False,
+        )
+        assert out.returncode == 0, out.stdout
+        imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.decode().splitlines()}
+        assert "pycalico.cni.main" in imported and "pycalico.ipam.allocator" in imported
+        assert not {name for name in imported if name.startswith("prometheus_client")}

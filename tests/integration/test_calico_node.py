@@ -44,6 +44,28 @@ def http_status(ns: str, port: int, path: str) -> int:
     return int(out or 0)
 
 
+def metrics_text(ns: str) -> str:
+    """calico-node's Prometheus endpoint, scraped from inside the node's namespace."""
+    code = (
+        "import urllib.request;"
+        "print(urllib.request.urlopen('http://127.0.0.1:9091/metrics').read().decode())"
+    )
+    return sh(ns, sys.executable, "-c", code, check=False)
+
+
+def sample_name(metric: str, **labels: str) -> str:
+    """A sample's name with its labels, as the exposition writes them (sorted)."""
+    return metric + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+def sample_value(text: str, sample: str) -> float:
+    """The value of `sample` in a scrape; -1 when it is not there."""
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return -1
+
+
 class Node:
     def __init__(self, tmp: Path, ns: str) -> None:
         self.ns = ns
@@ -162,25 +184,20 @@ def test_calico_node_starts_registers_serves_health_and_wires_pods(node: Node) -
         status_file = node.tmp / "run" / "endpoint-status" / result["interfaces"][0]["name"]
         eventually(status_file.exists)
         sh(node.ns, "ping", "-c1", "-W2", ip)
-        eventually(
-            lambda: (
-                b"felix_active_local_endpoints 1"
-                in subprocess.run(
-                    [
-                        "ip",
-                        "netns",
-                        "exec",
-                        node.ns,
-                        sys.executable,
-                        "-c",
-                        "import urllib.request;print(urllib.request.urlopen("
-                        "'http://127.0.0.1:9091/metrics').read().decode())",
-                    ],
-                    capture_output=True,
-                    check=False,
-                ).stdout
-            )
-        )
+        eventually(lambda: "\nfelix_active_local_endpoints 1\n" in metrics_text(node.ns))
+        metrics = metrics_text(node.ns)
+        for line in (
+            "# TYPE felix_int_dataplane_apply_time_seconds summary",
+            "# TYPE felix_int_dataplane_failures counter",
+            "# TYPE felix_resyncs_started counter",
+            "felix_cluster_num_hosts 1",
+            "felix_resync_state 3",
+            'felix_host{host="node1"} 1',
+            "# TYPE process_cpu_seconds_total counter",
+        ):
+            assert f"\n{line}\n" in metrics, line
+        assert 'felix_int_dataplane_apply_time_seconds{quantile="0.99"} ' in metrics
+        assert "felix_int_dataplane_initial_resync_time_seconds " in metrics
 
         # kill -9 and restart: the kernel state is found right, nothing is rebuilt.
         routes_before = sh(node.ns, "ip", "route")
@@ -249,6 +266,13 @@ def test_policy_only_node_enforces_policy_and_routes_local_pods_without_a_node_a
         assert pings(pod_b, ips["a"])  # only b's ingress from a is denied
         calicoctl(node, "apply", "-f", "-", stdin=B_FROM_A % "Allow")
         eventually(lambda: pings(pod_a, ips["b"]))
+        # The pings just allowed were counted on b-from-a's rule, read from the kernel.
+        allowed = sample_name(
+            "pycalico_policy_rule_packets_total", action="Allow", direction="ingress",
+            kind="NetworkPolicy", name="b-from-a", namespace="default", rule_index="0",
+            tier="default",
+        )  # fmt: skip
+        eventually(lambda: sample_value(metrics_text(node.ns), allowed) >= 1)
 
         assert http_status(node.ns, 9099, "/readiness") == 200
         assert "natOutgoing" in sh(

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,10 @@ class AggregatorProcess:
 class SenderProcess:
     """A process holding a FlowSender, told what to do on its stdin."""
 
-    def __init__(self, server: str, spool: Path | None) -> None:
-        argv = [sys.executable, "-m", "tests.support.flow_sender_driver", "--server", server]
+    def __init__(self, server: str, spool: Path | None, prefix: Sequence[str] = ()) -> None:
+        """`prefix`: what to run it under (e.g. `nsenter --net=...` for a lab node)."""
+        argv = [*prefix, sys.executable, "-m", "tests.support.flow_sender_driver",
+                "--server", server]  # fmt: skip
         if spool is not None:
             argv += ["--spool", str(spool)]
         self.proc = subprocess.Popen(

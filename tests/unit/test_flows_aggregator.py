@@ -125,13 +125,11 @@ def test_closing_streams_ends_each_with_none() -> None:
         sub.events.get_nowait()
 
 
-def test_metrics_count_received_dropped_and_unique_flows() -> None:
+def test_stats_count_received_dropped_unique_flows_and_duplicates() -> None:
     agg, _ = aggregator(max_flows_per_bucket=1)
     agg.receive("felix-a", 1, flow(start=BUCKET).to_json())
     agg.receive("felix-a", 2, flow(start=BUCKET, dest_port=1).to_json())
     agg.receive("felix-a", 2, flow(start=BUCKET, dest_port=1).to_json())
-    text = agg.metrics()
-    assert "goldmane_aggr_received_flows_total 2\n" in text
-    assert "goldmane_aggr_dropped_flows_total 1\n" in text
-    assert "goldmane_aggr_num_unique_flows 1\n" in text
-    assert "pycalico_flows_duplicate_records_total 1\n" in text
+    stats = agg.stats()
+    assert (stats.received, stats.dropped, stats.unique_flows) == (2, 1, 1)
+    assert (stats.duplicates, stats.rejected, stats.senders) == (1, 0, 1)

@@ -281,6 +281,34 @@ class TestFlatAlways:
         (pod_eth0,) = ip_json(LabState.load(flat).pods["default/p1"].netns, "link", "show", "eth0")
         assert pod_eth0["mtu"] == 1480  # the CNI took the MTU Felix wrote
 
+    def test_the_trace_of_a_pod_pair_shows_tunl0_and_the_ipip_packet_on_the_wire(
+        self, flat: str
+    ) -> None:
+        state = LabState.load(flat)
+        found = json.loads(
+            lab(
+                "trace",
+                "--name",
+                flat,
+                "--from",
+                "default/p1",
+                "--to",
+                "default/p2",
+                "--port",
+                "80",
+                "-o",
+                "json",
+            )
+        )
+        assert found["outcome"] == "delivered", found
+        text = "\n".join(s["text"] for s in found["steps"])
+        assert "dev tunl0 onlink" in text, text
+        encap = [s["text"] for s in found["steps"] if s["kind"] == "encap"]
+        node1, node2 = (state.node_ips[n].split("/")[0] for n in ("node1", "node2"))
+        assert len(encap) == 1 and "IPIP on the wire" in encap[0], encap
+        assert node1 in encap[0] and node2 in encap[0], encap
+        assert state.pods["default/p2"].ip in encap[0], encap
+
     def test_remote_blocks_are_routed_via_the_node_ip_dev_tunl0_onlink_proto_80(
         self, flat: str
     ) -> None:

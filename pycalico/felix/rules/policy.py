@@ -46,6 +46,8 @@ BASE_CHAINS = {
     "filter-INPUT": "type filter hook input priority filter; policy accept;",
 }
 HOST_ACTIONS = {"Drop": "drop", "Accept": "accept", "Return": "return"}
+# The comment of a counted rule: this, then the rule's index in its policy or profile.
+RULE_COMMENT = "rule "
 _ACCEPTED = f"meta mark & {ACCEPT_MARK:#x} == {ACCEPT_MARK:#x}"
 _NOT_PASSED = f"meta mark & {PASS_MARK:#x} == 0"
 
@@ -169,6 +171,17 @@ def _verdict(action: str) -> str:
     }[action]
 
 
+def counted(lines: tuple[str, ...], action: str, index: int) -> tuple[str, ...]:
+    """A policy or profile rule's lines with a counter before the verdict and the rule's
+    index as the comment (`rule 3`), so that its packets and bytes can be read back per
+    rule (Calico #6998; felix/metrics.py reads them, at most once per scrape)."""
+    verdict = _verdict(action)
+    return tuple(
+        f'{line[: len(line) - len(verdict)]}counter {verdict} comment "{RULE_COMMENT}{index}"'
+        for line in lines
+    )
+
+
 def rule_lines(rule: Rule, families: tuple[int, ...] = (4, 6)) -> tuple[str, ...]:
     """One rule as nft rules: one per address family and port alternative it can match.
 
@@ -271,7 +284,9 @@ class PolicyRenderer:
 
     MEMO_LIMIT = 50_000
 
-    def __init__(self) -> None:
+    def __init__(self, counters: bool = True) -> None:
+        """`counters`: a packet and byte counter on every policy and profile rule."""
+        self.counters = counters
         self._names: dict[tuple[Any, int], str] = {}
         self._lines: dict[tuple[Rule, tuple[int, ...]], tuple[str, ...]] = {}
         self._chains: dict[tuple[int, ...], IdentityMemo[tuple[Rule, ...], tuple[str, ...]]] = {
@@ -312,9 +327,19 @@ class PolicyRenderer:
         return found
 
     def chain_lines(self, rules: tuple[Rule, ...], families: tuple[int, ...]) -> tuple[str, ...]:
-        """A policy's or profile's rules for one direction, as the lines of its chain."""
+        """A policy's or profile's rules for one direction, as the lines of its chain (each
+        counted and commented with its rule's index: see `counted`)."""
+        if not self.counters:
+            return self._chains[families].get(
+                rules, lambda rs: tuple(line for r in rs for line in self._rule_lines(r, families))
+            )
         return self._chains[families].get(
-            rules, lambda rs: tuple(line for r in rs for line in self._rule_lines(r, families))
+            rules,
+            lambda rs: tuple(
+                line
+                for index, r in enumerate(rs)
+                for line in counted(self._rule_lines(r, families), r.action, index)
+            ),
         )
 
     def _endpoint_chain_lines(
