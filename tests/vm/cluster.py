@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shlex
 import sys
 import tempfile
@@ -37,6 +38,8 @@ PAYLOAD = "/run/pycalico-payload"  # where each guest sees the host-made payload
 BOOT_TIMEOUT = 180.0
 READY_TIMEOUT = 240.0
 CALICO_NODE_LOG = "/var/log/calico-node.log"
+RUN_DIR = "/var/run/calico"
+BIRD_SOCKET = f"{RUN_DIR}/bird.ctl"
 # The checkout's calico-node (the guests see the checkout and its venv at their host paths).
 CHECKOUT_BIN = Path(sys.prefix) / "bin"
 
@@ -133,13 +136,36 @@ class Cluster:
             "ETCD_ENDPOINTS": self.etcd_endpoints,
         }
 
-    def calicoctl(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
-        """calicoctl on host1, against the cluster's etcd."""
+    def calicoctl(
+        self, *args: str, stdin: str | None = None, on: Guest | None = None, check: bool = True
+    ) -> str:
+        """calicoctl on `on` (host1 by default), against the cluster's etcd."""
         env = {"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": self.etcd_endpoints}
-        done = self.hosts[0].run(
+        done = (on or self.hosts[0]).run(
             str(CHECKOUT_BIN / "calicoctl"), *args, input=stdin, env=env, check=check
         )
         return done.stdout if check else done.stdout + done.stderr
+
+    def configure(self, host: Guest, **env: str) -> None:
+        """calico.env on `host` with `env` over the cluster's settings (read at next start)."""
+        settings = {**self.node_env(host), **env}
+        write_file(
+            host, "/etc/calico/calico.env", "".join(f"{k}={v}\n" for k, v in settings.items())
+        )
+
+    def restart_calico_node(self, host: Guest) -> None:
+        """Stop calico-node as systemd stops the unit (SIGTERM to the main process alone:
+        KillMode=process), start it again, wait until it is ready."""
+        pid = host.run("cat", f"{RUN_DIR}/calico-node.pid").stdout.strip()
+        host.run("kill", "-TERM", pid)
+        wait_until(
+            f"calico-node {pid} on {host.name} to exit",
+            lambda: host.run("kill", "-0", pid, check=False).rc != 0,
+            60,
+            0.5,
+        )
+        start_calico_node(host)
+        wait_node_ready(host)
 
     def pod(self, host: Guest, name: str) -> Pod:
         """A podman container on `host` in Calico's network, serving HTTP on 8080."""
@@ -153,6 +179,50 @@ class Cluster:
         inspect = host.run("podman", "inspect", name).stdout
         (networks,) = [c["NetworkSettings"]["Networks"] for c in json.loads(inspect)]
         return Pod(host, name, networks[NETWORK]["IPAddress"])
+
+
+def pod_pid(pod: Pod) -> str:
+    return pod.host.run("podman", "inspect", "-f", "{{.State.Pid}}", pod.name).stdout.strip()
+
+
+@contextlib.contextmanager
+def ping_stream(source: Pod, address: str, interval: float = 0.2) -> Iterator[list[str]]:
+    """iputils ping from `source`'s network namespace to `address` while the block runs;
+    once it ends, its output (one line per reply, then the summary) in the list."""
+    out: list[str] = []
+    log = f"/var/log/ping-{source.name}-{address}.log"
+    argv = ["nsenter", "-t", pod_pid(source), "-n", "ping", "-n", "-i", str(interval), address]
+    pid = spawn(source.host, argv, log)
+    try:
+        yield out
+    finally:
+        source.host.run("kill", "-INT", str(pid), check=False)
+        wait_until(
+            "the ping stream to stop",
+            lambda: source.host.run("kill", "-0", str(pid), check=False).rc != 0,
+            30,
+            0.5,
+        )
+        out.extend(source.host.run("cat", log).stdout.splitlines())
+
+
+def unanswered(ping_output: Sequence[str]) -> list[int]:
+    """The sequence numbers of pings sent but never answered."""
+    summary = next(line for line in ping_output if "packets transmitted" in line)
+    sent = int(summary.split()[0])
+    answered = {int(m) for line in ping_output for m in re.findall(r"icmp_seq=(\d+)", line)}
+    return [seq for seq in range(1, sent + 1) if seq not in answered]
+
+
+def bird_sessions(host: Guest) -> dict[str, str]:
+    """BIRD's BGP protocols on `host`, by name: its `show protocols` line (state, since when,
+    and the session's state)."""
+    shown = host.run("birdc", "-s", BIRD_SOCKET, "show", "protocols").stdout
+    return {
+        line.split()[0]: " ".join(line.split()[3:])
+        for line in shown.splitlines()
+        if len(line.split()) > 3 and line.split()[1] == "BGP"
+    }
 
 
 def start_etcd(guest: Guest) -> None:
@@ -203,14 +273,13 @@ def install_from_checkout(cluster: Cluster, guest: Guest) -> None:
         ],
     }
     write_file(guest, "/etc/cni/net.d/10-calico.conflist", json.dumps(conflist), "0600")
-    env = "".join(f"{k}={v}\n" for k, v in cluster.node_env(guest).items())
-    write_file(guest, "/etc/calico/calico.env", env)
+    cluster.configure(guest)
 
 
 def start_calico_node(guest: Guest) -> None:
     """calico-node with calico.env's environment, as the unit would start it."""
     script = (
-        "set -a; . /etc/calico/calico.env; set +a; mkdir -p /var/run/calico; "
+        f"set -a; . /etc/calico/calico.env; set +a; mkdir -p {RUN_DIR}; "
         f"exec {CHECKOUT_BIN / 'calico-node'}"
     )
     spawn(guest, ["/bin/sh", "-c", script], CALICO_NODE_LOG)
