@@ -1,8 +1,19 @@
-"""A pycalico cluster of guests: each its own kernel, root and host name, on one segment.
+"""A pycalico cluster of guests, installed as the README's "Install on a host" says.
 
-host1 runs etcd (the datastore, on the segment); every host runs calico-node and podman
-(CNI backend) with pycalico's CNI plugin, so pods are made by a real runtime. The guests
-boot at once (`harness.booted_guests`); commands go to them through their agents.
+Each guest boots Debian's stock kernel with systemd as PID 1, its own root overlay, host
+name and NIC on one segment (192.0.2.0/24, the README's addresses). The checkout and its
+venv are hidden in the guests: pycalico reaches them only as the wheelhouse `make
+wheelhouse` builds here. Then every command of the README's section runs, as written, where
+the README says: the wheelhouse copied to each host (its `scp`: a copy from a read-only
+share), etcd on host1 (its package's unit), the install on each host with that host's
+`NODENAME` and `IP`, `systemctl enable --now calico-node`, podman's CNI backend and a pod.
+Two things differ, because the guests have no way out: `apt-get install` is replaced by a
+check that the packages are installed (the guests' root is this machine's), and
+`docker.io/library/busybox` is a busybox-static image imported under that name. The guests'
+root is an overlay, on which podman's overlay storage cannot sit: podman stores with vfs.
+
+The checks then use the cluster through each guest's agent; `calico-node uninstall` and
+`calicoctl delete node` run last, in test_hosts.py.
 """
 
 from __future__ import annotations
@@ -11,7 +22,7 @@ import contextlib
 import json
 import re
 import shlex
-import sys
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,39 +31,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from tests.support import readme_install
 from tests.support.runtimes import busybox_rootfs_tar
 
-from .harness import Guest, GuestResult, GuestSpec, Share, booted_guests
-from .segment import Segment, segment
+from .harness import REPO, Guest, GuestResult, GuestSpec, Share, booted_guests
+from .segment import SUBNET, Segment, segment
 
 T = TypeVar("T")
 
-POOL = "10.244.0.0/16"
-ETCD_PORT = 2379
+INSTALL = readme_install.command("pycalico.node.main install")
+SETTINGS = dict(s.split("=", 1) for s in readme_install.settings(INSTALL))
+POOL = SETTINGS["CALICO_IPV4POOL_CIDR"]
 NETWORK = "k8s-pod-network"  # the conflist's network name, as Calico's install-cni writes it
-IMAGE = "localhost/pycalico-busybox:hosts"
+IMAGE = "docker.io/library/busybox:latest"  # the README's image, imported (no registry here)
 HTTP_PORT = 8080
 CONNECT_TIMEOUT = 3
-IMAGE_APPLETS = ("sh", "ip", "ping", "sleep", "httpd", "nc", "printf", "mkdir", "echo")
-PAYLOAD = "/run/pycalico-payload"  # where each guest sees the host-made payload (read-only)
-BOOT_TIMEOUT = 180.0
-READY_TIMEOUT = 240.0
-CALICO_NODE_LOG = "/var/log/calico-node.log"
+IMAGE_APPLETS = ("sh", "ip", "ping", "sleep", "httpd", "nc", "mkdir", "echo", "printf")
+PAYLOAD = "/run/pycalico-payload"  # where each guest sees what the host made (read-only)
+BOOT_TIMEOUT = 240.0
+READY_TIMEOUT = 300.0
+INSTALL_TIMEOUT = 900.0
+ETCD_PORT = 2379
 RUN_DIR = "/var/run/calico"
 BIRD_SOCKET = f"{RUN_DIR}/bird.ctl"
-# The checkout's calico-node (the guests see the checkout and its venv at their host paths).
-CHECKOUT_BIN = Path(sys.prefix) / "bin"
-
-CONTAINERS_CONF = """\
-[network]
-network_backend = "cni"
-cni_plugin_dirs = ["/opt/cni/bin", "/usr/lib/cni"]
-network_config_dir = "/etc/cni/net.d"
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-"""
-# Guest roots are an overlay on tmpfs: vfs needs nothing of the filesystem under it.
+UNIT = "calico-node.service"
+# Podman's overlay storage cannot sit on the guests' overlay root; the rest is the README's.
 STORAGE_CONF = """\
 [storage]
 driver = "vfs"
@@ -84,10 +87,35 @@ def write_file(guest: Guest, path: str, text: str, mode: str = "0644") -> None:
     )
 
 
-def spawn(guest: Guest, argv: Sequence[str], log: str, env: dict[str, str] | None = None) -> int:
+def spawn(guest: Guest, argv: Sequence[str], log: str) -> int:
     """Start `argv` in the guest as a daemon of its own session, output to `log`; its pid."""
     script = f'setsid "$@" < /dev/null > {shlex.quote(log)} 2>&1 & echo $!'
-    return int(guest.run("/bin/sh", "-c", script, "sh", *argv, env=env).stdout)
+    return int(guest.run("/bin/sh", "-c", script, "sh", *argv).stdout)
+
+
+def readme_block(containing: str) -> list[str]:
+    """The README section's `sh` block that has a command containing `containing`."""
+    (block,) = [b for b in readme_install.blocks() if any(containing in c for c in b)]
+    return block
+
+
+def for_host(command: str, host: Guest) -> str:
+    """A README command as `host` runs it: the README's host1 settings become its own
+    (`NODENAME`, `IP`); `apt-get install` becomes a check that the packages are there."""
+    words = command.split()
+    if words[:2] == ["apt-get", "install"]:
+        packages = [w for w in words[2:] if not w.startswith("-")]
+        return f"dpkg-query -W {' '.join(packages)} > /dev/null"
+    prefix = SUBNET.prefixlen
+    return command.replace(f"NODENAME={SETTINGS['NODENAME']}", f"NODENAME={host.name}").replace(
+        f"IP={SETTINGS['IP']}", f"IP={host.address}/{prefix}"
+    )
+
+
+def run_readme(host: Guest, commands: Sequence[str], timeout: float = 300.0) -> str:
+    """README commands in one bash on `host` (stopping at the first that fails); stdout."""
+    script = "\n".join(for_host(c, host) for c in commands)
+    return host.run("bash", "-ec", script, timeout=timeout).stdout
 
 
 @dataclass
@@ -105,11 +133,17 @@ class Pod:
         request = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w {CONNECT_TIMEOUT} {ip} {port}"
         return self.exec("sh", "-c", request, check=False).stdout
 
+    def pid(self) -> str:
+        return self.host.run("podman", "inspect", "-f", "{{.State.Pid}}", self.name).stdout.strip()
+
 
 @dataclass
 class Cluster:
     segment: Segment
     hosts: list[Guest]
+    # What the README's commands printed on each host, by host name.
+    installed: dict[str, str] = field(default_factory=dict)
+    podman_run: dict[str, str] = field(default_factory=dict)
     # (what, seconds since the previous step): where the time goes, for the suite's summary.
     steps: list[tuple[str, float]] = field(default_factory=list)
     _last: float = field(default_factory=time.monotonic)
@@ -119,70 +153,40 @@ class Cluster:
         self.steps.append((what, now - self._last))
         self._last = now
 
-    @property
-    def etcd_endpoints(self) -> str:
-        return f"http://{self.hosts[0].address}:{ETCD_PORT}"
-
-    def node_env(self, host: Guest) -> dict[str, str]:
-        """calico-node's environment on `host` (what calico.env holds)."""
-        return {
-            "NODENAME": host.name,
-            "IP": "autodetect",
-            "IP_AUTODETECTION_METHOD": "interface=eth0",
-            "CALICO_NETWORKING_BACKEND": "vxlan",
-            "CALICO_IPV4POOL_CIDR": POOL,
-            "CALICO_IPV4POOL_VXLAN": "Always",
-            "DATASTORE_TYPE": "etcdv3",
-            "ETCD_ENDPOINTS": self.etcd_endpoints,
-        }
-
     def calicoctl(
         self, *args: str, stdin: str | None = None, on: Guest | None = None, check: bool = True
     ) -> str:
-        """calicoctl on `on` (host1 by default), against the cluster's etcd."""
-        env = {"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": self.etcd_endpoints}
-        done = (on or self.hosts[0]).run(
-            str(CHECKOUT_BIN / "calicoctl"), *args, input=stdin, env=env, check=check
-        )
+        """The installed calicoctl on `on` (host1 by default), as installed (its cfg)."""
+        done = (on or self.hosts[0]).run("calicoctl", *args, input=stdin, check=check)
         return done.stdout if check else done.stdout + done.stderr
 
-    def configure(self, host: Guest, **env: str) -> None:
-        """calico.env on `host` with `env` over the cluster's settings (read at next start)."""
-        settings = {**self.node_env(host), **env}
-        write_file(
-            host, "/etc/calico/calico.env", "".join(f"{k}={v}\n" for k, v in settings.items())
-        )
+    def reinstall(self, host: Guest, **settings: str) -> str:
+        """The README's install command on `host` with `settings` changed (which restarts
+        the running node); what it printed."""
+        command = INSTALL
+        for name, value in settings.items():
+            command, found = re.subn(rf"\b{name}=\S+", f"{name}={value}", command)
+            if not found:
+                command += f" {name}={value}"
+        return run_readme(host, ["cd /root", command], INSTALL_TIMEOUT)
 
     def restart_calico_node(self, host: Guest) -> None:
-        """Stop calico-node as systemd stops the unit (SIGTERM to the main process alone:
-        KillMode=process), start it again, wait until it is ready."""
-        pid = host.run("cat", f"{RUN_DIR}/calico-node.pid").stdout.strip()
-        host.run("kill", "-TERM", pid)
-        wait_until(
-            f"calico-node {pid} on {host.name} to exit",
-            lambda: host.run("kill", "-0", pid, check=False).rc != 0,
-            60,
-            0.5,
-        )
-        start_calico_node(host)
+        """`systemctl restart calico-node`, then wait until it is ready."""
+        host.run("systemctl", "restart", UNIT, timeout=120)
         wait_node_ready(host)
 
     def pod(self, host: Guest, name: str) -> Pod:
-        """A podman container on `host` in Calico's network, serving HTTP on 8080."""
+        """A podman container on `host` in Calico's network, serving HTTP on HTTP_PORT."""
         serve = "mkdir -p /www && echo hello from $(hostname) > /www/index.html"
         host.run(
             "podman", "run", "-d", "--name", name, "--hostname", name, "--network", NETWORK,
             "--cap-add", "NET_RAW",
             IMAGE, "sh", "-c", f"{serve} && exec httpd -f -p {HTTP_PORT} -h /www",
-            timeout=120,
+            timeout=180,
         )  # fmt: skip
         inspect = host.run("podman", "inspect", name).stdout
         (networks,) = [c["NetworkSettings"]["Networks"] for c in json.loads(inspect)]
         return Pod(host, name, networks[NETWORK]["IPAddress"])
-
-
-def pod_pid(pod: Pod) -> str:
-    return pod.host.run("podman", "inspect", "-f", "{{.State.Pid}}", pod.name).stdout.strip()
 
 
 @contextlib.contextmanager
@@ -191,15 +195,15 @@ def ping_stream(source: Pod, address: str, interval: float = 0.2) -> Iterator[li
     once it ends, its output (one line per reply, then the summary) in the list."""
     out: list[str] = []
     log = f"/var/log/ping-{source.name}-{address}.log"
-    argv = ["nsenter", "-t", pod_pid(source), "-n", "ping", "-n", "-i", str(interval), address]
-    pid = spawn(source.host, argv, log)
+    argv = ["nsenter", "-t", source.pid(), "-n", "ping", "-n", "-i", str(interval), address]
+    pid = str(spawn(source.host, argv, log))
     try:
         yield out
     finally:
-        source.host.run("kill", "-INT", str(pid), check=False)
+        source.host.run("kill", "-INT", pid, check=False)
         wait_until(
             "the ping stream to stop",
-            lambda: source.host.run("kill", "-0", str(pid), check=False).rc != 0,
+            lambda: source.host.run("kill", "-0", pid, check=False).rc != 0,
             30,
             0.5,
         )
@@ -225,102 +229,101 @@ def bird_sessions(host: Guest) -> dict[str, str]:
     }
 
 
-def start_etcd(guest: Guest) -> None:
-    """One etcd member on `guest`, serving clients on the segment and on loopback."""
-    me = f"http://{guest.address}:{ETCD_PORT}"
-    spawn(
-        guest,
-        ["etcd", "--name", guest.name, "--data-dir", "/var/lib/pycalico-etcd",
-         "--listen-client-urls", f"{me},http://127.0.0.1:{ETCD_PORT}",
-         "--advertise-client-urls", me,
-         "--listen-peer-urls", "http://127.0.0.1:2380",
-         "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-         "--initial-cluster", f"{guest.name}=http://127.0.0.1:2380"],
-        "/var/log/etcd.log",
-    )  # fmt: skip
-
-    def healthy() -> bool:
-        probe = f"http://127.0.0.1:{ETCD_PORT}/health"
-        return '"true"' in guest.run("curl", "-sf", probe, check=False).stdout
-
-    wait_until(f"etcd healthy on {guest.name}", healthy, READY_TIMEOUT)
+def node_log(host: Guest) -> str:
+    return host.run(
+        "journalctl", "-u", UNIT, "-n", "40", "--no-pager", "-o", "cat", check=False
+    ).stdout
 
 
-def setup_podman(guest: Guest) -> None:
-    write_file(guest, "/etc/containers/containers.conf", CONTAINERS_CONF)
-    write_file(guest, "/etc/containers/storage.conf", STORAGE_CONF)
-    guest.run("podman", "import", f"{PAYLOAD}/busybox.tar", IMAGE, timeout=120)
-
-
-def install_from_checkout(cluster: Cluster, guest: Guest) -> None:
-    """The CNI shims and conflist, and calico.env, from the checkout (no installer yet)."""
-    guest.run(
-        str(CHECKOUT_BIN / "python"), "-m", "pycalico.cni.install",
-        "--bin-dir", "/opt/cni/bin", "--agent-socket", "/var/run/calico/cni-agent.sock",
-        timeout=120,
-    )  # fmt: skip
-    conflist = {
-        "name": NETWORK,
-        "cniVersion": "1.0.0",
-        "plugins": [
-            {
-                "type": "calico",
-                "datastore_type": "etcdv3",
-                "etcd_endpoints": cluster.etcd_endpoints,
-                "mtu": 0,
-                "ipam": {"type": "calico-ipam"},
-            }
-        ],
-    }
-    write_file(guest, "/etc/cni/net.d/10-calico.conflist", json.dumps(conflist), "0600")
-    cluster.configure(guest)
-
-
-def start_calico_node(guest: Guest) -> None:
-    """calico-node with calico.env's environment, as the unit would start it."""
-    script = (
-        f"set -a; . /etc/calico/calico.env; set +a; mkdir -p {RUN_DIR}; "
-        f"exec {CHECKOUT_BIN / 'calico-node'}"
-    )
-    spawn(guest, ["/bin/sh", "-c", script], CALICO_NODE_LOG)
-
-
-def wait_node_ready(guest: Guest) -> None:
+def wait_node_ready(host: Guest) -> None:
     def ready() -> bool:
-        probe = guest.run("curl", "-sf", "http://127.0.0.1:9099/readiness", check=False)
+        probe = host.run("curl", "-sf", "http://127.0.0.1:9099/readiness", check=False)
         return probe.rc == 0
 
     try:
-        wait_until(f"calico-node ready on {guest.name}", ready, READY_TIMEOUT)
+        wait_until(f"calico-node ready on {host.name}", ready, READY_TIMEOUT)
     except AssertionError as failed:
-        log = guest.run("tail", "-n", "40", CALICO_NODE_LOG, check=False).stdout
-        raise AssertionError(f"{failed}; its log ends:\n{log}") from None
+        raise AssertionError(f"{failed}; its journal ends:\n{node_log(host)}") from None
+
+
+def copy_wheelhouse(guests: Sequence[Guest]) -> None:
+    """The README's `scp -r build/wheelhouse root@IP:DEST` lines: each a copy, on the guest
+    with that address, from the read-only share of the checkout's build/wheelhouse."""
+    for command in readme_block("make wheelhouse"):
+        words = command.split()
+        if words[0] != "scp":
+            continue
+        source, target = words[-2], words[-1]
+        address, dest = target.split("@", 1)[1].split(":", 1)
+        (guest,) = [g for g in guests if g.address == address]
+        guest.run("cp", "-r", f"{PAYLOAD}/{Path(source).name}", dest)
+
+
+def build_wheelhouse() -> Path:
+    """The README's first block on this machine: `make wheelhouse`."""
+    (command, *_) = readme_block("make wheelhouse")
+    subprocess.run(shlex.split(command), cwd=REPO, check=True, capture_output=True)
+    return REPO / "build" / "wheelhouse"
+
+
+def start_etcd(guests: Sequence[Guest]) -> None:
+    """The README's etcd block, on the host whose address it names (host1)."""
+    block = readme_block("etcd-server")
+    (host,) = [g for g in guests if any(f"//{g.address}:" in c for c in block)]
+    run_readme(host, block)
+
+    def healthy() -> bool:
+        probe = f"http://{host.address}:{ETCD_PORT}/health"
+        return '"true"' in host.run("curl", "-sf", probe, check=False).stdout
+
+    wait_until(f"etcd healthy on {host.name}", healthy, READY_TIMEOUT)
+
+
+def install(c: Cluster, host: Guest) -> None:
+    c.installed[host.name] = run_readme(host, readme_block(INSTALL), INSTALL_TIMEOUT)
+
+
+def podman_run(c: Cluster, host: Guest) -> None:
+    """The README's podman block, after this environment's storage and image."""
+    write_file(host, "/etc/containers/storage.conf", STORAGE_CONF)
+    host.run("podman", "import", f"{PAYLOAD}/busybox.tar", IMAGE, timeout=180)
+    c.podman_run[host.name] = run_readme(host, readme_block("podman run"))
 
 
 @contextlib.contextmanager
 def cluster(hosts: int = 2) -> Iterator[Cluster]:
-    """`hosts` guests on a fresh segment, etcd on the first, calico-node and podman on each,
-    every one ready; all of it gone on the way out, whatever happened."""
+    """`hosts` guests on a fresh segment, installed and running as the README says, with
+    calico-node ready on each; all of it gone on the way out, whatever happened."""
     started = time.monotonic()
+    wheelhouse = build_wheelhouse()
     with tempfile.TemporaryDirectory(prefix="pcpayload-") as payload, segment() as seg:
         (Path(payload) / "busybox.tar").write_bytes(
             busybox_rootfs_tar(Path(payload), IMAGE_APPLETS)
         )
-        shared = (Share(Path(payload), PAYLOAD),)
+        shared = (
+            Share(Path(payload), PAYLOAD),
+            Share(wheelhouse, f"{PAYLOAD}/{wheelhouse.name}"),
+        )
         specs = [
-            GuestSpec(hostname=f"host{i + 1}", nic=seg.nic(i), extra_shares=shared)
+            GuestSpec(f"host{i + 1}", seg.nic(i), shared, systemd=True, checkout=False)
             for i in range(hosts)
         ]
         with booted_guests(specs, BOOT_TIMEOUT) as guests:
+            first = f"{guests[0].address}/{SUBNET.prefixlen}"
+            if (SETTINGS["NODENAME"], SETTINGS["IP"]) != (guests[0].name, first):
+                raise AssertionError(
+                    f"the README installs host1 as {SETTINGS['NODENAME']} {SETTINGS['IP']}; "
+                    f"the segment's first guest is {guests[0].name} {first}"
+                )
             c = Cluster(seg, guests, _last=started)
             c.step("booted")
-            start_etcd(guests[0])
+            copy_wheelhouse(guests)
+            start_etcd(guests)
             c.step("etcd")
-            on_each(guests, lambda g: install_from_checkout(c, g))
+            on_each(guests, lambda g: install(c, g))
             c.step("installed")
-            on_each(guests, start_calico_node)
-            on_each(guests, setup_podman)
-            c.step("podman")
             on_each(guests, wait_node_ready)
             c.step("calico-node ready")
+            on_each(guests, lambda g: podman_run(c, g))
+            c.step("podman")
             yield c

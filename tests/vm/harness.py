@@ -86,21 +86,50 @@ mount -t devtmpfs devtmpfs /dev
 while read -r module; do insmod "/modules/$module" || fail "insmod $module"; done < /modules.list
 mkdir -p /rw && mount -t tmpfs -o mode=0755 tmpfs /rw || fail "mount /rw"
 @MOUNTS@
+@HIDE@
 mkdir -p "/newroot/lib/modules/@KVER@"
 mount --bind "/newroot@MODULES@" "/newroot/lib/modules/@KVER@" || fail "bind modules"
-for dir in /proc /sys /dev; do mount --move "$dir" "/newroot$dir"; done
-exec switch_root /newroot /bin/sh "@JOB_DIR@/stage2"
-"""
-
-STAGE2 = r"""# Stage 2 (PID 1 on the overlay root): the job, its exit code to the share, power off.
-mkdir -p /dev/pts /dev/shm
-mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /dev/shm
-mount -t cgroup2 cgroup2 /sys/fs/cgroup
 # A host of its own: its name, and a machine id that is not the host's (shared with the root).
-hostname @HOSTNAME@
-echo @HOSTNAME@ > /etc/hostname
-tr -d - < /proc/sys/kernel/random/uuid > /etc/machine-id
+echo @HOSTNAME@ > /newroot/etc/hostname
+tr -d - < /proc/sys/kernel/random/uuid > /newroot/etc/machine-id
+@PREPARE@
+for dir in /proc /sys /dev; do mount --move "$dir" "/newroot$dir"; done
+exec switch_root /newroot @PID1@
+"""
+# PID 1 after switch_root: stage 2 itself, or systemd, which runs stage 2 as a service.
+SHELL_PID1 = '/bin/sh "@JOB_DIR@/stage2"'
+SYSTEMD_PID1 = "/lib/systemd/systemd"
+# Before systemd starts, the overlay becomes a fresh host's root: none of the host's own
+# enabled units (etcd, BIRD, timers, ...), no fstab entries, the guest's units in place, and
+# no /.dockerenv (this host may be a container: systemd would think the guest one too, and
+# ignore the kernel's command line).
+SYSTEMD_PREPARE = r"""rm -rf /newroot/etc/systemd/system/*.wants /newroot/.dockerenv
+cp /newroot@JOB_DIR@/units/* /newroot/etc/systemd/system/ || fail "copy units"
+: > /newroot/etc/fstab
+"""
+SYSTEMD_TARGET = "pycalico-guest.target"
+# The guest boots as a host does (multi-user.target), and runs stage 2 (its job) from the
+# start, alongside.
+SYSTEMD_UNITS = {
+    SYSTEMD_TARGET: """\
+[Unit]
+Description=pycalico test guest
+Wants=multi-user.target pycalico-guest.service
+AllowIsolate=yes
+""",
+    "pycalico-guest.service": """\
+[Unit]
+Description=pycalico test guest: modules, network, then the job
+DefaultDependencies=no
+
+[Service]
+ExecStart=/bin/sh @JOB_DIR@/stage2
+""",
+}
+
+STAGE2 = r"""# Stage 2 (PID 1 on the overlay root, or systemd's service): the job, its exit code to
+# the share, power off.
+@EARLY@
 ip link set lo up
 /usr/sbin/modprobe -a @MODULES@ > @JOB_DIR@/modprobe.log 2>&1 || cat @JOB_DIR@/modprobe.log
 @NETWORK@
@@ -199,12 +228,13 @@ def checkout_shares(
     return [Share.same_path(p) for p in paths]
 
 
-def shares(job_dir: Path, extra: Sequence[Share] = ()) -> list[Share]:
+def shares(job_dir: Path, extra: Sequence[Share] = (), checkout: bool = True) -> list[Share]:
     """What of the host the guest sees, and where, in the order it is mounted: the host's
     root at / (read-only), then — after the guest's fresh tmpfs on GUEST_TMPFS — the
-    checkout and its Python (`checkout_shares`), the job's directory at JOB_DIR (writable),
-    and `extra`, each parent before anything inside it."""
-    rest = [*checkout_shares(), Share(job_dir, JOB_DIR, writable=True), *extra]
+    checkout and its Python (`checkout_shares`; not with `checkout=False`), the job's
+    directory at JOB_DIR (writable), and `extra`, each parent before anything inside it."""
+    mine = checkout_shares() if checkout else []
+    rest = [*mine, Share(job_dir, JOB_DIR, writable=True), *extra]
     for share in rest:
         if not share.guest.startswith("/") or share.guest == "/":
             raise VmError(f"a share's guest path must be absolute and not /: {share.guest!r}")
@@ -245,6 +275,20 @@ def _mount_lines(plan: Sequence[Share]) -> str:
             ]
         if share.guest == "/":
             lines += [f"mount -t tmpfs -o mode=1777 tmpfs /newroot{d}" for d in GUEST_TMPFS]
+    return "\n".join(lines)
+
+
+def _hide_lines(hidden: Sequence[Share]) -> str:
+    """Stage 1's empty tmpfs over each of `hidden`'s host paths (seen through the root
+    share otherwise), mounted after every share."""
+    lines = []
+    for share in hidden:
+        target = shlex.quote(f"/newroot{share.host}")
+        lines += [
+            f"mkdir -p {target}",
+            f"mount -t tmpfs -o mode=0755 tmpfs {target} || fail "
+            + shlex.quote(f"hide {share.host}"),
+        ]
     return "\n".join(lines)
 
 
@@ -362,7 +406,7 @@ def _module_files(k: Kernel, names: tuple[str, ...]) -> list[Path]:
     return files
 
 
-def _initramfs(k: Kernel, work: Path, plan: Sequence[Share]) -> Path:
+def _initramfs(k: Kernel, work: Path, plan: Sequence[Share], spec: GuestSpec) -> Path:
     tree = work / "initramfs"
     for sub in ("bin", "modules", "proc", "sys", "dev"):
         (tree / sub).mkdir(parents=True)
@@ -374,6 +418,10 @@ def _initramfs(k: Kernel, work: Path, plan: Sequence[Share]) -> Path:
     (tree / "modules.list").write_text("\n".join(names) + "\n")
     init = (
         INIT.replace("@MOUNTS@", _mount_lines(plan))
+        .replace("@HIDE@", "" if spec.checkout else _hide_lines(checkout_shares()))
+        .replace("@PREPARE@", SYSTEMD_PREPARE if spec.systemd else "")
+        .replace("@PID1@", SYSTEMD_PID1 if spec.systemd else SHELL_PID1)
+        .replace("@HOSTNAME@", spec.hostname)
         .replace("@JOB_DIR@", JOB_DIR)
         .replace("@KVER@", k.version)
         .replace("@MODULES@", str(k.modules))
@@ -426,11 +474,16 @@ class Nic:
 
 @dataclass(frozen=True)
 class GuestSpec:
-    """One guest: its host name, its NIC (none: `-nic none`), and what else it sees."""
+    """One guest: its host name, its NIC (none: `-nic none`), what else it sees, its PID 1
+    (stage 2 itself, or with `systemd=True` systemd, booting the guest's own target), and
+    whether it sees the checkout and its venv (with `checkout=False` they are not shared,
+    and an empty tmpfs hides them where the root share would show them)."""
 
     hostname: str = "vm"
     nic: Nic | None = None
     extra_shares: tuple[Share, ...] = ()
+    systemd: bool = False
+    checkout: bool = True
 
 
 @dataclass
@@ -449,6 +502,13 @@ class _Launched:
         return _read(self.output)
 
 
+# What systemd, as PID 1, does itself; stage 2 as PID 1 must.
+SHELL_EARLY = """\
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+hostname @HOSTNAME@"""
 BASE_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/root",
@@ -477,18 +537,26 @@ def _launched(
         work = Path(tmp)
         job_dir = work / "job"
         job_dir.mkdir()
-        plan = shares(job_dir, spec.extra_shares)
+        plan = shares(job_dir, spec.extra_shares, spec.checkout)
         (job_dir / "job").write_text(_job_script(cmd, BASE_ENV, cwd))
         modules = [*GUEST_MODULES, *(NIC_MODULES if spec.nic else ())]
         if any(a.startswith("virtserialport") for a in extra_args):
             modules += AGENT_MODULES
         (job_dir / "stage2").write_text(
-            STAGE2.replace("@JOB_DIR@", JOB_DIR)
+            STAGE2.replace("@EARLY@", "" if spec.systemd else SHELL_EARLY)
+            .replace("@JOB_DIR@", JOB_DIR)
             .replace("@MODULES@", " ".join(modules))
             .replace("@HOSTNAME@", spec.hostname)
             .replace("@NETWORK@", spec.nic.guest_lines() if spec.nic else "")
         )
-        initrd = _initramfs(k, work, plan)
+        append = "console=ttyS0 panic=-1 rdinit=/init loglevel=4 mitigations=off"
+        if spec.systemd:
+            (job_dir / "units").mkdir()
+            for name, text in SYSTEMD_UNITS.items():
+                (job_dir / "units" / name).write_text(text.replace("@JOB_DIR@", JOB_DIR))
+            # eth0 stays eth0 (no predictable names), as the shell-booted guests have it.
+            append += f" systemd.unit={SYSTEMD_TARGET} net.ifnames=0"
+        initrd = _initramfs(k, work, plan, spec)
         output, console = work / "output", work / "console"
         # QEMU makes the tap in the namespace it runs in: the segment's, never the host's.
         netns = ["nsenter", f"--net=/run/netns/{spec.nic.netns}"] if spec.nic else []
@@ -503,7 +571,7 @@ def _launched(
             "-machine", "q35",
             "-kernel", str(k.vmlinux),
             "-initrd", str(initrd),
-            "-append", "console=ttyS0 panic=-1 rdinit=/init loglevel=4 mitigations=off",
+            "-append", append,
             *(spec.nic.qemu_args() if spec.nic else ["-nic", "none"]),
             "-nographic",
             "-no-reboot",

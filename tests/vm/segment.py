@@ -2,7 +2,7 @@
 
 Everything is in network namespaces the test makes, never on the host's own interfaces:
 
-  <seg>       bridge br0 (198.51.100.1/24, TEST-NET-2): each guest's tap is a port; it
+  <seg>       bridge br0 (192.0.2.1/24, TEST-NET-1): each guest's tap is a port; it
               routes between the segment and the outside (and nowhere else)
   <seg>-out   "the internet": 203.0.113.1 (TEST-NET-3), reached through <seg>
 
@@ -25,12 +25,12 @@ from pathlib import Path
 
 from .harness import Nic
 
-SUBNET = ipaddress.ip_network("198.51.100.0/24")
-ROUTER = "198.51.100.1"
+SUBNET = ipaddress.ip_network("192.0.2.0/24")
+ROUTER = "192.0.2.1"
 OUTSIDE = "203.0.113.1"
 OUTSIDE_ROUTER = "203.0.113.254"
 BRIDGE = "br0"
-FIRST_GUEST = 11  # host1 is 198.51.100.11
+FIRST_GUEST = 11  # host1 is 192.0.2.11, as in the README
 TIMESTAMP = re.compile(r"\d\d:\d\d:\d\d\.\d+ ")
 
 
