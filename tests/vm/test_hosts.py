@@ -207,15 +207,14 @@ def test_uninstall_leaves_nothing_it_owned_and_delete_node_releases_the_node(
 ) -> None:
     host, other = hosts.hosts[1], hosts.hosts[0]
     manifest = json.loads(host.run("cat", MANIFEST).stdout)
-    pids = [host.run("cat", f"{RUN_DIR}/{name}.pid").stdout.strip() for name in ("bird",)]
-    pids.append(main_pid(host))
+    pids = [main_pid(host), host.run("cat", f"{RUN_DIR}/bird.pid").stdout.strip()]
     run_readme(host, readme_block("calico-node uninstall"))
     paths = [MANIFEST, manifest["prefix"], *manifest["files"], *manifest["dirs"]]
     left = host.run(
-        "sh", "-c", 'for p; do if [ -e "$p" ] || [ -L "$p" ]; then echo "$p"; fi; done', "sh",
+        "sh", "-c", 'for p; do if [ -e "$p" ] || [ -L "$p" ]; then find "$p"; fi; done', "sh",
         *paths,
     )  # fmt: skip
-    assert left.stdout == "", f"left behind: {left.stdout}"
+    assert left.stdout == "", f"left behind:\n{left.stdout}"
     assert host.run("systemctl", "is-active", UNIT, check=False).stdout.strip() != "active"
     for pid in pids:
         assert host.run("kill", "-0", pid, check=False).rc != 0, f"pid {pid} still runs"
