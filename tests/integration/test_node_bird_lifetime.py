@@ -1,9 +1,10 @@
 """What becomes of BIRD when calico-node (bird backend) gets SIGTERM.
 
-Under systemd (which gives every process of a unit INVOCATION_ID) the unit's KillMode
-decides: calico-node.service has `KillMode=process`, so `systemctl restart` signals
+Started by systemd as a unit's process (SYSTEMD_EXEC_PID names its own pid), the unit's
+KillMode decides: calico-node.service has `KillMode=process`, so `systemctl restart` signals
 calico-node alone, BIRD keeps its sessions and the next calico-node adopts it. Run any
-other way (the lab, by hand), calico-node is BIRD's only keeper and stops it on the way out.
+other way (the lab, by hand, even from a shell that inherited a service's environment),
+calico-node is BIRD's only keeper and stops it on the way out.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.support.node_namespace import node_namespace
 pytestmark = pytest.mark.integration
 
 CALICO_NODE = os.path.join(os.path.dirname(sys.executable), "calico-node")
+SYSTEMD_VARS = ("INVOCATION_ID", "SYSTEMD_EXEC_PID")
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 
@@ -49,8 +51,9 @@ class Node:
     def __init__(self, ns: str, tmp: Path, under_systemd: bool) -> None:
         self.ns, self.tmp = ns, tmp
         self.run_dir = tmp / "run"
+        self.under_systemd = under_systemd
         self.env = {
-            **{k: v for k, v in os.environ.items() if k != "INVOCATION_ID"},
+            **{k: v for k, v in os.environ.items() if not k.startswith(SYSTEMD_VARS)},
             "DATASTORE_TYPE": "sqlite",
             "SQLITE_PATH": str(tmp / "store.db"),
             "NODENAME": "node1",
@@ -61,14 +64,17 @@ class Node:
             "CALICO_RUN_DIR": str(self.run_dir),
             "CALICO_CONFD_DIR": str(tmp / "confd"),
         }
-        if under_systemd:
-            self.env["INVOCATION_ID"] = "0123456789abcdef0123456789abcdef"
+        if not under_systemd:  # what a shell started by some service inherits
+            self.env |= {"INVOCATION_ID": "0123456789abcdef", "SYSTEMD_EXEC_PID": "1"}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with open(self.tmp / "calico-node.log", "ab") as log:
+            # systemd sets SYSTEMD_EXEC_PID to the pid it starts, which every exec keeps.
+            exec_pid = 'SYSTEMD_EXEC_PID=$$ INVOCATION_ID=0123456789abcdef exec "$@"'
+            prefix = ["sh", "-c", exec_pid, "sh"] if self.under_systemd else []
             self.proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.ns, CALICO_NODE],
+                [*prefix, "ip", "netns", "exec", self.ns, CALICO_NODE],
                 env=self.env,
                 stdout=log,
                 stderr=log,
@@ -125,7 +131,7 @@ def test_under_systemd_a_sigterm_leaves_bird_running_for_the_next_calico_node_to
         assert n.bird_pid() == bird  # adopted, not a second BIRD
 
 
-def test_run_by_hand_a_sigterm_stops_bird_with_calico_node(tmp_path: Path) -> None:
+def test_run_any_other_way_a_sigterm_stops_bird_with_calico_node(tmp_path: Path) -> None:
     with node(tmp_path, under_systemd=False) as n:
         bird = n.bird_pid()
         assert bird is not None
