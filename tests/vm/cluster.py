@@ -144,6 +144,8 @@ class Cluster:
     # What the README's commands printed on each host, by host name.
     installed: dict[str, str] = field(default_factory=dict)
     podman_run: dict[str, str] = field(default_factory=dict)
+    # systemd's own account of each guest's boot (`systemd-analyze time`), by host name.
+    boot_times: dict[str, str] = field(default_factory=dict)
     # (what, seconds since the previous step): where the time goes, for the suite's summary.
     steps: list[tuple[str, float]] = field(default_factory=list)
     _last: float = field(default_factory=time.monotonic)
@@ -326,4 +328,7 @@ def cluster(hosts: int = 2) -> Iterator[Cluster]:
             c.step("calico-node ready")
             on_each(guests, lambda g: podman_run(c, g))
             c.step("podman")
+            for g in guests:
+                analyzed = g.run("systemd-analyze", "time", check=False)
+                c.boot_times[g.name] = (analyzed.stdout or analyzed.stderr).splitlines()[0]
             yield c

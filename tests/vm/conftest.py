@@ -60,6 +60,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for module, c, seconds in _CLUSTERS:
             steps = ", ".join(f"{what} {took:.0f}s" for what, took in c.steps)
             terminalreporter.write_line(f"{module}: {seconds:.0f}s ({steps})")
+            for host, boot in c.boot_times.items():
+                terminalreporter.write_line(f"  {host}: {boot}")
     if not _RUNS:
         return
     terminalreporter.section("VM runs (stock kernel under QEMU)")
