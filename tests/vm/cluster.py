@@ -65,9 +65,18 @@ graphroot = "/var/lib/containers/storage"
 
 
 def on_each(items: Sequence[T], fn: Callable[[T], object]) -> list[object]:
-    """`fn` on every item at once (the guests work in parallel); the first error raised."""
-    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
-        return [f.result() for f in [pool.submit(fn, item) for item in items]]
+    """`fn` on every item at once (the guests work in parallel); the first error raised.
+
+    On an error or an interrupt it returns at once, without waiting for the other calls:
+    the cluster is torn down next, which ends them (their guests' agents go away)."""
+    pool = ThreadPoolExecutor(max_workers=max(1, len(items)))
+    try:
+        results = [f.result() for f in [pool.submit(fn, item) for item in items]]
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return results
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout: float, step: float = 1.0) -> None:
