@@ -72,9 +72,6 @@ class Segment:
     def in_ns(self, *cmd: str) -> str:
         return _sh("nsenter", f"--net=/run/netns/{self.ns}", *cmd)
 
-    def in_outside(self, *cmd: str) -> str:
-        return _sh("nsenter", f"--net=/run/netns/{self.outside_ns}", *cmd)
-
     @contextlib.contextmanager
     def capture(self, pcap_filter: str) -> Iterator[Capture]:
         """tcpdump on br0 from entry (once it listens) to exit; the packets in `lines`."""
