@@ -12,7 +12,7 @@ VM_PACKAGES := qemu-system-x86 cpio kmod
 STAMP := $(VENV)/.installed
 WHEELHOUSE := build/wheelhouse
 
-.PHONY: setup system-packages vm-packages wheelhouse demo test test-vm unit contract browser lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack bench-collector clean
+.PHONY: setup system-packages vm-packages wheelhouse demo test test-vm test-hosts unit contract browser lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack bench-collector clean
 
 setup: system-packages vm-packages $(STAMP)
 
@@ -52,6 +52,9 @@ test: setup
 
 test-vm: setup
 	$(VENV)/bin/pytest -q -m vm tests/vm
+
+test-hosts: setup
+	$(VENV)/bin/pytest -q -m hosts tests/vm
 
 unit: setup
 	$(VENV)/bin/pytest -q tests/unit

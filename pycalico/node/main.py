@@ -206,12 +206,19 @@ def _start_confd(
             status.bird_ready, status.bird_error = ready, error
 
     confd = Confd(backend, name, bird, env.get("CALICO_ROUTER_ID", ""), on_state)
+    # Started by systemd as a unit's process (SYSTEMD_EXEC_PID is its pid; a process that
+    # merely inherited it has another), the unit's KillMode decides BIRD's fate on a stop:
+    # calico-node.service's `process` leaves BIRD (and its sessions) to the next
+    # calico-node, as a kill -9 would; `control-group` stops it. Otherwise calico-node is
+    # BIRD's only keeper.
+    bird_outlives_node = env.get("SYSTEMD_EXEC_PID") == str(os.getpid())
 
     def run() -> None:
         try:
             confd.run(stop)
         finally:
-            bird.stop()
+            if not bird_outlives_node:
+                bird.stop()
 
     thread = threading.Thread(target=run, name="confd")
     thread.start()

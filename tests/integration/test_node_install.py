@@ -315,6 +315,10 @@ def test_uninstall_removes_what_install_wrote_and_calicos_kernel_state_and_nothi
     install(root, wheelhouse, *SETTINGS)
     # What the user added next to install's files, and systemctl enable's link.
     (root / "etc/calico/mine.yaml").write_text("kind: IPPool\n")
+    # What calico-node with the bird backend renders into install's /etc/calico.
+    confd = root / "etc/calico/confd/config"
+    confd.mkdir(parents=True)
+    (confd / "bird.cfg").write_text("router id 192.0.2.11;\n")
     (root / "opt/cni/bin/tuning").write_bytes(b"\x7fELF a plugin of the host's own")
     wants = root / "etc/systemd/system/multi-user.target.wants"
     wants.mkdir()

@@ -14,16 +14,21 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Install on a host"
 
 
-def commands() -> list[str]:
-    """Every command of the section's `sh` blocks, in order, continuation lines joined."""
+def blocks() -> list[list[str]]:
+    """The section's `sh` blocks in order, each its commands, continuation lines joined."""
     text = README.read_text(encoding="utf-8")
     start = text.index(f"\n{SECTION}\n")
     end = text.find("\n## ", start + 1)
     section = text[start : end if end != -1 else len(text)]
-    found = []
-    for block in re.findall(r"^```sh\n(.*?)^```$", section, re.DOTALL | re.MULTILINE):
-        found += [line for line in block.replace("\\\n", " ").splitlines() if line.strip()]
-    return found
+    return [
+        [line for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+        for block in re.findall(r"^```sh\n(.*?)^```$", section, re.DOTALL | re.MULTILINE)
+    ]
+
+
+def commands() -> list[str]:
+    """Every command of the section's `sh` blocks, in order, continuation lines joined."""
+    return [command for block in blocks() for command in block]
 
 
 def command(containing: str) -> str:

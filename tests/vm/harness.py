@@ -26,18 +26,22 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import lzma
 import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 QEMU = "qemu-system-x86_64"
 BUSYBOX = "/bin/busybox"
@@ -82,19 +86,53 @@ mount -t devtmpfs devtmpfs /dev
 while read -r module; do insmod "/modules/$module" || fail "insmod $module"; done < /modules.list
 mkdir -p /rw && mount -t tmpfs -o mode=0755 tmpfs /rw || fail "mount /rw"
 @MOUNTS@
+@HIDE@
 mkdir -p "/newroot/lib/modules/@KVER@"
 mount --bind "/newroot@MODULES@" "/newroot/lib/modules/@KVER@" || fail "bind modules"
+# A host of its own: its name, and a machine id that is not the host's (shared with the root).
+echo @HOSTNAME@ > /newroot/etc/hostname
+tr -d - < /proc/sys/kernel/random/uuid > /newroot/etc/machine-id
+@PREPARE@
 for dir in /proc /sys /dev; do mount --move "$dir" "/newroot$dir"; done
-exec switch_root /newroot /bin/sh "@JOB_DIR@/stage2"
+exec switch_root /newroot @PID1@
 """
+# PID 1 after switch_root: stage 2 itself, or systemd, which runs stage 2 as a service.
+SHELL_PID1 = '/bin/sh "@JOB_DIR@/stage2"'
+SYSTEMD_PID1 = "/lib/systemd/systemd"
+# Before systemd starts, the overlay becomes a fresh host's root: none of the host's own
+# enabled units (etcd, BIRD, timers, ...), no fstab entries, the guest's units in place, and
+# no /.dockerenv (this host may be a container: systemd would think the guest one too, and
+# ignore the kernel's command line).
+SYSTEMD_PREPARE = r"""rm -rf /newroot/etc/systemd/system/*.wants /newroot/.dockerenv
+cp /newroot@JOB_DIR@/units/* /newroot/etc/systemd/system/ || fail "copy units"
+: > /newroot/etc/fstab
+"""
+SYSTEMD_TARGET = "pycalico-guest.target"
+# The guest boots as a host does (multi-user.target), and runs stage 2 (its job) from the
+# start, alongside.
+SYSTEMD_UNITS = {
+    SYSTEMD_TARGET: """\
+[Unit]
+Description=pycalico test guest
+Wants=multi-user.target pycalico-guest.service
+AllowIsolate=yes
+""",
+    "pycalico-guest.service": """\
+[Unit]
+Description=pycalico test guest: modules, network, then the job
+DefaultDependencies=no
 
-STAGE2 = r"""# Stage 2 (PID 1 on the overlay root): the job, its exit code to the share, power off.
-mkdir -p /dev/pts /dev/shm
-mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /dev/shm
-hostname vm
+[Service]
+ExecStart=/bin/sh @JOB_DIR@/stage2
+""",
+}
+
+STAGE2 = r"""# Stage 2 (PID 1 on the overlay root, or systemd's service): the job, its exit code to
+# the share, power off.
+@EARLY@
 ip link set lo up
 /usr/sbin/modprobe -a @MODULES@ > @JOB_DIR@/modprobe.log 2>&1 || cat @JOB_DIR@/modprobe.log
+@NETWORK@
 /bin/busybox stty -F /dev/ttyS1 raw -echo
 started=$(date +%s.%N)
 /bin/sh @JOB_DIR@/job > /dev/ttyS1 2>&1
@@ -190,12 +228,13 @@ def checkout_shares(
     return [Share.same_path(p) for p in paths]
 
 
-def shares(job_dir: Path, extra: Sequence[Share] = ()) -> list[Share]:
+def shares(job_dir: Path, extra: Sequence[Share] = (), checkout: bool = True) -> list[Share]:
     """What of the host the guest sees, and where, in the order it is mounted: the host's
     root at / (read-only), then — after the guest's fresh tmpfs on GUEST_TMPFS — the
-    checkout and its Python (`checkout_shares`), the job's directory at JOB_DIR (writable),
-    and `extra`, each parent before anything inside it."""
-    rest = [*checkout_shares(), Share(job_dir, JOB_DIR, writable=True), *extra]
+    checkout and its Python (`checkout_shares`; not with `checkout=False`), the job's
+    directory at JOB_DIR (writable), and `extra`, each parent before anything inside it."""
+    mine = checkout_shares() if checkout else []
+    rest = [*mine, Share(job_dir, JOB_DIR, writable=True), *extra]
     for share in rest:
         if not share.guest.startswith("/") or share.guest == "/":
             raise VmError(f"a share's guest path must be absolute and not /: {share.guest!r}")
@@ -236,6 +275,20 @@ def _mount_lines(plan: Sequence[Share]) -> str:
             ]
         if share.guest == "/":
             lines += [f"mount -t tmpfs -o mode=1777 tmpfs /newroot{d}" for d in GUEST_TMPFS]
+    return "\n".join(lines)
+
+
+def _hide_lines(hidden: Sequence[Share]) -> str:
+    """Stage 1's empty tmpfs over each of `hidden`'s host paths (seen through the root
+    share otherwise), mounted after every share."""
+    lines = []
+    for share in hidden:
+        target = shlex.quote(f"/newroot{share.host}")
+        lines += [
+            f"mkdir -p {target}",
+            f"mount -t tmpfs -o mode=0755 tmpfs {target} || fail "
+            + shlex.quote(f"hide {share.host}"),
+        ]
     return "\n".join(lines)
 
 
@@ -353,7 +406,7 @@ def _module_files(k: Kernel, names: tuple[str, ...]) -> list[Path]:
     return files
 
 
-def _initramfs(k: Kernel, work: Path, plan: Sequence[Share]) -> Path:
+def _initramfs(k: Kernel, work: Path, plan: Sequence[Share], spec: GuestSpec) -> Path:
     tree = work / "initramfs"
     for sub in ("bin", "modules", "proc", "sys", "dev"):
         (tree / sub).mkdir(parents=True)
@@ -365,6 +418,10 @@ def _initramfs(k: Kernel, work: Path, plan: Sequence[Share]) -> Path:
     (tree / "modules.list").write_text("\n".join(names) + "\n")
     init = (
         INIT.replace("@MOUNTS@", _mount_lines(plan))
+        .replace("@HIDE@", "" if spec.checkout else _hide_lines(checkout_shares()))
+        .replace("@PREPARE@", SYSTEMD_PREPARE if spec.systemd else "")
+        .replace("@PID1@", SYSTEMD_PID1 if spec.systemd else SHELL_PID1)
+        .replace("@HOSTNAME@", spec.hostname)
         .replace("@JOB_DIR@", JOB_DIR)
         .replace("@KVER@", k.version)
         .replace("@MODULES@", str(k.modules))
@@ -390,6 +447,153 @@ def _job_script(cmd: list[str], env: Mapping[str, str], cwd: str) -> str:
     return exports + f"cd {shlex.quote(cwd)} || exit\nexec {shlex.join(cmd)}\n"
 
 
+@dataclass(frozen=True)
+class Nic:
+    """The guest's eth0: a tap QEMU makes in the host namespace `netns`, where the caller's
+    `bridge` is; the guest gives it `address` (CIDR) and a default route via `gateway`."""
+
+    netns: str
+    bridge: str
+    tap: str
+    mac: str
+    address: str
+    gateway: str | None = None
+
+    def qemu_args(self) -> list[str]:
+        return [
+            "-netdev", f"tap,id=net0,ifname={self.tap},script=no,downscript=no",
+            "-device", f"virtio-net-pci,netdev=net0,mac={self.mac}",
+        ]  # fmt: skip
+
+    def guest_lines(self) -> str:
+        lines = ["ip link set eth0 up", f"ip addr add {self.address} dev eth0"]
+        if self.gateway:
+            lines.append(f"ip route add default via {self.gateway}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class GuestSpec:
+    """One guest: its host name, its NIC (none: `-nic none`), what else it sees, its PID 1
+    (stage 2 itself, or with `systemd=True` systemd, booting the guest's own target), and
+    whether it sees the checkout and its venv (with `checkout=False` they are not shared,
+    and an empty tmpfs hides them where the root share would show them)."""
+
+    hostname: str = "vm"
+    nic: Nic | None = None
+    extra_shares: tuple[Share, ...] = ()
+    systemd: bool = False
+    checkout: bool = True
+
+
+@dataclass
+class _Launched:
+    proc: subprocess.Popen[bytes]
+    work: Path
+    job_dir: Path
+    output: Path
+    console: Path
+    started: float
+
+    def console_tail(self) -> str:
+        return _console_tail(self.console)
+
+    def output_text(self) -> str:
+        return _read(self.output)
+
+
+# What systemd, as PID 1, does itself; stage 2 as PID 1 must.
+SHELL_EARLY = """\
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+hostname @HOSTNAME@"""
+BASE_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+    "LANG": "C.UTF-8",
+    "TERM": "dumb",
+}
+# The extra modules a guest on the segment needs: its NIC and the agent's port.
+NIC_MODULES = ("virtio_net",)
+AGENT_MODULES = ("virtio_console",)
+AGENT_PORT = "org.pycalico.agent"
+AGENT_SOURCE = Path(__file__).with_name("guest_agent.py")
+# QEMU (exec'd under the same pid) is killed when the thread that started it dies, so a
+# killed test run leaves no guest behind either. Start guests from the main thread.
+DIE_WITH_PARENT = ("/usr/bin/setpriv", "--pdeathsig", "KILL", "--")
+
+
+@contextlib.contextmanager
+def _launched(
+    spec: GuestSpec, cmd: list[str], cwd: str, extra_args: Sequence[str] = ()
+) -> Iterator[_Launched]:
+    """QEMU booting the stock kernel into `spec`'s guest, whose stage 2 runs `cmd`; killed
+    on the way out, whatever happened, and its directory removed."""
+    k = kernel()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="pycalico-vm-") as tmp:
+        work = Path(tmp)
+        job_dir = work / "job"
+        job_dir.mkdir()
+        plan = shares(job_dir, spec.extra_shares, spec.checkout)
+        (job_dir / "job").write_text(_job_script(cmd, BASE_ENV, cwd))
+        modules = [*GUEST_MODULES, *(NIC_MODULES if spec.nic else ())]
+        if any(a.startswith("virtserialport") for a in extra_args):
+            modules += AGENT_MODULES
+        (job_dir / "stage2").write_text(
+            STAGE2.replace("@EARLY@", "" if spec.systemd else SHELL_EARLY)
+            .replace("@JOB_DIR@", JOB_DIR)
+            .replace("@MODULES@", " ".join(modules))
+            .replace("@HOSTNAME@", spec.hostname)
+            .replace("@NETWORK@", spec.nic.guest_lines() if spec.nic else "")
+        )
+        append = "console=ttyS0 panic=-1 rdinit=/init loglevel=4 mitigations=off"
+        if spec.systemd:
+            (job_dir / "units").mkdir()
+            for name, text in SYSTEMD_UNITS.items():
+                (job_dir / "units" / name).write_text(text.replace("@JOB_DIR@", JOB_DIR))
+            # eth0 stays eth0 (no predictable names), as the shell-booted guests have it.
+            append += f" systemd.unit={SYSTEMD_TARGET} net.ifnames=0"
+        initrd = _initramfs(k, work, plan, spec)
+        output, console = work / "output", work / "console"
+        # QEMU makes the tap in the namespace it runs in: the segment's, never the host's.
+        netns = ["nsenter", f"--net=/run/netns/{spec.nic.netns}"] if spec.nic else []
+        argv = [
+            *DIE_WITH_PARENT,
+            *netns,
+            QEMU,
+            "-accel", "tcg,thread=multi",
+            "-cpu", "max",
+            "-smp", str(GUEST_CPUS),
+            "-m", str(GUEST_MEMORY_MB),
+            "-machine", "q35",
+            "-kernel", str(k.vmlinux),
+            "-initrd", str(initrd),
+            "-append", append,
+            *(spec.nic.qemu_args() if spec.nic else ["-nic", "none"]),
+            "-nographic",
+            "-no-reboot",
+            "-monitor", "none",
+            "-chardev", f"file,id=console,path={console}",
+            "-serial", "chardev:console",
+            "-chardev", f"file,id=job,path={output}",
+            "-serial", "chardev:job",
+            *_virtfs_args(plan),
+            *extra_args,
+        ]  # fmt: skip
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        try:
+            yield _Launched(proc, work, job_dir, output, console, started)
+        finally:
+            if proc.poll() is None:  # never leave QEMU behind
+                proc.kill()
+            proc.communicate()
+
+
 def run_in_vm(
     cmd: list[str],
     timeout: float,
@@ -403,79 +607,180 @@ def run_in_vm(
     it printed); VmError means the VM itself did not boot or did not finish within
     `timeout` seconds (QEMU is killed then).
     """
-    k = kernel()
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="pycalico-vm-") as tmp:
-        work = Path(tmp)
-        job_dir = work / "job"
-        job_dir.mkdir()
-        plan = shares(job_dir, extra_shares)
-        base_env = {
-            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME": "/root",
-            "LANG": "C.UTF-8",
-            "TERM": "dumb",
-        }
-        (job_dir / "job").write_text(_job_script(cmd, base_env, cwd))
-        (job_dir / "stage2").write_text(
-            STAGE2.replace("@JOB_DIR@", JOB_DIR).replace("@MODULES@", " ".join(GUEST_MODULES))
-        )
-        initrd = _initramfs(k, work, plan)
-        output, console = work / "output", work / "console"
-        argv = [
-            QEMU,
-            "-accel", "tcg,thread=multi",
-            "-cpu", "max",
-            "-smp", str(GUEST_CPUS),
-            "-m", str(GUEST_MEMORY_MB),
-            "-machine", "q35",
-            "-kernel", str(k.vmlinux),
-            "-initrd", str(initrd),
-            "-append", "console=ttyS0 panic=-1 rdinit=/init loglevel=4 mitigations=off",
-            "-nic", "none",
-            "-nographic",
-            "-no-reboot",
-            "-monitor", "none",
-            "-chardev", f"file,id=console,path={console}",
-            "-serial", "chardev:console",
-            "-chardev", f"file,id=job,path={output}",
-            "-serial", "chardev:job",
-            *_virtfs_args(plan),
-        ]  # fmt: skip
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
+    with _launched(GuestSpec(extra_shares=tuple(extra_shares)), cmd, cwd) as vm:
         try:
-            qemu_said, _ = proc.communicate(timeout=timeout)
+            qemu_said, _ = vm.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
             raise VmError(
                 f"the VM did not finish within {timeout:.0f}s; its output:\n"
-                f"{_read(output)}\nconsole (end):\n{_console_tail(console)}"
+                f"{vm.output_text()}\nconsole (end):\n{vm.console_tail()}"
             ) from None
-        finally:
-            if proc.poll() is None:  # an exception on the way out: never leave QEMU behind
-                proc.kill()
-                proc.wait()
-        seconds = time.monotonic() - started
-        rc_file = job_dir / "rc"
+        seconds = time.monotonic() - vm.started
+        rc_file = vm.job_dir / "rc"
         if not rc_file.exists():
             raise VmError(
-                f"the VM stopped before the job finished (QEMU exit {proc.returncode}: "
-                f"{qemu_said.decode(errors='replace').strip()}); its output:\n{_read(output)}\n"
-                f"console (end):\n{_console_tail(console)}"
+                f"the VM stopped before the job finished (QEMU exit {vm.proc.returncode}: "
+                f"{qemu_said.decode(errors='replace').strip()}); its output:\n"
+                f"{vm.output_text()}\nconsole (end):\n{vm.console_tail()}"
             )
-        begun, ended = (float(t) for t in (job_dir / "job-times").read_text().split())
+        begun, ended = (float(t) for t in (vm.job_dir / "job-times").read_text().split())
         return VmRun(
             command=shlex.join(cmd),
             cwd=cwd,
             rc=int(rc_file.read_text().strip()),
-            output=_read(output),
-            console=_console_tail(console),
+            output=vm.output_text(),
+            console=vm.console_tail(),
             seconds=seconds,
             job_seconds=ended - begun,
         )
+
+
+@dataclass(frozen=True)
+class GuestResult:
+    guest: str
+    argv: tuple[str, ...]
+    rc: int
+    stdout: str
+    stderr: str
+
+    def check(self) -> GuestResult:
+        if self.rc != 0:
+            raise VmJobFailed(
+                f"on {self.guest}: `{shlex.join(self.argv)}` exited {self.rc}\n"
+                f"stdout:\n{self.stdout.rstrip() or '(none)'}\n"
+                f"stderr:\n{self.stderr.rstrip() or '(none)'}"
+            )
+        return self
+
+
+class Guest:
+    """A booted guest whose agent runs the host's commands (see guest_agent.py)."""
+
+    # Added to a command's own timeout before the host gives up on the agent's answer.
+    AGENT_SLACK = 30.0
+
+    def __init__(self, spec: GuestSpec, vm: _Launched, socket_path: Path) -> None:
+        self.spec = spec
+        self.name = spec.hostname
+        self._vm = vm
+        self._socket_path = socket_path
+        self._socket: socket.socket | None = None
+        self._reader: BinaryIO | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        """The guest's address on the segment (without the prefix length)."""
+        if self.spec.nic is None:
+            raise VmError(f"{self.name} has no NIC")
+        return self.spec.nic.address.split("/")[0]
+
+    @property
+    def ready_file(self) -> Path:
+        return self._vm.job_dir / "agent-ready"
+
+    def exited(self) -> bool:
+        return self._vm.proc.poll() is not None
+
+    def console_tail(self) -> str:
+        return self._vm.console_tail()
+
+    def agent_output(self) -> str:
+        return self._vm.output_text()
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(str(self._socket_path))
+        self._socket, self._reader = sock, sock.makefile("rb")
+
+    def run(
+        self,
+        *argv: str,
+        timeout: float = 60.0,
+        input: str | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> GuestResult:
+        """Run `argv` as root in the guest; its exit code and output (VmJobFailed when it
+        exits non-zero and `check`; VmError when the guest does not answer)."""
+        if self._socket is None or self._reader is None:
+            raise VmError(f"{self.name}: not connected to its agent")
+        request = {"argv": list(argv), "timeout": timeout, "input": input, "env": env}
+        with self._lock:
+            self._socket.settimeout(timeout + self.AGENT_SLACK)
+            try:
+                self._socket.sendall(json.dumps(request).encode() + b"\n")
+                line = self._reader.readline()
+            except OSError as exc:
+                line, why = b"", str(exc)
+            else:
+                why = "the agent closed its port"
+        if not line:
+            raise VmError(
+                f"{self.name} did not answer `{shlex.join(argv)}` ({why}); "
+                f"console (end):\n{self.console_tail()}"
+            )
+        answer = json.loads(line)
+        result = GuestResult(self.name, argv, answer["rc"], answer["stdout"], answer["stderr"])
+        return result.check() if check else result
+
+    def sh(self, script: str, timeout: float = 60.0, check: bool = True) -> str:
+        """A shell script's stdout (`sh -ec`)."""
+        return self.run("/bin/sh", "-ec", script, timeout=timeout, check=check).stdout
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+def _attach_tap(nic: Nic, guest: _Launched, deadline: float) -> None:
+    """Put the tap QEMU made on the segment's bridge (QEMU makes it as it starts)."""
+    ns = ["ip", "-n", nic.netns]
+    while subprocess.run([*ns, "link", "show", nic.tap], capture_output=True).returncode:
+        if guest.proc.poll() is not None or time.monotonic() > deadline:
+            said = guest.proc.communicate()[0].decode(errors="replace").strip()
+            raise VmError(f"QEMU made no tap {nic.tap} in {nic.netns}: {said}")
+        time.sleep(0.02)
+    _run(*ns, "link", "set", nic.tap, "master", nic.bridge, "up")
+
+
+@contextlib.contextmanager
+def booted_guests(specs: Sequence[GuestSpec], timeout: float) -> Iterator[list[Guest]]:
+    """Boot every guest of `specs` at once; each runs the agent, and is connected to once
+    it listens (VmError if one does not within `timeout` seconds). Every QEMU is killed on
+    the way out, whatever happened."""
+    with contextlib.ExitStack() as stack:
+        guests = []
+        for spec in specs:
+            agent_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pcva-")))
+            sock = agent_dir / "agent.sock"
+            extra = [
+                "-device", "virtio-serial-pci,id=vser0",
+                "-chardev", f"socket,id=agent,path={sock},server=on,wait=off",
+                "-device", f"virtserialport,bus=vser0.0,chardev=agent,name={AGENT_PORT}",
+            ]  # fmt: skip
+            agent = f"{JOB_DIR}/{AGENT_SOURCE.name}"
+            cmd = ["/usr/bin/python3", agent, AGENT_PORT, f"{JOB_DIR}/agent-ready"]
+            vm = stack.enter_context(_launched(spec, cmd, "/", extra))
+            shutil.copy(AGENT_SOURCE, vm.job_dir / AGENT_SOURCE.name)
+            guest = Guest(spec, vm, sock)
+            stack.callback(guest.close)
+            guests.append(guest)
+        deadline = time.monotonic() + timeout
+        for guest in guests:
+            if guest.spec.nic is not None:
+                _attach_tap(guest.spec.nic, guest._vm, deadline)
+        for guest in guests:
+            while not guest.ready_file.exists():
+                if guest.exited() or time.monotonic() > deadline:
+                    raise VmError(
+                        f"{guest.name}'s agent did not start within {timeout:.0f}s; its "
+                        f"output:\n{guest.agent_output()}\nconsole (end):\n{guest.console_tail()}"
+                    )
+                time.sleep(0.1)
+            guest.connect()
+        yield guests
 
 
 def _read(path: Path) -> str:

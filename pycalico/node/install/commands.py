@@ -18,9 +18,12 @@ from collections.abc import Callable
 from pycalico.node.install import files, kernel_cleanup, plan, services, shims, venv
 from pycalico.node.install.errors import InstallError
 from pycalico.node.install.layout import (
+    BIRD_CONFIGS,
     BUNDLED_PLUGINS,
+    CALICO_DIR,
     CALICO_ENV,
     CNI_BIN_DIR,
+    CONFD_DIR,
     DEBIAN_CNI_DIR,
     MANIFEST,
     NM_CONF,
@@ -172,7 +175,8 @@ def _tell_systemd(root: str, unit_changed: bool, changed: bool, log: Log) -> Non
 def uninstall(request: Uninstall, log: Log) -> int:
     root = _root(request.root)
     old = files.read_manifest(root)
-    nodename = _nodename(root) if old else ""
+    nodename = _installed_env(root, "NODENAME") if old else ""
+    confd = (_installed_env(root, "CALICO_CONFD_DIR") or CONFD_DIR) if old else ""
     if old and UNIT in old.files and services.systemd_runs(root):
         services.systemctl("disable", "--now", "calico-node.service")
         log("systemctl disable --now calico-node.service")
@@ -185,6 +189,7 @@ def uninstall(request: Uninstall, log: Log) -> int:
         log(f"nothing installed in {root} (no {MANIFEST}); the kernel is clean")
         return 0
     services.remove_enable_links(root, log)
+    _remove_bird_config(root, confd, log)
     files.remove_files(root, old.files, log)
     if os.path.isdir(under(root, old.prefix)):
         shutil.rmtree(under(root, old.prefix))
@@ -201,13 +206,32 @@ def uninstall(request: Uninstall, log: Log) -> int:
     return 0
 
 
-def _nodename(root: str) -> str:
-    """NODENAME from the installed calico.env, for the closing hint."""
+def _installed_env(root: str, name: str) -> str:
+    """A setting of the installed calico.env ('' if it has none)."""
     try:
         with open(under(root, CALICO_ENV), encoding="utf-8") as f:
             for line in f:
-                if line.startswith("NODENAME="):
+                if line.startswith(f"{name}="):
                     return line.split("=", 1)[1].strip().strip("'")
     except OSError:
         pass
     return ""
+
+
+def _remove_bird_config(root: str, confd: str, log: Log) -> None:
+    """The BIRD config calico-node renders (bird backend), once calico-node is stopped: it
+    is made again from the datastore at every start, and by default it sits in /etc/calico,
+    which install made and removes. Its directories go too, up to /etc/calico, if emptied."""
+    for name in BIRD_CONFIGS:
+        path = f"{confd}/{name}"
+        if os.path.isfile(under(root, path)):
+            os.unlink(under(root, path))
+            log(f"removed {path} (calico-node's BIRD config)")
+    directory = confd
+    while directory.startswith(f"{CALICO_DIR}/"):
+        try:
+            os.rmdir(under(root, directory))
+        except OSError:  # missing, or holding something else
+            break
+        log(f"removed {directory}/")
+        directory = os.path.dirname(directory)

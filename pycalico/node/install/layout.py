@@ -25,6 +25,10 @@ CALICO_DIR = "/etc/calico"
 CALICOCTL_CFG = f"{CALICO_DIR}/calicoctl.cfg"
 CALICO_ENV = f"{CALICO_DIR}/calico.env"
 MANIFEST = f"{CALICO_DIR}/.pycalico-install"
+# Where calico-node (bird backend) renders BIRD's config unless CALICO_CONFD_DIR says
+# otherwise: inside the directory install makes.
+CONFD_DIR = f"{CALICO_DIR}/confd/config"
+BIRD_CONFIGS = ("bird.cfg", "bird.cfg.new")
 UNIT_NAME = "calico-node.service"
 UNIT_DIR = "/etc/systemd/system"
 UNIT = f"{UNIT_DIR}/{UNIT_NAME}"

@@ -112,7 +112,7 @@ def is_bird(pid: int) -> bool:
 
 
 def stop_by_pid_files(root: str, log: Log) -> None:
-    """Stop a calico-node (which stops its BIRD), then a BIRD it left (after a crash)."""
+    """Stop a calico-node, then the BIRD it left (under systemd, or after a crash)."""
     for path, check, what, wait in (
         (NODE_PID_FILE, is_calico_node, "calico-node", NODE_STOP_SECONDS),
         (BIRD_PID_FILE, is_bird, "BIRD", BIRD_STOP_SECONDS),

@@ -5,8 +5,10 @@ From the docs' unit: `User=root`, `EnvironmentFile=/etc/calico/calico.env`, an
 `LimitNOFILE=32000`, `WantedBy=multi-user.target`. `KillMode=process` matters more here
 than in Calico: BIRD is calico-node's child, and with the default (control-group) systemd
 would kill it whenever calico-node exits, dropping every BGP session and BIRD's routes on a
-crash; with `process` BIRD keeps running and the restarted calico-node adopts it from its
-pid file (a clean stop still stops BIRD: calico-node does it on SIGTERM). The node waits
+crash or a restart; with `process` BIRD keeps running and the restarted calico-node adopts
+it from its pid file (under systemd calico-node leaves BIRD to the unit's KillMode, so a
+`systemctl stop` leaves it running too, as it leaves Felix's dataplane; uninstall stops
+it). The node waits
 for network-online, because startup autodetects the node's address from the interfaces.
 `RestartSec=5` (not in Calico's unit) keeps a node whose datastore is not up yet retrying
 instead of hitting systemd's start limit (5 starts in 10 s) and staying down.
