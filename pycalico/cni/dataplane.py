@@ -313,7 +313,15 @@ def remove_host_end(host_ifname: str, addresses: Collection[str]) -> None:
             if route.get_attr("RTA_DST") and route["dst_len"] in (32, 128)
         }
         if routed & ours:
-            host.link("del", index=found[0])
+            from pyroute2.netlink.exceptions import NetlinkError
+
+            try:
+                host.link("del", index=found[0])
+            except NetlinkError as exc:
+                # The kernel tears a deleted namespace's pairs down in the background: the
+                # host end may go between the lookup and the delete.
+                if exc.code != errno.ENODEV:
+                    raise
 
 
 def remove_host_interface(host_ifname: str) -> None:
