@@ -1,4 +1,5 @@
-"""Run one command inside Debian's stock kernel under QEMU and get its output and exit code.
+"""Debian's stock kernel under QEMU: one command run in a guest (`run_in_vm`), or several
+guests booted at once as hosts on a segment, driven through an agent (`booted_guests`).
 
 This host's kernel lacks modules (ipip) that users' kernels have, so the code that needs
 them is tested in a VM booting the current `linux-image-amd64` kernel, unpacked from
@@ -13,6 +14,12 @@ the Debian package (never installed over the host's). The guest has:
   install name absolute paths), wherever they live, even under /tmp; the job's directory
   (its script in, its exit code and timing out); and whatever the caller adds;
 * no network device at all (`-nic none`): the only traffic is in namespaces it creates.
+
+A guest of `booted_guests` differs where its GuestSpec says: its own host name and
+machine id; a virtio NIC whose tap QEMU makes in a namespace the caller made (never on the
+host's interfaces); systemd as PID 1 on a root made a fresh host's (see SYSTEMD_PREPARE);
+the checkout and its venv hidden instead of shared. Its job is guest_agent.py, which runs
+the host's commands over a virtio-serial port (`Guest.run`).
 
 The command's stdout and stderr arrive on the second serial port; the first carries the
 kernel's console, quoted when the job fails (`VmRun.check`) or the guest never finished.
