@@ -4,10 +4,10 @@ them (by pycalico.kube), before anything is applied (pure: no lab state, no I/O)
 v1 Namespace, ServiceAccount and Pod, apps/v1 Deployment, networking.k8s.io/v1
 NetworkPolicy (converted to Calico's `knp.default.<name>` by pycalico.kube.conversions), and
 any projectcalico.org/v3 document (left to calicoctl); apps/v1 DaemonSets too (a pod on every
-node). A v1 Service is read and skipped with a warning: Services are kube-proxy's, which
-Calico does not provide and the lab does not have. Pods are namespaces, not containers:
-a container's image and command are accepted and not run; its declared TCP and UDP
-container ports are served by the lab's echo server.
+node, or only on the node its template's nodeName names). A v1 Service is read and skipped
+with a warning: Services are kube-proxy's, which Calico does not provide and the lab does
+not have. Pods are namespaces, not containers: a container's image and command are accepted
+and not run; its declared TCP and UDP container ports are served by the lab's echo server.
 """
 
 from __future__ import annotations

@@ -501,3 +501,13 @@ def test_the_seeds_daemonset_with_host_volumes_and_privilege_is_accepted() -> No
 def test_bad_daemonsets_are_refused(spec: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ValueError, match=re.escape(fragment)):
         kube.manifest(daemonset_doc(**spec))
+
+
+def test_a_daemonset_runs_on_every_node_or_only_on_its_templates_node_name() -> None:
+    everywhere = kube.manifest(daemonset_doc())
+    doc = daemonset_doc()
+    doc["spec"]["template"]["spec"]["nodeName"] = "node2"
+    pinned = kube.manifest(doc)
+    assert everywhere.template is not None and pinned.template is not None
+    assert kube_apply.daemon_nodes(lab_state(), everywhere.template) == ["node1", "node2", "node3"]
+    assert kube_apply.daemon_nodes(lab_state(), pinned.template) == ["node2"]
