@@ -38,12 +38,11 @@ def apply(
     create: bool = False,
     warn: Emit = lambda message: None,
 ) -> None:
-    """Make every manifest so (`create`: refuse objects that exist, as `kubectl run`); what
-    is read and not applied (a Service) is said through `warn`."""
+    """Make every manifest so (`create`: refuse objects that exist, as `kubectl run`); each
+    of `warnings` is said through `warn`."""
     _check(state, manifests, create)
-    for m in manifests:
-        if m.kind == "Skipped":
-            warn(m.warning)
+    for text in warnings(manifests):
+        warn(text)
     calico = [m for m in manifests if m.kind == "Calico"]
     if calico:
         for line in kube_store.calicoctl(state, "apply", _documents(calico)).splitlines():
@@ -56,6 +55,18 @@ def apply(
             _apply_deployment(state, m, emit)
         elif m.kind == "DaemonSet":
             _apply_daemonset(state, m, emit)
+
+
+def warnings(manifests: list[Manifest]) -> list[str]:
+    """One line for each document read and not applied (a Service) and for each pod template
+    field set that the lab does not act on, naming the object and the field."""
+    lines = []
+    for m in manifests:
+        if m.kind == "Skipped":
+            lines.append(m.warning)
+        elif m.template is not None:
+            lines.extend(f"Warning: {m.kind_phrase}/{m.name}: {t}" for t in m.template.warnings)
+    return lines
 
 
 def _check(state: LabState, manifests: list[Manifest], create: bool) -> None:
