@@ -221,17 +221,25 @@ def test_flows_of_a_deleted_workload_address_go_with_it_and_no_others(
     eventually(lambda: flows(ns) == {("10.244.2.9", "10.244.1.6"), ("10.244.1.6", "203.0.113.1")})
 
 
+def logged(caplog: pytest.LogCaptureFixture, message: str) -> int:
+    """How many of Felix's records so far start with `message`."""
+    return sum(r.getMessage().startswith(message) for r in caplog.records)
+
+
 def test_routes_come_back_when_the_underlay_returns_after_felix_failed_while_it_was_down(
-    felix: tuple[str, ResourceClient, Path],
+    felix: tuple[str, ResourceClient, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     """While eth0 is down Felix cannot put its direct routes back (the kernel refuses a
     next hop on a down device); the link coming up is then the change it waits for."""
     ns, client, _ = felix
+    caplog.set_level(logging.WARNING, logger="pycalico.felix")
     apply(client, "IPPool", "pods", {"cidr": "10.244.0.0/16", "vxlanMode": "CrossSubnet"})
     direct = "10.244.2.0/26 via 192.0.2.12 dev eth0"
     eventually(lambda: direct in sh(ns, "ip", "route"))
+    failed = logged(caplog, "dataplane apply failed")
     sh(ns, "ip", "link", "set", "eth0", "down")
-    time.sleep(1.5)  # Felix hears of it and tries, in vain
+    # Felix hears of it and tries, in vain; only then is the link's return what it waits for.
+    eventually(lambda: logged(caplog, "dataplane apply failed") > failed)
     sh(ns, "ip", "link", "set", "eth0", "up")
     eventually(lambda: direct in sh(ns, "ip", "route"))
 
