@@ -3,9 +3,11 @@ CNI-driven cluster needs them: a pod's labels, annotations, node, container port
 account, a Deployment's replicas, a workload's selector and pod template (hashed as the
 Deployment controller hashes it).
 
-Every other field the apiserver knows is accepted and ignored. What a cluster cannot do on
-top of that (the lab has no host network, for one) it says in an `Admission`, refused with
-the apiserver's own errors, as an admission policy would refuse it.
+Every other field the apiserver knows is accepted. What a cluster cannot do on top of that
+(the lab has no host network, for one) it says in an `Admission`, refused with the
+apiserver's own errors, as an admission policy would refuse it; the pod spec fields it
+accepts without acting on them (the lab's scheduler reads no node selector) it names there
+too, and each one a manifest sets becomes a warning on its template.
 """
 
 from __future__ import annotations
@@ -109,6 +111,9 @@ class Admission:
 
     host_network: str
     host_port: str
+    # Pod spec fields accepted without effect, each with the words that say why (after the
+    # field's path): `("nodeSelector", "is ignored: ...")`.
+    unenforced: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class PodTemplate:
     node: str = ""  # "" = the scheduler picks one
     ports: list[ContainerPort] = field(default_factory=list)
     service_account: str = DEFAULT_SERVICE_ACCOUNT
+    warnings: list[str] = field(default_factory=list)  # the unenforced fields it sets
 
     def endpoint_ports(self) -> list[dict[str, Any]]:
         """The WorkloadEndpoint's named ports, as Calico maps them (lower-case protocol)."""
@@ -205,7 +211,8 @@ def _pod_spec(
                     c.duplicate(f"{where}.ports[{j}].name", port.name)
                 port_names.add(port.name)
                 ports.append(port)
-    return PodTemplate(meta["labels"], meta["annotations"], node, ports, account)
+    warnings = [f"{path}.{name} {why}" for name, why in admission.unenforced if spec.get(name)]
+    return PodTemplate(meta["labels"], meta["annotations"], node, ports, account, warnings)
 
 
 def _container_port(

@@ -4,10 +4,10 @@ them (by pycalico.kube), before anything is applied (pure: no lab state, no I/O)
 v1 Namespace, ServiceAccount and Pod, apps/v1 Deployment, networking.k8s.io/v1
 NetworkPolicy (converted to Calico's `knp.default.<name>` by pycalico.kube.conversions), and
 any projectcalico.org/v3 document (left to calicoctl); apps/v1 DaemonSets too (a pod on every
-node). A v1 Service is read and skipped with a warning: Services are kube-proxy's, which
-Calico does not provide and the lab does not have. Pods are namespaces, not containers:
-a container's image and command are accepted and not run; its declared TCP and UDP
-container ports are served by the lab's echo server.
+node, or only on the node its template's nodeName names). A v1 Service is read and skipped
+with a warning: Services are kube-proxy's, which Calico does not provide and the lab does
+not have. Pods are namespaces, not containers: a container's image and command are accepted
+and not run; its declared TCP and UDP container ports are served by the lab's echo server.
 """
 
 from __future__ import annotations
@@ -23,10 +23,22 @@ from pycalico.lab.state import LabError
 
 CALICO_APIS = ("projectcalico.org/v3", "crd.projectcalico.org/v1")
 SERVED_PROTOCOLS = ("TCP", "UDP")  # what the lab's echo server answers
-# What the lab cannot do, refused along with the apiserver's own checks.
+# What the lab cannot do, refused along with the apiserver's own checks, and the placement
+# fields it accepts without acting on them, warned about.
+_PLACED_BY_LOAD = (
+    "is ignored: the lab puts a pod on the node with the fewest pods (a DaemonSet's on "
+    "every node) unless spec.nodeName names one"
+)
 ADMISSION = workloads.Admission(
     host_network="the lab runs every pod on the pod network",
     host_port="the lab does not map host ports",
+    unenforced=(
+        ("nodeSelector", _PLACED_BY_LOAD),
+        ("affinity", _PLACED_BY_LOAD),
+        ("topologySpreadConstraints", _PLACED_BY_LOAD),
+        ("tolerations", "has no effect: the lab's nodes have no taints"),
+        ("schedulingGates", "is ignored: the lab starts every pod at once"),
+    ),
 )
 
 

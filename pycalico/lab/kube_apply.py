@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from pycalico.datastore.resources import ResourceClient
 from pycalico.kube import conversions
-from pycalico.kube.workloads import NAME_ALPHABET
+from pycalico.kube.workloads import NAME_ALPHABET, PodTemplate
 from pycalico.lab import kube_store, pods
 from pycalico.lab.kube import Manifest, serve
 from pycalico.lab.state import Deployment, LabError, LabState
@@ -38,12 +38,11 @@ def apply(
     create: bool = False,
     warn: Emit = lambda message: None,
 ) -> None:
-    """Make every manifest so (`create`: refuse objects that exist, as `kubectl run`); what
-    is read and not applied (a Service) is said through `warn`."""
+    """Make every manifest so (`create`: refuse objects that exist, as `kubectl run`); each
+    of `warnings` is said through `warn`."""
     _check(state, manifests, create)
-    for m in manifests:
-        if m.kind == "Skipped":
-            warn(m.warning)
+    for text in warnings(manifests):
+        warn(text)
     calico = [m for m in manifests if m.kind == "Calico"]
     if calico:
         for line in kube_store.calicoctl(state, "apply", _documents(calico)).splitlines():
@@ -56,6 +55,18 @@ def apply(
             _apply_deployment(state, m, emit)
         elif m.kind == "DaemonSet":
             _apply_daemonset(state, m, emit)
+
+
+def warnings(manifests: list[Manifest]) -> list[str]:
+    """One line for each document read and not applied (a Service) and for each pod template
+    field set that the lab does not act on, naming the object and the field."""
+    lines = []
+    for m in manifests:
+        if m.kind == "Skipped":
+            lines.append(m.warning)
+        elif m.template is not None:
+            lines.extend(f"Warning: {m.kind_phrase}/{m.name}: {t}" for t in m.template.warnings)
+    return lines
 
 
 def _check(state: LabState, manifests: list[Manifest], create: bool) -> None:
@@ -199,26 +210,35 @@ def _add_replicas(state: LabState, m: Manifest, count: int) -> None:
         _add_pod(state, name, m, owner=m.key)
 
 
+def daemon_nodes(state: LabState, template: PodTemplate) -> list[str]:
+    """The nodes a DaemonSet runs a pod on: every node, or only the one its template's
+    spec.nodeName names, as the DaemonSet controller decides."""
+    return [template.node] if template.node else list(state.nodes)
+
+
 def _apply_daemonset(state: LabState, m: Manifest, emit: Emit) -> None:
-    """One pod on every node, each labelled with the template's controller-revision-hash as
-    the DaemonSet controller labels them; a new template replaces them all."""
+    """One pod on each of its nodes, each labelled with the template's
+    controller-revision-hash as the DaemonSet controller labels them; a new template
+    replaces them all."""
+    assert m.template is not None
+    nodes = daemon_nodes(state, m.template)
     record = state.daemonsets.get(m.key)
     owned = sorted(key for key, pod in state.pods.items() if pod.owner == m.key)
     if record is not None and record.template_hash == m.template_hash:
         covered = {state.pods[key].node for key in owned}
-        if covered >= set(state.nodes):
+        if covered >= set(nodes):
             emit(f"{m.kind_phrase}/{m.name} unchanged")
             return
-        for node in state.nodes:
+        for node in nodes:
             if node not in covered:
                 _add_daemon_pod(state, m, node)
         emit(f"{m.kind_phrase}/{m.name} configured")
         return
     for key in owned:
         pods.remove(state, key)
-    state.daemonsets[m.key] = Deployment(m.template_hash, len(state.nodes))
+    state.daemonsets[m.key] = Deployment(m.template_hash, len(nodes))
     state.save()
-    for node in state.nodes:
+    for node in nodes:
         _add_daemon_pod(state, m, node)
     emit(f"{m.kind_phrase}/{m.name} {'created' if record is None else 'configured'}")
 

@@ -6,6 +6,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -110,16 +111,40 @@ def test_wide_shows_counters(aggregator: AggregatorProcess) -> None:
     assert "(connections 1 started, 1 completed, 0 live; packets 4 in, 6 out;" in result.stdout
 
 
-def test_follow_prints_flows_as_they_come(aggregator: AggregatorProcess) -> None:
-    env = {
-        "PATH": os.environ["PATH"],
-        "TZ": "UTC",
-        "CALICO_FLOWS_SERVER": f"http://{aggregator.api}",
-    }
-    proc = subprocess.Popen(
-        [CALICOCTL, "flows", "--follow", "--since", "1h", "--port", "6000"],
+def follow(server: str, *args: str) -> subprocess.Popen[str]:
+    """`calicoctl flows --follow` started as a terminal starts a foreground command: with
+    SIGINT at its default. A command started by `cmd &` from a script or a subshell (as a
+    suite run in the background is) inherits SIGINT ignored, and Python, like Go's calicoctl,
+    keeps it ignored, so a test that sends SIGINT must not depend on how it was started."""
+    env = {"PATH": os.environ["PATH"], "TZ": "UTC", "CALICO_FLOWS_SERVER": server}
+    return subprocess.Popen(
+        ["env", "--default-signal=INT", CALICOCTL, "flows", "--follow", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
+
+
+def stop(proc: subprocess.Popen[str], sig: int) -> tuple[str, str]:
+    """Send `sig` and wait for the end; a command still running a minute later is killed
+    (by its PID) so that a failing test leaves nothing behind. Its stdout and stderr."""
+    proc.send_signal(sig)
+    try:
+        return proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+
+
+@pytest.fixture
+def silent_stream() -> Iterator[socket.socket]:
+    """A listening socket on loopback; the test accepts and answers by hand."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(60)
+        yield server
+
+
+def test_follow_prints_flows_as_they_come(aggregator: AggregatorProcess) -> None:
+    proc = follow(f"http://{aggregator.api}", "--since", "1h", "--port", "6000")
     try:
         # Whether it arrives before the stream starts (backlog) or after (an event), the
         # flow is printed once.
@@ -129,10 +154,36 @@ def test_follow_prints_flows_as_they_come(aggregator: AggregatorProcess) -> None
         assert ready, "no line within 30 s"
         assert "-> shop/late-*:6000 tcp INGRESS ALLOWED" in proc.stdout.readline()
     finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        _, err = stop(proc, signal.SIGINT)
     assert proc.returncode == 130
     assert err == "interrupted\n"
+
+
+@pytest.mark.parametrize(
+    ("sig", "returncode", "stderr"),
+    [(signal.SIGINT, 130, "interrupted\n"), (signal.SIGTERM, -signal.SIGTERM, "")],
+)
+def test_a_signal_ends_follow_while_the_stream_sends_nothing(
+    silent_stream: socket.socket, sig: int, returncode: int, stderr: str
+) -> None:
+    host, port = silent_stream.getsockname()
+    proc = follow(f"http://{host}:{port}")
+    try:
+        conn, _ = silent_stream.accept()
+    except TimeoutError:
+        stop(proc, signal.SIGKILL)
+        raise
+    with conn:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = conn.recv(4096)
+            assert chunk, "calicoctl closed the connection before its request was whole"
+            request += chunk
+        assert request.startswith(b"GET /flows?")
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
+        # calicoctl is now blocked reading a stream that sends nothing more.
+        out, err = stop(proc, sig)
+    assert (proc.returncode, out, err) == (returncode, "", stderr)
 
 
 def test_an_unreachable_aggregator_is_one_line() -> None:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from pycalico.lab.state import LabState
-from tests.support.lab_driver import LAB, calicoctl, lab
+from tests.support.lab_driver import LAB, calicoctl, lab, lab_run
 from tests.support.seed_manifests import SEED_DEPLOYMENT, SEED_NP, SEED_NP2
 
 pytestmark = pytest.mark.e2e
@@ -284,3 +284,34 @@ def test_seed_deployment_scales_and_bad_input_applies_nothing(
     assert 'no node "node7"' in error
     assert "default/c" not in endpoints(name)
     assert "already exists" in failing("create", "deployment", "busybox-deployment", "--name", name)
+
+
+PINNED_DAEMONSET = """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: pinned, labels: {app: pinned}}
+spec:
+  selector: {matchLabels: {app: pinned}}
+  template:
+    metadata: {labels: {app: pinned}}
+    spec:
+      nodeName: node2
+      nodeSelector: {disktype: ssd}
+      containers: [{name: c, image: busybox}]
+"""
+
+
+def test_a_daemonset_with_a_node_name_runs_only_there_and_an_ignored_selector_is_warned_of(
+    make_lab: Callable[..., str],
+) -> None:
+    name = make_lab("--nodes", "2")
+    out = lab_run("apply", "-f", "-", "--name", name, stdin=PINNED_DAEMONSET)
+    assert (out.returncode, out.stdout) == (0, "daemonset.apps/pinned created\n")
+    assert out.stderr.splitlines() == [
+        "Warning: daemonset.apps/pinned: spec.template.spec.nodeSelector is ignored: the lab "
+        "puts a pod on the node with the fewest pods (a DaemonSet's on every node) unless "
+        "spec.nodeName names one"
+    ]
+    assert [w["spec"]["node"] for w in endpoints(name).values()] == ["node2"]
+    again = lab_run("apply", "-f", "-", "--name", name, stdin=PINNED_DAEMONSET)
+    assert again.stdout == "daemonset.apps/pinned unchanged\n"

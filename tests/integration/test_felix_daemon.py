@@ -221,35 +221,54 @@ def test_flows_of_a_deleted_workload_address_go_with_it_and_no_others(
     eventually(lambda: flows(ns) == {("10.244.2.9", "10.244.1.6"), ("10.244.1.6", "203.0.113.1")})
 
 
+def logged(caplog: pytest.LogCaptureFixture, message: str) -> int:
+    """How many of Felix's records so far start with `message`."""
+    return sum(r.getMessage().startswith(message) for r in caplog.records)
+
+
+def applied_since(caplog: pytest.LogCaptureFixture, message: str) -> bool:
+    """Whether an apply has gone through since Felix logged `message`."""
+    messages = [r.getMessage() for r in caplog.records]
+    since = next((i for i, m in enumerate(messages) if m.startswith(message)), len(messages))
+    return any(m.startswith("Finished applying updates") for m in messages[since + 1 :])
+
+
 def test_routes_come_back_when_the_underlay_returns_after_felix_failed_while_it_was_down(
-    felix: tuple[str, ResourceClient, Path],
+    felix: tuple[str, ResourceClient, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     """While eth0 is down Felix cannot put its direct routes back (the kernel refuses a
     next hop on a down device); the link coming up is then the change it waits for."""
     ns, client, _ = felix
+    caplog.set_level(logging.WARNING, logger="pycalico.felix")
     apply(client, "IPPool", "pods", {"cidr": "10.244.0.0/16", "vxlanMode": "CrossSubnet"})
     direct = "10.244.2.0/26 via 192.0.2.12 dev eth0"
     eventually(lambda: direct in sh(ns, "ip", "route"))
+    failed = logged(caplog, "dataplane apply failed")
     sh(ns, "ip", "link", "set", "eth0", "down")
-    time.sleep(1.5)  # Felix hears of it and tries, in vain
+    # Felix hears of it and tries, in vain; only then is the link's return what it waits for.
+    eventually(lambda: logged(caplog, "dataplane apply failed") > failed)
     sh(ns, "ip", "link", "set", "eth0", "up")
     eventually(lambda: direct in sh(ns, "ip", "route"))
 
 
 def test_route_refresh_interval_from_felix_configuration_sets_the_resync_period(
-    felix: tuple[str, ResourceClient, Path],
+    felix: tuple[str, ResourceClient, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Only a full resync repairs a route removed behind Felix's back (no datastore change,
     no link change): with `routeRefreshInterval: 1s` in FelixConfiguration `default` (and
     no FELIX_ROUTEREFRESHINTERVAL) it is back within seconds, not the default 90."""
     ns, client, _ = felix
+    caplog.set_level(logging.INFO, logger="pycalico.felix")
     blackhole = "blackhole 10.244.1.0/26 proto 80"
     eventually(lambda: blackhole in sh(ns, "ip", "route"))
     apply(client, "FelixConfiguration", "default", {"routeRefreshInterval": "1s"})
-    time.sleep(0.5)  # the change is applied before the route goes
+    # The route goes only once the apply that took the new interval is over: removed
+    # earlier, that apply (of a datastore change) would be what puts it back.
+    eventually(lambda: applied_since(caplog, "routeRefreshInterval is now 1.0s"))
     sh(ns, "ip", "route", "del", "blackhole", "10.244.1.0/26")
     assert blackhole not in sh(ns, "ip", "route")
-    eventually(lambda: blackhole in sh(ns, "ip", "route"), seconds=5)
+    # Back by a resync: the default interval (90 s) would be far past this bound.
+    eventually(lambda: blackhole in sh(ns, "ip", "route"), seconds=30)
 
 
 def test_log_severity_screen_from_felix_configuration_sets_felixs_log_level(

@@ -501,3 +501,52 @@ def test_the_seeds_daemonset_with_host_volumes_and_privilege_is_accepted() -> No
 def test_bad_daemonsets_are_refused(spec: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ValueError, match=re.escape(fragment)):
         kube.manifest(daemonset_doc(**spec))
+
+
+def test_a_daemonset_runs_on_every_node_or_only_on_its_templates_node_name() -> None:
+    everywhere = kube.manifest(daemonset_doc())
+    doc = daemonset_doc()
+    doc["spec"]["template"]["spec"]["nodeName"] = "node2"
+    pinned = kube.manifest(doc)
+    assert everywhere.template is not None and pinned.template is not None
+    assert kube_apply.daemon_nodes(lab_state(), everywhere.template) == ["node1", "node2", "node3"]
+    assert kube_apply.daemon_nodes(lab_state(), pinned.template) == ["node2"]
+
+
+PLACEMENT = {
+    "nodeSelector": {"disktype": "ssd"},
+    "affinity": {"nodeAffinity": {}},
+    "tolerations": [{"key": "node-role.kubernetes.io/master", "operator": "Exists"}],
+    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone"}],
+    "schedulingGates": [{"name": "wait"}],
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLACEMENT))
+def test_each_placement_field_a_pod_sets_is_one_warning_naming_it(name: str) -> None:
+    lines = kube_apply.warnings([pod({name: PLACEMENT[name], "nodeName": "node2"})])
+    assert len(lines) == 1
+    assert lines[0].startswith(f"Warning: pod/p: spec.{name} ")
+    assert "\n" not in lines[0]
+
+
+def test_workload_templates_name_the_field_by_its_path_in_the_template() -> None:
+    deploy = deployment_doc()
+    deploy["spec"]["template"]["spec"]["nodeSelector"] = {"kubernetes.io/os": "linux"}
+    ds = daemonset_doc()
+    ds["spec"]["template"]["spec"]["affinity"] = {"nodeAffinity": {}}
+    assert kube_apply.warnings([kube.manifest(deploy), kube.manifest(ds)]) == [
+        "Warning: deployment.apps/busybox-deployment: spec.template.spec.nodeSelector is "
+        "ignored: the lab puts a pod on the node with the fewest pods (a DaemonSet's on every "
+        "node) unless spec.nodeName names one",
+        "Warning: deployment.apps/busybox-deployment: spec.template.spec.tolerations has no "
+        "effect: the lab's nodes have no taints",
+        "Warning: daemonset.apps/wluo: spec.template.spec.affinity is ignored: the lab puts a "
+        "pod on the node with the fewest pods (a DaemonSet's on every node) unless "
+        "spec.nodeName names one",
+    ]
+
+
+def test_placement_fields_left_empty_and_the_fields_the_lab_uses_warn_of_nothing() -> None:
+    empty = pod({"nodeSelector": {}, "tolerations": [], "nodeName": "node2"})
+    assert kube_apply.warnings([empty, kube.manifest(daemonset_doc())]) == []
