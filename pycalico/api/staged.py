@@ -53,8 +53,6 @@ STAGED_KINDS = (
     "StagedGlobalNetworkPolicy",
     "StagedKubernetesNetworkPolicy",
 )
-# Until Felix computes pending traces, calicoctl says so when one is written.
-NOT_EVALUATED = "staged policies are stored but not yet evaluated into flow logs' pending traces"
 
 _STAGED_ACTION = Field("stagedAction", Enum(STAGED_ACTIONS, tag="stagedAction"))
 
