@@ -183,6 +183,18 @@ def test_a_delete_staged_policy_keeps_only_its_tier(ctl: InProcess) -> None:
             "must be a valid CIDR value",
         ),
         (
+            sknp(
+                ingress=[{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.0.0.0/8"]}}]}]
+            ),
+            "must be a strict subset of `cidr`",
+        ),
+        (
+            sknp(
+                ingress=[{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["fd00::/64"]}}]}]
+            ),
+            "must be a strict subset of `cidr`",
+        ),
+        (
             sknp(policyTypes=["Ingress", "Egress", "Ingress"]),
             "may not specify more than two policyTypes",
         ),
