@@ -29,6 +29,7 @@ from typing import Any
 
 from pycalico.flows import naming
 from pycalico.flows.record import Action, PolicyHit, PolicyKind
+from pycalico.kube.conversions import network_policy
 from pycalico.policy import calc, model, verdict
 from pycalico.policy.model import Endpoint, Policy
 
@@ -47,8 +48,6 @@ def staged_policy(resource: Mapping[str, Any]) -> Policy | None:
     """A stored staged policy as the policy it would be once enforced (its `kind` still the
     staged one, its id `<shortkind>:<tier>/[<namespace>/]<name>`, apart from any enforced
     policy's); None when it is not evaluated (stagedAction Delete)."""
-    from pycalico.kube.conversions import network_policy
-
     kind, meta = resource["kind"], resource["metadata"]
     spec = dict(resource.get("spec") or {})
     if spec.pop("stagedAction", "Set") not in EVALUATED_STAGED_ACTIONS:
