@@ -101,6 +101,10 @@ _UNENFORCED_FIELDS: dict[str, tuple[str, ...]] = {
 
 _POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy", "Profile")
 
+# Until Felix computes pending traces, calicoctl says so when a staged policy is written,
+# as it does for UNENFORCED_KINDS.
+NOT_EVALUATED = "staged policies are stored but not yet evaluated into flow logs' pending traces"
+
 
 def _set(kind: str, field: str, value: Any) -> bool:
     """Whether `value` asks for something: neither absent nor what pycalico does anyway."""
@@ -188,3 +192,20 @@ def describe(resource: Mapping[str, Any], fields: list[str]) -> str:
     if fields == ["kind"]:
         return f"{kind} {name} is not enforced by pycalico: {UNENFORCED_KINDS[kind]}"
     return f"{kind} {name}: pycalico does not enforce {', '.join(fields)}"
+
+
+def warnings(resource: Mapping[str, Any]) -> list[str]:
+    """The lines (without calicoctl's "Warning: ") saying what of `resource` pycalico does not
+    act on: the fields `unenforced` names, and a staged policy's pending trace."""
+    from pycalico.api.staged import STAGED_KINDS
+
+    lines = []
+    fields = unenforced(resource)
+    if fields:
+        lines.append(describe(resource, fields))
+    kind = resource.get("kind", "")
+    if kind in STAGED_KINDS:
+        meta = resource.get("metadata") or {}
+        name = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+        lines.append(f"{kind} {name}: {NOT_EVALUATED}")
+    return lines

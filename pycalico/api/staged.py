@@ -18,6 +18,7 @@ Calico's rules (libcalico-go's validator and clientv3, v3.30):
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 from typing import Any
 
@@ -53,8 +54,6 @@ STAGED_KINDS = (
     "StagedGlobalNetworkPolicy",
     "StagedKubernetesNetworkPolicy",
 )
-# Until Felix computes pending traces, calicoctl says so when one is written.
-NOT_EVALUATED = "staged policies are stored but not yet evaluated into flow logs' pending traces"
 
 _STAGED_ACTION = Field("stagedAction", Enum(STAGED_ACTIONS, tag="stagedAction"))
 
@@ -201,6 +200,24 @@ def _k8s_cidr(value: Any) -> str:
     return value
 
 
+def _check_ip_block(block: dict[str, Any], path: str) -> list[FieldError]:
+    """Each `except` inside `cidr` and narrower, as kube-apiserver (and the conversion that
+    evaluates the staged policy, pycalico/kube/conversions.py) requires."""
+    cidr = ipaddress.ip_network(block["cidr"], strict=False)
+    errors = []
+    for i, text in enumerate(block.get("except") or []):
+        excluded = ipaddress.ip_network(text, strict=False)
+        if (
+            excluded.version != cidr.version
+            or not excluded.subnet_of(cidr)  # type: ignore[arg-type]
+            or excluded.prefixlen <= cidr.prefixlen
+        ):
+            errors.append(
+                FieldError(f"{path}.except[{i}]", text, "must be a strict subset of `cidr`")
+            )
+    return errors
+
+
 def _check_peer(peer: dict[str, Any], path: str) -> list[FieldError]:
     present = [k for k in ("podSelector", "namespaceSelector", "ipBlock") if k in peer]
     if not present:
@@ -220,7 +237,8 @@ PEER = Struct(
                 (
                     Field("cidr", Custom(_k8s_cidr), required=True),
                     Field("except", ListOf(Custom(_k8s_cidr))),
-                )
+                ),
+                checks=(_check_ip_block,),
             ),
         ),
     ),

@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from pycalico.api import enforcement
+from pycalico.api.codec import dump_json, dump_yaml
 from pycalico.api.registry import resolve
 from pycalico.ctl.errors import CtlError, UsageError
-from pycalico.policy import calc, verdict
+from pycalico.policy import calc, pending, verdict
 from pycalico.policy import inputs as policy_inputs
-from pycalico.policy.model import PROTOCOL_NUMBERS, Endpoint, HostEndpoint
+from pycalico.policy.model import PROTOCOL_NUMBERS, Endpoint, HostEndpoint, Policy
 
 USAGE = """Usage:
   calicoctl policy explain --from=<WHO> --to=<WHO> [--port=<port>]
-                           [--proto=<proto>] [--config=<CONFIG>]
+                           [--proto=<proto>] [--output=<FORMAT>] [--config=<CONFIG>]
 
 Options:
   -h --help              Show this screen.
@@ -31,6 +32,7 @@ Options:
      --to=<WHO>          The server, in the same forms.
      --port=<port>       Destination port (TCP/UDP/SCTP).
      --proto=<proto>     tcp (default), udp, sctp, icmp or a protocol number.
+  -o --output=<FORMAT>   json or yaml; text when not given.
   -c --config=<CONFIG>   Path to the file containing connection configuration in
                          YAML or JSON format. [default: /etc/calico/calicoctl.cfg]
 
@@ -43,7 +45,14 @@ Description:
   host endpoint holding the node's address, or its '*' one). A pod reaching its own host
   meets defaultEndpointToHostAction (from FelixConfiguration: a node's
   FELIX_DEFAULTENDPOINTTOHOSTACTION, which calicoctl cannot see, overrides it).
+
+  With staged policies in the datastore (StagedNetworkPolicy, StagedGlobalNetworkPolicy,
+  StagedKubernetesNetworkPolicy), the same walk is made again with them enforced, each
+  in its tier at its order, and printed after the real verdict as what they would decide
+  (policy, rule, action) and the staged verdict. Every stagedAction but Delete takes part,
+  as in Calico's Felix, whose flow logs show the same verdicts as pending policies.
 """
+OUTPUT_FORMATS = ("json", "yaml")
 
 
 def _parse(args: Sequence[str]) -> dict[str, str]:
@@ -60,6 +69,8 @@ def _parse(args: Sequence[str]) -> dict[str, str]:
             "--to",
             "--port",
             "--proto",
+            "-o",
+            "--output",
             "-c",
             "--config",
             "--allow-version-mismatch",
@@ -71,7 +82,8 @@ def _parse(args: Sequence[str]) -> dict[str, str]:
             if not items:
                 raise UsageError(f"{key} needs a value")
             value = items.pop(0)
-        opts["config" if key in ("-c", "--config") else key[2:]] = value
+        names = {"-c": "config", "--config": "config", "-o": "output", "--output": "output"}
+        opts[names.get(key, key[2:])] = value
     return opts
 
 
@@ -245,8 +257,12 @@ def run(args: Sequence[str], allow_version_mismatch: bool) -> int:
         if not opts["port"].isdigit() or not 1 <= int(opts["port"]) <= 65535:
             raise UsageError(f"invalid port '{opts['port']}': must be 1-65535")
         port = int(opts["port"])
+    output = opts.get("output")
+    if output is not None and output not in OUTPUT_FORMATS:
+        raise UsageError(f"unknown output format '{output}': use json or yaml")
     client = connect(opts.get("config"), allow_version_mismatch)
-    listed = {kind: client.list(resolve(kind))[0] for kind in policy_inputs.KINDS}
+    kinds = (*policy_inputs.KINDS, *policy_inputs.STAGED_KINDS)
+    listed = {kind: client.list(resolve(kind))[0] for kind in kinds}
     inputs = policy_inputs.Reader().read(listed, client.list(resolve("WorkloadEndpoint"))[0])
     configs = {
         c["metadata"]["name"]: c["spec"] for c in client.list(resolve("FelixConfiguration"))[0]
@@ -259,30 +275,112 @@ def run(args: Sequence[str], allow_version_mismatch: bool) -> int:
         src_ip, dst_ip, protocol, port, icmp_type=8 if protocol in (1, 58) else None
     )
     steps = verdict.explain(inputs, src, dst, packet, cluster.rules_of, cluster.gateway)
+    staged = None
+    if inputs.staged_policies:
+        staged = verdict.explain(
+            inputs.staged_as_enforced(), src, dst, packet, cluster.rules_of, cluster.gateway
+        )
     # Pods by the name users gave them (the endpoint's own name is Calico's WEP name).
     shown = {
         ep.key: f"{ep.namespace}/{ep.pod}"
         for ep in (src, dst)
         if isinstance(ep, Endpoint) and ep.pod
     }
+    report = _Report(
+        shown,
+        _unenforced_by_step_name(listed),
+        {p.id: p for p in [*inputs.policies, *inputs.staged_policies]},
+    )
+    if output is None:
+        sys.stdout.write(report.text(steps, staged))
+    else:
+        doc = {
+            "from": opts["from"],
+            "to": opts["to"],
+            "protocol": proto_text,
+            "port": port,
+            **report.result(steps),
+            "staged": None if staged is None else report.result(staged),
+        }
+        sys.stdout.write(dump_json(doc) + "\n" if output == "json" else dump_yaml(doc))
+    return 0
 
-    def who(step: verdict.Step) -> str:
-        name = shown.get(step.endpoint, step.endpoint)
+
+@dataclass
+class _Report:
+    """How steps are shown: pods by their names, policies by kind and name, with what of
+    them pycalico does not enforce."""
+
+    shown: dict[str, str]  # endpoint key -> namespace/pod
+    unenforced: dict[str, list[str]]  # by the name a step gives the policy or profile
+    policies: dict[str, Policy]  # by id, staged ones too
+
+    def who(self, step: verdict.Step) -> str:
+        name = self.shown.get(step.endpoint, step.endpoint)
         return f"{name} [{step.stage}]" if step.stage else name
 
-    width = max([len(who(s)) for s in steps] + [8])
-    unenforced = _unenforced_by_step_name(listed)
-    for step in steps:
-        rule = f" rule {step.rule}" if step.rule is not None else ""
-        fields = unenforced.get(step.by)
-        caveat = f" (not enforced: {', '.join(fields)})" if fields else ""
-        print(
-            f"{step.direction:<8} {who(step):<{width}} "
-            f"{'ALLOW' if step.allowed else 'DENY':<5} by {step.by}{rule}{caveat}"
-        )
-    allowed = all(s.allowed for s in steps)
-    print(f"verdict: {'ALLOW' if allowed else 'DENY'}")
-    return 0
+    def by(self, step: verdict.Step) -> str:
+        policy = self.policies.get(step.policy)
+        if policy is not None and pending.is_staged(policy):
+            return f"{policy.kind} {step.policy.partition(':')[2]}"
+        return step.by
+
+    def lines(self, steps: list[verdict.Step]) -> list[str]:
+        width = max([len(self.who(s)) for s in steps] + [8])
+        found = []
+        for step in steps:
+            rule = f" rule {step.rule}" if step.rule is not None else ""
+            fields = self.unenforced.get(step.by)
+            caveat = f" (not enforced: {', '.join(fields)})" if fields else ""
+            found.append(
+                f"{step.direction:<8} {self.who(step):<{width}} "
+                f"{'ALLOW' if step.allowed else 'DENY':<5} by {self.by(step)}{rule}{caveat}"
+            )
+        return found
+
+    def text(self, steps: list[verdict.Step], staged: list[verdict.Step] | None) -> str:
+        lines = [*self.lines(steps), f"verdict: {_verdict(steps).upper()}"]
+        if staged is not None:
+            lines += [
+                "with staged policies enforced:",
+                *self.lines(staged),
+                f"staged verdict: {_verdict(staged).upper()}",
+            ]
+        return "".join(f"{line}\n" for line in lines)
+
+    def result(self, steps: list[verdict.Step]) -> dict[str, Any]:
+        return {"verdict": _verdict(steps), "steps": [self.step(s) for s in steps]}
+
+    def step(self, step: verdict.Step) -> dict[str, Any]:
+        policy = self.policies.get(step.policy)
+        return {
+            "direction": step.direction,
+            "endpoint": self.shown.get(step.endpoint, step.endpoint),
+            "stage": step.stage,
+            "action": "Allow" if step.allowed else "Deny",
+            "by": self.by(step),
+            "policy": None if policy is None else _policy_json(policy),
+            "rule": step.rule,
+            "notEnforced": self.unenforced.get(step.by, []),
+        }
+
+
+def _verdict(steps: list[verdict.Step]) -> str:
+    return "Allow" if all(s.allowed for s in steps) else "Deny"
+
+
+def _policy_json(policy: Policy) -> dict[str, Any]:
+    """A policy as calicoctl names it: kind, namespace and name to `calicoctl get` it by."""
+    if pending.is_staged(policy):
+        kind = policy.kind
+    else:
+        kind = "NetworkPolicy" if policy.namespace is not None else "GlobalNetworkPolicy"
+    return {
+        "kind": kind,
+        "tier": policy.tier,
+        "namespace": policy.namespace or "",
+        "name": policy.name,
+    }
 
 
 def _unenforced_by_step_name(listed: dict[str, list[dict[str, Any]]]) -> dict[str, list[str]]:

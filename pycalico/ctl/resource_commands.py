@@ -153,17 +153,10 @@ def _warn_unenforced(resources: list[Resource]) -> None:
     """A line for each resource that asks for something pycalico does not do: accepted, as
     Calico accepts it, but never silently ignored."""
     from pycalico.api import enforcement
-    from pycalico.api.staged import NOT_EVALUATED, STAGED_KINDS
 
     for resource in resources:
-        fields = enforcement.unenforced(resource)
-        if fields:
-            sys.stderr.write(f"Warning: {enforcement.describe(resource, fields)}\n")
-        # Felix computes no pending traces yet: said as for enforcement.UNENFORCED_KINDS.
-        if resource["kind"] in STAGED_KINDS:
-            meta = resource["metadata"]
-            name = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
-            sys.stderr.write(f"Warning: {resource['kind']} {name}: {NOT_EVALUATED}\n")
+        for line in enforcement.warnings(resource):
+            sys.stderr.write(f"Warning: {line}\n")
 
 
 def _check_against_store(command: str, client: ResourceClient, resources: list[Resource]) -> None:

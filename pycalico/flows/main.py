@@ -34,6 +34,10 @@ log = logging.getLogger("pycalico.flows")
 
 DEFAULT_COLLECTOR = "127.0.0.1:7443"  # Goldmane's Service port
 DEFAULT_LISTEN = "127.0.0.1:8080"  # whisker-backend's PORT
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+# How often a server thread checks for shutdown: a stop takes at most about this long per
+# server.
+SHUTDOWN_POLL = 0.1
 
 
 class UsageError(Exception):
@@ -94,6 +98,20 @@ def _options(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _tick_until_stopped(aggregator: Aggregator, every: float) -> signal.Signals:
+    """Roll the window every `every` seconds until a stop signal arrives; that signal."""
+    next_tick = time.monotonic() + every
+    while True:
+        left = next_tick - time.monotonic()
+        if left <= 0:
+            aggregator.tick()
+            next_tick += every
+            continue
+        info = signal.sigtimedwait(STOP_SIGNALS, left)
+        if info is not None:
+            return signal.Signals(info.si_signo)
+
+
 def run(argv: Sequence[str]) -> int:
     opts = _options(argv)
     collector_at, api_at = address(opts.collector), address(opts.listen)
@@ -107,7 +125,8 @@ def run(argv: Sequence[str]) -> int:
         max_flows_per_bucket=opts.max_flows_per_bucket,
     )
     aggregator = Aggregator(settings, time.time)
-    servers = []
+    servers: list[CollectorServer | ApiServer] = []
+    threads: list[threading.Thread] = []
     try:
         for make, where in ((CollectorServer, collector_at), (ApiServer, api_at)):
             try:
@@ -116,24 +135,31 @@ def run(argv: Sequence[str]) -> int:
                 raise UsageError(
                     f"cannot listen on {where[0]}:{where[1]}: {exc.strerror or exc}"
                 ) from None
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-        threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
-        for thread in threads:
+        # The stop signals are blocked in every thread (the server threads inherit the mask)
+        # and taken by the main thread's sigtimedwait, so a SIGTERM ends the wait between two
+        # ticks at once, whichever thread the kernel would have handed it to, and even when
+        # calico-goldmane was started with them blocked (a mask survives exec).
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        for server in servers:
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL}, daemon=True
+            )
             thread.start()
+            threads.append(thread)
         collector, api = (s.server_address for s in servers)
         sys.stdout.write(
             f"calico-goldmane: collector {collector[0]}:{collector[1]}, "
             f"API http://{api[0]}:{api[1]}\n"
         )
         sys.stdout.flush()
-        while not stop.wait(settings.bucket_seconds):
-            aggregator.tick()
+        received = _tick_until_stopped(aggregator, settings.bucket_seconds)
+        log.info("%s received, stopping", received.name)
         aggregator.close_streams()
     finally:
-        for server in servers:
+        # shutdown() waits for serve_forever to end: only for servers that serve.
+        for server in servers[: len(threads)]:
             server.shutdown()
+        for server in servers:
             server.server_close()
     return 0
 

@@ -6,7 +6,9 @@ CALICO_NETWORKING_BACKEND, CALICO_IPV4POOL_*, FELIX_*, and the datastore variabl
 (DATASTORE_TYPE, SQLITE_PATH, ETCD_ENDPOINTS), CALICO_ROUTER_ID. pycalico adds
 CALICO_STATE_DIR (default /var/lib/calico: nodename and mtu files), CALICO_RUN_DIR
 (default /var/run/calico: the CNI agent socket, calico-node.pid, BIRD's bird.ctl and
-bird.pid) and CALICO_CONFD_DIR (default /etc/calico/confd/config: bird.cfg).
+bird.pid) and CALICO_CONFD_DIR (default /etc/calico/confd/config: bird.cfg), and
+CALICO_GOLDMANE_COLLECTOR / CALICO_GOLDMANE_API: where set, calico-node runs the flow
+aggregator, calico-goldmane, as a supervised child (see aggregator_config.py).
 
 With the `bird` backend, confd and BIRD run too (see pycalico/confd). With `none` (policy
 only) the Node gets no address and Felix programs policy and this node's own routes, not
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from pycalico.datastore.resources import ResourceClient
     from pycalico.felix.calc.settings import Settings
     from pycalico.felix.metrics import FelixMetrics
+    from pycalico.node.aggregator_child import AggregatorChild
+    from pycalico.node.aggregator_config import AggregatorConfig
     from pycalico.node.autodetect import HostInterface
     from pycalico.node.health import Status
     from pycalico.node.options import Install, Uninstall
@@ -93,12 +97,14 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
     from pycalico.metrics import exposition
     from pycalico.metrics.registry import new_registry
     from pycalico.node import health, startup
+    from pycalico.node.aggregator_config import aggregator_config
 
     backend_kind = env.get("CALICO_NETWORKING_BACKEND", "bird")
     if backend_kind not in BACKENDS:
         raise startup.StartupError(
             f"CALICO_NETWORKING_BACKEND={backend_kind} is not one of {', '.join(BACKENDS)}"
         )
+    aggregator = aggregator_config(env)  # a bad value: main() prints the ValueError's line
     state_dir = env.get("CALICO_STATE_DIR", "/var/lib/calico")
     run_dir = env.get("CALICO_RUN_DIR", "/var/run/calico")
     # The name first: a refused one must leave the datastore untouched.
@@ -146,6 +152,7 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
     confd = (
         _start_confd(env, backend, name, run_dir, status, stop) if backend_kind == "bird" else None
     )
+    goldmane = _start_aggregator(aggregator, stop) if aggregator is not None else None
     try:
         return _felix(
             env, backend, client, name, backend_kind, state_dir, run_dir, status, metrics, stop
@@ -154,6 +161,9 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
         if confd is not None:
             stop.set()
             confd.join()
+        if goldmane is not None:
+            stop.set()
+            goldmane.join()
         agent.shutdown()
         agent.server_close()
         for server in servers:
@@ -223,6 +233,15 @@ def _start_confd(
     thread = threading.Thread(target=run, name="confd")
     thread.start()
     return thread
+
+
+def _start_aggregator(config: AggregatorConfig, stop: threading.Event) -> AggregatorChild:
+    """The flow aggregator, supervised in a thread of its own until `stop`."""
+    from pycalico.node.aggregator_child import AggregatorChild
+
+    child = AggregatorChild(config, stop)
+    child.start()
+    return child
 
 
 def _start_cni_agent(path: str, datastore: DatastoreConfig) -> Agent:

@@ -91,6 +91,11 @@ NODENAME, IP, IP6, IP_AUTODETECTION_METHOD, AS, CALICO_NETWORKING_BACKEND (bird,
 none), NO_DEFAULT_POOLS, CALICO_IPV4POOL_*, CALICO_IPV6POOL_*, FELIX_*, DATASTORE_TYPE
 (sqlite or etcdv3), SQLITE_PATH, ETCD_ENDPOINTS, CALICO_STATE_DIR, CALICO_RUN_DIR.
 
+With CALICO_GOLDMANE_COLLECTOR=HOST:PORT it also runs the flow aggregator (calico-goldmane,
+Goldmane's and whisker-backend's role) as its child, started again if it dies: Felix's
+flowLogsGoldmaneServer names the collector address; CALICO_GOLDMANE_API=HOST:PORT is its
+HTTP API (GET /flows; default 127.0.0.1:8080). HOST is an IP address (0.0.0.0: all).
+
 `calico-node install --help` and `calico-node uninstall --help` describe those.
 
 Options:
@@ -124,6 +129,8 @@ Settings are calico-node's environment variables, written to calico.env:
                               etcdv3 (ETCD_ENDPOINTS, ETCD_CA_CERT_FILE, ETCD_CERT_FILE,
                               ETCD_KEY_FILE)
   CLUSTER_TYPE, CALICO_STARTUP_LOGLEVEL, FELIX_*
+  CALICO_GOLDMANE_COLLECTOR   HOST:PORT: run the flow aggregator there (see --help)
+  CALICO_GOLDMANE_API         HOST:PORT: its HTTP API (default 127.0.0.1:8080)
 and install-cni's CNI_MTU (the conflist's mtu; default 0: the MTU Felix works out).
 
 Options:

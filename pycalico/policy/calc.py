@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 from pycalico.policy.identity_memo import IdentityMemo
@@ -111,9 +111,16 @@ class Inputs:
     tiers: Mapping[str, Tier]
     network_sets: Sequence[NetworkSet] = ()
     host_endpoints: Sequence[HostEndpoint] = ()
+    # Staged policies (policy/pending.py): never rendered, only evaluated as if enforced.
+    staged_policies: Sequence[Policy] = ()
 
     def all_endpoints(self) -> list[AnyEndpoint]:
         return [*self.endpoints, *self.host_endpoints]
+
+    def staged_as_enforced(self) -> Inputs:
+        """These inputs with the staged policies enforced, each in its tier at its order
+        (an enforced policy goes first where the two tie)."""
+        return replace(self, policies=[*self.policies, *self.staged_policies], staged_policies=())
 
 
 def ordered(policies: Iterable[Policy], tiers: Mapping[str, Tier]) -> list[Policy]:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from pycalico.policy import calc, model
+from pycalico.policy import calc, model, pending
 from pycalico.policy.identity_memo import IdentityMemo
 
 MODEL_MEMO_LIMIT = 50_000
@@ -25,6 +25,8 @@ KINDS = (
     "GlobalNetworkSet",
     "HostEndpoint",
 )
+# Read when listed (policy explain, Felix's pending traces): never rendered.
+STAGED_KINDS = tuple(pending.STAGED_KINDS)
 
 
 @dataclass
@@ -47,6 +49,9 @@ class Reader:
     _endpoints: IdentityMemo[Resource, list[Any]] = field(
         default_factory=lambda: IdentityMemo(MODEL_MEMO_LIMIT)
     )
+    _staged: IdentityMemo[Resource, model.Policy | None] = field(
+        default_factory=lambda: IdentityMemo(MODEL_MEMO_LIMIT)
+    )
 
     def _endpoint(self, resource: Resource, profiles: dict[str, model.Profile]) -> Any:
         """A WorkloadEndpoint's or HostEndpoint's model."""
@@ -66,7 +71,8 @@ class Reader:
     ) -> calc.Inputs:
         """Every endpoint (their addresses fill selector sets on all nodes) and all policy.
 
-        `listed`: the resources of each of `KINDS`; `weps`: every WorkloadEndpoint.
+        `listed`: the resources of each of `KINDS`, and of the `STAGED_KINDS` listed (those
+        evaluated become `staged_policies`); `weps`: every WorkloadEndpoint.
         """
         profiles = {model.DEFAULT_ALLOW: model.DEFAULT_ALLOW_PROFILE}
         profiles.update(
@@ -91,7 +97,20 @@ class Reader:
             for kind in ("NetworkPolicy", "GlobalNetworkPolicy")
             for p in listed[kind]
         ]
+        staged = [
+            self._staged.get(p, pending.staged_policy)
+            for kind in STAGED_KINDS
+            for p in listed.get(kind, ())
+        ]
         sets = [*listed["NetworkSet"], *listed["GlobalNetworkSet"]]
         namespace_labels = {ep.namespace: ep.namespace_labels for ep in endpoints} if sets else {}
         network_sets = [model.network_set(n, namespace_labels) for n in sets]
-        return calc.Inputs(endpoints, policies, profiles, tiers, network_sets, host_endpoints)
+        return calc.Inputs(
+            endpoints,
+            policies,
+            profiles,
+            tiers,
+            network_sets,
+            host_endpoints,
+            [p for p in staged if p is not None],
+        )

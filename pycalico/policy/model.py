@@ -131,6 +131,9 @@ class Policy:
     do_not_track: bool = False
     pre_dnat: bool = False
     apply_on_forward: bool = False
+    # The resource kind it was read from: a staged kind's policy is evaluated only as if
+    # enforced (policy/pending.py), never rendered.
+    kind: str = "NetworkPolicy"
 
     @property
     def host_only(self) -> bool:
@@ -315,6 +318,7 @@ def policy(resource: Mapping[str, Any]) -> Policy:
         do_not_track=bool(spec.get("doNotTrack")) and namespace is None,
         pre_dnat=bool(spec.get("preDNAT")) and namespace is None,
         apply_on_forward=bool(spec.get("applyOnForward")) and namespace is None,
+        kind=resource["kind"],
     )
 
 

@@ -59,6 +59,7 @@ class Step:
     by: str  # "policy <tier>/<ns>/<name>", "profile <name>", or why it was dropped
     rule: int | None = None  # index in the policy's (or profile's) rules for that direction
     stage: str = ""  # a host endpoint's: untracked, preDNAT, forward; "" for normal policy
+    policy: str = field(default="", compare=False)  # the deciding policy's id, if one did
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class Matcher:
         )
 
 
-def _walk_rules(
+def first_match(
     rules: tuple[Rule, ...], packet: Packet, matcher: Matcher
 ) -> tuple[str, int] | None:
     """The first deciding (action, index) among `rules`; Log never decides."""
@@ -176,14 +177,15 @@ def _tiers(
         passed = False
         for policy_id in tier.policies:
             rules = getattr(policies[policy_id], direction) or ()
-            found = _walk_rules(rules, packet, matcher)
+            found = first_match(rules, packet, matcher)
             if found is None:
                 continue
             action, index = found
             if action == "Pass":
                 passed = True
                 break
-            return Step(key, direction, action == "Allow", f"policy {policy_id}", index, stage)
+            allowed = action == "Allow"
+            return Step(key, direction, allowed, f"policy {policy_id}", index, stage, policy_id)
         if not passed and tier.default_action == "Deny":
             reason = f"end of tier {tier.tier}: no policy allowed it"
             return Step(key, direction, False, reason, stage=stage)
@@ -209,7 +211,7 @@ def decide(
         profile = profiles.get(name)
         if profile is None:
             continue
-        found = _walk_rules(getattr(profile, direction), packet, matcher)
+        found = first_match(getattr(profile, direction), packet, matcher)
         if found is not None and found[0] in ("Allow", "Deny"):
             return Step(key, direction, found[0] == "Allow", f"profile {name}", found[1])
     return Step(key, direction, False, "no profile allowed it")

@@ -142,6 +142,41 @@ def test_the_warning_is_one_line_naming_the_resource_and_its_fields() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("doc", "lines"),
+    [
+        (
+            _doc("StagedNetworkPolicy", {"selector": "all()"}, "lockdown", namespace="shop"),
+            [f"StagedNetworkPolicy shop/lockdown: {enforcement.NOT_EVALUATED}"],
+        ),
+        (
+            _doc("StagedGlobalNetworkPolicy", {"stagedAction": "Delete"}, "default.deny-all"),
+            [f"StagedGlobalNetworkPolicy default.deny-all: {enforcement.NOT_EVALUATED}"],
+        ),
+        (
+            _doc(
+                "NetworkPolicy", {"ingress": [{"action": "Allow", "http": {}}]}, "w", namespace="p"
+            ),
+            [],
+        ),
+        (
+            _doc(
+                "NetworkPolicy",
+                {"ingress": [{"action": "Allow", "http": {"methods": ["GET"]}}]},
+                "web",
+                namespace="prod",
+            ),
+            ["NetworkPolicy prod/web: pycalico does not enforce spec.ingress[0].http"],
+        ),
+        (_doc("GlobalNetworkPolicy", {"selector": "all()"}), []),
+    ],
+)
+def test_the_warnings_for_a_written_resource_name_staged_policies_as_not_evaluated(
+    doc: dict[str, Any], lines: list[str]
+) -> None:
+    assert enforcement.warnings(doc) == lines
+
+
 def test_calicoctl_writes_the_resource_and_warns_naming_the_unenforced_fields(
     ctl: InProcess,
 ) -> None:

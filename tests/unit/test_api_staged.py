@@ -183,6 +183,18 @@ def test_a_delete_staged_policy_keeps_only_its_tier(ctl: InProcess) -> None:
             "must be a valid CIDR value",
         ),
         (
+            sknp(
+                ingress=[{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.0.0.0/8"]}}]}]
+            ),
+            "must be a strict subset of `cidr`",
+        ),
+        (
+            sknp(
+                ingress=[{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["fd00::/64"]}}]}]
+            ),
+            "must be a strict subset of `cidr`",
+        ),
+        (
             sknp(policyTypes=["Ingress", "Egress", "Ingress"]),
             "may not specify more than two policyTypes",
         ),
@@ -233,8 +245,9 @@ def _wep(name: str, ip: str) -> str:
 
 
 def test_staged_policies_are_never_enforced(ctl: InProcess) -> None:
-    """The calculation Felix programs (and policy explain shows) ignores them: a staged
-    deny-everything leaves the connection allowed by the namespace's profile."""
+    """The calculation Felix programs (and policy explain's real verdict) ignores them: a
+    staged deny-everything leaves the connection allowed by the namespace's profile, and
+    only the staged verdict explain prints after it is a deny."""
     profile = resource_yaml(
         "Profile", "kns.shop", {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}
     )
@@ -249,5 +262,7 @@ def test_staged_policies_are_never_enforced(ctl: InProcess) -> None:
     )
     ctl.ok("apply", "-f", "-", stdin=docs)
     result = ctl.ok("policy", "explain", "--from=shop/a", "--to=shop/b", "--port=80")
-    assert "deny" not in result.out
-    assert result.out.endswith("verdict: ALLOW\n")
+    enforced, _, staged = result.out.partition("with staged policies enforced:\n")
+    assert "deny" not in enforced
+    assert enforced.endswith("verdict: ALLOW\n")
+    assert staged.endswith("staged verdict: DENY\n")

@@ -70,6 +70,11 @@ from pycalico.node.install.settings import resolve
         ([("CALICO_RUN_DIR", "/run/x")], "CALICO_RUN_DIR is not a setting calico-node install"),
         ([("nodename", "node1")], "nodename is not a setting calico-node install takes"),
         ([("IP", "autodetect"), ("IP", "none")], "IP is given twice"),
+        (
+            [("CALICO_GOLDMANE_COLLECTOR", "goldmane:7443")],
+            "CALICO_GOLDMANE_COLLECTOR=goldmane:7443 is not HOST:PORT",
+        ),
+        ([("CALICO_GOLDMANE_API", "127.0.0.1:8080")], "CALICO_GOLDMANE_API is set but"),
     ],
 )
 def test_a_bad_setting_is_refused_in_one_line(given: list[tuple[str, str]], message: str) -> None:
@@ -101,6 +106,7 @@ def test_an_empty_value_leaves_the_setting_out() -> None:
         [("NO_DEFAULT_POOLS", "true")],
         [("CALICO_IPV4POOL_IPIP", "CrossSubnet"), ("CALICO_IPV4POOL_BLOCK_SIZE", "24")],
         [("DATASTORE_TYPE", "etcdv3"), ("ETCD_ENDPOINTS", "http://192.0.2.1:2379")],
+        [("CALICO_GOLDMANE_COLLECTOR", "0.0.0.0:7443"), ("CALICO_GOLDMANE_API", "[::1]:8080")],
     ],
 )
 def test_settings_calico_node_accepts_are_accepted(given: list[tuple[str, str]]) -> None:

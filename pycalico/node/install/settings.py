@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from pycalico.api import checks
 from pycalico.datastore.config import DEFAULT_SQLITE_PATH, SUPPORTED_TYPES
+from pycalico.node.aggregator_config import AggregatorConfigError, aggregator_config
 from pycalico.node.default_pool import PoolEnvError, default_ipv4_pool, default_ipv6_pool
 from pycalico.node.install.errors import InstallError
 from pycalico.node.main import BACKENDS
@@ -54,6 +55,8 @@ CALICO_ENV_ORDER = (
     "ETCD_KEY_FILE",
     "CLUSTER_TYPE",
     "CALICO_STARTUP_LOGLEVEL",
+    "CALICO_GOLDMANE_COLLECTOR",
+    "CALICO_GOLDMANE_API",
 )
 FELIX_PREFIX = "FELIX_"
 CNI_MTU = "CNI_MTU"
@@ -177,6 +180,10 @@ def _check(values: Mapping[str, str]) -> None:
             raise InstallError(f"{name}={values[name]} is not true or false")
     _check_pools(values)
     _check_datastore(values)
+    try:
+        aggregator_config(values)
+    except AggregatorConfigError as exc:
+        raise InstallError(str(exc)) from None
 
 
 def _check_address(values: Mapping[str, str], name: str, version: int) -> None:
