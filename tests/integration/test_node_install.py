@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from pycalico.datastore.sqlite import SqliteBackend
 from tests.support import readme_install
 from tests.support.install_root import contents, files_in, snapshot
 from tests.support.lab_driver import wait_for
@@ -177,8 +178,12 @@ def test_the_cni_executables_are_the_compiled_shim_for_the_venv_and_the_agent(
         assert b"/var/run/calico/cni-agent.sock\0" in data
 
 
-def test_the_venvs_calico_node_and_calicoctl_run(installed: tuple) -> None:
+def test_the_venvs_calico_node_and_calicoctl_run(installed: tuple, tmp_path: Path) -> None:
     root = installed[0]
+    # calicoctl version asks the cluster too: give it a store of its own, not the host's.
+    store = tmp_path / "calico.db"
+    SqliteBackend(store, create=True).close()
+    env = {**os.environ, "DATASTORE_TYPE": "sqlite", "SQLITE_PATH": str(store)}
     for program in ("calico-node", "calicoctl"):
         out = subprocess.run(
             [
@@ -188,6 +193,7 @@ def test_the_venvs_calico_node_and_calicoctl_run(installed: tuple) -> None:
             capture_output=True,
             text=True,
             check=False,
+            env=env,
         )
         assert out.returncode == 0 and "v0.1.0" in out.stdout, out.stderr
 
