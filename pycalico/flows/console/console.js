@@ -300,6 +300,23 @@ async function loadHints(input) {
   }
 }
 
+// --- the lab page ---
+
+// `calico-lab console` serves a lab page on the same origin (/lab/); calico-goldmane alone
+// has none, so the link shows only when the lab page answers.
+async function linkLabPage() {
+  try {
+    const reply = await fetch("/lab/api/lab");
+    if (!reply.ok) return;
+    const lab = await reply.json();
+    const link = $("#lab-link");
+    link.textContent = `lab ${lab.lab}: topology`;
+    link.hidden = false;
+  } catch (error) {
+    // No lab page: the flow console is all there is.
+  }
+}
+
 // --- wiring ---
 
 function restoreFilters() {
@@ -345,6 +362,7 @@ function start() {
     if (!paused) scheduleDraw();
   });
   connect();
+  linkLabPage();
 }
 
 document.addEventListener("DOMContentLoaded", start);
