@@ -51,7 +51,7 @@ async function loadLab() {
     const select = form.elements[name];
     const kept = select.value;
     select.replaceChildren(
-      ...lab.pods.map((p) => el("option", { value: p.pod }, `${p.pod} (${p.node}, ${p.ip})`)),
+      ...lab.pods.map((p) => el("option", { value: p.pod, title: p.ip }, `${p.pod} (${p.node})`)),
     );
     const known = lab.pods.some((p) => p.pod === kept);
     if (known) select.value = kept;
@@ -151,6 +151,10 @@ function direction(view, name) {
   return section;
 }
 
+function profileRules(direction, rules) {
+  return el("span", { class: "muted" }, `${direction}: `, rules.length ? rules.join("; ") : "no rules");
+}
+
 function profilesSection(view) {
   const section = el("section", { class: "profiles" }, el("h3", {}, "profiles"));
   if (!view.profiles.length) section.append(el("p", { class: "muted" }, "none"));
@@ -160,11 +164,10 @@ function profilesSection(view) {
         "div",
         { class: "profile", "data-profile": p.name },
         el("span", { class: "policy-name" }, p.name),
-        p.missing ? el("span", { class: "error" }, " (not in the datastore)") : "",
-        el("div", { class: "tier-head" }, "ingress"),
-        ruleList(p.ingress),
-        el("div", { class: "tier-head" }, "egress"),
-        ruleList(p.egress),
+        p.missing ? el("span", { class: "error" }, "not in the datastore") : "",
+        profileRules("ingress", p.ingress),
+        " · ",
+        profileRules("egress", p.egress),
       ),
     );
   }
@@ -219,14 +222,15 @@ async function showPolicies(pod) {
 
 // --- a trace ---
 
-function stepItem(step) {
+function stepRow(step, index) {
   const denied = step.kind === "policy" && !step.data.allowed ? " denied" : "";
   return el(
-    "li",
+    "tr",
     { class: `step ${step.kind}${denied}` },
-    el("span", { class: "where" }, step.where),
-    el("span", { class: "step-kind" }, step.kind),
-    step.text,
+    el("td", { class: "n" }, index + 1),
+    el("td", { class: "where" }, step.where),
+    el("td", { class: "step-kind" }, step.kind),
+    el("td", {}, step.text),
   );
 }
 
@@ -241,7 +245,7 @@ function showTrace(trace) {
       trace.summary,
     ),
     el("p", { class: "muted" }, `${trace.source} → ${trace.destination}: ${trace.packet}`),
-    el("ol", { class: "steps" }, ...trace.steps.map(stepItem)),
+    el("table", { class: "steps" }, el("tbody", {}, ...trace.steps.map(stepRow))),
     trace.notes.length ? el("ul", { class: "notes" }, ...trace.notes.map((n) => el("li", {}, n))) : "",
   );
   markPath(trace);
