@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pycalico.lab import lab_page
-from pycalico.lab.page_requests import MAX_BODY, RequestError
+from pycalico.lab.page_requests import MAX_BODY, RequestError, check_host, check_json
 from pycalico.lab.state import LabError
 
 log = logging.getLogger("pycalico.lab.console")
@@ -66,6 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         page = self.server.page
         try:
+            check_host(self.headers.get("Host"), self.server.server_address[1])
             if url.path == "/lab":
                 self._redirect("/lab/")
             elif url.path in lab_page.FILES:
@@ -82,6 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, page.policies(url.query))
             elif url.path == "/lab/api/trace":
                 self._only("POST")
+                check_json(self.headers.get_content_type())
                 body = page.trace(self._body(MAX_BODY))
                 self._reply(200, body.encode(), lab_page.JSON)
             else:

@@ -41,6 +41,23 @@ class TraceRequest:
     port: int | None  # None for icmp
 
 
+def check_host(host: str | None, port: int) -> None:
+    """Refuse a request whose Host is not this loopback port: a page elsewhere that gets a
+    name of its own resolved to 127.0.0.1 (DNS rebinding) must not read the lab or run
+    traces as root."""
+    names = ("127.0.0.1", "localhost")
+    allowed = {f"{name}:{port}" for name in names} | (set(names) if port == 80 else set())
+    if host not in allowed:
+        raise RequestError(f"Host {shown(host)}: open the page as 127.0.0.1:{port}", 403)
+
+
+def check_json(content_type: str) -> None:
+    """Refuse a trace request that is not sent as JSON: a form or a `text/plain` body is
+    what another site's page can send here without the browser asking first."""
+    if content_type != "application/json":
+        raise RequestError(f"send the request as application/json, not {content_type}", 415)
+
+
 def shown(value: object) -> str:
     """A value as an error repeats it: quoted, escaped to one line, cut short."""
     text = repr(value)

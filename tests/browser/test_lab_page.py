@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -83,9 +84,9 @@ def click_pod(browser: Any, pod: str) -> Any:
     return browser.find_element(By.ID, "policy-view")
 
 
-def answer(url: str, body: dict[str, Any] | None = None) -> tuple[int, str]:
+def answer(url: str, body: dict[str, Any] | None = None, **headers: str) -> tuple[int, str]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json", **headers})
     try:
         with urllib.request.urlopen(request, timeout=30) as reply:
             return reply.status, reply.read().decode()
@@ -184,6 +185,18 @@ def test_a_bad_request_is_one_line_on_the_page_and_from_the_api(
         (api + "trace", None, (405, "GET is not supported here; use POST")),
     ]:  # fmt: skip
         status, text = answer(url, body)
+        assert (status, json.loads(text)["error"]) == expected
+        assert text.count("\n") == 1 and "Traceback" not in text
+    # What another site's page could send: a plain-text body, or its own name for us.
+    listening = urlsplit(lab_page.page).port
+    trace = {"from": "default/client", "to": "default/web"}
+    for headers, expected in [
+        ({"Content-Type": "text/plain"},
+         (415, "send the request as application/json, not text/plain")),
+        ({"Host": f"rebind.example:{listening}"},
+         (403, f"Host 'rebind.example:{listening}': open the page as 127.0.0.1:{listening}")),
+    ]:  # fmt: skip
+        status, text = answer(api + "trace", trace, **headers)
         assert (status, json.loads(text)["error"]) == expected
         assert text.count("\n") == 1 and "Traceback" not in text
 

@@ -13,6 +13,8 @@ from pycalico.lab.page_requests import (
     MAX_BODY,
     RequestError,
     TraceRequest,
+    check_host,
+    check_json,
     pod_name,
     policies_query,
     trace_request,
@@ -116,3 +118,23 @@ def test_the_policies_query_names_one_known_pod() -> None:
     ]:
         refused = refusal(policies_query, query, PODS, "gp1")
         assert (refused.status, str(refused)) == (400, message)
+
+
+def test_only_this_loopback_port_is_a_host_the_page_answers() -> None:
+    check_host("127.0.0.1:8081", 8081)
+    check_host("localhost:8081", 8081)
+    check_host("127.0.0.1", 80)  # a browser leaves the default port out
+    for host in ("rebind.example:8081", "127.0.0.1:9999", "127.0.0.1", None):
+        refused = refusal(check_host, host, 8081)
+        assert refused.status == 403
+        assert str(refused).endswith(": open the page as 127.0.0.1:8081")
+
+
+def test_a_trace_request_must_be_sent_as_json() -> None:
+    check_json("application/json")
+    for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+        refused = refusal(check_json, kind)
+        assert (refused.status, str(refused)) == (
+            415,
+            f"send the request as application/json, not {kind}",
+        )
