@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pycalico.lab.cluster import EXTERNAL_IP
 from pycalico.lab.page_requests import RequestError
 from pycalico.lab.state import LabState
 from pycalico.policy import calc
@@ -35,11 +36,13 @@ _INHERITED = (NS_PREFIX, SA_PREFIX, CALICO_LABELS)
 
 
 def summary(state: LabState) -> dict[str, Any]:
-    """The lab as its record has it: what the page's pod pickers offer."""
+    """The lab as its record has it: what the page's pickers offer (the external host as a
+    destination too, as `calico-lab trace --to IP` takes it)."""
     return {
         "lab": state.name,
         "topology": state.topology,
         "encap": state.encap,
+        "external": EXTERNAL_IP,
         "nodes": [
             {"name": node, "ip": state.node_ips.get(node, "").split("/")[0]} for node in state.nodes
         ],

@@ -78,6 +78,10 @@ def drawn(browser: Any, attribute: str) -> list[str]:
     return sorted(g.get_attribute(attribute) for g in groups)
 
 
+def options(browser: Any, name: str) -> list[str]:
+    return [o.get_attribute("value") for o in Select(browser.find_element(By.NAME, name)).options]
+
+
 def click_pod(browser: Any, pod: str) -> Any:
     browser.find_element(By.CSS_SELECTOR, f'#graph g[data-pod="{pod}"]').click()
     wait_until(browser, lambda d: d.find_element(By.ID, "policy-pod").text == pod)
@@ -104,9 +108,9 @@ def test_the_page_draws_every_node_and_pod_of_the_lab(browser: Any, lab_page: La
     for address in lab_page.state.node_ips.values():
         assert address.split("/")[0] in picture
     assert browser.find_element(By.ID, "lab-name").text == lab_page.name
-    options = [o.get_attribute("value") for o in Select(
-        browser.find_element(By.NAME, "from")).options]  # fmt: skip
-    assert options == ["default/client", "default/web"]
+    assert options(browser, "from") == ["default/client", "default/web"]
+    # Traces may go to the external host too (the masquerade on the way out).
+    assert options(browser, "to") == ["default/client", "default/web", "203.0.113.1"]
 
 
 def test_clicking_a_pod_shows_the_policies_selecting_it(browser: Any, lab_page: Lab) -> None:

@@ -183,6 +183,7 @@ def test_the_summary_lists_the_labs_nodes_and_pods_from_its_record() -> None:
         "lab": "gp1",
         "topology": "flat",
         "encap": "vxlan",
+        "external": "203.0.113.1",
         "nodes": [
             {"name": "node1", "ip": "192.168.56.10"},
             {"name": "node2", "ip": "192.168.56.11"},

@@ -50,12 +50,12 @@ async function loadLab() {
   for (const [name, pick] of [["from", 0], ["to", 1]]) {
     const select = form.elements[name];
     const kept = select.value;
-    select.replaceChildren(
-      ...lab.pods.map((p) => el("option", { value: p.pod, title: p.ip }, `${p.pod} (${p.node})`)),
-    );
-    const known = lab.pods.some((p) => p.pod === kept);
-    if (known) select.value = kept;
-    else if (lab.pods.length > pick) select.selectedIndex = pick;
+    const options = lab.pods.map((p) => el("option", { value: p.pod, title: p.ip }, `${p.pod} (${p.node})`));
+    // The external host stands in for the internet: a trace there shows the masquerade.
+    if (name === "to") options.push(el("option", { value: lab.external }, `external (${lab.external})`));
+    select.replaceChildren(...options);
+    if ([...select.options].some((o) => o.value === kept)) select.value = kept;
+    else if (select.options.length > pick) select.selectedIndex = pick;
   }
 }
 
@@ -182,14 +182,18 @@ function traceButton(label, field, pod) {
   return button;
 }
 
+let policiesAsked = 0;
+
 async function showPolicies(pod) {
   selectedPod = pod;
   markSelected(pod);
   $("#policies-hint").hidden = true;
   const view = $("#policy-view");
   view.setAttribute("aria-busy", "true");
+  const asked = ++policiesAsked;
   try {
     const p = await ask("/lab/api/policies?" + new URLSearchParams({ pod }).toString());
+    if (asked !== policiesAsked) return; // another pod was clicked meanwhile: it shows
     const labels = Object.entries(p.labels).map(([k, v]) => `${k}=${v}`).join(" | ") || "none";
     view.replaceChildren(
       el(
@@ -213,6 +217,7 @@ async function showPolicies(pod) {
     );
     showError("#policies-error", "");
   } catch (error) {
+    if (asked !== policiesAsked) return;
     view.replaceChildren();
     showError("#policies-error", error.message);
   } finally {
