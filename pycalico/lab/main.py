@@ -141,6 +141,10 @@ def _parser() -> argparse.ArgumentParser:
             help="the flow console (Whisker's role) and the lab page: forward a 127.0.0.1 "
             "port to the lab's calico-goldmane, serve the lab's topology, pods' policies and "
             "traces at /lab/ on it, and print the URLs; runs until Ctrl-C",
+            description="Forward a 127.0.0.1 port to the lab's calico-goldmane (the flow "
+            "console at /, its API at /flows, /metrics) and serve the lab page at /lab/ on "
+            "the same port: the lab drawn by Graphviz, a pod's policies on click, and a "
+            "trace between two pods. Loopback only; runs until Ctrl-C.",
         )
     )
     console.add_argument(
