@@ -66,7 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         page = self.server.page
         try:
-            check_host(self.headers.get("Host"), self.server.server_address[1])
+            check_host(self.headers.get("Host"))
             if url.path == "/lab":
                 self._redirect("/lab/")
             elif url.path in lab_page.FILES:

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 PROTOCOLS = ("tcp", "udp", "icmp")
 DEFAULT_PORT = 80  # `calico-lab trace`'s, for tcp and udp
@@ -23,6 +23,7 @@ _SHOWN = 64  # how much of a bad value an error repeats
 _POD = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?")
 _LONGEST = 63 + 1 + 253  # a namespace, "/", a pod name
 _TRACE_KEYS = ("from", "to", "proto", "port")
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
 class RequestError(ValueError):
@@ -41,14 +42,16 @@ class TraceRequest:
     port: int | None  # None for icmp
 
 
-def check_host(host: str | None, port: int) -> None:
-    """Refuse a request whose Host is not this loopback port: a page elsewhere that gets a
-    name of its own resolved to 127.0.0.1 (DNS rebinding) must not read the lab or run
-    traces as root."""
-    names = ("127.0.0.1", "localhost")
-    allowed = {f"{name}:{port}" for name in names} | (set(names) if port == 80 else set())
-    if host not in allowed:
-        raise RequestError(f"Host {shown(host)}: open the page as 127.0.0.1:{port}", 403)
+def check_host(host: str | None) -> None:
+    """Refuse a request whose Host names anything but loopback: a page elsewhere that gets
+    a name of its own resolved to 127.0.0.1 (DNS rebinding) must not read the lab or run
+    traces as root. Any port: an `ssh -L` tunnel to the console brings its own."""
+    try:
+        name = urlsplit(f"//{host or ''}").hostname
+    except ValueError:  # an unclosed [
+        name = None
+    if name not in LOOPBACK_NAMES:
+        raise RequestError(f"Host {shown(host)}: open the page as 127.0.0.1 or localhost", 403)
 
 
 def check_json(content_type: str) -> None:

@@ -198,7 +198,7 @@ def test_a_bad_request_is_one_line_on_the_page_and_from_the_api(
         ({"Content-Type": "text/plain"},
          (415, "send the request as application/json, not text/plain")),
         ({"Host": f"rebind.example:{listening}"},
-         (403, f"Host 'rebind.example:{listening}': open the page as 127.0.0.1:{listening}")),
+         (403, f"Host 'rebind.example:{listening}': open the page as 127.0.0.1 or localhost")),
     ]:  # fmt: skip
         status, text = answer(api + "trace", trace, **headers)
         assert (status, json.loads(text)["error"]) == expected
