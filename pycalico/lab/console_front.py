@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,6 +43,12 @@ class ConsoleFront(ThreadingHTTPServer):
         self.page = page
         self.dial = dial
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line, not socketserver's traceback, for what escapes a handler."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError):
+            log.error("a request from %s failed: %r", client_address[0], error)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -92,6 +99,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(exc.status, {"error": str(exc)})
         except LabError as exc:
             self._json(500, {"error": str(exc)})
+        except ConnectionError:
+            return  # the browser went away before the answer
         except Exception as exc:  # the page gets one line, never a traceback
             log.error("%s %s failed: %s: %s", self.command, url.path, type(exc).__name__, exc)
             self._json(500, {"error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
