@@ -35,6 +35,7 @@ Things to try next:
   calico-lab trace --from default/client1 --to 203.0.113.1   # the masquerade on the way out
   calico-lab logs node1 --component felix -f          # Felix's applies as they happen
   calico-lab console                                  # the flow console on http://127.0.0.1:8081/
+                                                      # and the lab page (pods, policies, traces) on /lab/
   calico-lab exec node1 -- curl -s 127.0.0.1:9091/metrics | grep '^felix_'   # Felix's metrics
   calico-lab exec default/client1 -- curl -s $(calico-lab pod list | awk '/web2/ {print $3}')
   calico-lab exec node2 -- ip route                   # routes on another node

@@ -4,7 +4,7 @@ whisker-backend's role, one per cluster as in Calico).
 Felix on every node reaches its collector at the router's address on the first underlay
 subnet (`COLLECTOR`, what FelixConfiguration's `flowLogsGoldmaneServer` names); its API and
 console listen on the router's loopback only, as whisker-backend is reached only through a
-port-forward: `calico-lab console` forwards a host port there (port_forward.py) and
+port-forward: `calico-lab console` forwards a host port there (console_front.py) and
 `calico-lab flows` asks it from inside that namespace.
 """
 

@@ -176,15 +176,7 @@ def render(text: str, path: str) -> None:
     the file appears whole or not at all."""
     kind = check_output(path)
     directory = os.path.dirname(os.path.abspath(path))
-    if kind:
-        out = subprocess.run(
-            [DOT, f"-T{kind}"], input=text.encode(), capture_output=True, check=False
-        )
-        if out.returncode != 0:
-            raise LabError(f"dot failed: {out.stderr.decode(errors='replace').strip()}")
-        data = out.stdout
-    else:
-        data = text.encode()
+    data = layout(text, kind) if kind else text.encode()
     try:
         fd, temporary = tempfile.mkstemp(dir=directory, prefix=".calico-lab-graph-")
     except OSError as exc:
@@ -198,6 +190,16 @@ def render(text: str, path: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise LabError(f"-o {path}: {exc.strerror or exc}") from None
+
+
+def layout(text: str, kind: str) -> bytes:
+    """`text` (DOT) laid out by Graphviz in format `kind` (svg, png)."""
+    if not os.path.exists(DOT):
+        raise LabError("graph needs Graphviz's dot (Debian graphviz; `make setup` installs it)")
+    out = subprocess.run([DOT, f"-T{kind}"], input=text.encode(), capture_output=True, check=False)
+    if out.returncode != 0:
+        raise LabError(f"dot failed: {out.stderr.decode(errors='replace').strip()}")
+    return out.stdout
 
 
 def graph(state: LabState) -> str:

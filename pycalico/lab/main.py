@@ -138,8 +138,13 @@ def _parser() -> argparse.ArgumentParser:
     console = _lab_option(
         sub.add_parser(
             "console",
-            help="the flow console (Whisker's role): forward a 127.0.0.1 port to the lab's "
-            "calico-goldmane and print its URL; runs until Ctrl-C",
+            help="the flow console (Whisker's role) and the lab page: forward a 127.0.0.1 "
+            "port to the lab's calico-goldmane, serve the lab's topology, pods' policies and "
+            "traces at /lab/ on it, and print the URLs; runs until Ctrl-C",
+            description="Forward a 127.0.0.1 port to the lab's calico-goldmane (the flow "
+            "console at /, its API at /flows, /metrics) and serve the lab page at /lab/ on "
+            "the same port: the lab drawn by Graphviz, a pod's policies on click, and a "
+            "trace between two pods. Loopback only; runs until Ctrl-C.",
         )
     )
     console.add_argument(
@@ -476,17 +481,20 @@ def _flows(argv: list[str]) -> int:
 
 
 def _console(state: LabState, port: int) -> int:
-    """Forward a local port to the lab's aggregator until Ctrl-C or SIGTERM."""
+    """Serve the lab page and forward the rest to the lab's aggregator until Ctrl-C or
+    SIGTERM."""
     import signal
     import threading
 
-    from pycalico.lab import goldmane, port_forward
+    from pycalico.lab import goldmane
+    from pycalico.lab.console_front import ConsoleFront
+    from pycalico.lab.lab_page import LabPage
 
     goldmane.require(state)
     if not 0 <= port <= 65535:
         raise LabError(f"--port {port}: must be 0-65535")
     try:
-        server = port_forward.listen(port)
+        server = ConsoleFront(port, LabPage(state.name), lambda: goldmane.connect(state))
     except OSError as exc:
         raise LabError(
             f"cannot listen on 127.0.0.1:{port}: "
@@ -494,21 +502,26 @@ def _console(state: LabState, port: int) -> int:
         ) from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    url = f"http://127.0.0.1:{server.server_address[1]}"
     host, api_port = goldmane.API
     print(
         f"Forwarding from {url[7:]} to calico-goldmane of lab {state.name} "
         f"({goldmane.netns(state)}, {host}:{api_port})\n"
         f"Flow console: {url}/\n"
+        f"Lab page: {url}/lab/ (topology, a pod's policies, traces; served by calico-lab)\n"
         f"API: {url}/flows   metrics: {url}/metrics\n"
         "Ctrl-C stops the forward.",
         flush=True,
     )
+    serving = threading.Thread(target=server.serve_forever, args=(0.5,), daemon=True)
+    serving.start()
     try:
-        with server:
-            port_forward.serve(server, lambda: goldmane.connect(state), stop)
+        stop.wait()
     except KeyboardInterrupt:
         pass
+    finally:
+        server.shutdown()
+        server.server_close()
     return 0
 
 

@@ -77,12 +77,6 @@ def aggregator() -> Iterator[AggregatorProcess]:
         agg.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as driver:
-        yield driver
-
-
 # The table as the page shows it, read in one go (the page may redraw between two reads).
 _TABLE = """
 return [...document.querySelectorAll("#flows tbody tr.flow")].map(
@@ -212,6 +206,17 @@ def test_a_rows_detail_shows_the_enforced_and_pending_traces_and_the_raw_json(
     screenshot(browser, "flow-console-detail")
     click_row(browser, "api-5b7-*")
     wait_until(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "tr.detail"))
+
+
+def test_served_by_calico_goldmane_alone_the_console_links_to_no_lab_page(
+    browser: Any, aggregator: AggregatorProcess
+) -> None:
+    open_console(browser, aggregator, 6)
+    link = wait_until(
+        browser, lambda d: d.find_element(By.ID, "lab-link").get_attribute("data-asked") and
+        d.find_element(By.ID, "lab-link")
+    )  # fmt: skip
+    assert link.get_attribute("data-asked") == "absent" and not link.is_displayed()
 
 
 def test_flows_reported_while_the_page_is_open_appear_live_and_grow_in_place() -> None:

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pycalico.lab import probe
@@ -54,6 +55,32 @@ def down_leaving_nothing(name: str) -> None:
     ]
     assert leftovers == [], f"down left namespaces behind: {leftovers}"
     assert not os.path.exists(os.path.join(ROOT, name))
+
+
+@contextmanager
+def console(name: str) -> Iterator[dict[str, str]]:
+    """`calico-lab console --port 0` running; the URLs it printed, by their label
+    (`Flow console`, `Lab page`). SIGTERM must end it cleanly."""
+    env = {k: v for k, v in os.environ.items() if k != "CALICO_LAB"}
+    proc = subprocess.Popen(
+        [LAB, "console", "--name", name, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        urls = {}
+        while (line := proc.stdout.readline()) and not line.startswith("Ctrl-C"):
+            label, _, rest = line.partition(": ")
+            if rest.startswith("http://"):
+                urls[label] = rest.split()[0]
+        assert {"Flow console", "Lab page"} <= set(urls), proc.stderr.read()
+        yield urls
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
 
 
 def calicoctl(name: str, *args: str, stdin: str | None = None, node: str = "node1") -> str:

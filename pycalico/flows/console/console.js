@@ -300,6 +300,26 @@ async function loadHints(input) {
   }
 }
 
+// --- the lab page ---
+
+// `calico-lab console` serves a lab page on the same origin (/lab/); calico-goldmane alone
+// has none, so the link shows only when the lab page answers.
+async function linkLabPage() {
+  const link = $("#lab-link");
+  try {
+    const reply = await fetch("/lab/api/lab");
+    if (reply.ok) {
+      const lab = await reply.json();
+      link.textContent = `lab ${lab.lab}: topology`;
+      link.hidden = false;
+    }
+  } catch (error) {
+    // No lab page: the flow console is all there is.
+  } finally {
+    link.dataset.asked = link.hidden ? "absent" : "linked";
+  }
+}
+
 // --- wiring ---
 
 function restoreFilters() {
@@ -345,6 +365,7 @@ function start() {
     if (!paused) scheduleDraw();
   });
   connect();
+  linkLabPage();
 }
 
 document.addEventListener("DOMContentLoaded", start);
