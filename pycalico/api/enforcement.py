@@ -49,6 +49,11 @@ FELIX_ENFORCED = frozenset(
         "prometheusMetricsPort",
         "failsafeInboundHostPorts",
         "failsafeOutboundHostPorts",
+        "flowLogsFlushInterval",
+        "flowLogsGoldmaneServer",
+        "flowLogsPolicyEvaluationMode",
+        "flowLogsLocalReporter",
+        "flowLogsCollectorDebugTrace",
     }
 )
 

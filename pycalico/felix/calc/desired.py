@@ -242,7 +242,9 @@ class Calculator:
             wanted = routing(self.node, snap, settings, host, self.bird_blackholes)
             self._routing = (inputs, host, wanted)
         policy = self.policy.calculate(snap.policy, host.interfaces())
-        ruleset = self.renderer.render(policy, settings.default_endpoint_to_host_action)
+        ruleset = self.renderer.render(
+            policy, settings.default_endpoint_to_host_action, settings.flow_logs_enabled
+        )
         nat.add_to(ruleset, snap.nat_pools, wanted.vxlan_port)
         warnings = host_endpoints.add_to(
             ruleset,
