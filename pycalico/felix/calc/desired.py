@@ -224,6 +224,10 @@ class Calculator:
     policy: policy_calc.Calculator = field(init=False)
     renderer: PolicyRenderer = field(default_factory=PolicyRenderer, init=False)
     _routing: tuple[tuple[Any, ...], HostLinks, Routing] | None = field(default=None, init=False)
+    # The policy state of the last calculation (flow logs name their traces from it).
+    last_policy: policy_calc.PolicyState = field(
+        default_factory=policy_calc.PolicyState, init=False
+    )
 
     def __post_init__(self) -> None:
         self.policy = policy_calc.Calculator(self.node)
@@ -241,7 +245,7 @@ class Calculator:
         else:
             wanted = routing(self.node, snap, settings, host, self.bird_blackholes)
             self._routing = (inputs, host, wanted)
-        policy = self.policy.calculate(snap.policy, host.interfaces())
+        policy = self.last_policy = self.policy.calculate(snap.policy, host.interfaces())
         ruleset = self.renderer.render(
             policy, settings.default_endpoint_to_host_action, settings.flow_logs_enabled
         )
