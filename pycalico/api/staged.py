@@ -53,8 +53,9 @@ STAGED_KINDS = (
     "StagedGlobalNetworkPolicy",
     "StagedKubernetesNetworkPolicy",
 )
-# Until Felix computes pending traces, calicoctl says so when one is written.
-NOT_EVALUATED = "staged policies are stored but not yet evaluated into flow logs' pending traces"
+# Felix evaluates Set into flow logs' pending traces; OSS Felix has no code path for Learn
+# and Ignore (reference flows.md §6), so calicoctl says so when one is written.
+NOT_EVALUATED = "only stagedAction Set is evaluated into flow logs' pending traces"
 
 _STAGED_ACTION = Field("stagedAction", Enum(STAGED_ACTIONS, tag="stagedAction"))
 

@@ -159,11 +159,14 @@ def _warn_unenforced(resources: list[Resource]) -> None:
         fields = enforcement.unenforced(resource)
         if fields:
             sys.stderr.write(f"Warning: {enforcement.describe(resource, fields)}\n")
-        # Felix computes no pending traces yet: said as for enforcement.UNENFORCED_KINDS.
-        if resource["kind"] in STAGED_KINDS:
+        staged_action = resource["spec"].get("stagedAction", "Set")
+        if resource["kind"] in STAGED_KINDS and staged_action in ("Learn", "Ignore"):
             meta = resource["metadata"]
             name = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
-            sys.stderr.write(f"Warning: {resource['kind']} {name}: {NOT_EVALUATED}\n")
+            sys.stderr.write(
+                f"Warning: {resource['kind']} {name}: stagedAction {staged_action}: "
+                f"{NOT_EVALUATED}\n"
+            )
 
 
 def _check_against_store(command: str, client: ResourceClient, resources: list[Resource]) -> None:
