@@ -130,9 +130,6 @@ spec: {{flowLogsGoldmaneServer: "{goldmane.COLLECTOR}", flowLogsFlushInterval: 1
 FLUSH_SECONDS = 15
 
 
-@pytest.mark.skip(
-    reason="Felix does not emit flow records yet (issue 20's NFLOG rules and collector)"
-)
 def test_a_denied_connection_appears_in_the_console_with_its_policy_in_time(
     make_lab: Callable[..., str],
 ) -> None:
