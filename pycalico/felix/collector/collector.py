@@ -77,6 +77,7 @@ class FlowCollector:
         self._server = ""
         self._reporter: LocalReporter | None = None
         self._stop = threading.Event()
+        self.dumps = 0  # conntrack dumps taken into the table so far
         self._reader = NflogReader((INGRESS_GROUP, EGRESS_GROUP))
         self._reader.set_timeout(TICK)
         try:
@@ -171,6 +172,7 @@ class FlowCollector:
                     entries = conntrack_reader.dump()
                     with self._lock:
                         self.table.dumped(entries)
+                    self.dumps += 1
                 self._pending(now)
                 if now - self._interval_start >= self._settings.flow_logs_flush_interval:
                     self.flush(now)
