@@ -181,11 +181,14 @@ class FlowCollector:
 
     def _pending(self, now: float) -> None:
         with self._lock:
-            view, evaluator = self._view, self._evaluator
-            if view is None or evaluator is None:
-                return
-            every = PENDING_SHARE * self._settings.flow_logs_flush_interval
-            count = self.table.evaluate_pending(view, evaluator, now, every)
+            self._pending_locked(now)
+
+    def _pending_locked(self, now: float) -> None:
+        view, evaluator = self._view, self._evaluator
+        if view is None or evaluator is None:
+            return
+        every = PENDING_SHARE * self._settings.flow_logs_flush_interval
+        count = self.table.evaluate_pending(view, evaluator, now, every)
         if count:
             log.debug("evaluated the pending traces of %d connections", count)
 
@@ -196,6 +199,9 @@ class FlowCollector:
             view = self._view
             if view is None:
                 return []
+            # Connections logged since the last tick get theirs now, so that no record of
+            # a connection goes out without its pending trace.
+            self._pending_locked(now)
             records = self.table.flush(view, self._interval_start, now)
             self._interval_start = int(now)
             for flow in records:
