@@ -46,7 +46,9 @@ RECORD_WAIT = 60.0
 FIRST_PORT = 9000
 NODE_CPU, LOAD_CPU = "0", "1"
 
-# One process, one thread: accept and close, as fast as it goes.
+# One process, one thread: accept, wait for the client's close, close. The client closes
+# first, as clients do, so its side keeps TIME_WAIT and its port is not reused at once: a
+# 5-tuple used again before the next conntrack dump (5 s) would count as one connection.
 SERVER = """
 import socket, sys
 s = socket.socket()
@@ -56,6 +58,7 @@ s.listen(4096)
 print("ready", flush=True)
 while True:
     c, _ = s.accept()
+    c.recv(1)
     c.close()
 """
 # Connections at a fixed rate; prints how many were made.

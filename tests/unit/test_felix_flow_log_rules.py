@@ -15,7 +15,7 @@ from pycalico.flows.record import Action, PolicyKind
 from tests.support.felix_case import desired, host_links, load, snapshot
 
 _NFLOG = re.compile(r' log prefix "[^"]*" group [12]')
-_PASS_END = re.compile(r'^meta mark & 0x20000 == 0 comment "End of tier [^"]*\. Pass"$')
+_PASS_END = re.compile(r'^(meta mark & 0x20000 == 0 )?comment "End of tier [^"]*\. Pass"$')
 
 
 def _chains(case: str, felix: dict[str, str] | None = None) -> dict[str, tuple[str, ...]]:
@@ -30,7 +30,8 @@ def test_flow_logs_on_differs_from_off_only_by_nflog_statements() -> None:
     assert on.keys() == off.keys()
     for name, lines in on.items():
         stripped = [_NFLOG.sub("", " " + line).strip() for line in lines]
-        # A Pass tier's end exists only to log (the packet carries on either way).
+        # A Pass tier's end, and a tier of staged policies only, exist only to log (the
+        # packet carries on either way).
         kept = [line for line in stripped if not _PASS_END.match(line)]
         assert kept == list(off[name]), name
 
@@ -38,6 +39,13 @@ def test_flow_logs_on_differs_from_off_only_by_nflog_statements() -> None:
 def test_the_local_reporter_alone_turns_the_nflog_rules_on() -> None:
     chains = _chains("flow_logs_off", {"flowLogsLocalReporter": "Enabled"})
     assert any(_NFLOG.search(line) for lines in chains.values() for line in lines)
+
+
+def test_a_tier_of_staged_policies_only_is_its_pass_alone_and_only_with_flow_logs() -> None:
+    on, off = _chains("flow_logs_on"), _chains("flow_logs_off")
+    audit = [line for line in on["filter-cali-tw-caliweb1"] if "audit" in line]
+    assert audit == ['log prefix "PPI|audit" group 1 comment "End of tier audit. Pass"']
+    assert not any("audit" in line for line in off["filter-cali-tw-caliweb1"])
 
 
 def test_only_filter_policy_profile_and_endpoint_chains_log() -> None:
@@ -80,6 +88,7 @@ def test_every_prefix_rendered_reads_back_hashed_or_not() -> None:
         PolicyKind.GLOBAL_NETWORK_POLICY, "", long_name,
     ) in read.values()  # fmt: skip
     assert TierEnd(Action.PASS, Direction.EGRESS, "soft") in read.values()
+    assert TierEnd(Action.PASS, Direction.INGRESS, "audit") in read.values()  # staged only
     assert read['API1|knp/shop/allow-http'] == RuleLog(
         Action.ALLOW, nflog_prefix.Owner.POLICY, Direction.INGRESS, 1,
         PolicyKind.NETWORK_POLICY, "shop", "allow-http",

@@ -29,6 +29,7 @@ from pycalico.felix.calc import mtu, routes
 from pycalico.felix.calc.routes import IPIP_DEVICE, VXLAN_DEVICE
 from pycalico.felix.calc.settings import Settings
 from pycalico.felix.calc.snapshot import Snapshot
+from pycalico.felix.calc.staged_tiers import with_staged_tiers
 from pycalico.felix.rules import host_endpoints, nat
 from pycalico.felix.rules.host_endpoints import HostConfig
 from pycalico.felix.rules.policy import PolicyRenderer
@@ -245,7 +246,12 @@ class Calculator:
         else:
             wanted = routing(self.node, snap, settings, host, self.bird_blackholes)
             self._routing = (inputs, host, wanted)
-        policy = self.last_policy = self.policy.calculate(snap.policy, host.interfaces())
+        policy = self.policy.calculate(snap.policy, host.interfaces())
+        if settings.flow_logs_enabled and snap.staged:
+            local = [ep for ep in snap.policy.endpoints if ep.node == self.node]
+            staged = [s.policy for s in snap.staged]
+            policy = with_staged_tiers(policy, local, staged, snap.policy.tiers)
+        self.last_policy = policy
         ruleset = self.renderer.render(
             policy, settings.default_endpoint_to_host_action, settings.flow_logs_enabled
         )

@@ -17,6 +17,10 @@ At each flush every connection seen in the interval gives one record per local w
 when the destination is), carrying the packets and bytes since the last flush, and the
 records of one FlowKey are merged (Goldmane's record: flows/record.py).
 
+A 5-tuple used again is a new connection once a dump shows its new conntrack id; used
+again before any dump saw the first (within 5 s), the two count as one: NFLOG alone cannot
+tell a second connection's first packet from a retransmitted one.
+
 The table can be saved and restored (`state`/`restore`): what was reported of a connection
 that outlives a calico-node restart is not reported again.
 """

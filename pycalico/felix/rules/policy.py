@@ -228,7 +228,10 @@ def tier_lines(
 ) -> list[str]:
     """One tier of an endpoint chain. `untracked`: in raw, where an allowed packet is also
     taken out of connection tracking (Calico maps Allow to NOTRACK and allow there).
-    `tier_end_log`: with flow logs, the NFLOG statement of the tier's end (nflog.py)."""
+    `tier_end_log`: with flow logs, the NFLOG statement of the tier's end (nflog.py). A
+    tier without policies holds only staged ones (calc/staged_tiers.py): its end alone."""
+    if not tier.policies:
+        return [f'{tier_end_log} comment "End of tier {tier.tier}. Pass"'] if tier_end_log else []
     clear_pass = f"meta mark set meta mark & {~PASS_MARK & 0xFFFFFFFF:#x}"
     lines = [f'{clear_pass} comment "Start of tier {tier.tier}"']
     for policy_id in tier.policies:
