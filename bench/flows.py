@@ -13,8 +13,10 @@
 3. Record delay: from a connection's end to the moment its records (both reporters) are in
    `GET /flows`, median of BENCH_DELAY_SAMPLES (target <= flush interval + 2 s; the lab's
    flush interval is 15 s).
+4. bench-policy's full load (1000 endpoints x 500 policies read, calculated, rendered and
+   loaded with nft -f into a fresh namespace; bench/policy.py part 1) with flow logs' NFLOG
+   rules and without, in turns, BENCH_FULL_ROUNDS times each; medians. BENCH_FULL=0 skips it.
 
-bench-policy's full load with flow logs on next to off is not part of this run.
 Needs root. Run: make bench-flows
 """
 
@@ -42,6 +44,8 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 STEP_SECONDS = int(os.environ.get("BENCH_STEP_SECONDS", "3"))
 RATES = tuple(int(r) for r in os.environ.get("BENCH_RATES", "500,1000,2000,3000,4000").split(","))
 DELAY_SAMPLES = int(os.environ.get("BENCH_DELAY_SAMPLES", "3"))
+FULL_ROUNDS = int(os.environ.get("BENCH_FULL_ROUNDS", "3"))
+RUN_FULL = os.environ.get("BENCH_FULL", "1") != "0"
 RECORD_WAIT = 60.0
 FIRST_PORT = 9000
 NODE_CPU, LOAD_CPU = "0", "1"
@@ -142,6 +146,42 @@ def pin(pid: int, cpu: str) -> None:
     sh("taskset", "-a", "-p", "-c", cpu, str(pid))
 
 
+def full_loads() -> list[str]:
+    """Part 4: bench-policy's cold full load without and with flow logs, in turns."""
+    import tempfile
+
+    import policy as policy_bench
+
+    from pycalico.datastore.resources import ResourceClient
+    from pycalico.datastore.sqlite import SqliteBackend
+
+    totals: dict[bool, list[float]] = {False: [], True: []}
+    applies: dict[bool, list[float]] = {False: [], True: []}
+    sizes: dict[bool, int] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-flows-") as tmp:
+        store = os.path.join(tmp, "store.db")
+        backend = SqliteBackend(store, create=True)
+        try:
+            policy_bench.load_datastore(ResourceClient(backend))
+        finally:
+            backend.close()
+        for _ in range(FULL_ROUNDS):
+            for on in (False, True):
+                cold = policy_bench.cold_full(store, tmp, floors=0, flow_logs=on)
+                totals[on].append(policy_bench.cold_total(cold))
+                applies[on].append(cold.apply)
+                sizes[on] = cold.sizes["script kB"]
+    lines = []
+    for on in (False, True):
+        lines.append(
+            f"  flow logs {'on ' if on else 'off'}: total {statistics.median(totals[on]):.2f} s "
+            f"(nft -f {statistics.median(applies[on]):.2f} s), script {sizes[on]} kB"
+        )
+    ratio = statistics.median(totals[True]) / statistics.median(totals[False])
+    lines.append(f"  on/off: {ratio:.2f} (median of {FULL_ROUNDS} rounds each, in turns)")
+    return lines
+
+
 def main() -> int:
     if os.geteuid() != 0:
         sys.stderr.write("bench-flows needs root (it creates network namespaces)\n")
@@ -224,6 +264,7 @@ def main() -> int:
             proc.wait()
         down(name)
     delay = statistics.median(delays)
+    full = full_loads() if RUN_FULL else []
     print(f"iperf3 pod -> pod, {ROUNDS} interleaved rounds of {SECONDS} s (Gbit/s):")
     print(f"  flow logs on  {' '.join(f'{v:.2f}' for v in on)}")
     print(f"  flow logs off {' '.join(f'{v:.2f}' for v in off)}")
@@ -232,6 +273,9 @@ def main() -> int:
     print("\n".join(outcomes))
     print(f"record delay samples (s): {' '.join(f'{d:.1f}' for d in delays)} "
           "(target <= flush interval 15 s + 2 s)")  # fmt: skip
+    if full:
+        print("bench-policy's full load, 1000 endpoints x 500 policies:")
+        print("\n".join(full))
     print(
         f"flows: throughput on/off {ratio:.2f}, {best} connections/s logged, "
         f"record delay {delay:.1f} s"
