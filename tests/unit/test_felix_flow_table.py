@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 
+from pycalico.api.resource import normalize
 from pycalico.felix.collector import flow_view
 from pycalico.felix.collector.conntrack_messages import ConntrackEntry, Event, Tuple
 from pycalico.felix.collector.flow_table import FlowTable
 from pycalico.felix.collector.nflog_messages import NflogPacket
 from pycalico.flows.nflog_prefix import PrefixTable
 from pycalico.flows.record import Action, EndpointType, PolicyKind, Reporter
-from pycalico.policy import calc
+from pycalico.policy import calc, model
 from tests.unit.test_policy_calc import REMOTE, A, B, inputs, pol
 
 NOBODY = {"action": "Allow", "protocol": "TCP", "source": {"selector": "app == 'nobody'"}}
@@ -122,3 +123,28 @@ def test_a_reused_five_tuple_is_a_new_connection() -> None:
     [flow] = table.flush(view(), 90, 105.0)
     assert flow.num_connections_started == 2 and flow.num_connections_completed == 1
     assert (flow.packets_out, flow.bytes_out) == (7, 620)
+
+
+def test_other_ends_are_named_by_node_network_set_or_network() -> None:
+    node2 = ipaddress.IPv4Interface("192.168.56.12/24")
+    offices = model.network_set(
+        normalize({"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkSet",
+                   "metadata": {"name": "offices", "labels": {"kind": "office"}},
+                   "spec": {"nets": ["198.51.100.0/24"]}}),
+        {},
+    )  # fmt: skip
+    state = calc.Calculator("node1").calculate(inputs(endpoints=ENDPOINTS))
+    named = flow_view.build("node1", ENDPOINTS, {"node2": node2}, [offices], state)
+    table = FlowTable(PrefixTable())
+    for src in ("192.168.56.12", "198.51.100.7", "203.0.113.1", "10.9.9.9"):
+        table.logged([log(1, "ARI0|pro/kns.x", src, "10.0.0.2")], 100.0)
+    found = {
+        (f.key.source_name, f.key.source_namespace, f.key.source_type)
+        for f in table.flush(named, 90, 105.0)
+    }
+    assert found == {
+        ("node2", "-", EndpointType.HOST),
+        ("offices", "-", EndpointType.NETWORK_SET),
+        ("pub", "-", EndpointType.NETWORK),
+        ("pvt", "-", EndpointType.NETWORK),
+    }
