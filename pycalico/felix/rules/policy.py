@@ -33,6 +33,7 @@ from pycalico.felix.rules import nflog
 from pycalico.felix.rules.table import NftSet, Ruleset
 from pycalico.flows import nflog_prefix
 from pycalico.flows.naming import PolicyRef
+from pycalico.flows.record import Action
 from pycalico.policy.calc import EndpointPlan, NamedPortKey, Network, PolicyState, TierPlan
 from pycalico.policy.identity_memo import IdentityMemo
 from pycalico.policy.model import Entity, EntitySelector, Ports, Rule
@@ -392,7 +393,7 @@ class PolicyRenderer:
         for index, r in enumerate(rules):
             log = ""
             if r.action in nflog.LOGGED_ACTIONS:
-                full = nflog_prefix.rule(nflog_prefix.Action(r.action), way, index, ref)
+                full = nflog_prefix.rule(Action(r.action), way, index, ref)
                 log = nflog.statement(self.prefixes.learn(full), direction)
             lines += counted(self._rule_lines(r, families), r.action, index, log, self.counters)
         made = tuple(lines)
