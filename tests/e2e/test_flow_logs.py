@@ -2,7 +2,8 @@
 lab's calico-goldmane as Goldmane records — a denied connection as Deny by the tier's end
 with its trigger, reported by the destination; an allowed one as Allow with bytes from both
 reporters; a staged deny as a pending Deny while traffic flows; and after a restart of the
-aggregator or of a calico-node, every connection started since is recorded once."""
+aggregator or of a calico-node, every connection started since is recorded once, and one
+that spans the restart keeps its counters."""
 
 from __future__ import annotations
 
@@ -17,12 +18,21 @@ import pytest
 
 from pycalico.lab import cluster, goldmane
 from pycalico.lab.state import LabState
-from tests.support.lab_driver import calicoctl, lab, lab_run, pod_ip, wait_for
+from tests.support.lab_driver import (
+    calicoctl,
+    lab,
+    lab_run,
+    ping_stream,
+    pod_ip,
+    received,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
 FLUSH_SECONDS = 15  # the lab's flowLogsFlushInterval
 RECORD_WAIT = FLUSH_SECONDS * 2 + 30
+PINGS = 60  # 30 s of echo requests, every 0.5 s
 
 DB_FROM_WEB = """apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
@@ -63,6 +73,10 @@ def started(name: str, port: int, reporter: str) -> int:
     return sum(
         f["num_connections_started"] for f in matching(name, dest_port=port, reporter=reporter)
     )
+
+
+def icmp(name: str, reporter: str, counter: str) -> int:
+    return sum(f[counter] for f in matching(name, protocol="icmp", reporter=reporter))
 
 
 def lab_with_pods(make_lab: Callable[..., str]) -> str:
@@ -128,7 +142,9 @@ def test_after_a_restart_every_new_connection_is_recorded_once(
     wait_for("a first record", lambda: started(name, 80, "Dst") == 1, RECORD_WAIT)
 
     state = LabState.load(name)
-    os.kill(state.pids[goldmane.PID_KEY], signal.SIGTERM)
+    aggregator = state.pids[goldmane.PID_KEY]
+    os.kill(aggregator, signal.SIGTERM)
+    wait_for("calico-goldmane to stop", lambda: not os.path.exists(f"/proc/{aggregator}"), 30)
     goldmane.start(state)
     for _ in range(3):
         assert curl(name, "client", f"http://{web}:8080/") == 0
@@ -140,6 +156,9 @@ def test_after_a_restart_every_new_connection_is_recorded_once(
     # Felix resent what the new aggregator lacked: the first connection is back, once.
     wait_for("the resent record", lambda: started(name, 80, "Dst") == 1, RECORD_WAIT)
 
+    # A ping stream spans node2's restart: its counters go on where they were.
+    pings = ping_stream(name, "client", web, PINGS, 0.5)
+    time.sleep(5)
     pid = state.pids["calico-node:node2"]
     os.kill(pid, signal.SIGTERM)
     wait_for("calico-node on node2 to stop", lambda: not os.path.exists(f"/proc/{pid}"), 60)
@@ -152,7 +171,16 @@ def test_after_a_restart_every_new_connection_is_recorded_once(
         return started(name, 8081, "Src") == 4 and started(name, 8081, "Dst") == 4
 
     wait_for("the connections since node2's restart", after_node, RECORD_WAIT)
+    replied, output = received(pings)
+    assert replied == PINGS, output
+
+    def echoes() -> tuple[int, int]:
+        return icmp(name, "Src", "packets_out"), icmp(name, "Dst", "packets_in")
+
+    wait_for("every echo request counted by both ends", lambda: echoes() == (PINGS, PINGS),
+             RECORD_WAIT)  # fmt: skip
     time.sleep(FLUSH_SECONDS + 5)  # another flush on both nodes: nothing may come twice
     assert [started(name, port, r) for port in (80, 8080, 8081) for r in ("Src", "Dst")] == [
         1, 1, 3, 3, 4, 4,
     ]  # fmt: skip
+    assert echoes() == (PINGS, PINGS)
