@@ -160,6 +160,8 @@ class Felix:
             {name: info.address for name, info in snap.nodes.items()},
             snap.policy.network_sets,
             self.driver.calculator.last_policy,
+            [(s.policy, s.ref) for s in snap.staged],
+            snap.policy.tiers,
         )
         evaluator = (
             PendingEvaluator(snap.policy, snap.staged)

@@ -6,14 +6,16 @@ from __future__ import annotations
 import ipaddress
 
 from pycalico.api.resource import normalize
+from pycalico.felix.calc.staged_tiers import with_staged_tiers
 from pycalico.felix.collector import flow_view
 from pycalico.felix.collector.conntrack_messages import ConntrackEntry, Event, Tuple
 from pycalico.felix.collector.flow_table import FlowTable
 from pycalico.felix.collector.nflog_messages import NflogPacket
+from pycalico.felix.collector.pending import staged_policy
 from pycalico.flows.nflog_prefix import PrefixTable
 from pycalico.flows.record import Action, EndpointType, PolicyKind, Reporter
 from pycalico.policy import calc, model
-from tests.unit.test_policy_calc import REMOTE, A, B, inputs, pol
+from tests.unit.test_policy_calc import PROFILES, REMOTE, TIERS, A, B, inputs, pol
 
 NOBODY = {"action": "Allow", "protocol": "TCP", "source": {"selector": "app == 'nobody'"}}
 DENY_DB = pol("NetworkPolicy", "db", {"selector": "app == 'db'", "ingress": [NOBODY]}, ns="x")
@@ -148,3 +150,33 @@ def test_other_ends_are_named_by_node_network_set_or_network() -> None:
         ("pub", "-", EndpointType.NETWORK),
         ("pvt", "-", EndpointType.NETWORK),
     }
+
+
+def test_a_tier_of_staged_policies_only_passes_with_the_staged_policy_as_trigger() -> None:
+    tiers = {**TIERS, "audit": calc.Tier("audit", 50)}
+    found = staged_policy(
+        normalize({"apiVersion": "projectcalico.org/v3", "kind": "StagedGlobalNetworkPolicy",
+                   "metadata": {"name": "audit.all"},
+                   "spec": {"tier": "audit", "selector": "all()", "ingress": [{"action": "Deny"}]}})
+    )  # fmt: skip
+    assert found is not None
+    enforced = calc.Inputs(ENDPOINTS, [], PROFILES, tiers)
+    state = with_staged_tiers(
+        calc.Calculator("node1").calculate(enforced), [A, B], [found.policy], tiers
+    )
+    named = flow_view.build("node1", ENDPOINTS, {}, [], state, [(found.policy, found.ref)], tiers)
+    table = FlowTable(PrefixTable())
+    table.logged([log(1, "PPI|audit", "10.0.2.1", "10.0.0.2"),
+                  log(1, "ARI0|pro/kns.x", "10.0.2.1", "10.0.0.2")], 100.0)  # fmt: skip
+    [flow] = table.flush(named, 90, 105.0)
+    tier_end, profile = flow.key.policies.enforced
+    assert (tier_end.kind, tier_end.tier, tier_end.action) == (
+        PolicyKind.END_OF_TIER, "audit", Action.PASS,
+    )  # fmt: skip
+    assert tier_end.trigger is not None
+    assert (tier_end.trigger.kind, tier_end.trigger.name) == (
+        PolicyKind.STAGED_GLOBAL_NETWORK_POLICY, "audit.all",
+    )  # fmt: skip
+    assert (profile.kind, profile.policy_index, flow.key.action) == (
+        PolicyKind.PROFILE, 1, Action.ALLOW,
+    )  # fmt: skip

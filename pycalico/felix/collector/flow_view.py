@@ -52,6 +52,12 @@ class FlowView:
     plans: dict[str, calc.EndpointPlan] = field(default_factory=dict)  # by interface
     policies: dict[str, Policy] = field(default_factory=dict)  # by id
     tiers: dict[PolicyKey, str] = field(default_factory=dict)  # the tier of each policy
+    # The staged policies (as if enforced, with their trace names) and the tiers: a tier
+    # of staged policies only ends without policies of its own in the plan; its trigger is
+    # the first staged one that selects the endpoint.
+    staged: tuple[tuple[Policy, naming.PolicyRef], ...] = ()
+    tier_order: Mapping[str, calc.Tier] = field(default_factory=dict)
+    _staged_plans: dict[str, calc.EndpointPlan] = field(default_factory=dict)
 
     def name(self, address: bytes) -> Named:
         found = self.named.get(address)
@@ -72,15 +78,31 @@ class FlowView:
         for tier_plan in plan.ingress if direction == "ingress" else plan.egress:
             if tier_plan.tier == tier and tier_plan.policies:
                 ref = nflog.policy_ref(self.policies[tier_plan.policies[0]])
-                return PolicyHit(
-                    ref.kind, ref.name, ref.namespace, ref.tier, Action.UNSPECIFIED, 0, 0
-                )
+                return _trigger(ref)
+        return self._staged_trigger(ep, direction, tier)
+
+    def _staged_trigger(self, ep: Endpoint, direction: str, tier: str) -> PolicyHit | None:
+        if not self.staged:
+            return None
+        plan = self._staged_plans.get(ep.key)
+        if plan is None:
+            ordered = calc.ordered([p for p, _ in self.staged], self.tier_order)
+            plan = self._staged_plans[ep.key] = calc.plan(ep, ordered, self.tier_order)
+        refs = {p.id: ref for p, ref in self.staged}
+        for tier_plan in plan.ingress if direction == "ingress" else plan.egress:
+            if tier_plan.tier == tier and tier_plan.policies:
+                return _trigger(refs[tier_plan.policies[0]])
         return None
 
     def first_profile(self, ep: Endpoint) -> PolicyHit | None:
         for name in ep.profiles:
             return PolicyHit(PolicyKind.PROFILE, name, "", "", Action.UNSPECIFIED, 0, 0)
         return None
+
+
+def _trigger(ref: naming.PolicyRef) -> PolicyHit:
+    """A policy as an end of tier's trigger: a hit without action."""
+    return PolicyHit(ref.kind, ref.name, ref.namespace, ref.tier, Action.UNSPECIFIED, 0, 0)
 
 
 def _network_set_name(ns: NetworkSet) -> Named:
@@ -97,9 +119,18 @@ def build(
     nodes: Mapping[str, ipaddress.IPv4Interface | None],
     network_sets: Sequence[NetworkSet],
     state: calc.PolicyState,
+    staged: Sequence[tuple[Policy, naming.PolicyRef]] = (),
+    tiers: Mapping[str, calc.Tier] | None = None,
 ) -> FlowView:
-    """`nodes`: every node's address (a host's traffic is named by its node)."""
-    view = FlowView(node, plans=dict(state.endpoints), policies=dict(state.policies))
+    """`nodes`: every node's address (a host's traffic is named by its node); `staged`:
+    the staged policies of stagedAction Set, in `tiers`."""
+    view = FlowView(
+        node,
+        plans=dict(state.endpoints),
+        policies=dict(state.policies),
+        staged=tuple(staged),
+        tier_order=dict(tiers or {}),
+    )
     for name, address in nodes.items():
         if address is not None:
             view.named[address.ip.packed] = Named(naming.host(name))
