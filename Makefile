@@ -12,7 +12,7 @@ VM_PACKAGES := qemu-system-x86 cpio kmod
 STAMP := $(VENV)/.installed
 WHEELHOUSE := build/wheelhouse
 
-.PHONY: setup system-packages vm-packages wheelhouse demo test test-vm test-hosts unit contract browser lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack bench-collector clean
+.PHONY: setup system-packages vm-packages wheelhouse demo test test-vm test-hosts unit contract browser lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack bench-collector bench-flows clean
 
 setup: system-packages vm-packages $(STAMP)
 
@@ -91,6 +91,9 @@ bench-conntrack: setup
 
 bench-collector: setup
 	$(PY) bench/nflog_conntrack.py
+
+bench-flows: setup
+	$(PY) bench/flows.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

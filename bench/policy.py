@@ -583,9 +583,12 @@ def ruleset_sizes(rules: Ruleset, script: str) -> dict[str, int]:
 INTERFACES = {"lo": frozenset({"127.0.0.1"}), "eth0": frozenset({NODE_ADDRESS.split("/")[0]})}
 
 
-def cold_full(store: str, tmp: str, floors: int = 3, counters: bool = True) -> Cold:
+def cold_full(
+    store: str, tmp: str, floors: int = 3, counters: bool = True, flow_logs: bool = False
+) -> Cold:
     """`counters`: Felix's per-rule counters on policy and profile rules (as calico-node
-    renders them), or the same table without them."""
+    renders them), or the same table without them. `flow_logs`: with flow logs' NFLOG
+    rules (bench/flows.py compares the two)."""
     cold = Cold()
     clear_caches()
     cpu_started = time.process_time()
@@ -604,7 +607,7 @@ def cold_full(store: str, tmp: str, floors: int = 3, counters: bool = True) -> C
     cold.calc = now() - started
     started = now()
     renderer = nft.PolicyRenderer(counters=counters)
-    rules = renderer.render(state)
+    rules = renderer.render(state, flow_logs=flow_logs)
     host_endpoints.add_to(rules, state, renderer.chain_lines, host_endpoints.HostConfig())
     cold.render = now() - started
     started = now()

@@ -49,6 +49,11 @@ FELIX_ENFORCED = frozenset(
         "prometheusMetricsPort",
         "failsafeInboundHostPorts",
         "failsafeOutboundHostPorts",
+        "flowLogsFlushInterval",
+        "flowLogsGoldmaneServer",
+        "flowLogsPolicyEvaluationMode",
+        "flowLogsLocalReporter",
+        "flowLogsCollectorDebugTrace",
     }
 )
 
@@ -101,9 +106,9 @@ _UNENFORCED_FIELDS: dict[str, tuple[str, ...]] = {
 
 _POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy", "Profile")
 
-# Until Felix computes pending traces, calicoctl says so when a staged policy is written,
-# as it does for UNENFORCED_KINDS.
-NOT_EVALUATED = "staged policies are stored but not yet evaluated into flow logs' pending traces"
+# Calico's open-source Felix has no code path of its own for Learn and Ignore (reference
+# flows.md §6): they are evaluated as Set, which a user who chose them should be told.
+AS_SET = "is evaluated as Set into flow logs' pending traces, as Calico's open-source Felix does"
 
 
 def _set(kind: str, field: str, value: Any) -> bool:
@@ -196,7 +201,7 @@ def describe(resource: Mapping[str, Any], fields: list[str]) -> str:
 
 def warnings(resource: Mapping[str, Any]) -> list[str]:
     """The lines (without calicoctl's "Warning: ") saying what of `resource` pycalico does not
-    act on: the fields `unenforced` names, and a staged policy's pending trace."""
+    act on as asked: the fields `unenforced` names, and a staged Learn or Ignore."""
     from pycalico.api.staged import STAGED_KINDS
 
     lines = []
@@ -204,8 +209,9 @@ def warnings(resource: Mapping[str, Any]) -> list[str]:
     if fields:
         lines.append(describe(resource, fields))
     kind = resource.get("kind", "")
-    if kind in STAGED_KINDS:
+    action = (resource.get("spec") or {}).get("stagedAction", "Set")
+    if kind in STAGED_KINDS and action in ("Learn", "Ignore"):
         meta = resource.get("metadata") or {}
         name = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
-        lines.append(f"{kind} {name}: {NOT_EVALUATED}")
+        lines.append(f"{kind} {name}: stagedAction {action} {AS_SET}")
     return lines

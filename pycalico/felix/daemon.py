@@ -22,7 +22,11 @@ from pycalico.datastore.follow import follow
 from pycalico.datastore.mirror import Mirror
 from pycalico.felix import apply_summary
 from pycalico.felix.calc import settings as felix_settings
-from pycalico.felix.calc.snapshot import SnapshotReader
+from pycalico.felix.calc.snapshot import Snapshot, SnapshotReader
+from pycalico.felix.collector import flow_view
+from pycalico.felix.collector.collector import FlowCollector, FlowDirs
+from pycalico.felix.collector.nflog_reader import NflogError
+from pycalico.felix.collector.pending import PendingEvaluator
 from pycalico.felix.driver import Driver
 
 log = logging.getLogger("pycalico.felix")
@@ -53,10 +57,13 @@ class Felix:
         env: Mapping[str, str],
         before_apply: Callable[[Mirror], None] = lambda view: None,
         observe: Observer = lambda ok, seconds: None,
+        flow_dirs: FlowDirs | None = None,
     ) -> None:
         """`env`: the process environment (its FELIX_* variables beat the datastore);
         `before_apply(mirror)` runs ahead of every apply (calico-node keeps tunnel
-        addresses current there); `observe` hears about every loop turn (health and metrics)."""
+        addresses current there); `observe` hears about every loop turn (health and metrics);
+        `flow_dirs`: where flow logs keep their state and serve the local reporter (None:
+        no flow collector, whatever the settings say)."""
         self.driver = driver
         self.env = {k: v for k, v in env.items() if k.startswith("FELIX_")}
         self.reader = SnapshotReader(driver.node)
@@ -66,6 +73,9 @@ class Felix:
         self._warned: set[str] = set()
         self._seen: apply_summary.Seen | None = None  # what the last apply was made from
         self._dataplane_warnings: tuple[str, ...] = ()
+        self.flow_dirs = flow_dirs
+        self.collector: FlowCollector | None = None
+        self._collector_failure = ""
 
     def apply(self, view: Mirror) -> None:
         started = time.monotonic()
@@ -83,6 +93,7 @@ class Felix:
             return
         finally:
             self._tell(self.driver.warnings + snap.unenforced)
+        self._flow_logs(snap)
         elapsed = time.monotonic() - started
         seen = apply_summary.Seen.of(snap, self.driver.route_count)
         if log.isEnabledFor(logging.INFO):
@@ -122,8 +133,53 @@ class Felix:
                 if new.value_of(key) != old.value_of(key):
                     log.warning("%s changed: it takes effect when calico-node restarts", key)
 
+    def _flow_logs(self, snap: Snapshot) -> None:
+        """Start, update or stop the flow collector after an apply that went through: it
+        exists only while flow logs are enabled (reference flows.md §4), as do its rules."""
+        if self.flow_dirs is None:
+            return
+        if not self.settings.flow_logs_enabled:
+            if self.collector is not None:
+                self.collector.close()
+                self.collector = None
+            return
+        if self.collector is None:
+            try:
+                self.collector = FlowCollector(
+                    self.driver.node, self.flow_dirs, self.driver.calculator.renderer.prefixes
+                ).start()
+            except (OSError, NflogError) as exc:
+                if str(exc) != self._collector_failure:
+                    log.warning("flow logs: cannot start the collector (will retry): %s", exc)
+                    self._collector_failure = str(exc)
+                return
+            self._collector_failure = ""
+        view = flow_view.build(
+            self.driver.node,
+            snap.policy.endpoints,
+            {name: info.address for name, info in snap.nodes.items()},
+            snap.policy.network_sets,
+            self.driver.calculator.last_policy,
+            [(s.policy, s.ref) for s in snap.staged],
+            snap.policy.tiers,
+        )
+        evaluator = (
+            PendingEvaluator(snap.policy, snap.staged)
+            if self.settings.flow_logs_policy_evaluation_mode != "None"
+            else None
+        )
+        self.collector.update(self.settings, view, evaluator)
+
+    def close(self) -> None:
+        if self.collector is not None:
+            self.collector.close()
+            self.collector = None
+
     def run(self, backend: Backend, stop: threading.Event) -> None:
         """Apply, then follow changes until `stop` is set. Between changes the driver is
         asked whether the kernel needs an apply anyway (a link flap, a route out of its
         grace period)."""
-        follow(backend, self.apply, stop, lambda: self.settings.resync_seconds, idle=self.idle)
+        try:
+            follow(backend, self.apply, stop, lambda: self.settings.resync_seconds, idle=self.idle)
+        finally:
+            self.close()

@@ -297,6 +297,8 @@ def up(opts: argparse.Namespace) -> int:
         if state.topology == "tor":
             _progress("starting the ToR router's BIRD (AS 65001)")
             cluster.start_tor(state)
+        _progress("turning flow logs on (FelixConfiguration default)")
+        cluster.configure_felix(state)
         _progress(f"starting calico-node on {opts.nodes} nodes")
         for node in state.nodes:
             cluster.start_node(state, node)

@@ -267,6 +267,7 @@ def _felix(
 ) -> int:
     from pyroute2 import IPRoute
 
+    from pycalico.felix.collector.collector import FlowDirs
     from pycalico.felix.daemon import Felix
     from pycalico.felix.driver import Driver
     from pycalico.node import tunnel_addrs
@@ -304,7 +305,8 @@ def _felix(
 
         log.info("Calico node started successfully")
         with contextlib.closing(driver):
-            Felix(driver, env, before_apply, observe).run(backend, stop)
+            dirs = FlowDirs(state_dir, run_dir)
+            Felix(driver, env, before_apply, observe, dirs).run(backend, stop)
     return 0
 
 

@@ -167,6 +167,7 @@ class Endpoint:
     ports: tuple[tuple[str, int, int], ...] = ()  # (name, protocol number, port)
     pod: str = ""  # the pod (or workload) name users know it by
     sa_labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    generate_name: str = ""  # the pod's generateName: how flow logs name its workload
 
 
 @dataclass(frozen=True)
@@ -354,6 +355,7 @@ def endpoint(resource: Mapping[str, Any], profiles: Mapping[str, Profile]) -> En
         ports=_endpoint_ports(spec),
         pod=spec.get("pod") or spec.get("workload", ""),
         sa_labels={k[len(SA_PREFIX) :]: v for k, v in labels.items() if k.startswith(SA_PREFIX)},
+        generate_name=meta.get("generateName", ""),
     )
 
 

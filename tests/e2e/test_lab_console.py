@@ -122,17 +122,9 @@ spec:
   - action: Deny
     source: {selector: app == 'client'}
 """
-FLOW_LOGS = f"""apiVersion: projectcalico.org/v3
-kind: FelixConfiguration
-metadata: {{name: default}}
-spec: {{flowLogsGoldmaneServer: "{goldmane.COLLECTOR}", flowLogsFlushInterval: 15s}}
-"""
-FLUSH_SECONDS = 15
+FLUSH_SECONDS = 15  # the flowLogsFlushInterval calico-lab up writes
 
 
-@pytest.mark.skip(
-    reason="Felix does not emit flow records yet (issue 20's NFLOG rules and collector)"
-)
 def test_a_denied_connection_appears_in_the_console_with_its_policy_in_time(
     make_lab: Callable[..., str],
 ) -> None:
@@ -142,7 +134,6 @@ def test_a_denied_connection_appears_in_the_console_with_its_policy_in_time(
     lab("pod", "add", "client", "--node", "node1", "--labels", "app=client", "--name", name)
     lab("pod", "add", "db", "--node", "node2", "--labels", "app=db", "--serve", "5432",
         "--name", name)  # fmt: skip
-    calicoctl(name, "apply", "-f", "-", stdin=FLOW_LOGS)
     calicoctl(name, "apply", "-f", "-", stdin=DENY_TO_DB)
     with console(name) as url, chromium() as browser:
         browser.get(url + "#actions=Deny")

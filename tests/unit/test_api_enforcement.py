@@ -147,11 +147,27 @@ def test_the_warning_is_one_line_naming_the_resource_and_its_fields() -> None:
     [
         (
             _doc("StagedNetworkPolicy", {"selector": "all()"}, "lockdown", namespace="shop"),
-            [f"StagedNetworkPolicy shop/lockdown: {enforcement.NOT_EVALUATED}"],
+            [],
         ),
         (
             _doc("StagedGlobalNetworkPolicy", {"stagedAction": "Delete"}, "default.deny-all"),
-            [f"StagedGlobalNetworkPolicy default.deny-all: {enforcement.NOT_EVALUATED}"],
+            [],
+        ),
+        (
+            _doc(
+                "StagedNetworkPolicy",
+                {"stagedAction": "Learn", "selector": "all()"},
+                "lockdown",
+                namespace="shop",
+            ),
+            [f"StagedNetworkPolicy shop/lockdown: stagedAction Learn {enforcement.AS_SET}"],
+        ),
+        (
+            _doc("StagedGlobalNetworkPolicy", {"stagedAction": "Ignore"}, "default.deny-all"),
+            [
+                "StagedGlobalNetworkPolicy default.deny-all: "
+                f"stagedAction Ignore {enforcement.AS_SET}"
+            ],
         ),
         (
             _doc(
@@ -171,7 +187,7 @@ def test_the_warning_is_one_line_naming_the_resource_and_its_fields() -> None:
         (_doc("GlobalNetworkPolicy", {"selector": "all()"}), []),
     ],
 )
-def test_the_warnings_for_a_written_resource_name_staged_policies_as_not_evaluated(
+def test_the_warnings_for_a_written_resource_name_staged_learn_and_ignore_as_evaluated_as_set(
     doc: dict[str, Any], lines: list[str]
 ) -> None:
     assert enforcement.warnings(doc) == lines

@@ -29,6 +29,7 @@ from pycalico.felix.calc import mtu, routes
 from pycalico.felix.calc.routes import IPIP_DEVICE, VXLAN_DEVICE
 from pycalico.felix.calc.settings import Settings
 from pycalico.felix.calc.snapshot import Snapshot
+from pycalico.felix.calc.staged_tiers import with_staged_tiers
 from pycalico.felix.rules import host_endpoints, nat
 from pycalico.felix.rules.host_endpoints import HostConfig
 from pycalico.felix.rules.policy import PolicyRenderer
@@ -224,6 +225,10 @@ class Calculator:
     policy: policy_calc.Calculator = field(init=False)
     renderer: PolicyRenderer = field(default_factory=PolicyRenderer, init=False)
     _routing: tuple[tuple[Any, ...], HostLinks, Routing] | None = field(default=None, init=False)
+    # The policy state of the last calculation (flow logs name their traces from it).
+    last_policy: policy_calc.PolicyState = field(
+        default_factory=policy_calc.PolicyState, init=False
+    )
 
     def __post_init__(self) -> None:
         self.policy = policy_calc.Calculator(self.node)
@@ -242,7 +247,14 @@ class Calculator:
             wanted = routing(self.node, snap, settings, host, self.bird_blackholes)
             self._routing = (inputs, host, wanted)
         policy = self.policy.calculate(snap.policy, host.interfaces())
-        ruleset = self.renderer.render(policy, settings.default_endpoint_to_host_action)
+        if settings.flow_logs_enabled and snap.staged:
+            local = [ep for ep in snap.policy.endpoints if ep.node == self.node]
+            staged = [s.policy for s in snap.staged]
+            policy = with_staged_tiers(policy, local, staged, snap.policy.tiers)
+        self.last_policy = policy
+        ruleset = self.renderer.render(
+            policy, settings.default_endpoint_to_host_action, settings.flow_logs_enabled
+        )
         nat.add_to(ruleset, snap.nat_pools, wanted.vxlan_port)
         warnings = host_endpoints.add_to(
             ruleset,

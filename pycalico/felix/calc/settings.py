@@ -57,12 +57,24 @@ class Settings:
     failsafe_outbound_host_ports: tuple[ProtoPort, ...] = _setting(
         "failsafeOutboundHostPorts", DEFAULT_OUTBOUND
     )
+    # Flow logs (reference flows.md §4): collection, and its NFLOG rules, exist only with a
+    # Goldmane server or the local reporter.
+    flow_logs_flush_interval: float = _setting("flowLogsFlushInterval", 300.0)
+    flow_logs_goldmane_server: str = _setting("flowLogsGoldmaneServer", "")
+    flow_logs_policy_evaluation_mode: str = _setting("flowLogsPolicyEvaluationMode", "Continuous")
+    flow_logs_local_reporter: str = _setting("flowLogsLocalReporter", "Disabled")
+    flow_logs_collector_debug_trace: bool = _setting("flowLogsCollectorDebugTrace", False)
     # What could not be read, one line each (not a setting: never compared).
     warnings: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     @property
     def resync_seconds(self) -> float:
         return self.route_refresh_interval or math.inf
+
+    @property
+    def flow_logs_enabled(self) -> bool:
+        """Felix's FlowLogsEnabled(): a Goldmane server to send to, or the local reporter."""
+        return bool(self.flow_logs_goldmane_server) or self.flow_logs_local_reporter == "Enabled"
 
     def value_of(self, key: str) -> Any:
         """A setting by its FelixConfiguration name."""

@@ -29,7 +29,11 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pycalico.felix.rules import nflog
 from pycalico.felix.rules.table import NftSet, Ruleset
+from pycalico.flows import nflog_prefix
+from pycalico.flows.naming import PolicyRef
+from pycalico.flows.record import Action
 from pycalico.policy.calc import EndpointPlan, NamedPortKey, Network, PolicyState, TierPlan
 from pycalico.policy.identity_memo import IdentityMemo
 from pycalico.policy.model import Entity, EntitySelector, Ports, Rule
@@ -171,15 +175,17 @@ def _verdict(action: str) -> str:
     }[action]
 
 
-def counted(lines: tuple[str, ...], action: str, index: int) -> tuple[str, ...]:
+def counted(
+    lines: tuple[str, ...], action: str, index: int, log: str = "", counter: bool = True
+) -> tuple[str, ...]:
     """A policy or profile rule's lines with a counter before the verdict and the rule's
     index as the comment (`rule 3`), so that its packets and bytes can be read back per
-    rule (Calico #6998; felix/metrics.py reads them, at most once per scrape)."""
+    rule (Calico #6998; felix/metrics.py reads them, at most once per scrape). `log`: an
+    NFLOG statement for flow logs, just before the verdict (nflog.py)."""
     verdict = _verdict(action)
-    return tuple(
-        f'{line[: len(line) - len(verdict)]}counter {verdict} comment "{RULE_COMMENT}{index}"'
-        for line in lines
-    )
+    before = ("counter " if counter else "") + (f"{log} " if log else "")
+    after = f' comment "{RULE_COMMENT}{index}"' if counter else ""
+    return tuple(f"{line[: len(line) - len(verdict)]}{before}{verdict}{after}" for line in lines)
 
 
 def rule_lines(rule: Rule, families: tuple[int, ...] = (4, 6)) -> tuple[str, ...]:
@@ -215,10 +221,18 @@ def rule_lines(rule: Rule, families: tuple[int, ...] = (4, 6)) -> tuple[str, ...
 
 
 def tier_lines(
-    tier: TierPlan, direction: str, layer: str = "filter", untracked: bool = False
+    tier: TierPlan,
+    direction: str,
+    layer: str = "filter",
+    untracked: bool = False,
+    tier_end_log: str = "",
 ) -> list[str]:
     """One tier of an endpoint chain. `untracked`: in raw, where an allowed packet is also
-    taken out of connection tracking (Calico maps Allow to NOTRACK and allow there)."""
+    taken out of connection tracking (Calico maps Allow to NOTRACK and allow there).
+    `tier_end_log`: with flow logs, the NFLOG statement of the tier's end (nflog.py). A
+    tier without policies holds only staged ones (calc/staged_tiers.py): its end alone."""
+    if not tier.policies:
+        return [f'{tier_end_log} comment "End of tier {tier.tier}. Pass"'] if tier_end_log else []
     clear_pass = f"meta mark set meta mark & {~PASS_MARK & 0xFFFFFFFF:#x}"
     lines = [f'{clear_pass} comment "Start of tier {tier.tier}"']
     for policy_id in tier.policies:
@@ -228,14 +242,26 @@ def tier_lines(
         lines.append(f'{_ACCEPTED} return comment "Return if policy accepted"')
     if tier.default_action == "Deny":
         end = f"End of tier {tier.tier}. Drop if no policies passed packet"
-        lines.append(f'{_NOT_PASSED} drop comment "{end}"')
+        log = f"{tier_end_log} " if tier_end_log else ""
+        lines.append(f'{_NOT_PASSED} {log}drop comment "{end}"')
+    elif tier_end_log:
+        lines.append(f'{_NOT_PASSED} {tier_end_log} comment "End of tier {tier.tier}. Pass"')
     return lines
 
 
 def _endpoint_lines(
-    plan: EndpointPlan, direction: str, profiles: tuple[str, ...]
+    plan: EndpointPlan,
+    direction: str,
+    profiles: tuple[str, ...],
+    learn: Callable[[str], str] | None = None,
 ) -> tuple[str, ...]:
-    """The endpoint's chain; `profiles`: those of its profiles that exist."""
+    """The endpoint's chain; `profiles`: those of its profiles that exist. `learn`: with
+    flow logs, makes a full NFLOG prefix the one the kernel carries (PrefixTable.learn)."""
+
+    def log(full: str) -> str:
+        return nflog.statement(learn(full), direction) if learn is not None else ""
+
+    way = nflog.prefix_direction(direction)
     lines = [
         "ct state established,related accept",
         "ct state invalid drop",
@@ -247,11 +273,14 @@ def _endpoint_lines(
             'meta l4proto 4 drop comment "Drop IPinIP encapped packets originating in workloads"',
         ]
     for tier in plan.ingress if direction == "ingress" else plan.egress:
-        lines += tier_lines(tier, direction)
+        passes = tier.default_action == "Pass"
+        end = log(nflog_prefix.tier_end(way, tier.tier, only_staged=passes))
+        lines += tier_lines(tier, direction, tier_end_log=end)
     for name in profiles:
         lines.append(f"jump {profile_chain(name, direction)}")
         lines.append(f'{_ACCEPTED} return comment "Return if profile accepted"')
-    lines.append('drop comment "Drop if no profiles matched"')
+    end = log(nflog_prefix.profile_no_match(way))
+    lines.append(f'{end + " " if end else ""}drop comment "Drop if no profiles matched"')
     return tuple(lines)
 
 
@@ -295,13 +324,21 @@ class PolicyRenderer:
         # Endpoint chain lines per plan, by direction and the profiles that exist: by the
         # plan's identity first (cheap), then by its value (a new plan equal to an old one).
         self._endpoints: IdentityMemo[
-            EndpointPlan, dict[tuple[str, tuple[str, ...]], tuple[str, ...]]
+            EndpointPlan, dict[tuple[str, tuple[str, ...], bool], tuple[str, ...]]
         ] = IdentityMemo(self.MEMO_LIMIT)
-        self._endpoint_lines: dict[tuple[EndpointPlan, str, tuple[str, ...]], tuple[str, ...]] = {}
+        self._endpoint_lines: dict[
+            tuple[EndpointPlan, str, tuple[str, ...], bool], tuple[str, ...]
+        ] = {}
         self._dispatch: dict[tuple[str, str], str] = {}
         # The last rendering of each set by name, with the members it came from. Only the
         # latest per name is kept, so memory follows the live sets, not their history.
         self._sets: dict[str, tuple[frozenset[Any], NftSet]] = {}
+        # With flow logs: the logged chain of each policy or profile and direction, with
+        # the rules it was made from; and every NFLOG prefix rendered, for the collector
+        # to read the hashed ones back.
+        self._logged: dict[tuple[PolicyRef, str, tuple[int, ...]], tuple[Any, tuple[str, ...]]]
+        self._logged = {}
+        self.prefixes = nflog_prefix.PrefixTable()
 
     def _bounded(self, memo: dict[Any, Any]) -> dict[Any, Any]:
         if len(memo) >= self.MEMO_LIMIT:
@@ -342,19 +379,45 @@ class PolicyRenderer:
             ),
         )
 
+    def logged_chain_lines(
+        self, rules: tuple[Rule, ...], families: tuple[int, ...], ref: PolicyRef, direction: str
+    ) -> tuple[str, ...]:
+        """`chain_lines` with flow logs' NFLOG statement before every allow, deny and pass
+        verdict, its prefix naming `ref`'s rule (nflog.py)."""
+        key = (ref, direction, families)
+        found = self._logged.get(key)
+        if found is not None and found[0] is rules:
+            return found[1]
+        way = nflog.prefix_direction(direction)
+        lines = []
+        for index, r in enumerate(rules):
+            log = ""
+            if r.action in nflog.LOGGED_ACTIONS:
+                full = nflog_prefix.rule(Action(r.action), way, index, ref)
+                log = nflog.statement(self.prefixes.learn(full), direction)
+            lines += counted(self._rule_lines(r, families), r.action, index, log, self.counters)
+        made = tuple(lines)
+        self._bounded(self._logged)[key] = (rules, made)
+        return made
+
     def _endpoint_chain_lines(
-        self, plan: EndpointPlan, direction: str, known_profiles: frozenset[str]
+        self,
+        plan: EndpointPlan,
+        direction: str,
+        known_profiles: frozenset[str],
+        flow_logs: bool = False,
     ) -> tuple[str, ...]:
         profiles = tuple(name for name in plan.profiles if name in known_profiles)
         rendered = self._endpoints.get(plan, lambda _: {})
-        found = rendered.get((direction, profiles))
+        found = rendered.get((direction, profiles, flow_logs))
         if found is None:
-            key = (plan, direction, profiles)
+            key = (plan, direction, profiles, flow_logs)
             found = self._endpoint_lines.get(key)
             if found is None:
-                lines = _endpoint_lines(plan, direction, profiles)
+                learn = self.prefixes.learn if flow_logs else None
+                lines = _endpoint_lines(plan, direction, profiles, learn)
                 found = self._bounded(self._endpoint_lines)[key] = lines
-            rendered[direction, profiles] = found
+            rendered[direction, profiles, flow_logs] = found
         return found
 
     def _dispatch_element(self, interface: str, direction: str) -> str:
@@ -373,26 +436,42 @@ class PolicyRenderer:
         self._sets[name] = (members, made)
         return made
 
-    def render(self, state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
+    def render(
+        self, state: PolicyState, endpoint_to_host: str = "Drop", flow_logs: bool = False
+    ) -> Ruleset:
+        """`flow_logs`: with the NFLOG rules of flow logs (nflog.py), which exist only
+        while flow logs are enabled."""
         out = Ruleset(base_chains=dict(BASE_CHAINS))
         versions = families(state)
         for policy in state.policies.values():
             if policy.host_only:
                 continue  # its chains live in the raw or mangle layer (host_endpoints)
+            ref = nflog.policy_ref(policy) if flow_logs else None
             for direction in ("ingress", "egress"):
                 rules = getattr(policy, direction)
                 if rules is not None:
                     chain = policy_chain(policy.id, direction)
-                    out.chains[chain] = self.chain_lines(rules, versions)
+                    out.chains[chain] = (
+                        self.logged_chain_lines(rules, versions, ref, direction)
+                        if ref is not None
+                        else self.chain_lines(rules, versions)
+                    )
         for profile in state.profiles.values():
             for direction in ("ingress", "egress"):
                 chain = profile_chain(profile.name, direction)
-                out.chains[chain] = self.chain_lines(getattr(profile, direction), versions)
+                rules = getattr(profile, direction)
+                out.chains[chain] = (
+                    self.logged_chain_lines(
+                        rules, versions, nflog.profile_ref(profile.name), direction
+                    )
+                    if flow_logs
+                    else self.chain_lines(rules, versions)
+                )
         known = frozenset(state.profiles)
         for interface, plan in state.endpoints.items():
             for direction in ("egress", "ingress"):
                 chain = endpoint_chain(interface, direction)
-                out.chains[chain] = self._endpoint_chain_lines(plan, direction, known)
+                out.chains[chain] = self._endpoint_chain_lines(plan, direction, known, flow_logs)
         for name, direction in ((FROM_WL_MAP, "egress"), (TO_WL_MAP, "ingress")):
             out.maps[name] = NftSet(
                 "type ifname : verdict;",
@@ -433,6 +512,6 @@ class PolicyRenderer:
         return out
 
 
-def render(state: PolicyState, endpoint_to_host: str = "Drop") -> Ruleset:
+def render(state: PolicyState, endpoint_to_host: str = "Drop", flow_logs: bool = False) -> Ruleset:
     """One rendering without memory (tests, one-off uses)."""
-    return PolicyRenderer().render(state, endpoint_to_host)
+    return PolicyRenderer().render(state, endpoint_to_host, flow_logs)
