@@ -419,6 +419,11 @@ class Calculator:
     _tokens: IdentityMemo[AnyEndpoint, tuple[object, ...]] = field(
         default_factory=lambda: IdentityMemo(TOKEN_MEMO_LIMIT)
     )
+    # What all policies and profiles use, and what those applying on this node use, with
+    # the objects each came from (see _all_uses).
+    _unions: list[tuple[tuple[Policy | Profile, ...], _Uses] | None] = field(
+        default_factory=lambda: [None, None]
+    )
 
     def _uses_of(self, item: Policy | Profile) -> _Uses:
         return self._uses.get(
@@ -427,6 +432,25 @@ class Calculator:
                 frozenset(rule_selectors(_rules(it))), frozenset(named_port_keys(_rules(it)))
             ),
         )
+
+    def _all_uses(self, slot: int, items: tuple[Policy | Profile, ...]) -> _Uses:
+        """What `items` use together; kept in `slot` while they stay the same objects, as
+        they do across a label change, so that it costs a pass of identity checks rather
+        than the union of every policy's selectors."""
+        last = self._unions[slot]
+        if (
+            last is not None
+            and len(last[0]) == len(items)
+            and all(a is b for a, b in zip(last[0], items, strict=True))
+        ):
+            return last[1]
+        uses = [self._uses_of(item) for item in items]
+        union = _Uses(
+            frozenset().union(*(u.selectors for u in uses)),
+            frozenset().union(*(u.named_ports for u in uses)),
+        )
+        self._unions[slot] = (items, union)
+        return union
 
     def _same_policies(self, policies: list[Policy], tiers: Mapping[str, Tier]) -> bool:
         return (
@@ -581,15 +605,10 @@ class Calculator:
                     state.profiles[name] = inputs.profiles[name]
         for gone in self._host_plans.keys() - live:
             del self._host_plans[gone]
-        everything = [self._uses_of(p) for p in (*policies, *inputs.profiles.values())]
-        self._update_sets(
-            everyone,
-            tokens,
-            frozenset().union(*(u.selectors for u in everything)),
-            frozenset().union(*(u.named_ports for u in everything)),
-        )
-        used = [self._uses_of(p) for p in (*state.policies.values(), *state.profiles.values())]
-        wanted = set().union(*(u.selectors for u in used))
+        everything = self._all_uses(0, (*policies, *inputs.profiles.values()))
+        self._update_sets(everyone, tokens, everything.selectors, everything.named_ports)
+        used = self._all_uses(1, (*state.policies.values(), *state.profiles.values()))
+        wanted = used.selectors
         from_network_sets: dict[EntitySelector, set[Network]] = {}
         for ns in inputs.network_sets:
             for sel in wanted:
@@ -603,9 +622,7 @@ class Calculator:
             )
             for sel in wanted
         }
-        state.named_ports = {
-            key: self._ports.members(key) for key in set().union(*(u.named_ports for u in used))
-        }
+        state.named_ports = {key: self._ports.members(key) for key in used.named_ports}
         state.ipv6 = self._ipv6_endpoints > 0 or any(
             n.version == 6 for ns in inputs.network_sets for n in ns.nets
         )

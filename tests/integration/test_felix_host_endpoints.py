@@ -296,3 +296,25 @@ def test_do_not_track_policy_admits_a_flow_conntrack_never_sees_and_denies_befor
         assert (OUTSIDE_IP, 22) in tracked and (EXTERNAL_IP, 8080) not in tracked
         # Normal policy allows 8080 from anywhere; only the untracked deny stops this.
         assert not connects(net.outside, NODE_IP, 8080, source=OUTSIDE_IP)
+
+
+def test_host_traffic_dnat_ed_on_its_way_out_meets_the_endpoints_egress_policy() -> None:
+    """Judged in mangle's postrouting hook once its outgoing interface is known, by the
+    endpoint's egress policy on the address and port it was DNAT-ed to."""
+    allow_8081_out = _policy(
+        "allow-8081-out",
+        egress=[{"action": "Allow", "protocol": "TCP", "destination": {"ports": [8081]}}],
+    )
+    script = (
+        "add table ip heptest\n"
+        "add chain ip heptest out { type nat hook output priority -100; }\n"
+        f"add rule ip heptest out tcp dport 9999 dnat to {OUTSIDE_IP}:8081\n"
+    )
+    with host_net() as net, _felix(net) as program:
+        subprocess.run(
+            ["ip", "netns", "exec", net.node, "nft", "-f", "-"], input=script, text=True, check=True
+        )
+        program(_resources(net, _hep()))
+        assert not connects(net.node, "198.51.100.7", 9999)
+        program(_resources(net, _hep(), allow_8081_out))
+        assert connects(net.node, "198.51.100.7", 9999)

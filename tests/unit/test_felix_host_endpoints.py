@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 
 from pycalico.api.resource import normalize
+from pycalico.felix.calc.desired import Calculator
 from pycalico.felix.calc.settings import resolve
 from pycalico.felix.dataplane.nftables import full_script
 from pycalico.felix.rules import failsafes
 from pycalico.felix.rules.failsafes import ProtoPort
 from pycalico.policy import calc, model
-from tests.support.felix_case import GOLDEN, desired, golden_cases, load
+from tests.support.felix_case import GOLDEN, desired, golden_cases, host_links, load, snapshot
 
 CASES = golden_cases()
 REGENERATE = os.environ.get("PYCALICO_REGEN_GOLDEN") == "1"
@@ -239,3 +240,22 @@ def test_a_host_endpoints_missing_profile_is_skipped_as_a_workloads_is() -> None
     rules = desired(case).ruleset
     assert _targets_missing(rules.chains) == set()
     assert "jump filter-cali-pri-kns.default" in rules.chains["filter-cali-fh-eth0"]
+
+
+def test_a_pods_label_change_renders_no_host_endpoint_chain_again() -> None:
+    """A Felix's next apply after a workload's label change hands the dataplane the same
+    host endpoint and failsafe chains, not equal copies: nothing of the host endpoint is
+    rendered or compared line by line again."""
+    case = load("named_eth0")
+    calculator = Calculator(case["node"])
+    settings = resolve(case.get("env", {}), case.get("felix", {}), {})
+    links = host_links(case["interfaces"])
+    before = calculator.calculate(snapshot(case["resources"]), settings, links).ruleset
+    for resource in case["resources"]:
+        if resource["kind"] == "WorkloadEndpoint":
+            resource["metadata"]["labels"] = {"app": "db"}
+    after = calculator.calculate(snapshot(case["resources"]), settings, links).ruleset
+    host = [name for name in before.chains if "-cali-fh-" in name or "-cali-th-" in name]
+    host += [name for name in before.chains if "-cali-failsafe-" in name]
+    assert len(host) >= 4
+    assert [name for name in host if after.chains[name] is not before.chains[name]] == []

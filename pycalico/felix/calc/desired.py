@@ -31,7 +31,7 @@ from pycalico.felix.calc.settings import Settings
 from pycalico.felix.calc.snapshot import Snapshot
 from pycalico.felix.calc.staged_tiers import with_staged_tiers
 from pycalico.felix.rules import host_endpoints, nat
-from pycalico.felix.rules.host_endpoints import HostConfig
+from pycalico.felix.rules.host_endpoints import HostChains, HostConfig
 from pycalico.felix.rules.policy import PolicyRenderer
 from pycalico.felix.rules.table import Ruleset
 from pycalico.policy import calc as policy_calc
@@ -224,6 +224,7 @@ class Calculator:
     bird_blackholes: bool = False
     policy: policy_calc.Calculator = field(init=False)
     renderer: PolicyRenderer = field(default_factory=PolicyRenderer, init=False)
+    host_chains: HostChains = field(default_factory=HostChains, init=False)
     _routing: tuple[tuple[Any, ...], HostLinks, Routing] | None = field(default=None, init=False)
     # The policy state of the last calculation (flow logs name their traces from it).
     last_policy: policy_calc.PolicyState = field(
@@ -267,6 +268,7 @@ class Calculator:
                 wanted.vxlan_port,
                 wanted.ipip is not None,
             ),
+            self.host_chains,
         )
         return Desired(
             revision=snap.revision,

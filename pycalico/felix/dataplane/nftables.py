@@ -59,7 +59,12 @@ def full_script(new: Ruleset) -> str:
         for name, obj in sorted(objects.items()):
             lines.append(f"add {kind} {TABLE} {name} {{ {obj.decl} }}")
             lines += _elements(name, list(obj.elements), "add")
-    for name, rules in sorted(new.chains.items()):
+    # The kernel marks each anonymous set (an inline `{ a, b }`) bound by walking every
+    # message of the transaction so far (nf_tables' __nft_set_trans_bind), so their cost
+    # grows with their place in it: the chains that hold them go first, before the tens of
+    # thousands of endpoint chain rules. A chain's own rules keep their order.
+    chains = sorted(new.chains.items(), key=lambda c: (not any("{" in r for r in c[1]), c[0]))
+    for name, rules in chains:
         lines += [f"add rule {TABLE} {name} {rule}" for rule in rules]
     return "\n".join(lines) + "\n"
 

@@ -21,12 +21,20 @@ the name `any-interface-at-all`; it has no untracked stage (Calico ignores doNot
 there, with a warning). Every host endpoint chain but the forward ones first jumps to the
 failsafe chains (failsafes.py). All of this exists only while the node has a host endpoint:
 without one, the hooks it needs cost nothing.
+
+Where iptables needs a copy of a chain in each table, one `inet` table does not: a chain
+can be jumped to from any hook. So mangle uses filter's failsafe chains, and its egress
+stage for DNAT-ed host traffic, which differs from filter's only in how it lets established
+flows through, does that and goes on in `filter-cali-th-<iface>` (with the policy and
+profile chains that one jumps to). A copy would cost one nft transaction its rules again
+per host endpoint, and change nothing a packet meets.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pycalico.felix.rules import failsafes
 from pycalico.felix.rules.failsafes import DEFAULT_INBOUND, DEFAULT_OUTBOUND, ProtoPort
@@ -105,16 +113,13 @@ def failsafe_chain(layer: str, direction: str) -> str:
     return f"{layer}-cali-failsafe-{'in' if direction == 'ingress' else 'out'}"
 
 
-def _conntrack(accept_here: bool) -> list[str]:
-    """Established flows are allowed: accepted (filter), or marked accepted and returned
-    (mangle egress, where Calico's allow action is RETURN)."""
-    if accept_here:
-        return ["ct state established,related accept", "ct state invalid drop"]
-    return [
-        f"ct state established,related {_SET_ACCEPT}",
-        "ct state established,related return",
-        "ct state invalid drop",
-    ]
+_CONNTRACK = ("ct state established,related accept", "ct state invalid drop")
+# Mangle egress: Calico's allow action there is RETURN, so established flows are marked
+# accepted and returned; the rest goes on in filter's chain, from its invalid-state drop.
+_MANGLE_CONNTRACK = (
+    f"ct state established,related {_SET_ACCEPT}",
+    "ct state established,related return",
+)
 
 
 def _endpoint_chain(
@@ -129,9 +134,11 @@ def _endpoint_chain(
     policy of the endpoint covers."""
     lines: list[str] = []
     if stage != "untracked":
-        lines += _conntrack(accept_here=not (layer == MANGLE and stage == "normal"))
+        lines += _CONNTRACK
     if stage != "forward":
-        lines.append(f"jump {failsafe_chain(layer, direction)}")
+        # Only raw's failsafe chains differ (they also let replies through): mangle's
+        # pre-DNAT stage uses filter's.
+        lines.append(f"jump {failsafe_chain(RAW if stage == 'untracked' else FILTER, direction)}")
     lines.append(_CLEAR)
     tiers = plan.ingress if direction == "ingress" else plan.egress
     for tier in tiers:
@@ -197,14 +204,68 @@ def _tunnel_rules(config: HostConfig) -> tuple[list[str], list[str]]:
     return into, out
 
 
+class HostChains:
+    """The endpoint and failsafe chains rendered so far, by what they came from; a Felix
+    keeps one. A workload's label change leaves the host endpoints' plans as they were (the
+    policy calculation hands back the same objects), so an apply after one renders none of
+    these again, and the dataplane's comparison with what it applied meets the same tuples.
+    The memory forgets everything at its limit, so churn cannot grow it."""
+
+    MEMO_LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+    def _once(self, key: tuple[Any, ...], make: Callable[[], tuple[str, ...]]) -> tuple[str, ...]:
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= self.MEMO_LIMIT:
+                self._memo.clear()
+            found = self._memo[key] = make()
+        return found
+
+    def endpoint(
+        self,
+        plan: EndpointPlan,
+        direction: str,
+        layer: str,
+        stage: str,
+        profiles: tuple[str, ...] = (),
+    ) -> tuple[str, ...]:
+        return self._once(
+            (plan, direction, layer, stage, profiles),
+            lambda: _endpoint_chain(plan, direction, layer, stage, profiles),
+        )
+
+    def dnat_egress(self, interface: str) -> tuple[str, ...]:
+        """Mangle's chain for host traffic DNAT-ed on its way out through `interface`."""
+        return self._once(
+            ("dnat egress", interface),
+            lambda: (*_MANGLE_CONNTRACK, f"goto {host_chain(FILTER, 'th', interface)}"),
+        )
+
+    def failsafe(self, direction: str, config: HostConfig, raw: bool) -> tuple[str, ...]:
+        make = failsafes.inbound_chain if direction == "ingress" else failsafes.outbound_chain
+        return self._once(
+            ("failsafe", direction, config.failsafe_in, config.failsafe_out, raw),
+            lambda: make(config.failsafe_in, config.failsafe_out, raw=raw),
+        )
+
+
 def add_to(
-    out: Ruleset, state: PolicyState, lines_of: LinesOf, config: HostConfig
+    out: Ruleset,
+    state: PolicyState,
+    lines_of: LinesOf,
+    config: HostConfig,
+    memo: HostChains | None = None,
 ) -> tuple[str, ...]:
     """Add this node's host endpoints to `out` (after policy and NAT are in it); the
-    warnings for what Calico ignores."""
+    warnings for what Calico ignores. `memo`: the chains rendered before (none: a one-off
+    rendering)."""
     heps = state.host_endpoints
     if not heps:
         return ()
+    chains = memo if memo is not None else HostChains()
     versions = families(state)
     warnings = []
     untracked = {}
@@ -232,12 +293,8 @@ def add_to(
                 out.chains[policy_chain(policy_id, direction, layer)] = lines_of(rules, versions)
 
     # filter: the host's own traffic and forwarded traffic.
-    out.chains[failsafe_chain(FILTER, "ingress")] = failsafes.inbound_chain(
-        config.failsafe_in, config.failsafe_out, raw=False
-    )
-    out.chains[failsafe_chain(FILTER, "egress")] = failsafes.outbound_chain(
-        config.failsafe_in, config.failsafe_out, raw=False
-    )
+    for direction in ("ingress", "egress"):
+        out.chains[failsafe_chain(FILTER, direction)] = chains.failsafe(direction, config, False)
     for interface, hep in heps.items():
         for kind, direction, plan, stage in (
             ("fh", "ingress", hep.normal, "normal"),
@@ -245,7 +302,7 @@ def add_to(
             ("fhfw", "ingress", hep.forward, "forward"),
             ("thfw", "egress", hep.forward, "forward"),
         ):
-            out.chains[host_chain(FILTER, kind, interface)] = _endpoint_chain(
+            out.chains[host_chain(FILTER, kind, interface)] = chains.endpoint(
                 plan, direction, FILTER, stage, known(hep.normal.profiles)
             )
     fallback = ALL_INTERFACES in heps
@@ -260,19 +317,10 @@ def add_to(
             heps, match, lambda i, k=kind: host_chain(FILTER, k, i), default
         )
 
-    # mangle: pre-DNAT policy on the way in; normal egress policy for DNAT-ed host traffic.
-    out.chains[failsafe_chain(MANGLE, "egress")] = failsafes.outbound_chain(
-        config.failsafe_in, config.failsafe_out, raw=False
-    )
-    for interface, hep in heps.items():
-        out.chains[host_chain(MANGLE, "th", interface)] = _endpoint_chain(
-            hep.normal, "egress", MANGLE, "normal", known(hep.normal.profiles)
-        )
-    policy_chains(MANGLE, _policy_ids((h.normal for h in heps.values()), "egress"), "egress")
-    for profile in {p for h in heps.values() for p in h.normal.profiles}:
-        if profile in state.profiles:
-            chain = profile_chain(profile, "egress", MANGLE)
-            out.chains[chain] = lines_of(state.profiles[profile].egress, versions)
+    # mangle: pre-DNAT policy on the way in; normal egress policy for DNAT-ed host traffic,
+    # where Calico's allow for an established flow is RETURN, then filter's chain.
+    for interface in heps:
+        out.chains[host_chain(MANGLE, "th", interface)] = chains.dnat_egress(interface)
     skip_workloads = (
         f"oifname {_WORKLOADS} return "
         'comment "Skip egress WHEP policy for traffic to local workload"'
@@ -290,11 +338,8 @@ def add_to(
         f'{_ACCEPTED} return comment "Host endpoint policy accepted packet."',
     )
     if pre_dnat:
-        out.chains[failsafe_chain(MANGLE, "ingress")] = failsafes.inbound_chain(
-            config.failsafe_in, config.failsafe_out, raw=False
-        )
         for interface, hep in pre_dnat.items():
-            out.chains[host_chain(MANGLE, "fh", interface)] = _endpoint_chain(
+            out.chains[host_chain(MANGLE, "fh", interface)] = chains.endpoint(
                 hep.pre_dnat, "ingress", MANGLE, "pre_dnat"
             )
         policy_chains(
@@ -320,18 +365,13 @@ def add_to(
     raw_out: list[str] = []
     if untracked:
         for direction in ("ingress", "egress"):
-            chain_of = (
-                failsafes.inbound_chain if direction == "ingress" else failsafes.outbound_chain
-            )
-            out.chains[failsafe_chain(RAW, direction)] = chain_of(
-                config.failsafe_in, config.failsafe_out, raw=True
-            )
+            out.chains[failsafe_chain(RAW, direction)] = chains.failsafe(direction, config, True)
             policy_chains(
                 RAW, _policy_ids((h.untracked for h in untracked.values()), direction), direction
             )
         for interface, hep in untracked.items():
             for kind, direction in (("fh", "ingress"), ("th", "egress")):
-                out.chains[host_chain(RAW, kind, interface)] = _endpoint_chain(
+                out.chains[host_chain(RAW, kind, interface)] = chains.endpoint(
                     hep.untracked, direction, RAW, "untracked"
                 )
         out.chains[from_dispatch(RAW)] = _dispatch(

@@ -94,8 +94,33 @@ def _list(items: Iterable[str]) -> str:
 
 
 def _nets(nets: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network], version: int) -> list[str]:
-    chosen = [n for n in nets if n.version == version]
-    return [str(n) for n in ipaddress.collapse_addresses(chosen)]  # type: ignore[arg-type]
+    """The networks of one family merged as `ipaddress.collapse_addresses` merges them (the
+    fewest covering the same addresses, in order), as text. Done on integers: a selector's
+    set, hundreds of pod addresses, is merged again on every change to its members, and
+    collapse_addresses took most of a label change's rendering."""
+    bits = 32 if version == 4 else 128
+    ranges = sorted(
+        (int(n.network_address), int(n.network_address) | ((1 << (bits - n.prefixlen)) - 1))
+        for n in nets
+        if n.version == version
+    )
+    merged: list[list[int]] = []
+    for low, high in ranges:
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    address = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+    found = []
+    for low, high in merged:
+        while low <= high:
+            # The largest block aligned at `low` that stays within the range.
+            size = low & -low if low else 1 << bits
+            while size > high - low + 1:
+                size >>= 1
+            found.append(f"{address(low)}/{bits + 1 - size.bit_length()}")
+            low += size
+    return found
 
 
 def _net_set(
