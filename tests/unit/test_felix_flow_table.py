@@ -11,10 +11,10 @@ from pycalico.felix.collector import flow_view
 from pycalico.felix.collector.conntrack_messages import ConntrackEntry, Event, Tuple
 from pycalico.felix.collector.flow_table import FlowTable
 from pycalico.felix.collector.nflog_messages import NflogPacket
-from pycalico.felix.collector.pending import staged_policy
 from pycalico.flows.nflog_prefix import PrefixTable
 from pycalico.flows.record import Action, EndpointType, PolicyKind, Reporter
 from pycalico.policy import calc, model
+from pycalico.policy.pending import staged_policy
 from tests.unit.test_policy_calc import PROFILES, REMOTE, TIERS, A, B, inputs, pol
 
 NOBODY = {"action": "Allow", "protocol": "TCP", "source": {"selector": "app == 'nobody'"}}
@@ -162,9 +162,9 @@ def test_a_tier_of_staged_policies_only_passes_with_the_staged_policy_as_trigger
     assert found is not None
     enforced = calc.Inputs(ENDPOINTS, [], PROFILES, tiers)
     state = with_staged_tiers(
-        calc.Calculator("node1").calculate(enforced), [A, B], [found.policy], tiers
+        calc.Calculator("node1").calculate(enforced), [A, B], [found], tiers
     )
-    named = flow_view.build("node1", ENDPOINTS, {}, [], state, [(found.policy, found.ref)], tiers)
+    named = flow_view.build("node1", ENDPOINTS, {}, [], state, [found], tiers)
     table = FlowTable(PrefixTable())
     table.logged([log(1, "PPI|audit", "10.0.2.1", "10.0.0.2"),
                   log(1, "ARI0|pro/kns.x", "10.0.2.1", "10.0.0.2")], 100.0)  # fmt: skip
