@@ -210,6 +210,17 @@ def test_the_reader_keeps_staged_policies_apart_from_those_it_renders() -> None:
     assert inputs.Reader().read({kind: [] for kind in inputs.KINDS}, []).staged_policies == []
 
 
+def test_the_reader_leaves_out_a_stored_staged_policy_it_cannot_read_as_enforced() -> None:
+    listed: dict[str, list[dict[str, Any]]] = {kind: [] for kind in inputs.KINDS}
+    listed["StagedKubernetesNetworkPolicy"] = [
+        staged("StagedKubernetesNetworkPolicy", "old", podSelector=5),
+        staged("StagedKubernetesNetworkPolicy", "web", podSelector={}),
+    ]
+    assert [p.id for p in inputs.Reader().read(listed, []).staged_policies] == [
+        "sknp:default/shop/web"
+    ]
+
+
 # --- the trace ------------------------------------------------------------------------------
 
 
