@@ -26,8 +26,8 @@ from pycalico.felix.calc.snapshot import Snapshot, SnapshotReader
 from pycalico.felix.collector import flow_view
 from pycalico.felix.collector.collector import FlowCollector, FlowDirs
 from pycalico.felix.collector.nflog_reader import NflogError
-from pycalico.felix.collector.pending import PendingEvaluator
 from pycalico.felix.driver import Driver
+from pycalico.policy.pending import PendingEvaluator
 
 log = logging.getLogger("pycalico.felix")
 
@@ -160,11 +160,11 @@ class Felix:
             {name: info.address for name, info in snap.nodes.items()},
             snap.policy.network_sets,
             self.driver.calculator.last_policy,
-            [(s.policy, s.ref) for s in snap.staged],
+            snap.policy.staged_policies,
             snap.policy.tiers,
         )
         evaluator = (
-            PendingEvaluator(snap.policy, snap.staged)
+            PendingEvaluator(snap.policy)
             if self.settings.flow_logs_policy_evaluation_mode != "None"
             else None
         )

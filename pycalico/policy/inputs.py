@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from pycalico.kube.validation import KubeInvalid
 from pycalico.policy import calc, model, pending
 from pycalico.policy.identity_memo import IdentityMemo
 
@@ -98,7 +99,7 @@ class Reader:
             for p in listed[kind]
         ]
         staged = [
-            self._staged.get(p, pending.staged_policy)
+            self._staged.get(p, _readable_staged)
             for kind in STAGED_KINDS
             for p in listed.get(kind, ())
         ]
@@ -114,3 +115,13 @@ class Reader:
             host_endpoints,
             [p for p in staged if p is not None],
         )
+
+
+def _readable_staged(resource: Resource) -> model.Policy | None:
+    """A stored staged policy as evaluated (pending.staged_policy); None also for one that
+    cannot be read as its enforced kind: it was validated when written, so that is a policy
+    from an older version, left out rather than stop Felix or `policy explain`."""
+    try:
+        return pending.staged_policy(resource)
+    except (KubeInvalid, KeyError, ValueError):
+        return None

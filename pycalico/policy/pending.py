@@ -18,7 +18,10 @@ nothing), a Pass leaving the tier, a tier no policy decided ending in its defaul
 (an EndOfTier hit whose trigger is the tier's first policy), then the profiles (a Pass
 there moves on to the next profile, as the dataplane's profile chains do) and their end.
 Every deciding step is a hit numbered by its position, named as Goldmane names policies
-(flows/naming.py).
+(flows/naming.py): the shape of the enforced trace Felix reads from NFLOG
+(felix/collector/traces.py), so that a flow's two traces compare hit by hit. Felix's flow
+collector evaluates its connections here (when, is the collector's; never with
+`flowLogsPolicyEvaluationMode: None`).
 """
 
 from __future__ import annotations

@@ -14,13 +14,11 @@ from typing import Any
 import yaml
 
 from pycalico.api.resource import normalize
-from pycalico.api.staged import STAGED_KINDS
 from pycalico.felix.calc import inputs as felix_inputs
 from pycalico.felix.calc.desired import Calculator, Desired, HostLinks
 from pycalico.felix.calc.mtu import Link
 from pycalico.felix.calc.settings import resolve
 from pycalico.felix.calc.snapshot import Snapshot
-from pycalico.felix.collector.pending import staged_policy
 from pycalico.policy import inputs as policy_inputs
 
 GOLDEN = Path(__file__).parent.parent / "unit" / "golden" / "felix"
@@ -40,7 +38,8 @@ def snapshot(resources: list[dict[str, Any]]) -> Snapshot:
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for r in normal:
         by_kind.setdefault(r["kind"], []).append(r)
-    listed = {kind: by_kind.get(kind, []) for kind in policy_inputs.KINDS}
+    kinds = (*policy_inputs.KINDS, *policy_inputs.STAGED_KINDS)
+    listed = {kind: by_kind.get(kind, []) for kind in kinds}
     pools = by_kind.get("IPPool", [])
     return Snapshot(
         revision=1,
@@ -48,7 +47,6 @@ def snapshot(resources: list[dict[str, Any]]) -> Snapshot:
         pools=[felix_inputs.pool_info(p) for p in pools],
         nat_pools=[felix_inputs.nat_pool(p) for p in pools],
         policy=policy_inputs.Reader().read(listed, by_kind.get("WorkloadEndpoint", [])),
-        staged=[s for r in normal if r["kind"] in STAGED_KINDS if (s := staged_policy(r))],
     )
 
 

@@ -1,20 +1,22 @@
 """Felix's flow table: NFLOG traces joined with conntrack counters into Goldmane records,
-reporters by which end is local, counters per interval, ends, restarts."""
+reporters by which end is local, counters per interval, ends, restarts; the pending traces
+of its connections (policy/pending.py) and when they are evaluated."""
 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 
 from pycalico.api.resource import normalize
 from pycalico.felix.calc.staged_tiers import with_staged_tiers
 from pycalico.felix.collector import flow_view
 from pycalico.felix.collector.conntrack_messages import ConntrackEntry, Event, Tuple
-from pycalico.felix.collector.flow_table import FlowTable
+from pycalico.felix.collector.flow_table import FlowTable, packet_of
 from pycalico.felix.collector.nflog_messages import NflogPacket
-from pycalico.felix.collector.pending import staged_policy
 from pycalico.flows.nflog_prefix import PrefixTable
 from pycalico.flows.record import Action, EndpointType, PolicyKind, Reporter
 from pycalico.policy import calc, model
+from pycalico.policy.pending import PendingEvaluator, staged_policy
 from tests.unit.test_policy_calc import PROFILES, REMOTE, TIERS, A, B, inputs, pol
 
 NOBODY = {"action": "Allow", "protocol": "TCP", "source": {"selector": "app == 'nobody'"}}
@@ -162,9 +164,9 @@ def test_a_tier_of_staged_policies_only_passes_with_the_staged_policy_as_trigger
     assert found is not None
     enforced = calc.Inputs(ENDPOINTS, [], PROFILES, tiers)
     state = with_staged_tiers(
-        calc.Calculator("node1").calculate(enforced), [A, B], [found.policy], tiers
+        calc.Calculator("node1").calculate(enforced), [A, B], [found], tiers
     )
-    named = flow_view.build("node1", ENDPOINTS, {}, [], state, [(found.policy, found.ref)], tiers)
+    named = flow_view.build("node1", ENDPOINTS, {}, [], state, [found], tiers)
     table = FlowTable(PrefixTable())
     table.logged([log(1, "PPI|audit", "10.0.2.1", "10.0.0.2"),
                   log(1, "ARI0|pro/kns.x", "10.0.2.1", "10.0.0.2")], 100.0)  # fmt: skip
@@ -180,3 +182,55 @@ def test_a_tier_of_staged_policies_only_passes_with_the_staged_policy_as_trigger
     assert (profile.kind, profile.policy_index, flow.key.action) == (
         PolicyKind.PROFILE, 1, Action.ALLOW,
     )  # fmt: skip
+
+
+def test_a_connection_key_is_evaluated_as_its_packet_with_ports_except_for_icmp() -> None:
+    tcp = packet_of((6, _ip("10.0.0.1"), _ip("10.0.0.2"), 40000, 80))
+    assert (str(tcp.src), str(tcp.dst), tcp.protocol, tcp.src_port, tcp.dst_port) == (
+        "10.0.0.1", "10.0.0.2", 6, 40000, 80,
+    )  # fmt: skip
+    icmp = packet_of((1, _ip("10.0.0.1"), _ip("10.0.0.2"), 0, 0))
+    assert (icmp.protocol, icmp.src_port, icmp.dst_port) == (1, None, None)
+
+
+def _denied_from_remote() -> FlowTable:
+    table = FlowTable(PrefixTable())
+    table.logged([log(1, "DPI|default", "10.0.2.1", "10.0.0.2")], 100.0)
+    return table
+
+
+def test_without_staged_policies_a_pending_trace_is_the_enforced_one_hit_for_hit() -> None:
+    table = _denied_from_remote()
+    named = view(DENY_DB)
+    evaluate = PendingEvaluator(inputs(DENY_DB, endpoints=ENDPOINTS))
+    assert table.evaluate_pending(named, evaluate, 100.0, 12.0) == 1
+    [flow] = table.flush(named, 90, 105.0)
+    assert flow.key.policies.pending == flow.key.policies.enforced
+    assert flow.key.policies.pending[0].kind == PolicyKind.END_OF_TIER
+
+
+def test_a_staged_allow_is_a_pending_allow_next_to_the_enforced_deny() -> None:
+    table = _denied_from_remote()
+    opened = staged_policy(
+        normalize({"apiVersion": "projectcalico.org/v3", "kind": "StagedNetworkPolicy",
+                   "metadata": {"name": "open-db", "namespace": "x"},
+                   "spec": {"selector": "app == 'db'", "ingress": [{"action": "Allow"}]}})
+    )  # fmt: skip
+    assert opened is not None
+    given = replace(inputs(DENY_DB, endpoints=ENDPOINTS), staged_policies=[opened])
+    table.evaluate_pending(view(DENY_DB), PendingEvaluator(given), 100.0, 12.0)
+    [flow] = table.flush(view(DENY_DB), 90, 105.0)
+    [hit] = flow.key.policies.pending
+    assert (hit.kind, hit.namespace, hit.name, hit.tier, hit.action, hit.policy_index) == (
+        PolicyKind.STAGED_NETWORK_POLICY, "x", "open-db", "default", Action.ALLOW, 0,
+    )  # fmt: skip
+    assert flow.key.action == Action.DENY
+
+
+def test_a_pending_trace_is_evaluated_when_new_then_again_once_every_period() -> None:
+    table = _denied_from_remote()
+    named = view(DENY_DB)
+    evaluate = PendingEvaluator(inputs(DENY_DB, endpoints=ENDPOINTS))
+    assert table.evaluate_pending(named, evaluate, 100.0, 12.0) == 1
+    assert table.evaluate_pending(named, evaluate, 111.0, 12.0) == 0
+    assert table.evaluate_pending(named, evaluate, 112.0, 12.0) == 1

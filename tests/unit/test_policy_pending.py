@@ -1,5 +1,7 @@
 """Staged policies evaluated as if enforced: which are, how they become policies, and the
-pending trace (Goldmane's pending_policies) Calico's StagedAsEnforced check gives."""
+pending trace (Goldmane's pending_policies) Calico's StagedAsEnforced check gives, for
+`calicoctl policy explain` and Felix's flow collector alike (tests/unit/test_felix_flow_table.py
+feeds it the collector's connections)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pycalico.api.resource import normalize
 from pycalico.flows.record import Action, PolicyHit, PolicyKind
 from pycalico.policy import calc, inputs, model, pending, verdict
 
@@ -129,6 +132,15 @@ def test_every_staged_action_but_delete_is_evaluated_as_calicos_felix_is_sent_it
     )
 
 
+@pytest.mark.parametrize("action", ["Learn", "Ignore"])
+def test_a_stored_learn_or_ignore_staged_policy_is_evaluated_as_set(action: str) -> None:
+    def stored(staged_action: str) -> model.Policy | None:
+        doc = snp("lockdown", stagedAction=staged_action, ingress=DENY_ALL)
+        return pending.staged_policy(normalize({"apiVersion": "projectcalico.org/v3", **doc}))
+
+    assert stored(action) is not None and stored(action) == stored("Set")
+
+
 def test_a_delete_staged_policy_is_not_evaluated() -> None:
     doc = staged("StagedNetworkPolicy", "default.lockdown", stagedAction="Delete", tier="default")
     assert pending.staged_policy(doc) is None
@@ -198,6 +210,17 @@ def test_the_reader_keeps_staged_policies_apart_from_those_it_renders() -> None:
     assert inputs.Reader().read({kind: [] for kind in inputs.KINDS}, []).staged_policies == []
 
 
+def test_the_reader_leaves_out_a_stored_staged_policy_it_cannot_read_as_enforced() -> None:
+    listed: dict[str, list[dict[str, Any]]] = {kind: [] for kind in inputs.KINDS}
+    listed["StagedKubernetesNetworkPolicy"] = [
+        staged("StagedKubernetesNetworkPolicy", "old", podSelector=5),
+        staged("StagedKubernetesNetworkPolicy", "web", podSelector={}),
+    ]
+    assert [p.id for p in inputs.Reader().read(listed, []).staged_policies] == [
+        "sknp:default/shop/web"
+    ]
+
+
 # --- the trace ------------------------------------------------------------------------------
 
 
@@ -228,9 +251,17 @@ def test_at_equal_order_and_name_the_enforced_policy_goes_first() -> None:
 
 
 def test_a_staged_policy_matching_no_rule_ends_its_tier_in_a_deny_it_triggers() -> None:
-    found = hits(staged_docs=[snp("only-client", ingress=[{"action": "Allow", "protocol": "UDP"}])])
+    udp_only = [{"action": "Allow", "protocol": "UDP"}]
+    found = hits(staged_docs=[snp("only-client", ingress=udp_only)])
     assert found == (
         end_of_tier(Action.DENY, 0, trigger(PolicyKind.STAGED_NETWORK_POLICY, "only-client")),
+    )
+    sgnp = staged("StagedGlobalNetworkPolicy", "udp-only", None, selector="app == 'web'",
+                  ingress=udp_only)  # fmt: skip
+    assert hits(staged_docs=[sgnp]) == (
+        end_of_tier(
+            Action.DENY, 0, trigger(PolicyKind.STAGED_GLOBAL_NETWORK_POLICY, "udp-only", "")
+        ),
     )
 
 
@@ -259,6 +290,15 @@ def test_a_staged_pass_leaves_its_tier_and_the_next_tier_decides_numbered_after_
             namespace="", tier="security"),
         hit(PolicyKind.CALICO_NETWORK_POLICY, "allow-web", Action.ALLOW, index=1),
     )  # fmt: skip
+
+
+def test_a_staged_pass_in_the_last_tier_hands_over_to_the_profiles_numbered_after_it() -> None:
+    passing = staged("StagedNetworkPolicy", "pass", selector="app == 'client'",
+                     types=["Egress"], egress=[{"action": "Pass"}])  # fmt: skip
+    assert hits(staged_docs=[passing], direction="egress") == (
+        hit(PolicyKind.STAGED_NETWORK_POLICY, "pass", Action.PASS),
+        PolicyHit(PolicyKind.PROFILE, "kns.shop", "", "", Action.ALLOW, 1, 0),
+    )
 
 
 def test_a_pass_tier_no_policy_decided_passes_on_to_the_profiles() -> None:

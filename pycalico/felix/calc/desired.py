@@ -248,9 +248,9 @@ class Calculator:
             wanted = routing(self.node, snap, settings, host, self.bird_blackholes)
             self._routing = (inputs, host, wanted)
         policy = self.policy.calculate(snap.policy, host.interfaces())
-        if settings.flow_logs_enabled and snap.staged:
+        staged = snap.policy.staged_policies
+        if settings.flow_logs_enabled and staged:
             local = [ep for ep in snap.policy.endpoints if ep.node == self.node]
-            staged = [s.policy for s in snap.staged]
             policy = with_staged_tiers(policy, local, staged, snap.policy.tiers)
         self.last_policy = policy
         ruleset = self.renderer.render(

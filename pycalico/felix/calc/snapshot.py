@@ -13,15 +13,12 @@ from typing import Any
 
 from pycalico.api import enforcement
 from pycalico.api.registry import resolve
-from pycalico.api.staged import STAGED_KINDS
 from pycalico.datastore.mirror import Mirror
 from pycalico.datastore.resources import ResourceClient
 from pycalico.felix.calc import inputs
 from pycalico.felix.calc.routes import NodeInfo, PoolInfo, Workload
-from pycalico.felix.collector.pending import Staged, staged_policy
 from pycalico.felix.rules.nat import NatPool
 from pycalico.ipam import keys
-from pycalico.kube.validation import KubeInvalid
 from pycalico.policy import calc
 from pycalico.policy import inputs as policy_inputs
 from pycalico.policy.identity_memo import IdentityMemo
@@ -46,8 +43,6 @@ class Snapshot:
     policy: calc.Inputs = field(default_factory=lambda: calc.Inputs([], [], {}, {}))
     # One line per resource that asks for what Felix does not do (api.enforcement).
     unenforced: tuple[str, ...] = ()
-    # The staged policies whose stagedAction is Set: flow logs' pending traces.
-    staged: list[Staged] = field(default_factory=list)
 
 
 def felix_configurations(client: ResourceClient, node: str) -> list[dict[str, Any] | None]:
@@ -75,9 +70,6 @@ class SnapshotReader:
     _unenforced: IdentityMemo[dict[str, Any], str] = field(
         default_factory=lambda: IdentityMemo(MEMO_LIMIT)
     )
-    _staged: IdentityMemo[dict[str, Any], Staged | None] = field(
-        default_factory=lambda: IdentityMemo(MEMO_LIMIT)
-    )
 
     def read(self, mirror: Mirror) -> Snapshot:
         """Every input, at the mirror's revision; later changes arrive by watch."""
@@ -87,7 +79,9 @@ class SnapshotReader:
         weps, _ = client.list(resolve("WorkloadEndpoint"))
         affinities, _ = mirror.list(keys.all_affinities_prefix())
         blocks, _ = mirror.list(keys.block_prefix(4))
-        listed = {kind: client.list(resolve(kind))[0] for kind in policy_inputs.KINDS}
+        # The staged kinds too: flow logs' pending traces evaluate them (policy/pending.py).
+        kinds = (*policy_inputs.KINDS, *policy_inputs.STAGED_KINDS)
+        listed = {kind: client.list(resolve(kind))[0] for kind in kinds}
         configs = felix_configurations(client, self.node)
         global_config, node_config = (c["spec"] if c else {} for c in configs)
         checked = [
@@ -112,27 +106,11 @@ class SnapshotReader:
             unenforced=tuple(
                 line for r in checked if (line := self._unenforced.get(r, _unenforced_line))
             ),
-            staged=[
-                found
-                for kind in STAGED_KINDS
-                for r in client.list(resolve(kind))[0]
-                if (found := self._staged.get(r, _staged_or_none))
-            ],
         )
 
     def _local_workloads(self, wep: dict[str, Any]) -> tuple[Workload, ...]:
         owner, workloads = self._workloads.get(wep, inputs.endpoint_workloads)
         return workloads if owner == self.node else ()
-
-
-def _staged_or_none(resource: dict[str, Any]) -> Staged | None:
-    """A stored staged policy as the pending traces evaluate it; None for one that is not
-    Set, or that cannot be read as its enforced kind (it was validated when written, so
-    that is a policy from an older version: it is left out rather than stop Felix)."""
-    try:
-        return staged_policy(resource)
-    except (KubeInvalid, KeyError, ValueError):
-        return None
 
 
 def _unenforced_line(resource: dict[str, Any]) -> str:

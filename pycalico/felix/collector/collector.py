@@ -30,11 +30,11 @@ from pycalico.felix.collector.flow_table import FlowTable
 from pycalico.felix.collector.flow_view import FlowView
 from pycalico.felix.collector.local_reporter import LocalReporter
 from pycalico.felix.collector.nflog_reader import NflogReader
-from pycalico.felix.collector.pending import PendingEvaluator
 from pycalico.felix.rules.nflog import EGRESS_GROUP, INGRESS_GROUP
 from pycalico.flows.nflog_prefix import PrefixTable
 from pycalico.flows.record import Flow
 from pycalico.flows.sender import FlowSender
+from pycalico.policy.pending import PendingEvaluator
 
 log = logging.getLogger("pycalico.felix.collector")
 

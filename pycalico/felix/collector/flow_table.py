@@ -27,6 +27,7 @@ that outlives a calico-node restart is not reported again.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ from pycalico.felix.rules.nflog import EGRESS_GROUP, INGRESS_GROUP
 from pycalico.flows.nflog_prefix import Prefix, PrefixTable
 from pycalico.flows.record import Action, Flow, FlowKey, PolicyHit, PolicyTrace, Reporter
 from pycalico.policy.model import Endpoint
+from pycalico.policy.verdict import Packet
 
 Key = tuple[int, bytes, bytes, int, int]  # protocol, source, destination, ports
 UNTRACKED_IDLE = 10.0
@@ -50,14 +52,27 @@ PROTOCOL_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmp6", 132: "sctp"}
 DIRECTIONS = (("egress", EGRESS_GROUP, Reporter.SRC), ("ingress", INGRESS_GROUP, Reporter.DST))
 
 # Evaluates the pending trace (staged policies as enforced) of a connection at a local
-# endpoint in one direction.
-PendingEvaluator = Callable[[Endpoint, str, Key], tuple[PolicyHit, ...]]
+# endpoint in one direction: pycalico.policy.pending.PendingEvaluator.
+PendingEvaluator = Callable[[Endpoint, str, Packet], tuple[PolicyHit, ...]]
 
 
 def nflog_key(packet: NflogPacket) -> Key:
     if packet.proto in _ICMP:
         return (packet.proto, packet.src, packet.dst, 0, 0)
     return (packet.proto, packet.src, packet.dst, packet.sport, packet.dport)
+
+
+def packet_of(key: Key) -> Packet:
+    """The packet policy is evaluated on: the connection's first, as its key holds it."""
+    proto, src, dst, sport, dport = key
+    ports = proto not in _ICMP
+    return Packet(
+        ipaddress.ip_address(src),
+        ipaddress.ip_address(dst),
+        proto,
+        dst_port=dport if ports else None,
+        src_port=sport if ports else None,
+    )
 
 
 def conntrack_key(entry: ConntrackEntry) -> Key:
@@ -174,12 +189,13 @@ class FlowTable:
         for conn in self._live.values():
             if conn.pending_at >= 0 and now - conn.pending_at < every:
                 continue
+            packet = packet_of(conn.key)
             for direction, group, _ in DIRECTIONS:
                 if group not in conn.logged:
                     continue
                 ep = _local(view, conn.key, direction)
                 if ep is not None:
-                    conn.pending[direction] = evaluate(ep, direction, conn.key)
+                    conn.pending[direction] = evaluate(ep, direction, packet)
             conn.pending_at = now
             count += 1
         return count

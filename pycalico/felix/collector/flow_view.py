@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pycalico.felix.rules import nflog
 from pycalico.flows import naming
 from pycalico.flows.record import Action, PolicyHit, PolicyKind
-from pycalico.policy import calc
+from pycalico.policy import calc, pending
 from pycalico.policy.model import NS_PREFIX, SA_PREFIX, Endpoint, NetworkSet, Policy
 
 PolicyKey = tuple[PolicyKind, str, str]  # kind, namespace, name: what a prefix names
@@ -52,10 +52,10 @@ class FlowView:
     plans: dict[str, calc.EndpointPlan] = field(default_factory=dict)  # by interface
     policies: dict[str, Policy] = field(default_factory=dict)  # by id
     tiers: dict[PolicyKey, str] = field(default_factory=dict)  # the tier of each policy
-    # The staged policies (as if enforced, with their trace names) and the tiers: a tier
-    # of staged policies only ends without policies of its own in the plan; its trigger is
+    # The staged policies (as if enforced: policy/pending.py) and the tiers: a tier of
+    # staged policies only ends without policies of its own in the plan; its trigger is
     # the first staged one that selects the endpoint.
-    staged: tuple[tuple[Policy, naming.PolicyRef], ...] = ()
+    staged: tuple[Policy, ...] = ()
     tier_order: Mapping[str, calc.Tier] = field(default_factory=dict)
     _staged_plans: dict[str, calc.EndpointPlan] = field(default_factory=dict)
 
@@ -86,12 +86,12 @@ class FlowView:
             return None
         plan = self._staged_plans.get(ep.key)
         if plan is None:
-            ordered = calc.ordered([p for p, _ in self.staged], self.tier_order)
+            ordered = calc.ordered(self.staged, self.tier_order)
             plan = self._staged_plans[ep.key] = calc.plan(ep, ordered, self.tier_order)
-        refs = {p.id: ref for p, ref in self.staged}
+        by_id = {p.id: p for p in self.staged}
         for tier_plan in plan.ingress if direction == "ingress" else plan.egress:
             if tier_plan.tier == tier and tier_plan.policies:
-                return _trigger(refs[tier_plan.policies[0]])
+                return _trigger(pending.policy_ref(by_id[tier_plan.policies[0]]))
         return None
 
     def first_profile(self, ep: Endpoint) -> PolicyHit | None:
@@ -119,11 +119,11 @@ def build(
     nodes: Mapping[str, ipaddress.IPv4Interface | None],
     network_sets: Sequence[NetworkSet],
     state: calc.PolicyState,
-    staged: Sequence[tuple[Policy, naming.PolicyRef]] = (),
+    staged: Sequence[Policy] = (),
     tiers: Mapping[str, calc.Tier] | None = None,
 ) -> FlowView:
     """`nodes`: every node's address (a host's traffic is named by its node); `staged`:
-    the staged policies of stagedAction Set, in `tiers`."""
+    the staged policies evaluated (calc.Inputs.staged_policies), in `tiers`."""
     view = FlowView(
         node,
         plans=dict(state.endpoints),
