@@ -234,3 +234,16 @@ def test_a_pending_trace_is_evaluated_when_new_then_again_once_every_period() ->
     assert table.evaluate_pending(named, evaluate, 100.0, 12.0) == 1
     assert table.evaluate_pending(named, evaluate, 111.0, 12.0) == 0
     assert table.evaluate_pending(named, evaluate, 112.0, 12.0) == 1
+
+
+def test_a_connection_that_ends_before_its_first_evaluation_still_gets_its_pending_trace() -> None:
+    table = FlowTable(PrefixTable())
+    table.logged([log(2, "ARE0|pro/kns.x", "10.0.0.1", "10.0.0.2")], 100.0)
+    table.dumped([entry("10.0.0.1", "10.0.0.2", (5, 500, 4, 4000), state=7)])  # time-wait
+    named = view()
+    evaluate = PendingEvaluator(inputs(endpoints=ENDPOINTS))
+    assert table.evaluate_pending(named, evaluate, 100.5, 12.0) == 1
+    assert table.evaluate_pending(named, evaluate, 101.0, 12.0) == 0  # once, not every tick
+    flows = table.flush(named, 90, 105.0)
+    assert flows and all(flow.key.policies.pending for flow in flows)
+    assert all(flow.num_connections_completed == 1 for flow in flows)

@@ -186,7 +186,10 @@ class FlowTable:
         more (Calico: on appearance, then every 0.8 × flush interval). Returns how many
         connections were evaluated."""
         count = 0
-        for conn in self._live.values():
+        # A short connection can end in the conntrack dump that comes before its first
+        # evaluation; its record still goes out, so it is evaluated once all the same.
+        unevaluated_ends = [c for c in self._ended if c.pending_at < 0]
+        for conn in [*self._live.values(), *unevaluated_ends]:
             if conn.pending_at >= 0 and now - conn.pending_at < every:
                 continue
             packet = packet_of(conn.key)
