@@ -614,15 +614,28 @@ def test_label_changes_one_at_a_time_leave_what_a_fresh_calculation_and_renderin
         assert full_script(renderer.render(state)) == full_script(nft.render(fresh))
 
 
-def test_one_label_change_replans_and_rematches_one_endpoint_however_many_there_are() -> None:
+def test_one_label_change_redoes_one_endpoint_however_many_there_are() -> None:
+    """Planned, matched against the selectors and its chains rendered: that endpoint only."""
     rng = random.Random(5)
     policies = [_random_policy(rng, slot) for slot in range(12)]
     endpoints = {slot: _labelled(slot, _random_labels(rng)) for slot in range(200)}
-    kept = calc.Calculator("node1")
-    kept.calculate(calc.Inputs(list(endpoints.values()), policies, PROFILES, TIERS))
-    assert (kept.replanned, kept.rematched) == (160, 200)  # every local one; every one
-    endpoints[7] = _labelled(7, {"app": "web", "tier": "a"} | {"changed": "yes"})
-    kept.calculate(calc.Inputs(list(endpoints.values()), policies, PROFILES, TIERS))
-    assert (kept.replanned, kept.rematched) == (1, 1)
-    kept.calculate(calc.Inputs(list(endpoints.values()), policies, PROFILES, TIERS))
-    assert (kept.replanned, kept.rematched) == (0, 0)
+    kept, renderer = calc.Calculator("node1"), nft.PolicyRenderer()
+
+    def apply() -> tuple[calc.PolicyState, tuple[int, int, int]]:
+        state = kept.calculate(calc.Inputs(list(endpoints.values()), policies, PROFILES, TIERS))
+        renderer.render(state)
+        return state, (kept.replanned, kept.rematched, renderer.rerendered)
+
+    before, work = apply()
+    assert work == (160, 200, 160)  # every local endpoint; every endpoint
+    # Labels that give endpoint 7 other policies, so that its chains change too.
+    relabelled = next(
+        found
+        for labels in ({"app": a} | t for a in ("web", "db", "cache") for t in ({}, {"tier": "a"}))
+        if (found := _labelled(7, labels)).labels != endpoints[7].labels
+        and calc.calculate("node1", calc.Inputs([found], policies, PROFILES, TIERS)).endpoints
+        != {"calie7": before.endpoints["calie7"]}
+    )
+    endpoints[7] = relabelled
+    assert apply()[1] == (1, 1, 1)
+    assert apply()[1] == (0, 0, 0)
