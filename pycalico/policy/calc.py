@@ -400,6 +400,8 @@ class Calculator:
 
     node: str
     _policies: tuple[Policy, ...] = ()
+    # The policies as given, the tiers, and `ordered` of the two, from the last calculation.
+    _last_ordered: tuple[tuple[Policy, ...], dict[str, Tier], list[Policy]] | None = None
     _tiers: dict[str, Tier] = field(default_factory=dict)
     _plans: dict[tuple[object, ...], EndpointPlan] = field(default_factory=dict)
     _endpoint_plans: dict[str, EndpointPlan] = field(default_factory=dict)
@@ -464,6 +466,21 @@ class Calculator:
         )
         self._unions[slot] = (items, union)
         return union
+
+    def _ordered(self, policies: Sequence[Policy], tiers: Mapping[str, Tier]) -> list[Policy]:
+        """`ordered`, sorted again only when the policies are not the same objects in the
+        same order as last time (a label change leaves them so) or the tiers changed."""
+        last = self._last_ordered
+        if (
+            last is not None
+            and len(last[0]) == len(policies)
+            and all(a is b for a, b in zip(last[0], policies, strict=True))
+            and last[1] == tiers
+        ):
+            return last[2]
+        found = ordered(policies, tiers)
+        self._last_ordered = (tuple(policies), dict(tiers), found)
+        return found
 
     def _same_policies(self, policies: list[Policy], tiers: Mapping[str, Tier]) -> bool:
         return (
@@ -622,7 +639,7 @@ class Calculator:
     ) -> PolicyState:
         """`interfaces`: the host's interfaces and their addresses, which decide the host
         endpoints' (see resolve_host_endpoints)."""
-        policies = ordered(inputs.policies, inputs.tiers)
+        policies = self._ordered(inputs.policies, inputs.tiers)
         if not self._same_policies(policies, inputs.tiers):
             self._policies, self._tiers, self._plans = tuple(policies), dict(inputs.tiers), {}
             self._host_plans = {}
