@@ -377,6 +377,7 @@ class _Membership(Generic[S, M]):
 class _Seen:
     """An endpoint as the last calculation saw it, and what it put into the sets."""
 
+    endpoint: AnyEndpoint  # the object itself: the same object is the same endpoint
     token: tuple[object, ...]
     addresses: tuple[Network, ...]
     ports: tuple[tuple[str, int, int], ...]
@@ -393,14 +394,28 @@ class Calculator:
     are kept as counts: an endpoint whose labels, addresses or ports changed is evaluated
     against the selectors again and moves its addresses between sets; a new selector is
     evaluated against every endpoint once. So a label change costs one endpoint's worth of
-    selector matching, plus one pass over the endpoints to see which changed.
+    selector matching and planning, plus one pass of identity checks over the endpoints to
+    find the one that changed.
     """
 
     node: str
     _policies: tuple[Policy, ...] = ()
+    # The policies as given, the tiers, and `ordered` of the two, from the last calculation.
+    _last_ordered: tuple[tuple[Policy, ...], dict[str, Tier], list[Policy]] | None = None
     _tiers: dict[str, Tier] = field(default_factory=dict)
     _plans: dict[tuple[object, ...], EndpointPlan] = field(default_factory=dict)
     _endpoint_plans: dict[str, EndpointPlan] = field(default_factory=dict)
+    # This node's workload endpoints by key, each with its plan, as the last calculation
+    # left them; and how many of those plans name each policy and profile, so that the
+    # state's policies and profiles follow a change without walking every plan.
+    _local: dict[str, tuple[Endpoint, EndpointPlan]] = field(default_factory=dict)
+    _policy_refs: dict[str, int] = field(default_factory=dict)
+    _profile_refs: dict[str, int] = field(default_factory=dict)
+    # What the last calculation worked out again (the rest were the same objects as
+    # before): the local endpoints it planned and the endpoints it matched against the
+    # selectors. What a change cost, whatever the number of endpoints.
+    replanned: int = 0
+    rematched: int = 0
     # Host endpoint plans by (name, interface), with the token they were made for.
     _host_plans: dict[tuple[str, str], tuple[tuple[object, ...], HostEndpointPlan]] = field(
         default_factory=dict
@@ -452,6 +467,21 @@ class Calculator:
         self._unions[slot] = (items, union)
         return union
 
+    def _ordered(self, policies: Sequence[Policy], tiers: Mapping[str, Tier]) -> list[Policy]:
+        """`ordered`, sorted again only when the policies are not the same objects in the
+        same order as last time (a label change leaves them so) or the tiers changed."""
+        last = self._last_ordered
+        if (
+            last is not None
+            and len(last[0]) == len(policies)
+            and all(a is b for a, b in zip(last[0], policies, strict=True))
+            and last[1] == tiers
+        ):
+            return last[2]
+        found = ordered(policies, tiers)
+        self._last_ordered = (tuple(policies), dict(tiers), found)
+        return found
+
     def _same_policies(self, policies: list[Policy], tiers: Mapping[str, Tier]) -> bool:
         return (
             len(policies) == len(self._policies)
@@ -501,32 +531,70 @@ class Calculator:
         self._host_plans[hep.key, interface] = (token, made)
         return made
 
+    def _update_plans(
+        self, endpoints: Sequence[Endpoint], policies: list[Policy], tiers: Mapping[str, Tier]
+    ) -> int:
+        """Plan this node's endpoints that are not the same objects as last time, and count
+        what their plans name; how many were planned."""
+        last, local = self._local, {}
+        changed = []
+        for ep in endpoints:
+            found = last.get(ep.key)
+            if found is not None and found[0] is ep:
+                local[ep.key] = found
+            elif ep.node == self.node and ep.interface:
+                token = self._tokens.get(ep, _token)
+                local[ep.key] = (ep, self._plan(ep, token, policies, tiers))
+                changed.append(ep.key)
+        for key in [*changed, *(last.keys() - local.keys())]:
+            if key in last:
+                self._count(last[key][1], -1)
+            if key in local:
+                self._count(local[key][1], 1)
+        self._local = local
+        return len(changed)
+
+    def _count(self, plan: EndpointPlan, delta: int) -> None:
+        for tier in plan.ingress + plan.egress:
+            for policy_id in tier.policies:
+                _add(self._policy_refs, policy_id, delta)
+        for name in plan.profiles:
+            _add(self._profile_refs, name, delta)
+
     def _update_sets(
         self,
         endpoints: Sequence[AnyEndpoint],
-        tokens: Mapping[str, tuple[object, ...]],
         selectors: frozenset[EntitySelector],
         port_keys: frozenset[NamedPortKey],
-    ) -> None:
+    ) -> int:
+        """Move the addresses of endpoints that changed between the sets; how many
+        endpoints were evaluated again."""
         added, removed = selectors - self._selectors, self._selectors - selectors
         self._sets.forget(removed)
         ports_changed = port_keys != self._port_keys
         if ports_changed:
             self._ports.forget(self._port_keys)
+        selectors_same = not added and not removed and not ports_changed
         by_port: dict[tuple[int, str], list[NamedPortKey]] = {}
         for key in port_keys:
             by_port.setdefault((key.protocol, key.name), []).append(key)
+        evaluated = 0
         for ep in endpoints:
-            token = tokens[ep.key]
             seen = self._seen.get(ep.key)
+            if selectors_same and seen is not None and seen.endpoint is ep:
+                continue
+            token = self._tokens.get(ep, _token)
             same = (
                 seen is not None
                 and seen.token == token
                 and seen.addresses == ep.addresses
                 and seen.ports == ep.ports
             )
-            if same and not added and not removed and not ports_changed:
+            if same and selectors_same:
+                assert seen is not None
+                self._seen[ep.key] = replace(seen, endpoint=ep)
                 continue
+            evaluated += 1
             if same:
                 assert seen is not None
                 matched = (seen.matched - removed) | {s for s in added if _selects(s, ep)}
@@ -547,13 +615,14 @@ class Calculator:
             if seen is not None:
                 self._ipv6_endpoints -= any(a.version == 6 for a in seen.addresses)
             self._ipv6_endpoints += any(a.version == 6 for a in ep.addresses)
-            self._seen[ep.key] = _Seen(token, ep.addresses, ep.ports, matched, entries)
-        for key in self._seen.keys() - tokens.keys():
+            self._seen[ep.key] = _Seen(ep, token, ep.addresses, ep.ports, matched, entries)
+        for key in self._seen.keys() - {ep.key for ep in endpoints}:
             gone = self._seen.pop(key)
             self._withdraw(gone, removed, ports_changed)
             self._ipv6_endpoints -= any(a.version == 6 for a in gone.addresses)
             self._endpoint_plans.pop(key, None)
         self._selectors, self._port_keys = selectors, port_keys
+        return evaluated
 
     def _withdraw(
         self, seen: _Seen, removed: frozenset[EntitySelector], ports_changed: bool
@@ -570,43 +639,43 @@ class Calculator:
     ) -> PolicyState:
         """`interfaces`: the host's interfaces and their addresses, which decide the host
         endpoints' (see resolve_host_endpoints)."""
-        policies = ordered(inputs.policies, inputs.tiers)
+        policies = self._ordered(inputs.policies, inputs.tiers)
         if not self._same_policies(policies, inputs.tiers):
             self._policies, self._tiers, self._plans = tuple(policies), dict(inputs.tiers), {}
             self._host_plans = {}
             self._scoped = Scoped.of(policies)
-        by_id = {p.id: p for p in policies}
-        everyone = inputs.all_endpoints()
-        tokens = {ep.key: self._tokens.get(ep, _token) for ep in everyone}
+            self._local, self._policy_refs, self._profile_refs = {}, {}, {}
+        self.replanned = self._update_plans(inputs.endpoints, policies, inputs.tiers)
         state = PolicyState()
-        for ep in inputs.endpoints:
-            if ep.node != self.node or not ep.interface:
-                continue
-            current = self._plan(ep, tokens[ep.key], policies, inputs.tiers)
-            state.endpoints[ep.interface] = current
-            for tier in current.ingress + current.egress:
-                for policy_id in tier.policies:
-                    state.policies[policy_id] = by_id[policy_id]
-            for name in current.profiles:
-                if name in inputs.profiles:
-                    state.profiles[name] = inputs.profiles[name]
+        state.endpoints = {ep.interface: plan for ep, plan in self._local.values()}
+        host_policies: set[str] = set()
+        host_profiles: set[str] = set()
         resolved = resolve_host_endpoints(inputs.host_endpoints, self.node, interfaces)
         live = set()
         for interface, hep in resolved.items():
-            host = self._host_plan(hep, interface, tokens[hep.key], policies, inputs.tiers)
+            token = self._tokens.get(hep, _token)
+            host = self._host_plan(hep, interface, token, policies, inputs.tiers)
             state.host_endpoints[interface] = host
             live.add((hep.key, interface))
             for stage in host.stages():
                 for tier in stage.ingress + stage.egress:
-                    for policy_id in tier.policies:
-                        state.policies[policy_id] = by_id[policy_id]
-            for name in host.normal.profiles:
-                if name in inputs.profiles:
-                    state.profiles[name] = inputs.profiles[name]
+                    host_policies.update(tier.policies)
+            host_profiles.update(host.normal.profiles)
         for gone in self._host_plans.keys() - live:
             del self._host_plans[gone]
+        # In evaluation order, and the profiles in the inputs' order, whatever order the
+        # plans naming them came in: the same state however it was arrived at.
+        state.policies = {
+            p.id: p for p in policies if p.id in self._policy_refs or p.id in host_policies
+        }
+        state.profiles = {
+            name: profile
+            for name, profile in inputs.profiles.items()
+            if name in self._profile_refs or name in host_profiles
+        }
         everything = self._all_uses(0, (*policies, *inputs.profiles.values()))
-        self._update_sets(everyone, tokens, everything.selectors, everything.named_ports)
+        everyone = inputs.all_endpoints()
+        self.rematched = self._update_sets(everyone, everything.selectors, everything.named_ports)
         used = self._all_uses(1, (*state.policies.values(), *state.profiles.values()))
         wanted = used.selectors
         from_network_sets: dict[EntitySelector, set[Network]] = {}
@@ -627,6 +696,14 @@ class Calculator:
             n.version == 6 for ns in inputs.network_sets for n in ns.nets
         )
         return state
+
+
+def _add(counts: dict[str, int], key: str, delta: int) -> None:
+    n = counts.get(key, 0) + delta
+    if n:
+        counts[key] = n
+    else:
+        del counts[key]
 
 
 def _selects(sel: EntitySelector, ep: AnyEndpoint) -> bool:

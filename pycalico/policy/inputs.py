@@ -50,21 +50,30 @@ class Reader:
     _endpoints: IdentityMemo[Resource, list[Any]] = field(
         default_factory=lambda: IdentityMemo(MODEL_MEMO_LIMIT)
     )
+    # The profile models of the last read, and a count that moves on whenever they change:
+    # an endpoint's model checked in the current count's reads was made from the profiles
+    # read now, so it is handed back without checking its profiles one by one again.
+    _last_profiles: dict[str, model.Profile] = field(default_factory=dict)
+    _profiles_epoch: int = 0
     _staged: IdentityMemo[Resource, model.Policy | None] = field(
         default_factory=lambda: IdentityMemo(MODEL_MEMO_LIMIT)
     )
 
     def _endpoint(self, resource: Resource, profiles: dict[str, model.Profile]) -> Any:
         """A WorkloadEndpoint's or HostEndpoint's model."""
+        # [profiles used, model, the profiles epoch it was last checked in]
+        made = self._endpoints.get(resource, lambda _: [None, None, -1])
+        if made[2] == self._profiles_epoch:
+            return made[1]
         used = [profiles.get(name) for name in resource["spec"].get("profiles", ())]
-        made = self._endpoints.get(resource, lambda _: [None, None])  # [profiles used, model]
         if (
             made[1] is None
             or len(made[0]) != len(used)
             or any(a is not b for a, b in zip(made[0], used, strict=True))
         ):
             make = model.host_endpoint if resource["kind"] == "HostEndpoint" else model.endpoint
-            made[:] = [used, make(resource, profiles)]
+            made[:2] = [used, make(resource, profiles)]
+        made[2] = self._profiles_epoch
         return made[1]
 
     def read(
@@ -88,6 +97,10 @@ class Reader:
             for t in listed["Tier"]
         }
         tiers.setdefault("default", calc.Tier("default", calc.DEFAULT_TIER_ORDER))
+        last = self._last_profiles
+        if len(last) != len(profiles) or any(profiles.get(k) is not v for k, v in last.items()):
+            self._profiles_epoch += 1
+        self._last_profiles = profiles
         endpoints = [cast(model.Endpoint, self._endpoint(w, profiles)) for w in weps]
         host_endpoints = [
             cast(model.HostEndpoint, self._endpoint(h, profiles))

@@ -575,3 +575,67 @@ def test_policies_sharing_a_selector_each_apply_in_order_and_host_only_ones_neve
     assert names == ["web-1", "web-2", "web-3", "web-x"]
     assert [p.name for p in scoped.applicable(C)] == ["web-1", "web-2", "web-3"]
     assert [p.name for p in scoped.applicable(B)] == []
+
+
+def _random_labels(rng: random.Random) -> dict[str, str]:
+    labels = {"app": rng.choice(["web", "db", "cache"])}
+    if rng.random() < 0.5:
+        labels["tier"] = rng.choice(["a", "b"])
+    return labels
+
+
+def _labelled(slot: int, labels: dict[str, str]) -> model.Endpoint:
+    """Endpoint `slot` with `labels`: addresses and ports stay, as in a label change."""
+    node = "node2" if slot % 5 == 0 else "node1"
+    return wep("x" if slot % 2 else "y", f"e{slot}", f"10.1.{slot}.1", node, **labels)
+
+
+def test_label_changes_one_at_a_time_leave_what_a_fresh_calculation_and_rendering_give() -> None:
+    """Felix's Calculator and PolicyRenderer redo only the endpoint whose labels changed;
+    after every change of a random series the state (its order too) and the table must
+    be exactly what a fresh calculation and rendering give."""
+    rng = random.Random(23)
+    policies = [_random_policy(rng, slot) for slot in range(12)]
+    labels = {slot: _random_labels(rng) for slot in range(40)}
+    endpoints = {slot: _labelled(slot, found) for slot, found in labels.items()}
+    kept, renderer = calc.Calculator("node1"), nft.PolicyRenderer()
+    for _ in range(300):
+        slot = rng.randrange(len(labels))
+        labels[slot] = _random_labels(rng)
+        endpoints[slot] = _labelled(slot, labels[slot])
+        now = calc.Inputs(list(endpoints.values()), policies, PROFILES, TIERS)
+        state, fresh = kept.calculate(now), calc.calculate("node1", now)
+        assert state == fresh
+        assert (list(state.endpoints), list(state.policies), list(state.profiles)) == (
+            list(fresh.endpoints),
+            list(fresh.policies),
+            list(fresh.profiles),
+        )
+        assert full_script(renderer.render(state)) == full_script(nft.render(fresh))
+
+
+def test_one_label_change_redoes_one_endpoint_however_many_there_are() -> None:
+    """Planned, matched against the selectors and its chains rendered: that endpoint only."""
+    rng = random.Random(5)
+    policies = [_random_policy(rng, slot) for slot in range(12)]
+    endpoints = {slot: _labelled(slot, _random_labels(rng)) for slot in range(200)}
+    kept, renderer = calc.Calculator("node1"), nft.PolicyRenderer()
+
+    def apply() -> tuple[calc.PolicyState, tuple[int, int, int]]:
+        state = kept.calculate(calc.Inputs(list(endpoints.values()), policies, PROFILES, TIERS))
+        renderer.render(state)
+        return state, (kept.replanned, kept.rematched, renderer.rerendered)
+
+    before, work = apply()
+    assert work == (160, 200, 160)  # every local endpoint; every endpoint
+    # Labels that give endpoint 7 other policies, so that its chains change too.
+    relabelled = next(
+        found
+        for labels in ({"app": a} | t for a in ("web", "db", "cache") for t in ({}, {"tier": "a"}))
+        if (found := _labelled(7, labels)).labels != endpoints[7].labels
+        and calc.calculate("node1", calc.Inputs([found], policies, PROFILES, TIERS)).endpoints
+        != {"calie7": before.endpoints["calie7"]}
+    )
+    endpoints[7] = relabelled
+    assert apply()[1] == (1, 1, 1)
+    assert apply()[1] == (0, 0, 0)

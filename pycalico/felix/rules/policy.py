@@ -27,6 +27,7 @@ import base64
 import hashlib
 import ipaddress
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from pycalico.felix.rules import nflog
@@ -331,6 +332,18 @@ def families(state: PolicyState) -> tuple[int, ...]:
     return (4, 6) if state.ipv6 else (4,)
 
 
+@dataclass(frozen=True)
+class _EndpointChains:
+    """The endpoints' chains and dispatch maps of the last rendering, with what they were
+    made from: the plans by interface, the profiles that existed and the flow logs switch."""
+
+    plans: dict[str, EndpointPlan]
+    known_profiles: frozenset[str]
+    flow_logs: bool
+    chains: dict[str, tuple[str, ...]]
+    maps: dict[str, NftSet]
+
+
 class PolicyRenderer:
     """Renders policy states, remembering results by the identity of what they came from:
     the calculation hands back the same plan, rules tuple or members object for whatever
@@ -364,6 +377,10 @@ class PolicyRenderer:
         self._logged: dict[tuple[PolicyRef, str, tuple[int, ...]], tuple[Any, tuple[str, ...]]]
         self._logged = {}
         self.prefixes = nflog_prefix.PrefixTable()
+        self._last_endpoints: _EndpointChains | None = None
+        # Endpoints whose chains the last rendering looked up again (the rest were copied
+        # from the one before): what a change cost, whatever the number of endpoints.
+        self.rerendered = 0
 
     def _bounded(self, memo: dict[Any, Any]) -> dict[Any, Any]:
         if len(memo) >= self.MEMO_LIMIT:
@@ -445,6 +462,40 @@ class PolicyRenderer:
             rendered[direction, profiles, flow_logs] = found
         return found
 
+    def _endpoint_chains(
+        self, plans: dict[str, EndpointPlan], known: frozenset[str], flow_logs: bool
+    ) -> _EndpointChains:
+        """The chains of every endpoint and the dispatch maps to them. While the same
+        interfaces come in the same order, with the same profiles and flow logs switch, the
+        last rendering is copied and only the endpoints whose plan is another object are
+        rendered again (a label change: one endpoint, or none)."""
+        last = self._last_endpoints
+        if (
+            last is not None
+            and last.known_profiles == known
+            and last.flow_logs == flow_logs
+            and list(last.plans) == list(plans)
+        ):
+            changed = [i for i, plan in plans.items() if last.plans[i] is not plan]
+            chains, maps = dict(last.chains), last.maps
+        else:
+            changed, chains = list(plans), {}
+            maps = {
+                name: NftSet(
+                    "type ifname : verdict;",
+                    frozenset(self._dispatch_element(i, direction) for i in plans),
+                )
+                for name, direction in ((FROM_WL_MAP, "egress"), (TO_WL_MAP, "ingress"))
+            }
+        for interface in changed:
+            for direction in ("egress", "ingress"):
+                chains[endpoint_chain(interface, direction)] = self._endpoint_chain_lines(
+                    plans[interface], direction, known, flow_logs
+                )
+        self.rerendered = len(changed)
+        self._last_endpoints = _EndpointChains(dict(plans), known, flow_logs, chains, maps)
+        return self._last_endpoints
+
     def _dispatch_element(self, interface: str, direction: str) -> str:
         found = self._dispatch.get((interface, direction))
         if found is None:
@@ -492,16 +543,9 @@ class PolicyRenderer:
                     if flow_logs
                     else self.chain_lines(rules, versions)
                 )
-        known = frozenset(state.profiles)
-        for interface, plan in state.endpoints.items():
-            for direction in ("egress", "ingress"):
-                chain = endpoint_chain(interface, direction)
-                out.chains[chain] = self._endpoint_chain_lines(plan, direction, known, flow_logs)
-        for name, direction in ((FROM_WL_MAP, "egress"), (TO_WL_MAP, "ingress")):
-            out.maps[name] = NftSet(
-                "type ifname : verdict;",
-                frozenset(self._dispatch_element(i, direction) for i in state.endpoints),
-            )
+        endpoints = self._endpoint_chains(state.endpoints, frozenset(state.profiles), flow_logs)
+        out.chains.update(endpoints.chains)
+        out.maps.update(endpoints.maps)
         out.chains[FROM_DISPATCH] = (
             f"iifname vmap @{FROM_WL_MAP}",
             'drop comment "Unknown interface"',
