@@ -40,7 +40,7 @@ from pycalico.lab.namespaces import ns_name
 from pycalico.lab.state import LabState
 
 SECONDS = int(os.environ.get("BENCH_IPERF_SECONDS", "5"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 STEP_SECONDS = int(os.environ.get("BENCH_STEP_SECONDS", "3"))
 RATES = tuple(int(r) for r in os.environ.get("BENCH_RATES", "500,1000,2000,3000,4000").split(","))
 DELAY_SAMPLES = int(os.environ.get("BENCH_DELAY_SAMPLES", "3"))
