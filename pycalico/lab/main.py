@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from pycalico.lab.state import (
     DEFAULT_NAME,
-    MAX_NODES,
     LabError,
     LabState,
     choose,
@@ -21,6 +20,7 @@ from pycalico.lab.state import (
     name_for_up,
     name_rule,
 )
+from pycalico.lab.underlay_plan import MAX_NODES
 
 ENCAPS = ("vxlan", "ipip", "none")
 TOPOLOGIES = ("flat", "two-subnet", "tor")
@@ -50,7 +50,13 @@ def _parser() -> argparse.ArgumentParser:
         "--name",
         help=f"the lab's name (default: $CALICO_LAB, else `{DEFAULT_NAME}`): {name_rule()}",
     )
-    up.add_argument("--nodes", type=int, default=3, help=f"1-{MAX_NODES} (default 3)")
+    up.add_argument(
+        "--nodes",
+        type=int,
+        default=3,
+        help=f"1-{MAX_NODES} (default 3); an SQLite lab holds an inotify instance per node "
+        "(fs.inotify.max_user_instances)",
+    )
     up.add_argument("--topology", choices=TOPOLOGIES, default="flat")
     up.add_argument("--encap", choices=ENCAPS, default="vxlan")
     up.add_argument("--cross-subnet", action="store_true")
@@ -247,9 +253,9 @@ def up(opts: argparse.Namespace) -> int:
     from pycalico.lab import cluster, goldmane
     from pycalico.lab.echo import parse as parse_ports
 
-    name = name_for_up(opts.name)
     if not 1 <= opts.nodes <= MAX_NODES:
         raise LabError(f"--nodes must be between 1 and {MAX_NODES}")
+    name = name_for_up(opts.name, nodes=opts.nodes)
     try:
         pool = str(ipaddress.ip_network(opts.pool))
     except ValueError:
@@ -263,6 +269,7 @@ def up(opts: argparse.Namespace) -> int:
         )
     if name in existing_labs():
         raise LabError(f"lab {name!r} already exists (calico-lab down --name {name})")
+    _check_inotify(opts.nodes, opts.datastore)
     started = time.monotonic()
     state = LabState(
         name,
@@ -305,6 +312,18 @@ def up(opts: argparse.Namespace) -> int:
     print(f"lab {state.name} is up in {time.monotonic() - started:.1f}s")
     print(f'(eval "$(calico-lab env --name {state.name})" puts its tools on PATH)')
     return 0
+
+
+def _check_inotify(nodes: int, datastore: str) -> None:
+    from pycalico.lab import host_limits
+
+    if not host_limits.inotify_needed(nodes, datastore):
+        return
+    short = host_limits.inotify_shortfall(
+        nodes, datastore, host_limits.inotify_in_use(os.geteuid()), host_limits.inotify_limit()
+    )
+    if short:
+        raise LabError(short)
 
 
 def _external_server(state: LabState, ports: list[tuple[int, str]]) -> int:
