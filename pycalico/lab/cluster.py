@@ -67,22 +67,40 @@ def build_underlay(state: LabState) -> None:
         in_ns(ext, "ip", "route", "add", state.pool, "via", EXTERNAL_ROUTER_IP)
 
 
-def start_tor(state: LabState) -> None:
-    """The ToR's BIRD, the BGPPeer that makes every node peer with it, the mesh off."""
-    from pycalico.confd.peers import DEFAULT_AS
-    from pycalico.lab import tor
+def runs_bird(encap: str, topology: str, ipv6: bool) -> bool:
+    """Whether the nodes run BIRD: whenever routes travel by BGP (no-encap, IPIP, IPv6,
+    peering with the ToR); a VXLAN lab's routes come from Felix alone."""
+    return not (encap == "vxlan" and topology != "tor" and not ipv6)
 
+
+def _calicoctl_apply(state: LabState, text: str, what: str) -> None:
     calicoctl = os.path.join(os.path.dirname(sys.executable), "calicoctl")
     applied = subprocess.run(
         [calicoctl, "apply", "-f", "-"],
-        input=tor.resources_yaml(state),
+        input=text,
         env=node_env(state, state.nodes[0]),
         capture_output=True,
         text=True,
         check=False,
     )
     if applied.returncode != 0:
-        raise LabError(f"could not configure BGP for the ToR: {applied.stderr.strip()}")
+        raise LabError(f"could not configure {what}: {applied.stderr.strip()}")
+
+
+def configure_route_reflectors(state: LabState) -> None:
+    """The seeds' route-reflector resources, before any calico-node starts."""
+    from pycalico.lab import route_reflectors
+
+    text = route_reflectors.resources_yaml(state.nodes, state.route_reflectors, state.node_ips)
+    _calicoctl_apply(state, text, "route reflectors")
+
+
+def start_tor(state: LabState) -> None:
+    """The ToR's BIRD, the BGPPeer that makes every node peer with it, the mesh off."""
+    from pycalico.confd.peers import DEFAULT_AS
+    from pycalico.lab import tor
+
+    _calicoctl_apply(state, tor.resources_yaml(state), "BGP for the ToR")
     state.pids["bird:tor"] = tor.start(state, ns_name(state.name, "router"), DEFAULT_AS)
     state.save()
 
@@ -122,11 +140,8 @@ def node_env(state: LabState, node: str) -> dict[str, str]:
             "SQLITE_PATH": state.path("datastore.db"),
             "NODENAME": node,
             "IP_AUTODETECTION_METHOD": "interface=eth0",
-            # BIRD whenever routes travel by BGP: no-encap, IPIP, IPv6, peering with the ToR.
             "CALICO_NETWORKING_BACKEND": (
-                "vxlan"
-                if state.encap == "vxlan" and state.topology != "tor" and not state.ipv6
-                else "bird"
+                "bird" if runs_bird(state.encap, state.topology, state.ipv6) else "vxlan"
             ),
             "CALICO_IPV4POOL_CIDR": state.pool,
             "CALICO_STATE_DIR": state.path("nodes", node, "lib"),

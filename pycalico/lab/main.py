@@ -65,6 +65,15 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--ipv6", action="store_true", help="dual stack: IPv6 too, its routes carried by BGP"
     )
+    up.add_argument(
+        "--route-reflectors",
+        type=int,
+        default=0,
+        metavar="K",
+        help="make the last K nodes BGP route reflectors for all the others, the mesh off "
+        "(the seeds' recipe: label route-reflector=true, routeReflectorClusterID 244.0.0.1, "
+        "244.0.0.2 ..., a BGPPeer from all() to them); needs BGP: --encap none or ipip",
+    )
     _lab_option(sub.add_parser("down", help="stop everything a lab started and remove it"))
     status = _lab_option(
         sub.add_parser("status", help="the lab's nodes, pods and pools as a table")
@@ -250,7 +259,7 @@ def ipip_available(sys_module: str = "/sys/module", modules: str = "") -> bool:
 
 
 def up(opts: argparse.Namespace) -> int:
-    from pycalico.lab import cluster, goldmane
+    from pycalico.lab import cluster, goldmane, route_reflectors
     from pycalico.lab.echo import parse as parse_ports
 
     if not 1 <= opts.nodes <= MAX_NODES:
@@ -260,6 +269,12 @@ def up(opts: argparse.Namespace) -> int:
         pool = str(ipaddress.ip_network(opts.pool))
     except ValueError:
         raise LabError(f"--pool {opts.pool} is not a network CIDR") from None
+    route_reflectors.check(
+        opts.route_reflectors,
+        opts.nodes,
+        opts.topology,
+        cluster.runs_bird(opts.encap, opts.topology, opts.ipv6),
+    )
     if opts.datastore == "etcd" and not os.path.exists("/usr/bin/etcd"):
         raise LabError("--datastore etcd needs etcd (Debian etcd-server; `make setup` installs it)")
     if opts.encap == "ipip" and not ipip_available():
@@ -280,6 +295,7 @@ def up(opts: argparse.Namespace) -> int:
         pool,
         datastore=opts.datastore,
         ipv6=opts.ipv6,
+        route_reflectors=opts.route_reflectors,
         created=time.time(),
     )
     try:
@@ -299,6 +315,10 @@ def up(opts: argparse.Namespace) -> int:
         if state.topology == "tor":
             _progress("starting the ToR router's BIRD (AS 65001)")
             cluster.start_tor(state)
+        if state.route_reflectors:
+            reflectors = route_reflectors.reflectors(state.nodes, state.route_reflectors)
+            _progress(f"route reflectors: {', '.join(reflectors)} (the node-to-node mesh off)")
+            cluster.configure_route_reflectors(state)
         _progress(f"starting calico-node on {opts.nodes} nodes")
         for node in state.nodes:
             cluster.start_node(state, node)

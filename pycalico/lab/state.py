@@ -103,6 +103,7 @@ class LabState:
     pool: str = ""
     datastore: str = "sqlite"
     ipv6: bool = False  # dual stack: node and pod IPv6 addresses, v6 routes by BGP
+    route_reflectors: int = 0  # the last this many nodes reflect routes for the others
     namespaces: list[str] = field(default_factory=list)  # in creation order
     pids: dict[str, int] = field(default_factory=dict)  # what -> pid
     node_ips: dict[str, str] = field(default_factory=dict)
