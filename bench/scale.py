@@ -12,8 +12,9 @@ server. Measured in the same run, for each N:
 - idle: CPU of all nodes together over --idle seconds (default two routeRefreshIntervals,
   so each node's periodic resync falls in it twice) as a share of one core, per process
   kind (calico-node with the children it reaped, BIRD), and wake-ups per node per second
-  (context switches of all of the process's threads: each one is the thread going to
-  sleep or being preempted, and is followed by a wake-up);
+  (voluntary context switches of all of the process's threads: each one is a thread
+  going to sleep, to be woken again), measured once every node has applied the
+  datastore and 5 s more have passed;
 - pod route: --trials times a pod on node1 in an IPPool of its own (so it opens a new
   block), from the start of its CNI ADD until the block is routed via node1 on every
   other node: the kernels' own route notifications (one rtnetlink socket per node
@@ -155,13 +156,14 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
 
 
 def switches(pid: int) -> int:
-    """Context switches of all of `pid`'s threads."""
+    """Voluntary context switches of all of `pid`'s threads: each is a thread going to
+    sleep, to be woken again (preemptions, which a busy machine adds, are left out)."""
     total = 0
     with contextlib.suppress(OSError):
         for tid in os.listdir(f"/proc/{pid}/task"):
             with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/status") as f:
                 for line in f:
-                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    if line.startswith("voluntary_ctxt_switches"):
                         total += int(line.split()[1])
     return total
 
@@ -630,6 +632,33 @@ def etcd_watchers(state: LabState) -> dict[str, float]:
     return found
 
 
+def measure(
+    run: LabRun, state: LabState, ds: LabDatastore, opts: argparse.Namespace, what: str
+) -> None:
+    """Everything after convergence, on a lab whose pods are in place."""
+    n = len(state.nodes)
+    applied_everywhere(state, ds, 60 + n)
+    time.sleep(5)
+    kinds = Kinds.of(state)
+    run.node_rss = [rss_mb(p) for p in kinds.calico_node]
+    run.bird_rss = [rss_mb(p) for p in kinds.bird]
+    progress(f"{what}: idle for {opts.idle:.0f} s")
+    rates = idle(run, kinds, opts.idle)
+    watch = KernelWatch(state)
+    try:
+        progress(f"{what}: {opts.trials} new blocks on node1")
+        new_blocks(run, state, ds, watch, opts.trials)
+        applied_everywhere(state, ds, 60 + n)
+        time.sleep(2)
+        progress(f"{what}: {opts.trials} policy changes")
+        policy_changes(run, state, ds, watch, kinds, rates, opts.trials)
+        if run.datastore == "etcd":
+            run.etcd_watchers = etcd_watchers(state)
+        run.lost = watch.lost
+    finally:
+        watch.close()
+
+
 def lab_run(n: int, datastore: str, opts: argparse.Namespace) -> LabRun:
     reflectors = 2 if n >= max(3, opts.reflectors_from) else 0
     run = LabRun(n, datastore, reflectors)
@@ -653,25 +682,10 @@ def lab_run(n: int, datastore: str, opts: argparse.Namespace) -> LabRun:
         wait_converged(state, timeout=120 + 3 * n)
         run.converged = now() - started
         progress(f"{what}: converged {run.converged:.1f} s after up began")
-        kinds = Kinds.of(state)
-        run.node_rss = [rss_mb(p) for p in kinds.calico_node]
-        run.bird_rss = [rss_mb(p) for p in kinds.bird]
-        progress(f"{what}: idle for {opts.idle:.0f} s")
-        rates = idle(run, kinds, opts.idle)
         ds = LabDatastore(state)
-        watch = KernelWatch(state)
         try:
-            progress(f"{what}: {opts.trials} new blocks on node1")
-            new_blocks(run, state, ds, watch, opts.trials)
-            applied_everywhere(state, ds, 60 + n)
-            time.sleep(2)
-            progress(f"{what}: {opts.trials} policy changes")
-            policy_changes(run, state, ds, watch, kinds, rates, opts.trials)
-            if datastore == "etcd":
-                run.etcd_watchers = etcd_watchers(state)
-            run.lost = watch.lost
+            measure(run, state, ds, opts, what)
         finally:
-            watch.close()
             ds.close()
     finally:
         progress(f"{what}: removing the lab")
@@ -856,7 +870,17 @@ def figures(run: LabRun) -> dict[str, float | None]:
     }
 
 
-def report(runs: list[LabRun], single: Single | None) -> None:
+def report(runs: list[LabRun], single: Single | None, failed: list[str]) -> None:
+    if runs:
+        lab_table(runs)
+    if single is not None:
+        single_report(single)
+    for failure in failed:
+        print(f"FAILED {failure}")
+    headline(runs, single)
+
+
+def lab_table(runs: list[LabRun]) -> None:
     sqlite_runs = [r for r in runs if r.datastore == "sqlite"]
     columns = [f"N={r.nodes}{' etcd' if r.datastore == 'etcd' else ''}" for r in runs]
     table = {run_name: figures(r) for run_name, r in zip(columns, runs, strict=True)}
@@ -893,7 +917,10 @@ def report(runs: list[LabRun], single: Single | None) -> None:
             f"N={r.nodes} {r.datastore}: {mode}; pods added in {r.pods:.1f} s; idle measured over "
             f"{r.idle_seconds:.0f} s{extra}"
         )
-    if single is not None and single.cold is not None:
+
+
+def single_report(single: Single) -> None:
+    if single.cold is not None:
         cold = single.cold
         total = policy_bench.cold_total(cold)
         print(
@@ -915,6 +942,10 @@ def report(runs: list[LabRun], single: Single | None) -> None:
             f"{single.start_to_ready:.1f} s; RSS MB by endpoints {steps}; "
             f"{growth:.1f} MB per 1000 endpoints"
         )
+
+
+def headline(runs: list[LabRun], single: Single | None) -> None:
+    sqlite_runs = [r for r in runs if r.datastore == "sqlite"]
     biggest = max(sqlite_runs, key=lambda r: r.nodes) if sqlite_runs else None
     if biggest is not None:
         full = policy_bench.cold_total(single.cold) if single and single.cold else None
@@ -1017,15 +1048,26 @@ def main(argv: list[str]) -> int:
         flush=True,
     )
     runs: list[LabRun] = []
+    failed: list[str] = []
     with enough_inotify(max(opts.nodes)):
-        for n in opts.nodes:
-            runs.append(lab_run(n, "sqlite", opts))
-        for n in opts.etcd_nodes:
-            runs.append(lab_run(n, "etcd", opts))
-    single = None if opts.no_single else single_node(opts)
+        for n, datastore in [(n, "sqlite") for n in opts.nodes] + [
+            (n, "etcd") for n in opts.etcd_nodes
+        ]:
+            try:
+                runs.append(lab_run(n, datastore, opts))
+            except Exception as exc:  # the other sizes still count: say which failed, and why
+                failed.append(f"N={n} {datastore}: {exc}")
+                progress(f"N={n} {datastore} failed: {exc}")
+    single = None
+    if not opts.no_single:
+        try:
+            single = single_node(opts)
+        except Exception as exc:
+            failed.append(f"one node {opts.endpoints}x{opts.policies}: {exc}")
+            progress(f"one node failed: {exc}")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
-    report(runs, single)
-    return 0
+    report(runs, single, failed)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
