@@ -30,11 +30,13 @@ server. Measured in the same run, for each N:
   watch streams (its /metrics).
 
 Then one node with --endpoints (5000) synthetic endpoints and --policies (1000) policies,
-bench-policy's synthetic cluster (bench/policy.py): the full load (read, calc, render,
-script, `nft -f` into a fresh namespace) next to `nft -f`'s own floor for the same script,
-label changes through a real Felix (p50/p99, as bench-policy part 2 measures them), and a
-real calico-node (policy-only, flow logs off) started on the policies and fed endpoints
-1000 at a time: its RSS at each step and the growth per 1000 endpoints (least squares).
+bench-policy's synthetic cluster (bench/policy.py). A real calico-node (policy only, flow
+logs off) starts on the policies and is fed the endpoints 1000 at a time: its RSS at each
+step and the growth per 1000 endpoints (least squares); then --label-changes (50) times an
+endpoint's `role` label changes, from the write's commit to the end of the nftables
+transaction that moves its address between sets (p50/p99). And the full load as
+bench-policy part 1 times it (read, calc, render, script, `nft -f` into a fresh
+namespace) next to `nft -f`'s own floor for the same script.
 
 The figures' growth over N = 25...100 is printed as an exponent k (cost ∝ N^k, least
 squares on log-log; over all N measured when fewer than two are in 25...100). The last
@@ -53,6 +55,7 @@ import ipaddress
 import json
 import math
 import os
+import random
 import re
 import select
 import signal
@@ -79,6 +82,7 @@ from pycalico.datastore.config import config_from_env, open_backend
 from pycalico.datastore.resources import ResourceClient
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.felix.calc import settings as felix_settings
+from pycalico.felix.dataplane import routes as route_manager
 from pycalico.lab import host_limits, pods
 from pycalico.lab.cluster import node_env
 from pycalico.lab.namespaces import ns_name
@@ -99,6 +103,7 @@ RTA_DST, RTA_GATEWAY = 1, 5
 NFNLGRP_NFTABLES = 7
 NFNL_SUBSYS_NFTABLES = 10
 NFT_MSG_NEWCHAIN, NFT_MSG_NEWRULE, NFT_MSG_NEWGEN = 3, 6, 15
+NFT_MSG_NEWSETELEM, NFT_MSG_DELSETELEM = 12, 14
 NFTA_CHAIN_NAME, NFTA_RULE_CHAIN = 3, 2
 SO_RCVBUFFORCE = 33
 BIRD_PROTO = 12
@@ -248,26 +253,29 @@ class NftEvent:
     stamp: float  # the transaction's end (NFT_MSG_NEWGEN)
     node: str
     chains: frozenset[str]  # chains it added or added rules to
+    elements: int  # set element messages in it (added or deleted)
 
 
 class KernelWatch:
     """Route and nftables notifications from every node's namespace, stamped on arrival
     by one thread that does nothing else."""
 
-    def __init__(self, state: LabState) -> None:
+    def __init__(self, namespaces: dict[str, str]) -> None:
+        """`namespaces`: node name -> the path of its network namespace."""
         self.routes: list[RouteEvent] = []
         self.nft: list[NftEvent] = []
         self.lost = 0  # notifications the kernel dropped (ENOBUFS)
         self._owner: dict[int, tuple[str, str, socket.socket]] = {}
         self._chains: dict[int, set[str]] = {}
+        self._elements: dict[int, int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        for node in state.nodes:
-            path = f"/run/netns/{ns_name(state.name, node)}"
+        for node, path in namespaces.items():
             for kind in ("route", "nft"):
                 sock = in_netns(path, lambda kind=kind: self._open(kind))
                 self._owner[sock.fileno()] = (node, kind, sock)
                 self._chains[sock.fileno()] = set()
+                self._elements[sock.fileno()] = 0
         self._thread = threading.Thread(target=self._run, name="kernel-watch", daemon=True)
         self._thread.start()
 
@@ -327,10 +335,14 @@ class KernelWatch:
                 continue
             message = kind & 0xFF
             if message == NFT_MSG_NEWGEN:
-                chains = frozenset(self._chains[fd])
+                event = NftEvent(stamp, node, frozenset(self._chains[fd]), self._elements[fd])
                 self._chains[fd].clear()
+                self._elements[fd] = 0
                 with self._lock:
-                    self.nft.append(NftEvent(stamp, node, chains))
+                    self.nft.append(event)
+                continue
+            if message in (NFT_MSG_NEWSETELEM, NFT_MSG_DELSETELEM):
+                self._elements[fd] += 1
                 continue
             wanted = {NFT_MSG_NEWCHAIN: NFTA_CHAIN_NAME, NFT_MSG_NEWRULE: NFTA_RULE_CHAIN}
             if message in wanted:
@@ -549,11 +561,12 @@ def new_blocks(
             }
             if set(seen) == others:
                 run.pod_route.append(max(seen.values()) - started)
+                slowest = max(seen, key=lambda node: seen[node])
                 break
             if now() > deadline:
                 raise RuntimeError(f"block of {ip} not routed on {sorted(others - set(seen))[:5]}")
             time.sleep(0.05)
-        progress(f"  new block {k + 1}/{trials}: {run.pod_route[-1]:.2f} s")
+        progress(f"  new block {k + 1}/{trials}: {run.pod_route[-1]:.2f} s (last: {slowest})")
         time.sleep(0.5)
 
 
@@ -603,6 +616,7 @@ def policy_changes(
                 raise RuntimeError(f"{name} not in the kernel of {missing[:5]}")
             time.sleep(0.02)
         run.policy.append(max(done.values()) - committed)
+        slowest = max(done, key=lambda node: done[node])
         time.sleep(1.0)  # the change's last work (status files, metrics) inside the window
         cpu1, window = kinds.cpu(), now() - t0
         extra = cpu1["calico-node"] - cpu0["calico-node"] - idle_rate["calico-node"] * window
@@ -610,7 +624,7 @@ def policy_changes(
         if kinds.etcd:
             run.etcd_change_cpu.append(cpu1["etcd"] - cpu0["etcd"] - idle_rate["etcd"] * window)
         progress(
-            f"  policy {k + 1}/{trials}: {run.policy[-1]:.2f} s, "
+            f"  policy {k + 1}/{trials}: {run.policy[-1]:.2f} s (last: {slowest}), "
             f"calico-node {run.policy_cpu[-1] * 1000:.1f} ms CPU per node"
         )
 
@@ -644,7 +658,7 @@ def measure(
     run.bird_rss = [rss_mb(p) for p in kinds.bird]
     progress(f"{what}: idle for {opts.idle:.0f} s")
     rates = idle(run, kinds, opts.idle)
-    watch = KernelWatch(state)
+    watch = KernelWatch({n: f"/run/netns/{ns_name(state.name, n)}" for n in state.nodes})
     try:
         progress(f"{what}: {opts.trials} new blocks on node1")
         new_blocks(run, state, ds, watch, opts.trials)
@@ -701,8 +715,8 @@ class Single:
     endpoints: int
     policies: int
     cold: policy_bench.Cold | None = None
-    changes: list[float] = field(default_factory=list)
-    start_to_ready: float = 0.0  # the real calico-node: start -> ready on the policies
+    changes: list[float] = field(default_factory=list)  # label change: commit -> kernel
+    start_to_ready: float = 0.0  # the real calico-node: start -> applied, on the policies
     rss_steps: list[tuple[int, float]] = field(default_factory=list)  # endpoints, MB
 
 
@@ -738,13 +752,11 @@ def build_store(path: str, endpoints: int, policies: int) -> float:
         backend.close()
 
 
-def calico_node_rss(tmp: str, endpoints: int, policies: int, step: int) -> Single:
-    """A real calico-node (policy only) on the policies, then endpoints `step` at a time."""
-    result = Single(endpoints, policies)
-    store = os.path.join(tmp, "rss.db")
-    build_store(store, 0, policies)
-    binary = os.path.join(os.path.dirname(sys.executable), "calico-node")
-    with node_namespace("scn", policy_bench.NODE_ADDRESS) as node:
+class NodeProcess:
+    """A real calico-node (policy only, flow logs off) in a node namespace, on a store."""
+
+    def __init__(self, ns: str, store: str, tmp: str) -> None:
+        self.tmp = tmp
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("CALICO_", "FELIX_"))},
             "DATASTORE_TYPE": "sqlite",
@@ -757,76 +769,121 @@ def calico_node_rss(tmp: str, endpoints: int, policies: int, step: int) -> Singl
             "CALICO_RUN_DIR": os.path.join(tmp, "run"),
             "CALICO_CONFD_DIR": os.path.join(tmp, "confd"),
         }
+        binary = os.path.join(os.path.dirname(sys.executable), "calico-node")
         with open(os.path.join(tmp, "calico-node.log"), "ab") as log:
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", node.ns, binary],
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", ns, binary],
                 env=env,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
             )
+
+    def applied(self, target: int, timeout: float) -> None:
+        """Until Felix has applied revision `target`."""
+        deadline = now() + timeout
+        while True:
+            with (
+                contextlib.suppress(OSError, ValueError),
+                open(os.path.join(self.tmp, "run", "felix-revision")) as f,
+            ):
+                if int(f.read().strip() or 0) >= target:
+                    return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"calico-node exited; see {self.tmp}/calico-node.log")
+            if now() > deadline:
+                raise RuntimeError(f"calico-node did not apply revision {target} in time")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.proc.pid, signal.SIGTERM)
         try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def label_change(
+    client: ResourceClient, endpoints: int, rng: random.Random, watch: KernelWatch
+) -> float:
+    """One endpoint's `role` (used only by rule selectors) changed as `calicoctl label`
+    changes it; from the write's commit to the end of the nftables transaction that moves
+    its address between sets."""
+    kind = resolve("WorkloadEndpoint")
+    i = rng.randrange(endpoints)
+    ns = policy_bench.NAMESPACES[i % len(policy_bench.NAMESPACES)]
+    current = client.get(kind, f"{policy_bench.NODE}-k8s-pod{i}-eth0", ns)
+    assert current is not None
+    old = current["metadata"]["labels"]["role"]
+    current["metadata"]["labels"]["role"] = rng.choice(
+        [f"r{r}" for r in range(policy_bench.ROLES) if f"r{r}" != old]
+    )
+    client.update(kind, current)
+    committed = now()
+    deadline = committed + 30
+    while now() < deadline:
+        done = [e.stamp for e in watch.nft_since(committed) if e.elements]
+        if done:
+            return min(done) - committed
+        time.sleep(0.005)
+    raise RuntimeError("no nftables transaction with set elements after a label change")
+
+
+def real_node(tmp: str, opts: argparse.Namespace, result: Single) -> None:
+    """calico-node on the policies, fed endpoints 1000 at a time (RSS at each step), then
+    label changes through it."""
+    store = os.path.join(tmp, "node.db")
+    build_store(store, 0, opts.policies)
+    with node_namespace("scn", policy_bench.NODE_ADDRESS) as node:
+        calico_node = NodeProcess(node.ns, store, tmp)
+        backend = SqliteBackend(store, create=True)
+        watch = KernelWatch({"node": node.path})
+        try:
+            client = ResourceClient(backend)
             started = now()
-            revision_file = os.path.join(tmp, "run", "felix-revision")
-
-            def applied(target: int, timeout: float) -> None:
-                deadline = now() + timeout
-                while True:
-                    with contextlib.suppress(OSError, ValueError), open(revision_file) as f:
-                        if int(f.read().strip() or 0) >= target:
-                            return
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"calico-node exited; see {tmp}/calico-node.log")
-                    if now() > deadline:
-                        raise RuntimeError("calico-node did not apply in time")
-                    time.sleep(0.05)
-
-            backend = SqliteBackend(store, create=True)
-            try:
-                client = ResourceClient(backend)
-                applied(backend.revision(), 600)
-                result.start_to_ready = now() - started
+            calico_node.applied(backend.revision(), 600)
+            result.start_to_ready = now() - started
+            time.sleep(1)
+            result.rss_steps.append((0, rss_mb(calico_node.proc.pid)))
+            for first in range(0, opts.endpoints, 1000):
+                docs = [policy_bench.wep_doc(i) for i in range(first, first + 1000)]
+                policy_bench.apply_docs(client, docs)
+                calico_node.applied(backend.revision(), 600)
                 time.sleep(1)
-                result.rss_steps.append((0, rss_mb(proc.pid)))
-                for first in range(0, endpoints, step):
-                    docs = [policy_bench.wep_doc(i) for i in range(first, first + step)]
-                    policy_bench.apply_docs(client, docs)
-                    applied(backend.revision(), 600)
-                    time.sleep(1)
-                    result.rss_steps.append((first + step, rss_mb(proc.pid)))
-                    progress(
-                        f"  calico-node with {first + step} endpoints: "
-                        f"RSS {result.rss_steps[-1][1]:.0f} MB"
-                    )
-            finally:
-                backend.close()
+                result.rss_steps.append((first + 1000, rss_mb(calico_node.proc.pid)))
+                progress(
+                    f"  calico-node with {first + 1000} endpoints: "
+                    f"RSS {result.rss_steps[-1][1]:.0f} MB"
+                )
+            # The endpoints have no interfaces here, so Felix retries their routes for its
+            # grace period; on a real node the pod's veth exists first.
+            time.sleep(route_manager.WORKLOAD_ROUTE_GRACE)
+            rng = random.Random(7)
+            for k in range(opts.label_changes):
+                result.changes.append(label_change(client, opts.endpoints, rng, watch))
+                if (k + 1) % 10 == 0:
+                    progress(f"  {k + 1}/{opts.label_changes} label changes")
+                time.sleep(rng.uniform(0.15, 0.3))  # apart: one change per apply
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    return result
+            watch.close()
+            backend.close()
+            calico_node.stop()
 
 
 def single_node(opts: argparse.Namespace) -> Single:
+    result = Single(opts.endpoints, opts.policies)
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         progress(
-            f"one node: {opts.endpoints} endpoints x {opts.policies} policies; "
-            "first a real calico-node, fed 1000 endpoints at a time"
+            f"one node: {opts.endpoints} endpoints x {opts.policies} policies; a real "
+            "calico-node fed 1000 endpoints at a time, then label changes through it"
         )
-        result = calico_node_rss(tmp, opts.endpoints, opts.policies, 1000)
+        real_node(tmp, opts, result)
         store = os.path.join(tmp, "store.db")
-        load = build_store(store, opts.endpoints, opts.policies)
+        build_store(store, opts.endpoints, opts.policies)
         progress("one node: the full load and nft -f's floor")
         result.cold = policy_bench.cold_full(store, tmp)
-        progress(f"one node: {policy_bench.CHANGES} label changes through Felix")
-        # one_change picks its endpoint among the first ENDPOINTS: all of these.
-        policy_bench.ENDPOINTS = opts.endpoints
-        inc = policy_bench.incremental(store, tmp, load)
-        result.changes = [c.e2e for c in inc.changes]
     return result
 
 
@@ -999,6 +1056,9 @@ def options(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--endpoints", type=int, default=5000, help="the single node's endpoints (5000)")
     p.add_argument("--policies", type=int, default=1000, help="the single node's policies (1000)")
+    p.add_argument(
+        "--label-changes", type=int, default=50, help="label changes on the single node (50)"
+    )
     p.add_argument("--no-single", action="store_true", help="skip the single node")
     opts = p.parse_args(argv)
     if not opts.nodes:
@@ -1008,6 +1068,8 @@ def options(argv: list[str]) -> argparse.Namespace:
             p.error(f"lab sizes must be 2-{MAX_NODES}")
     if not 1 <= opts.trials <= 256:
         p.error("--trials must be 1-256")
+    if opts.label_changes < 1:
+        p.error("--label-changes must be at least 1")
     if opts.endpoints % 1000 or opts.endpoints <= 0:
         p.error("--endpoints must be a multiple of 1000")
     return opts
