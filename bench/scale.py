@@ -288,7 +288,7 @@ class KernelWatch:
         else:
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
             sock.bind((0, 1 << (NFNLGRP_NFTABLES - 1)))
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 * MB)
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 2 * MB)
         sock.setblocking(False)
         return sock
 
