@@ -379,6 +379,8 @@ class LabRun:
     pods: float = 0.0  # adding one pod per node
     converged: float = 0.0
     converged_after_pods: float = 0.0  # from the last pod's CNI ADD returning
+    applies: list[int] = field(default_factory=list)  # Felix's applies per node, bring-up
+    bird_reloads: list[int] = field(default_factory=list)  # new bird.cfg per node, bring-up
     node_rss: list[float] = field(default_factory=list)
     bird_rss: list[float] = field(default_factory=list)
     idle_seconds: float = 0.0
@@ -491,6 +493,18 @@ def unrouted(state: LabState, tables: dict[str, Any]) -> list[str]:
                 missing.append(node)
                 break
     return missing
+
+
+def bring_up_work(state: LabState) -> tuple[list[int], list[int]]:
+    """Per node, how many times Felix applied and confd loaded a new bird.cfg so far (from
+    their log lines): how well the bring-up's burst of writes coalesced."""
+    applies, reloads = [], []
+    for node in state.nodes:
+        with open(state.path("nodes", node, "calico-node.log"), errors="replace") as f:
+            text = f.read()
+        applies.append(text.count("Finished applying updates to dataplane"))
+        reloads.append(text.count("BIRD config updated"))
+    return applies, reloads
 
 
 def wait_converged(state: LabState, timeout: float) -> None:
@@ -712,6 +726,7 @@ def lab_run(n: int, datastore: str, opts: argparse.Namespace) -> LabRun:
         wait_converged(state, timeout=120 + 3 * n)
         run.converged = now() - started
         run.converged_after_pods = now() - pods_done
+        run.applies, run.bird_reloads = bring_up_work(state)
         progress(f"{what}: converged {run.converged:.1f} s after up began")
         ds = LabDatastore(state)
         try:
@@ -920,6 +935,8 @@ def figures(run: LabRun) -> dict[str, float | None]:
         "converged (s)": run.converged,
         "pods added, one per node (s)": run.pods,
         "converged after the last pod (s)": run.converged_after_pods,
+        "Felix applies per node to converge (median)": statistics.median(run.applies),
+        "bird.cfg loads per node to converge (median)": statistics.median(run.bird_reloads),
         "calico-node RSS median (MB)": statistics.median(run.node_rss),
         "calico-node RSS max (MB)": max(run.node_rss),
         "BIRD RSS median (MB)": statistics.median(run.bird_rss) if run.bird_rss else None,
