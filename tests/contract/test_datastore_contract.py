@@ -45,7 +45,7 @@ from pycalico.datastore.backend import (
     WatchCompacted,
 )
 from pycalico.datastore.etcd import EtcdBackend
-from pycalico.datastore.sqlite import SqliteBackend
+from pycalico.datastore.sqlite import WOKEN_SETTLE_SECONDS, SqliteBackend
 from tests.support import etcd_server
 from tests.support.datastore_watch import WAIT, next_events
 
@@ -886,8 +886,9 @@ def test_an_idle_sqlite_watch_sleeps_on_inotify_instead_of_polling(tmp_path: Pat
     with backend.watch("/calico/", 0) as watch:
         if watch._directory is None:
             pytest.skip("inotify cannot watch the directory here: the watch polls")
-        # The first look opens the watch's connection, which touches the directory (-shm).
-        assert watch.next(timeout=0.2) is None
+        # The first look opens the watch's connection, which touches the directory (-shm):
+        # a wake-up, after which it polls for a moment (WOKEN_SETTLE_SECONDS).
+        assert watch.next(timeout=2 * WOKEN_SETTLE_SECONDS) is None
         looked = watch._poll
 
         def counted() -> None:
