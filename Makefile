@@ -12,7 +12,7 @@ VM_PACKAGES := qemu-system-x86 cpio kmod
 STAMP := $(VENV)/.installed
 WHEELHOUSE := build/wheelhouse
 
-.PHONY: setup system-packages vm-packages wheelhouse demo test test-vm test-hosts unit contract browser lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack bench-collector bench-flows clean
+.PHONY: setup system-packages vm-packages wheelhouse demo test test-vm test-hosts unit contract browser lint bench bench-cni bench-datapath bench-datastore bench-bgp bench-policy bench-conntrack bench-collector bench-flows bench-scale clean
 
 setup: system-packages vm-packages $(STAMP)
 
@@ -79,6 +79,11 @@ bench-datapath: setup
 
 bench-policy: setup
 	$(PY) bench/policy.py
+
+# Scale curves (issue 23): labs of 10-100 nodes and one node of 5000 endpoints; options in
+# ARGS, e.g. make bench-scale ARGS="--nodes 10,25 --etcd-nodes '' --idle 20".
+bench-scale: setup
+	$(PY) bench/scale.py $(ARGS)
 
 bench-bgp: setup
 	$(PY) bench/bgp.py

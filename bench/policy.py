@@ -455,12 +455,17 @@ def host_docs() -> list[dict[str, Any]]:
     return docs
 
 
-def policy_docs(namespaces: tuple[str, ...] = NAMESPACES) -> list[dict[str, Any]]:
-    """The 500 policies (the Tier they need is not among them)."""
+def policy_docs(
+    namespaces: tuple[str, ...] = NAMESPACES,
+    counts: tuple[int, int, int] = (NP_COUNT, GNP_COUNT, SEC_COUNT),
+) -> list[dict[str, Any]]:
+    """The 500 policies (the Tier they need is not among them); `counts` of NetworkPolicy,
+    GlobalNetworkPolicy and tier `security` ones for another mix (bench/scale.py)."""
+    np_count, gnp_count, sec_count = counts
     return (
-        [_np(k, namespaces) for k in range(NP_COUNT)]
-        + [_gnp(k) for k in range(GNP_COUNT)]
-        + [_security(k) for k in range(SEC_COUNT)]
+        [_np(k, namespaces) for k in range(np_count)]
+        + [_gnp(k) for k in range(gnp_count)]
+        + [_security(k) for k in range(sec_count)]
     )
 
 

@@ -22,21 +22,24 @@ from pycalico.lab import etcd_cluster
 from pycalico.lab.namespaces import add_ns, in_ns, link, ns_name
 from pycalico.lab.processes import alive, stop_pids
 from pycalico.lab.state import LabError, LabState
+from pycalico.lab.underlay_plan import (
+    PREFIX,
+    SUBNETS,
+    bridge_port,
+    gateway,
+    node_address,
+    node_address6,
+    node_subnet,
+)
 
-SUBNETS = ("192.168.56.0/24", "192.168.57.0/24")
-SUBNETS6 = ("fd00:56::/64", "fd00:57::/64")
 DEFAULT_POOL6 = "fd00:10:244::/48"
 EXTERNAL_IP = "203.0.113.1"
 EXTERNAL_ROUTER_IP = "203.0.113.254"
 DEFAULT_POOL = "10.244.0.0/16"
 READY_TIMEOUT = 60.0
-
-
-def node_subnet(index: int, nodes: int, topology: str) -> int:
-    """Which underlay subnet node `index` (0-based) sits on: two-subnet splits them."""
-    if topology != "two-subnet":
-        return 0
-    return 0 if index < (nodes + 1) // 2 else 1
+# Each calico-node's start-up costs CPU (Python, the first full apply), so a big lab on a
+# small machine takes longer to come up: this much more per node.
+READY_TIMEOUT_PER_NODE = 1.0
 
 
 def build_underlay(state: LabState) -> None:
@@ -51,8 +54,8 @@ def build_underlay(state: LabState) -> None:
         in_ns(net, "ip", "link", "set", bridge, "up")
         link(router, f"eth{i}", net, f"r{i}")
         in_ns(net, "ip", "link", "set", f"r{i}", "master", bridge)
-        gateway = ipaddress.ip_network(cidr).network_address + 1
-        in_ns(router, "ip", "addr", "add", f"{gateway}/24", "dev", f"eth{i}")
+        router_ip = ipaddress.ip_network(cidr).network_address + 1
+        in_ns(router, "ip", "addr", "add", f"{router_ip}/{PREFIX}", "dev", f"eth{i}")
     link(router, "ext0", ext, "eth0")
     in_ns(router, "ip", "addr", "add", f"{EXTERNAL_ROUTER_IP}/24", "dev", "ext0")
     in_ns(router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
@@ -64,22 +67,40 @@ def build_underlay(state: LabState) -> None:
         in_ns(ext, "ip", "route", "add", state.pool, "via", EXTERNAL_ROUTER_IP)
 
 
-def start_tor(state: LabState) -> None:
-    """The ToR's BIRD, the BGPPeer that makes every node peer with it, the mesh off."""
-    from pycalico.confd.peers import DEFAULT_AS
-    from pycalico.lab import tor
+def runs_bird(encap: str, topology: str, ipv6: bool) -> bool:
+    """Whether the nodes run BIRD: whenever routes travel by BGP (no-encap, IPIP, IPv6,
+    peering with the ToR); a VXLAN lab's routes come from Felix alone."""
+    return not (encap == "vxlan" and topology != "tor" and not ipv6)
 
+
+def _calicoctl_apply(state: LabState, text: str, what: str) -> None:
     calicoctl = os.path.join(os.path.dirname(sys.executable), "calicoctl")
     applied = subprocess.run(
         [calicoctl, "apply", "-f", "-"],
-        input=tor.resources_yaml(state),
+        input=text,
         env=node_env(state, state.nodes[0]),
         capture_output=True,
         text=True,
         check=False,
     )
     if applied.returncode != 0:
-        raise LabError(f"could not configure BGP for the ToR: {applied.stderr.strip()}")
+        raise LabError(f"could not configure {what}: {applied.stderr.strip()}")
+
+
+def configure_route_reflectors(state: LabState) -> None:
+    """The seeds' route-reflector resources, before any calico-node starts."""
+    from pycalico.lab import route_reflectors
+
+    text = route_reflectors.resources_yaml(state.nodes, state.route_reflectors, state.node_ips)
+    _calicoctl_apply(state, text, "route reflectors")
+
+
+def start_tor(state: LabState) -> None:
+    """The ToR's BIRD, the BGPPeer that makes every node peer with it, the mesh off."""
+    from pycalico.confd.peers import DEFAULT_AS
+    from pycalico.lab import tor
+
+    _calicoctl_apply(state, tor.resources_yaml(state), "BGP for the ToR")
     state.pids["bird:tor"] = tor.start(state, ns_name(state.name, "router"), DEFAULT_AS)
     state.save()
 
@@ -127,21 +148,20 @@ def build_node(state: LabState, index: int) -> str:
     name = f"node{index + 1}"
     ns = ns_name(lab, name)
     add_ns(state, ns)
-    subnet = node_subnet(index, len(state.nodes), state.topology)
-    net = ipaddress.ip_network(SUBNETS[subnet])
-    address = f"{net.network_address + 10 + index}/24"
-    link(ns, "eth0", ns_name(lab, "net"), f"n{index + 1}")
-    in_ns(ns_name(lab, "net"), "ip", "link", "set", f"n{index + 1}", "master", f"br{subnet}")
+    nodes = len(state.nodes)
+    subnet = node_subnet(index, nodes, state.topology)
+    address = node_address(index, nodes, state.topology)
+    port = bridge_port(index)
+    link(ns, "eth0", ns_name(lab, "net"), port)
+    in_ns(ns_name(lab, "net"), "ip", "link", "set", port, "master", f"br{subnet}")
     in_ns(ns, "ip", "addr", "add", address, "dev", "eth0")
     if state.ipv6:
         # No duplicate address detection: the address is usable (and BIRD can bind) at once.
         in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0")
-        net6 = ipaddress.ip_network(SUBNETS6[subnet])
-        in_ns(
-            ns, "ip", "-6", "addr", "add", f"{net6.network_address + 10 + index}/64", "dev", "eth0"
-        )
+        address6 = node_address6(index, nodes, state.topology)
+        in_ns(ns, "ip", "-6", "addr", "add", address6, "dev", "eth0")
         in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
-    in_ns(ns, "ip", "route", "add", "default", "via", str(net.network_address + 1))
+    in_ns(ns, "ip", "route", "add", "default", "via", gateway(index, nodes, state.topology))
     state.node_ips[name] = address
     state.save()
     return name
@@ -158,11 +178,8 @@ def node_env(state: LabState, node: str) -> dict[str, str]:
             "SQLITE_PATH": state.path("datastore.db"),
             "NODENAME": node,
             "IP_AUTODETECTION_METHOD": "interface=eth0",
-            # BIRD whenever routes travel by BGP: no-encap, IPIP, IPv6, peering with the ToR.
             "CALICO_NETWORKING_BACKEND": (
-                "vxlan"
-                if state.encap == "vxlan" and state.topology != "tor" and not state.ipv6
-                else "bird"
+                "bird" if runs_bird(state.encap, state.topology, state.ipv6) else "vxlan"
             ),
             "CALICO_IPV4POOL_CIDR": state.pool,
             "CALICO_STATE_DIR": state.path("nodes", node, "lib"),
@@ -249,7 +266,8 @@ def node_ready(state: LabState, node: str) -> bool:
 
 
 def wait_ready(state: LabState, progress: Callable[[str], None]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
+    timeout = READY_TIMEOUT + READY_TIMEOUT_PER_NODE * len(state.nodes)
+    deadline = time.monotonic() + timeout
     pending = list(state.nodes)
     while pending:
         for node in list(pending):
@@ -261,7 +279,7 @@ def wait_ready(state: LabState, progress: Callable[[str], None]) -> None:
                 pending.remove(node)
                 progress(f"{node} ready")
         if pending and time.monotonic() > deadline:
-            raise LabError(f"nodes not ready after {READY_TIMEOUT:.0f}s: {', '.join(pending)}")
+            raise LabError(f"nodes not ready after {timeout:.0f}s: {', '.join(pending)}")
         time.sleep(0.1)
 
 

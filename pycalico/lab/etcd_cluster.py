@@ -10,18 +10,13 @@ import urllib.request
 from pycalico.lab.namespaces import add_ns, in_ns, link, ns_name
 from pycalico.lab.processes import stop_pids
 from pycalico.lab.state import LabError, LabState
+from pycalico.lab.underlay_plan import ETCD_MEMBERS, etcd_member_ip
 
-MEMBERS = 3
-FIRST_HOST = 201  # 192.168.56.201-203: out of the nodes' range
 READY_TIMEOUT = 30.0
 
 
-def member_ip(index: int) -> str:
-    return f"192.168.56.{FIRST_HOST + index}"
-
-
 def endpoints() -> str:
-    return ",".join(f"http://{member_ip(i)}:2379" for i in range(MEMBERS))
+    return ",".join(f"http://{etcd_member_ip(i)}:2379" for i in range(ETCD_MEMBERS))
 
 
 def _member(index: int) -> str:
@@ -30,13 +25,13 @@ def _member(index: int) -> str:
 
 def start(state: LabState) -> None:
     net = ns_name(state.name, "net")
-    for i in range(MEMBERS):
+    for i in range(ETCD_MEMBERS):
         name = _member(i)
         ns = ns_name(state.name, name)
         add_ns(state, ns)
         link(ns, "eth0", net, f"e{i + 1}")
         in_ns(net, "ip", "link", "set", f"e{i + 1}", "master", "br0")
-        in_ns(ns, "ip", "addr", "add", f"{member_ip(i)}/24", "dev", "eth0")
+        in_ns(ns, "ip", "addr", "add", f"{etcd_member_ip(i)}/24", "dev", "eth0")
         in_ns(ns, "ip", "route", "add", "default", "via", "192.168.56.1")
         os.makedirs(state.path("etcd", name), exist_ok=True)
         _launch(state, i)
@@ -45,8 +40,8 @@ def start(state: LabState) -> None:
 def _launch(state: LabState, index: int) -> None:
     """Run member `index` in its namespace; on a data directory it already filled, etcd
     ignores the initial-cluster flags and rejoins as the member it was."""
-    name, ip = _member(index), member_ip(index)
-    initial = ",".join(f"{_member(i)}=http://{member_ip(i)}:2380" for i in range(MEMBERS))
+    name, ip = _member(index), etcd_member_ip(index)
+    initial = ",".join(f"{_member(i)}=http://{etcd_member_ip(i)}:2380" for i in range(ETCD_MEMBERS))
     with open(state.path("etcd", f"{name}.log"), "ab") as log:
         proc = subprocess.Popen(
             [
@@ -89,7 +84,7 @@ def stop_all(state: LabState) -> None:
     The pids leave the record too, so that `down` never signals a number the system may
     have handed to another process meanwhile.
     """
-    names = [f"etcd:{_member(i)}" for i in range(MEMBERS)]
+    names = [f"etcd:{_member(i)}" for i in range(ETCD_MEMBERS)]
     stop_pids([state.pids[name] for name in names if name in state.pids])
     for name in names:
         state.pids.pop(name, None)
@@ -102,14 +97,14 @@ def running(state: LabState) -> bool:
 
     return any(
         alive(state.pids[f"etcd:{_member(i)}"])
-        for i in range(MEMBERS)
+        for i in range(ETCD_MEMBERS)
         if f"etcd:{_member(i)}" in state.pids
     )
 
 
 def start_all(state: LabState) -> None:
     """Start every member again on its data and wait until the cluster serves."""
-    for i in range(MEMBERS):
+    for i in range(ETCD_MEMBERS):
         _launch(state, i)
     wait_ready(state)
 
@@ -125,9 +120,9 @@ def wait_ready(state: LabState) -> None:
             return False
 
     deadline = time.monotonic() + READY_TIMEOUT
-    for i in range(MEMBERS):
+    for i in range(ETCD_MEMBERS):
         ns = f"/run/netns/{ns_name(state.name, _member(i))}"
-        ip = member_ip(i)
+        ip = etcd_member_ip(i)
         while not in_netns(ns, lambda: healthy(ip)):  # noqa: B023 - called right here
             if time.monotonic() > deadline:
                 raise LabError(

@@ -17,11 +17,12 @@ import subprocess
 import tempfile
 
 from pycalico.lab import lab_status
-from pycalico.lab.cluster import EXTERNAL_IP, EXTERNAL_ROUTER_IP, SUBNETS, node_subnet
+from pycalico.lab.cluster import EXTERNAL_IP, EXTERNAL_ROUTER_IP
 from pycalico.lab.namespaces import ns_name
 from pycalico.lab.pods import host_veth
 from pycalico.lab.state import LabError, LabState
 from pycalico.lab.topology_graph import NodeBox, PodBox, Session, Topology, Tunnel, dot
+from pycalico.lab.underlay_plan import SUBNETS, node_subnet
 
 FORMATS = {".svg": "svg", ".png": "png", ".dot": ""}
 DOT = "/usr/bin/dot"
@@ -72,9 +73,9 @@ def gather(state: LabState) -> Topology:
     tunnels = [t for node in state.nodes for t in _tunnels(state, node, by_ip)]
     etcd = {}
     if state.datastore == "etcd":
-        from pycalico.lab.etcd_cluster import MEMBERS, member_ip
+        from pycalico.lab.underlay_plan import ETCD_MEMBERS, etcd_member_ip
 
-        etcd = {f"etcd{i + 1}": member_ip(i) for i in range(MEMBERS)}
+        etcd = {f"etcd{i + 1}": etcd_member_ip(i) for i in range(ETCD_MEMBERS)}
     from pycalico.lab.status_table import render as status_render
 
     headline = status_render(facts).splitlines()[0]

@@ -63,10 +63,11 @@ class LabFacts:
     datastore_error: str = ""  # why the datastore could not be read, if it could not
     # The lab's routes missing elsewhere than on nodes (etcd members, the external host).
     other_missing_routes: list[tuple[str, str]] = field(default_factory=list)
+    route_reflectors: list[str] = field(default_factory=list)
 
 
 def gather(state: LabState) -> LabFacts:
-    from pycalico.lab import underlay_routes
+    from pycalico.lab import route_reflectors, underlay_routes
     from pycalico.lab.cluster import EXTERNAL_IP
 
     nodes = [NodeFacts(n, state.node_ips.get(n, "").split("/")[0]) for n in state.nodes]
@@ -103,6 +104,7 @@ def gather(state: LabState) -> LabFacts:
         pools,
         error,
         others,
+        route_reflectors.reflectors(state.nodes, state.route_reflectors),
     )
 
 
@@ -194,6 +196,7 @@ def as_json(facts: LabFacts) -> dict[str, Any]:
         "ipv6": facts.ipv6,
         "pool": facts.pool,
         "datastore": facts.datastore,
+        "route_reflectors": facts.route_reflectors,
         "nodes": {n.name: asdict(n) for n in facts.nodes},
         "pods": {
             p.key: {"node": p.node, "ip": p.ip, **({"ip6": p.ip6} if p.ip6 else {})}

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from pycalico.lab.state import (
     DEFAULT_NAME,
-    MAX_NODES,
     LabError,
     LabState,
     choose,
@@ -21,6 +20,7 @@ from pycalico.lab.state import (
     name_for_up,
     name_rule,
 )
+from pycalico.lab.underlay_plan import MAX_NODES
 
 ENCAPS = ("vxlan", "ipip", "none")
 TOPOLOGIES = ("flat", "two-subnet", "tor")
@@ -50,7 +50,13 @@ def _parser() -> argparse.ArgumentParser:
         "--name",
         help=f"the lab's name (default: $CALICO_LAB, else `{DEFAULT_NAME}`): {name_rule()}",
     )
-    up.add_argument("--nodes", type=int, default=3, help=f"1-{MAX_NODES} (default 3)")
+    up.add_argument(
+        "--nodes",
+        type=int,
+        default=3,
+        help=f"1-{MAX_NODES} (default 3); an SQLite lab holds an inotify instance per node "
+        "(fs.inotify.max_user_instances)",
+    )
     up.add_argument("--topology", choices=TOPOLOGIES, default="flat")
     up.add_argument("--encap", choices=ENCAPS, default="vxlan")
     up.add_argument("--cross-subnet", action="store_true")
@@ -58,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--pool", default="10.244.0.0/16")
     up.add_argument(
         "--ipv6", action="store_true", help="dual stack: IPv6 too, its routes carried by BGP"
+    )
+    up.add_argument(
+        "--route-reflectors",
+        type=int,
+        default=0,
+        metavar="K",
+        help="make the last K nodes BGP route reflectors for all the others, the mesh off "
+        "(the seeds' recipe: label route-reflector=true, routeReflectorClusterID 244.0.0.1, "
+        "244.0.0.2 ..., a BGPPeer from all() to them); needs BGP: --encap none or ipip",
     )
     _lab_option(sub.add_parser("down", help="stop everything a lab started and remove it"))
     status = _lab_option(
@@ -249,16 +264,22 @@ def ipip_available(sys_module: str = "/sys/module", modules: str = "") -> bool:
 
 
 def up(opts: argparse.Namespace) -> int:
-    from pycalico.lab import cluster, goldmane
+    from pycalico.lab import cluster, goldmane, route_reflectors
     from pycalico.lab.echo import parse as parse_ports
 
-    name = name_for_up(opts.name)
     if not 1 <= opts.nodes <= MAX_NODES:
         raise LabError(f"--nodes must be between 1 and {MAX_NODES}")
+    name = name_for_up(opts.name, nodes=opts.nodes)
     try:
         pool = str(ipaddress.ip_network(opts.pool))
     except ValueError:
         raise LabError(f"--pool {opts.pool} is not a network CIDR") from None
+    route_reflectors.check(
+        opts.route_reflectors,
+        opts.nodes,
+        opts.topology,
+        cluster.runs_bird(opts.encap, opts.topology, opts.ipv6),
+    )
     if opts.datastore == "etcd" and not os.path.exists("/usr/bin/etcd"):
         raise LabError("--datastore etcd needs etcd (Debian etcd-server; `make setup` installs it)")
     if opts.encap == "ipip" and not ipip_available():
@@ -268,6 +289,7 @@ def up(opts: argparse.Namespace) -> int:
         )
     if name in existing_labs():
         raise LabError(f"lab {name!r} already exists (calico-lab down --name {name})")
+    _check_inotify(opts.nodes, opts.datastore)
     started = time.monotonic()
     state = LabState(
         name,
@@ -278,6 +300,7 @@ def up(opts: argparse.Namespace) -> int:
         pool,
         datastore=opts.datastore,
         ipv6=opts.ipv6,
+        route_reflectors=opts.route_reflectors,
         created=time.time(),
     )
     try:
@@ -299,6 +322,10 @@ def up(opts: argparse.Namespace) -> int:
             cluster.start_tor(state)
         _progress("turning flow logs on (FelixConfiguration default)")
         cluster.configure_felix(state)
+        if state.route_reflectors:
+            reflectors = route_reflectors.reflectors(state.nodes, state.route_reflectors)
+            _progress(f"route reflectors: {', '.join(reflectors)} (the node-to-node mesh off)")
+            cluster.configure_route_reflectors(state)
         _progress(f"starting calico-node on {opts.nodes} nodes")
         for node in state.nodes:
             cluster.start_node(state, node)
@@ -312,6 +339,18 @@ def up(opts: argparse.Namespace) -> int:
     print(f"lab {state.name} is up in {time.monotonic() - started:.1f}s")
     print(f'(eval "$(calico-lab env --name {state.name})" puts its tools on PATH)')
     return 0
+
+
+def _check_inotify(nodes: int, datastore: str) -> None:
+    from pycalico.lab import host_limits
+
+    if not host_limits.inotify_needed(nodes, datastore):
+        return
+    short = host_limits.inotify_shortfall(
+        nodes, datastore, host_limits.inotify_in_use(os.geteuid()), host_limits.inotify_limit()
+    )
+    if short:
+        raise LabError(short)
 
 
 def _external_server(state: LabState, ports: list[tuple[int, str]]) -> int:

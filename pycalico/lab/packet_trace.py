@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pycalico.lab import route_lookup, trace_events, trace_tables, trace_verdicts
-from pycalico.lab.cluster import EXTERNAL_IP, EXTERNAL_ROUTER_IP, SUBNETS
+from pycalico.lab.cluster import EXTERNAL_IP, EXTERNAL_ROUTER_IP
 from pycalico.lab.namespaces import ns_name
 from pycalico.lab.pods import host_veth, pod_key
 from pycalico.lab.state import LabError, LabState, Pod
 from pycalico.lab.trace_events import Hook, Packet
 from pycalico.lab.trace_report import Step, Trace
+from pycalico.lab.underlay_plan import SUBNETS, bridge_port
 from pycalico.lab.wire_capture import ETH_P_ARP, Capture, carried
 
 SETTLE = 0.3  # for the last trace events to reach the monitors after the answer
@@ -473,7 +474,7 @@ def _port_of(lab: Lab, netns: str, oif: str) -> str:
     state = lab.state
     for i, node in enumerate(state.nodes):
         if netns == ns_name(state.name, node):
-            return f"n{i + 1}"
+            return bridge_port(i)
     if netns == ns_name(state.name, "router") and oif.startswith("eth"):
         return f"r{oif[3:]}"
     return ""

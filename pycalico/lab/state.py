@@ -15,49 +15,55 @@ from pycalico.atomic_file import write_text
 
 ROOT = os.environ.get("CALICO_LAB_ROOT", "/run/calico-lab")
 DEFAULT_NAME = "lab"
-MAX_NODES = 20
 NAME_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789-"
 # The kernel's limit on a unix socket path (sun_path: 108 bytes with the closing NUL).
 SOCKET_PATH_MAX = 107
-# The longest unix socket a lab makes: the CNI agent's, of its last node.
-_LONGEST_SOCKET = ("nodes", f"node{MAX_NODES}", "run", "cni-agent.sock")
+# The rule as --help states it: for labs of up to 99 nodes, whose last node's name is no
+# longer than node20's; a lab of 100 or more has one character less for its name.
+RULE_NODES = 20
 
 
-def max_name_length(root: str = ROOT) -> int:
-    """How long a lab name may be: its nodes' unix sockets live under `<root>/<name>/`."""
-    return SOCKET_PATH_MAX - len(longest_socket(root, "x")) + 1
+def max_name_length(root: str = ROOT, nodes: int = RULE_NODES) -> int:
+    """How long the name of a lab of `nodes` nodes may be: its nodes' unix sockets live
+    under `<root>/<name>/`."""
+    return SOCKET_PATH_MAX - len(longest_socket(root, "x", nodes)) + 1
 
 
-def longest_socket(root: str, name: str) -> str:
-    return os.path.join(root, name, *_LONGEST_SOCKET)
+def longest_socket(root: str, name: str, nodes: int = RULE_NODES) -> str:
+    """The longest unix socket a lab makes: the CNI agent's, of its last node."""
+    last = f"node{max(nodes, RULE_NODES)}"
+    return os.path.join(root, name, "nodes", last, "run", "cni-agent.sock")
 
 
-def name_rule(root: str = ROOT) -> str:
+def name_rule(root: str = ROOT, nodes: int = RULE_NODES) -> str:
     """The naming rule, as --help and errors state it."""
-    longest = longest_socket(root, "NAME")
+    longest = longest_socket(root, "NAME", nodes)
+    fewer = "" if nodes >= 100 else "; one fewer for a lab of 100 nodes or more"
     return (
-        f"1-{max_name_length(root)} characters of a-z, 0-9 and '-', not starting with '-' "
-        f"(the longest unix socket of a lab, {longest}, must fit the kernel's "
-        f"{SOCKET_PATH_MAX + 1}-byte socket path)"
+        f"1-{max_name_length(root, nodes)} characters of a-z, 0-9 and '-', not starting "
+        f"with '-' (the longest unix socket of a lab, {longest}, must fit the kernel's "
+        f"{SOCKET_PATH_MAX + 1}-byte socket path{fewer})"
     )
 
 
-def check_name(name: str, root: str = ROOT) -> str:
-    """`name` if a lab may be called so, else a LabError saying the rule."""
+def check_name(name: str, root: str = ROOT, nodes: int = RULE_NODES) -> str:
+    """`name` if a lab of `nodes` nodes may be called so, else a LabError saying the rule."""
     if (
         not name
         or name.startswith("-")
         or any(c not in NAME_CHARACTERS for c in name)
-        or len(name) > max_name_length(root)
+        or len(name) > max_name_length(root, nodes)
     ):
-        raise LabError(f"bad lab name {name!r}: use {name_rule(root)}")
+        raise LabError(f"bad lab name {name!r}: use {name_rule(root, nodes)}")
     return name
 
 
-def name_for_up(given: str | None, env: dict[str, str] | None = None) -> str:
+def name_for_up(
+    given: str | None, env: dict[str, str] | None = None, nodes: int = RULE_NODES
+) -> str:
     """The name `up` builds: --name, else $CALICO_LAB, else `lab`."""
     env = dict(os.environ) if env is None else env
-    return check_name(given or env.get("CALICO_LAB") or DEFAULT_NAME)
+    return check_name(given or env.get("CALICO_LAB") or DEFAULT_NAME, nodes=nodes)
 
 
 class LabError(RuntimeError):
@@ -97,6 +103,7 @@ class LabState:
     pool: str = ""
     datastore: str = "sqlite"
     ipv6: bool = False  # dual stack: node and pod IPv6 addresses, v6 routes by BGP
+    route_reflectors: int = 0  # the last this many nodes reflect routes for the others
     namespaces: list[str] = field(default_factory=list)  # in creation order
     pids: dict[str, int] = field(default_factory=dict)  # what -> pid
     node_ips: dict[str, str] = field(default_factory=dict)

@@ -23,6 +23,8 @@ def _headline(facts: LabFacts) -> str:
     if facts.encap != "none" and facts.cross_subnet:
         encap += " between subnets only"
     extras = ", dual stack" if facts.ipv6 else ""
+    if facts.route_reflectors:
+        extras += f", route reflectors {', '.join(facts.route_reflectors)}"
     return (
         f"lab {facts.name}: {facts.topology} underlay, {encap}{extras}, "
         f"{facts.datastore} datastore, external host {facts.external}\n"

@@ -13,9 +13,10 @@ import ipaddress
 import json
 from dataclasses import dataclass
 
-from pycalico.lab.cluster import EXTERNAL_ROUTER_IP, SUBNETS
+from pycalico.lab.cluster import EXTERNAL_ROUTER_IP
 from pycalico.lab.namespaces import in_ns, ns_name
 from pycalico.lab.state import LabError, LabState
+from pycalico.lab.underlay_plan import ETCD_MEMBERS, SUBNETS
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,9 @@ def expected(state: LabState) -> list[UnderlayRoute]:
         for node, cidr in sorted(state.node_ips.items(), key=lambda kv: state.nodes.index(kv[0]))
     ]
     if state.datastore == "etcd":
-        from pycalico.lab.etcd_cluster import MEMBERS
-
         routes += [
-            UnderlayRoute(f"etcd{i + 1}", "default", _gateway(SUBNETS[0])) for i in range(MEMBERS)
+            UnderlayRoute(f"etcd{i + 1}", "default", _gateway(SUBNETS[0]))
+            for i in range(ETCD_MEMBERS)
         ]
     routes.append(UnderlayRoute("ext", "192.168.56.0/23", EXTERNAL_ROUTER_IP))
     if state.topology == "tor":

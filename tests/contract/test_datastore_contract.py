@@ -45,7 +45,7 @@ from pycalico.datastore.backend import (
     WatchCompacted,
 )
 from pycalico.datastore.etcd import EtcdBackend
-from pycalico.datastore.sqlite import SqliteBackend
+from pycalico.datastore.sqlite import WOKEN_SETTLE_SECONDS, SqliteBackend
 from tests.support import etcd_server
 from tests.support.datastore_watch import WAIT, next_events
 
@@ -878,6 +878,29 @@ def test_sqlite_backend_inherited_through_fork_opens_its_own_connection(tmp_path
 
         assert child.exitcode == 0
         assert before < in_child < backend.create("/calico/parent-2", "v")
+
+
+def test_an_idle_sqlite_watch_sleeps_on_inotify_instead_of_polling(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "store.db", create=True)  # the default poll interval
+    polls = 0
+    with backend.watch("/calico/", 0) as watch:
+        if watch._directory is None:
+            pytest.skip("inotify cannot watch the directory here: the watch polls")
+        # The first look opens the watch's connection, which touches the directory (-shm):
+        # a wake-up, after which it polls for a moment (WOKEN_SETTLE_SECONDS).
+        assert watch.next(timeout=2 * WOKEN_SETTLE_SECONDS) is None
+        looked = watch._poll
+
+        def counted() -> None:
+            nonlocal polls
+            polls += 1
+            looked()
+
+        watch._poll = counted  # type: ignore[method-assign]
+        assert watch.next(timeout=0.5) is None
+    # It looks on entry and when the wait is over; polling every poll_interval (20 ms) would
+    # be some 25 looks.
+    assert polls == 2
 
 
 def test_sqlite_watch_is_woken_by_another_process_write_not_by_its_poll(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from pycalico.lab.pods import host_veth
 from pycalico.lab.state import ROOT, LabState, max_name_length
+from pycalico.lab.underlay_plan import MAX_NODES
 from tests.support.lab_driver import (
     LAB,
     calicoctl,
@@ -73,6 +74,15 @@ def test_help_of_up_states_the_name_rule() -> None:
     out = lab("up", "--help")
     assert "CALICO_LAB" in " ".join(out.split())
     assert f"1-{max_name_length(ROOT)} characters" in " ".join(out.split())
+
+
+def test_up_states_the_node_cap_in_help_and_refuses_one_more_in_one_line() -> None:
+    assert f"1-{MAX_NODES} (default 3)" in " ".join(lab("up", "--help").split())
+    name = f"c{uuid.uuid4().hex[:5]}"
+    out = lab_run("up", "--name", name, "--nodes", str(MAX_NODES + 1))
+    assert out.returncode == 1
+    assert out.stderr == f"calico-lab: --nodes must be between 1 and {MAX_NODES}\n"
+    assert not os.path.exists(os.path.join(ROOT, name))
 
 
 def test_env_puts_the_tools_on_path_and_calicoctl_on_the_labs_datastore(vxlan_lab: str) -> None:

@@ -101,3 +101,10 @@ def test_pool_encapsulation_in_words() -> None:
     assert encapsulation({"vxlanMode": "CrossSubnet"}) == "VXLAN CrossSubnet"
     assert encapsulation({"ipipMode": "Always", "vxlanMode": "Never"}) == "IPIP Always"
     assert encapsulation({"cidr": "10.0.0.0/16"}) == "none"
+
+
+def test_the_headline_names_the_route_reflectors() -> None:
+    text = render(facts(encap="none", route_reflectors=["node11", "node12"]))
+    assert text.splitlines()[0].startswith(
+        "lab demo: flat underlay, no encapsulation (BGP), route reflectors node11, node12,"
+    )
