@@ -477,9 +477,12 @@ def apply_docs(client: ResourceClient, docs: list[dict[str, Any]]) -> float:
     return now() - started
 
 
-def load_datastore(client: ResourceClient) -> float:
-    """Everything as `calicoctl apply` writes it: one ResourceClient.apply per resource."""
-    docs: list[dict[str, Any]] = [
+def cluster_docs(
+    endpoints: int = ENDPOINTS, counts: tuple[int, int, int] = (NP_COUNT, GNP_COUNT, SEC_COUNT)
+) -> list[dict[str, Any]]:
+    """The synthetic cluster: a pool, the node, a profile per namespace, the endpoints, the
+    tier and the policies (bench-scale's single node takes other counts)."""
+    return [
         {
             "apiVersion": API,
             "kind": "IPPool",
@@ -493,11 +496,15 @@ def load_datastore(client: ResourceClient) -> float:
             "spec": {"bgp": {"ipv4Address": NODE_ADDRESS}},
         },
         *(profile_doc(ns) for ns in NAMESPACES),
-        *(wep_doc(i) for i in range(ENDPOINTS)),
+        *(wep_doc(i) for i in range(endpoints)),
         tier_doc(),
-        *policy_docs(),
+        *policy_docs(counts=counts),
     ]
-    return apply_docs(client, docs)
+
+
+def load_datastore(client: ResourceClient) -> float:
+    """Everything as `calicoctl apply` writes it: one ResourceClient.apply per resource."""
+    return apply_docs(client, cluster_docs())
 
 
 def clear_caches() -> None:

@@ -761,24 +761,7 @@ def policy_counts(total: int) -> tuple[int, int, int]:
 def build_store(path: str, endpoints: int, policies: int) -> float:
     backend = SqliteBackend(path, create=True)
     try:
-        docs: list[dict[str, Any]] = [
-            {
-                "apiVersion": API,
-                "kind": "IPPool",
-                "metadata": {"name": "pods"},
-                "spec": {"cidr": "10.65.0.0/16", "ipipMode": "Never", "vxlanMode": "Never"},
-            },
-            {
-                "apiVersion": API,
-                "kind": "Node",
-                "metadata": {"name": policy_bench.NODE},
-                "spec": {"bgp": {"ipv4Address": policy_bench.NODE_ADDRESS}},
-            },
-            *(policy_bench.profile_doc(ns) for ns in policy_bench.NAMESPACES),
-            *(policy_bench.wep_doc(i) for i in range(endpoints)),
-            policy_bench.tier_doc(),
-            *policy_bench.policy_docs(counts=policy_counts(policies)),
-        ]
+        docs = policy_bench.cluster_docs(endpoints, policy_counts(policies))
         return policy_bench.apply_docs(ResourceClient(backend), docs)
     finally:
         backend.close()
