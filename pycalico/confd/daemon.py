@@ -20,7 +20,7 @@ from pycalico.confd import bird_config, config_changes, inputs
 from pycalico.confd.bird_process import BirdError, BirdProcess
 from pycalico.datastore.backend import Backend
 from pycalico.datastore.follow import follow
-from pycalico.datastore.resources import ResourceClient
+from pycalico.datastore.resources import ResourceClient, kind_prefix
 from pycalico.ipam import keys
 
 log = logging.getLogger("pycalico.confd")
@@ -28,13 +28,19 @@ log = logging.getLogger("pycalico.confd")
 DEFAULT_RESYNC_SECONDS = 90.0
 
 
+# What bird.cfg is made of; a datastore change outside these leaves it as it is.
+INPUT_KINDS = ("Node", "BGPConfiguration", "BGPPeer", "IPPool")
+
+
+def input_prefixes() -> tuple[str, ...]:
+    """The datastore keys `render` reads: its kinds and the IPAM block affinities."""
+    return (*(kind_prefix(resolve(kind)) for kind in INPUT_KINDS), keys.all_affinities_prefix())
+
+
 def render(backend: Backend, node: str, router_id_setting: str = "") -> str | None:
     """This node's bird.cfg (None while its Node has no record yet)."""
     client = ResourceClient(backend)
-    found = {
-        kind: client.list(resolve(kind))[0]
-        for kind in ("Node", "BGPConfiguration", "BGPPeer", "IPPool")
-    }
+    found = {kind: client.list(resolve(kind))[0] for kind in INPUT_KINDS}
     affinities, _ = backend.list(keys.all_affinities_prefix())
     wanted = inputs.bird_inputs(
         node,
@@ -111,6 +117,12 @@ class Confd:
             self._report("")
 
     def run(self, stop: threading.Event, resync_seconds: float = DEFAULT_RESYNC_SECONDS) -> None:
+        prefixes = input_prefixes()
         follow(
-            self.backend, self.apply, stop, lambda: resync_seconds, idle=lambda _: self.watchdog()
+            self.backend,
+            self.apply,
+            stop,
+            lambda: resync_seconds,
+            idle=lambda _: self.watchdog(),
+            relevant=lambda key: key.startswith(prefixes),
         )

@@ -65,12 +65,16 @@ def follow(
     stop: threading.Event,
     resync_seconds: Callable[[], float],
     idle: Callable[[Mirror], None] = lambda view: None,
+    relevant: Callable[[str], bool] = lambda key: True,
 ) -> None:
     """Run `apply(mirror)` once everything is loaded, then after changes, until `stop`.
 
     `idle(mirror)` runs on every quiet tick (at least every half second), for liveness and
-    for work that is due without a datastore change. While the datastore is away nothing is
-    torn down: the last applied state stays and the loop retries until it is back.
+    for work that is due without a datastore change. A batch of changes none of whose keys
+    is `relevant` to `apply` is only taken into the mirror (and counts as a quiet tick):
+    on a busy cluster most writes are other components' business. While the datastore is
+    away nothing is torn down: the last applied state stays and the loop retries until it
+    is back.
     """
     mirror = Mirror(WATCH_PREFIX)
 
@@ -106,14 +110,20 @@ def follow(
                 if event is None:
                     idle(mirror)
                     continue
+                changed = False
                 for _ in range(MAX_EVENTS_PER_APPLY):
                     mirror.apply(event)
+                    changed = changed or relevant(event.key)
                     event = watch.next(timeout=0)
                     if event is None:
                         break
                 else:
                     mirror.apply(event)  # a steady stream: apply now, take the rest next
-                _apply(mirror)
+                    changed = changed or relevant(event.key)
+                if changed:
+                    _apply(mirror)
+                else:
+                    idle(mirror)
             except (WatchCompacted, DatastoreError) as exc:
                 log.info("watch restarted: %s", exc)
                 watch.close()

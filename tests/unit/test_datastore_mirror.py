@@ -112,3 +112,39 @@ def test_follow_applies_once_loaded_then_after_changes_from_a_current_mirror(
         stop.set()
         follower.join(timeout=10)
     assert not follower.is_alive()
+
+
+def test_follow_takes_changes_no_key_of_which_is_relevant_into_the_mirror_without_applying(
+    tmp_path: Path,
+) -> None:
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
+    applied: list[list[str]] = []
+    idled = threading.Event()
+    stop = threading.Event()
+
+    def apply(view: Mirror) -> None:
+        applied.append([kv.key for kv in view.list(PREFIX)[0]])
+
+    follower = threading.Thread(
+        target=follow,
+        args=(backend, apply, stop, lambda: 60.0),
+        kwargs={"idle": lambda _: idled.set(), "relevant": lambda key: "/wanted/" in key},
+    )
+    follower.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not applied and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert applied == [[]]
+        backend.create("/calico/other/a", "1")
+        idled.clear()
+        assert idled.wait(10)  # the change went by as a quiet tick
+        assert applied == [[]]
+        backend.create("/calico/wanted/b", "2")
+        while len(applied) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert applied[1:] == [["/calico/other/a", "/calico/wanted/b"]]  # the mirror kept both
+    finally:
+        stop.set()
+        follower.join(timeout=10)
+    assert not follower.is_alive()
