@@ -125,8 +125,9 @@ def flow_logs(state: LabState, on: bool) -> None:
         text = "".join(line + "\n" for line in text.splitlines() if "flowLogs" not in line)
     calicoctl = os.path.join(os.path.dirname(sys.executable), "calicoctl")
     env = cluster.node_env(state, state.nodes[0])
-    subprocess.run([calicoctl, "apply", "-f", "-"], input=text, env=env, capture_output=True,
-                   text=True, check=True)  # fmt: skip
+    netns = f"--net=/run/netns/{ns_name(state.name, state.nodes[0])}"  # where node1 reaches it
+    subprocess.run(["nsenter", netns, calicoctl, "apply", "-f", "-"], input=text, env=env,
+                   capture_output=True, text=True, check=True)  # fmt: skip
     name, nodes = state.name, state.nodes
     deadline = time.monotonic() + 30
     for node in nodes:

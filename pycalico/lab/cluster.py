@@ -74,9 +74,13 @@ def runs_bird(encap: str, topology: str, ipv6: bool) -> bool:
 
 
 def _calicoctl_apply(state: LabState, text: str, what: str) -> None:
+    """`calicoctl apply` as the first node runs it: in its network namespace, where an etcd
+    lab's members are reachable (from the host their addresses would leave by its own
+    interfaces)."""
     calicoctl = os.path.join(os.path.dirname(sys.executable), "calicoctl")
+    netns = f"--net=/run/netns/{ns_name(state.name, state.nodes[0])}"
     applied = subprocess.run(
-        [calicoctl, "apply", "-f", "-"],
+        ["nsenter", netns, calicoctl, "apply", "-f", "-"],
         input=text,
         env=node_env(state, state.nodes[0]),
         capture_output=True,
@@ -130,17 +134,7 @@ def felix_configuration_yaml() -> str:
 def configure_felix(state: LabState) -> None:
     """Write FelixConfiguration `default` before the nodes start (they keep an existing
     one)."""
-    calicoctl = os.path.join(os.path.dirname(sys.executable), "calicoctl")
-    applied = subprocess.run(
-        [calicoctl, "apply", "-f", "-"],
-        input=felix_configuration_yaml(),
-        env=node_env(state, state.nodes[0]),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if applied.returncode != 0:
-        raise LabError(f"could not write FelixConfiguration: {applied.stderr.strip()}")
+    _calicoctl_apply(state, felix_configuration_yaml(), "flow logs (FelixConfiguration)")
 
 
 def build_node(state: LabState, index: int) -> str:

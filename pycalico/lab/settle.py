@@ -25,12 +25,18 @@ def _applied(state: LabState, node: str) -> int:
 def settle(state: LabState, timeout: float = SETTLE_TIMEOUT) -> None:
     from pycalico.datastore.config import config_from_env, open_backend
     from pycalico.lab.cluster import node_env
+    from pycalico.lab.namespaces import ns_name
+    from pycalico.netns import in_netns
 
-    backend = open_backend(config_from_env(node_env(state, state.nodes[0])))
-    try:
-        target = backend.revision()
-    finally:
-        backend.close()
+    def revision() -> int:
+        backend = open_backend(config_from_env(node_env(state, state.nodes[0])))
+        try:
+            return backend.revision()
+        finally:
+            backend.close()
+
+    # From node1's namespace: an etcd lab's members are reachable only on its underlay.
+    target = in_netns(f"/run/netns/{ns_name(state.name, state.nodes[0])}", revision)
     deadline = time.monotonic() + timeout
     behind = list(state.nodes)
     while behind:
