@@ -85,6 +85,8 @@ def options(browser: Any, name: str) -> list[str]:
 def click_pod(browser: Any, pod: str) -> Any:
     browser.find_element(By.CSS_SELECTOR, f'#graph g[data-pod="{pod}"]').click()
     wait_until(browser, lambda d: d.find_element(By.ID, "policy-pod").text == pod)
+    # The name shows before the pod's policies arrive; the view is redrawn when they do.
+    wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#policy-view section.egress"))
     return browser.find_element(By.ID, "policy-view")
 
 
