@@ -76,6 +76,7 @@ class Felix:
         self.flow_dirs = flow_dirs
         self.collector: FlowCollector | None = None
         self._collector_failure = ""
+        self._flow_inputs: tuple[object, ...] | None = None  # what the collector last heard
 
     def apply(self, view: Mirror) -> None:
         started = time.monotonic()
@@ -139,9 +140,7 @@ class Felix:
         if self.flow_dirs is None:
             return
         if not self.settings.flow_logs_enabled:
-            if self.collector is not None:
-                self.collector.close()
-                self.collector = None
+            self.close()
             return
         if self.collector is None:
             try:
@@ -154,17 +153,39 @@ class Felix:
                     self._collector_failure = str(exc)
                 return
             self._collector_failure = ""
+        # Most applies change nothing the view or the evaluator is made of (another node's
+        # route, an IPAM write): rebuilding both, and re-evaluating every connection's
+        # pending traces, on each of them was a per-change cost growing with the cluster.
+        # The model objects are memoized per stored version, so comparing these tuples is
+        # mostly identity checks.
+        policy, last = snap.policy, self.driver.calculator.last_policy
+        made_from = (
+            self.settings,
+            tuple(policy.endpoints),
+            tuple(policy.policies),
+            tuple(policy.profiles.items()),
+            tuple(policy.network_sets),
+            tuple(policy.host_endpoints),
+            tuple(policy.staged_policies),
+            tuple(policy.tiers.items()),
+            tuple((name, info.address) for name, info in snap.nodes.items()),
+            tuple(last.endpoints.items()),
+            tuple(last.policies.items()),
+        )
+        if made_from == self._flow_inputs:
+            return
+        self._flow_inputs = made_from
         view = flow_view.build(
             self.driver.node,
-            snap.policy.endpoints,
+            policy.endpoints,
             {name: info.address for name, info in snap.nodes.items()},
-            snap.policy.network_sets,
-            self.driver.calculator.last_policy,
-            snap.policy.staged_policies,
-            snap.policy.tiers,
+            policy.network_sets,
+            last,
+            policy.staged_policies,
+            policy.tiers,
         )
         evaluator = (
-            PendingEvaluator(snap.policy)
+            PendingEvaluator(policy)
             if self.settings.flow_logs_policy_evaluation_mode != "None"
             else None
         )
@@ -174,6 +195,7 @@ class Felix:
         if self.collector is not None:
             self.collector.close()
             self.collector = None
+        self._flow_inputs = None
 
     def run(self, backend: Backend, stop: threading.Event) -> None:
         """Apply, then follow changes until `stop` is set. Between changes the driver is
