@@ -4,12 +4,18 @@ After every burst of datastore changes the config is rendered again; only when t
 differs is it written, checked by BIRD itself (`bird -p -c`) and loaded (`birdc
 configure`). A config BIRD refuses is never installed: the last good one keeps running
 and the error is reported (logged, and in `status.bird_error` for health).
+
+A BIRD that dies is started again at once: a thread waits on its pidfd (it may be adopted
+from an earlier calico-node, so not a child to wait for) and wakes the loop, which sleeps
+otherwise.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -19,13 +25,14 @@ from pycalico.api.registry import resolve
 from pycalico.confd import bird_config, config_changes, inputs
 from pycalico.confd.bird_process import BirdError, BirdProcess
 from pycalico.datastore.backend import Backend
-from pycalico.datastore.follow import follow
+from pycalico.datastore.follow import Wakeup, follow
 from pycalico.datastore.resources import ResourceClient, kind_prefix
 from pycalico.ipam import keys
 
 log = logging.getLogger("pycalico.confd")
 
 DEFAULT_RESYNC_SECONDS = 90.0
+WATCHDOG_RETRY_SECONDS = 1.0  # while no thread can wait for BIRD's exit
 
 
 # What bird.cfg is made of; a datastore change outside these leaves it as it is.
@@ -62,6 +69,8 @@ class Confd:
     router_id_setting: str = ""
     on_state: Callable[[bool, str], None] = lambda ready, error: None
     _installed: str = field(default="", init=False)
+    _wakeup: Wakeup = field(default_factory=Wakeup, init=False)
+    _watched: int | None = field(default=None, init=False)  # the BIRD pid a thread waits on
 
     def _install(self, text: str) -> None:
         """Write, validate and load `text`; the last good config stays if BIRD refuses it."""
@@ -106,8 +115,9 @@ class Confd:
             return
         self._report("")
 
-    def watchdog(self) -> None:
-        """Between changes: a BIRD that died is started again on the last good config."""
+    def watchdog(self) -> float:
+        """Between changes: a BIRD that died is started again on the last good config.
+        Seconds until the next look: none needed while a thread waits for BIRD's exit."""
         if self._installed and self.bird.pid() is None:
             log.warning("BIRD is not running; starting it again")
             try:
@@ -115,6 +125,29 @@ class Confd:
             except BirdError as exc:
                 log.error("%s", exc)
             self._report("")
+        return math.inf if self._await_exit() else WATCHDOG_RETRY_SECONDS
+
+    def _await_exit(self) -> bool:
+        """Whether a thread waits for the running BIRD's exit (one is started if not)."""
+        pid = self.bird.pid()
+        if pid is None:
+            return False
+        if pid == self._watched:
+            return True
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:  # gone already, or no pidfds here: the watchdog looks on a timer
+            return False
+        self._watched = pid
+        threading.Thread(target=self._exited, args=(fd,), name="bird-exit", daemon=True).start()
+        return True
+
+    def _exited(self, fd: int) -> None:
+        try:
+            select.select([fd], [], [])
+        finally:
+            os.close(fd)
+        self._wakeup.ring()
 
     def run(self, stop: threading.Event, resync_seconds: float = DEFAULT_RESYNC_SECONDS) -> None:
         prefixes = input_prefixes()
@@ -125,4 +158,5 @@ class Confd:
             lambda: resync_seconds,
             idle=lambda _: self.watchdog(),
             relevant=lambda key: key.startswith(prefixes),
+            wakeup=self._wakeup,
         )

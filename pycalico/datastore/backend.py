@@ -126,6 +126,11 @@ class Watch(abc.ABC):
         """
 
     @abc.abstractmethod
+    def interrupt(self) -> None:
+        """Make the `next()` blocked now, or else the next one to wait, return None at once
+        (from any thread): the watcher has something else to look at."""
+
+    @abc.abstractmethod
     def close(self) -> None: ...
 
     def __iter__(self) -> Iterator[Event]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 
 from inotify_simple import INotify, flags
 
@@ -32,10 +33,12 @@ class DirectoryChanges:
         with self._changed:
             return self._counts.get(handle, 0)
 
-    def wait(self, handle: int, seen: int, seconds: float) -> None:
-        """Until `handle`'s count moves past `seen`, `seconds` pass, or `wake_all`."""
+    def wait(self, handle: int, seen: int, seconds: float, woken: Callable[[], bool]) -> None:
+        """Until `handle`'s count moves past `seen`, `seconds` pass, or `wake_all`. `woken()`
+        is asked under the lock that `wake_all` takes, so a wake-up given just before the
+        wait starts is not missed."""
         with self._changed:
-            if self._counts.get(handle, 0) == seen:
+            if self._counts.get(handle, 0) == seen and not woken():
                 self._changed.wait(seconds)
 
     def wake_all(self) -> None:

@@ -468,6 +468,10 @@ def _tls_file_reason(exc: OSError) -> str:
     return _reason(exc)
 
 
+# Queued by interrupt(): next() returns None for it.
+_INTERRUPT = object()
+
+
 class EtcdWatch(Watch):
     """One etcd watch stream, read by a thread into a queue; `close()` works from any thread.
 
@@ -484,7 +488,9 @@ class EtcdWatch(Watch):
         self._range = key_range
         # Every event up to this revision has been queued.
         self._cursor = after_revision
-        self._queue: queue.SimpleQueue[Event | DatastoreError | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Event | DatastoreError | object | None] = (
+            queue.SimpleQueue()
+        )
         self._error: DatastoreError | None = None
         self._closed = threading.Event()
         self._lock = threading.Lock()
@@ -619,6 +625,8 @@ class EtcdWatch(Watch):
             item = self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
+        if item is _INTERRUPT:
+            return None
         if item is None:
             self._queue.put(None)  # wake any other thread blocked in next() too
             return None
@@ -626,6 +634,9 @@ class EtcdWatch(Watch):
             self._error = item
             raise item
         return item
+
+    def interrupt(self) -> None:
+        self._queue.put(_INTERRUPT)
 
     def close(self) -> None:
         if self._closed.is_set():

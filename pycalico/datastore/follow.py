@@ -9,12 +9,17 @@ costs one apply without waiting for a quiet period. A full reload (and apply) al
 every `resync_seconds()` (asked on every turn, so a changed setting takes effect at
 once; inf for never), to repair anything changed behind the component's back, and after a watch is
 lost (e.g. compacted or the datastore was away).
+
+Between changes the loop sleeps: `idle` runs when it said it would next be due, or at once
+when another thread rings the `Wakeup` (Felix's link events, for one). A timed tick on
+every node was most of an idle cluster's CPU (bench/scale.py).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +31,6 @@ from pycalico.datastore.mirror import Mirror
 log = logging.getLogger("pycalico.datastore")
 
 WATCH_PREFIX = "/calico/"
-IDLE_TICK_SECONDS = 0.5
 MAX_EVENTS_PER_APPLY = 1000
 RETRY_FIRST_SECONDS = 0.2
 RETRY_MAX_SECONDS = 2.0
@@ -59,30 +63,65 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
+class Wakeup:
+    """Rung from any thread: the `follow` loop it was given to runs its `idle` step now."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watch: Watch | None = None
+        self._rung = False
+
+    def ring(self) -> None:
+        with self._lock:
+            self._rung = True
+            if self._watch is not None:
+                self._watch.interrupt()
+
+    def _attach(self, watch: Watch | None) -> None:
+        """The watch the loop waits on from now on (a ring between two watches is kept)."""
+        with self._lock:
+            self._watch = watch
+            if watch is not None and self._rung:
+                watch.interrupt()
+
+    def _answered(self) -> None:
+        with self._lock:
+            self._rung = False
+
+
 def follow(
     backend: Backend,
     apply: Callable[[Mirror], None],
     stop: threading.Event,
     resync_seconds: Callable[[], float],
-    idle: Callable[[Mirror], None] = lambda view: None,
+    idle: Callable[[Mirror], float] = lambda view: math.inf,
     relevant: Callable[[str], bool] = lambda key: True,
+    wakeup: Wakeup | None = None,
 ) -> None:
     """Run `apply(mirror)` once everything is loaded, then after changes, until `stop`.
 
-    `idle(mirror)` runs on every quiet tick (at least every half second), for liveness and
-    for work that is due without a datastore change. A batch of changes none of whose keys
-    is `relevant` to `apply` is only taken into the mirror (and counts as a quiet tick):
-    on a busy cluster most writes are other components' business. While the datastore is
-    away nothing is torn down: the last applied state stays and the loop retries until it
-    is back.
+    `idle(mirror)` is for work that is due without a datastore change (and liveness): it
+    runs when `wakeup` rings, after a batch of changes none of whose keys is `relevant` to
+    `apply` (such a batch is only taken into the mirror: on a busy cluster most writes are
+    other components' business), and when the seconds it returned last time have passed.
+    While the datastore is away nothing is torn down: the last applied state stays and the
+    loop retries until it is back.
     """
     mirror = Mirror(WATCH_PREFIX)
+    wakeup = wakeup or Wakeup()
+
+    def ring_on_stop() -> None:  # the loop sleeps with no timeout: `stop` must wake it
+        stop.wait()
+        wakeup.ring()
+
+    threading.Thread(target=ring_on_stop, name="follow-stop", daemon=True).start()
 
     def restart() -> Watch | None:
         revision = _retrying(lambda: mirror.load(backend), stop)
         if revision is None:
             return None
         watch = _retrying(lambda: backend.watch(WATCH_PREFIX, revision), stop)
+        wakeup._attach(watch)
         if watch is not None:
             _apply(mirror)
             _settle_heap()
@@ -94,8 +133,13 @@ def follow(
         except DatastoreError as exc:  # apply's own writes; the next change or resync retries
             log.warning("apply failed: %s", exc)
 
+    def _idle() -> float:
+        wakeup._answered()
+        return time.monotonic() + idle(mirror)
+
     watch = restart()
     last_resync = time.monotonic()
+    idle_at = _idle()
     try:
         while watch is not None and not stop.is_set():
             try:
@@ -105,10 +149,11 @@ def follow(
                     watch = restart()
                     last_resync = time.monotonic()
                     continue
-                timeout = max(0.0, min(IDLE_TICK_SECONDS, next_resync - time.monotonic()))
+                wake_at = min(idle_at, next_resync)
+                timeout = None if math.isinf(wake_at) else max(0.0, wake_at - time.monotonic())
                 event = watch.next(timeout=timeout)
                 if event is None:
-                    idle(mirror)
+                    idle_at = _idle()
                     continue
                 changed = False
                 for _ in range(MAX_EVENTS_PER_APPLY):
@@ -123,11 +168,12 @@ def follow(
                 if changed:
                     _apply(mirror)
                 else:
-                    idle(mirror)
+                    idle_at = _idle()
             except (WatchCompacted, DatastoreError) as exc:
                 log.info("watch restarted: %s", exc)
                 watch.close()
                 watch = restart()
     finally:
+        wakeup._attach(None)
         if watch is not None:
             watch.close()

@@ -14,15 +14,17 @@ Layout:
   prune it so that the events of the last `history` revisions are kept.
 
 Watches poll `events`; each has its own connection so it never contends with the backend's
-lock. Between polls a watch sleeps on inotify for the database's directory, so a commit
-(a write to the WAL file) wakes it at once, and an idle watch costs nothing: it looks
-again only every WOKEN_RECHECK_SECONDS in case a wake-up was missed. The WAL write comes
-before the commit is published, so after each wake-up the watch polls at `poll_interval`
-for WOKEN_SETTLE_SECONDS: a writer preempted in between (likely with many watchers on a
-busy machine) would otherwise leave a watcher asleep until its next timeout. Where inotify cannot
-watch the directory, it polls every `poll_interval`. (Polling every 20 ms with inotify at
-hand made each calico-node's Felix and confd wake 100 times a second doing nothing: 1.4% of
-a core per node, idle.)
+lock. Between polls a watch sleeps on inotify for the database's directory. A commit writes
+the WAL file before it publishes the commit in the -shm index (shared memory: no inotify
+event), so a watcher woken by the WAL write may find nothing yet; every writer therefore
+writes one byte to `<path>-changed` once its commit is published, and that wakes the
+watchers again when there is something to read. An idle watch costs nothing: it looks on
+its own only every WOKEN_RECHECK_SECONDS, for a writer that died between its commit and that
+byte. Where inotify cannot watch the directory, it polls every `poll_interval`. (Polling
+every 20 ms made each calico-node's Felix and confd wake 100 times a second doing nothing:
+1.4% of a core per node, idle; looking again for 0.2 s after each wake-up, as the watches
+did before the `-changed` byte, cost each of a 100-node lab's 200 watchers ten polls per
+write.)
 
 The store is the file at the path, not whatever file a connection happens to hold: every
 operation first checks that the path still names the file (device and inode) it opened, and
@@ -104,11 +106,11 @@ _BUSY_TIMEOUT_SECONDS = 30.0
 _WHOLE_REVISION = 2**63 - 1
 
 _WATCH_BATCH = 500
-# How often a watch that inotify wakes looks anyway, in case a wake-up was missed.
-WOKEN_RECHECK_SECONDS = 1.0
-# How long after a wake-up a watch keeps polling at its poll interval: the commit that woke
-# it may not be published yet (a writer preempted between its WAL write and the -shm update).
-WOKEN_SETTLE_SECONDS = 0.2
+# How often a watch that inotify wakes looks anyway: only a writer that died between its
+# commit and its `-changed` byte leaves a watcher asleep.
+WOKEN_RECHECK_SECONDS = 30.0
+# Written to by every writer once its commit is published (see the module's docstring).
+CHANGED_SUFFIX = "-changed"
 
 # Connections that are never touched again, not even closed: those inherited through fork(),
 # whose file locks and shared memory belong to the parent, and those whose file was removed
@@ -498,7 +500,19 @@ class SqliteBackend(Backend):
                 "UPDATE meta SET revision = ?, compacted = max(compacted, ?)",
                 (revision, compacted),
             )
+        self._announce()
         return revision
+
+    def _announce(self) -> None:
+        """Wake the watchers: the commit is published now."""
+        try:
+            fd = os.open(self.path + CHANGED_SUFFIX, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:  # e.g. a read-only directory: watchers find the write on a recheck
+            return
+        try:
+            os.pwrite(fd, b"\0", 0)
+        finally:
+            os.close(fd)
 
     def watch(self, prefix: str, after_revision: int) -> SqliteWatch:
         if after_revision < 0:
@@ -555,32 +569,27 @@ class SqliteWatch(Watch):
         self._cursor = (after_revision, _WHOLE_REVISION)
         self._buffer: deque[Event] = deque()
         self._closed = threading.Event()
+        self._woken = threading.Event()  # interrupt() or close()
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._changes = dir_changes.shared()
         self._directory = None if self._changes is None else _watch_directory(self._changes, path)
         self._seen_changes = 0
-        self._settling_until = 0.0
 
     def next(self, timeout: float | None = None) -> Event | None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._closed.is_set():
             if not self._buffer:
                 if self._changes is not None and self._directory is not None:
-                    seen = self._changes.count(self._directory)
-                    if seen != self._seen_changes:
-                        # The write that woke us may not be visible yet: SQLite writes the
-                        # WAL (the event) before it publishes the commit in the -shm
-                        # index (no event). Look again at the poll interval for a moment.
-                        self._settling_until = time.monotonic() + WOKEN_SETTLE_SECONDS
-                    self._seen_changes = seen
+                    # Noted before the look, so a write published after it wakes the sleep.
+                    self._seen_changes = self._changes.count(self._directory)
                 self._poll()
             if self._buffer:
                 return self._buffer.popleft()
-            if self._directory is None or time.monotonic() < self._settling_until:
-                wait = self._poll_interval
-            else:
-                wait = WOKEN_RECHECK_SECONDS
+            if self._woken.is_set() and not self._closed.is_set():
+                self._woken.clear()
+                return None
+            wait = self._poll_interval if self._directory is None else WOKEN_RECHECK_SECONDS
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -592,9 +601,14 @@ class SqliteWatch(Watch):
     def _sleep(self, seconds: float) -> None:
         """Until the database's directory changes, `seconds` pass, or the watch closes."""
         if self._changes is None or self._directory is None:
-            self._closed.wait(seconds)
-        elif not self._closed.is_set():
-            self._changes.wait(self._directory, self._seen_changes, seconds)
+            self._woken.wait(seconds)
+        else:
+            self._changes.wait(self._directory, self._seen_changes, seconds, self._woken.is_set)
+
+    def interrupt(self) -> None:
+        self._woken.set()
+        if self._changes is not None:
+            self._changes.wake_all()
 
     def _poll(self) -> None:
         with self._lock:
@@ -633,6 +647,7 @@ class SqliteWatch(Watch):
 
     def close(self) -> None:
         self._closed.set()
+        self._woken.set()
         with self._lock:
             if self._conn is not None:
                 if _identity_at(self._path) == self._identity:

@@ -1,9 +1,10 @@
 """Felix's main loop: a snapshot of the datastore mirror applied after every change.
 
 The dataplane side only writes differences, so this stays cheap; a full resync runs every
-`routeRefreshInterval`. Between changes, what the kernel alone changed (a link flap that
-took routes with it, a stray route out of its grace period) gets an apply within half a
-second. Failures are logged and retried on the next change or resync.
+`routeRefreshInterval`. Between changes the loop sleeps: what the kernel alone changed (a
+link flap that took routes with it) wakes it through the link events, and a stray route
+out of its grace period gets an apply when that period ends. Failures are logged and
+retried on the next change or resync.
 
 Settings are resolved on every apply (env `FELIX_*`, then FelixConfiguration `node.<name>`,
 then `default`), so a FelixConfiguration change takes effect without a restart: the
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from pycalico.datastore.backend import Backend
-from pycalico.datastore.follow import follow
+from pycalico.datastore.follow import Wakeup, follow
 from pycalico.datastore.mirror import Mirror
 from pycalico.felix import apply_summary
 from pycalico.felix.calc import settings as felix_settings
@@ -40,6 +41,9 @@ LOG_LEVELS = {
     "Error": logging.ERROR,
     "Fatal": logging.CRITICAL,
 }
+
+# Under the shortest time calico-node's liveness goes stale after (3 × min(resync, 90 s)).
+HEARTBEAT_SECONDS = 30.0
 
 # Read by calico-node at start (its health and metrics servers); a change needs a restart.
 AT_START = ("healthHost", "healthPort", "prometheusMetricsHost", "prometheusMetricsPort")
@@ -103,11 +107,13 @@ class Felix:
         self._seen = seen
         self.observe(True, elapsed)
 
-    def idle(self, view: Mirror) -> None:
+    def idle(self, view: Mirror) -> float:
         if self.driver.due():
             self.apply(view)
         else:
             self.observe(None, 0.0)
+        # Liveness is a loop that turns: with resyncs far apart (or off) it still turns.
+        return min(self.driver.due_in(), HEARTBEAT_SECONDS)
 
     def _tell(self, warnings: tuple[str, ...]) -> None:
         """Each warning (the dataplane's, and what Felix does not enforce) once, when it
@@ -201,7 +207,16 @@ class Felix:
         """Apply, then follow changes until `stop` is set. Between changes the driver is
         asked whether the kernel needs an apply anyway (a link flap, a route out of its
         grace period)."""
+        wakeup = Wakeup()
+        self.driver.on_link_change = wakeup.ring
         try:
-            follow(backend, self.apply, stop, lambda: self.settings.resync_seconds, idle=self.idle)
+            follow(
+                backend,
+                self.apply,
+                stop,
+                lambda: self.settings.resync_seconds,
+                idle=self.idle,
+                wakeup=wakeup,
+            )
         finally:
             self.close()

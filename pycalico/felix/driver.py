@@ -16,6 +16,8 @@ whole nftables table, repairing anything changed behind Felix's back.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 from pycalico.felix.calc import desired as calc
@@ -48,10 +50,14 @@ class Driver:
         bird_blackholes: bool = False,
         endpoint_status_dir: str = "",
         revision_file: str = "",
+        on_link_change: Callable[[], None] = lambda: None,
     ) -> None:
         """`bird_blackholes`: with the BIRD backend, BIRD installs the blackholes of blocks
-        outside VXLAN pools. `endpoint_status_dir`, `revision_file`: "" for none."""
+        outside VXLAN pools. `endpoint_status_dir`, `revision_file`: "" for none.
+        `on_link_change()` is called from another thread when the kernel announces a link or
+        address change (Felix wakes to ask `due()`)."""
         self.node = node
+        self.on_link_change = on_link_change
         self.ipr = ipr
         self.calculator = calc.Calculator(node, bird_blackholes)
         self.routes = RouteManager(ipr)
@@ -136,12 +142,19 @@ class Driver:
             return True
         return self._ok and any(manager.due() for manager in self.managers)
 
+    def due_in(self) -> float:
+        """Seconds until `due()` may hold with nothing announced (inf: only on a link
+        change, which calls `on_link_change`)."""
+        if not self._ok:
+            return math.inf
+        return min((manager.due_in() for manager in self.managers), default=math.inf)
+
     def _links_changed(self) -> bool:
         """Whether the underlay or a tunnel link changed since the linked managers last
         started over, or (while host endpoints are matched to interfaces) any host link or
         address since the links were last read."""
         if self._link_events is None:  # opened in the namespace of the thread that applies
-            self._link_events = LinkEvents()
+            self._link_events = LinkEvents(lambda: self.on_link_change())
         changes = self._link_events.drain()
         names = {self._underlay, VXLAN_DEVICE, IPIP_DEVICE} - {""}
         if changes.lost or changes.links & names:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from pycalico.server_loop import ServerThread
+
 # Prometheus's text format, as pycalico.metrics.exposition writes it (not imported here:
 # the health server has no need of prometheus_client).
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -59,8 +61,8 @@ def serve(
     status: Status,
     stall_seconds: float,
     metrics: Callable[[], bytes] | None = None,
-) -> ThreadingHTTPServer:
-    """Start a server (daemon thread) for health, or for `metrics()` (the Prometheus text,
+) -> ServerThread:
+    """Start a server (its own thread) for health, or for `metrics()` (the Prometheus text,
     made on each scrape) when given."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -89,5 +91,4 @@ def serve(
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True, name=f"http-{port}").start()
-    return server
+    return ServerThread(server, f"http-{port}")

@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pycalico.cni.agent import Agent
     from pycalico.datastore.backend import Backend
     from pycalico.datastore.config import DatastoreConfig
     from pycalico.datastore.resources import ResourceClient
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
     from pycalico.node.autodetect import HostInterface
     from pycalico.node.health import Status
     from pycalico.node.options import Install, Uninstall
+    from pycalico.server_loop import ServerThread
 
 log = logging.getLogger("pycalico.node")
 BACKENDS = ("bird", "vxlan", "none")
@@ -164,10 +164,9 @@ def run(env: Mapping[str, str], stop: threading.Event) -> int:
         if goldmane is not None:
             stop.set()
             goldmane.join()
-        agent.shutdown()
-        agent.server_close()
+        agent.stop()
         for server in servers:
-            server.shutdown()
+            server.stop()
         backend.close()
 
 
@@ -244,13 +243,12 @@ def _start_aggregator(config: AggregatorConfig, stop: threading.Event) -> Aggreg
     return child
 
 
-def _start_cni_agent(path: str, datastore: DatastoreConfig) -> Agent:
+def _start_cni_agent(path: str, datastore: DatastoreConfig) -> ServerThread:
     """The CNI agent serves the calls whose datastore is calico-node's own."""
     from pycalico.cni.agent import Agent
+    from pycalico.server_loop import ServerThread
 
-    agent = Agent(path, datastore=datastore)
-    threading.Thread(target=agent.serve_forever, daemon=True, name="cni-agent").start()
-    return agent
+    return ServerThread(Agent(path, datastore=datastore), "cni-agent")
 
 
 def _felix(

@@ -45,7 +45,7 @@ from pycalico.datastore.backend import (
     WatchCompacted,
 )
 from pycalico.datastore.etcd import EtcdBackend
-from pycalico.datastore.sqlite import WOKEN_SETTLE_SECONDS, SqliteBackend
+from pycalico.datastore.sqlite import SqliteBackend
 from tests.support import etcd_server
 from tests.support.datastore_watch import WAIT, next_events
 
@@ -660,6 +660,31 @@ def test_closing_a_watch_from_another_thread_unblocks_a_blocked_next(backend: Ba
     assert returned == [None]
 
 
+def test_interrupting_a_watch_unblocks_a_blocked_next_and_the_watch_goes_on(
+    backend: Backend,
+) -> None:
+    with backend.watch("/calico/", backend.revision()) as watch:
+        returned: list[Event | None] = []
+        waiter = threading.Thread(target=lambda: returned.append(watch.next()))
+        waiter.start()
+        time.sleep(0.2)
+
+        watch.interrupt()
+        waiter.join(timeout=WAIT)
+        revision = backend.create("/calico/after", "v")
+
+        assert not waiter.is_alive()
+        assert returned == [None]
+        assert next_events(watch, 1) == [Event(EventType.PUT, "/calico/after", "v", revision)]
+
+
+def test_an_interrupt_before_next_makes_the_next_wait_return_none(backend: Backend) -> None:
+    with backend.watch("/calico/", backend.revision()) as watch:
+        watch.interrupt()
+
+        assert watch.next() is None
+
+
 def test_close_is_idempotent_for_backends_and_watches(backend_factory: BackendFactory) -> None:
     backend = backend_factory()
     watch = backend.watch("/calico/", 0)
@@ -887,8 +912,8 @@ def test_an_idle_sqlite_watch_sleeps_on_inotify_instead_of_polling(tmp_path: Pat
         if watch._directory is None:
             pytest.skip("inotify cannot watch the directory here: the watch polls")
         # The first look opens the watch's connection, which touches the directory (-shm):
-        # a wake-up, after which it polls for a moment (WOKEN_SETTLE_SECONDS).
-        assert watch.next(timeout=2 * WOKEN_SETTLE_SECONDS) is None
+        # a wake-up, and one more look.
+        assert watch.next(timeout=0.4) is None
         looked = watch._poll
 
         def counted() -> None:

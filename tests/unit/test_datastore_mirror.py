@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pycalico.datastore.backend import DatastoreError, Delete, KeyValue, Put
-from pycalico.datastore.follow import follow
+from pycalico.datastore.follow import Wakeup, follow
 from pycalico.datastore.mirror import Mirror
 from pycalico.datastore.sqlite import SqliteBackend
 
@@ -128,7 +129,10 @@ def test_follow_takes_changes_no_key_of_which_is_relevant_into_the_mirror_withou
     follower = threading.Thread(
         target=follow,
         args=(backend, apply, stop, lambda: 60.0),
-        kwargs={"idle": lambda _: idled.set(), "relevant": lambda key: "/wanted/" in key},
+        kwargs={
+            "idle": lambda _: idled.set() or math.inf,
+            "relevant": lambda key: "/wanted/" in key,
+        },
     )
     follower.start()
     try:
@@ -144,6 +148,68 @@ def test_follow_takes_changes_no_key_of_which_is_relevant_into_the_mirror_withou
         while len(applied) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert applied[1:] == [["/calico/other/a", "/calico/wanted/b"]]  # the mirror kept both
+    finally:
+        stop.set()
+        follower.join(timeout=10)
+    assert not follower.is_alive()
+
+
+def test_follow_sleeps_between_changes_until_its_wakeup_rings_and_stops_when_told(
+    tmp_path: Path,
+) -> None:
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
+    idles: list[float] = []
+    turned = threading.Event()
+    stop = threading.Event()
+    wakeup = Wakeup()
+
+    def idle(view: Mirror) -> float:
+        idles.append(time.monotonic())
+        turned.set()
+        return math.inf  # nothing due until something wakes the loop
+
+    follower = threading.Thread(
+        target=follow,
+        args=(backend, lambda view: None, stop, lambda: math.inf),
+        kwargs={"idle": idle, "wakeup": wakeup},
+    )
+    follower.start()
+    try:
+        assert turned.wait(10)
+        turned.clear()
+        assert not turned.wait(1.0)  # no timed tick: the loop sleeps
+        assert len(idles) == 1
+        wakeup.ring()
+        assert turned.wait(10)
+        assert len(idles) == 2
+    finally:
+        stop.set()  # with no timeout and no change, only `stop` itself can end the wait
+        follower.join(timeout=10)
+    assert not follower.is_alive()
+
+
+def test_follow_runs_idle_again_when_the_seconds_it_asked_for_have_passed(
+    tmp_path: Path,
+) -> None:
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
+    asked: list[float] = []
+    stop = threading.Event()
+    again = threading.Event()
+
+    def idle(view: Mirror) -> float:
+        asked.append(time.monotonic())
+        if len(asked) == 3:
+            again.set()
+        return 0.05
+
+    follower = threading.Thread(
+        target=follow,
+        args=(backend, lambda view: None, stop, lambda: math.inf),
+        kwargs={"idle": idle},
+    )
+    follower.start()
+    try:
+        assert again.wait(10)
     finally:
         stop.set()
         follower.join(timeout=10)

@@ -7,6 +7,7 @@ change since it last applied it does nothing, unless it was reset or says it is 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pycalico.felix.calc.desired import Desired, Routing
@@ -20,6 +21,11 @@ class Manager:
     def due(self) -> bool:
         """Whether applying again would change something though nothing desired changed."""
         return False
+
+    def due_in(self) -> float:
+        """Seconds until `due()` may next hold without any datastore or link change (inf:
+        never): Felix sleeps until then."""
+        return math.inf
 
     def reset(self) -> None:
         """Forget what was applied: the next apply checks the kernel against it all again

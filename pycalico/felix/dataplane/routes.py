@@ -9,6 +9,7 @@ kernel already right changes nothing (established pod traffic never notices).
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 from collections.abc import Callable
@@ -35,6 +36,9 @@ SCOPE_LINK, SCOPE_UNIVERSE = rt_scope["link"], rt_scope["universe"]
 WORKLOAD_PREFIX = "cali"
 # A workload route the CNI just added may be seen before its endpoint: leave it this long.
 WORKLOAD_ROUTE_GRACE = 10.0
+# Only a safety net: a wanted route's device that appears (or comes up) wakes Felix with its
+# link event.
+DEFERRED_RETRY_SECONDS = 1.0
 
 
 @dataclass
@@ -72,6 +76,16 @@ class RouteManager(Manager):
         return any(now - first >= WORKLOAD_ROUTE_GRACE for first in self._strays.values()) or any(
             now - first < WORKLOAD_ROUTE_GRACE for first in self._deferred.values()
         )
+
+    def due_in(self) -> float:
+        """A stray is due when its grace period ends; a wanted route waiting for its device
+        is tried again every DEFERRED_RETRY_SECONDS while in its grace period (its veth
+        usually comes with the link event that wakes Felix anyway)."""
+        now = self.clock()
+        waits = [first + WORKLOAD_ROUTE_GRACE - now for first in self._strays.values()]
+        if any(now - first < WORKLOAD_ROUTE_GRACE for first in self._deferred.values()):
+            waits.append(DEFERRED_RETRY_SECONDS)
+        return max(0.0, min(waits, default=math.inf))
 
     def reconcile(self, desired: RouteState) -> ApplyStats:
         stats = ApplyStats()
