@@ -12,6 +12,11 @@ Like Felix's Goldmane client: at most `max_pending` records wait unacknowledged 
 past that a record is dropped and counted, with a warning; reconnecting backs off from
 1 s to 10 s. With a spool directory the identity, the numbers and the records outlive the
 process (spool.py).
+
+Connected, the thread sleeps until something happens: a record queued or close() (a wake
+pipe), an acknowledgement, or the time the oldest acknowledged record leaves the cache
+(`expiry_wait`). With nothing cached, or nothing acknowledged yet, there is no timer: an
+idle sender does not wake up.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pycalico.flows import wire
@@ -41,6 +46,15 @@ CONNECT_TIMEOUT = 5.0
 # An aggregator that takes nothing for this long is treated as gone: reconnect.
 SEND_TIMEOUT = 30.0
 _RECV = 1 << 16
+
+
+def expiry_wait(cache: Sequence[Entry], acked: int, keep: float, now: float) -> float | None:
+    """Seconds until the oldest cached record can be dropped (acknowledged and `keep`
+    seconds old), or None when it waits for an acknowledgement first (or nothing is
+    cached): the acknowledgement wakes the sender anyway."""
+    if not cache or cache[0].seq > acked:
+        return None
+    return max(cache[0].time + keep - now, 0.0)
 
 
 @dataclass
@@ -95,6 +109,7 @@ class FlowSender:
         self._sock: socket.socket | None = None
         self._thread = threading.Thread(target=self._run, name="flow-sender", daemon=True)
         self._warned_full = False
+        self.turns = 0  # of the connected loop, each a wake-up of the thread
 
     def start(self) -> FlowSender:
         self._thread.start()
@@ -216,12 +231,15 @@ class FlowSender:
             selector.register(sock, selectors.EVENT_READ, "ack")
             selector.register(self._wake_r, selectors.EVENT_READ, "wake")
             while not self._stop.is_set():
+                self.turns += 1
                 with self._lock:
                     batch = [e.line for e in self._outbox]
                     self._outbox.clear()
                 if batch:
                     sock.sendall(b"".join(batch))
-                for key, _ in selector.select(timeout=1.0):
+                with self._lock:
+                    wait = expiry_wait(self._cache, self._acked, self._cache_seconds, self._clock())
+                for key, _ in selector.select(timeout=wait):
                     if key.data == "wake":
                         with contextlib.suppress(BlockingIOError):
                             os.read(self._wake_r, 4096)
@@ -256,7 +274,7 @@ class FlowSender:
         horizon = self._clock() - self._cache_seconds
         with self._lock:
             cache = self._cache
-            while cache and cache[0].seq <= self._acked and cache[0].time < horizon:
+            while cache and cache[0].seq <= self._acked and cache[0].time <= horizon:
                 cache.popleft()
             if self._spool is not None:
                 self._spool.compact_if_grown(list(self._cache), self._acked)

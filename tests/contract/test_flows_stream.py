@@ -8,6 +8,8 @@ a lost record (a port missing) and a duplicate (a port counted twice).
 from __future__ import annotations
 
 import signal
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,3 +208,36 @@ def test_a_sender_whose_identity_was_used_before_takes_a_new_one(
     assert third.flush()
     assert third.stats()["sender"] == renamed == first_identity(tmp_path / "spool")
     assert connections_by_port(aggregator) == exactly_once(range(1, 38))
+
+
+# Long enough for the polling the sender did before to show (its loop turned every second):
+# a window to observe that nothing happens in, not a timing asserted.
+QUIET = 3.0
+
+
+def test_a_connected_sender_with_nothing_to_do_does_not_wake_up(
+    aggregator: AggregatorProcess,
+) -> None:
+    from pycalico.flows.sender import FlowSender
+    from tests.support.flow_records import flow
+
+    sender = FlowSender(aggregator.collector, retry_first=0.2).start()
+    try:
+        now = int(time.time())
+        assert sender.send(flow(now, dest_port=1)) and sender.flush(timeout=30)
+        # The turn that follows the acknowledgement may still be under way: one window
+        # to let it end, then one in which the thread must not wake at all (the record
+        # it caches leaves the cache only in 5 minutes).
+        time.sleep(QUIET)
+        turns = sender.turns
+        time.sleep(QUIET)
+        assert sender.turns == turns
+        assert sender.send(flow(now, dest_port=2)) and sender.flush(timeout=30)
+        assert sender.turns > turns
+    finally:
+        closer = threading.Thread(target=sender.close, daemon=True)
+        closer.start()
+        closer.join(timeout=30)
+    assert not closer.is_alive()
+    assert connections_by_port(aggregator) == exactly_once(range(1, 3))
+

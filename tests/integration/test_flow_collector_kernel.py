@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 
@@ -131,6 +132,39 @@ def test_a_group_held_by_another_socket_is_refused_by_name(
         NflogError, match=f"^NFLOG group {fn.INGRESS_GROUP}: bound by another socket$"
     ):
         pair.in_server(lambda: NflogReader([fn.INGRESS_GROUP]))
+
+
+def test_interrupt_ends_a_read_that_waits_with_no_timeout(
+    pair: fn.Pair, reader: NflogReader
+) -> None:
+    reader.set_timeout(None)
+    got: list[list[NflogPacket]] = []
+    blocked = threading.Thread(target=lambda: got.append(reader.read()), daemon=True)
+    blocked.start()
+    reader.interrupt()
+    blocked.join(timeout=30)
+    assert not blocked.is_alive() and got == [[]]
+
+
+def test_a_read_with_a_timeout_and_nothing_logged_times_out(
+    pair: fn.Pair, reader: NflogReader
+) -> None:
+    reader.set_timeout(0.2)
+    with pytest.raises(TimeoutError):
+        reader.read()
+
+
+def test_a_read_after_an_interrupt_still_gets_the_packets_logged(
+    pair: fn.Pair, reader: NflogReader
+) -> None:
+    reader.interrupt()
+    assert reader.read() == []
+    server = fn.EchoServer(pair, socket.AF_INET, fn.SERVER4, fn.ALLOWED_PORT)
+    try:
+        port, _ = fn.connect(pair, socket.AF_INET, fn.SERVER4, fn.ALLOWED_PORT, b"after")
+    finally:
+        server.close()
+    assert [p.sport for p in read_until(reader, 1)] == [port]
 
 
 def test_the_dump_has_each_connections_tuples_and_counters(pair: fn.Pair) -> None:

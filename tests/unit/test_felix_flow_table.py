@@ -76,6 +76,19 @@ def test_the_next_interval_carries_only_what_was_new_and_the_end_completes_it() 
     assert table.flush(view(), 120, 135.0) == []  # ended: forgotten
 
 
+def test_a_table_is_empty_only_once_its_ended_connections_were_flushed() -> None:
+    """The collector sleeps on an empty table: an end not yet reported keeps it awake."""
+    table = FlowTable(PrefixTable())
+    assert table.is_empty()
+    table.logged([log(2, "ARE0|pro/kns.x", "10.0.0.1", "10.0.0.2")], 100.0)
+    assert not table.is_empty()
+    table.dumped([entry("10.0.0.1", "10.0.0.2", (5, 500, 4, 4000))])
+    table.dumped([])  # conntrack no longer holds it: ended
+    assert len(table) == 0 and not table.is_empty()
+    [flow] = table.flush(view(), 90, 105.0)
+    assert flow.num_connections_completed == 1 and table.is_empty()
+
+
 def test_a_denied_connection_is_reported_by_its_destination_with_the_tier_end_and_trigger() -> None:
     table = FlowTable(PrefixTable())
     for _ in range(3):  # the SYN and two retransmits, each dropped

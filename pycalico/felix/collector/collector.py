@@ -2,12 +2,18 @@
 Goldmane (`flowLogsGoldmaneServer`) and/or the local reporter (reference flows.md §3-§6).
 
 Two threads. One reads NFLOG groups 1 and 2 and hands each read to the table: nothing else
-runs there, so the kernel's batches are taken as fast as they come. The other ticks every
-second: a conntrack dump every `CONNTRACK_INTERVAL` (Calico's 5 s) for the counters and the
-ends, the pending traces of new connections (and of every connection each 0.8 × flush
-interval), and at each flush interval the records, queued to the sender (which keeps them
-in its spool until acknowledged) before the table's state is saved next to that spool: a
-restarted calico-node neither loses what it flushed nor reports again what it did.
+runs there, so the kernel's batches are taken as fast as they come; it blocks on the socket
+with no timeout (close() interrupts it). The other ticks every second while the table
+holds something: a conntrack dump every `CONNTRACK_INTERVAL` (Calico's 5 s) for the
+counters and the ends, the pending traces of new connections (and of every connection each
+0.8 × flush interval), and at each flush interval the records, queued to the sender (which
+keeps them in its spool until acknowledged) before the table's state is saved next to that
+spool: a restarted calico-node neither loses what it flushed nor reports again what it did.
+
+A table with nothing in it (no live connection, no ended one left to report) has nothing to
+dump, evaluate, flush or save: the second thread then sleeps, with no timer, until the NFLOG
+thread logs a packet of a new connection. An idle node's collector costs no wake-up at all.
+Waking, it keeps the grid of flush intervals it had (`interval_holding`).
 
 Felix hands over, after every apply, its settings and what it applied (`update`); the
 names, labels and plans of the flows come from there.
@@ -44,6 +50,21 @@ PENDING_SHARE = 0.8  # of the flush interval, between two evaluations of a pendi
 STATE_FILE = "table.json"
 
 
+def interval_holding(start: int, now: float, every: float) -> int:
+    """The start of the flush interval that holds `now`, on the grid of intervals `every`
+    seconds long from `start` (the last flush when the collector went dormant).
+
+    The grid is kept, rather than an interval started at the first new packet, because a
+    polling collector flushed the idle intervals too (with no record): resuming on its grid
+    gives the records it gave. The first connections' records cover one whole interval
+    that holds them, neither stretched back over the idle time nor cut short and flushed
+    at once, and go out at its end: at most one interval after they began.
+    """
+    if every <= 0 or now - start < every:
+        return start
+    return start + int((now - start) // every * every)
+
+
 @dataclass(frozen=True)
 class FlowDirs:
     """Where the collector keeps its spool and table (the node's state dir) and serves the
@@ -69,6 +90,9 @@ class FlowCollector:
         self.dirs = dirs
         self._clock = clock
         self._lock = threading.Lock()
+        # Notified by the NFLOG thread when a packet made a connection: the collector
+        # thread waits on it while the table is empty.
+        self._logged = threading.Condition(self._lock)
         self.table = FlowTable(prefixes)
         self._view: FlowView | None = None
         self._evaluator: PendingEvaluator | None = None
@@ -78,8 +102,12 @@ class FlowCollector:
         self._reporter: LocalReporter | None = None
         self._stop = threading.Event()
         self.dumps = 0  # conntrack dumps taken into the table so far
+        # Wake-ups of each thread: the NFLOG thread's reads, the collector thread's turns
+        # (neither counts while the node is idle).
+        self.reads = 0
+        self.turns = 0
+        self.dormant = False  # the collector thread sleeps until a connection is logged
         self._reader = NflogReader((INGRESS_GROUP, EGRESS_GROUP))
-        self._reader.set_timeout(TICK)
         try:
             conntrack_reader.enable_accounting()
         except OSError as exc:
@@ -88,7 +116,7 @@ class FlowCollector:
         self._interval_start = int(clock())
         self._threads = [
             threading.Thread(target=self._read_nflog, daemon=True, name="flow-nflog"),
-            threading.Thread(target=self._tick, daemon=True, name="flow-collector"),
+            threading.Thread(target=self._collect, daemon=True, name="flow-collector"),
         ]
 
     def start(self) -> FlowCollector:
@@ -148,23 +176,31 @@ class FlowCollector:
         reader, table, lock, clock = self._reader, self.table, self._lock, self._clock
         while not self._stop.is_set():
             try:
-                packets = reader.read()
-            except TimeoutError:
-                continue
+                packets = reader.read()  # [] once close() interrupted it
             except OSError as exc:
                 if self._stop.is_set():
                     return
                 log.warning("reading NFLOG: %s", exc)
+                packets = []
+            self.reads += 1
+            if not packets:
                 continue
             with lock:
                 made = table.logged(packets, clock())
+                if made:
+                    self._logged.notify()
             if made and log.isEnabledFor(logging.DEBUG):
                 for conn in made:
                     log.debug("new connection %s: %s", conn.key, conn.logged)
 
-    def _tick(self) -> None:
+    def _collect(self) -> None:
         next_dump = 0.0
-        while not self._stop.wait(TICK):
+        while not self._stop.is_set():
+            if self._sleep_while_empty():
+                next_dump = 0.0  # the new connections' counters at the first turn
+            if self._stop.wait(TICK):
+                return
+            self.turns += 1
             try:
                 now = self._clock()
                 if now >= next_dump:
@@ -178,6 +214,24 @@ class FlowCollector:
                     self.flush(now)
             except Exception as exc:  # the collector must outlive any one bad turn
                 log.warning("flow collector: %s: %s", type(exc).__name__, exc)
+
+    def _sleep_while_empty(self) -> bool:
+        """Wait, with no timer, while the table holds nothing (it was flushed empty, or
+        nothing was ever logged); True if it did."""
+        with self._lock:
+            if not self.table.is_empty() or self._stop.is_set():
+                return False
+            self.dormant = True
+            while self.table.is_empty() and not self._stop.is_set():
+                self._logged.wait()
+            self.dormant = False
+            if self._stop.is_set():
+                return False
+            self._interval_start = interval_holding(
+                self._interval_start, self._clock(), self._settings.flow_logs_flush_interval
+            )
+        log.debug("flow collector: connections again after an idle time")
+        return True
 
     def _pending(self, now: float) -> None:
         with self._lock:
@@ -241,6 +295,9 @@ class FlowCollector:
     def close(self) -> None:
         """Flush what the interval holds, then stop (a calico-node stop loses no flow)."""
         self._stop.set()
+        with self._lock:
+            self._logged.notify_all()
+        self._reader.interrupt()
         for thread in self._threads:
             if thread.is_alive():
                 thread.join()

@@ -119,6 +119,10 @@ class FlowTable:
     def __len__(self) -> int:
         return len(self._live)
 
+    def is_empty(self) -> bool:
+        """No live connection, and no ended one whose records are still to be flushed."""
+        return not self._live and not self._ended
+
     def connections(self) -> Iterator[Connection]:
         yield from self._live.values()
 

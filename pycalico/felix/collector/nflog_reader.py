@@ -10,12 +10,18 @@ full buffer loses messages; such a loss (ENOBUFS) is counted, not fatal.
 
 A group is bound by one socket at a time in a network namespace; binding one that
 another socket holds is refused (EPERM), which is reported naming the group.
+
+A read waits on the socket and on an eventfd, with no timeout unless one is set:
+`interrupt()` from another thread ends a read that would otherwise wait for the next
+packet forever (closing the socket does not reliably wake a blocked recv on Linux).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import select
 import socket
 from collections.abc import Iterable
 
@@ -70,9 +76,13 @@ class NflogReader:
                 ):
                     seq += 1
                     self._request(group, seq, attributes)
+            self._wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         except BaseException:
             self._sock.close()
             raise
+        self._poll = select.poll()
+        self._poll.register(self._sock, select.POLLIN)
+        self._poll.register(self._wake, select.POLLIN)
 
     def _request(self, group: int, seq: int, attributes: tuple[bytes, ...]) -> None:
         self._sock.send(msg.config_message(group, seq, *attributes))
@@ -98,8 +108,17 @@ class NflogReader:
         return self._sock.fileno()
 
     def receive(self) -> bytes:
-        """One read's bytes (blocking until there are some)."""
+        """One read's bytes (blocking until there are some); b"" when `interrupt()` ended
+        the wait, TimeoutError past the timeout set, if any."""
+        timeout = self._sock.gettimeout()
         while True:
+            ready = self._poll.poll(None if timeout is None else timeout * 1000)
+            if not ready:
+                raise TimeoutError("no NFLOG message within the timeout")
+            if any(fd == self._wake for fd, _ in ready):
+                with contextlib.suppress(BlockingIOError):
+                    os.eventfd_read(self._wake)
+                return b""
             try:
                 return self._sock.recv(_RECV)
             except OSError as exc:
@@ -108,9 +127,13 @@ class NflogReader:
                 self.lost += 1
 
     def read(self) -> list[NflogPacket]:
-        """The packets of one read (blocking until there is one)."""
+        """The packets of one read (blocking until there is one); [] once interrupted."""
         packets, _ = msg.parse(self.receive())
         return packets
+
+    def interrupt(self) -> None:
+        """End the read under way in another thread, or else the next one."""
+        os.eventfd_write(self._wake, 1)
 
     def set_timeout(self, seconds: float | None) -> None:
         self._sock.settimeout(seconds)
@@ -124,6 +147,7 @@ class NflogReader:
             except OSError:
                 break
         self._sock.close()
+        os.close(self._wake)
 
     def __enter__(self) -> NflogReader:
         return self
