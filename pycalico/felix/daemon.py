@@ -23,6 +23,7 @@ from pycalico.datastore.follow import Wakeup, follow
 from pycalico.datastore.mirror import Mirror
 from pycalico.felix import apply_summary
 from pycalico.felix.calc import settings as felix_settings
+from pycalico.felix.calc import snapshot
 from pycalico.felix.calc.snapshot import Snapshot, SnapshotReader
 from pycalico.felix.collector import flow_view
 from pycalico.felix.collector.collector import FlowCollector, FlowDirs
@@ -62,17 +63,21 @@ class Felix:
         before_apply: Callable[[Mirror], None] = lambda view: None,
         observe: Observer = lambda ok, seconds: None,
         flow_dirs: FlowDirs | None = None,
+        before_apply_reads: tuple[str, ...] = (),
     ) -> None:
         """`env`: the process environment (its FELIX_* variables beat the datastore);
         `before_apply(mirror)` runs ahead of every apply (calico-node keeps tunnel
         addresses current there); `observe` hears about every loop turn (health and metrics);
         `flow_dirs`: where flow logs keep their state and serve the local reporter (None:
-        no flow collector, whatever the settings say)."""
+        no flow collector, whatever the settings say); `before_apply_reads`: the datastore
+        keys (prefixes) `before_apply` reads beyond the snapshot's own, whose changes must
+        make an apply too."""
         self.driver = driver
         self.env = {k: v for k, v in env.items() if k.startswith("FELIX_")}
         self.reader = SnapshotReader(driver.node)
         self.settings = felix_settings.resolve(self.env, {}, {})
         self.before_apply = before_apply
+        self.inputs = (*snapshot.input_prefixes(), *before_apply_reads)
         self.observe = observe
         self._warned: set[str] = set()
         self._seen: apply_summary.Seen | None = None  # what the last apply was made from
@@ -108,9 +113,13 @@ class Felix:
         self.observe(True, elapsed)
 
     def idle(self, view: Mirror) -> float:
+        """Between applies: work the kernel asks for, else the news that changes of no
+        concern to Felix leave the dataplane as current as the datastore (the revision
+        file)."""
         if self.driver.due():
             self.apply(view)
         else:
+            self.driver.still_current(view.revision())
             self.observe(None, 0.0)
         # Liveness is a loop that turns: with resyncs far apart (or off) it still turns.
         return min(self.driver.due_in(), HEARTBEAT_SECONDS)
@@ -216,6 +225,7 @@ class Felix:
                 stop,
                 lambda: self.settings.resync_seconds,
                 idle=self.idle,
+                relevant=lambda key: key.startswith(self.inputs),
                 wakeup=wakeup,
             )
         finally:

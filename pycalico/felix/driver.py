@@ -9,9 +9,11 @@ The device and route managers work only when their part of `Desired` changed, af
 reload of the datastore (every resync, or a lost watch), when a link they hang on changed
 (the kernel announces it; a link going down takes its routes with it and leaves no other
 trace), or when a route is due (a stray out of its grace period, a wanted one waiting for
-its device); a change that concerns only policy (a label, a policy) skips them, and does
-not read the host's links either, which keeps it fast. A full reload also rewrites the
-whole nftables table, repairing anything changed behind Felix's back.
+its device); a change that concerns only policy (a label, a policy) skips them. The host's
+links are read only after the kernel announced a change of them, and a change of this
+node's routes is made route by route: the kernel's routing table is read back (and
+reconciled) only after a reset. A full reload also rewrites the whole nftables table,
+repairing anything changed behind Felix's back.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from pycalico.felix.dataplane.status_files import (
     RevisionFileManager,
 )
 from pycalico.felix.dataplane.vxlan import VxlanManager
-from pycalico.policy.calc import ALL_INTERFACES, WORKLOAD_PREFIX
 
 
 class Driver:
@@ -69,20 +70,20 @@ class Driver:
             IpipManager(ipr),
             self.routes,
         ]
+        self._revision_file = RevisionFileManager(revision_file) if revision_file else None
         self.managers: list[Manager] = [
             *self._linked,
             self.nftables,
             ConntrackManager(),
             *([EndpointStatusManager(endpoint_status_dir)] if endpoint_status_dir else []),
             MtuFileManager(mtu_file),
-            *([RevisionFileManager(revision_file)] if revision_file else []),
+            *([self._revision_file] if self._revision_file else []),
         ]
         self._generation: int | None = None
         self._link_events: LinkEvents | None = None
         self._links_dirty = False  # a link changed: the linked managers start over
-        # Host endpoints found by interface name or address: a host link or address change
-        # makes the links be read again (without starting the linked managers over).
-        self._watch_host_links = False
+        # A link or address changed: the links are read again (without starting the linked
+        # managers over).
         self._host_links_stale = False
         self._underlay = ""
         # The host's links as last read; None: read them on the next apply.
@@ -109,11 +110,7 @@ class Driver:
                     manager.reset()
             self._links_dirty, self._host_links_stale, self._host = False, False, None
         host = self._host
-        if (
-            host is None
-            or not self.calculator.made_from(calc.routing_inputs(snap, settings))
-            or self.routes.due()
-        ):
+        if host is None or self.routes.due():
             host = host_links.read(self.ipr)
         self._host, self._ok = None, False  # until this apply has gone through
         desired = self.calculator.calculate(snap, settings, host)
@@ -123,11 +120,13 @@ class Driver:
             manager.apply(desired)
         self._host, self._ok, self.desired = host, True, desired
         self.route_count = len(desired.routing.state.routes)
-        self._watch_host_links = any(
-            h.node == self.node and h.interface != ALL_INTERFACES
-            for h in snap.policy.host_endpoints
-        )
         self.applies += 1
+
+    def still_current(self, revision: int) -> None:
+        """The datastore moved to `revision` with nothing this dataplane is made of: once
+        the last apply went through, the dataplane reflects that revision too."""
+        if self._ok and self._revision_file is not None:
+            self._revision_file.write(revision)
 
     def due(self) -> bool:
         """Whether the kernel needs an apply though the datastore did not change: a link the
@@ -151,19 +150,15 @@ class Driver:
 
     def _links_changed(self) -> bool:
         """Whether the underlay or a tunnel link changed since the linked managers last
-        started over, or (while host endpoints are matched to interfaces) any host link or
-        address since the links were last read."""
+        started over, or any link or address since the links were last read (the links are
+        read again only then: every kernel change of them is announced)."""
         if self._link_events is None:  # opened in the namespace of the thread that applies
             self._link_events = LinkEvents(lambda: self.on_link_change())
         changes = self._link_events.drain()
         names = {self._underlay, VXLAN_DEVICE, IPIP_DEVICE} - {""}
         if changes.lost or changes.links & names:
             self._links_dirty = True
-        if self._watch_host_links and (
-            changes.lost
-            or changes.addresses
-            or any(not name.startswith(WORKLOAD_PREFIX) for name in changes.links)
-        ):
+        if changes.lost or changes.addresses or changes.links:
             self._host_links_stale = True
         return self._links_dirty or self._host_links_stale
 

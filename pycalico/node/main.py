@@ -268,6 +268,7 @@ def _felix(
     from pycalico.felix.collector.collector import FlowDirs
     from pycalico.felix.daemon import Felix
     from pycalico.felix.driver import Driver
+    from pycalico.ipam.keys import handle_key
     from pycalico.node import tunnel_addrs
 
     # In every mode, as Calico's calico-node runs allocate-tunnel-addrs in every mode: in
@@ -304,7 +305,11 @@ def _felix(
         log.info("Calico node started successfully")
         with contextlib.closing(driver):
             dirs = FlowDirs(state_dir, run_dir)
-            Felix(driver, env, before_apply, observe, dirs).run(backend, stop)
+            tunnel_handles = tuple(
+                handle_key(tunnel.handle_prefix + name)
+                for tunnel in (tunnel_addrs.VXLAN, tunnel_addrs.IPIP)
+            )
+            Felix(driver, env, before_apply, observe, dirs, tunnel_handles).run(backend, stop)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -151,3 +152,49 @@ def test_a_route_whose_device_is_missing_is_retried_for_the_grace_period_only(
     manager.reconcile(gone)
     now[0] += WORKLOAD_ROUTE_GRACE + 1
     assert not manager.due()  # a device that long gone waits for the resync
+
+
+def _applied(state: RouteState) -> Any:
+    """What RouteManager.apply reads of a Desired: its routing's state."""
+    return SimpleNamespace(routing=SimpleNamespace(state=state))
+
+
+def test_a_changed_route_set_is_patched_without_reading_the_table_back_until_a_reset(
+    node: tuple[str, Any],
+) -> None:
+    ns, ipr = node
+    manager = RouteManager(ipr)
+    manager.apply(_applied(DESIRED))
+    # Felix's protocol but not wanted: a reconcile removes it, a patch does not look.
+    rogue = "10.244.9.0/26 via 192.0.2.13 dev eth0 onlink proto 80"
+    sh(ns, "ip", "route", "add", *rogue.split())
+    gone = Route("10.244.3.0/26", dev="eth0", via="192.0.2.13", onlink=True)
+    changed = RouteState(
+        routes=(DESIRED.routes - {gone})
+        | {Route("10.244.4.0/26", dev="eth0", via="192.0.2.14", onlink=True)},
+        neighbours=DESIRED.neighbours,
+        fdb=DESIRED.fdb,
+    )
+
+    manager.apply(_applied(changed))
+
+    routes = sh(ns, "ip", "route")
+    assert "10.244.4.0/26 via 192.0.2.14 dev eth0 proto 80 onlink" in routes
+    assert "10.244.3.0/26" not in routes
+    assert "10.244.9.0/26" in routes
+    manager.reset()
+    manager.apply(_applied(changed))
+    assert "10.244.9.0/26" not in sh(ns, "ip", "route")
+
+
+def test_a_new_route_whose_device_is_missing_is_left_to_the_reconcile_that_defers_it(
+    node: tuple[str, Any],
+) -> None:
+    _, ipr = node
+    manager = RouteManager(ipr)
+    manager.apply(_applied(DESIRED))
+    late = Route("10.244.1.9/32", dev="cali00000000none", proto=PROTO_BOOT, scope="link")
+
+    manager.apply(_applied(RouteState(DESIRED.routes | {late}, DESIRED.neighbours, DESIRED.fdb)))
+
+    assert manager.due()  # deferred: retried while its veth may still come

@@ -234,11 +234,6 @@ class Calculator:
     def __post_init__(self) -> None:
         self.policy = policy_calc.Calculator(self.node)
 
-    def made_from(self, inputs: tuple[Any, ...]) -> bool:
-        """Whether the routing last calculated came from these `routing_inputs` (the
-        driver reads the host's links again only when not)."""
-        return self._routing is not None and self._routing[0] == inputs
-
     def calculate(self, snap: Snapshot, settings: Settings, host: HostLinks) -> Desired:
         inputs = routing_inputs(snap, settings)
         last = self._routing

@@ -14,7 +14,7 @@ from typing import Any
 from pycalico.api import enforcement
 from pycalico.api.registry import resolve
 from pycalico.datastore.mirror import Mirror
-from pycalico.datastore.resources import ResourceClient
+from pycalico.datastore.resources import ResourceClient, kind_prefix
 from pycalico.felix.calc import inputs
 from pycalico.felix.calc.routes import NodeInfo, PoolInfo, Workload
 from pycalico.felix.rules.nat import NatPool
@@ -25,6 +25,27 @@ from pycalico.policy.identity_memo import IdentityMemo
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MEMO_LIMIT = 50_000
+# Every kind `SnapshotReader.read` lists (the staged kinds too: flow logs' pending traces
+# evaluate them, policy/pending.py).
+KINDS = (
+    "Node",
+    "IPPool",
+    "WorkloadEndpoint",
+    "HostEndpoint",
+    "FelixConfiguration",
+    *policy_inputs.KINDS,
+    *policy_inputs.STAGED_KINDS,
+)
+
+
+def input_prefixes() -> tuple[str, ...]:
+    """The datastore keys a snapshot is made of: a change under none of them (an IPAM
+    handle, a BGP resource, another component's status) cannot change what Felix applies."""
+    return (
+        *(kind_prefix(resolve(kind)) for kind in KINDS),
+        keys.all_affinities_prefix(),
+        keys.block_prefix(4),
+    )
 
 
 @dataclass
@@ -79,7 +100,6 @@ class SnapshotReader:
         weps, _ = client.list(resolve("WorkloadEndpoint"))
         affinities, _ = mirror.list(keys.all_affinities_prefix())
         blocks, _ = mirror.list(keys.block_prefix(4))
-        # The staged kinds too: flow logs' pending traces evaluate them (policy/pending.py).
         kinds = (*policy_inputs.KINDS, *policy_inputs.STAGED_KINDS)
         listed = {kind: client.list(resolve(kind))[0] for kind in kinds}
         configs = felix_configurations(client, self.node)

@@ -9,6 +9,7 @@ kernel already right changes nothing (established pod traffic never notices).
 
 from __future__ import annotations
 
+import errno
 import math
 import socket
 import time
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import rt_scope, rt_type
 from pyroute2.netlink.rtnl.ndmsg import NUD_PERMANENT
 from pyroute2.netlink.rtnl.rtmsg import RTNH_F_ONLINK
@@ -60,10 +62,21 @@ class RouteManager(Manager):
     _applied: Routing | None = field(default=None, init=False)
 
     def apply(self, desired: Desired) -> None:
-        if desired.routing is self._applied and not self.due():
-            return
+        applied, state = self._applied, desired.routing.state
+        if applied is not None and not self.due():
+            # Most changes leave this node's routes as they were (another node's pod, a
+            # block BIRD routes), or change a few of them: reading the whole table back
+            # from the kernel on each was a per-change cost growing with the cluster.
+            # Only a reset (every resync, a link change) reconciles against the kernel.
+            if state == applied.state:
+                self._applied = desired.routing
+                return
+            self._applied = None  # until patched: a failure midway reconciles next time
+            if self._patch(applied.state, state):
+                self._applied = desired.routing
+                return
         self._applied = None
-        self.reconcile(desired.routing.state)
+        self.reconcile(state)
         self._applied = desired.routing
 
     def reset(self) -> None:
@@ -97,6 +110,32 @@ class RouteManager(Manager):
             self._neighbours(desired.neighbours, vxlan, stats)
             self._fdb(desired.fdb, vxlan, stats)
         return stats
+
+    def _patch(self, old: RouteState, new: RouteState) -> bool:
+        """Change only the routes that differ between two applied states; False (nothing
+        changed) where that cannot be done: neighbours or FDB entries differ, or a route's
+        device is missing (the full reconcile defers it)."""
+        if old.neighbours != new.neighbours or old.fdb != new.fdb:
+            return False
+        gone = {r.dst: r for r in old.routes - new.routes}
+        added = new.routes - old.routes
+        devices = {r.dev for r in added if r.dev}
+        indexes = {}
+        for dev in devices:
+            found = self.ipr.link_lookup(ifname=dev)
+            if not found:
+                return False
+            indexes[dev] = found[0]
+        for route in added:
+            gone.pop(route.dst, None)  # replaced, not removed
+            self.ipr.route("replace", **self._route_args(route, indexes))
+        for route in gone.values():
+            try:
+                self.ipr.route("del", **self._route_args(route, indexes))
+            except NetlinkError as exc:
+                if exc.code != errno.ESRCH:
+                    raise
+        return True
 
     # --- routes ---------------------------------------------------------------------------
 

@@ -43,9 +43,20 @@ class RevisionFileManager(Manager):
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._written = -1
 
     def apply(self, desired: Desired) -> None:
-        write_text(self.path, f"{desired.revision}\n")
+        self.write(desired.revision)
+
+    def write(self, revision: int) -> None:
+        # An apply with nothing new from the datastore (a link event, a route due) leaves
+        # it: the write and rename cost more than most such applies.
+        if revision > self._written:
+            write_text(self.path, f"{revision}\n")
+            self._written = revision
+
+    def reset(self) -> None:
+        self._written = -1
 
 
 class MtuFileManager(Manager):
