@@ -20,6 +20,7 @@ from pycalico.flows.aggregator import Aggregator
 from pycalico.flows.http_api import ApiServer
 from pycalico.flows.record import Flow
 from pycalico.flows.window import WindowSettings
+from pycalico.server_loop import ServerThread
 
 SOCKET_NAME = os.path.join("flows", "flows.sock")
 SENDER = "local"
@@ -49,12 +50,9 @@ class LocalReporter:
         os.chmod(self.path, 0o600)
         self._seq = 0
         self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._server.serve_forever, daemon=True, name="flows-local"),
-            threading.Thread(target=self._tick, daemon=True, name="flows-local-tick"),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._serving = ServerThread(self._server, "flows-local")
+        self._ticking = threading.Thread(target=self._tick, daemon=True, name="flows-local-tick")
+        self._ticking.start()
 
     def _tick(self) -> None:
         while not self._stop.wait(self.aggregator.settings.bucket_seconds):
@@ -67,9 +65,7 @@ class LocalReporter:
     def close(self) -> None:
         self._stop.set()
         self.aggregator.close_streams()
-        self._server.shutdown()
-        self._server.server_close()
-        for thread in self._threads:
-            thread.join()
+        self._serving.stop()
+        self._ticking.join()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
