@@ -14,11 +14,11 @@ Layout:
   prune it so that the events of the last `history` revisions are kept.
 
 Watches poll `events`; each has its own connection so it never contends with the backend's
-lock. Between polls a watch sleeps on inotify for the database's directory. A commit writes
-the WAL file before it publishes the commit in the -shm index (shared memory: no inotify
-event), so a watcher woken by the WAL write may find nothing yet; every writer therefore
-writes one byte to `<path>-changed` once its commit is published, and that wakes the
-watchers again when there is something to read. An idle watch costs nothing: it looks on
+lock. Between polls a watch sleeps on inotify. A commit writes the WAL file before it
+publishes the commit in the -shm index (shared memory: no inotify event), so a watcher woken
+by the WAL write could find nothing yet; every writer therefore writes one byte to
+`<path>-changed` once its commit is published, and watchers wake on that file alone: one
+look per commit. An idle watch costs nothing: it looks on
 its own only every WOKEN_RECHECK_SECONDS, for a writer that died between its commit and that
 byte. Where inotify cannot watch the directory, it polls every `poll_interval`. (Polling
 every 20 ms made each calico-node's Felix and confd wake 100 times a second doing nothing:
@@ -573,23 +573,23 @@ class SqliteWatch(Watch):
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._changes = dir_changes.shared()
-        self._directory = None if self._changes is None else _watch_directory(self._changes, path)
+        self._wakes = None if self._changes is None else _watch_changed(self._changes, path)
         self._seen_changes = 0
 
     def next(self, timeout: float | None = None) -> Event | None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._closed.is_set():
             if not self._buffer:
-                if self._changes is not None and self._directory is not None:
+                if self._changes is not None and self._wakes is not None:
                     # Noted before the look, so a write published after it wakes the sleep.
-                    self._seen_changes = self._changes.count(self._directory)
+                    self._seen_changes = self._changes.count(self._wakes)
                 self._poll()
             if self._buffer:
                 return self._buffer.popleft()
             if self._woken.is_set() and not self._closed.is_set():
                 self._woken.clear()
                 return None
-            wait = self._poll_interval if self._directory is None else WOKEN_RECHECK_SECONDS
+            wait = self._poll_interval if self._wakes is None else WOKEN_RECHECK_SECONDS
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -600,10 +600,10 @@ class SqliteWatch(Watch):
 
     def _sleep(self, seconds: float) -> None:
         """Until the database's directory changes, `seconds` pass, or the watch closes."""
-        if self._changes is None or self._directory is None:
+        if self._changes is None or self._wakes is None:
             self._woken.wait(seconds)
         else:
-            self._changes.wait(self._directory, self._seen_changes, seconds, self._woken.is_set)
+            self._changes.wait(self._wakes, self._seen_changes, seconds, self._woken.is_set)
 
     def interrupt(self) -> None:
         self._woken.set()
@@ -659,8 +659,9 @@ class SqliteWatch(Watch):
             self._changes.wake_all()
 
 
-def _watch_directory(changes: dir_changes.DirectoryChanges, path: str) -> int | None:
+def _watch_changed(changes: dir_changes.DirectoryChanges, path: str) -> dir_changes.Handle | None:
+    """Wake-ups on the store's `-changed` byte, written once a commit can be read."""
     try:
-        return changes.watch(os.path.dirname(os.path.abspath(path)))
+        return changes.watch(path + CHANGED_SUFFIX)
     except OSError:
         return None  # e.g. the per-user limit of inotify watches: poll

@@ -909,10 +909,10 @@ def test_an_idle_sqlite_watch_sleeps_on_inotify_instead_of_polling(tmp_path: Pat
     backend = SqliteBackend(tmp_path / "store.db", create=True)  # the default poll interval
     polls = 0
     with backend.watch("/calico/", 0) as watch:
-        if watch._directory is None:
+        if watch._wakes is None:
             pytest.skip("inotify cannot watch the directory here: the watch polls")
-        # The first look opens the watch's connection, which touches the directory (-shm):
-        # a wake-up, and one more look.
+        # The first look opens the watch's connection (SQLite's own files are written, which
+        # must not wake it: only `-changed` does).
         assert watch.next(timeout=0.4) is None
         looked = watch._poll
 
@@ -926,6 +926,39 @@ def test_an_idle_sqlite_watch_sleeps_on_inotify_instead_of_polling(tmp_path: Pat
     # It looks on entry and when the wait is over; polling every poll_interval (20 ms) would
     # be some 25 looks.
     assert polls == 2
+
+
+def test_a_sqlite_watch_is_not_woken_by_writes_to_other_files_of_its_directory(
+    tmp_path: Path,
+) -> None:
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
+    polls = 0
+    with backend.watch("/calico/", backend.revision()) as watch:
+        if watch._wakes is None:
+            pytest.skip("inotify cannot watch the directory here: the watch polls")
+        assert watch.next(timeout=0.1) is None
+        looked = watch._poll
+
+        def counted() -> None:
+            nonlocal polls
+            polls += 1
+            looked()
+
+        watch._poll = counted  # type: ignore[method-assign]
+        stop = threading.Event()
+
+        def scribble() -> None:  # what SQLite's WAL and pages, or anything else, would do
+            while not stop.wait(0.02):
+                (tmp_path / "store.db-wal-like").write_bytes(b"x")
+
+        writer = threading.Thread(target=scribble)
+        writer.start()
+        try:
+            assert watch.next(timeout=0.5) is None
+        finally:
+            stop.set()
+            writer.join()
+    assert polls == 2  # on entry and when the wait is over
 
 
 def test_sqlite_watch_is_woken_by_another_process_write_not_by_its_poll(tmp_path: Path) -> None:
