@@ -114,6 +114,14 @@ class Driver:
             host = host_links.read(self.ipr)
         self._host, self._ok = None, False  # until this apply has gone through
         desired = self.calculator.calculate(snap, settings, host)
+        last = self.desired
+        if last is None or (last.routing.ipip, last.routing.vxlan) != (
+            desired.routing.ipip,
+            desired.routing.vxlan,
+        ):
+            # A tunnel device's address change makes the kernel flush routes through it:
+            # the route manager reads the table back after the devices are settled.
+            self.routes.reset()
         self._underlay = desired.routing.underlay
         self.warnings = desired.routing.warnings + desired.policy_warnings
         for manager in self.managers:

@@ -61,30 +61,38 @@ def endpoint_workloads(wep: Resource) -> tuple[str, tuple[Workload, ...]]:
     )
 
 
-def block_owners(affinity_kvs: Iterable[tuple[str, str]]) -> dict[Network, str]:
-    """Block -> owning node, from `(key, value)` pairs under /calico/ipam/v2/host/.
+def affinity_owner(key: str, value: str) -> tuple[Network, str] | None:
+    """(block, node) of one key under /calico/ipam/v2/host/, if a confirmed IPv4 affinity:
+    a pending one belongs to a claim that has not finished."""
+    parsed = keys.parse_affinity_key(key)
+    if parsed is None or parsed[1].version != 4:
+        return None
+    if json.loads(value).get("state", "") not in ("", "confirmed"):
+        return None
+    return parsed[1], parsed[0]
 
-    Confirmed affinities only: a pending one belongs to a claim that has not finished.
-    """
-    owners: dict[Network, str] = {}
-    for key, value in affinity_kvs:
-        parsed = keys.parse_affinity_key(key)
-        if parsed is None or parsed[1].version != 4:
+
+def block_owners(affinity_kvs: Iterable[tuple[str, str]]) -> dict[Network, str]:
+    """Block -> owning node, from `(key, value)` pairs under /calico/ipam/v2/host/."""
+    return dict(found for key, value in affinity_kvs if (found := affinity_owner(key, value)))
+
+
+def block_borrowed(value: str) -> dict[str, str]:
+    """Address -> allocating node, for the addresses of one block another node took."""
+    block = Block.from_json(value)
+    borrowed = {}
+    for ordinal, index in enumerate(block.allocations):
+        if index is None:
             continue
-        if json.loads(value).get("state", "") in ("", "confirmed"):
-            owners[parsed[1]] = parsed[0]
-    return owners
+        node = block.attributes[index].secondary.get("node")
+        if node and node != block.host:
+            borrowed[str(block.address(ordinal))] = node
+    return borrowed
 
 
 def borrowed_addresses(block_values: Iterable[str]) -> dict[str, str]:
     """Address -> allocating node, for addresses a node took from another node's block."""
-    borrowed = {}
+    borrowed: dict[str, str] = {}
     for value in block_values:
-        block = Block.from_json(value)
-        for ordinal, index in enumerate(block.allocations):
-            if index is None:
-                continue
-            node = block.attributes[index].secondary.get("node")
-            if node and node != block.host:
-                borrowed[str(block.address(ordinal))] = node
+        borrowed.update(block_borrowed(value))
     return borrowed

@@ -13,6 +13,7 @@ from typing import Any
 
 from pycalico.api import enforcement
 from pycalico.api.registry import resolve
+from pycalico.datastore.backend import KeyValue
 from pycalico.datastore.mirror import Mirror
 from pycalico.datastore.resources import ResourceClient, kind_prefix
 from pycalico.felix.calc import inputs
@@ -118,8 +119,17 @@ class SnapshotReader:
             pools=[inputs.pool_info(p) for p in pools],
             nat_pools=[inputs.nat_pool(p) for p in pools],
             workloads=[w for wep in weps for w in self._local_workloads(wep)],
-            block_owners=inputs.block_owners((kv.key, kv.value) for kv in affinities),
-            borrowed=inputs.borrowed_addresses(kv.value for kv in blocks),
+            # Parsed once per stored version (the mirror keeps the result): every block and
+            # affinity parsed again on each apply was a per-change cost growing with the
+            # cluster.
+            block_owners=dict(
+                found for kv in affinities if (found := mirror.decoded(kv, _affinity_owner))
+            ),
+            borrowed={
+                address: node
+                for kv in blocks
+                for address, node in mirror.decoded(kv, _block_borrowed).items()
+            },
             global_config=global_config,
             node_config=node_config,
             policy=self.policy.read(listed, weps),
@@ -131,6 +141,14 @@ class SnapshotReader:
     def _local_workloads(self, wep: dict[str, Any]) -> tuple[Workload, ...]:
         owner, workloads = self._workloads.get(wep, inputs.endpoint_workloads)
         return workloads if owner == self.node else ()
+
+
+def _affinity_owner(kv: KeyValue) -> tuple[Network, str] | None:
+    return inputs.affinity_owner(kv.key, kv.value)
+
+
+def _block_borrowed(kv: KeyValue) -> dict[str, str]:
+    return inputs.block_borrowed(kv.value)
 
 
 def _unenforced_line(resource: dict[str, Any]) -> str:

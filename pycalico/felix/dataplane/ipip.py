@@ -61,6 +61,9 @@ class IpipManager(DeviceManager):
     """`tunl0` as the routing part wants it: set up while a pool uses IPIP, else without an
     address (when it exists at all)."""
 
+    def spec(self, routing: Routing) -> object:
+        return routing.ipip
+
     def settle(self, routing: Routing) -> None:
         if routing.ipip is not None:
             ensure(self.ipr, routing.ipip)

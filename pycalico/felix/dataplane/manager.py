@@ -36,22 +36,30 @@ class Manager:
 
 
 class DeviceManager(Manager):
-    """A tunnel device: set up from the routing part, again only when that changed (or
-    after a reset)."""
+    """A tunnel device: set up from its part of the routing (`spec`), again only when that
+    part changed (or after a reset): most routing changes (another node's block) leave it,
+    and looking the device up on each was a per-change cost growing with the cluster."""
+
+    _UNSET = object()
 
     def __init__(self, ipr: Any) -> None:
         self.ipr = ipr  # a pyroute2 IPRoute in the node's namespace
-        self._applied: Routing | None = None
+        self._applied: object = self._UNSET
 
     def apply(self, desired: Desired) -> None:
-        if desired.routing is self._applied:
+        spec = self.spec(desired.routing)
+        if spec == self._applied:
             return
-        self._applied = None
+        self._applied = self._UNSET
         self.settle(desired.routing)
-        self._applied = desired.routing
+        self._applied = spec
+
+    def spec(self, routing: Routing) -> object:
+        """The part of `routing` this device is made from."""
+        raise NotImplementedError
 
     def settle(self, routing: Routing) -> None:
         raise NotImplementedError
 
     def reset(self) -> None:
-        self._applied = None
+        self._applied = self._UNSET

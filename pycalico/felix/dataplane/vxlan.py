@@ -71,6 +71,9 @@ class VxlanManager(DeviceManager):
     """Keeps `vxlan.calico` as the routing part wants it; without a spec (no VXLAN pool, or
     no tunnel address yet) an existing device is left as it is."""
 
+    def spec(self, routing: Routing) -> object:
+        return routing.vxlan
+
     def settle(self, routing: Routing) -> None:
         if routing.vxlan is not None:
             ensure(self.ipr, routing.vxlan)
