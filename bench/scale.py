@@ -85,6 +85,7 @@ from pycalico.datastore.resources import ResourceClient
 from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.felix.calc import settings as felix_settings
 from pycalico.felix.dataplane import routes as route_manager
+from pycalico.felix.dataplane.status_files import read_revision
 from pycalico.lab import host_limits, pods
 from pycalico.lab.cluster import node_env
 from pycalico.lab.namespaces import ns_name
@@ -434,12 +435,7 @@ def applied_everywhere(state: LabState, ds: LabDatastore, timeout: float) -> Non
     while behind:
         still = []
         for node in behind:
-            try:
-                with open(state.path("nodes", node, "run", "felix-revision")) as f:
-                    done = int(f.read().strip() or 0)
-            except (OSError, ValueError):
-                done = 0
-            if done < target:
+            if read_revision(state.path("nodes", node, "run", "felix-revision")) < target:
                 still.append(node)
         behind = still
         if behind and now() > deadline:
@@ -798,12 +794,8 @@ class NodeProcess:
         """Until Felix has applied revision `target`."""
         deadline = now() + timeout
         while True:
-            with (
-                contextlib.suppress(OSError, ValueError),
-                open(os.path.join(self.tmp, "run", "felix-revision")) as f,
-            ):
-                if int(f.read().strip() or 0) >= target:
-                    return
+            if read_revision(os.path.join(self.tmp, "run", "felix-revision")) >= target:
+                return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"calico-node exited; see {self.tmp}/calico-node.log")
             if now() > deadline:

@@ -34,6 +34,7 @@ WATCH_PREFIX = "/calico/"
 MAX_EVENTS_PER_APPLY = 1000
 RETRY_FIRST_SECONDS = 0.2
 RETRY_MAX_SECONDS = 2.0
+FULL_SETTLE_EVERY = 10  # loads: the first, then one resync in ten (15 min by default)
 T = TypeVar("T")
 
 
@@ -50,15 +51,19 @@ def _retrying(step: Callable[[], T], stop: threading.Event) -> T | None:
     return None
 
 
-def _settle_heap() -> None:
+def _settle_heap(full: bool) -> None:
     """Collect once, then keep what survived out of the collector's way.
 
     After a full load the heap is mostly long-lived (the mirror and what apply built from
     it); a full collection walking all of it stalled a Felix label change by up to ~45 ms at
-    1000 endpoints. Unfreezing first lets each load's collection reclaim anything frozen at
-    the previous load that has since become garbage.
+    1000 endpoints. `full` first unfreezes what an earlier load froze, so that what has
+    since become cyclic garbage is reclaimed too; otherwise only what is new since is
+    collected. A full one on every resync was most of an idle node's CPU (bench/scale.py:
+    ~20 ms a time for each of Felix and confd); a reload keeps what is still current, so
+    there is little new to collect.
     """
-    gc.unfreeze()
+    if full:
+        gc.unfreeze()
     gc.collect()
     gc.freeze()
 
@@ -124,7 +129,7 @@ def follow(
         wakeup._attach(watch)
         if watch is not None:
             _apply(mirror)
-            _settle_heap()
+            _settle_heap(full=mirror.loads % FULL_SETTLE_EVERY == 1)
         return watch
 
     def _apply(view: Mirror) -> None:

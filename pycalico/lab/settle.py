@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import time
 
+from pycalico.felix.dataplane.status_files import read_revision
 from pycalico.lab.state import LabError, LabState
 
 SETTLE_TIMEOUT = 20.0
 
 
 def _applied(state: LabState, node: str) -> int:
-    try:
-        with open(state.path("nodes", node, "run", "felix-revision"), encoding="ascii") as f:
-            return int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return 0
+    return read_revision(state.path("nodes", node, "run", "felix-revision"))
 
 
 def settle(state: LabState, timeout: float = SETTLE_TIMEOUT) -> None:
