@@ -106,8 +106,8 @@ def follow(
     """Run `apply(mirror)` once everything is loaded, then after changes, until `stop`.
 
     `idle(mirror)` is for work that is due without a datastore change (and liveness): it
-    runs when `wakeup` rings, after a batch of changes none of whose keys is `relevant` to
-    `apply` (such a batch is only taken into the mirror: on a busy cluster most writes are
+    runs when `wakeup` rings, after every batch of changes (one none of whose keys is
+    `relevant` to `apply` is only taken into the mirror: on a busy cluster most writes are
     other components' business), and when the seconds it returned last time have passed.
     While the datastore is away nothing is torn down: the last applied state stays and the
     loop retries until it is back.
@@ -172,6 +172,9 @@ def follow(
                     changed = changed or relevant(event.key)
                 if changed:
                     _apply(mirror)
+                    # What the apply left due (a route waiting for its device) is known
+                    # only to `idle`: ask it on the next turn.
+                    idle_at = time.monotonic()
                 else:
                     idle_at = _idle()
             except (WatchCompacted, DatastoreError) as exc:
