@@ -102,6 +102,7 @@ def follow(
     idle: Callable[[Mirror], float] = lambda view: math.inf,
     relevant: Callable[[str], bool] = lambda key: True,
     wakeup: Wakeup | None = None,
+    min_apply_interval: float = 0.0,
 ) -> None:
     """Run `apply(mirror)` once everything is loaded, then after changes, until `stop`.
 
@@ -109,8 +110,11 @@ def follow(
     runs when `wakeup` rings, after every batch of changes (one none of whose keys is
     `relevant` to `apply` is only taken into the mirror: on a busy cluster most writes are
     other components' business), and when the seconds it returned last time have passed.
-    While the datastore is away nothing is torn down: the last applied state stays and the
-    loop retries until it is back.
+    A change is applied at once, unless the last apply ended less than `min_apply_interval`
+    seconds ago: then at that moment, with whatever else has arrived by then (a pod's IPAM
+    and endpoint writes, a node's registration, a bring-up's burst): a lone change waits for
+    nothing, a burst costs a few applies a second. While the datastore is away nothing is
+    torn down: the last applied state stays and the loop retries until it is back.
     """
     mirror = Mirror(WATCH_PREFIX)
     wakeup = wakeup or Wakeup()
@@ -143,8 +147,9 @@ def follow(
         return time.monotonic() + idle(mirror)
 
     watch = restart()
-    last_resync = time.monotonic()
+    last_resync = applied_at = time.monotonic()
     idle_at = _idle()
+    apply_at = math.inf  # a relevant change waits for its apply until then
     try:
         while watch is not None and not stop.is_set():
             try:
@@ -152,13 +157,24 @@ def follow(
                 if time.monotonic() >= next_resync:
                     watch.close()
                     watch = restart()
-                    last_resync = time.monotonic()
+                    last_resync = applied_at = time.monotonic()
+                    apply_at = math.inf
                     continue
-                wake_at = min(idle_at, next_resync)
+                if time.monotonic() >= apply_at:
+                    _apply(mirror)
+                    applied_at, apply_at = time.monotonic(), math.inf
+                    # What the apply left due (a route waiting for its device) is known
+                    # only to `idle`: ask it on the next turn.
+                    idle_at = applied_at
+                    continue
+                wake_at = min(idle_at, next_resync, apply_at)
                 timeout = None if math.isinf(wake_at) else max(0.0, wake_at - time.monotonic())
                 event = watch.next(timeout=timeout)
+                # While a change waits for its apply, `idle` waits too: it would otherwise be
+                # told of a revision as current that the dataplane does not reflect yet.
                 if event is None:
-                    idle_at = _idle()
+                    if math.isinf(apply_at):
+                        idle_at = _idle()
                     continue
                 changed = False
                 for _ in range(MAX_EVENTS_PER_APPLY):
@@ -171,11 +187,8 @@ def follow(
                     mirror.apply(event)  # a steady stream: apply now, take the rest next
                     changed = changed or relevant(event.key)
                 if changed:
-                    _apply(mirror)
-                    # What the apply left due (a route waiting for its device) is known
-                    # only to `idle`: ask it on the next turn.
-                    idle_at = time.monotonic()
-                else:
+                    apply_at = min(apply_at, applied_at + min_apply_interval)
+                elif math.isinf(apply_at):
                     idle_at = _idle()
             except (WatchCompacted, DatastoreError) as exc:
                 log.info("watch restarted: %s", exc)

@@ -43,6 +43,11 @@ LOG_LEVELS = {
     "Fatal": logging.CRITICAL,
 }
 
+# A change within this long of the last apply waits for the rest of its burst: every node
+# applied each of a pod's four IPAM and endpoint writes on its own, the cluster's cost of a
+# pod growing with the square of its size (bench/scale.py, 100 nodes: ~0.9 s per pod).
+APPLY_INTERVAL_SECONDS = 0.1
+
 # Under the shortest time calico-node's liveness goes stale after (3 × min(resync, 90 s)).
 HEARTBEAT_SECONDS = 30.0
 
@@ -227,6 +232,7 @@ class Felix:
                 idle=self.idle,
                 relevant=lambda key: key.startswith(self.inputs),
                 wakeup=wakeup,
+                min_apply_interval=APPLY_INTERVAL_SECONDS,
             )
         finally:
             self.close()

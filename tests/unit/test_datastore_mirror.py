@@ -214,3 +214,65 @@ def test_follow_runs_idle_again_when_the_seconds_it_asked_for_have_passed(
         stop.set()
         follower.join(timeout=10)
     assert not follower.is_alive()
+
+
+def test_changes_within_the_minimum_interval_of_the_last_apply_are_applied_together(
+    tmp_path: Path,
+) -> None:
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
+    applied: list[list[str]] = []
+    stop = threading.Event()
+
+    def apply(view: Mirror) -> None:
+        applied.append([kv.key for kv in view.list(PREFIX)[0]])
+
+    follower = threading.Thread(
+        target=follow,
+        args=(backend, apply, stop, lambda: math.inf),
+        kwargs={"min_apply_interval": 3600.0},
+    )
+    follower.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not applied and time.monotonic() < deadline:
+            time.sleep(0.01)
+        backend.create("/calico/a", "1")
+        backend.create("/calico/b", "2")
+        time.sleep(0.5)  # would have been two applies without the interval
+        assert applied == [[]]
+    finally:
+        stop.set()
+        follower.join(timeout=10)
+    assert not follower.is_alive()
+
+
+def test_a_lone_change_after_a_quiet_interval_is_applied_at_once(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
+    applied: list[list[str]] = []
+    stop = threading.Event()
+
+    def apply(view: Mirror) -> None:
+        applied.append([kv.key for kv in view.list(PREFIX)[0]])
+
+    follower = threading.Thread(
+        target=follow,
+        args=(backend, apply, stop, lambda: math.inf),
+        kwargs={"min_apply_interval": 0.2},
+    )
+    follower.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not applied and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        backend.create("/calico/a", "1")
+        backend.create("/calico/b", "2")
+        while (not applied or applied[-1] != ["/calico/a", "/calico/b"]) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.01)
+        assert applied[-1] == ["/calico/a", "/calico/b"]
+    finally:
+        stop.set()
+        follower.join(timeout=10)
+    assert not follower.is_alive()
