@@ -92,6 +92,11 @@ class SnapshotReader:
     _unenforced: IdentityMemo[dict[str, Any], str] = field(
         default_factory=lambda: IdentityMemo(MEMO_LIMIT)
     )
+    # Per Node object: its addresses and VTEP MAC were parsed again for every node on every
+    # apply, a per-change cost growing with the cluster.
+    _nodes: IdentityMemo[dict[str, Any], NodeInfo] = field(
+        default_factory=lambda: IdentityMemo(MEMO_LIMIT)
+    )
 
     def read(self, mirror: Mirror) -> Snapshot:
         """Every input, at the mirror's revision; later changes arrive by watch."""
@@ -115,7 +120,7 @@ class SnapshotReader:
         return Snapshot(
             revision=mirror.revision(),
             generation=mirror.loads,
-            nodes={n["metadata"]["name"]: inputs.node_info(n) for n in nodes},
+            nodes={n["metadata"]["name"]: self._nodes.get(n, inputs.node_info) for n in nodes},
             pools=[inputs.pool_info(p) for p in pools],
             nat_pools=[inputs.nat_pool(p) for p in pools],
             workloads=[w for wep in weps for w in self._local_workloads(wep)],
