@@ -125,7 +125,9 @@ class Confd:
             except BirdError as exc:
                 log.error("%s", exc)
             self._report("")
-        return math.inf if self._await_exit() else WATCHDOG_RETRY_SECONDS
+        if not self._installed or self._await_exit():
+            return math.inf  # nothing to watch yet (an apply comes first), or a thread waits
+        return WATCHDOG_RETRY_SECONDS
 
     def _await_exit(self) -> bool:
         """Whether a thread waits for the running BIRD's exit (one is started if not)."""
@@ -144,10 +146,13 @@ class Confd:
 
     def _exited(self, fd: int) -> None:
         try:
-            select.select([fd], [], [])
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.poll()
         finally:
             os.close(fd)
-        self._wakeup.ring()
+            self._watched = None  # whatever happened, the next look starts a new wait
+            self._wakeup.ring()
 
     def run(self, stop: threading.Event, resync_seconds: float = DEFAULT_RESYNC_SECONDS) -> None:
         prefixes = input_prefixes()

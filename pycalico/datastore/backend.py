@@ -122,6 +122,8 @@ class Watch(abc.ABC):
         """The next event, or None if `timeout` seconds pass without one.
 
         `timeout=None` blocks until an event arrives or the watch is closed (then None).
+        None never comes between two events of one revision: a transaction's events are
+        handed out whole.
         Raises WatchCompacted if history needed to continue has been discarded.
         """
 

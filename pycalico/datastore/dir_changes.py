@@ -60,6 +60,11 @@ class DirectoryChanges:
             with self._changed:
                 counted = False
                 for event in events:
+                    if event.mask & flags.Q_OVERFLOW:  # events were lost: any file may have
+                        for handle in self._counts:
+                            self._counts[handle] += 1
+                        counted = True
+                        continue
                     handle = (event.wd, event.name)
                     if handle in self._counts:
                         self._counts[handle] += 1

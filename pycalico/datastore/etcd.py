@@ -20,6 +20,7 @@ own compares.
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import http.client
 import json
@@ -488,9 +489,12 @@ class EtcdWatch(Watch):
         self._range = key_range
         # Every event up to this revision has been queued.
         self._cursor = after_revision
-        self._queue: queue.SimpleQueue[Event | DatastoreError | object | None] = (
+        # One item per stream message: a revision's events stay together, so an interrupt
+        # never falls between two of them.
+        self._queue: queue.SimpleQueue[list[Event] | DatastoreError | object | None] = (
             queue.SimpleQueue()
         )
+        self._buffer: collections.deque[Event] = collections.deque()
         self._error: DatastoreError | None = None
         self._closed = threading.Event()
         self._lock = threading.Lock()
@@ -554,6 +558,7 @@ class EtcdWatch(Watch):
         """
         result = _message(self._response.readline())
         events = result.get("events", ())
+        decoded = []
         for event in events:
             kv = event["kv"]
             key = _decode_key(kv["key"])
@@ -561,7 +566,9 @@ class EtcdWatch(Watch):
                 kind, value = EventType.DELETE, event.get("prev_kv", {}).get("value")
             else:
                 kind, value = EventType.PUT, kv.get("value")
-            self._queue.put(Event(kind, key, _decode_value(value, key), int(kv["mod_revision"])))
+            decoded.append(Event(kind, key, _decode_value(value, key), int(kv["mod_revision"])))
+        if decoded:
+            self._queue.put(decoded)
         if events:
             # etcd never splits one revision's events across messages.
             self._cursor = int(events[-1]["kv"]["mod_revision"])
@@ -619,6 +626,8 @@ class EtcdWatch(Watch):
     def next(self, timeout: float | None = None) -> Event | None:
         if self._closed.is_set():
             return None
+        if self._buffer:
+            return self._buffer.popleft()
         if self._error is not None:
             raise self._error
         try:
@@ -633,7 +642,9 @@ class EtcdWatch(Watch):
         if isinstance(item, DatastoreError):
             self._error = item
             raise item
-        return item
+        assert isinstance(item, list)
+        self._buffer.extend(item)
+        return self._buffer.popleft()
 
     def interrupt(self) -> None:
         self._queue.put(_INTERRUPT)

@@ -107,9 +107,11 @@ def follow(
     """Run `apply(mirror)` once everything is loaded, then after changes, until `stop`.
 
     `idle(mirror)` is for work that is due without a datastore change (and liveness): it
-    runs when `wakeup` rings, after every batch of changes (one none of whose keys is
-    `relevant` to `apply` is only taken into the mirror: on a busy cluster most writes are
-    other components' business), and when the seconds it returned last time have passed.
+    runs when `wakeup` rings, after every apply, after a batch of changes none of whose
+    keys is `relevant` to `apply` (such a batch is only taken into the mirror: on a busy
+    cluster most writes are other components' business), and when the seconds it returned
+    last time have passed; never while a change waits for its apply, nor in the middle of
+    a revision's events (so the mirror's revision is one the dataplane reflects whole).
     A change is applied at once, unless the last apply ended less than `min_apply_interval`
     seconds ago: then at that moment, with whatever else has arrived by then (a pod's IPAM
     and endpoint writes, a node's registration, a bring-up's burst): a lone change waits for
@@ -157,7 +159,8 @@ def follow(
                 if time.monotonic() >= next_resync:
                     watch.close()
                     watch = restart()
-                    last_resync = applied_at = time.monotonic()
+                    # The reload's apply may have left work due (strays, deferred routes).
+                    last_resync = applied_at = idle_at = time.monotonic()
                     apply_at = math.inf
                     continue
                 if time.monotonic() >= apply_at:
@@ -167,33 +170,37 @@ def follow(
                     # only to `idle`: ask it on the next turn.
                     idle_at = applied_at
                     continue
-                wake_at = min(idle_at, next_resync, apply_at)
+                # While a change waits for its apply, `idle` waits too (it runs right
+                # after): it would otherwise be told of a revision as current that the
+                # dataplane does not reflect yet.
+                wake_at = min(next_resync, idle_at if math.isinf(apply_at) else apply_at)
                 timeout = None if math.isinf(wake_at) else max(0.0, wake_at - time.monotonic())
                 event = watch.next(timeout=timeout)
-                # While a change waits for its apply, `idle` waits too: it would otherwise be
-                # told of a revision as current that the dataplane does not reflect yet.
                 if event is None:
                     if math.isinf(apply_at):
                         idle_at = _idle()
                     continue
-                changed = False
+                changed = caught_up = False
                 for _ in range(MAX_EVENTS_PER_APPLY):
                     mirror.apply(event)
                     changed = changed or relevant(event.key)
                     event = watch.next(timeout=0)
                     if event is None:
+                        caught_up = True  # a watch hands out a revision's events whole
                         break
                 else:
                     mirror.apply(event)  # a steady stream: apply now, take the rest next
                     changed = changed or relevant(event.key)
                 if changed:
                     apply_at = min(apply_at, applied_at + min_apply_interval)
-                elif math.isinf(apply_at):
+                elif caught_up and math.isinf(apply_at):
                     idle_at = _idle()
             except (WatchCompacted, DatastoreError) as exc:
                 log.info("watch restarted: %s", exc)
                 watch.close()
                 watch = restart()
+                applied_at = idle_at = time.monotonic()
+                apply_at = math.inf
     finally:
         wakeup._attach(None)
         if watch is not None:

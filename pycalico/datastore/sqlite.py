@@ -506,7 +506,12 @@ class SqliteBackend(Backend):
     def _announce(self) -> None:
         """Wake the watchers: the commit is published now."""
         try:
-            fd = os.open(self.path + CHANGED_SUFFIX, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            # No symlink followed: the store's directory may be writable by others.
+            fd = os.open(
+                self.path + CHANGED_SUFFIX,
+                os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                0o600,
+            )
         except OSError:  # e.g. a read-only directory: watchers find the write on a recheck
             return
         try:

@@ -121,10 +121,16 @@ class Felix:
         """Between applies: work the kernel asks for, else the news that changes of no
         concern to Felix leave the dataplane as current as the datastore (the revision
         file)."""
-        if self.driver.due():
+        try:
+            due = self.driver.due()
+            if not due:
+                self.driver.still_current(view.revision())
+        except OSError as exc:  # the link events' socket, the revision file
+            log.warning("between applies: %s; applying", exc)
+            due = True
+        if due:
             self.apply(view)
         else:
-            self.driver.still_current(view.revision())
             self.observe(None, 0.0)
         # Liveness is a loop that turns: with resyncs far apart (or off) it still turns.
         return min(self.driver.due_in(), HEARTBEAT_SECONDS)

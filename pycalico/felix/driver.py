@@ -18,6 +18,7 @@ repairing anything changed behind Felix's back.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +31,7 @@ from pycalico.felix.dataplane import host_links
 from pycalico.felix.dataplane.conntrack import ConntrackManager
 from pycalico.felix.dataplane.forwarding import ForwardingManager
 from pycalico.felix.dataplane.ipip import IpipManager
-from pycalico.felix.dataplane.link_events import LinkEvents
+from pycalico.felix.dataplane.link_events import Changes, LinkEvents
 from pycalico.felix.dataplane.manager import Manager
 from pycalico.felix.dataplane.nftables import NftablesManager
 from pycalico.felix.dataplane.routes import RouteManager
@@ -40,6 +41,8 @@ from pycalico.felix.dataplane.status_files import (
     RevisionFileManager,
 )
 from pycalico.felix.dataplane.vxlan import VxlanManager
+
+log = logging.getLogger("pycalico.felix")
 
 
 class Driver:
@@ -82,6 +85,7 @@ class Driver:
         self._generation: int | None = None
         self._link_events: LinkEvents | None = None
         self._links_dirty = False  # a link changed: the linked managers start over
+        self._routes_dirty = False  # a routed device or an address changed: routes read back
         # A link or address changed: the links are read again (without starting the linked
         # managers over).
         self._host_links_stale = False
@@ -108,7 +112,10 @@ class Driver:
             if self._links_dirty:
                 for manager in self._linked:
                     manager.reset()
-            self._links_dirty, self._host_links_stale, self._host = False, False, None
+            if self._routes_dirty:
+                self.routes.reset()
+            self._links_dirty, self._routes_dirty = False, False
+            self._host_links_stale, self._host = False, None
         host = self._host
         if host is None or self.routes.due():
             host = host_links.read(self.ipr)
@@ -144,7 +151,7 @@ class Driver:
 
         A link change is worth a try even after a failed apply: a link coming back up is
         what an apply that failed while it was down waits for. Otherwise a failed apply
-        waits for the next datastore change or resync, rather than fail every tick."""
+        waits for the next datastore change or resync, rather than fail on every idle turn."""
         if self._links_changed():
             return True
         return self._ok and any(manager.due() for manager in self.managers)
@@ -162,13 +169,25 @@ class Driver:
         read again only then: every kernel change of them is announced)."""
         if self._link_events is None:  # opened in the namespace of the thread that applies
             self._link_events = LinkEvents(lambda: self.on_link_change())
-        changes = self._link_events.drain()
+        try:
+            changes = self._link_events.drain()
+        except OSError as exc:  # a new socket next time; meanwhile anything may have changed
+            log.warning("link events: %s; listening again", exc)
+            self._link_events.close()
+            self._link_events = None
+            changes = Changes(lost=True)
         names = {self._underlay, VXLAN_DEVICE, IPIP_DEVICE} - {""}
         if changes.lost or changes.links & names:
             self._links_dirty = True
+        # Routes are patched from what was applied; the kernel flushes those of a device
+        # that goes down or loses its address without a word, so such a change makes the
+        # route manager read the table back.
+        routed = {r.dev for r in self.desired.routing.state.routes} if self.desired else set()
+        if changes.addresses or changes.links & routed:
+            self._routes_dirty = True
         if changes.lost or changes.addresses or changes.links:
             self._host_links_stale = True
-        return self._links_dirty or self._host_links_stale
+        return self._links_dirty or self._routes_dirty or self._host_links_stale
 
     def close(self) -> None:
         for manager in self.managers:

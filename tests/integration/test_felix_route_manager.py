@@ -129,6 +129,22 @@ def test_an_unknown_workload_route_survives_the_grace_period_only(node: tuple[st
     assert not manager.due()
 
 
+def test_a_stray_gone_from_the_kernel_is_forgotten_not_due_for_ever(
+    node: tuple[str, Any],
+) -> None:
+    ns, ipr = node
+    sh(ns, "ip", "route", "add", "10.244.1.9", "dev", "cali0123456789a", "scope", "link")
+    now = [1000.0]
+    manager = RouteManager(ipr, clock=lambda: now[0])
+    manager.reconcile(RouteState())  # a stray, in its grace period
+    sh(ns, "ip", "route", "del", "10.244.1.9", "dev", "cali0123456789a")  # its pod went
+
+    manager.reconcile(RouteState())
+    now[0] += WORKLOAD_ROUTE_GRACE + 1
+
+    assert not manager.due()
+
+
 def test_a_route_whose_device_is_missing_is_retried_for_the_grace_period_only(
     node: tuple[str, Any],
 ) -> None:

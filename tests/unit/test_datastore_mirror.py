@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,8 +141,8 @@ def test_follow_takes_changes_no_key_of_which_is_relevant_into_the_mirror_withou
         while not applied and time.monotonic() < deadline:
             time.sleep(0.01)
         assert applied == [[]]
-        backend.create("/calico/other/a", "1")
         idled.clear()
+        backend.create("/calico/other/a", "1")
         assert idled.wait(10)  # the change went by as a quiet tick
         assert applied == [[]]
         backend.create("/calico/wanted/b", "2")
@@ -272,6 +273,63 @@ def test_a_lone_change_after_a_quiet_interval_is_applied_at_once(tmp_path: Path)
         ):
             time.sleep(0.01)
         assert applied[-1] == ["/calico/a", "/calico/b"]
+    finally:
+        stop.set()
+        follower.join(timeout=10)
+    assert not follower.is_alive()
+
+
+class CountingBackend(SqliteBackend):
+    """Counts its watches' `next` calls: a loop that spins shows up as thousands."""
+
+    nexts = 0
+
+    def watch(self, prefix: str, after_revision: int) -> Any:
+        inner = super().watch(prefix, after_revision)
+        backend = self
+
+        class Counted:
+            def next(self, timeout: float | None = None) -> Any:
+                backend.nexts += 1
+                return inner.next(timeout)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(inner, name)
+
+        return Counted()
+
+
+def test_a_change_waiting_for_its_apply_is_waited_for_without_spinning(tmp_path: Path) -> None:
+    backend = CountingBackend(tmp_path / "store.db", create=True)
+    applied: list[list[str]] = []
+    in_apply = threading.Event()
+    stop = threading.Event()
+
+    def apply(view: Mirror) -> None:
+        applied.append([kv.key for kv in view.list(PREFIX)[0]])
+        if applied[-1] == ["/calico/a"]:
+            in_apply.set()
+            time.sleep(0.3)  # a change arrives meanwhile: it must wait out the interval
+
+    follower = threading.Thread(
+        target=follow,
+        args=(backend, apply, stop, lambda: math.inf),
+        kwargs={"min_apply_interval": 1.0},
+    )
+    follower.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not applied and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(1.1)  # past the interval: the next change is applied at once
+        backend.create("/calico/a", "1")
+        assert in_apply.wait(10)
+        backend.create("/calico/b", "2")
+        before = backend.nexts
+        while applied[-1] != ["/calico/a", "/calico/b"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert applied[-1] == ["/calico/a", "/calico/b"]
+        assert backend.nexts - before < 20
     finally:
         stop.set()
         follower.join(timeout=10)

@@ -6,8 +6,8 @@ import ipaddress
 import json
 
 from pycalico.felix.calc.inputs import (
-    block_owners,
-    borrowed_addresses,
+    affinity_owner,
+    block_borrowed,
     endpoint_workloads,
     nat_pool,
     node_info,
@@ -56,12 +56,13 @@ def test_block_owners_come_from_confirmed_affinities() -> None:
         ("/calico/ipam/v2/host/node2/ipv4/block/10.244.2.0-26", '{"state":"pending"}'),
         ("/calico/ipam/v2/host/node3", "{}"),
     ]
-    assert block_owners(kvs) == {ipaddress.ip_network("10.244.1.0/26"): "node1"}
+    owners = [found for key, value in kvs if (found := affinity_owner(key, value))]
+    assert owners == [(ipaddress.ip_network("10.244.1.0/26"), "node1")]
 
 
 def test_borrowed_addresses_are_those_allocated_by_another_node() -> None:
     block = Block.new(ipaddress.ip_network("10.244.1.0/26"), "host:node1", now_ns=1)
     block.assign(1, "own", {"node": "node1"})
     block.assign(1, "borrowed", {"node": "node2"})
-    assert borrowed_addresses([block.to_json()]) == {"10.244.1.1": "node2"}
+    assert block_borrowed(block.to_json()) == {"10.244.1.1": "node2"}
     assert json.loads(block.to_json())["affinity"] == "host:node1"

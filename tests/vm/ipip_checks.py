@@ -23,7 +23,7 @@ import pytest
 
 from pycalico.datastore.backend import Backend
 from pycalico.datastore.config import config_from_env, open_backend
-from pycalico.felix.calc.inputs import block_owners
+from pycalico.felix.calc.inputs import affinity_owner
 from pycalico.ipam import keys
 from pycalico.ipam.allocator import Allocator
 from pycalico.lab.cluster import node_env
@@ -93,7 +93,8 @@ def blocks_by_node(name: str) -> dict[str, list[str]]:
     with datastore(name) as backend:
         affinities, _ = backend.list(keys.all_affinities_prefix())
     owned: dict[str, list[str]] = {}
-    for block, node in block_owners((kv.key, kv.value) for kv in affinities).items():
+    owners = (affinity_owner(kv.key, kv.value) for kv in affinities)
+    for block, node in (found for found in owners if found):
         owned.setdefault(node, []).append(str(block))
     return owned
 

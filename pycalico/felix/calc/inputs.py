@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pycalico.felix.calc.routes import NodeInfo, PoolInfo, Workload
@@ -72,11 +72,6 @@ def affinity_owner(key: str, value: str) -> tuple[Network, str] | None:
     return parsed[1], parsed[0]
 
 
-def block_owners(affinity_kvs: Iterable[tuple[str, str]]) -> dict[Network, str]:
-    """Block -> owning node, from `(key, value)` pairs under /calico/ipam/v2/host/."""
-    return dict(found for key, value in affinity_kvs if (found := affinity_owner(key, value)))
-
-
 def block_borrowed(value: str) -> dict[str, str]:
     """Address -> allocating node, for the addresses of one block another node took."""
     block = Block.from_json(value)
@@ -89,10 +84,3 @@ def block_borrowed(value: str) -> dict[str, str]:
             borrowed[str(block.address(ordinal))] = node
     return borrowed
 
-
-def borrowed_addresses(block_values: Iterable[str]) -> dict[str, str]:
-    """Address -> allocating node, for addresses a node took from another node's block."""
-    borrowed: dict[str, str] = {}
-    for value in block_values:
-        borrowed.update(block_borrowed(value))
-    return borrowed

@@ -55,9 +55,10 @@ class RouteManager(Manager):
     clock: Callable[[], float] = time.monotonic
     # Unexpected workload routes, with when they were first seen (for the grace period).
     _strays: dict[str, float] = field(default_factory=dict)
-    # Wanted routes whose device was missing at the last apply, with when that was first
-    # seen: retried on every apply for a grace period, then left to the periodic resync
-    # (a device that long gone is not coming; a pod's veth exists before its endpoint).
+    # Wanted routes whose device was missing at the last reconcile, with when that was
+    # first seen: retried (on the device's link event, or every DEFERRED_RETRY_SECONDS) for
+    # a grace period, then left to the periodic resync (a device that long gone is not
+    # coming; a pod's veth exists before its endpoint).
     _deferred: dict[str, float] = field(default_factory=dict)
     _applied: Routing | None = field(default=None, init=False)
 
@@ -170,6 +171,9 @@ class RouteManager(Manager):
         current = self._current_routes(names)
         wanted = {r.dst: r for r in desired}
         now = self.clock()
+        # A stray gone from the kernel (its pod deleted, a CNI rollback) is forgotten: it
+        # would otherwise stay due for ever, and Felix apply without end.
+        self._strays = {dst: first for dst, first in self._strays.items() if dst in current}
         for dst, route in current.items():
             if dst in wanted:
                 continue
