@@ -905,46 +905,40 @@ def test_sqlite_backend_inherited_through_fork_opens_its_own_connection(tmp_path
         assert before < in_child < backend.create("/calico/parent-2", "v")
 
 
+def _counted_polls(watch: Any) -> list[int]:
+    """Counts the watch's looks at the database from now on (one element per look)."""
+    if watch._wakes is None:
+        pytest.skip("inotify cannot watch the directory here: the watch polls")
+    # The first look opens the watch's connection (SQLite's own files are written, which
+    # must not wake it: only `-changed` does).
+    assert watch.next(timeout=0.1) is None
+    looks: list[int] = []
+    looked = watch._poll
+
+    def counted() -> None:
+        looks.append(1)
+        looked()
+
+    watch._poll = counted
+    return looks
+
+
 def test_an_idle_sqlite_watch_sleeps_on_inotify_instead_of_polling(tmp_path: Path) -> None:
     backend = SqliteBackend(tmp_path / "store.db", create=True)  # the default poll interval
-    polls = 0
     with backend.watch("/calico/", 0) as watch:
-        if watch._wakes is None:
-            pytest.skip("inotify cannot watch the directory here: the watch polls")
-        # The first look opens the watch's connection (SQLite's own files are written, which
-        # must not wake it: only `-changed` does).
-        assert watch.next(timeout=0.4) is None
-        looked = watch._poll
-
-        def counted() -> None:
-            nonlocal polls
-            polls += 1
-            looked()
-
-        watch._poll = counted  # type: ignore[method-assign]
+        looks = _counted_polls(watch)
         assert watch.next(timeout=0.5) is None
     # It looks on entry and when the wait is over; polling every poll_interval (20 ms) would
     # be some 25 looks.
-    assert polls == 2
+    assert len(looks) == 2
 
 
 def test_a_sqlite_watch_is_not_woken_by_writes_to_other_files_of_its_directory(
     tmp_path: Path,
 ) -> None:
     backend = SqliteBackend(tmp_path / "store.db", create=True)
-    polls = 0
     with backend.watch("/calico/", backend.revision()) as watch:
-        if watch._wakes is None:
-            pytest.skip("inotify cannot watch the directory here: the watch polls")
-        assert watch.next(timeout=0.1) is None
-        looked = watch._poll
-
-        def counted() -> None:
-            nonlocal polls
-            polls += 1
-            looked()
-
-        watch._poll = counted  # type: ignore[method-assign]
+        looks = _counted_polls(watch)
         stop = threading.Event()
 
         def scribble() -> None:  # what SQLite's WAL and pages, or anything else, would do
@@ -958,7 +952,7 @@ def test_a_sqlite_watch_is_not_woken_by_writes_to_other_files_of_its_directory(
         finally:
             stop.set()
             writer.join()
-    assert polls == 2  # on entry and when the wait is over
+    assert len(looks) == 2  # on entry and when the wait is over
 
 
 def test_sqlite_watch_is_woken_by_another_process_write_not_by_its_poll(tmp_path: Path) -> None:

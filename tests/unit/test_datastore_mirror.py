@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pycalico.datastore.backend import DatastoreError, Delete, KeyValue, Put
+from pycalico.datastore.backend import Backend, DatastoreError, Delete, KeyValue, Put
 from pycalico.datastore.follow import Wakeup, follow
 from pycalico.datastore.mirror import Mirror
 from pycalico.datastore.sqlite import SqliteBackend
@@ -87,33 +89,48 @@ def test_the_mirror_refuses_writes_and_watches() -> None:
         mirror.watch(PREFIX, 0)
 
 
+@contextlib.contextmanager
+def following(backend: Backend, apply: Callable[[Mirror], None], **kwargs: Any) -> Iterator[None]:
+    """`follow` on its own thread (no resyncs unless asked), stopped and joined after."""
+    stop = threading.Event()
+    resync = kwargs.pop("resync_seconds", lambda: math.inf)
+    follower = threading.Thread(
+        target=follow, args=(backend, apply, stop, resync), kwargs=kwargs
+    )
+    follower.start()
+    try:
+        yield
+    finally:
+        stop.set()  # with no timeout and no change, only `stop` itself can end a wait
+        follower.join(timeout=10)
+    assert not follower.is_alive()
+
+
+def until(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def keys_of(view: Mirror) -> list[str]:
+    return [kv.key for kv in view.list(PREFIX)[0]]
+
+
 def test_follow_applies_once_loaded_then_after_changes_from_a_current_mirror(
     tmp_path: Path,
 ) -> None:
     backend = SqliteBackend(tmp_path / "store.db", create=True)
     backend.create("/calico/first", "1")
     seen: list[tuple[int, list[str]]] = []
-    stop = threading.Event()
 
-    def apply(view: Mirror) -> None:
-        seen.append((view.revision(), [kv.key for kv in view.list(PREFIX)[0]]))
-
-    follower = threading.Thread(target=follow, args=(backend, apply, stop, lambda: 60.0))
-    follower.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not seen and time.monotonic() < deadline:
-            time.sleep(0.01)
+    with following(backend, lambda view: seen.append((view.revision(), keys_of(view)))):
+        assert until(lambda: bool(seen))
         assert seen[0] == (backend.revision(), ["/calico/first"])
         backend.txn([], [Put("/calico/second", "2"), Delete("/calico/first")])
         target = backend.revision()
-        while seen[-1][0] < target and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert until(lambda: seen[-1][0] >= target)
         assert seen[-1] == (target, ["/calico/second"])
-    finally:
-        stop.set()
-        follower.join(timeout=10)
-    assert not follower.is_alive()
 
 
 def test_follow_takes_changes_no_key_of_which_is_relevant_into_the_mirror_without_applying(
@@ -122,37 +139,21 @@ def test_follow_takes_changes_no_key_of_which_is_relevant_into_the_mirror_withou
     backend = SqliteBackend(tmp_path / "store.db", create=True)
     applied: list[list[str]] = []
     idled = threading.Event()
-    stop = threading.Event()
 
-    def apply(view: Mirror) -> None:
-        applied.append([kv.key for kv in view.list(PREFIX)[0]])
-
-    follower = threading.Thread(
-        target=follow,
-        args=(backend, apply, stop, lambda: 60.0),
-        kwargs={
-            "idle": lambda _: idled.set() or math.inf,
-            "relevant": lambda key: "/wanted/" in key,
-        },
-    )
-    follower.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not applied and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert applied == [[]]
+    with following(
+        backend,
+        lambda view: applied.append(keys_of(view)),
+        idle=lambda _: idled.set() or math.inf,
+        relevant=lambda key: "/wanted/" in key,
+    ):
+        assert until(lambda: bool(applied)) and applied == [[]]
         idled.clear()
         backend.create("/calico/other/a", "1")
-        assert idled.wait(10)  # the change went by as a quiet tick
+        assert idled.wait(10)  # the change went by as a quiet turn
         assert applied == [[]]
         backend.create("/calico/wanted/b", "2")
-        while len(applied) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert until(lambda: len(applied) >= 2)
         assert applied[1:] == [["/calico/other/a", "/calico/wanted/b"]]  # the mirror kept both
-    finally:
-        stop.set()
-        follower.join(timeout=10)
-    assert not follower.is_alive()
 
 
 def test_follow_sleeps_between_changes_until_its_wakeup_rings_and_stops_when_told(
@@ -161,7 +162,6 @@ def test_follow_sleeps_between_changes_until_its_wakeup_rings_and_stops_when_tol
     backend = SqliteBackend(tmp_path / "store.db", create=True)
     idles: list[float] = []
     turned = threading.Event()
-    stop = threading.Event()
     wakeup = Wakeup()
 
     def idle(view: Mirror) -> float:
@@ -169,13 +169,7 @@ def test_follow_sleeps_between_changes_until_its_wakeup_rings_and_stops_when_tol
         turned.set()
         return math.inf  # nothing due until something wakes the loop
 
-    follower = threading.Thread(
-        target=follow,
-        args=(backend, lambda view: None, stop, lambda: math.inf),
-        kwargs={"idle": idle, "wakeup": wakeup},
-    )
-    follower.start()
-    try:
+    with following(backend, lambda view: None, idle=idle, wakeup=wakeup):
         assert turned.wait(10)
         turned.clear()
         assert not turned.wait(1.0)  # no timed tick: the loop sleeps
@@ -183,10 +177,6 @@ def test_follow_sleeps_between_changes_until_its_wakeup_rings_and_stops_when_tol
         wakeup.ring()
         assert turned.wait(10)
         assert len(idles) == 2
-    finally:
-        stop.set()  # with no timeout and no change, only `stop` itself can end the wait
-        follower.join(timeout=10)
-    assert not follower.is_alive()
 
 
 def test_follow_runs_idle_again_when_the_seconds_it_asked_for_have_passed(
@@ -194,27 +184,13 @@ def test_follow_runs_idle_again_when_the_seconds_it_asked_for_have_passed(
 ) -> None:
     backend = SqliteBackend(tmp_path / "store.db", create=True)
     asked: list[float] = []
-    stop = threading.Event()
-    again = threading.Event()
 
     def idle(view: Mirror) -> float:
         asked.append(time.monotonic())
-        if len(asked) == 3:
-            again.set()
         return 0.05
 
-    follower = threading.Thread(
-        target=follow,
-        args=(backend, lambda view: None, stop, lambda: math.inf),
-        kwargs={"idle": idle},
-    )
-    follower.start()
-    try:
-        assert again.wait(10)
-    finally:
-        stop.set()
-        follower.join(timeout=10)
-    assert not follower.is_alive()
+    with following(backend, lambda view: None, idle=idle):
+        assert until(lambda: len(asked) >= 3)
 
 
 def test_changes_within_the_minimum_interval_of_the_last_apply_are_applied_together(
@@ -222,61 +198,27 @@ def test_changes_within_the_minimum_interval_of_the_last_apply_are_applied_toget
 ) -> None:
     backend = SqliteBackend(tmp_path / "store.db", create=True)
     applied: list[list[str]] = []
-    stop = threading.Event()
 
-    def apply(view: Mirror) -> None:
-        applied.append([kv.key for kv in view.list(PREFIX)[0]])
-
-    follower = threading.Thread(
-        target=follow,
-        args=(backend, apply, stop, lambda: math.inf),
-        kwargs={"min_apply_interval": 3600.0},
-    )
-    follower.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not applied and time.monotonic() < deadline:
-            time.sleep(0.01)
+    with following(
+        backend, lambda view: applied.append(keys_of(view)), min_apply_interval=3600.0
+    ):
+        assert until(lambda: bool(applied))
         backend.create("/calico/a", "1")
         backend.create("/calico/b", "2")
         time.sleep(0.5)  # would have been two applies without the interval
         assert applied == [[]]
-    finally:
-        stop.set()
-        follower.join(timeout=10)
-    assert not follower.is_alive()
 
 
 def test_a_lone_change_after_a_quiet_interval_is_applied_at_once(tmp_path: Path) -> None:
     backend = SqliteBackend(tmp_path / "store.db", create=True)
     applied: list[list[str]] = []
-    stop = threading.Event()
 
-    def apply(view: Mirror) -> None:
-        applied.append([kv.key for kv in view.list(PREFIX)[0]])
-
-    follower = threading.Thread(
-        target=follow,
-        args=(backend, apply, stop, lambda: math.inf),
-        kwargs={"min_apply_interval": 0.2},
-    )
-    follower.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not applied and time.monotonic() < deadline:
-            time.sleep(0.01)
+    with following(backend, lambda view: applied.append(keys_of(view)), min_apply_interval=0.2):
+        assert until(lambda: bool(applied))
         time.sleep(0.3)
         backend.create("/calico/a", "1")
         backend.create("/calico/b", "2")
-        while (not applied or applied[-1] != ["/calico/a", "/calico/b"]) and (
-            time.monotonic() < deadline
-        ):
-            time.sleep(0.01)
-        assert applied[-1] == ["/calico/a", "/calico/b"]
-    finally:
-        stop.set()
-        follower.join(timeout=10)
-    assert not follower.is_alive()
+        assert until(lambda: applied[-1] == ["/calico/a", "/calico/b"])
 
 
 class CountingBackend(SqliteBackend):
@@ -303,34 +245,19 @@ def test_a_change_waiting_for_its_apply_is_waited_for_without_spinning(tmp_path:
     backend = CountingBackend(tmp_path / "store.db", create=True)
     applied: list[list[str]] = []
     in_apply = threading.Event()
-    stop = threading.Event()
 
     def apply(view: Mirror) -> None:
-        applied.append([kv.key for kv in view.list(PREFIX)[0]])
+        applied.append(keys_of(view))
         if applied[-1] == ["/calico/a"]:
             in_apply.set()
             time.sleep(0.3)  # a change arrives meanwhile: it must wait out the interval
 
-    follower = threading.Thread(
-        target=follow,
-        args=(backend, apply, stop, lambda: math.inf),
-        kwargs={"min_apply_interval": 1.0},
-    )
-    follower.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not applied and time.monotonic() < deadline:
-            time.sleep(0.01)
+    with following(backend, apply, min_apply_interval=1.0):
+        assert until(lambda: bool(applied))
         time.sleep(1.1)  # past the interval: the next change is applied at once
         backend.create("/calico/a", "1")
         assert in_apply.wait(10)
         backend.create("/calico/b", "2")
         before = backend.nexts
-        while applied[-1] != ["/calico/a", "/calico/b"] and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert applied[-1] == ["/calico/a", "/calico/b"]
+        assert until(lambda: applied[-1] == ["/calico/a", "/calico/b"], 20)
         assert backend.nexts - before < 20
-    finally:
-        stop.set()
-        follower.join(timeout=10)
-    assert not follower.is_alive()
