@@ -28,8 +28,9 @@ server. Measured in the same run, for each N:
   calico-node spent per node on one change (all nodes' CPU over the change, less the idle
   rate measured before, divided by N);
 - with --datastore etcd for the N in --etcd-nodes (default 100): the same, plus the CPU of
-  the three etcd members while idle and per change, and etcd's own count of watchers and
-  watch streams (its /metrics).
+  the three etcd members while idle and over each change's window (idle included: etcd's
+  idle work is too uneven to subtract), and etcd's own count of watchers and watch streams
+  (its /metrics).
 
 Then one node with --endpoints (5000) synthetic endpoints and --policies (1000) policies,
 bench-policy's synthetic cluster (bench/policy.py). A real calico-node (policy only, flow
@@ -163,17 +164,24 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
     return ticks / CLK_TCK
 
 
-def switches(pid: int) -> int:
-    """Voluntary context switches of all of `pid`'s threads: each is a thread going to
-    sleep, to be woken again (preemptions, which a busy machine adds, are left out)."""
-    total = 0
+def switches(pid: int) -> dict[str, int]:
+    """Voluntary context switches of each of `pid`'s threads, by thread id: each is a
+    thread going to sleep, to be woken again (preemptions, which a busy machine adds, are
+    left out)."""
+    found = {}
     with contextlib.suppress(OSError):
         for tid in os.listdir(f"/proc/{pid}/task"):
             with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/status") as f:
                 for line in f:
                     if line.startswith("voluntary_ctxt_switches"):
-                        total += int(line.split()[1])
-    return total
+                        found[tid] = int(line.split()[1])
+    return found
+
+
+def switches_between(before: dict[str, int], after: dict[str, int]) -> int:
+    """Wake-ups between two samples, over the threads in both: a thread that ended takes
+    its count with it (summing whole processes went negative when one did)."""
+    return sum(after[tid] - before[tid] for tid in before.keys() & after.keys())
 
 
 def rss_mb(pid: int) -> float:
@@ -214,10 +222,10 @@ class Kinds:
             "etcd": sum(cpu_seconds(p) for p in self.etcd),
         }
 
-    def switches(self) -> dict[str, int]:
+    def switches(self) -> dict[str, dict[str, int]]:
         return {
-            "calico-node": sum(switches(p) for p in self.calico_node),
-            "bird": sum(switches(p) for p in self.bird),
+            kind: {f"{p}/{tid}": n for p in pids for tid, n in switches(p).items()}
+            for kind, pids in (("calico-node", self.calico_node), ("bird", self.bird))
         }
 
 
@@ -533,7 +541,9 @@ def idle(run: LabRun, kinds: Kinds, seconds: float) -> dict[str, float]:
     run.idle_seconds = elapsed
     run.idle_cpu = rates
     run.idle_wakeups = {
-        k: (sw1[k] - sw0[k]) / elapsed / max(1, len(getattr(kinds, k.replace("-", "_"))))
+        k: switches_between(sw0[k], sw1[k])
+        / elapsed
+        / max(1, len(getattr(kinds, k.replace("-", "_"))))
         for k in sw0
     }
     return rates
@@ -647,7 +657,9 @@ def policy_changes(
         extra = cpu1["calico-node"] - cpu0["calico-node"] - idle_rate["calico-node"] * window
         run.policy_cpu.append(extra / len(state.nodes))
         if kinds.etcd:
-            run.etcd_change_cpu.append(cpu1["etcd"] - cpu0["etcd"] - idle_rate["etcd"] * window)
+            # Raw: etcd's idle rate (its compactions, its 200 streams' keep-alives) is too
+            # uneven to subtract over a window of a second or two (it went negative).
+            run.etcd_change_cpu.append(cpu1["etcd"] - cpu0["etcd"])
         progress(
             f"  policy {k + 1}/{trials}: {run.policy[-1]:.2f} s (last: {slowest}), "
             f"calico-node {run.policy_cpu[-1] * 1000:.1f} ms CPU per node"
@@ -930,7 +942,7 @@ def figures(run: LabRun) -> dict[str, float | None]:
         "idle CPU etcd, 3 members (% of a core)": (
             100 * run.idle_cpu["etcd"] if run.datastore == "etcd" else None
         ),
-        "etcd CPU per change (ms)": (
+        "etcd CPU over a change's window, idle included (ms)": (
             1000 * statistics.median(run.etcd_change_cpu) if run.etcd_change_cpu else None
         ),
         "etcd watchers": run.etcd_watchers.get("watcher_total"),
