@@ -141,17 +141,20 @@ class Confd:
         except OSError:  # gone already, or no pidfds here: the watchdog looks on a timer
             return False
         self._watched = pid
-        threading.Thread(target=self._exited, args=(fd,), name="bird-exit", daemon=True).start()
+        threading.Thread(
+            target=self._exited, args=(pid, fd), name="bird-exit", daemon=True
+        ).start()
         return True
 
-    def _exited(self, fd: int) -> None:
+    def _exited(self, pid: int, fd: int) -> None:
         try:
             poller = select.poll()
             poller.register(fd, select.POLLIN)
             poller.poll()
         finally:
             os.close(fd)
-            self._watched = None  # whatever happened, the next look starts a new wait
+            if self._watched == pid:  # a BIRD started meanwhile has a waiter of its own
+                self._watched = None
             self._wakeup.ring()
 
     def run(self, stop: threading.Event, resync_seconds: float = DEFAULT_RESYNC_SECONDS) -> None:

@@ -54,14 +54,13 @@ class Driver:
         bird_blackholes: bool = False,
         endpoint_status_dir: str = "",
         revision_file: str = "",
-        on_link_change: Callable[[], None] = lambda: None,
     ) -> None:
         """`bird_blackholes`: with the BIRD backend, BIRD installs the blackholes of blocks
-        outside VXLAN pools. `endpoint_status_dir`, `revision_file`: "" for none.
-        `on_link_change()` is called from another thread when the kernel announces a link or
-        address change (Felix wakes to ask `due()`)."""
+        outside VXLAN pools. `endpoint_status_dir`, `revision_file`: "" for none."""
         self.node = node
-        self.on_link_change = on_link_change
+        # Called from another thread when the kernel announces a link or address change
+        # (Felix sets it to wake its loop, which then asks `due()`).
+        self.on_link_change: Callable[[], None] = lambda: None
         self.ipr = ipr
         self.calculator = calc.Calculator(node, bird_blackholes)
         self.routes = RouteManager(ipr)
