@@ -7,7 +7,7 @@ server. Measured in the same run, for each N:
 
 - up: `calico-lab up` wall time; converged: from the start of `up` until every node has a
   route to every other node's pod block, via that node (the pods are added right after
-  `up`, one after the other, in this process, as `calico-lab pod add` adds them), with the
+  `up`, started at once as `calico-lab apply` starts a DaemonSet's: pods.start_all), with the
   time the pods took and the time from the last pod to convergence beside it;
 - RSS (VmRSS) of every calico-node and every BIRD once converged: median and max;
 - idle: CPU of all nodes together over --idle seconds (default two routeRefreshIntervals,
@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import ipaddress
 import json
 import math
@@ -90,7 +91,7 @@ from pycalico.felix.dataplane.status_files import read_revision
 from pycalico.lab import host_limits, pods
 from pycalico.lab.cluster import node_env
 from pycalico.lab.namespaces import ns_name
-from pycalico.lab.state import LabState
+from pycalico.lab.state import LabState, Pod
 from pycalico.netns import in_netns
 from tests.support.node_namespace import node_namespace
 
@@ -710,6 +711,24 @@ def measure(
         watch.close()
 
 
+def add_pods(state: LabState) -> None:
+    """One pod per node, started as kubelets start a DaemonSet's (pods.start_all)."""
+    done: list[Pod] = []
+
+    def started(pod: Pod) -> None:
+        done.append(pod)
+        if len(done) % 10 == 0 or len(done) == len(state.nodes):
+            progress(f"  {len(done)}/{len(state.nodes)} pods")
+
+    pods.start_all(
+        [
+            functools.partial(pods.add, state, f"p{i + 1}", node, labels=dict(POD_LABELS))
+            for i, node in enumerate(state.nodes)
+        ],
+        started,
+    )
+
+
 def lab_run(n: int, datastore: str, opts: argparse.Namespace) -> LabRun:
     reflectors = 2 if n >= max(3, opts.reflectors_from) else 0
     run = LabRun(n, datastore, reflectors)
@@ -725,10 +744,7 @@ def lab_run(n: int, datastore: str, opts: argparse.Namespace) -> LabRun:
         progress(f"{what}: up in {run.up:.1f} s; one pod per node")
         state = LabState.load(name)
         t = now()
-        for i, node in enumerate(state.nodes):
-            pods.add(state, f"p{i + 1}", node, labels=dict(POD_LABELS))
-            if (i + 1) % 10 == 0 or i + 1 == n:
-                progress(f"  {i + 1}/{n} pods")
+        add_pods(state)
         run.pods = now() - t
         pods_done = now()
         wait_converged(state, timeout=120 + 3 * n)

@@ -9,6 +9,7 @@ finds (an overlapping IPPool, say) also stops the batch before the rest is appli
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 
@@ -17,7 +18,7 @@ from pycalico.kube import conversions
 from pycalico.kube.workloads import NAME_ALPHABET, PodTemplate
 from pycalico.lab import kube_store, pods
 from pycalico.lab.kube import Manifest, serve
-from pycalico.lab.state import Deployment, LabError, LabState
+from pycalico.lab.state import Deployment, LabError, LabState, Pod
 
 Emit = Callable[[str], None]
 # kubectl's resource names in "not found" errors.
@@ -149,16 +150,16 @@ def _apply_pod(state: LabState, m: Manifest, emit: Emit) -> None:
         emit(f"pod/{m.name} configured")
 
 
-def _add_pod(state: LabState, name: str, m: Manifest, owner: str = "") -> None:
+def _add_pod(state: LabState, name: str, m: Manifest, owner: str = "", node: str = "") -> Pod:
     template = m.template
     assert template is not None
     labels = dict(template.labels)
     if owner:
         labels["pod-template-hash"] = m.template_hash
-    pods.add(
+    return pods.add(
         state,
         name,
-        template.node or schedule(state),
+        node or template.node or schedule(state),
         m.namespace,
         labels,
         serve(template),
@@ -169,11 +170,12 @@ def _add_pod(state: LabState, name: str, m: Manifest, owner: str = "") -> None:
     )
 
 
-def schedule(state: LabState) -> str:
-    """The node with the fewest pods (the first such in node order)."""
+def schedule(state: LabState, planned: list[str] | None = None) -> str:
+    """The node with the fewest pods, counting those `planned` but not started yet (the
+    first such in node order)."""
     load = {node: 0 for node in state.nodes}
-    for pod in state.pods.values():
-        load[pod.node] = load.get(pod.node, 0) + 1
+    for node in [pod.node for pod in state.pods.values()] + (planned or []):
+        load[node] = load.get(node, 0) + 1
     return min(state.nodes, key=lambda node: load[node])
 
 
@@ -200,14 +202,29 @@ def _apply_deployment(state: LabState, m: Manifest, emit: Emit) -> None:
     emit(f"{m.kind_phrase}/{m.name} {'created' if record is None else 'configured'}")
 
 
+def _pod_name(state: LabState, m: Manifest, prefix: str, taken: set[str]) -> str:
+    """`prefix` and five random characters, as a controller names its pods: a name no pod
+    of the lab has, nor one of the same batch (`taken`, which gets it)."""
+    while True:
+        name = f"{prefix}-{''.join(random.choices(NAME_ALPHABET, k=5))}"
+        if f"{m.namespace}/{name}" not in state.pods and name not in taken:
+            taken.add(name)
+            return name
+
+
 def _add_replicas(state: LabState, m: Manifest, count: int) -> None:
-    for _ in range(count):
-        while True:
-            suffix = "".join(random.choices(NAME_ALPHABET, k=5))
-            name = f"{m.name}-{m.template_hash}-{suffix}"
-            if f"{m.namespace}/{name}" not in state.pods:
-                break
-        _add_pod(state, name, m, owner=m.key)
+    assert m.template is not None
+    taken: set[str] = set()
+    names = [_pod_name(state, m, f"{m.name}-{m.template_hash}", taken) for _ in range(count)]
+    nodes: list[str] = []
+    for _ in names:  # scheduled before any starts: the pods start at once
+        nodes.append(m.template.node or schedule(state, nodes))
+    pods.start_all(
+        [
+            functools.partial(_add_pod, state, name, m, owner=m.key, node=node)
+            for name, node in zip(names, nodes, strict=True)
+        ]
+    )
 
 
 def daemon_nodes(state: LabState, template: PodTemplate) -> list[str]:
@@ -229,43 +246,43 @@ def _apply_daemonset(state: LabState, m: Manifest, emit: Emit) -> None:
         if covered >= set(nodes):
             emit(f"{m.kind_phrase}/{m.name} unchanged")
             return
-        for node in nodes:
-            if node not in covered:
-                _add_daemon_pod(state, m, node)
+        _add_daemon_pods(state, m, [node for node in nodes if node not in covered])
         emit(f"{m.kind_phrase}/{m.name} configured")
         return
     for key in owned:
         pods.remove(state, key)
     state.daemonsets[m.key] = Deployment(m.template_hash, len(nodes))
     state.save()
-    for node in nodes:
-        _add_daemon_pod(state, m, node)
+    _add_daemon_pods(state, m, nodes)
     emit(f"{m.kind_phrase}/{m.name} {'created' if record is None else 'configured'}")
 
 
-def _add_daemon_pod(state: LabState, m: Manifest, node: str) -> None:
+def _add_daemon_pods(state: LabState, m: Manifest, nodes: list[str]) -> None:
     template = m.template
     assert template is not None
-    while True:
-        name = f"{m.name}-{''.join(random.choices(NAME_ALPHABET, k=5))}"
-        if f"{m.namespace}/{name}" not in state.pods:
-            break
     labels = {
         **template.labels,
         "controller-revision-hash": m.template_hash,
         "pod-template-generation": "1",
     }
-    pods.add(
-        state,
-        name,
-        node,
-        m.namespace,
-        labels,
-        serve(template),
-        template.annotations,
-        template.endpoint_ports(),
-        template.service_account,
-        owner=m.key,
+    taken: set[str] = set()
+    pods.start_all(
+        [
+            functools.partial(
+                pods.add,
+                state,
+                _pod_name(state, m, m.name, taken),
+                node,
+                m.namespace,
+                labels,
+                serve(template),
+                template.annotations,
+                template.endpoint_ports(),
+                template.service_account,
+                owner=m.key,
+            )
+            for node in nodes
+        ]
     )
 
 

@@ -8,12 +8,18 @@ node's own settings; calicoctl runs there too, as `calico-lab exec NODE -- calic
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pycalico.cni.endpoint import Workload
-from pycalico.datastore.resources import ResourceClient, ResourceError, ResourceNotFound
+from pycalico.datastore.resources import (
+    ResourceClient,
+    ResourceError,
+    ResourceExists,
+    ResourceNotFound,
+)
 from pycalico.kube import conversions
 from pycalico.lab.state import LabError, LabState, Pod
 
@@ -100,7 +106,9 @@ def ensure_namespace(client: ResourceClient, namespace: str, accounts: set[str])
     ]
     for profile in wanted:
         if not exists(client, "Profile", profile["metadata"]["name"]):
-            put(client, profile)
+            # A pod added beside this one (pods start in parallel) may have made it first.
+            with contextlib.suppress(ResourceExists):
+                put(client, profile)
 
 
 def delete_namespace_objects(client: ResourceClient, namespace: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import json
@@ -9,15 +10,19 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pycalico.api.checks import dns1123_label
 from pycalico.lab.namespaces import in_ns, ns_name, sh
 from pycalico.lab.processes import stop_pid
-from pycalico.lab.state import LabError, LabState, Pod
+from pycalico.lab.state import STATE_LOCK, LabError, LabState, Pod
 
 NETWORK = "k8s-pod-network"
 PROGRAMMED_TIMEOUT = 10.0
+# Pods started at once by start_all: each node's kubelet starts its pods on its own, but a
+# lab's nodes share a few cores, and each start runs a CNI plugin process or two.
+POD_STARTS = 8
 
 
 def pod_key(name: str, namespace: str | None = None) -> str:
@@ -153,8 +158,11 @@ def add(
         owner=owner,
         created=time.time(),
     )
-    state.pods[key] = pod
-    state.save()  # recorded before the namespace exists, so `down` always finds it
+    with STATE_LOCK:
+        if key in state.pods:
+            raise LabError(f"pod {key} already exists")
+        state.pods[key] = pod
+        state.save()  # recorded before the namespace exists, so `down` always finds it
     sh("ip", "netns", "add", pod.netns)
     netconf = conflist(state, node)
     # What a runtime passes about the pod, in the CNI `args` convention; ports and the
@@ -182,6 +190,27 @@ def add(
         pod.server_pid = _start_server(pod, serve, state.path("pods", digest[:10] + ".log"))
     state.save()
     return pod
+
+
+def start_all(
+    starts: Sequence[Callable[[], Pod]], started: Callable[[Pod], None] | None = None
+) -> None:
+    """Run pod starts (each an `add`) POD_STARTS at a time, as kubelets start a DaemonSet's
+    or a Deployment's pods; `started` hears of each pod as it is up. A pod that fails is
+    removed by `add` itself and the others go on, as they would in a cluster; the first
+    failure is raised once every start has ended."""
+    failure: LabError | None = None
+    with concurrent.futures.ThreadPoolExecutor(POD_STARTS) as pool:
+        for future in concurrent.futures.as_completed([pool.submit(start) for start in starts]):
+            try:
+                pod = future.result()
+            except LabError as exc:
+                failure = failure or exc
+                continue
+            if started is not None:
+                started(pod)
+    if failure is not None:
+        raise failure
 
 
 def _wait_programmed(state: LabState, node: str, interface: str) -> None:
@@ -232,8 +261,9 @@ def remove(state: LabState, name: str) -> None:
         with contextlib.suppress(LabError):  # best effort: the namespace goes regardless
             _cni(state, pod.node, "DEL", pod, plugin)
     subprocess.run(["ip", "netns", "del", pod.netns], capture_output=True, check=False)
-    del state.pods[key]
-    state.save()
+    with STATE_LOCK:
+        del state.pods[key]
+        state.save()
 
 
 def listing(state: LabState) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +22,9 @@ SOCKET_PATH_MAX = 107
 # The rule as --help states it: for labs of up to 99 nodes, whose last node's name is no
 # longer than node20's; a lab of 100 or more has one character less for its name.
 RULE_NODES = 20
+# One lock for every record in this process: pods added from several threads at once (as
+# kubelets start a DaemonSet's pods) change `pods` and save the record.
+STATE_LOCK = threading.RLock()
 
 
 def max_name_length(root: str = ROOT, nodes: int = RULE_NODES) -> int:
@@ -120,7 +124,8 @@ class LabState:
         return os.path.join(self.dir, *parts)
 
     def save(self) -> None:
-        write_text(self.path("state.json"), json.dumps(asdict(self), indent=2))
+        with STATE_LOCK:
+            write_text(self.path("state.json"), json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, name: str) -> LabState:

@@ -44,12 +44,26 @@ def unrouted(state: LabState) -> list[str]:
     return missing
 
 
+# One pod per node, started at once on every node as kubelets start a DaemonSet's pods:
+# their blocks are claimed concurrently, one per node.
+DAEMONSET = """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: everywhere, labels: {app: everywhere}}
+spec:
+  selector: {matchLabels: {app: everywhere}}
+  template:
+    metadata: {labels: {app: everywhere}}
+    spec:
+      containers: [{name: c, image: busybox}]
+"""
+
+
 def test_twelve_nodes_with_two_route_reflectors_converge_and_every_pod_reaches_every_other(
     make_lab: Callable[..., str],
 ) -> None:
     name = make_lab("--nodes", str(NODES), "--encap", "none", "--route-reflectors", "2")
-    for n in range(1, NODES + 1):
-        lab("pod", "add", f"p{n}", "--node", f"node{n}", "--name", name)
+    lab("apply", "-f", "-", "--name", name, stdin=DAEMONSET)
     expected = {
         f"node{n}": (NODES - 1,) * 2 if f"node{n}" in REFLECTORS else (2, 2)
         for n in range(1, NODES + 1)
@@ -61,6 +75,9 @@ def test_twelve_nodes_with_two_route_reflectors_converge_and_every_pod_reaches_e
         timeout=60,
     )
     state = LabState.load(name)
+    assert sorted(pod.node for pod in state.pods.values()) == sorted(expected)
+    blocks = {ipaddress.ip_network(f"{pod.ip}/26", strict=False) for pod in state.pods.values()}
+    assert len(blocks) == NODES, "each node claims a block of its own"
     wait_for("every node to route every other node's pod by BGP", lambda: not unrouted(state))
     # Each pod pings all the others (and the external host) at once, one process per pod.
     matrix = lab("probe", "--name", name, "--proto", "icmp")
