@@ -39,16 +39,18 @@ WATCHDOG_RETRY_SECONDS = 1.0  # while no thread can wait for BIRD's exit
 INPUT_KINDS = ("Node", "BGPConfiguration", "BGPPeer", "IPPool")
 
 
-def input_prefixes() -> tuple[str, ...]:
-    """The datastore keys `render` reads: its kinds and the IPAM block affinities."""
-    return (*(kind_prefix(resolve(kind)) for kind in INPUT_KINDS), keys.all_affinities_prefix())
+def input_prefixes(node: str) -> tuple[str, ...]:
+    """The datastore keys `render` reads for `node`: its kinds and the node's own IPAM
+    block affinities (another node's new block is that node's BIRD's to announce)."""
+    kinds = (kind_prefix(resolve(kind)) for kind in INPUT_KINDS)
+    return (*kinds, keys.host_affinities_prefix(node))
 
 
 def render(backend: Backend, node: str, router_id_setting: str = "") -> str | None:
     """This node's bird.cfg (None while its Node has no record yet)."""
     client = ResourceClient(backend)
     found = {kind: client.list(resolve(kind))[0] for kind in INPUT_KINDS}
-    affinities, _ = backend.list(keys.all_affinities_prefix())
+    affinities, _ = backend.list(keys.host_affinities_prefix(node))
     wanted = inputs.bird_inputs(
         node,
         found["Node"],
@@ -158,7 +160,7 @@ class Confd:
             self._wakeup.ring()
 
     def run(self, stop: threading.Event, resync_seconds: float = DEFAULT_RESYNC_SECONDS) -> None:
-        prefixes = input_prefixes()
+        prefixes = input_prefixes(self.node)
         follow(
             self.backend,
             self.apply,

@@ -21,7 +21,12 @@ def block_key(cidr: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
 
 
 def host_affinity_prefix(host: str, version: int) -> str:
-    return f"{PREFIX}host/{host}/ipv{version}/block/"
+    return f"{host_affinities_prefix(host)}ipv{version}/block/"
+
+
+def host_affinities_prefix(host: str) -> str:
+    """Every affinity of `host`, of both IP versions."""
+    return f"{PREFIX}host/{host}/"
 
 
 def affinity_key(host: str, cidr: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
