@@ -8,7 +8,8 @@ server. Measured in the same run, for each N:
 - up: `calico-lab up` wall time; converged: from the start of `up` until every node has a
   route to every other node's pod block, via that node (the pods are added right after
   `up`, started at once as `calico-lab apply` starts a DaemonSet's: pods.start_all), with the
-  time the pods took and the time from the last pod to convergence beside it;
+  time the pods took and the time from the last pod to convergence beside it, and the CPU
+  each calico-node spent (mean over the nodes) during `up` and from then to convergence;
 - RSS (VmRSS) of every calico-node and every BIRD once converged: median and max;
 - idle: CPU of all nodes together over --idle seconds (default two routeRefreshIntervals,
   so each node's periodic resync falls in it twice) as a share of one core, per process
@@ -389,6 +390,8 @@ class LabRun:
     pods: float = 0.0  # adding one pod per node
     converged: float = 0.0
     converged_after_pods: float = 0.0  # from the last pod's CNI ADD returning
+    up_cpu: float = 0.0  # calico-node CPU s per node by the end of `up` (start-up included)
+    pods_cpu: float = 0.0  # calico-node CPU s per node from then until converged
     applies: list[int] = field(default_factory=list)  # Felix's applies per node, bring-up
     bird_reloads: list[int] = field(default_factory=list)  # new bird.cfg per node, bring-up
     node_rss: list[float] = field(default_factory=list)
@@ -743,6 +746,9 @@ def lab_run(n: int, datastore: str, opts: argparse.Namespace) -> LabRun:
         run.up = lab_up(name, args)
         progress(f"{what}: up in {run.up:.1f} s; one pod per node")
         state = LabState.load(name)
+        kinds = Kinds.of(state)
+        up_cpu = kinds.cpu()["calico-node"]
+        run.up_cpu = up_cpu / n
         t = now()
         add_pods(state)
         run.pods = now() - t
@@ -750,6 +756,7 @@ def lab_run(n: int, datastore: str, opts: argparse.Namespace) -> LabRun:
         wait_converged(state, timeout=120 + 3 * n)
         run.converged = now() - started
         run.converged_after_pods = now() - pods_done
+        run.pods_cpu = (kinds.cpu()["calico-node"] - up_cpu) / n
         run.applies, run.bird_reloads = bring_up_work(state)
         progress(f"{what}: converged {run.converged:.1f} s after up began")
         ds = LabDatastore(state)
@@ -938,6 +945,8 @@ def figures(run: LabRun) -> dict[str, float | None]:
         "converged (s)": run.converged,
         "pods added, one per node (s)": run.pods,
         "converged after the last pod (s)": run.converged_after_pods,
+        "calico-node CPU per node during up (s)": run.up_cpu,
+        "calico-node CPU per node, pods to converged (s)": run.pods_cpu,
         "Felix applies per node to converge (median)": statistics.median(run.applies),
         "bird.cfg loads per node to converge (median)": statistics.median(run.bird_reloads),
         "calico-node RSS median (MB)": statistics.median(run.node_rss),

@@ -167,6 +167,6 @@ class Confd:
             stop,
             lambda: resync_seconds,
             idle=lambda _: self.watchdog(),
-            relevant=lambda key: key.startswith(prefixes),
+            relevant=lambda event, _: event.key.startswith(prefixes),
             wakeup=self._wakeup,
         )

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from pycalico.datastore.backend import Backend, DatastoreError, Watch, WatchCompacted
+from pycalico.datastore.backend import Backend, DatastoreError, Event, Watch, WatchCompacted
 from pycalico.datastore.mirror import Mirror
 
 log = logging.getLogger("pycalico.datastore")
@@ -100,16 +100,17 @@ def follow(
     stop: threading.Event,
     resync_seconds: Callable[[], float],
     idle: Callable[[Mirror], float] = lambda view: math.inf,
-    relevant: Callable[[str], bool] = lambda key: True,
+    relevant: Callable[[Event, Mirror], bool] = lambda event, before: True,
     wakeup: Wakeup | None = None,
     min_apply_interval: float = 0.0,
 ) -> None:
     """Run `apply(mirror)` once everything is loaded, then after changes, until `stop`.
 
     `idle(mirror)` is for work that is due without a datastore change (and liveness): it
-    runs when `wakeup` rings, after every apply, after a batch of changes none of whose
-    keys is `relevant` to `apply` (such a batch is only taken into the mirror: on a busy
-    cluster most writes are other components' business), and when the seconds it returned
+    runs when `wakeup` rings, after every apply, after a batch of changes none of which is
+    `relevant` to `apply` (such a batch is only taken into the mirror: on a busy cluster
+    most writes are other components' business, or change nothing `apply` reads; `relevant`
+    sees each event with the mirror as it was before it), and when the seconds it returned
     last time have passed; never while a change waits for its apply, nor in the middle of
     a revision's events (so the mirror's revision is one the dataplane reflects whole).
     A change is applied at once, unless the last apply ended less than `min_apply_interval`
@@ -182,15 +183,15 @@ def follow(
                     continue
                 changed = caught_up = False
                 for _ in range(MAX_EVENTS_PER_APPLY):
+                    changed = changed or relevant(event, mirror)
                     mirror.apply(event)
-                    changed = changed or relevant(event.key)
                     event = watch.next(timeout=0)
                     if event is None:
                         caught_up = True  # a watch hands out a revision's events whole
                         break
-                else:
-                    mirror.apply(event)  # a steady stream: apply now, take the rest next
-                    changed = changed or relevant(event.key)
+                else:  # a steady stream: apply now, take the rest next
+                    changed = changed or relevant(event, mirror)
+                    mirror.apply(event)
                 if changed:
                     apply_at = min(apply_at, applied_at + min_apply_interval)
                 elif caught_up and math.isinf(apply_at):

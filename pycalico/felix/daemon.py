@@ -236,7 +236,9 @@ class Felix:
                 stop,
                 lambda: self.settings.resync_seconds,
                 idle=self.idle,
-                relevant=lambda key: key.startswith(self.inputs),
+                relevant=lambda event, before: (
+                    event.key.startswith(self.inputs) and snapshot.changes(event, before)
+                ),
                 wakeup=wakeup,
                 min_apply_interval=APPLY_INTERVAL_SECONDS,
             )

@@ -144,7 +144,7 @@ def test_follow_takes_changes_no_key_of_which_is_relevant_into_the_mirror_withou
         backend,
         lambda view: applied.append(keys_of(view)),
         idle=lambda _: idled.set() or math.inf,
-        relevant=lambda key: "/wanted/" in key,
+        relevant=lambda event, _: "/wanted/" in event.key,
     ):
         assert until(lambda: bool(applied)) and applied == [[]]
         idled.clear()

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
-from pycalico.datastore.backend import KeyValue
+import ipaddress
+
+from pycalico.datastore.backend import Event, EventType, KeyValue
 from pycalico.datastore.mirror import Mirror
 from pycalico.felix.calc import snapshot
 from pycalico.ipam import keys
+from pycalico.ipam.block import Block
 
 
 class RecordingMirror(Mirror):
@@ -39,3 +42,56 @@ def test_ipam_handles_and_bgp_resources_are_not_felix_inputs() -> None:
     assert not keys.handle_key("k8s-pod-network.abc").startswith(prefixes)
     assert not "/calico/resources/v3/projectcalico.org/bgppeers/p".startswith(prefixes)
     assert "/calico/resources/v3/projectcalico.org/workloadendpoints/ns/x".startswith(prefixes)
+
+
+BLOCK = ipaddress.ip_network("10.244.1.0/26")
+BLOCK_KEY = keys.block_key(BLOCK)
+
+
+def block_with(*takers: str) -> Block:
+    """node1's block, an address taken by each of `takers` in turn."""
+    block = Block.new(BLOCK, "host:node1", now_ns=1)
+    for taker in takers:
+        block.assign(1, f"h-{len(block.attributes)}", {"node": taker})
+    return block
+
+
+def mirror_holding(block: Block | None) -> Mirror:
+    mirror = Mirror("/calico/")
+    if block is not None:
+        mirror.apply(Event(EventType.PUT, BLOCK_KEY, block.to_json(), 5))
+    return mirror
+
+
+def put(block: Block) -> Event:
+    return Event(EventType.PUT, BLOCK_KEY, block.to_json(), 6)
+
+
+def test_an_address_given_out_of_the_owners_own_block_changes_no_snapshot() -> None:
+    before = mirror_holding(block_with("node1"))
+    assert not snapshot.changes(put(block_with("node1", "node1")), before)
+    assert not snapshot.changes(put(block_with()), before)  # released again
+    assert not snapshot.changes(put(block_with("node1")), mirror_holding(None))  # a new block
+
+
+def test_an_address_another_node_borrows_or_gives_back_changes_the_snapshot() -> None:
+    assert snapshot.changes(put(block_with("node1", "node2")), mirror_holding(block_with("node1")))
+    assert snapshot.changes(put(block_with("node1")), mirror_holding(block_with("node1", "node2")))
+    assert snapshot.changes(put(block_with("node2")), mirror_holding(None))
+
+
+def test_a_deleted_block_changes_the_snapshot_only_if_another_node_had_an_address_in_it() -> None:
+    lent = block_with("node2")
+    gone = Event(EventType.DELETE, BLOCK_KEY, lent.to_json(), 7)
+    assert snapshot.changes(gone, mirror_holding(lent))
+    own = block_with("node1")
+    own_gone = Event(EventType.DELETE, BLOCK_KEY, own.to_json(), 7)
+    assert not snapshot.changes(own_gone, mirror_holding(own))
+
+
+def test_every_other_input_counts_as_a_change() -> None:
+    for key in (
+        "/calico/resources/v3/projectcalico.org/workloadendpoints/ns/node2-k8s-p-eth0",
+        keys.affinity_key("node2", BLOCK),
+    ):
+        assert snapshot.changes(Event(EventType.PUT, key, "{}", 6), Mirror("/calico/"))

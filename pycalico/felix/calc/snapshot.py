@@ -13,7 +13,7 @@ from typing import Any
 
 from pycalico.api import enforcement
 from pycalico.api.registry import resolve
-from pycalico.datastore.backend import KeyValue
+from pycalico.datastore.backend import Event, EventType, KeyValue
 from pycalico.datastore.mirror import Mirror
 from pycalico.datastore.resources import ResourceClient, kind_prefix
 from pycalico.felix.calc import inputs
@@ -26,6 +26,7 @@ from pycalico.policy.identity_memo import IdentityMemo
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MEMO_LIMIT = 50_000
+BLOCKS = keys.block_prefix(4)  # the snapshot reads IPv4 blocks only
 # Every kind `SnapshotReader.read` lists (the staged kinds too: flow logs' pending traces
 # evaluate them, policy/pending.py).
 KINDS = (
@@ -45,8 +46,21 @@ def input_prefixes() -> tuple[str, ...]:
     return (
         *(kind_prefix(resolve(kind)) for kind in KINDS),
         keys.all_affinities_prefix(),
-        keys.block_prefix(4),
+        BLOCKS,
     )
+
+
+def changes(event: Event, before: Mirror) -> bool:
+    """Whether `event`, under one of input_prefixes(), can change a snapshot read from
+    `before` once it has taken the event. An IPv4 block counts only for the addresses in
+    it that another node took (its owner comes from its affinity): a pod's address given
+    out of its own node's block, the commonest write of a cluster, changes nothing here."""
+    if not event.key.startswith(BLOCKS):
+        return True
+    old = before.get(event.key)
+    was = before.decoded(old, _block_borrowed) if old is not None else {}
+    now = inputs.block_borrowed(event.value) if event.type is EventType.PUT else {}
+    return was != now
 
 
 @dataclass
@@ -105,7 +119,7 @@ class SnapshotReader:
         pools, _ = client.list(resolve("IPPool"))
         weps, _ = client.list(resolve("WorkloadEndpoint"))
         affinities, _ = mirror.list(keys.all_affinities_prefix())
-        blocks, _ = mirror.list(keys.block_prefix(4))
+        blocks, _ = mirror.list(BLOCKS)
         kinds = (*policy_inputs.KINDS, *policy_inputs.STAGED_KINDS)
         listed = {kind: client.list(resolve(kind))[0] for kind in kinds}
         configs = felix_configurations(client, self.node)
