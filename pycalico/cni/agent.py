@@ -338,11 +338,12 @@ class Agent(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         if os.path.exists(path):
             os.unlink(path)  # a socket left by an agent that died
-        super().__init__(path, _Handler)
-        os.chmod(path, 0o600)
+        # Set before binding: a bind that fails (a path too long) calls server_close.
         self.path = path
         self.deadline = deadline
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="cni")
+        super().__init__(path, _Handler)
+        os.chmod(path, 0o600)
         _warm_up()
 
     def call(
@@ -436,7 +437,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"calico-cni-agent: {exc}\n")
         return 1
     except OSError as exc:
-        sys.stderr.write(f"calico-cni-agent: cannot listen on {opts.socket}: {exc.strerror}\n")
+        why = exc.strerror or exc  # a path too long for AF_UNIX has no errno
+        sys.stderr.write(f"calico-cni-agent: cannot listen on {opts.socket}: {why}\n")
         return 1
 
     def stop(*_: object) -> None:

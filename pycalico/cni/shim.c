@@ -11,9 +11,12 @@
  * has no other logic of its own.
  *
  * Built by pycalico.cni.install with -DPLUGIN, -DPYTHON and -DSOCKET_PATH string macros.
+ * A relative SOCKET_PATH is taken from the directory this shim is in: a lab builds the shim
+ * once and copies it into each node's bin directory, beside that node's run directory.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +135,32 @@ static int send_header(int sock, const char *p, size_t n, int ns) {
     return send_all(sock, p + w, n - (size_t)w);
 }
 
+/* The agent's address into `addr`; -1 when a relative SOCKET_PATH leads nowhere. */
+static int agent_address(struct sockaddr_un *addr) {
+    char place[PATH_MAX], dir[PATH_MAX], found[PATH_MAX];
+    const char *path = SOCKET_PATH;
+    if (path[0] != '/') {
+        /* This shim's directory joined with SOCKET_PATH's, made absolute (`bin/../run`
+         * would waste sun_path's 108 bytes), then the socket's own name. */
+        const char *name = strrchr(SOCKET_PATH, '/');
+        int dir_length = name ? (int)(name - SOCKET_PATH) : 0;
+        ssize_t n = readlink("/proc/self/exe", place, sizeof place - 1);
+        if (n < 0) return -1;
+        place[n] = 0;
+        char *end = strrchr(place, '/'); /* the kernel's answer is an absolute path */
+        int room = (int)(sizeof place - (size_t)(end - place));
+        if (snprintf(end, (size_t)room, "/%.*s", dir_length, SOCKET_PATH) >= room) return -1;
+        if (!realpath(place, dir)) return -1;
+        if (snprintf(found, sizeof found, "%s/%s", dir, name ? name + 1 : SOCKET_PATH) >=
+            (int)sizeof found)
+            return -1;
+        path = found;
+    }
+    if (strlen(path) >= sizeof addr->sun_path) return -1;
+    strcpy(addr->sun_path, path);
+    return 0;
+}
+
 static const char NO_ANSWER[] =
     "{\"cniVersion\": \"1.1.0\", \"code\": 999, "
     "\"msg\": \"the CNI agent closed the connection without an answer\"}";
@@ -146,8 +175,9 @@ int main(int argc, char **argv) {
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    strncpy(addr.sun_path, SOCKET_PATH, sizeof addr.sun_path - 1);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) run_here(&in, argv);
+    if (fd < 0 || agent_address(&addr) != 0 ||
+        connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0)
+        run_here(&in, argv);
     /* Longer than the plugin's own 90 s IPAM deadline: a hung agent must not hang the runtime. */
     struct timeval timeout = {.tv_sec = 120};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);

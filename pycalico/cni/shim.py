@@ -2,7 +2,8 @@
 """pycalico CNI shim: hand this call to the node's CNI agent, or run the plugin in-process.
 
 Installed into the CNI bin directory as `calico` and `calico-ipam` by pycalico.cni.install,
-which fills in PLUGIN, PYTHON and SOCKET below. It is started with `-IS` and imports only
+which fills in PLUGIN, PYTHON and SOCKET below (a relative SOCKET is taken from the shim's
+own directory, as shim.c takes it). It is started with `-IS` and imports only
 built-in modules (no json, no enum-laden socket module), so it costs little more than the
 interpreter's own start-up. The wire format is in pycalico.cni.agent: the agent may run in
 another mount namespace, so CNI_NETNS is opened here, where the runtime is, and its
@@ -42,6 +43,14 @@ def _read_exactly(conn: "_socket.socket", size: int) -> bytes:
     return b"".join(chunks)
 
 
+def _agent_address() -> str:
+    if SOCKET.startswith("/"):
+        return SOCKET
+    here = os.path.dirname(os.path.realpath(__file__))
+    directory, name = os.path.split(SOCKET)
+    return os.path.join(os.path.realpath(os.path.join(here, directory)), name)
+
+
 def _open_netns() -> "tuple[str, int]":
     """CNI_NETNS opened as pycalico.netns.open_netns opens it (only a regular file, read-only
     and non-blocking): the request's <netns> word, and the descriptor (-1 for none). What
@@ -65,7 +74,7 @@ def main() -> int:
     try:
         conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         conn.settimeout(TIMEOUT)
-        conn.connect(SOCKET)
+        conn.connect(_agent_address())
     except OSError:
         _run_here(stdin)
     word, netns = _open_netns()

@@ -363,6 +363,48 @@ def test_the_installed_shim_goes_through_the_agent_and_works_without_it(
     assert not sock.exists()
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["c-shim", "python-shim"])
+def test_a_shim_built_once_with_a_relative_socket_finds_the_agent_beside_each_copy(
+    cluster: Cluster, compiled: bool
+) -> None:
+    """A lab builds its shims once and copies them into every node's bin directory: the
+    socket `../run/agent.sock` is the one beside the copy that runs, not the build's."""
+    from pycalico.cni.install import install
+
+    built = cluster.tmp / "built"
+    install(str(built), "../run/agent.sock", python="/nonexistent/python", compiled=compiled)
+    node_dir = cluster.tmp / "node7"
+    (node_dir / "bin").mkdir(parents=True)
+    for plugin in ("calico", "calico-ipam"):
+        shim = built / plugin
+        text = shim.read_bytes()
+        if not compiled:  # the shim itself must start: only its in-process fallback may not
+            text = text.replace(b"#!/nonexistent/python", f"#!{sys.executable}".encode(), 1)
+        (node_dir / "bin" / plugin).write_bytes(text)
+        (node_dir / "bin" / plugin).chmod(0o755)
+    agent = _start_agent(cluster, node_dir / "run" / "agent.sock")
+    try:
+        # The in-process fallback cannot run: an answer is the agent's.
+        rc, result = _shim_call(cluster, node_dir / "bin", "ADD", uuid.uuid4().hex, cluster.netns())
+        assert rc == 0 and result["ips"], result
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
+
+
+def test_an_agent_socket_path_too_long_for_af_unix_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    sock = tmp_path / ("d" * 120) / "agent.sock"
+    out = subprocess.run(
+        [sys.executable, "-m", "pycalico.cni.agent", "--socket", str(sock)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert out.stderr.endswith(": AF_UNIX path too long\n") and out.stderr.count("\n") == 1
+
+
 def test_dual_stack_pods_get_a_v6_address_and_default_route_via_the_host_link_local(
     cluster: Cluster,
 ) -> None:
