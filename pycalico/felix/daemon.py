@@ -27,6 +27,7 @@ from pycalico.felix.calc import snapshot
 from pycalico.felix.calc.snapshot import Snapshot, SnapshotReader
 from pycalico.felix.collector import flow_view
 from pycalico.felix.collector.collector import FlowCollector, FlowDirs
+from pycalico.felix.collector.flow_view import FlowView
 from pycalico.felix.collector.nflog_reader import NflogError
 from pycalico.felix.driver import Driver
 from pycalico.policy.pending import PendingEvaluator
@@ -201,21 +202,25 @@ class Felix:
         if made_from == self._flow_inputs:
             return
         self._flow_inputs = made_from
-        view = flow_view.build(
-            self.driver.node,
-            policy.endpoints,
-            {name: info.address for name, info in snap.nodes.items()},
-            policy.network_sets,
-            last,
-            policy.staged_policies,
-            policy.tiers,
-        )
-        evaluator = (
-            PendingEvaluator(policy)
-            if self.settings.flow_logs_policy_evaluation_mode != "None"
-            else None
-        )
-        self.collector.update(self.settings, view, evaluator)
+        node = self.driver.node
+        nodes = {name: info.address for name, info in snap.nodes.items()}
+        evaluating = self.settings.flow_logs_policy_evaluation_mode != "None"
+
+        def made() -> tuple[FlowView, PendingEvaluator | None]:
+            # Every input is this apply's own: a snapshot's and a calculation's objects are
+            # new each time, never changed after, so the collector's thread may make these.
+            view = flow_view.build(
+                node,
+                policy.endpoints,
+                nodes,
+                policy.network_sets,
+                last,
+                policy.staged_policies,
+                policy.tiers,
+            )
+            return view, PendingEvaluator(policy) if evaluating else None
+
+        self.collector.update(self.settings, made, evaluating)
 
     def close(self) -> None:
         if self.collector is not None:

@@ -105,7 +105,7 @@ def felix_node(settings: Settings) -> Iterator[FelixNode]:
 
         def start() -> FlowCollector:
             made = FlowCollector("node1", FlowDirs(state_dir, state_dir), renderer.prefixes)
-            made.update(settings, view, None)
+            made.update(settings, lambda: (view, None), False)
             return made.start()
 
         made = FelixNode(in_netns(path, start), client_ns, web_ns, web_ip, state_dir)

@@ -42,6 +42,8 @@ from pycalico.flows.record import Flow
 from pycalico.flows.sender import FlowSender
 from pycalico.policy.pending import PendingEvaluator
 
+# Makes what Felix applied into the collector's view and evaluator, when they are needed.
+ViewSource = Callable[[], tuple[FlowView, PendingEvaluator | None]]
 log = logging.getLogger("pycalico.felix.collector")
 
 CONNTRACK_INTERVAL = 5.0
@@ -94,8 +96,8 @@ class FlowCollector:
         # thread waits on it while the table is empty.
         self._logged = threading.Condition(self._lock)
         self.table = FlowTable(prefixes)
-        self._view: FlowView | None = None
-        self._evaluator: PendingEvaluator | None = None
+        self._source: ViewSource | None = None
+        self._made: tuple[FlowView, PendingEvaluator | None] | None = None
         self._settings = Settings()
         self._sender: FlowSender | None = None
         self._server = ""
@@ -127,16 +129,16 @@ class FlowCollector:
 
     # --- from Felix ---
 
-    def update(
-        self, settings: Settings, view: FlowView, evaluator: PendingEvaluator | None
-    ) -> None:
-        """What Felix applied: its settings, the view of the cluster, the pending-trace
-        evaluator (None: flowLogsPolicyEvaluationMode None)."""
+    def update(self, settings: Settings, source: ViewSource, evaluating: bool) -> None:
+        """What Felix applied: its settings, and how to make the view of the cluster and
+        the pending-trace evaluator (None unless `evaluating`: flowLogsPolicyEvaluationMode
+        None). They are made when flows first need them: during a bring-up's burst of
+        changes, making them on every apply was a fifth of Felix's CPU, mostly for nothing."""
         log.setLevel(logging.DEBUG if settings.flow_logs_collector_debug_trace else logging.NOTSET)
         with self._lock:
             self._settings = settings
-            self._view, self._evaluator = view, evaluator
-            if evaluator is not None:
+            self._source, self._made = source, None
+            if evaluating:
                 for conn in self.table.connections():
                     conn.pending_at = -1.0  # the policies changed: evaluate again
             else:
@@ -237,10 +239,16 @@ class FlowCollector:
         with self._lock:
             self._pending_locked(now)
 
+    def _view_locked(self) -> tuple[FlowView, PendingEvaluator | None] | None:
+        if self._made is None and self._source is not None:
+            self._made = self._source()
+        return self._made
+
     def _pending_locked(self, now: float) -> None:
-        view, evaluator = self._view, self._evaluator
-        if view is None or evaluator is None:
+        made = self._view_locked()
+        if made is None or made[1] is None:
             return
+        view, evaluator = made
         every = PENDING_SHARE * self._settings.flow_logs_flush_interval
         count = self.table.evaluate_pending(view, evaluator, now, every)
         if count:
@@ -250,9 +258,10 @@ class FlowCollector:
         """The records of the interval now ending, handed to the sender and the local
         reporter; the table's state saved after."""
         with self._lock:
-            view = self._view
-            if view is None:
+            made = self._view_locked()
+            if made is None:
                 return []
+            view = made[0]
             # Connections logged since the last tick get theirs now, so that no record of
             # a connection goes out without its pending trace.
             self._pending_locked(now)
