@@ -21,7 +21,7 @@ says why while a pool asks for a tunnel.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,6 +226,9 @@ class Calculator:
     renderer: PolicyRenderer = field(default_factory=PolicyRenderer, init=False)
     host_chains: HostChains = field(default_factory=HostChains, init=False)
     _routing: tuple[tuple[Any, ...], HostLinks, Routing] | None = field(default=None, init=False)
+    _node_ips_from: tuple[tuple[routes.NodeInfo, ...], frozenset[str]] = field(
+        default=((), frozenset()), init=False
+    )
     # The policy state of the last calculation (flow logs name their traces from it).
     last_policy: policy_calc.PolicyState = field(
         default_factory=policy_calc.PolicyState, init=False
@@ -233,6 +236,15 @@ class Calculator:
 
     def __post_init__(self) -> None:
         self.policy = policy_calc.Calculator(self.node)
+
+    def _node_ips(self, nodes: Mapping[str, routes.NodeInfo]) -> frozenset[str]:
+        """Every node's address as text, made again only when a node changed (the node
+        infos are memoized per stored Node: comparing them is mostly identity checks)."""
+        infos = tuple(nodes.values())
+        if self._node_ips_from[0] != infos:
+            ips = frozenset(str(n.address.ip) for n in infos if n.address)
+            self._node_ips_from = (infos, ips)
+        return self._node_ips_from[1]
 
     def calculate(self, snap: Snapshot, settings: Settings, host: HostLinks) -> Desired:
         inputs = routing_inputs(snap, settings)
@@ -259,7 +271,7 @@ class Calculator:
             HostConfig(
                 settings.failsafe_inbound_host_ports,
                 settings.failsafe_outbound_host_ports,
-                frozenset(str(n.address.ip) for n in snap.nodes.values() if n.address),
+                self._node_ips(snap.nodes),
                 wanted.vxlan_port,
                 wanted.ipip is not None,
             ),

@@ -146,7 +146,7 @@ def calculate(
         if local.address is None:
             continue  # policy-only: the routing provider's job
         vteps_used |= _remote(
-            state, str(block), block, nodes.get(owner), local, pools, underlay_device, tunl0_up
+            state, block, nodes.get(owner), local, pools, underlay_device, tunl0_up
         )
     for ip, owner in borrowed.items():
         if owner == node:
@@ -155,7 +155,7 @@ def calculate(
             continue  # policy-only: the routing provider's job
         host = ipaddress.ip_network(ip)
         vteps_used |= _remote(
-            state, str(host), host, nodes.get(owner), local, pools, underlay_device, tunl0_up
+            state, host, nodes.get(owner), local, pools, underlay_device, tunl0_up
         )
     for name in vteps_used:
         remote = nodes[name]
@@ -167,7 +167,6 @@ def calculate(
 
 def _remote(
     state: RouteState,
-    dst: str,
     net: Network,
     remote: NodeInfo | None,
     local: NodeInfo,
@@ -175,10 +174,15 @@ def _remote(
     underlay_device: str,
     tunl0_up: bool,
 ) -> set[str]:
-    """Add the route to `dst` on node `remote`; return the VTEPs it needs."""
+    """Add the route to `net` on node `remote`; return the VTEPs it needs."""
     pool = _pool_of(net, pools)
     if pool is None or remote is None or remote.address is None:
         return set()  # outside every pool, or a node we cannot reach yet
+    if pool.vxlan_mode == "Never" and pool.ipip_mode == "Never":
+        # BGP's job; checked first, as most of a large cluster's blocks end here on every
+        # apply that recalculates routes (the address text below costs more than all else).
+        return set()
+    dst = str(net)
     same_subnet = _same_subnet(local, remote)
     node_ip = str(remote.address.ip)
     if pool.vxlan_mode != "Never":
@@ -200,4 +204,4 @@ def _remote(
             state.routes.add(Route(dst, dev=underlay_device, via=node_ip))
         else:
             state.routes.add(Route(dst, dev=IPIP_DEVICE, via=node_ip, onlink=True))
-    return set()  # no encapsulation: BGP's job
+    return set()
