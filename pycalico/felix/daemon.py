@@ -208,7 +208,7 @@ class Felix:
             tuple(policy.host_endpoints),
             tuple(policy.staged_policies),
             tuple(policy.tiers.items()),
-            tuple((name, info.address) for name, info in snap.nodes.items()),
+            tuple(snap.nodes.items()),  # node infos are memoized: mostly identity checks
             tuple(last.endpoints.items()),
             tuple(last.policies.items()),
         )

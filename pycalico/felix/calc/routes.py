@@ -137,22 +137,25 @@ def calculate(
     for wl in workloads:
         state.routes.add(Route(wl.address, dev=wl.interface, proto=PROTO_BOOT, scope="link"))
     vteps_used: set[str] = set()
+    # Without encapsulation every other node's block is BGP's to route: in a large cluster
+    # looking each one up on every apply was most of the route calculation.
+    encapsulated = any(p.vxlan_mode != "Never" or p.ipip_mode != "Never" for p in pools)
     for block, owner in block_owners.items():
         if owner == node:
             pool = _pool_of(block, pools)
             if not bird_blackholes or (pool is not None and pool.vxlan_mode != "Never"):
                 state.routes.add(Route(str(block), kind="blackhole"))
             continue
-        if local.address is None:
-            continue  # policy-only: the routing provider's job
+        if local.address is None or not encapsulated:
+            continue  # policy-only (the routing provider's job), or BGP's
         vteps_used |= _remote(
             state, block, nodes.get(owner), local, pools, underlay_device, tunl0_up
         )
     for ip, owner in borrowed.items():
         if owner == node:
             continue  # our own workloads' routes come from their endpoints
-        if local.address is None:
-            continue  # policy-only: the routing provider's job
+        if local.address is None or not encapsulated:
+            continue  # policy-only (the routing provider's job), or BGP's
         host = ipaddress.ip_network(ip)
         vteps_used |= _remote(
             state, host, nodes.get(owner), local, pools, underlay_device, tunl0_up
