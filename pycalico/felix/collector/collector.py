@@ -134,7 +134,9 @@ class FlowCollector:
         the pending-trace evaluator (None unless `evaluating`: flowLogsPolicyEvaluationMode
         None). They are made when flows first need them: during a bring-up's burst of
         changes, making them on every apply was a fifth of Felix's CPU, mostly for nothing."""
-        log.setLevel(logging.DEBUG if settings.flow_logs_collector_debug_trace else logging.NOTSET)
+        level = logging.DEBUG if settings.flow_logs_collector_debug_trace else logging.NOTSET
+        if log.level != level:  # setting it clears every logger's cache, under a lock
+            log.setLevel(level)
         with self._lock:
             self._settings = settings
             self._source, self._made = source, None
