@@ -15,7 +15,7 @@ from pycalico.api import enforcement
 from pycalico.api.registry import resolve
 from pycalico.datastore.backend import KeyValue
 from pycalico.datastore.mirror import Mirror
-from pycalico.datastore.resources import ResourceClient, kind_prefix
+from pycalico.datastore.resources import ResourceClient, decode, kind_prefix
 from pycalico.felix.calc import inputs
 from pycalico.felix.calc.routes import NodeInfo, PoolInfo, Workload
 from pycalico.felix.rules.nat import NatPool
@@ -26,6 +26,7 @@ from pycalico.policy.identity_memo import IdentityMemo
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MEMO_LIMIT = 50_000
+WORKLOAD_ENDPOINT = resolve("WorkloadEndpoint")
 # Every kind `SnapshotReader.read` lists (the staged kinds too: flow logs' pending traces
 # evaluate them, policy/pending.py).
 KINDS = (
@@ -85,8 +86,8 @@ def felix_configuration(client: ResourceClient, node: str) -> tuple[dict[str, An
 class SnapshotReader:
     node: str
     policy: policy_inputs.Reader = field(default_factory=policy_inputs.Reader)
-    # Per WorkloadEndpoint object: the mirror hands out one object per stored version.
-    _workloads: IdentityMemo[dict[str, Any], tuple[str, tuple[Workload, ...]]] = field(
+    # Per stored WorkloadEndpoint: the mirror hands out one object per stored version.
+    _workloads: IdentityMemo[KeyValue, tuple[str, tuple[Workload, ...]]] = field(
         default_factory=lambda: IdentityMemo(MEMO_LIMIT)
     )
     _unenforced: IdentityMemo[dict[str, Any], str] = field(
@@ -103,7 +104,9 @@ class SnapshotReader:
         client = ResourceClient(mirror)
         nodes, _ = client.list(resolve("Node"))
         pools, _ = client.list(resolve("IPPool"))
-        weps, _ = client.list(resolve("WorkloadEndpoint"))
+        # Stored values, decoded only when new: the decoded resources are not kept (see
+        # policy_inputs.Reader.read).
+        weps, _ = mirror.list(kind_prefix(WORKLOAD_ENDPOINT))
         affinities, _ = mirror.list(keys.all_affinities_prefix())
         blocks, _ = mirror.list(keys.block_prefix(4))
         kinds = (*policy_inputs.KINDS, *policy_inputs.STAGED_KINDS)
@@ -117,6 +120,7 @@ class SnapshotReader:
             *client.list(resolve("HostEndpoint"))[0],
             *(c for c in configs if c),
         ]
+        policy = self.policy.read(listed, weps, self._decode_endpoint)
         return Snapshot(
             revision=mirror.revision(),
             generation=mirror.loads,
@@ -137,14 +141,23 @@ class SnapshotReader:
             },
             global_config=global_config,
             node_config=node_config,
-            policy=self.policy.read(listed, weps),
+            policy=policy,
             unenforced=tuple(
                 line for r in checked if (line := self._unenforced.get(r, _unenforced_line))
             ),
         )
 
-    def _local_workloads(self, wep: dict[str, Any]) -> tuple[Workload, ...]:
-        owner, workloads = self._workloads.get(wep, inputs.endpoint_workloads)
+    def _decode_endpoint(self, kv: KeyValue) -> dict[str, Any]:
+        """A stored WorkloadEndpoint, decoded for its policy model; its workload routes are
+        made from the same decoding."""
+        resource = decode(WORKLOAD_ENDPOINT, kv)
+        self._workloads.get(kv, lambda _: inputs.endpoint_workloads(resource))
+        return resource
+
+    def _local_workloads(self, kv: KeyValue) -> tuple[Workload, ...]:
+        owner, workloads = self._workloads.get(
+            kv, lambda kv: inputs.endpoint_workloads(decode(WORKLOAD_ENDPOINT, kv))
+        )
         return workloads if owner == self.node else ()
 
 
