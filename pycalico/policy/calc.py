@@ -751,9 +751,14 @@ def _port_entries(
     """What `ep` puts into each named-port set: its addresses with the port's number."""
     found: list[tuple[NamedPortKey, tuple[PortEntry, ...]]] = []
     for name, protocol, port in ep.ports:
-        for key in by_port.get((protocol, name), ()):
-            if key.selector is None or key.selector in matched:
-                found.append((key, tuple((a, protocol, port) for a in ep.addresses)))
+        keys = [
+            key
+            for key in by_port.get((protocol, name), ())
+            if key.selector is None or key.selector in matched
+        ]
+        if keys:
+            items = tuple((a, protocol, port) for a in ep.addresses)  # one for all its sets
+            found += ((key, items) for key in keys)
     return tuple(found)
 
 

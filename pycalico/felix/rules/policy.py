@@ -125,7 +125,8 @@ def _nets(nets: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network], version
             size = low & -low if low else 1 << bits
             while size > high - low + 1:
                 size >>= 1
-            found.append(f"{address(low)}/{bits + 1 - size.bit_length()}")
+            # Interned: an address is in the sets of every selector it matches.
+            found.append(sys.intern(f"{address(low)}/{bits + 1 - size.bit_length()}"))
             low += size
     return found
 
@@ -335,7 +336,7 @@ def _named_port_set(entries: frozenset[tuple[Network, int, int]], version: int) 
     return NftSet(
         f"type ipv{version}_addr . inet_proto . inet_service;",
         frozenset(
-            f"{net.network_address} . {proto} . {port}"
+            sys.intern(f"{net.network_address} . {proto} . {port}")
             for net, proto, port in entries
             if net.version == version
         ),
