@@ -3,10 +3,37 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pycalico.api.registry import resolve
+from pycalico.api.resource import normalize
 from pycalico.datastore.backend import KeyValue
 from pycalico.datastore.mirror import Mirror
+from pycalico.datastore.resources import ResourceClient
+from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.felix.calc import snapshot
 from pycalico.ipam import keys
+
+
+def workload(pod: str) -> dict[str, Any]:
+    return normalize(
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "WorkloadEndpoint",
+            "metadata": {"name": f"node1-k8s-{pod}-eth0", "namespace": "x"},
+            "spec": {
+                "node": "node1",
+                "orchestrator": "k8s",
+                "pod": pod,
+                "endpoint": "eth0",
+                "interfaceName": f"cali{pod}",
+                "ipNetworks": [f"10.2.0.{ord(pod)}/32"],
+            },
+        }
+    )
 
 
 class RecordingMirror(Mirror):
@@ -39,3 +66,31 @@ def test_ipam_handles_and_bgp_resources_are_not_felix_inputs() -> None:
     assert not keys.handle_key("k8s-pod-network.abc").startswith(prefixes)
     assert not "/calico/resources/v3/projectcalico.org/bgppeers/p".startswith(prefixes)
     assert "/calico/resources/v3/projectcalico.org/workloadendpoints/ns/x".startswith(prefixes)
+
+
+def test_each_stored_endpoint_is_decoded_once_and_keeps_its_model_across_a_reload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
+    client = ResourceClient(backend)
+    for pod in ("a", "b"):
+        client.create(resolve("WorkloadEndpoint"), workload(pod))
+    decoded: list[str] = []
+    real = snapshot.decode
+
+    def counting(kind: Any, kv: KeyValue) -> dict[str, Any]:
+        decoded.append(kv.key)
+        return real(kind, kv)
+
+    monkeypatch.setattr(snapshot, "decode", counting)
+    mirror = Mirror("/calico/")
+    mirror.load(backend)
+    reader = snapshot.SnapshotReader("node1")
+
+    first = reader.read(mirror)
+    mirror.load(backend)  # a resync
+    again = reader.read(mirror)
+
+    assert len(decoded) == 2
+    assert all(a is b for a, b in zip(first.policy.endpoints, again.policy.endpoints, strict=True))
+    assert [w.interface for w in again.workloads] == ["calia", "calib"]
