@@ -44,7 +44,8 @@ class Reader:
     _profiles: IdentityMemo[Resource, model.Profile] = field(
         default_factory=lambda: IdentityMemo(MODEL_MEMO_LIMIT)
     )
-    _policies: IdentityMemo[Resource, model.Policy] = field(
+    # By the resource, or the stored value it is decoded from (see `read`).
+    _policies: IdentityMemo[Any, model.Policy] = field(
         default_factory=lambda: IdentityMemo(MODEL_MEMO_LIMIT)
     )
     # By the resource, or the stored value it is decoded from: [its profiles' names, the
@@ -87,17 +88,18 @@ class Reader:
 
     def read(
         self,
-        listed: Mapping[str, Sequence[Resource]],
+        listed: Mapping[str, Sequence[Any]],
         weps: Sequence[Any],
         decode: Callable[[Any], Resource] | None = None,
     ) -> calc.Inputs:
         """Every endpoint (their addresses fill selector sets on all nodes) and all policy.
 
         `listed`: the resources of each of `KINDS`, and of the `STAGED_KINDS` listed (those
-        evaluated become `staged_policies`); `weps`: every WorkloadEndpoint, or with
-        `decode`, what it turns into one, decoded only when its model is made (Felix passes
-        its mirror's stored values: keeping every endpoint's decoded resource for the sake
-        of its identity was ~3 KB per endpoint).
+        evaluated become `staged_policies`); `weps`: every WorkloadEndpoint. With `decode`,
+        the WorkloadEndpoints, NetworkPolicies and GlobalNetworkPolicies are what it turns
+        into resources, decoded only when their models are made (Felix passes its mirror's
+        stored values: keeping every decoded resource for the sake of its identity was
+        ~3 KB per endpoint and ~5 KB per policy).
         """
         profiles = {model.DEFAULT_ALLOW: model.DEFAULT_ALLOW_PROFILE}
         profiles.update(
@@ -121,8 +123,9 @@ class Reader:
             cast(model.HostEndpoint, self._endpoint(h, profiles))
             for h in listed.get("HostEndpoint", ())
         ]
+        make_policy = model.policy if decode is None else lambda p: model.policy(decode(p))
         policies = [
-            self._policies.get(p, model.policy)
+            self._policies.get(p, make_policy)
             for kind in ("NetworkPolicy", "GlobalNetworkPolicy")
             for p in listed[kind]
         ]

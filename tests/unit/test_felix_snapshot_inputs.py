@@ -68,13 +68,20 @@ def test_ipam_handles_and_bgp_resources_are_not_felix_inputs() -> None:
     assert "/calico/resources/v3/projectcalico.org/workloadendpoints/ns/x".startswith(prefixes)
 
 
-def test_each_stored_endpoint_is_decoded_once_and_keeps_its_model_across_a_reload(
+def test_each_stored_endpoint_and_policy_is_decoded_once_and_keeps_its_model_across_a_reload(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = SqliteBackend(tmp_path / "store.db", create=True)
     client = ResourceClient(backend)
     for pod in ("a", "b"):
         client.create(resolve("WorkloadEndpoint"), workload(pod))
+    policy = {
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "GlobalNetworkPolicy",
+        "metadata": {"name": "deny-all"},
+        "spec": {"selector": "all()", "types": ["Ingress"]},
+    }
+    client.create(resolve("GlobalNetworkPolicy"), normalize(policy))
     decoded: list[str] = []
     real = snapshot.decode
 
@@ -91,6 +98,8 @@ def test_each_stored_endpoint_is_decoded_once_and_keeps_its_model_across_a_reloa
     mirror.load(backend)  # a resync
     again = reader.read(mirror)
 
-    assert len(decoded) == 2
+    assert len(decoded) == 3
     assert all(a is b for a, b in zip(first.policy.endpoints, again.policy.endpoints, strict=True))
+    assert [p.name for p in again.policy.policies] == ["deny-all"]
+    assert again.policy.policies[0] is first.policy.policies[0]
     assert [w.interface for w in again.workloads] == ["calia", "calib"]

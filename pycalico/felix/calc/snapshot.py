@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pycalico.api import enforcement
+from pycalico.api.kind import Kind
 from pycalico.api.registry import resolve
 from pycalico.datastore.backend import KeyValue
 from pycalico.datastore.mirror import Mirror
@@ -27,6 +28,9 @@ from pycalico.policy.identity_memo import IdentityMemo
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MEMO_LIMIT = 50_000
 WORKLOAD_ENDPOINT = resolve("WorkloadEndpoint")
+# The policy kinds read as stored values, decoded only when new (see policy_inputs.Reader.read),
+# by the prefix of their keys.
+STORED = {kind: kind_prefix(resolve(kind)) for kind in ("NetworkPolicy", "GlobalNetworkPolicy")}
 # Every kind `SnapshotReader.read` lists (the staged kinds too: flow logs' pending traces
 # evaluate them, policy/pending.py).
 KINDS = (
@@ -110,17 +114,19 @@ class SnapshotReader:
         affinities, _ = mirror.list(keys.all_affinities_prefix())
         blocks, _ = mirror.list(keys.block_prefix(4))
         kinds = (*policy_inputs.KINDS, *policy_inputs.STAGED_KINDS)
-        listed = {kind: client.list(resolve(kind))[0] for kind in kinds}
+        listed: dict[str, list[Any]] = {
+            kind: client.list(resolve(kind))[0] for kind in kinds if kind not in STORED
+        }
+        listed.update((kind, mirror.list(prefix)[0]) for kind, prefix in STORED.items())
         configs = felix_configurations(client, self.node)
         global_config, node_config = (c["spec"] if c else {} for c in configs)
         checked = [
-            *listed["GlobalNetworkPolicy"],
-            *listed["NetworkPolicy"],
             *listed["Profile"],
             *client.list(resolve("HostEndpoint"))[0],
             *(c for c in configs if c),
         ]
-        policy = self.policy.read(listed, weps, self._decode_endpoint)
+        policy = self.policy.read(listed, weps, self._decode)
+        stored_policies = (*listed["GlobalNetworkPolicy"], *listed["NetworkPolicy"])
         return Snapshot(
             revision=mirror.revision(),
             generation=mirror.loads,
@@ -143,22 +149,42 @@ class SnapshotReader:
             node_config=node_config,
             policy=policy,
             unenforced=tuple(
-                line for r in checked if (line := self._unenforced.get(r, _unenforced_line))
+                line
+                for line in (
+                    *(self._unenforced.get(kv, self._policy_unenforced) for kv in stored_policies),
+                    *(self._unenforced.get(r, _unenforced_line) for r in checked),
+                )
+                if line
             ),
         )
 
-    def _decode_endpoint(self, kv: KeyValue) -> dict[str, Any]:
-        """A stored WorkloadEndpoint, decoded for its policy model; its workload routes are
-        made from the same decoding."""
-        resource = decode(WORKLOAD_ENDPOINT, kv)
-        self._workloads.get(kv, lambda _: inputs.endpoint_workloads(resource))
+    def _decode(self, kv: KeyValue) -> dict[str, Any]:
+        """A stored WorkloadEndpoint or policy, decoded for its policy model; what else is
+        made from it (an endpoint's workload routes, what a policy asks for that Felix does
+        not do) is made from the same decoding."""
+        kind = _stored_kind(kv)
+        resource = decode(kind, kv)
+        if kind is WORKLOAD_ENDPOINT:
+            self._workloads.get(kv, lambda _: inputs.endpoint_workloads(resource))
+        else:
+            self._unenforced.get(kv, lambda _: _unenforced_line(resource))
         return resource
+
+    def _policy_unenforced(self, kv: KeyValue) -> str:
+        return _unenforced_line(decode(_stored_kind(kv), kv))
 
     def _local_workloads(self, kv: KeyValue) -> tuple[Workload, ...]:
         owner, workloads = self._workloads.get(
             kv, lambda kv: inputs.endpoint_workloads(decode(WORKLOAD_ENDPOINT, kv))
         )
         return workloads if owner == self.node else ()
+
+
+def _stored_kind(kv: KeyValue) -> Kind:
+    for kind, prefix in STORED.items():
+        if kv.key.startswith(prefix):
+            return resolve(kind)
+    return WORKLOAD_ENDPOINT
 
 
 def _affinity_owner(kv: KeyValue) -> tuple[Network, str] | None:
