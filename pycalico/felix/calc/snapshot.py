@@ -94,7 +94,8 @@ class SnapshotReader:
     _workloads: IdentityMemo[KeyValue, tuple[str, tuple[Workload, ...]]] = field(
         default_factory=lambda: IdentityMemo(MEMO_LIMIT)
     )
-    _unenforced: IdentityMemo[dict[str, Any], str] = field(
+    # Per resource, or per stored policy (see STORED).
+    _unenforced: IdentityMemo[Any, str] = field(
         default_factory=lambda: IdentityMemo(MEMO_LIMIT)
     )
     # Per Node object: its addresses and VTEP MAC were parsed again for every node on every
