@@ -38,9 +38,11 @@ bench-policy's synthetic cluster (bench/policy.py). A real calico-node (policy o
 logs off) starts on the policies and is fed the endpoints 1000 at a time: its RSS at each
 step and the growth per 1000 endpoints (least squares); then --label-changes (50) times an
 endpoint's `role` label changes, from the write to the end of the nftables
-transaction that moves its address between sets (p50/p99). And the full load as
-bench-policy part 1 times it (read, calc, render, script, `nft -f` into a fresh
-namespace) next to `nft -f`'s own floor for the same script.
+transaction that moves its address between sets (p50/p99). Another calico-node, on 500
+policies and fed 1000 endpoints, gives the RSS of issue 23's target case next to its
+80 MB. And the full load as bench-policy part 1 times it (read, calc, render, script,
+`nft -f` into a fresh namespace) next to `nft -f`'s own floor for the same script.
+--no-labs runs only this one node (a few minutes).
 
 The figures' growth over N = 25...100 is printed as an exponent k (cost ∝ N^k, least
 squares on log-log; over all N measured when fewer than two are in 25...100). The last
@@ -773,6 +775,10 @@ def lab_run(n: int, datastore: str, opts: argparse.Namespace) -> LabRun:
 # --- one node, many endpoints ----------------------------------------------------------------
 
 
+# Issue 23's memory target: calico-node with this many local endpoints and policies.
+TARGET_ENDPOINTS, TARGET_POLICIES, TARGET_RSS_MB = 1000, 500, 80.0
+
+
 @dataclass
 class Single:
     endpoints: int
@@ -781,6 +787,8 @@ class Single:
     changes: list[float] = field(default_factory=list)  # label change: write -> kernel
     start_to_ready: float = 0.0  # the real calico-node: start -> applied, on the policies
     rss_steps: list[tuple[int, float]] = field(default_factory=list)  # endpoints, MB
+    # The other calico-node, on TARGET_POLICIES: its RSS with 0 and TARGET_ENDPOINTS.
+    target_steps: list[tuple[int, float]] = field(default_factory=list)
 
 
 def policy_counts(total: int) -> tuple[int, int, int]:
@@ -873,6 +881,26 @@ def label_change(
     raise RuntimeError("no nftables transaction with set elements after a label change")
 
 
+def feed(
+    calico_node: NodeProcess,
+    backend: SqliteBackend,
+    endpoints: int,
+    steps: list[tuple[int, float]],
+) -> None:
+    """calico-node's RSS on what it has applied, then as it is fed `endpoints` 1000 at a
+    time (each step once applied, and a second later)."""
+    client = ResourceClient(backend)
+    time.sleep(1)
+    steps.append((0, rss_mb(calico_node.proc.pid)))
+    for first in range(0, endpoints, 1000):
+        docs = [policy_bench.wep_doc(i) for i in range(first, first + 1000)]
+        policy_bench.apply_docs(client, docs)
+        calico_node.applied(backend.revision(), 600)
+        time.sleep(1)
+        steps.append((first + 1000, rss_mb(calico_node.proc.pid)))
+        progress(f"  calico-node with {first + 1000} endpoints: RSS {steps[-1][1]:.0f} MB")
+
+
 def real_node(tmp: str, opts: argparse.Namespace, result: Single) -> None:
     """calico-node on the policies, fed endpoints 1000 at a time (RSS at each step), then
     label changes through it."""
@@ -887,18 +915,7 @@ def real_node(tmp: str, opts: argparse.Namespace, result: Single) -> None:
             started = now()
             calico_node.applied(backend.revision(), 600)
             result.start_to_ready = now() - started
-            time.sleep(1)
-            result.rss_steps.append((0, rss_mb(calico_node.proc.pid)))
-            for first in range(0, opts.endpoints, 1000):
-                docs = [policy_bench.wep_doc(i) for i in range(first, first + 1000)]
-                policy_bench.apply_docs(client, docs)
-                calico_node.applied(backend.revision(), 600)
-                time.sleep(1)
-                result.rss_steps.append((first + 1000, rss_mb(calico_node.proc.pid)))
-                progress(
-                    f"  calico-node with {first + 1000} endpoints: "
-                    f"RSS {result.rss_steps[-1][1]:.0f} MB"
-                )
+            feed(calico_node, backend, opts.endpoints, result.rss_steps)
             # The endpoints have no interfaces here, so Felix retries their routes for its
             # grace period; on a real node the pod's veth exists first.
             time.sleep(route_manager.WORKLOAD_ROUTE_GRACE)
@@ -914,6 +931,22 @@ def real_node(tmp: str, opts: argparse.Namespace, result: Single) -> None:
             calico_node.stop()
 
 
+def target_node(tmp: str, result: Single) -> None:
+    """calico-node on TARGET_POLICIES, fed TARGET_ENDPOINTS: issue 23's memory target."""
+    os.makedirs(tmp, mode=0o700)  # the datastore's directory, as TemporaryDirectory makes it
+    store = os.path.join(tmp, "node.db")
+    build_store(store, 0, TARGET_POLICIES)
+    with node_namespace("sct", policy_bench.NODE_ADDRESS) as node:
+        calico_node = NodeProcess(node.ns, store, tmp)
+        backend = SqliteBackend(store, create=True)
+        try:
+            calico_node.applied(backend.revision(), 600)
+            feed(calico_node, backend, TARGET_ENDPOINTS, result.target_steps)
+        finally:
+            backend.close()
+            calico_node.stop()
+
+
 def single_node(opts: argparse.Namespace) -> Single:
     result = Single(opts.endpoints, opts.policies)
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
@@ -922,6 +955,11 @@ def single_node(opts: argparse.Namespace) -> Single:
             "calico-node fed 1000 endpoints at a time, then label changes through it"
         )
         real_node(tmp, opts, result)
+        progress(
+            f"one node: calico-node on {TARGET_POLICIES} policies fed {TARGET_ENDPOINTS} "
+            "endpoints (issue 23's memory target)"
+        )
+        target_node(os.path.join(tmp, "target"), result)
         store = os.path.join(tmp, "store.db")
         build_store(store, opts.endpoints, opts.policies)
         progress("one node: the full load and nft -f's floor")
@@ -1046,19 +1084,40 @@ def single_report(single: Single) -> None:
             f"{single.start_to_ready:.1f} s; RSS MB by endpoints {steps}; "
             f"{growth:.1f} MB per 1000 endpoints"
         )
+    target = target_rss(single)
+    if target is not None:
+        verdict = "met" if target <= TARGET_RSS_MB else "MISSED"
+        print(
+            f"  calico-node with {TARGET_ENDPOINTS} endpoints x {TARGET_POLICIES} policies "
+            f"(issue 23's target case): RSS {target:.0f} MB, target <= {TARGET_RSS_MB:.0f} MB "
+            f"{verdict}; {dict(single.target_steps)[0]:.0f} MB on the policies alone"
+        )
+
+
+def target_rss(single: Single | None) -> float | None:
+    """calico-node's RSS in issue 23's target case, if measured."""
+    return dict(single.target_steps).get(TARGET_ENDPOINTS) if single else None
 
 
 def headline(runs: list[LabRun], single: Single | None) -> None:
     sqlite_runs = [r for r in runs if r.datastore == "sqlite"]
     biggest = max(sqlite_runs, key=lambda r: r.nodes) if sqlite_runs else None
+    full = policy_bench.cold_total(single.cold) if single and single.cold else None
+    target = f"{TARGET_ENDPOINTS}x{TARGET_POLICIES} calico-node RSS {fmt(target_rss(single), 0)} MB"
     if biggest is not None:
-        full = policy_bench.cold_total(single.cold) if single and single.cold else None
         print(
             f"scale: {biggest.nodes} nodes converged {biggest.converged:.1f} s, calico-node RSS "
             f"{max(biggest.node_rss):.0f} MB, policy p99 {fmt(pct(biggest.policy, 99))} s, "
             f"pod route p99 {fmt(pct(biggest.pod_route, 99))} s, "
             f"{single.endpoints if single else 5000}x{single.policies if single else 1000} "
-            f"full load {fmt(full)} s"
+            f"full load {fmt(full)} s, {target}"
+        )
+    elif single is not None and single.changes:
+        growth = slope([(n / 1000, mb) for n, mb in single.rss_steps])
+        print(
+            f"scale: one node {single.endpoints}x{single.policies} full load {fmt(full)} s, "
+            f"label change p99 {pct(single.changes, 99) * 1000:.0f} ms, calico-node "
+            f"{growth:.1f} MB per 1000 endpoints, {target} (target <= {TARGET_RSS_MB:.0f})"
         )
 
 
@@ -1107,8 +1166,13 @@ def options(argv: list[str]) -> argparse.Namespace:
         "--label-changes", type=int, default=50, help="label changes on the single node (50)"
     )
     p.add_argument("--no-single", action="store_true", help="skip the single node")
+    p.add_argument("--no-labs", action="store_true", help="only the single node")
     opts = p.parse_args(argv)
-    if not opts.nodes:
+    if opts.no_labs:
+        if opts.no_single:
+            p.error("--no-labs and --no-single leave nothing to run")
+        opts.nodes, opts.etcd_nodes = [], []
+    elif not opts.nodes:
         p.error("--nodes needs at least one lab size")
     for n in opts.nodes + opts.etcd_nodes:
         if not 2 <= n <= MAX_NODES:
@@ -1149,7 +1213,7 @@ def main(argv: list[str]) -> int:
     opts = options(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(
-        f"bench/scale: N = {', '.join(map(str, opts.nodes))} (etcd also at "
+        f"bench/scale: N = {', '.join(map(str, opts.nodes)) or 'none'} (etcd also at "
         f"{', '.join(map(str, opts.etcd_nodes)) or 'none'}), --encap none, route reflectors "
         f"from N={opts.reflectors_from}, {opts.trials} trials, idle {opts.idle:.0f} s; one node "
         f"{opts.endpoints}x{opts.policies}; pycalico {policy_bench.version()}; load average "
@@ -1158,7 +1222,7 @@ def main(argv: list[str]) -> int:
     )
     runs: list[LabRun] = []
     failed: list[str] = []
-    with enough_inotify(max(opts.nodes)):
+    with enough_inotify(max(opts.nodes, default=0)):
         for n, datastore in [(n, "sqlite") for n in opts.nodes] + [
             (n, "etcd") for n in opts.etcd_nodes
         ]:

@@ -5,7 +5,8 @@ from memory, with each stored value decoded once per version, makes that cost fo
 size of the change rather than the size of the store: a pod's label change no longer means
 listing and decoding every endpoint and policy again.
 
-Decoded values are shared between readers: they must not be modified.
+Decoded values are shared between readers: they must not be modified. A stored value is
+the same `KeyValue` object for as long as its version is the mirror's, across reloads too.
 """
 
 from __future__ import annotations
@@ -42,7 +43,16 @@ class Mirror(Backend):
     def load(self, source: Backend) -> int:
         """Replace the contents with `source`'s as they are now; the revision read at."""
         kvs, revision = source.list(self.prefix)
-        self._values = {kv.key: kv for kv in kvs}
+        # A value still at the version the mirror holds stays the same object: readers may
+        # remember what they made from it by its identity (Felix's endpoints, whose decoded
+        # documents are not kept).
+        old = self._values
+        self._values = {}
+        for kv in kvs:
+            kept = old.get(kv.key)
+            self._values[kv.key] = (
+                kept if kept is not None and kept.mod_revision == kv.mod_revision else kv
+            )
         self._keys = sorted(self._values)
         self._revision = revision
         self.loads += 1

@@ -128,6 +128,12 @@ def _decode(kind: Kind, key: str, value: str, mod_revision: int) -> dict[str, An
     return resource
 
 
+def decode(kind: Kind, kv: KeyValue) -> dict[str, Any]:
+    """A stored value of `kind` as its resource, decoded anew (`ResourceClient` keeps the
+    decoded resource where its backend keeps it: a mirror does)."""
+    return _decode(kind, kv.key, kv.value, kv.mod_revision)
+
+
 def _decode_ipam_config(key: str, value: str, mod_revision: int) -> dict[str, Any]:
     from pycalico.api.resource import normalize
 
@@ -241,7 +247,7 @@ class ResourceClient:
         return [self._decoded(kind, kv) for kv in kvs], revision
 
     def _decoded(self, kind: Kind, kv: KeyValue) -> dict[str, Any]:
-        return self.backend.decoded(kv, lambda kv: _decode(kind, kv.key, kv.value, kv.mod_revision))
+        return self.backend.decoded(kv, lambda kv: decode(kind, kv))
 
     def create(self, kind: Kind, resource: dict[str, Any]) -> dict[str, Any]:
         meta = resource["metadata"]

@@ -261,3 +261,22 @@ def test_a_change_waiting_for_its_apply_is_waited_for_without_spinning(tmp_path:
         before = backend.nexts
         assert until(lambda: applied[-1] == ["/calico/a", "/calico/b"], 20)
         assert backend.nexts - before < 20
+
+
+def test_a_reload_keeps_the_stored_value_object_of_every_key_still_at_its_version(
+    tmp_path: Path,
+) -> None:
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
+    backend.create("/calico/a", "1")
+    backend.create("/calico/b", "2")
+    mirror = Mirror(PREFIX)
+    mirror.load(backend)
+    a, b = mirror.get("/calico/a"), mirror.get("/calico/b")
+    assert a is not None and b is not None
+    backend.update("/calico/b", "20", b.mod_revision)
+
+    mirror.load(backend)
+
+    assert mirror.get("/calico/a") is a
+    reloaded = mirror.get("/calico/b")
+    assert reloaded is not b and reloaded is not None and reloaded.value == "20"

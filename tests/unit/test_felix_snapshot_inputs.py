@@ -4,12 +4,38 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
+from typing import Any
 
+import pytest
+
+from pycalico.api.registry import resolve
+from pycalico.api.resource import normalize
 from pycalico.datastore.backend import Event, EventType, KeyValue
 from pycalico.datastore.mirror import Mirror
+from pycalico.datastore.resources import ResourceClient
+from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.felix.calc import snapshot
 from pycalico.ipam import keys
 from pycalico.ipam.block import Block
+
+
+def workload(pod: str) -> dict[str, Any]:
+    return normalize(
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "WorkloadEndpoint",
+            "metadata": {"name": f"node1-k8s-{pod}-eth0", "namespace": "x"},
+            "spec": {
+                "node": "node1",
+                "orchestrator": "k8s",
+                "pod": pod,
+                "endpoint": "eth0",
+                "interfaceName": f"cali{pod}",
+                "ipNetworks": [f"10.2.0.{ord(pod)}/32"],
+            },
+        }
+    )
 
 
 class RecordingMirror(Mirror):
@@ -95,3 +121,39 @@ def test_every_other_input_counts_as_a_change() -> None:
         keys.affinity_key("node2", BLOCK),
     ):
         assert snapshot.changes(Event(EventType.PUT, key, "{}", 6), Mirror("/calico/"))
+
+def test_each_stored_endpoint_and_policy_is_decoded_once_and_keeps_its_model_across_a_reload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = SqliteBackend(tmp_path / "store.db", create=True)
+    client = ResourceClient(backend)
+    for pod in ("a", "b"):
+        client.create(resolve("WorkloadEndpoint"), workload(pod))
+    policy = {
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "GlobalNetworkPolicy",
+        "metadata": {"name": "deny-all"},
+        "spec": {"selector": "all()", "types": ["Ingress"]},
+    }
+    client.create(resolve("GlobalNetworkPolicy"), normalize(policy))
+    decoded: list[str] = []
+    real = snapshot.decode
+
+    def counting(kind: Any, kv: KeyValue) -> dict[str, Any]:
+        decoded.append(kv.key)
+        return real(kind, kv)
+
+    monkeypatch.setattr(snapshot, "decode", counting)
+    mirror = Mirror("/calico/")
+    mirror.load(backend)
+    reader = snapshot.SnapshotReader("node1")
+
+    first = reader.read(mirror)
+    mirror.load(backend)  # a resync
+    again = reader.read(mirror)
+
+    assert len(decoded) == 3
+    assert all(a is b for a, b in zip(first.policy.endpoints, again.policy.endpoints, strict=True))
+    assert [p.name for p in again.policy.policies] == ["deny-all"]
+    assert again.policy.policies[0] is first.policy.policies[0]
+    assert [w.interface for w in again.workloads] == ["calia", "calib"]

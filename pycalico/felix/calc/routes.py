@@ -45,7 +45,7 @@ IPIP_DEVICE = "tunl0"
 PROTO_BOOT = rt_proto["boot"]
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, slots=True, order=True)  # one per local endpoint: slots, ~50 B less each
 class Route:
     dst: str
     kind: str = "unicast"  # or "blackhole"
@@ -86,7 +86,7 @@ class PoolInfo:
     vxlan_mode: str = "Never"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per local endpoint: slots, ~50 B less each
 class Workload:
     address: str  # "10.244.1.5/32"
     interface: str

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pycalico.api import enforcement
+from pycalico.api.kind import Kind
 from pycalico.api.registry import resolve
 from pycalico.datastore.backend import Event, EventType, KeyValue
 from pycalico.datastore.mirror import Mirror
-from pycalico.datastore.resources import ResourceClient, kind_prefix
+from pycalico.datastore.resources import ResourceClient, decode, kind_prefix
 from pycalico.felix.calc import inputs
 from pycalico.felix.calc.routes import NodeInfo, PoolInfo, Workload
 from pycalico.felix.rules.nat import NatPool
@@ -27,6 +28,10 @@ from pycalico.policy.identity_memo import IdentityMemo
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MEMO_LIMIT = 50_000
 BLOCKS = keys.block_prefix(4)  # the snapshot reads IPv4 blocks only
+WORKLOAD_ENDPOINT = resolve("WorkloadEndpoint")
+# The policy kinds read as stored values, decoded only when new (see policy_inputs.Reader.read),
+# by the prefix of their keys.
+STORED = {kind: kind_prefix(resolve(kind)) for kind in ("NetworkPolicy", "GlobalNetworkPolicy")}
 # Every kind `SnapshotReader.read` lists (the staged kinds too: flow logs' pending traces
 # evaluate them, policy/pending.py).
 KINDS = (
@@ -99,11 +104,12 @@ def felix_configuration(client: ResourceClient, node: str) -> tuple[dict[str, An
 class SnapshotReader:
     node: str
     policy: policy_inputs.Reader = field(default_factory=policy_inputs.Reader)
-    # Per WorkloadEndpoint object: the mirror hands out one object per stored version.
-    _workloads: IdentityMemo[dict[str, Any], tuple[str, tuple[Workload, ...]]] = field(
+    # Per stored WorkloadEndpoint: the mirror hands out one object per stored version.
+    _workloads: IdentityMemo[KeyValue, tuple[str, tuple[Workload, ...]]] = field(
         default_factory=lambda: IdentityMemo(MEMO_LIMIT)
     )
-    _unenforced: IdentityMemo[dict[str, Any], str] = field(
+    # Per resource, or per stored policy (see STORED).
+    _unenforced: IdentityMemo[Any, str] = field(
         default_factory=lambda: IdentityMemo(MEMO_LIMIT)
     )
     # Per Node object: its addresses and VTEP MAC were parsed again for every node on every
@@ -117,20 +123,25 @@ class SnapshotReader:
         client = ResourceClient(mirror)
         nodes, _ = client.list(resolve("Node"))
         pools, _ = client.list(resolve("IPPool"))
-        weps, _ = client.list(resolve("WorkloadEndpoint"))
+        # Stored values, decoded only when new: the decoded resources are not kept (see
+        # policy_inputs.Reader.read).
+        weps, _ = mirror.list(kind_prefix(WORKLOAD_ENDPOINT))
         affinities, _ = mirror.list(keys.all_affinities_prefix())
         blocks, _ = mirror.list(BLOCKS)
         kinds = (*policy_inputs.KINDS, *policy_inputs.STAGED_KINDS)
-        listed = {kind: client.list(resolve(kind))[0] for kind in kinds}
+        listed: dict[str, list[Any]] = {
+            kind: client.list(resolve(kind))[0] for kind in kinds if kind not in STORED
+        }
+        listed.update((kind, mirror.list(prefix)[0]) for kind, prefix in STORED.items())
         configs = felix_configurations(client, self.node)
         global_config, node_config = (c["spec"] if c else {} for c in configs)
         checked = [
-            *listed["GlobalNetworkPolicy"],
-            *listed["NetworkPolicy"],
             *listed["Profile"],
             *client.list(resolve("HostEndpoint"))[0],
             *(c for c in configs if c),
         ]
+        policy = self.policy.read(listed, weps, self._decode)
+        stored_policies = (*listed["GlobalNetworkPolicy"], *listed["NetworkPolicy"])
         return Snapshot(
             revision=mirror.revision(),
             generation=mirror.loads,
@@ -151,15 +162,44 @@ class SnapshotReader:
             },
             global_config=global_config,
             node_config=node_config,
-            policy=self.policy.read(listed, weps),
+            policy=policy,
             unenforced=tuple(
-                line for r in checked if (line := self._unenforced.get(r, _unenforced_line))
+                line
+                for line in (
+                    *(self._unenforced.get(kv, self._policy_unenforced) for kv in stored_policies),
+                    *(self._unenforced.get(r, _unenforced_line) for r in checked),
+                )
+                if line
             ),
         )
 
-    def _local_workloads(self, wep: dict[str, Any]) -> tuple[Workload, ...]:
-        owner, workloads = self._workloads.get(wep, inputs.endpoint_workloads)
+    def _decode(self, kv: KeyValue) -> dict[str, Any]:
+        """A stored WorkloadEndpoint or policy, decoded for its policy model; what else is
+        made from it (an endpoint's workload routes, what a policy asks for that Felix does
+        not do) is made from the same decoding."""
+        kind = _stored_kind(kv)
+        resource = decode(kind, kv)
+        if kind is WORKLOAD_ENDPOINT:
+            self._workloads.get(kv, lambda _: inputs.endpoint_workloads(resource))
+        else:
+            self._unenforced.get(kv, lambda _: _unenforced_line(resource))
+        return resource
+
+    def _policy_unenforced(self, kv: KeyValue) -> str:
+        return _unenforced_line(decode(_stored_kind(kv), kv))
+
+    def _local_workloads(self, kv: KeyValue) -> tuple[Workload, ...]:
+        owner, workloads = self._workloads.get(
+            kv, lambda kv: inputs.endpoint_workloads(decode(WORKLOAD_ENDPOINT, kv))
+        )
         return workloads if owner == self.node else ()
+
+
+def _stored_kind(kv: KeyValue) -> Kind:
+    for kind, prefix in STORED.items():
+        if kv.key.startswith(prefix):
+            return resolve(kind)
+    return WORKLOAD_ENDPOINT
 
 
 def _affinity_owner(kv: KeyValue) -> tuple[Network, str] | None:

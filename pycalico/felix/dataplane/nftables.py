@@ -15,7 +15,9 @@ drop.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from pycalico.felix.calc.desired import Desired
@@ -52,21 +54,29 @@ OLD_TABLES = ("ip calico",)
 
 
 def full_script(new: Ruleset) -> str:
-    lines = [f"{verb} table {old}" for old in OLD_TABLES for verb in ("add", "delete")]
-    lines += [f"add table {TABLE}", f"delete table {TABLE}", f"add table {TABLE}"]
-    lines += [_chain_header(new, name) for name in sorted(new.chains)]
+    return _script(full_lines(new))
+
+
+def full_lines(new: Ruleset) -> Iterator[str]:
+    """The commands that replace the whole table with `new`, one by one (see `_send`)."""
+    for old in OLD_TABLES:
+        yield f"add table {old}"
+        yield f"delete table {old}"
+    yield from (f"add table {TABLE}", f"delete table {TABLE}", f"add table {TABLE}")
+    for name in sorted(new.chains):
+        yield _chain_header(new, name)
     for kind, objects in (("set", new.sets), ("map", new.maps)):
         for name, obj in sorted(objects.items()):
-            lines.append(f"add {kind} {TABLE} {name} {{ {obj.decl} }}")
-            lines += _elements(name, list(obj.elements), "add")
+            yield f"add {kind} {TABLE} {name} {{ {obj.decl} }}"
+            yield from _elements(name, list(obj.elements), "add")
     # The kernel marks each anonymous set (an inline `{ a, b }`) bound by walking every
     # message of the transaction so far (nf_tables' __nft_set_trans_bind), so their cost
     # grows with their place in it: the chains that hold them go first, before the tens of
     # thousands of endpoint chain rules. A chain's own rules keep their order.
     chains = sorted(new.chains.items(), key=lambda c: (not any("{" in r for r in c[1]), c[0]))
     for name, rules in chains:
-        lines += [f"add rule {TABLE} {name} {rule}" for rule in rules]
-    return "\n".join(lines) + "\n"
+        for rule in rules:
+            yield f"add rule {TABLE} {name} {rule}"
 
 
 def _map_keys(elements: frozenset[str]) -> dict[str, str]:
@@ -75,34 +85,47 @@ def _map_keys(elements: frozenset[str]) -> dict[str, str]:
 
 def diff_script(old: Ruleset, new: Ruleset) -> str:
     """The commands that turn `old` into `new`; "" when they are equal."""
-    lines: list[str] = []
+    return _script(diff_lines(old, new))
+
+
+def diff_lines(old: Ruleset, new: Ruleset) -> Iterator[str]:
+    """The commands that turn `old` into `new`, one by one; none when they are equal."""
     added_chains = sorted(new.chains.keys() - old.chains.keys())
-    lines += [_chain_header(new, name) for name in added_chains]
+    for name in added_chains:
+        yield _chain_header(new, name)
     for kind, before, after in (("set", old.sets, new.sets), ("map", old.maps, new.maps)):
         changed = [n for n, obj in after.items() if before.get(n) != obj]
         for name in sorted(changed):
             obj = after[name]
             if name not in before or before[name].decl != obj.decl:
                 if name in before:
-                    lines.append(f"delete {kind} {TABLE} {name}")
-                lines.append(f"add {kind} {TABLE} {name} {{ {obj.decl} }}")
-                lines += _elements(name, list(obj.elements), "add")
+                    yield f"delete {kind} {TABLE} {name}"
+                yield f"add {kind} {TABLE} {name} {{ {obj.decl} }}"
+                yield from _elements(name, list(obj.elements), "add")
                 continue
-            lines += _element_changes(kind, name, before[name], obj)
+            yield from _element_changes(kind, name, before[name], obj)
     rewritten = [n for n, rules in new.chains.items() if old.chains.get(n) != rules]
+    new_chains = set(added_chains)
     for name in sorted(rewritten):
-        if name not in added_chains:
-            lines.append(f"flush chain {TABLE} {name}")
-        lines += [f"add rule {TABLE} {name} {rule}" for rule in new.chains[name]]
+        if name not in new_chains:
+            yield f"flush chain {TABLE} {name}"
+        for rule in new.chains[name]:
+            yield f"add rule {TABLE} {name} {rule}"
     # Last: nothing refers to them any more once the chains above were rewritten. Gone
     # chains may jump to one another (an endpoint's to- and from-chains to its profile's),
     # so all are flushed before any is deleted: a chain still jumped to is busy.
     gone = sorted(old.chains.keys() - new.chains.keys())
-    lines += [f"flush chain {TABLE} {name}" for name in gone]
-    lines += [f"delete chain {TABLE} {name}" for name in gone]
+    for name in gone:
+        yield f"flush chain {TABLE} {name}"
+    for name in gone:
+        yield f"delete chain {TABLE} {name}"
     for kind, before, after in (("set", old.sets, new.sets), ("map", old.maps, new.maps)):
-        lines += [f"delete {kind} {TABLE} {name}" for name in sorted(before.keys() - after.keys())]
-    return "\n".join(lines) + "\n" if lines else ""
+        for name in sorted(before.keys() - after.keys()):
+            yield f"delete {kind} {TABLE} {name}"
+
+
+def _script(lines: Iterable[str]) -> str:
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _element_changes(kind: str, name: str, before: NftSet, after: NftSet) -> list[str]:
@@ -153,6 +176,24 @@ def element_changes(old: Ruleset, new: Ruleset) -> list[nft_netlink.ElementChang
     return None if keys > NETLINK_MAX_KEYS else deletions + additions
 
 
+def _send(lines: Iterable[str]) -> subprocess.CompletedProcess[str] | None:
+    """`nft -f` on the commands, written one by one to an anonymous in-memory file (None
+    when there are none). Whole, a script was tens of MB for a thousand new endpoints (its
+    lines, their join, its encoding), and the heap kept the peak after it was freed
+    (bench/scale.py: calico-node fed 1000 endpoints at once kept ~8 MB more)."""
+    fd = os.memfd_create("nft-script", os.MFD_CLOEXEC)
+    with open(fd, "w+", encoding="utf-8") as script:
+        for line in lines:
+            script.write(line)
+            script.write("\n")
+        if not script.tell():
+            return None
+        script.seek(0)
+        return subprocess.run(
+            ["nft", "-f", "-"], stdin=script, capture_output=True, text=True, check=False
+        )
+
+
 @dataclass
 class NftablesManager(Manager):
     applied: Ruleset | None = None
@@ -178,12 +219,10 @@ class NftablesManager(Manager):
                 else:
                     self.applied = new
                     return bool(changes)
-        script = full_script(new) if self.applied is None else diff_script(self.applied, new)
-        if not script:
+        lines = full_lines(new) if self.applied is None else diff_lines(self.applied, new)
+        out = _send(lines)
+        if out is None:
             return False
-        out = subprocess.run(
-            ["nft", "-f", "-"], input=script, capture_output=True, text=True, check=False
-        )
         if out.returncode != 0:
             self.applied = None  # next time: the whole table again, from a known state
             raise PolicyApplyError(f"nft rejected the policy ruleset: {out.stderr.strip()[:500]}")

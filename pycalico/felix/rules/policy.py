@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,11 @@ HOST_ACTIONS = {"Drop": "drop", "Accept": "accept", "Return": "return"}
 RULE_COMMENT = "rule "
 _ACCEPTED = f"meta mark & {ACCEPT_MARK:#x} == {ACCEPT_MARK:#x}"
 _NOT_PASSED = f"meta mark & {PASS_MARK:#x} == 0"
+_CLEAR_PASS = f"meta mark set meta mark & {~PASS_MARK & 0xFFFFFFFF:#x}"
+_POLICY_ACCEPTED = f'{_ACCEPTED} return comment "Return if policy accepted"'
+_PROFILE_ACCEPTED = f'{_ACCEPTED} return comment "Return if profile accepted"'
+_UNTRACKED = f"{_ACCEPTED} notrack"
+_CLEAR_MARKS = f"meta mark set meta mark & {~(ACCEPT_MARK | PASS_MARK) & 0xFFFFFFFF:#x}"
 
 
 def _digest(text: str) -> str:
@@ -119,7 +125,9 @@ def _nets(nets: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network], version
             size = low & -low if low else 1 << bits
             while size > high - low + 1:
                 size >>= 1
-            found.append(f"{address(low)}/{bits + 1 - size.bit_length()}")
+            # Interned: an address is in the sets of every selector it matches (~0.2 KB less
+            # per endpoint with bench-scale's 1000 policies).
+            found.append(sys.intern(f"{address(low)}/{bits + 1 - size.bit_length()}"))
             low += size
     return found
 
@@ -256,33 +264,42 @@ def tier_lines(
     """One tier of an endpoint chain. `untracked`: in raw, where an allowed packet is also
     taken out of connection tracking (Calico maps Allow to NOTRACK and allow there).
     `tier_end_log`: with flow logs, the NFLOG statement of the tier's end (nflog.py). A
-    tier without policies holds only staged ones (calc/staged_tiers.py): its end alone."""
+    tier without policies holds only staged ones (calc/staged_tiers.py): its end alone.
+
+    Every line is interned: endpoints selected by the same policies hold the same lines,
+    and one copy of each per endpoint was most of Felix's memory per endpoint (bench/scale.py,
+    1000 policies: ~5 MB per 1000 endpoints)."""
     if not tier.policies:
-        return [f'{tier_end_log} comment "End of tier {tier.tier}. Pass"'] if tier_end_log else []
-    clear_pass = f"meta mark set meta mark & {~PASS_MARK & 0xFFFFFFFF:#x}"
-    lines = [f'{clear_pass} comment "Start of tier {tier.tier}"']
+        if not tier_end_log:
+            return []
+        return [sys.intern(f'{tier_end_log} comment "End of tier {tier.tier}. Pass"')]
+    lines = [sys.intern(f'{_CLEAR_PASS} comment "Start of tier {tier.tier}"')]
     for policy_id in tier.policies:
-        lines.append(f"{_NOT_PASSED} jump {policy_chain(policy_id, direction, layer)}")
+        lines.append(sys.intern(f"{_NOT_PASSED} jump {policy_chain(policy_id, direction, layer)}"))
         if untracked:
-            lines.append(f"{_ACCEPTED} notrack")
-        lines.append(f'{_ACCEPTED} return comment "Return if policy accepted"')
+            lines.append(_UNTRACKED)
+        lines.append(_POLICY_ACCEPTED)
     if tier.default_action == "Deny":
         end = f"End of tier {tier.tier}. Drop if no policies passed packet"
         log = f"{tier_end_log} " if tier_end_log else ""
-        lines.append(f'{_NOT_PASSED} {log}drop comment "{end}"')
+        lines.append(sys.intern(f'{_NOT_PASSED} {log}drop comment "{end}"'))
     elif tier_end_log:
-        lines.append(f'{_NOT_PASSED} {tier_end_log} comment "End of tier {tier.tier}. Pass"')
+        lines.append(
+            sys.intern(f'{_NOT_PASSED} {tier_end_log} comment "End of tier {tier.tier}. Pass"')
+        )
     return lines
 
 
 def _endpoint_lines(
-    plan: EndpointPlan,
+    tiers: tuple[TierPlan, ...],
     direction: str,
     profiles: tuple[str, ...],
     learn: Callable[[str], str] | None = None,
 ) -> tuple[str, ...]:
-    """The endpoint's chain; `profiles`: those of its profiles that exist. `learn`: with
-    flow logs, makes a full NFLOG prefix the one the kernel carries (PrefixTable.learn)."""
+    """An endpoint's chain for one direction, from its tiers for that direction;
+    `profiles`: those of its profiles that exist. `learn`: with flow logs, makes a full
+    NFLOG prefix the one the kernel carries (PrefixTable.learn). Nothing in it names the
+    endpoint: endpoints with the same tiers and profiles share it."""
 
     def log(full: str) -> str:
         return nflog.statement(learn(full), direction) if learn is not None else ""
@@ -291,22 +308,23 @@ def _endpoint_lines(
     lines = [
         "ct state established,related accept",
         "ct state invalid drop",
-        f"meta mark set meta mark & {~(ACCEPT_MARK | PASS_MARK) & 0xFFFFFFFF:#x}",
+        _CLEAR_MARKS,
     ]
     if direction == "egress":
         lines += [
             'udp dport 4789 drop comment "Drop VXLAN encapped packets originating in workloads"',
             'meta l4proto 4 drop comment "Drop IPinIP encapped packets originating in workloads"',
         ]
-    for tier in plan.ingress if direction == "ingress" else plan.egress:
+    for tier in tiers:
         passes = tier.default_action == "Pass"
         end = log(nflog_prefix.tier_end(way, tier.tier, only_staged=passes))
         lines += tier_lines(tier, direction, tier_end_log=end)
     for name in profiles:
-        lines.append(f"jump {profile_chain(name, direction)}")
-        lines.append(f'{_ACCEPTED} return comment "Return if profile accepted"')
+        lines.append(sys.intern(f"jump {profile_chain(name, direction)}"))
+        lines.append(_PROFILE_ACCEPTED)
     end = log(nflog_prefix.profile_no_match(way))
-    lines.append(f'{end + " " if end else ""}drop comment "Drop if no profiles matched"')
+    last = f'{end + " " if end else ""}drop comment "Drop if no profiles matched"'
+    lines.append(sys.intern(last))
     return tuple(lines)
 
 
@@ -319,7 +337,7 @@ def _named_port_set(entries: frozenset[tuple[Network, int, int]], version: int) 
     return NftSet(
         f"type ipv{version}_addr . inet_proto . inet_service;",
         frozenset(
-            f"{net.network_address} . {proto} . {port}"
+            sys.intern(f"{net.network_address} . {proto} . {port}")
             for net, proto, port in entries
             if net.version == version
         ),
@@ -359,13 +377,11 @@ class PolicyRenderer:
         self._chains: dict[tuple[int, ...], IdentityMemo[tuple[Rule, ...], tuple[str, ...]]] = {
             families: IdentityMemo(self.MEMO_LIMIT) for families in ((4,), (4, 6))
         }
-        # Endpoint chain lines per plan, by direction and the profiles that exist: by the
-        # plan's identity first (cheap), then by its value (a new plan equal to an old one).
-        self._endpoints: IdentityMemo[
-            EndpointPlan, dict[tuple[str, tuple[str, ...], bool], tuple[str, ...]]
-        ] = IdentityMemo(self.MEMO_LIMIT)
+        # Endpoint chain lines by what they are made from (the tiers of one direction, the
+        # profiles that exist, the flow logs switch), not by the plan, which names its
+        # interface: endpoints with the same policies share one tuple.
         self._endpoint_lines: dict[
-            tuple[EndpointPlan, str, tuple[str, ...], bool], tuple[str, ...]
+            tuple[tuple[TierPlan, ...], str, tuple[str, ...], bool], tuple[str, ...]
         ] = {}
         self._dispatch: dict[tuple[str, str], str] = {}
         # The last rendering of each set by name, with the members it came from. Only the
@@ -450,16 +466,13 @@ class PolicyRenderer:
         flow_logs: bool = False,
     ) -> tuple[str, ...]:
         profiles = tuple(name for name in plan.profiles if name in known_profiles)
-        rendered = self._endpoints.get(plan, lambda _: {})
-        found = rendered.get((direction, profiles, flow_logs))
+        tiers = plan.ingress if direction == "ingress" else plan.egress
+        key = (tiers, direction, profiles, flow_logs)
+        found = self._endpoint_lines.get(key)
         if found is None:
-            key = (plan, direction, profiles, flow_logs)
-            found = self._endpoint_lines.get(key)
-            if found is None:
-                learn = self.prefixes.learn if flow_logs else None
-                lines = _endpoint_lines(plan, direction, profiles, learn)
-                found = self._bounded(self._endpoint_lines)[key] = lines
-            rendered[direction, profiles, flow_logs] = found
+            learn = self.prefixes.learn if flow_logs else None
+            lines = _endpoint_lines(tiers, direction, profiles, learn)
+            found = self._bounded(self._endpoint_lines)[key] = lines
         return found
 
     def _endpoint_chains(
