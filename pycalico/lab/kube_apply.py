@@ -139,7 +139,7 @@ def _apply_pod(state: LabState, m: Manifest, emit: Emit) -> None:
     assert template is not None
     pod = state.pods.get(m.key)
     if pod is None:
-        _add_pod(state, m.name, m)
+        _add_pod(state, m.name, m, template.node or schedule(state), dict(template.labels))
         emit(f"pod/{m.name} created")
     elif pod.labels == template.labels:
         emit(f"pod/{m.name} unchanged")
@@ -150,16 +150,16 @@ def _apply_pod(state: LabState, m: Manifest, emit: Emit) -> None:
         emit(f"pod/{m.name} configured")
 
 
-def _add_pod(state: LabState, name: str, m: Manifest, owner: str = "", node: str = "") -> Pod:
+def _add_pod(
+    state: LabState, name: str, m: Manifest, node: str, labels: dict[str, str], owner: str = ""
+) -> Pod:
+    """A pod of `m`'s template on `node`, with `labels` (the template's and its owner's)."""
     template = m.template
     assert template is not None
-    labels = dict(template.labels)
-    if owner:
-        labels["pod-template-hash"] = m.template_hash
     return pods.add(
         state,
         name,
-        node or template.node or schedule(state),
+        node,
         m.namespace,
         labels,
         serve(template),
@@ -219,9 +219,10 @@ def _add_replicas(state: LabState, m: Manifest, count: int) -> None:
     nodes: list[str] = []
     for _ in names:  # scheduled before any starts: the pods start at once
         nodes.append(m.template.node or schedule(state, nodes))
+    labels = {**m.template.labels, "pod-template-hash": m.template_hash}
     pods.start_all(
         [
-            functools.partial(_add_pod, state, name, m, owner=m.key, node=node)
+            functools.partial(_add_pod, state, name, m, node, labels, m.key)
             for name, node in zip(names, nodes, strict=True)
         ]
     )
@@ -269,17 +270,7 @@ def _add_daemon_pods(state: LabState, m: Manifest, nodes: list[str]) -> None:
     pods.start_all(
         [
             functools.partial(
-                pods.add,
-                state,
-                _pod_name(state, m, m.name, taken),
-                node,
-                m.namespace,
-                labels,
-                serve(template),
-                template.annotations,
-                template.endpoint_ports(),
-                template.service_account,
-                owner=m.key,
+                _add_pod, state, _pod_name(state, m, m.name, taken), m, node, labels, m.key
             )
             for node in nodes
         ]
