@@ -157,7 +157,7 @@ static int agent_address(struct sockaddr_un *addr) {
         path = found;
     }
     if (strlen(path) >= sizeof addr->sun_path) return -1;
-    strcpy(addr->sun_path, path);
+    strncpy(addr->sun_path, path, sizeof addr->sun_path - 1);
     return 0;
 }
 

@@ -58,10 +58,18 @@ def chromium(width: int = 1440, height: int = 900) -> Iterator[Any]:
 
 
 def wait_until(driver: Any, condition: Callable[[Any], Any], seconds: float = 30) -> Any:
-    """Poll the page until `condition(driver)` is truthy; its value."""
+    """Poll the page until `condition(driver)` is truthy; its value. An element the page
+    redrew between being found and being read (stale) counts as not yet, like one not
+    there yet."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, seconds, poll_frequency=0.1).until(condition)
+    return WebDriverWait(
+        driver,
+        seconds,
+        poll_frequency=0.1,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    ).until(condition)
 
 
 def screenshot(driver: Any, name: str) -> Path:
