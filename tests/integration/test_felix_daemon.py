@@ -23,6 +23,7 @@ from pycalico.felix.driver import Driver
 from pycalico.netns import in_netns
 from tests.support.conntrack_entries import add_tcp_entry
 from tests.support.node_namespace import node_namespace, sh
+from tests.support.resources import workload_endpoint
 
 pytestmark = pytest.mark.integration
 
@@ -154,24 +155,7 @@ def test_routes_lost_to_a_link_flap_come_back_without_any_datastore_change(
 
 
 def workload(client: ResourceClient, pod: str, *ips: str) -> None:
-    client.apply(
-        resolve("WorkloadEndpoint"),
-        normalize(
-            {
-                "apiVersion": "projectcalico.org/v3",
-                "kind": "WorkloadEndpoint",
-                "metadata": {"name": f"node1-k8s-{pod}-eth0", "namespace": "default"},
-                "spec": {
-                    "node": "node1",
-                    "orchestrator": "k8s",
-                    "pod": pod,
-                    "endpoint": "eth0",
-                    "interfaceName": f"cali{pod}",
-                    "ipNetworks": [f"{ip}/{32 if '.' in ip else 128}" for ip in ips],
-                },
-            }
-        ),
-    )
+    client.apply(resolve("WorkloadEndpoint"), workload_endpoint(pod, list(ips)))
 
 
 def to_workload_map(ns: str) -> str:

@@ -32,6 +32,25 @@ def normalized(
     return normalize({"apiVersion": V3, "kind": kind, "metadata": meta, "spec": dict(spec)})
 
 
+def workload_endpoint(
+    pod: str, ips: list[str], namespace: str = "default", node: str = "node1"
+) -> dict[str, Any]:
+    """A pod's WorkloadEndpoint on `node`, interface `cali<pod>`, with `ips` as host routes."""
+    return normalized(
+        "WorkloadEndpoint",
+        f"{node}-k8s-{pod}-eth0",
+        {
+            "node": node,
+            "orchestrator": "k8s",
+            "pod": pod,
+            "endpoint": "eth0",
+            "interfaceName": f"cali{pod}",
+            "ipNetworks": [f"{ip}/{32 if '.' in ip else 128}" for ip in ips],
+        },
+        namespace,
+    )
+
+
 def store_documents(path: Path, text: str) -> None:
     """Every resource in the YAML `text` applied to the SQLite store at `path` through the
     library, in this process: the objects `calicoctl apply` would write, without its cost."""

@@ -18,24 +18,11 @@ from pycalico.datastore.sqlite import SqliteBackend
 from pycalico.felix.calc import snapshot
 from pycalico.ipam import keys
 from pycalico.ipam.block import Block
+from tests.support.resources import workload_endpoint
 
 
 def workload(pod: str) -> dict[str, Any]:
-    return normalize(
-        {
-            "apiVersion": "projectcalico.org/v3",
-            "kind": "WorkloadEndpoint",
-            "metadata": {"name": f"node1-k8s-{pod}-eth0", "namespace": "x"},
-            "spec": {
-                "node": "node1",
-                "orchestrator": "k8s",
-                "pod": pod,
-                "endpoint": "eth0",
-                "interfaceName": f"cali{pod}",
-                "ipNetworks": [f"10.2.0.{ord(pod)}/32"],
-            },
-        }
-    )
+    return workload_endpoint(pod, [f"10.2.0.{ord(pod)}"], namespace="x")
 
 
 class RecordingMirror(Mirror):
