@@ -135,24 +135,19 @@ static int send_header(int sock, const char *p, size_t n, int ns) {
     return send_all(sock, p + w, n - (size_t)w);
 }
 
-/* The agent's address into `addr`; -1 when a relative SOCKET_PATH leads nowhere. */
+/* The agent's address into `addr`; -1 when a relative SOCKET_PATH leads to no socket. */
 static int agent_address(struct sockaddr_un *addr) {
-    char place[PATH_MAX], dir[PATH_MAX], found[PATH_MAX];
+    char place[PATH_MAX], found[PATH_MAX];
     const char *path = SOCKET_PATH;
     if (path[0] != '/') {
-        /* This shim's directory joined with SOCKET_PATH's, made absolute (`bin/../run`
-         * would waste sun_path's 108 bytes), then the socket's own name. */
-        const char *name = strrchr(SOCKET_PATH, '/');
-        int dir_length = name ? (int)(name - SOCKET_PATH) : 0;
+        /* This shim's directory joined with SOCKET_PATH, made absolute (`bin/../run` would
+         * waste sun_path's 108 bytes): realpath needs the socket to exist, as connect does. */
         ssize_t n = readlink("/proc/self/exe", place, sizeof place - 1);
         if (n < 0) return -1;
         place[n] = 0;
-        char *end = strrchr(place, '/'); /* the kernel's answer is an absolute path */
-        int room = (int)(sizeof place - (size_t)(end - place));
-        if (snprintf(end, (size_t)room, "/%.*s", dir_length, SOCKET_PATH) >= room) return -1;
-        if (!realpath(place, dir)) return -1;
-        if (snprintf(found, sizeof found, "%s/%s", dir, name ? name + 1 : SOCKET_PATH) >=
-            (int)sizeof found)
+        char *name = strrchr(place, '/') + 1; /* the kernel's answer is an absolute path */
+        size_t room = sizeof place - (size_t)(name - place);
+        if (snprintf(name, room, "%s", SOCKET_PATH) >= (int)room || !realpath(place, found))
             return -1;
         path = found;
     }

@@ -46,9 +46,7 @@ def _read_exactly(conn: "_socket.socket", size: int) -> bytes:
 def _agent_address() -> str:
     if SOCKET.startswith("/"):
         return SOCKET
-    here = os.path.dirname(os.path.realpath(__file__))
-    directory, name = os.path.split(SOCKET)
-    return os.path.join(os.path.realpath(os.path.join(here, directory)), name)
+    return os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(__file__)), SOCKET))
 
 
 def _open_netns() -> "tuple[str, int]":

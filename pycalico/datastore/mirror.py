@@ -85,6 +85,14 @@ class Mirror(Backend):
             self._decoded[kv.key] = (kv.mod_revision, value)
         return value
 
+    def decoded_ahead(self, event: Event, decode: Callable[[str], T]) -> T:
+        """`decode` of the value a PUT `event` brings, kept as the decoding of the key's
+        stored value once the mirror has taken the event: a reader that decodes an event to
+        judge it (follow's `relevant`) finds it decoded when it reads the mirror."""
+        value = decode(event.value)
+        self._decoded[event.key] = (event.revision, value)
+        return value
+
     def get(self, key: str) -> KeyValue | None:
         return self._values.get(key)
 

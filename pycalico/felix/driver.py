@@ -181,12 +181,14 @@ class Driver:
         # Routes are patched from what was applied; the kernel flushes those of a device
         # that goes down or loses its address without a word, so such a change makes the
         # route manager read the table back.
-        routed = {r.dev for r in self.desired.routing.state.routes} if self.desired else set()
-        if changes.addresses or changes.links & routed:
+        if changes.addresses or (changes.links and changes.links & self._routed_devices()):
             self._routes_dirty = True
         if changes.lost or changes.addresses or changes.links:
             self._host_links_stale = True
         return self._links_dirty or self._routes_dirty or self._host_links_stale
+
+    def _routed_devices(self) -> set[str]:
+        return {r.dev for r in self.desired.routing.state.routes} if self.desired else set()
 
     def close(self) -> None:
         for manager in self.managers:

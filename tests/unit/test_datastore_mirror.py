@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 
-from pycalico.datastore.backend import Backend, DatastoreError, Delete, KeyValue, Put
+from pycalico.datastore.backend import (
+    Backend,
+    DatastoreError,
+    Delete,
+    Event,
+    EventType,
+    KeyValue,
+    Put,
+)
 from pycalico.datastore.follow import Wakeup, follow
 from pycalico.datastore.mirror import Mirror
 from pycalico.datastore.sqlite import SqliteBackend
@@ -54,6 +62,16 @@ def test_a_mirror_fed_by_the_watch_lists_exactly_what_the_datastore_lists(
         assert mirror.list(prefix)[0] == backend.list(prefix)[0]
     assert mirror.get("/calico/a/0") == backend.get("/calico/a/0")
     assert mirror.get("/elsewhere/z") is None
+
+
+def test_an_event_decoded_ahead_is_not_decoded_again_once_the_mirror_has_taken_it() -> None:
+    mirror = Mirror(PREFIX)
+    mirror.apply(Event(EventType.PUT, "/calico/a", "1", 5))
+    ahead = mirror.decoded_ahead(Event(EventType.PUT, "/calico/a", "2", 6), lambda v: [int(v)])
+    mirror.apply(Event(EventType.PUT, "/calico/a", "2", 6))
+    kv = mirror.get("/calico/a")
+    assert kv is not None
+    assert mirror.decoded(kv, lambda kv: pytest.fail("decoded twice")) is ahead == [2]
 
 
 def test_each_stored_value_is_decoded_once_per_version(tmp_path: Path) -> None:

@@ -64,8 +64,9 @@ def changes(event: Event, before: Mirror) -> bool:
         return True
     old = before.get(event.key)
     was = before.decoded(old, _block_borrowed) if old is not None else {}
-    now = inputs.block_borrowed(event.value) if event.type is EventType.PUT else {}
-    return was != now
+    if event.type is not EventType.PUT:
+        return bool(was)
+    return was != before.decoded_ahead(event, inputs.block_borrowed)
 
 
 @dataclass
